@@ -1,0 +1,78 @@
+/**
+ * Benchmark harness shared by every suite: warm up, repeat until a time budget is spent, report
+ * the median, and describe the machine. Rows have one format across suites so benchmark runs can
+ * be tracked over time (see `synthtune bench --json`).
+ */
+import * as os from 'node:os';
+
+export interface BenchRow {
+  suite: string;
+  case: string;
+  backend: string;
+  median_ms: number;
+  throughput: number;
+  unit: string;
+  /** Baseline median time / this row's median time (1 for the baseline row itself). */
+  speedup: number;
+  baseline: string;
+  /** Free-form extra figures (shape, recall, memory...). */
+  extra?: Record<string, unknown>;
+}
+
+export interface MeasureOptions {
+  /** Stop repeating once this many ms were spent (after minReps). Default 1000. */
+  budgetMs?: number;
+  minReps?: number;
+  maxReps?: number;
+  warmup?: number;
+}
+
+/** Runs fn (sync or async) repeatedly and returns the median wall time in ms. */
+export async function measure(fn: () => unknown, opts: MeasureOptions = {}): Promise<number> {
+  const budget = opts.budgetMs ?? 1000;
+  const minReps = opts.minReps ?? 3;
+  const maxReps = opts.maxReps ?? 1000;
+  for (let i = 0; i < (opts.warmup ?? 1); i++) await fn();
+  const times: number[] = [];
+  const start = performance.now();
+  while (times.length < minReps || (performance.now() - start < budget && times.length < maxReps)) {
+    const t0 = performance.now();
+    await fn();
+    times.push(performance.now() - t0);
+  }
+  times.sort((x, y) => x - y);
+  const mid = times.length >> 1;
+  return times.length % 2 ? times[mid] : (times[mid - 1] + times[mid]) / 2;
+}
+
+export function hardware(): Record<string, unknown> {
+  const cpus = os.cpus();
+  return {
+    cpu: cpus[0]?.model ?? 'unknown',
+    cores: cpus.length,
+    memory_gib: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
+    platform: `${os.platform()}-${os.arch()}`,
+    node: process.version,
+  };
+}
+
+/** Deterministic pseudo-random floats in [-1, 1) (mulberry32), for reproducible inputs. */
+export function randomFloats(n: number, seed: number): Float32Array {
+  const out = new Float32Array(n);
+  let s = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    out[i] = (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
+  }
+  return out;
+}
+
+export interface Suite {
+  name: string;
+  description: string;
+  /** quick: smaller shapes for smoke runs. */
+  run(opts: { quick: boolean; log: (line: string) => void }): Promise<BenchRow[]>;
+}

@@ -1,0 +1,7 @@
+/** The registry of benchmark suites run by `synthtune bench [suite...]` / `npm run bench`. */
+import type { Suite } from './harness';
+
+/** Suites load lazily: the encode suite pulls in onnxruntime, the kernel suite must not. */
+export const SUITES: Record<string, () => Promise<Suite>> = {
+  kernels: async () => (await import('./kernels.js')).suite,
+};

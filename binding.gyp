@@ -1,0 +1,32 @@
+{
+  # CPU addon, built by `npm install` (scripts/install.js -> node-gyp rebuild).
+  # No -march flags: the SIMD kernels carry __attribute__((target(...))) and are picked at run
+  # time from the CPU's features, so one binary runs on any x86-64 (and on other CPUs, scalar).
+  "targets": [
+    {
+      "target_name": "synthtune",
+      "sources": [
+        "native/addon.cc",
+        "<!@(node -p \"require('fs').readdirSync('native/cpu').filter(f=>f.endsWith('.cc')).map(f=>'native/cpu/'+f).join(' ')\")"
+      ],
+      "include_dirs": [
+        "<!@(node -p \"require('node-addon-api').include\")",
+        "native"
+      ],
+      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],
+      "cflags!": ["-fno-exceptions", "-O2", "-O3"],
+      "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-O2", "-O3", "-std=gnu++17", "-std=gnu++20"],
+      "cflags": ["-O3", "-fno-math-errno"],
+      "cflags_cc": ["-O3", "-std=c++17", "-fexceptions", "-fno-math-errno"],
+      "ldflags": ["-pthread"],
+      "xcode_settings": {
+        "GCC_ENABLE_CPP_EXCEPTIONS": "YES",
+        "CLANG_CXX_LANGUAGE_STANDARD": "c++17",
+        "OTHER_CPLUSPLUSFLAGS": ["-O3"]
+      },
+      "msvs_settings": {
+        "VCCLCompilerTool": { "ExceptionHandling": 1, "AdditionalOptions": ["/O2", "/std:c++17"] }
+      }
+    }
+  ]
+}

@@ -1,0 +1,61 @@
+#!/usr/bin/env node
+/**
+ * synthtune command-line entry. Each subcommand lives in its own module under lib/cli/ and
+ * exports `run(argv): Promise<number>` (the exit code); this file only dispatches.
+ */
+import { CliError } from './util';
+
+type Command = { load: () => Promise<{ run(argv: string[]): Promise<number> }>; summary: string };
+
+// One line per subcommand; modules load lazily so `synthtune bench` never pays for onnxruntime.
+const COMMANDS: Record<string, Command> = {
+  bench: { load: () => import('./bench.js'), summary: 'benchmark suites (kernels: native vs pure-TS path)' },
+  info: { load: () => import('./info.js'), summary: 'show the active kernel backend and why better ones were not loaded' },
+};
+
+function usage(): string {
+  const lines = ['usage: synthtune <command> [options]', '', 'commands:'];
+  for (const [name, c] of Object.entries(COMMANDS)) lines.push(`  ${name.padEnd(12)} ${c.summary}`);
+  lines.push('', 'Run `synthtune <command> --help` for the options of a command.');
+  return lines.join('\n');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') {
+    process.stdout.write(usage() + '\n');
+    return cmd ? 0 : 1;
+  }
+  if (cmd === '--version' || cmd === '-v') {
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    process.stdout.write(require('../../package.json').version + '\n');
+    return 0;
+  }
+  const entry = COMMANDS[cmd];
+  if (!entry) {
+    process.stderr.write(`synthtune: unknown command '${cmd}'\n\n${usage()}\n`);
+    return 2;
+  }
+  const mod = await entry.load();
+  try {
+    return await mod.run(rest);
+  } catch (e) {
+    if (e instanceof CliError || e instanceof TypeError || e instanceof RangeError || (e as Error)?.name === 'DataError') {
+      process.stderr.write(`synthtune ${cmd}: ${(e as Error).message}\n`);
+      return 2;
+    }
+    throw e;
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (e) => {
+      process.stderr.write(`synthtune: ${(e as Error)?.stack ?? String(e)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}

@@ -1,0 +1,154 @@
+/**
+ * Finds and loads the native addon, and says which backend is active and why a better one is not.
+ *
+ * Order: the CUDA build (build-cuda/Release/synthtune_cuda.node, made by `npm run build:cuda`)
+ * when a CUDA device is present; then the CPU addon through node-gyp-build (prebuilds/ first,
+ * then build/Release); then the pure-TypeScript kernels. Every failed step leaves a reason.
+ *
+ * SYNTHTUNE_BACKEND=js|cpu|cuda forces a choice (auto by default); a forced backend that cannot
+ * load falls back like auto does, and says so in the reasons.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+/** What addon.cc exports (see native/addon.cc). */
+export interface NativeAddon {
+  simdLevel(): string;
+  defaultThreads(): number;
+  sgemmSync(transB: boolean, batch: number, m: number, n: number, k: number, alpha: number,
+    a: Float32Array, b: Float32Array, beta: number, c: Float32Array, threads: number): void;
+  sgemm(transB: boolean, batch: number, m: number, n: number, k: number, alpha: number,
+    a: Float32Array, b: Float32Array, beta: number, c: Float32Array, threads: number): Promise<void>;
+  topkSync(queries: Float32Array, corpus: Float32Array, q: number, n: number, d: number, k: number,
+    exclOffsets: Int32Array | null, exclIds: Int32Array | null, outIdx: Int32Array, outScores: Float32Array,
+    threads: number): void;
+  topk(queries: Float32Array, corpus: Float32Array, q: number, n: number, d: number, k: number,
+    exclOffsets: Int32Array | null, exclIds: Int32Array | null, outIdx: Int32Array, outScores: Float32Array,
+    threads: number): Promise<void>;
+  /** Present only in the CUDA build. */
+  cudaDeviceCount?(): number;
+  cudaDeviceName?(device: number): string;
+  cudaSgemm?(transB: boolean, batch: number, m: number, n: number, k: number, alpha: number,
+    a: Float32Array, b: Float32Array, beta: number, c: Float32Array): Promise<void>;
+  cudaSgemmSync?(transB: boolean, batch: number, m: number, n: number, k: number, alpha: number,
+    a: Float32Array, b: Float32Array, beta: number, c: Float32Array): void;
+  cudaTopk?(queries: Float32Array, corpus: Float32Array, q: number, n: number, d: number, k: number,
+    exclOffsets: Int32Array | null, exclIds: Int32Array | null, outIdx: Int32Array, outScores: Float32Array): Promise<void>;
+  cudaTopkSync?(queries: Float32Array, corpus: Float32Array, q: number, n: number, d: number, k: number,
+    exclOffsets: Int32Array | null, exclIds: Int32Array | null, outIdx: Int32Array, outScores: Float32Array): void;
+}
+
+export type BackendName = 'cuda' | 'native-avx512' | 'native-avx2' | 'native-scalar' | 'js';
+
+export interface BackendInfo {
+  /** The implementation the kernels use now. */
+  name: BackendName;
+  /** SIMD level of the CPU kernels ('none' for js). */
+  simd: string;
+  /** Default CPU threads for native kernels. */
+  threads: number;
+  /** CUDA device name, when name is 'cuda'. */
+  device?: string;
+  /** Why each better backend was not used (empty when the best one loaded). */
+  reasons: string[];
+}
+
+export interface LoadedBackend {
+  info: BackendInfo;
+  /** The CPU addon (null when name is 'js'). With CUDA active this is the CUDA build, which has the CPU kernels too. */
+  addon: NativeAddon | null;
+}
+
+/** The package root: the nearest folder above this file holding synthtune's package.json. */
+export function packageRoot(): string {
+  let dir = __dirname;
+  for (let i = 0; i < 6; i++) {
+    const pj = path.join(dir, 'package.json');
+    if (fs.existsSync(pj)) {
+      try {
+        if (JSON.parse(fs.readFileSync(pj, 'utf8')).name === 'synthtune') return dir;
+      } catch {
+        /* keep looking */
+      }
+    }
+    dir = path.dirname(dir);
+  }
+  return path.resolve(__dirname, '..', '..');
+}
+
+function message(e: unknown): string {
+  const s = e instanceof Error ? e.message : String(e);
+  return s.split('\n')[0];
+}
+
+let cached: LoadedBackend | null = null;
+
+export function loadBackend(): LoadedBackend {
+  if (cached) return cached;
+  const want = (process.env.SYNTHTUNE_BACKEND ?? 'auto').toLowerCase();
+  const reasons: string[] = [];
+  const root = packageRoot();
+  if (!['auto', 'js', 'cpu', 'cuda'].includes(want)) {
+    reasons.push(`SYNTHTUNE_BACKEND=${want} is not one of auto|js|cpu|cuda; using auto`);
+  }
+  if (want === 'js') {
+    reasons.push('SYNTHTUNE_BACKEND=js forces the pure-TypeScript kernels');
+    cached = { info: { name: 'js', simd: 'none', threads: 1, reasons }, addon: null };
+    return cached;
+  }
+  if (want !== 'cpu') {
+    const cudaPath = path.join(root, 'build-cuda', 'Release', 'synthtune_cuda.node');
+    if (!fs.existsSync(cudaPath)) {
+      reasons.push('cuda: no CUDA build (run `npm run build:cuda` where nvcc is installed)');
+    } else {
+      try {
+        const addon = require(cudaPath) as NativeAddon;
+        const count = addon.cudaDeviceCount ? addon.cudaDeviceCount() : 0;
+        if (count > 0) {
+          cached = {
+            info: {
+              name: 'cuda',
+              simd: addon.simdLevel(),
+              threads: addon.defaultThreads(),
+              device: addon.cudaDeviceName ? addon.cudaDeviceName(0) : 'cuda:0',
+              reasons,
+            },
+            addon,
+          };
+          return cached;
+        }
+        reasons.push('cuda: CUDA build present but no CUDA device is visible');
+      } catch (e) {
+        reasons.push(`cuda: failed to load ${cudaPath}: ${message(e)}`);
+      }
+    }
+  } else {
+    reasons.push('SYNTHTUNE_BACKEND=cpu skips the CUDA backend');
+  }
+  try {
+    // node-gyp-build looks in prebuilds/<platform>-<arch>/ and then build/Release.
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    const nodeGypBuild = require('node-gyp-build') as (dir: string) => NativeAddon;
+    const addon = nodeGypBuild(root);
+    const simd = addon.simdLevel();
+    const name = `native-${simd}` as BackendName;
+    if (simd !== 'avx512') {
+      reasons.push(
+        simd === 'avx2'
+          ? 'native-avx512: this CPU (or SYNTHTUNE_SIMD) lacks AVX-512F/BW/DQ/VL'
+          : 'native-avx2: this CPU (or SYNTHTUNE_SIMD) lacks AVX2+FMA',
+      );
+    }
+    cached = { info: { name, simd, threads: addon.defaultThreads(), reasons }, addon };
+    return cached;
+  } catch (e) {
+    reasons.push(`native: addon not loaded (${message(e)}); run \`npm run build:native\``);
+  }
+  cached = { info: { name: 'js', simd: 'none', threads: 1, reasons }, addon: null };
+  return cached;
+}
+
+/** For tests: forget the cached choice so a changed SYNTHTUNE_BACKEND is honoured. */
+export function resetBackendForTests(): void {
+  cached = null;
+}

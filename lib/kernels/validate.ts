@@ -1,0 +1,148 @@
+/**
+ * Argument checks shared by every backend. The native code only ever receives what passed here:
+ * typed arrays of the right length and positive integer dimensions. Messages are fixed texts that
+ * the tests assert.
+ */
+import type { GemmArgs, TopKArgs } from './types';
+
+export interface CheckedGemm {
+  m: number;
+  n: number;
+  k: number;
+  batch: number;
+  transB: boolean;
+  alpha: number;
+  beta: number;
+  c: Float32Array;
+}
+
+function dimension(name: string, v: unknown): number {
+  if (typeof v !== 'number' || !Number.isFinite(v) || !Number.isInteger(v)) {
+    throw new TypeError(`${name} must be an integer, got ${String(v)}`);
+  }
+  if (v <= 0) throw new RangeError(`${name} must be > 0, got ${v}`);
+  if (v > 2 ** 31 - 1) throw new RangeError(`${name} must be < 2^31, got ${v}`);
+  return v;
+}
+
+function f32(name: string, v: unknown): Float32Array {
+  if (!(v instanceof Float32Array)) {
+    const got = v === null ? 'null' : typeof v === 'object' ? (v as object).constructor?.name ?? 'object' : typeof v;
+    throw new TypeError(`${name} must be a Float32Array, got ${got}`);
+  }
+  return v;
+}
+
+function finite(name: string, v: unknown, dflt: number): number {
+  if (v === undefined) return dflt;
+  if (typeof v !== 'number' || !Number.isFinite(v)) throw new TypeError(`${name} must be a finite number, got ${String(v)}`);
+  return v;
+}
+
+export function checkThreads(v: unknown): number {
+  if (v === undefined) return 0;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 1024) {
+    throw new RangeError(`threads must be an integer in [1, 1024], got ${String(v)}`);
+  }
+  return v;
+}
+
+export function checkGemm(a: unknown, b: unknown, args: GemmArgs): CheckedGemm {
+  if (args === null || typeof args !== 'object') throw new TypeError('matmul: args must be an object { m, n, k, ... }');
+  const A = f32('a', a);
+  const B = f32('b', b);
+  const m = dimension('m', args.m);
+  const n = dimension('n', args.n);
+  const k = dimension('k', args.k);
+  const batch = args.batch === undefined ? 1 : dimension('batch', args.batch);
+  const alpha = finite('alpha', args.alpha, 1);
+  const beta = finite('beta', args.beta, 0);
+  checkThreads(args.threads);
+  if (A.length !== batch * m * k) {
+    throw new RangeError(`a has length ${A.length}, expected batch*m*k = ${batch}*${m}*${k} = ${batch * m * k}`);
+  }
+  if (B.length !== batch * k * n) {
+    throw new RangeError(
+      `b has length ${B.length}, expected batch*k*n = ${batch}*${k}*${n} = ${batch * k * n}`,
+    );
+  }
+  let c: Float32Array;
+  if (args.c !== undefined) {
+    c = f32('c', args.c);
+    if (c.length !== batch * m * n) {
+      throw new RangeError(`c has length ${c.length}, expected batch*m*n = ${batch}*${m}*${n} = ${batch * m * n}`);
+    }
+    if (c.buffer === A.buffer || c.buffer === B.buffer) {
+      throw new RangeError('c must not share memory with a or b');
+    }
+  } else {
+    if (beta !== 0) throw new RangeError('beta != 0 needs an output buffer c to accumulate into');
+    c = new Float32Array(batch * m * n);
+  }
+  return { m, n, k, batch, transB: Boolean(args.transB), alpha, beta, c };
+}
+
+export interface CheckedTopK {
+  q: number;
+  n: number;
+  dim: number;
+  /** Effective k = min(k, N). */
+  k: number;
+}
+
+export function checkTopK(queries: unknown, corpus: unknown, args: TopKArgs): CheckedTopK {
+  if (args === null || typeof args !== 'object') throw new TypeError('topk: args must be an object { dim, k, ... }');
+  const Qv = f32('queries', queries);
+  const X = f32('corpus', corpus);
+  const dim = dimension('dim', args.dim);
+  const kReq = dimension('k', args.k);
+  checkThreads(args.threads);
+  if (Qv.length === 0) throw new RangeError('queries is empty');
+  if (X.length === 0) throw new RangeError('corpus is empty');
+  if (Qv.length % dim !== 0) throw new RangeError(`queries has length ${Qv.length}, not a multiple of dim ${dim}`);
+  if (X.length % dim !== 0) throw new RangeError(`corpus has length ${X.length}, not a multiple of dim ${dim}`);
+  const q = Qv.length / dim;
+  const n = X.length / dim;
+  if (args.exclude !== undefined && args.exclude !== null) {
+    if (!Array.isArray(args.exclude)) throw new TypeError('exclude must be an array with one list of ids per query');
+    if (args.exclude.length !== q) {
+      throw new RangeError(`exclude has ${args.exclude.length} entries, expected one per query (${q})`);
+    }
+  }
+  return { q, n, dim, k: Math.min(kReq, n) };
+}
+
+/** Exclusion lists as CSR (offsets Q+1, ids), with ids validated as integers. null when none. */
+export function exclusionCsr(
+  exclude: TopKArgs['exclude'],
+  q: number,
+): { offsets: Int32Array; ids: Int32Array } | null {
+  if (!exclude) return null;
+  const offsets = new Int32Array(q + 1);
+  let total = 0;
+  for (let i = 0; i < q; i++) {
+    const e = exclude[i];
+    if (e !== null && e !== undefined) {
+      if (typeof e !== 'object' || typeof (e as ArrayLike<number>).length !== 'number') {
+        throw new TypeError(`exclude[${i}] must be an array of corpus ids`);
+      }
+      total += e.length;
+    }
+    offsets[i + 1] = total;
+  }
+  if (total === 0) return null;
+  const ids = new Int32Array(total);
+  for (let i = 0; i < q; i++) {
+    const e = exclude[i];
+    if (!e) continue;
+    for (let j = 0; j < e.length; j++) {
+      const id = e[j];
+      if (typeof id !== 'number' || !Number.isInteger(id)) {
+        throw new TypeError(`exclude[${i}][${j}] must be an integer corpus id, got ${String(id)}`);
+      }
+      // Ids outside [0, N) can never be returned anyway; clamp them to -1 (ignored by every backend).
+      ids[offsets[i] + j] = id >= 0 && id <= 2 ** 31 - 1 ? id : -1;
+    }
+  }
+  return { offsets, ids };
+}

@@ -1,0 +1,86 @@
+#!/usr/bin/env node
+// Install step of synthtune (`npm install` runs it; `npm run build:native` forces a rebuild).
+//
+// 1. A usable prebuild (prebuilds/<platform>-<arch>/, made by `npm run prebuildify`) -> done.
+// 2. Otherwise build the CPU addon with node-gyp from binding.gyp, offline: node-gyp is pointed
+//    at the headers of the running Node (<prefix>/include/node) when they exist, so it never
+//    downloads them.
+// 3. If the build fails, say so and go on: synthtune then runs on its pure-TypeScript kernels
+//    (`synthtune info` tells which backend is active and why). Set SYNTHTUNE_REQUIRE_NATIVE=1 to
+//    make a failed build fail the install instead (CI does).
+'use strict';
+const { spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const path = require('node:path');
+
+const root = path.resolve(__dirname, '..');
+const force = process.argv.includes('--force');
+const required = process.env.SYNTHTUNE_REQUIRE_NATIVE === '1';
+
+function log(msg) {
+  process.stderr.write(`synthtune install: ${msg}\n`);
+}
+
+function prebuildWorks() {
+  try {
+    const load = require('node-gyp-build');
+    const addon = load(root);
+    return typeof addon.simdLevel === 'function' ? addon.simdLevel() : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The local Node headers: <prefix>/include/node next to the running node binary. */
+function localNodeDir() {
+  if (process.env.npm_config_nodedir && fs.existsSync(path.join(process.env.npm_config_nodedir, 'include', 'node', 'node_api.h'))) {
+    return process.env.npm_config_nodedir;
+  }
+  const prefix = path.resolve(path.dirname(process.execPath), '..');
+  return fs.existsSync(path.join(prefix, 'include', 'node', 'node_api.h')) ? prefix : null;
+}
+
+/** node-gyp: the one npm runs us with, else the one bundled with npm, else a local install. */
+function nodeGypCommand() {
+  const candidates = [process.env.npm_config_node_gyp];
+  try {
+    candidates.push(require.resolve('node-gyp/bin/node-gyp.js'));
+  } catch {
+    /* not installed locally */
+  }
+  const npmDir = path.resolve(path.dirname(process.execPath), '..', 'lib', 'node_modules', 'npm');
+  candidates.push(path.join(npmDir, 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'));
+  const found = candidates.find((c) => c && fs.existsSync(c));
+  return found ? [process.execPath, found] : ['node-gyp'];
+}
+
+function main() {
+  if (!force) {
+    const simd = prebuildWorks();
+    if (simd) {
+      log(`native addon already available (${simd}); nothing to build`);
+      return 0;
+    }
+  }
+  const nodedir = localNodeDir();
+  const [cmd, ...pre] = nodeGypCommand();
+  const args = [...pre, 'rebuild', `--jobs=${Math.max(1, require('node:os').cpus().length)}`];
+  if (nodedir) args.push(`--nodedir=${nodedir}`);
+  else log('local Node headers not found; node-gyp may try to download them');
+  log(`building the CPU addon: ${[path.basename(cmd), ...args.map((a) => (a.includes('/') ? path.basename(a) : a))].join(' ')}`);
+  const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit', env: process.env });
+  if (r.status === 0) {
+    const simd = prebuildWorks();
+    log(simd ? `native addon built; this CPU uses the ${simd} kernels` : 'built, but the addon does not load');
+    if (simd) return 0;
+  }
+  const why = r.error ? r.error.message : `node-gyp exited with ${r.status}`;
+  if (required) {
+    log(`native build failed (${why}) and SYNTHTUNE_REQUIRE_NATIVE=1`);
+    return 1;
+  }
+  log(`native build failed (${why}); synthtune will use its pure-TypeScript kernels (slower)`);
+  return 0;
+}
+
+process.exitCode = main();
