@@ -1,0 +1,190 @@
+/**
+ * `synthtune evaluate`: retrieval quality of BM25 or a dense model on a BEIR folder.
+ *
+ *   synthtune evaluate --data <beir folder> [--split test] --model <bm25 | model folder>
+ *                      [--k 1,3,5,10,100] [--json] [--save-run <file>] [--convention trec|docarray]
+ *                      [--k1 0.9] [--b 0.4] [--exclude-self] [--batch-size 64]
+ *
+ * Prints a metric × k table (or, with --json, one object whose keys are `<metric>@<k>`), and can
+ * save the ranking as a TREC run (`qid Q0 docid rank score tag`, top 100 per query, written
+ * atomically) so trec_eval/pytrec_eval/ir_measures can re-check the numbers. Timings go to stderr.
+ */
+import { SingleBar } from 'cli-progress';
+import * as path from 'node:path';
+import { beirText, readBeir } from '../data/beir';
+import { writeFileAtomic } from '../data/atomic';
+import type { BeirDataset } from '../data/types';
+import { Bm25Builder } from '../evaluation/bm25';
+import { evaluate, evaluateRankings, type Encoder, type Evaluation, type Ranked } from '../evaluation/evaluator';
+import { DEFAULT_KS, METRIC_NAMES, type Convention } from '../evaluation/metrics';
+import { CliError, intListOption, intOption, numberOption, parseCli } from './util';
+
+const RUN_DEPTH = 100;
+
+const USAGE = `usage: synthtune evaluate --data <beir folder> --model <bm25 | model folder> [options]
+
+  --data <dir>          BEIR folder: corpus.jsonl, queries.jsonl, qrels/<split>.tsv
+  --split <name>        qrels split (default test)
+  --model <m>           'bm25' or a dense model folder
+  --k <list>            cut-offs (default 1,3,5,10,100; 20 with --convention docarray)
+  --convention <c>      trec (BEIR/pytrec_eval definitions, default) or docarray (Finetuner's)
+  --json                print one JSON object {"<metric>@<k>": value}
+  --save-run <file>     write the top ${RUN_DEPTH} per query in TREC run format
+  --k1 <x> --b <x>      BM25 parameters (default 0.9 and 0.4, Anserini's)
+  --exclude-self        never retrieve the document whose id equals the query id
+  --batch-size <n>      texts per model call for dense models (default 64)
+`;
+
+const OPTIONS = {
+  data: { type: 'string' },
+  split: { type: 'string' },
+  model: { type: 'string' },
+  k: { type: 'string' },
+  convention: { type: 'string' },
+  json: { type: 'boolean' },
+  'save-run': { type: 'string' },
+  k1: { type: 'string' },
+  b: { type: 'string' },
+  'exclude-self': { type: 'boolean' },
+  'batch-size': { type: 'string' },
+} as const;
+
+interface Settings {
+  data: string;
+  split: string;
+  model: string;
+  ks: number[];
+  convention: Convention;
+  json: boolean;
+  saveRun?: string;
+  k1: number;
+  b: number;
+  excludeSelf: boolean;
+  batchSize: number;
+}
+
+function settings(values: Record<string, string | boolean | undefined>): Settings {
+  const str = (k: string) => values[k] as string | undefined;
+  if (!str('data')) throw new CliError('--data <beir folder> is required');
+  if (!str('model')) throw new CliError("--model <bm25 | model folder> is required");
+  const convention = (str('convention') ?? 'trec') as Convention;
+  if (convention !== 'trec' && convention !== 'docarray') throw new CliError(`--convention must be trec or docarray, got '${convention}'`);
+  return {
+    data: str('data')!,
+    split: str('split') ?? 'test',
+    model: str('model')!,
+    ks: intListOption('k', str('k'), [...DEFAULT_KS[convention]]),
+    convention,
+    json: values.json === true,
+    saveRun: str('save-run'),
+    k1: numberOption('k1', str('k1'), 0.9),
+    b: numberOption('b', str('b'), 0.4),
+    excludeSelf: values['exclude-self'] === true,
+    batchSize: intOption('batch-size', str('batch-size'), 64),
+  };
+}
+
+function log(msg: string): void {
+  process.stderr.write(msg + '\n');
+}
+
+function seconds(t0: number): string {
+  return `${((performance.now() - t0) / 1000).toFixed(2)}s`;
+}
+
+// ------------------------------------------------------------------ retrieval
+
+function bm25Run(ds: BeirDataset, s: Settings, depth: number): Map<string, Ranked> {
+  let t0 = performance.now();
+  const builder = new Bm25Builder({ k1: s.k1, b: s.b });
+  for (const d of ds.corpus) builder.add(d.id, beirText(d));
+  const index = builder.build();
+  log(`bm25 (k1=${s.k1}, b=${s.b}): indexed ${index.size} documents, ${index.vocabularySize} terms in ${seconds(t0)}`);
+  t0 = performance.now();
+  const run = new Map<string, Ranked>();
+  for (const q of ds.queries) {
+    const hits = index.search(q.text, depth + (s.excludeSelf ? 1 : 0)).filter((h) => !(s.excludeSelf && h.id === q.id));
+    run.set(q.id, { ids: hits.slice(0, depth).map((h) => h.id), scores: hits.slice(0, depth).map((h) => h.score) });
+  }
+  log(`bm25: searched ${ds.queries.length} queries in ${seconds(t0)}`);
+  return run;
+}
+
+function progressBar(total: number): { update(done: number): void; stop(): void } {
+  if (!process.stderr.isTTY) return { update: () => undefined, stop: () => undefined };
+  const bar = new SingleBar({ stream: process.stderr, format: 'encoding [{bar}] {value}/{total} texts  {eta}s left' });
+  bar.start(total, 0);
+  return { update: (d) => bar.update(d), stop: () => bar.stop() };
+}
+
+async function denseEvaluation(ds: BeirDataset, s: Settings, depth: number): Promise<Evaluation> {
+  const { loadEncoder } = await import('../models/index.js'); // lazily: onnxruntime only for dense models
+  let encoder: Encoder & { release?: () => Promise<void> };
+  try {
+    encoder = await loadEncoder(s.model, { batchSize: s.batchSize });
+  } catch (e) {
+    throw new CliError(`cannot load model '${s.model}': ${(e as Error).message}`);
+  }
+  const t0 = performance.now();
+  const bar = progressBar(ds.queries.length + ds.corpus.length);
+  try {
+    const res = await evaluate({
+      encoder, queries: ds.queries, corpus: ds.corpus, qrels: ds.qrels, ks: s.ks, convention: s.convention,
+      excludeSelf: s.excludeSelf, depth, batchSize: s.batchSize * 16, onProgress: (d) => bar.update(d),
+    });
+    bar.stop();
+    log(`${path.basename(s.model)}: encoded and searched in ${seconds(t0)}`);
+    return res;
+  } finally {
+    bar.stop();
+    await encoder.release?.();
+  }
+}
+
+// ------------------------------------------------------------------ output
+
+function table(mean: Record<string, number>, ks: number[]): string {
+  const head = ['metric'.padEnd(10), ...ks.map((k) => `@${k}`.padStart(9))].join('');
+  const rows = METRIC_NAMES.map((m) => [m.padEnd(10), ...ks.map((k) => (mean[`${m}@${k}`] ?? 0).toFixed(4).padStart(9))].join(''));
+  return [head, ...rows].join('\n');
+}
+
+function orderedMean(mean: Record<string, number>, ks: number[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const m of METRIC_NAMES) for (const k of ks) out[`${m}@${k}`] = mean[`${m}@${k}`] ?? 0;
+  return out;
+}
+
+function* runLines(run: ReadonlyMap<string, Ranked>, tag: string): Generator<string> {
+  for (const [qid, r] of run) {
+    const n = Math.min(RUN_DEPTH, r.ids.length);
+    for (let i = 0; i < n; i++) yield `${qid} Q0 ${r.ids[i]} ${i + 1} ${r.scores[i]} ${tag}\n`;
+  }
+}
+
+function runTag(model: string): string {
+  const tag = model === 'bm25' ? 'synthtune-bm25' : `synthtune-${path.basename(path.resolve(model))}`;
+  return tag.replace(/\s+/g, '_');
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const { values } = parseCli(argv, OPTIONS);
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const s = settings(values);
+  const t0 = performance.now();
+  const ds = await readBeir(s.data, { split: s.split });
+  log(`${path.basename(path.resolve(s.data))} (${s.split}): ${ds.queries.length} queries, ${ds.corpus.length} documents, read in ${seconds(t0)}`);
+  const depth = Math.max(...s.ks, s.saveRun ? RUN_DEPTH : 1);
+  const t1 = performance.now();
+  const res = s.model === 'bm25'
+    ? evaluateRankings(bm25Run(ds, s, depth), { qrels: ds.qrels, ks: s.ks, convention: s.convention })
+    : await denseEvaluation(ds, s, depth);
+  log(`evaluated ${res.evaluated} queries (${res.skipped.length} without relevant documents skipped) in ${seconds(t1)}`);
+  if (s.saveRun) await writeFileAtomic(s.saveRun, runLines(res.run, runTag(s.model)));
+  const mean = orderedMean(res.mean, s.ks);
+  process.stdout.write((s.json ? JSON.stringify(mean) : table(mean, s.ks)) + '\n');
+  return 0;
+}
