@@ -10,12 +10,15 @@
 // blocks it reuses stay in cache:
 //
 //   for each batch item b:
-//     for jc in N step NC:               pack op(B)[:, jc:jc+NC] (all of K) -> Bp   (L3)
-//       parallel over (ic in M step MC) x (groups of NR-column panels):
-//         for pc in K step KC:           pack A[ic:ic+MC, pc:pc+KC]      -> Ap   (L2)
-//           for each NR panel jr:        B micro-panel (KC x NR)                  (L1)
-//             for each MR panel ir:      micro-kernel: C[ir, jr] (+)= Ap[ir] . Bp[jr]
+//     for pc in K step KC:
+//       for jb in N step NB:               pack op(B)[pc:pc+KC, jb:jb+NB] -> Bp  (shared, L3)
+//         parallel over ic in M step MC:   pack A[ic:ic+MC, pc:pc+KC]   -> Ap  (per thread)
+//           for jc in NB step NC:          B sub-chunk KC x NC                  (L2)
+//             for each MR rows ir:         A micro-panel MR x KC                (L1)
+//               for each NR cols jr:       micro-kernel: C[ir, jr] (+)= Ap[ir] . Bp[jr]
 //
+// i.e. the broadcast operand (A micro-panel) stays in L1 while the vector operand (B
+// micro-panels) streams from L2; both are packed exactly once per (pc, jb) chunk.
 // Micro-kernels (one per SIMD level, chosen at run time, see simd.cc):
 //   scalar  4 x 8    plain C++, auto-vectorised with whatever the baseline ISA offers
 //   AVX2    6 x 16   12 ymm accumulators  (__attribute__((target("avx2,fma"))))
@@ -34,7 +37,12 @@
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define ST_X86 1
+// GCC 12 warns (-Wmaybe-uninitialized, PR105593) inside its own AVX-512 headers when shuffle
+// intrinsics are inlined; the state at the header's location is what counts, hence the push/pop.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
+#pragma GCC diagnostic pop
 #else
 #define ST_X86 0
 #endif
@@ -182,7 +190,8 @@ const GemmKernel& gemm_kernel(SimdLevel level) {
 }
 
 // ---- packing --------------------------------------------------------------------------------
-void pack_rows(const float* X, int64_t ldx, int64_t m, int64_t kc, int mr, float* dst) {
+static void pack_rows_scalar(const float* X, int64_t ldx, int64_t m, int64_t kc, int mr,
+                             float* dst) {
   for (int64_t i0 = 0; i0 < m; i0 += mr) {
     const int64_t mv = std::min<int64_t>(mr, m - i0);
     for (int64_t i = 0; i < mv; ++i) {  // read each source row linearly
@@ -194,6 +203,76 @@ void pack_rows(const float* X, int64_t ldx, int64_t m, int64_t kc, int mr, float
       for (int64_t p = 0; p < kc; ++p) dst[p * mr + i] = 0.0f;
     dst += kc * mr;
   }
+}
+
+#if ST_X86
+// Same result as pack_rows_scalar, 16 x 16 blocks at a time: masked loads of up to 16 rows x 16
+// columns (never past a row's kc or past row m), in-register transpose, masked stores of the
+// mr-wide (or 16-wide slice of a 32-wide) columns. Packing is O(M*K) against O(M*N*K) flops but
+// was ~12% of the run time in scalar form (strided 4-byte stores).
+ST_AVX512_TARGET static void transpose16(__m512 r[16]) {
+  __m512 t[16], u[16];
+#pragma GCC unroll 8
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+#pragma GCC unroll 4
+  for (int g = 0; g < 4; ++g) {  // u[4g + c], 128-bit lane L: rows 4g..4g+3 of column 4L + c
+    u[4 * g + 0] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], 0x44);
+    u[4 * g + 1] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], 0xEE);
+    u[4 * g + 2] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0x44);
+    u[4 * g + 3] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0xEE);
+  }
+#pragma GCC unroll 4
+  for (int c = 0; c < 4; ++c) {
+    const __m512 a = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x88);
+    const __m512 b = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xDD);
+    const __m512 e = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x88);
+    const __m512 d = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xDD);
+    r[c] = _mm512_shuffle_f32x4(a, e, 0x88);
+    r[8 + c] = _mm512_shuffle_f32x4(a, e, 0xDD);
+    r[4 + c] = _mm512_shuffle_f32x4(b, d, 0x88);
+    r[12 + c] = _mm512_shuffle_f32x4(b, d, 0xDD);
+  }
+}
+
+ST_AVX512_TARGET static void pack_rows_avx512(const float* X, int64_t ldx, int64_t m, int64_t kc,
+                                              int mr, float* dst) {
+  for (int64_t i0 = 0; i0 < m; i0 += mr) {
+    const int64_t mv = std::min<int64_t>(mr, m - i0);
+    for (int h0 = 0; h0 < mr; h0 += 16) {  // 16-row slices of the panel
+      const int w = std::min(16, mr - h0);  // slice width in the packed layout
+      const int64_t rows = std::max<int64_t>(0, std::min<int64_t>(16, mv - h0));  // real rows
+      const __mmask16 wmask = static_cast<__mmask16>((1u << w) - 1u);
+      for (int64_t p = 0; p < kc; p += 16) {
+        const int pv = static_cast<int>(std::min<int64_t>(16, kc - p));
+        const __mmask16 pmask = static_cast<__mmask16>((1u << pv) - 1u);
+        __m512 r[16];
+#pragma GCC unroll 16
+        for (int i = 0; i < 16; ++i)
+          r[i] = i < rows ? _mm512_maskz_loadu_ps(pmask, X + (i0 + h0 + i) * ldx + p)
+                          : _mm512_setzero_ps();
+        transpose16(r);
+        float* d = dst + p * mr + h0;
+#pragma GCC unroll 16
+        for (int t = 0; t < 16; ++t)
+          if (t < pv) _mm512_mask_storeu_ps(d + t * mr, wmask, r[t]);
+      }
+    }
+    dst += kc * mr;
+  }
+}
+#endif
+
+void pack_rows(const float* X, int64_t ldx, int64_t m, int64_t kc, int mr, float* dst) {
+#if ST_X86
+  if (simd_level() >= kAvx512 && (mr <= 16 || mr % 16 == 0)) {
+    pack_rows_avx512(X, ldx, m, kc, mr, dst);
+    return;
+  }
+#endif
+  pack_rows_scalar(X, ldx, m, kc, mr, dst);
 }
 
 void pack_cols(const float* X, int64_t ldx, int64_t kc, int64_t n, int nr, float* dst) {
@@ -219,54 +298,66 @@ int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
 
 struct Blocking {
-  int64_t KC, MC, NC;
+  int64_t KC;  // K chunk: packed panels hold KC steps
+  int64_t MC;  // rows of A packed at once by one task (one A block)
+  int64_t NC;  // columns of the packed B sub-chunk swept while one A micro-panel sits in L1
+  int64_t NB;  // columns of B packed at once and shared by all threads (L3)
 };
 
-// Cache budgets (floats). The packed B chunk (KC x NC) is re-read for every MR rows of A, so it
-// should live in L2 (>= 512 KiB per core on every AVX2/AVX-512 CPU we care about); the packed A
-// block (MC x KC) is read once per chunk; one A micro-panel (MR x KC) is reused across all NR
-// panels of the chunk from L1.
-size_t g_l2_b_floats = 96 * 1024;  // 384 KiB
-size_t g_a_floats = 64 * 1024;     // 256 KiB
+// Cache budgets (floats). While one MR x KC micro-panel of A stays in L1, the micro-kernel
+// sweeps the NR-wide B micro-panels of a KC x NC sub-chunk, which must therefore stay in L2
+// (>= 512 KiB per core on every AVX2/AVX-512 CPU we care about), next to the task's MC x KC A
+// block. B is packed once per (KC, NB) chunk, A once per (KC, NB) chunk and MC block.
+size_t g_l2_b_floats = 96 * 1024;  // 384 KiB: KC x NC B sub-chunk
+size_t g_a_floats = 64 * 1024;     // 256 KiB: MC x KC A block
+size_t g_l3_b_floats = 2 * 1024 * 1024;  // 8 MiB: KC x NB shared packed B
 
-Blocking choose_blocking(const GemmKernel& kern, int64_t M, int64_t N, int64_t K) {
+Blocking choose_blocking(const GemmKernel& kern, int64_t M, int64_t N, int64_t K, int threads) {
   Blocking b;
   // KC: the whole K when it is moderate (C read/written once), else near-equal chunks <= 384.
   b.KC = K <= 512 ? K : ceil_div(K, ceil_div(K, 384));
-  int64_t mc = static_cast<int64_t>(g_a_floats) / std::max<int64_t>(b.KC, 1);
+  const int64_t kc = std::max<int64_t>(b.KC, 1);
+  int64_t mc = static_cast<int64_t>(g_a_floats) / kc;
   mc = std::max<int64_t>(kern.mr, mc / kern.mr * kern.mr);
+  // with several threads, >= ~6 row blocks per thread so the dynamic schedule balances
+  if (threads > 1) mc = std::min(mc, std::max<int64_t>(kern.mr, round_up(ceil_div(M, 6 * threads), kern.mr)));
   b.MC = std::min(mc, round_up(M, kern.mr));
-  int64_t nc = static_cast<int64_t>(g_l2_b_floats) / std::max<int64_t>(b.KC, 1);
+  int64_t nc = static_cast<int64_t>(g_l2_b_floats) / kc;
   nc = std::max<int64_t>(kern.nr, nc / kern.nr * kern.nr);
   nc = std::min(nc, round_up(N, kern.nr));
-  b.NC = round_up(ceil_div(N, ceil_div(N, nc)), kern.nr);  // equal chunks
+  b.NC = round_up(ceil_div(N, ceil_div(N, nc)), kern.nr);  // near-equal sub-chunks
+  int64_t nb = static_cast<int64_t>(g_l3_b_floats) / kc;
+  b.NB = std::max<int64_t>(b.NC, nb / b.NC * b.NC);
   return b;
 }
 
-// C[i0:i1, jc:jc+nc] (+)= A[i0:i1, pc:pc+kc] . Bp, Bp = packed op(B)[pc:pc+kc, jc:jc+nc]
+// C[i0:i1, jb:jb+nb] (+)= A[i0:i1, pc:pc+kc] . Bp, Bp = packed op(B)[pc:pc+kc, jb:jb+nb]
 // (panel stride kc*nr). Apack: scratch for MC x KC + one MR x NR edge tile.
 void compute_block(const GemmKernel& kern, const Blocking& bl, int64_t N, int64_t K, float alpha,
                    const float* A, const float* Bp, float beta, float* C, int64_t i0, int64_t i1,
-                   int64_t pc, int64_t kc, int64_t jc, int64_t nc, float* Apack) {
+                   int64_t pc, int64_t kc, int64_t jb, int64_t nb, float* Apack) {
   const int mr = kern.mr, nr = kern.nr;
   float* tile = Apack + round_up(bl.MC, mr) * bl.KC;  // mr x nr edge scratch
   pack_rows(A + i0 * K + pc, K, i1 - i0, kc, mr, Apack);
-  for (int64_t i = i0; i < i1; i += mr) {
-    const float* apanel = Apack + (i - i0) * kc;
-    const int64_t mv = std::min<int64_t>(mr, i1 - i);
-    for (int64_t j = jc; j < jc + nc; j += nr) {
-      const float* bpanel = Bp + (j - jc) * kc;
-      const int64_t nv = std::min<int64_t>(nr, N - j);
-      float* c = C + i * N + j;
-      if (mv == mr && nv == nr) {
-        kern.ukr(kc, apanel, bpanel, c, N, alpha, beta);
-      } else {
-        kern.ukr(kc, apanel, bpanel, tile, nr, alpha, 0.0f);
-        for (int64_t r = 0; r < mv; ++r)
-          for (int64_t q = 0; q < nv; ++q) {
-            float* cc = c + r * N + q;
-            *cc = beta == 0.0f ? tile[r * nr + q] : tile[r * nr + q] + beta * *cc;
-          }
+  for (int64_t jc = jb; jc < jb + nb; jc += bl.NC) {  // B sub-chunk in L2
+    const int64_t jc_end = std::min(jb + nb, jc + bl.NC);
+    for (int64_t i = i0; i < i1; i += mr) {  // A micro-panel in L1
+      const float* apanel = Apack + (i - i0) * kc;
+      const int64_t mv = std::min<int64_t>(mr, i1 - i);
+      for (int64_t j = jc; j < jc_end; j += nr) {  // stream B micro-panels
+        const float* bpanel = Bp + (j - jb) * kc;
+        const int64_t nv = std::min<int64_t>(nr, N - j);
+        float* c = C + i * N + j;
+        if (mv == mr && nv == nr) {
+          kern.ukr(kc, apanel, bpanel, c, N, alpha, beta);
+        } else {
+          kern.ukr(kc, apanel, bpanel, tile, nr, alpha, 0.0f);
+          for (int64_t r = 0; r < mv; ++r)
+            for (int64_t q = 0; q < nv; ++q) {
+              float* cc = c + r * N + q;
+              *cc = beta == 0.0f ? tile[r * nr + q] : tile[r * nr + q] + beta * *cc;
+            }
+        }
       }
     }
   }
@@ -279,34 +370,34 @@ size_t apack_floats(const GemmKernel& kern, const Blocking& bl) {
 // One batch item with `threads` threads (1 = serial, no pool dispatch).
 void gemm_item(const GemmKernel& kern, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
                const float* A, const float* B, float beta, float* C, int threads) {
-  const Blocking bl = choose_blocking(kern, M, N, K);
+  const Blocking bl = choose_blocking(kern, M, N, K, threads);
   const int nr = kern.nr;
-  float* Bp = tl_bpack.ensure(static_cast<size_t>(bl.KC * bl.NC));
+  float* Bp = tl_bpack.ensure(static_cast<size_t>(bl.KC * round_up(std::min(bl.NB, N), nr)));
   const int64_t n_ib = ceil_div(M, bl.MC);
 
   for (int64_t pc = 0; pc < K; pc += bl.KC) {
     const int64_t kc = std::min(bl.KC, K - pc);
     const float beta_eff = pc == 0 ? beta : 1.0f;  // later K chunks accumulate
-    for (int64_t jc = 0; jc < N; jc += bl.NC) {
-      const int64_t nc = std::min(bl.NC, N - jc);
-      const int64_t np = ceil_div(nc, nr);
-      // 1. pack op(B)[pc:pc+kc, jc:jc+nc] into np panels of kc x nr
+    for (int64_t jb = 0; jb < N; jb += bl.NB) {
+      const int64_t nb = std::min(bl.NB, N - jb);
+      const int64_t np = ceil_div(nb, nr);
+      // 1. pack op(B)[pc:pc+kc, jb:jb+nb] into np panels of kc x nr
       auto pack_panels = [&](int64_t p0, int64_t p1) {
-        const int64_t j0 = jc + p0 * nr, cols = std::min(nc, p1 * nr) - p0 * nr;
+        const int64_t j0 = jb + p0 * nr, cols = std::min(nb, p1 * nr) - p0 * nr;
         if (trans_b) pack_rows(B + j0 * K + pc, K, cols, kc, nr, Bp + p0 * kc * nr);
         else pack_cols(B + pc * N + j0, N, kc, cols, nr, Bp + p0 * kc * nr);
       };
-      // 2. C row blocks, one task each
+      // 2. C row blocks (MC rows x nb columns), one task each
       auto block = [&](int64_t ib) {
         float* Apack = tl_apack.ensure(apack_floats(kern, bl));
         compute_block(kern, bl, N, K, alpha, A, Bp, beta_eff, C, ib * bl.MC,
-                      std::min(M, (ib + 1) * bl.MC), pc, kc, jc, nc, Apack);
+                      std::min(M, (ib + 1) * bl.MC), pc, kc, jb, nb, Apack);
       };
       if (threads <= 1) {
         pack_panels(0, np);
         for (int64_t ib = 0; ib < n_ib; ++ib) block(ib);
       } else {
-        const int64_t groups = std::min<int64_t>(np, threads);
+        const int64_t groups = std::min<int64_t>(np, 2 * threads);
         parallel_for(groups, threads, [&](int64_t g, int) {
           pack_panels(np * g / groups, np * (g + 1) / groups);
         });

@@ -22,8 +22,9 @@
 //         for each score in scratch: if s >= heap threshold of its query -> heap push
 //     merge the workers' heaps of each query, sort, write out.
 //
-// The threshold test rejects almost every score once the heaps are full, so the cost is GEMM
-// flops plus ~1 compare per score.
+// The threshold test (vectorised with AVX-512) rejects almost every score once the heaps are
+// full, so the cost is GEMM flops plus ~1 compare per score. With very few queries (Q*4 <= NR)
+// the micro-kernel would mostly multiply padding, so plain SIMD dot products are used instead.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -31,6 +32,16 @@
 
 #include "../kernels.h"
 #include "threadpool.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define ST_X86 1
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC 12 PR105593 in AVX-512 headers
+#include <immintrin.h>
+#pragma GCC diagnostic pop
+#else
+#define ST_X86 0
+#endif
 
 namespace st {
 namespace cpu {
@@ -92,6 +103,159 @@ struct HeapRef {
   }
 };
 
+// ---- few-query path ---------------------------------------------------------------------------
+// With only a handful of queries the GEMM micro-kernel would mostly multiply zero padding (NR
+// queries per panel), so scores are computed as plain dot products instead: S[r][q] =
+// <X[r], Qs[q]> for r < rows, q < nq (X, Qs row-major with row length D; S row stride lds).
+// This is a memory-bound scan of the corpus anyway.
+using DotsFn = void (*)(const float* X, int64_t rows, const float* Qs, int64_t nq, int64_t D,
+                        float* S, int64_t lds);
+
+void dots_scalar(const float* X, int64_t rows, const float* Qs, int64_t nq, int64_t D, float* S,
+                 int64_t lds) {
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t q = 0; q < nq; ++q) {
+      const float* x = X + r * D;
+      const float* y = Qs + q * D;
+      float acc[8] = {};  // 8 partial sums: lets the compiler vectorise
+      int64_t p = 0;
+      for (; p + 8 <= D; p += 8)
+        for (int t = 0; t < 8; ++t) acc[t] += x[p + t] * y[p + t];
+      float s = 0.0f;
+      for (; p < D; ++p) s += x[p] * y[p];
+      for (int t = 0; t < 8; ++t) s += acc[t];
+      S[r * lds + q] = s;
+    }
+}
+
+#if ST_X86
+__attribute__((target("avx2,fma"))) void dots_avx2(const float* X, int64_t rows, const float* Qs,
+                                                   int64_t nq, int64_t D, float* S, int64_t lds) {
+  auto hsum = [](__m256 v) __attribute__((target("avx2,fma"))) {
+    __m128 a = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    a = _mm_add_ps(a, _mm_movehl_ps(a, a));
+    a = _mm_add_ss(a, _mm_movehdup_ps(a));
+    return _mm_cvtss_f32(a);
+  };
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* x = X + r * D;
+    for (int64_t q0 = 0; q0 < nq; q0 += 4) {
+      const int64_t nb = std::min<int64_t>(4, nq - q0);
+      const float* y[4];
+      for (int i = 0; i < 4; ++i) y[i] = Qs + (q0 + std::min<int64_t>(i, nb - 1)) * D;
+      __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+      int64_t p = 0;
+      for (; p + 8 <= D; p += 8) {
+        const __m256 xv = _mm256_loadu_ps(x + p);
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(y[0] + p), xv, a0);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(y[1] + p), xv, a1);
+        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(y[2] + p), xv, a2);
+        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(y[3] + p), xv, a3);
+      }
+      float res[4] = {hsum(a0), hsum(a1), hsum(a2), hsum(a3)};
+      for (; p < D; ++p)
+        for (int i = 0; i < 4; ++i) res[i] += x[p] * y[i][p];
+      for (int64_t i = 0; i < nb; ++i) S[r * lds + q0 + i] = res[i];
+    }
+  }
+}
+
+// horizontal sum through memory (GCC 12's reduce/shuffle/cast intrinsics trip a bogus
+// -Wmaybe-uninitialized inside its own headers; this costs a few cycles per row, irrelevant here)
+__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma"))) inline float hsum512(
+    __m512 v) {
+  alignas(64) float t[16];
+  _mm512_store_ps(t, v);
+  float s = 0.0f;
+  for (int i = 0; i < 16; ++i) s += t[i];
+  return s;
+}
+
+__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma"))) void dots_avx512(
+    const float* X, int64_t rows, const float* Qs, int64_t nq, int64_t D, float* S, int64_t lds) {
+  const int64_t tail = D % 16;
+  const __mmask16 tmask = static_cast<__mmask16>((1u << tail) - 1u);
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* x = X + r * D;
+    for (int64_t q0 = 0; q0 < nq; q0 += 4) {
+      const int64_t nb = std::min<int64_t>(4, nq - q0);
+      const float* y[4];
+      for (int i = 0; i < 4; ++i) y[i] = Qs + (q0 + std::min<int64_t>(i, nb - 1)) * D;
+      __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+      int64_t p = 0;
+      for (; p + 16 <= D; p += 16) {
+        const __m512 xv = _mm512_loadu_ps(x + p);
+        a0 = _mm512_fmadd_ps(_mm512_loadu_ps(y[0] + p), xv, a0);
+        a1 = _mm512_fmadd_ps(_mm512_loadu_ps(y[1] + p), xv, a1);
+        a2 = _mm512_fmadd_ps(_mm512_loadu_ps(y[2] + p), xv, a2);
+        a3 = _mm512_fmadd_ps(_mm512_loadu_ps(y[3] + p), xv, a3);
+      }
+      if (tail) {  // masked loads never touch memory past the row
+        const __m512 xv = _mm512_maskz_loadu_ps(tmask, x + p);
+        a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tmask, y[0] + p), xv, a0);
+        a1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tmask, y[1] + p), xv, a1);
+        a2 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tmask, y[2] + p), xv, a2);
+        a3 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tmask, y[3] + p), xv, a3);
+      }
+      const float res[4] = {hsum512(a0), hsum512(a1), hsum512(a2), hsum512(a3)};
+      for (int64_t i = 0; i < nb; ++i) S[r * lds + q0 + i] = res[i];
+    }
+  }
+}
+#endif  // ST_X86
+
+// ---- threshold filter ----------------------------------------------------------------------
+// Writes the q < nq with s[q] >= thr[q] (NaN never passes) to cand, returns how many. Almost
+// every score fails once the heaps are full, so this is one compare per score.
+using FilterFn = int64_t (*)(const float* s, const float* thr, int64_t nq, int32_t* cand);
+
+int64_t filter_scalar(const float* s, const float* thr, int64_t nq, int32_t* cand) {
+  int64_t n = 0;
+  for (int64_t q = 0; q < nq; ++q) {  // branch-free
+    cand[n] = static_cast<int32_t>(q);
+    n += s[q] >= thr[q];
+  }
+  return n;
+}
+
+#if ST_X86
+__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma"))) int64_t filter_avx512(
+    const float* s, const float* thr, int64_t nq, int32_t* cand) {
+  int64_t n = 0;
+  for (int64_t q = 0; q < nq; q += 16) {
+    const int64_t rem = nq - q;
+    const __mmask16 lm = rem >= 16 ? static_cast<__mmask16>(0xFFFF)
+                                   : static_cast<__mmask16>((1u << rem) - 1u);
+    unsigned m = _mm512_mask_cmp_ps_mask(lm, _mm512_maskz_loadu_ps(lm, s + q),
+                                         _mm512_maskz_loadu_ps(lm, thr + q), _CMP_GE_OQ);
+    while (m) {
+      cand[n++] = static_cast<int32_t>(q + __builtin_ctz(m));
+      m &= m - 1;
+    }
+  }
+  return n;
+}
+#endif
+
+FilterFn filter_for(SimdLevel level) {
+#if ST_X86
+  if (level >= kAvx512) return &filter_avx512;
+#else
+  (void)level;
+#endif
+  return &filter_scalar;
+}
+
+DotsFn dots_for(SimdLevel level) {
+#if ST_X86
+  if (level >= kAvx512) return &dots_avx512;
+  if (level == kAvx2) return &dots_avx2;
+#else
+  (void)level;
+#endif
+  return &dots_scalar;
+}
+
 }  // namespace
 
 void topk_ip_at(SimdLevel level, const float* queries, int64_t Q, const float* corpus, int64_t N,
@@ -118,7 +282,12 @@ void topk_ip_at(SimdLevel level, const float* queries, int64_t Q, const float* c
   qg_max = std::min<int64_t>(qg_max, (32ll << 20) / (std::max<int64_t>(T, 1) * kk));
   qg_max = std::max<int64_t>(nr, qg_max / nr * nr);
   const int64_t n_groups = ceil_div(Q, qg_max);
-  const int64_t Qg = round_up(ceil_div(Q, n_groups), nr);  // padded group width (ldc of scratch)
+  int64_t Qg = round_up(ceil_div(Q, n_groups), nr);  // padded group width (ldc of scratch)
+  // few queries: dot products instead of the (mostly padding) GEMM micro-kernel
+  const bool few_q = Q * 4 <= nr;
+  const DotsFn dots = dots_for(level);
+  const FilterFn filter = filter_for(level);
+  if (few_q) Qg = Q;
 
   // Corpus blocks per task: enough tasks to balance ~8 per thread, at least MR rows.
   const int64_t CB = std::max<int64_t>(mr, std::min<int64_t>(round_up(ceil_div(N, 8 * T), mr),
@@ -137,7 +306,7 @@ void topk_ip_at(SimdLevel level, const float* queries, int64_t Q, const float* c
     const int64_t nq = std::min(Qg, Q - q0);
     // pack the group's queries: for each KC chunk, Qg/nr panels of kc x nr
     float* qpack = tl_query_pack.ensure(static_cast<size_t>(Qg * std::max<int64_t>(D, 1)));
-    for (int64_t pc = 0; pc < D; pc += KC) {
+    for (int64_t pc = 0; pc < D && !few_q; pc += KC) {
       const int64_t kc = std::min(KC, D - pc);
       pack_rows(queries + q0 * D + pc, D, nq, kc, nr, qpack + pc * Qg);
     }
@@ -160,6 +329,9 @@ void topk_ip_at(SimdLevel level, const float* queries, int64_t Q, const float* c
     parallel_for(n_blocks, TW, [&](int64_t blk, int w) {
       float* apack = tl_corpus_pack.ensure(static_cast<size_t>(mr * kc_max + mr * Qg));
       float* scores = apack + mr * kc_max;  // mr x Qg
+      thread_local std::vector<int32_t> cand_buf;
+      if (cand_buf.size() < static_cast<size_t>(Qg)) cand_buf.resize(Qg);
+      int32_t* cand = cand_buf.data();  // filter output: query slots that pass
       float* thr = h_thr.data() + static_cast<size_t>(w) * Qg;
       const size_t hbase = static_cast<size_t>(w) * Qg;
       const int64_t n_end = std::min(N, (blk + 1) * CB);
@@ -167,8 +339,10 @@ void topk_ip_at(SimdLevel level, const float* queries, int64_t Q, const float* c
         const int64_t mv = std::min<int64_t>(mr, n_end - n0);
         if (D == 0) {
           std::fill(scores, scores + mr * Qg, 0.0f);
+        } else if (few_q) {
+          dots(corpus + n0 * D, mv, queries + q0 * D, nq, D, scores, Qg);
         }
-        for (int64_t pc = 0; pc < D; pc += KC) {
+        for (int64_t pc = 0; pc < D && !few_q; pc += KC) {
           const int64_t kc = std::min(KC, D - pc);
           pack_rows(corpus + n0 * D + pc, D, mv, kc, mr, apack);
           const float* qp = qpack + pc * Qg;
@@ -179,9 +353,10 @@ void topk_ip_at(SimdLevel level, const float* queries, int64_t Q, const float* c
         for (int64_t r = 0; r < mv; ++r) {
           const float* srow = scores + r * Qg;
           const int32_t idx = static_cast<int32_t>(n0 + r);
-          for (int64_t q = 0; q < nq; ++q) {
+          const int64_t n_cand = filter(srow, thr, nq, cand);
+          for (int64_t c = 0; c < n_cand; ++c) {
+            const int64_t q = cand[c];
             const float s = srow[q];
-            if (!(s >= thr[q])) continue;  // also drops NaN
             if (has_excl &&
                 std::binary_search(ex_ids.begin() + ex_off[q], ex_ids.begin() + ex_off[q + 1], idx))
               continue;
