@@ -4,4 +4,5 @@ import type { Suite } from './harness';
 /** Suites load lazily: the encode suite pulls in onnxruntime, the kernel suite must not. */
 export const SUITES: Record<string, () => Promise<Suite>> = {
   kernels: async () => (await import('./kernels.js')).suite,
+  mining: async () => (await import('./mining.js')).suite,
 };

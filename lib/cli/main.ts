@@ -9,7 +9,9 @@ type Command = { load: () => Promise<{ run(argv: string[]): Promise<number> }>; 
 
 // One line per subcommand; modules load lazily so `synthtune bench` never pays for onnxruntime.
 const COMMANDS: Record<string, Command> = {
+  evaluate: { load: () => import('./evaluate.js'), summary: 'retrieval metrics (nDCG, MAP, MRR, recall...) of BM25 or a model on a BEIR folder' },
   bench: { load: () => import('./bench.js'), summary: 'benchmark suites (kernels: native vs pure-TS path)' },
+  synthesize: { load: () => import('./synthesize.js'), summary: 'mine, pseudo-label and write Margin-MSE training data into a resumable run folder' },
   info: { load: () => import('./info.js'), summary: 'show the active kernel backend and why better ones were not loaded' },
 };
 

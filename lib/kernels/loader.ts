@@ -96,6 +96,8 @@ export function loadBackend(): LoadedBackend {
     cached = { info: { name: 'js', simd: 'none', threads: 1, reasons }, addon: null };
     return cached;
   }
+  // The CUDA build also carries the CPU kernels: kept as a CPU fallback when no device is visible.
+  let cudaBuild: NativeAddon | null = null;
   if (want !== 'cpu') {
     const cudaPath = path.join(root, 'build-cuda', 'Release', 'synthtune_cuda.node');
     if (!fs.existsSync(cudaPath)) {
@@ -103,6 +105,7 @@ export function loadBackend(): LoadedBackend {
     } else {
       try {
         const addon = require(cudaPath) as NativeAddon;
+        cudaBuild = addon;
         const count = addon.cudaDeviceCount ? addon.cudaDeviceCount() : 0;
         if (count > 0) {
           cached = {
@@ -143,6 +146,12 @@ export function loadBackend(): LoadedBackend {
     return cached;
   } catch (e) {
     reasons.push(`native: addon not loaded (${message(e)}); run \`npm run build:native\``);
+  }
+  if (cudaBuild) {
+    const simd = cudaBuild.simdLevel();
+    reasons.push('native: using the CPU kernels of the CUDA build');
+    cached = { info: { name: `native-${simd}` as BackendName, simd, threads: cudaBuild.defaultThreads(), reasons }, addon: cudaBuild };
+    return cached;
   }
   cached = { info: { name: 'js', simd: 'none', threads: 1, reasons }, addon: null };
   return cached;

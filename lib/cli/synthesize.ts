@@ -1,0 +1,175 @@
+/**
+ * `synthtune synthesize`: Margin-MSE training data from unlabeled queries and documents.
+ *
+ *   synthtune synthesize --queries <file | BEIR folder> [--query-split train]
+ *                        --corpus <file | BEIR folder> --miner <model | bm25> --scorer <model | bm25>
+ *                        [--num-relations 10] [--index exact | hnsw] --out <run folder> [options]
+ *
+ * Inputs: .jsonl (one {_id?, text, title?} per line), .csv/.tsv (Finetuner shapes), any other file
+ * one text per line, or a BEIR folder (corpus.jsonl / queries.jsonl; with --query-split only the
+ * queries listed in qrels/<split>.tsv, whose judgements are otherwise unused).
+ * Output: a run folder (see lib/synthesis/run.ts); running the same command again resumes it.
+ * Progress bars on a terminal, plain lines otherwise; the summary goes to stdout.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { readCsv } from '../data/csv';
+import { readJsonl } from '../data/jsonl';
+import { readQrels } from '../data/beir';
+import { readText } from '../data/text';
+import type { Document } from '../data/types';
+import { synthesize } from '../synthesis';
+import type { NegativeSelection, ProgressMode, SynthesizeOptions } from '../synthesis/types';
+import { CliError, intOption, parseCli } from './util';
+
+const USAGE = `usage: synthtune synthesize --queries <file | BEIR folder> --corpus <file | BEIR folder>
+                            --miner <model | bm25> --scorer <model | bm25> --out <run folder> [options]
+
+  --queries <path>         queries: .jsonl, .csv/.tsv, text file (one per line) or BEIR folder
+  --query-split <name>     with a BEIR folder: only the queries judged in qrels/<name>.tsv
+  --corpus <path>          documents: same formats (BEIR: corpus.jsonl)
+  --miner <m>              bi-encoder folder / hub id, or bm25; repeat to merge several miners
+  --scorer <m>             cross-encoder folder / hub id, or bm25
+  --num-relations <n>      documents per query: 1 positive + n−1 negatives (default 10)
+  --index <exact|hnsw>     candidate search (default exact)
+  --hnsw-m <n> --ef-construction <n> --ef-search <n>   HNSW parameters (16, 200, 100)
+  --threads <n>            HNSW search workers (default: cores)
+  --sample-negatives <N>   sample negatives from the top N instead of taking them in order
+  --seed <n>               seed for sampling (default 42)
+  --max-documents <n>      use at most n corpus documents (seeded sample)
+  --float16                keep corpus embeddings as float16 (half the memory)
+  --embeddings-on-disk     leave corpus embeddings in checkpoint files, stream them per search
+  --batch-size <n>         texts per encode call / checkpoint (default 512)
+  --score-batch-size <n>   queries per scoring checkpoint (default 64)
+  --csv                    also write Finetuner's scored-pair CSV (train.csv)
+  --overwrite              replace a run folder that holds a different synthesis
+  --progress <mode>        auto (default), bar, lines or none
+  --json                   print the final status as JSON
+`;
+
+const OPTIONS = {
+  queries: { type: 'string' },
+  'query-split': { type: 'string' },
+  corpus: { type: 'string' },
+  miner: { type: 'string', multiple: true },
+  scorer: { type: 'string' },
+  'num-relations': { type: 'string' },
+  index: { type: 'string' },
+  'hnsw-m': { type: 'string' },
+  'ef-construction': { type: 'string' },
+  'ef-search': { type: 'string' },
+  threads: { type: 'string' },
+  'sample-negatives': { type: 'string' },
+  seed: { type: 'string' },
+  'max-documents': { type: 'string' },
+  float16: { type: 'boolean' },
+  'embeddings-on-disk': { type: 'boolean' },
+  'batch-size': { type: 'string' },
+  'score-batch-size': { type: 'string' },
+  csv: { type: 'boolean' },
+  overwrite: { type: 'boolean' },
+  progress: { type: 'string' },
+  json: { type: 'boolean' },
+  out: { type: 'string' },
+} as const;
+
+function required(v: string | undefined, name: string): string {
+  if (!v) throw new CliError(`--${name} is required\n\n${USAGE}`);
+  return v;
+}
+
+/** Documents of a file, by extension. */
+async function readFile(file: string, role: 'queries' | 'corpus'): Promise<Document[]> {
+  const ext = path.extname(file).toLowerCase();
+  if (ext === '.jsonl') return readJsonl(file);
+  if (ext === '.csv' || ext === '.tsv') {
+    const data = await readCsv(file);
+    if (data.kind === 'labeled') return data.documents;
+    if (data.kind === 'pairs') return role === 'queries' ? data.queries : data.documents;
+    throw new CliError(`${file}: a scored-pair CSV (text, text, score) cannot be used as ${role}`);
+  }
+  return readText(file);
+}
+
+async function readBeirQueries(dir: string, split: string | undefined): Promise<Document[]> {
+  const queries = await readJsonl(path.join(dir, 'queries.jsonl'), { requireId: true });
+  if (!split) return queries;
+  const qrels = await readQrels(path.join(dir, 'qrels', `${split}.tsv`), { knownQueries: new Set(queries.map((q) => q.id)) });
+  return queries.filter((q) => qrels.has(q.id));
+}
+
+export async function readInput(p: string, role: 'queries' | 'corpus', split?: string): Promise<Document[]> {
+  if (!fs.existsSync(p)) throw new CliError(`--${role}: ${p} does not exist`);
+  if (fs.statSync(p).isDirectory()) {
+    if (role === 'queries') return readBeirQueries(p, split);
+    return readJsonl(path.join(p, 'corpus.jsonl'), { requireId: true });
+  }
+  if (role === 'queries' && split) throw new CliError('--query-split needs --queries to be a BEIR folder');
+  return readFile(p, role);
+}
+
+function negatives(v: string | undefined, seed: number): NegativeSelection {
+  if (v === undefined) return 'top';
+  return { sampleFrom: intOption('sample-negatives', v, 0, 2), seed };
+}
+
+function progressMode(v: string | undefined): ProgressMode {
+  const m = v ?? 'auto';
+  if (!['auto', 'bar', 'lines', 'none'].includes(m)) throw new CliError(`--progress must be auto, bar, lines or none, got '${m}'`);
+  return m as ProgressMode;
+}
+
+type Values = ReturnType<typeof parseCli<typeof OPTIONS>>['values'];
+
+function options(v: Values): Omit<SynthesizeOptions, 'queries' | 'corpus'> {
+  const index = v.index ?? 'exact';
+  if (index !== 'exact' && index !== 'hnsw') throw new CliError(`--index must be exact or hnsw, got '${index}'`);
+  const seed = intOption('seed', v.seed, 42, 0);
+  const maxDocs = v['max-documents'];
+  return {
+    miner: v.miner && v.miner.length > 1 ? v.miner : required(v.miner?.[0], 'miner'),
+    scorer: required(v.scorer, 'scorer'),
+    numRelations: intOption('num-relations', v['num-relations'], 10, 2),
+    index,
+    hnsw: {
+      M: intOption('hnsw-m', v['hnsw-m'], 16, 2),
+      efConstruction: intOption('ef-construction', v['ef-construction'], 200),
+      efSearch: intOption('ef-search', v['ef-search'], 100),
+      threads: intOption('threads', v.threads, 0, 0),
+    },
+    negatives: negatives(v['sample-negatives'], seed),
+    seed,
+    maxDocuments: maxDocs === undefined ? undefined : intOption('max-documents', maxDocs, 0),
+    embeddingDtype: v.float16 ? 'float16' : 'float32',
+    embeddingStore: v['embeddings-on-disk'] ? 'disk' : 'memory',
+    encodeBatchSize: intOption('batch-size', v['batch-size'], 512),
+    scoreBatchSize: intOption('score-batch-size', v['score-batch-size'], 64),
+    csv: v.csv ?? false,
+    overwrite: v.overwrite ?? false,
+    progress: progressMode(v.progress),
+    out: required(v.out, 'out'),
+  };
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const { values: v } = parseCli(argv, OPTIONS);
+  if (v.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const queriesPath = required(v.queries, 'queries');
+  const corpusPath = required(v.corpus, 'corpus');
+  const opts = options(v);
+  const queries = await readInput(queriesPath, 'queries', v['query-split']);
+  const corpus = await readInput(corpusPath, 'corpus');
+  const r = await synthesize({ ...opts, queries, corpus });
+  try {
+    const status = await r.wait();
+    if (v.json) process.stdout.write(JSON.stringify({ run: r.folder, trainData: r.trainData, ...status }) + '\n');
+    else process.stdout.write(`${status.examples} examples → ${r.trainData}\n`);
+    return 0;
+  } catch (e) {
+    process.stderr.write(`synthtune synthesize: ${(e as Error).message}\n  run folder: ${r.folder} (run the same command again to resume)\n`);
+    return 1;
+  }
+}

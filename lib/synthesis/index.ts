@@ -1,0 +1,167 @@
+/**
+ * synthesize(): Finetuner's synthesize() without the cloud. Mines relations for each query with
+ * one or more miners (bi-encoders, or BM25), pseudo-labels them with a teacher (cross-encoder, or
+ * BM25) and writes Margin-MSE examples {query, positive, negative, margin, ...} into a run folder.
+ *
+ *   const run = await synthesize({ queries, corpus, miner, scorer, numRelations: 10, out: 'runs/x' });
+ *   for await (const line of run.streamLogs()) console.log(line.message);
+ *   await run.wait();            // run.trainData → runs/x/train.jsonl
+ *
+ * synthesize() validates everything first (bad arguments throw right away), claims the folder,
+ * then works in the background; the returned Run reports status and logs, also from other
+ * processes via getRun(). Calling it again with the same arguments on the same folder resumes a
+ * killed or failed run from its checkpoints (or returns the finished run unchanged).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { cleanTemp, exists, readJson, writeJsonAtomic } from './fsutil';
+import { execute } from './pipeline';
+import { loadMiner, loadScorer, resolvePreset } from './models';
+import { plan, resolveParams, type RunConfig } from './prepare';
+import { Progress } from './progress';
+import { getRun, Run, RUN_FILES, RunWriter, runsDir } from './run';
+import type { MinerSpec, RunStatus, ScorerSpec, SynthesizeOptions } from './types';
+
+export { getRun, Run, runsDir } from './run';
+export type * from './types';
+export { toHalf, fromHalf } from './store';
+
+function outFolder(o: SynthesizeOptions): string {
+  if (o.out) return path.resolve(o.out);
+  const name = o.name ?? `synthesis-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+  return path.join(runsDir(), name);
+}
+
+type FolderState = 'fresh' | 'resume' | 'finished';
+
+function differences(a: RunConfig, b: RunConfig): string[] {
+  const out: string[] = [];
+  for (const [k, v] of Object.entries(a.parameters)) if (JSON.stringify(v) !== JSON.stringify((b.parameters as unknown as Record<string, unknown>)[k])) out.push(k);
+  if (JSON.stringify(a.models) !== JSON.stringify(b.models)) out.push('models');
+  if (JSON.stringify(a.inputs) !== JSON.stringify(b.inputs)) out.push('inputs');
+  return out.length ? out : ['known positives'];
+}
+
+async function folderState(folder: string, config: RunConfig, overwrite: boolean): Promise<FolderState> {
+  const cfgFile = path.join(folder, RUN_FILES.config);
+  if (!(await exists(cfgFile))) {
+    const entries = (await fs.promises.readdir(folder)).filter((e) => e !== RUN_FILES.lock && !e.endsWith('.tmp'));
+    if (entries.length) throw new Error(`${folder} is not empty and is not a synthesis run folder (no ${RUN_FILES.config})`);
+    return 'fresh';
+  }
+  const old = await readJson<RunConfig>(cfgFile);
+  if (old.key !== config.key) {
+    if (!overwrite) throw new Error(`${folder} holds a different synthesis (differs in: ${differences(config, old).join(', ')}); use another output folder or overwrite`);
+    await clearRun(folder);
+    return 'fresh';
+  }
+  const status = await readJson<RunStatus>(path.join(folder, RUN_FILES.status)).catch(() => null);
+  return status?.status === 'FINISHED' && (await exists(path.join(folder, RUN_FILES.train))) ? 'finished' : 'resume';
+}
+
+async function clearRun(folder: string): Promise<void> {
+  for (const f of [RUN_FILES.config, RUN_FILES.status, RUN_FILES.logs, RUN_FILES.train, RUN_FILES.csv, RUN_FILES.checkpoints]) {
+    await fs.promises.rm(path.join(folder, f), { recursive: true, force: true });
+  }
+}
+
+type Release = () => Promise<void>;
+
+/** Loads models given by reference (folders, hub ids, presets); objects and 'bm25' pass through. */
+async function resolveModels(o: SynthesizeOptions): Promise<{ miner: MinerSpec[]; scorer: ScorerSpec; releases: Release[] }> {
+  const preset = o.models !== undefined ? await resolvePreset(o.models) : undefined;
+  const minerRefs = o.miner ?? preset?.relationMiner;
+  const scorerRef = o.scorer ?? preset?.crossEncoder;
+  if (minerRefs === undefined) throw new TypeError('synthesize needs a miner (or a models preset)');
+  if (scorerRef === undefined) throw new TypeError('synthesize needs a scorer (or a models preset)');
+  const releases: Release[] = [];
+  const miner: MinerSpec[] = [];
+  try {
+    for (const ref of Array.isArray(minerRefs) ? minerRefs : [minerRefs]) {
+      const m = await loadMiner(ref, { modelOptions: o.modelOptions });
+      if (m.release) releases.push(m.release);
+      miner.push(m.miner);
+    }
+    const s = await loadScorer(scorerRef, { modelOptions: o.modelOptions });
+    if (s.release) releases.push(s.release);
+    return { miner, scorer: s.scorer, releases };
+  } catch (e) {
+    await releaseAll(releases);
+    throw e;
+  }
+}
+
+async function releaseAll(releases: Release[]): Promise<void> {
+  for (const r of releases) await r().catch(() => undefined);
+}
+
+/** Starts (or resumes) a synthesis run; resolves once the run folder is claimed. */
+export async function synthesize(opts: SynthesizeOptions): Promise<Run> {
+  resolveParams(opts); // cheap argument errors before any model is loaded
+  const models = await resolveModels(opts);
+  let p: ReturnType<typeof plan>;
+  try {
+    p = plan({ ...opts, ...models });
+  } catch (e) {
+    await releaseAll(models.releases);
+    throw e;
+  }
+  const run = await start(opts, p).catch(async (e) => {
+    await releaseAll(models.releases);
+    throw e;
+  });
+  if (models.releases.length) {
+    const done = run.wait().catch(() => undefined);
+    void done.then(() => releaseAll(models.releases));
+  }
+  return run;
+}
+
+async function start(opts: SynthesizeOptions, p: ReturnType<typeof plan>): Promise<Run> {
+  const folder = outFolder(opts);
+  const name = opts.name ?? path.basename(folder);
+  await fs.promises.mkdir(folder, { recursive: true });
+  const progress = new Progress(opts.progress ?? 'none');
+  const writer = new RunWriter(folder);
+  await writer.lock();
+  let state: FolderState;
+  try {
+    state = await folderState(folder, p.config, opts.overwrite ?? false);
+  } catch (e) {
+    await writer.unlock();
+    throw e;
+  }
+  if (state === 'finished') {
+    await writer.unlock();
+    return getRun(folder);
+  }
+  await cleanTemp(folder);
+  if (state === 'fresh') {
+    await writeJsonAtomic(path.join(folder, RUN_FILES.config), { name, ...p.config, createdAt: new Date().toISOString() });
+    await writer.setStatus({ status: 'CREATED', progress: 0 });
+  } else {
+    await writer.loadLogs();
+  }
+  const completion = runInBackground(writer, progress, p, opts, state === 'resume');
+  return new Run(folder, name, completion);
+}
+
+async function runInBackground(writer: RunWriter, progress: Progress, p: ReturnType<typeof plan>, opts: SynthesizeOptions, resumed: boolean): Promise<void> {
+  try {
+    await writer.setStatus({ status: 'STARTED', progress: 0, error: undefined });
+    const { numRelations, index } = p.params;
+    await writer.log('info', resumed ? 'resumed synthesis from checkpoints' : 'started synthesis', { queries: p.qids.length, documents: p.docIds.length, numRelations, index, models: p.config.models });
+    progress.message(`${resumed ? 'resuming' : 'starting'}: ${p.qids.length} queries, ${p.docIds.length} documents, ${numRelations} relations`);
+    const n = await execute({ plan: p, writer, progress, hook: opts.onCheckpoint, ckpt: writer.file(RUN_FILES.checkpoints) }, opts.csv ?? false);
+    await writer.setStatus({ status: 'FINISHED', stage: 'done', progress: 1, examples: n, done: undefined, total: undefined });
+    progress.message(`wrote ${n} examples to ${writer.file(RUN_FILES.train)}`);
+  } catch (e) {
+    const msg = (e as Error)?.message ?? String(e);
+    await writer.log('error', msg, { stack: (e as Error)?.stack });
+    await writer.setStatus({ status: 'FAILED', error: msg });
+    throw e;
+  } finally {
+    await writer.flush().catch(() => undefined);
+    await writer.unlock();
+  }
+}

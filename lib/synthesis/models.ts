@@ -1,0 +1,74 @@
+/**
+ * Model references → the Encoder / Scorer interfaces synthesis codes against.
+ *
+ * A string miner or scorer is a model folder or Hugging Face id loaded with lib/models (ONNX);
+ * 'bm25' stays the built-in lexical miner/teacher. Finetuner-style presets
+ * (`models: synthesisModelEn` or its name) fill miner and scorer. Each loaded model gets an
+ * identity for config.json: its folder plus a SHA-256 of its .onnx graph(s), so resuming a run
+ * with a different model of the same name is refused.
+ */
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Encoder, MinerSpec, Scorer, ScorerSpec } from './types';
+
+export interface ModelPreset {
+  relationMiner: string;
+  crossEncoder: string;
+}
+
+export type MinerRef = MinerSpec | string;
+export type ScorerRef = ScorerSpec | string;
+
+export interface ModelLoadOptions {
+  /** Passed to lib/models (threads, device, batchSize, ...). */
+  modelOptions?: Record<string, unknown>;
+  log?: (line: string) => void;
+}
+
+async function hashFile(file: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const chunk of fs.createReadStream(file, { highWaterMark: 1 << 22 })) h.update(chunk as Buffer);
+  return h.digest('hex');
+}
+
+/** Folder + hash of the .onnx files directly in it or in onnx/. */
+export async function modelIdentity(dir: string): Promise<string> {
+  const files: string[] = [];
+  for (const sub of ['.', 'onnx']) {
+    const d = path.join(dir, sub);
+    if (!fs.existsSync(d)) continue;
+    for (const f of fs.readdirSync(d).sort()) if (f.endsWith('.onnx')) files.push(path.join(d, f));
+  }
+  const h = createHash('sha256');
+  for (const f of files) h.update(path.relative(dir, f)).update(await hashFile(f));
+  return `${path.resolve(dir)}#sha256:${h.digest('hex').slice(0, 16)}`;
+}
+
+export async function loadMiner(ref: MinerRef, o: ModelLoadOptions = {}): Promise<{ miner: MinerSpec; release?: () => Promise<void> }> {
+  if (typeof ref !== 'string' || ref === 'bm25') return { miner: ref as MinerSpec };
+  const { loadEncoder } = await import('../models/encoder.js');
+  const enc = await loadEncoder(ref, { ...o.modelOptions, log: o.log });
+  const id = await modelIdentity(enc.modelDir);
+  const miner: Encoder = { dim: enc.dim, id, encode: (texts) => enc.encode(texts) };
+  return { miner, release: () => enc.release() };
+}
+
+export async function loadScorer(ref: ScorerRef, o: ModelLoadOptions = {}): Promise<{ scorer: ScorerSpec; release?: () => Promise<void> }> {
+  if (typeof ref !== 'string' || ref === 'bm25') return { scorer: ref as ScorerSpec };
+  const { loadCrossEncoder } = await import('../models/cross-encoder.js');
+  const ce = await loadCrossEncoder(ref, { ...o.modelOptions, log: o.log });
+  if (ce.numLabels !== 1) await ce.release().then(() => Promise.reject(new Error(`cross-encoder ${ref} has ${ce.numLabels} labels; synthesis needs a single relevance logit`)));
+  const id = await modelIdentity(ce.modelDir);
+  const scorer: Scorer = { id, score: (pairs) => ce.score(pairs) };
+  return { scorer, release: () => ce.release() };
+}
+
+/** A preset object or its name in lib/models (synthesisModelEn, synthesisModelMulti). */
+export async function resolvePreset(models: ModelPreset | string): Promise<ModelPreset> {
+  if (typeof models !== 'string') return models;
+  const { synthesisModels } = await import('../models/resolve.js');
+  const p = synthesisModels[models];
+  if (!p) throw new RangeError(`unknown model preset '${models}' (known: ${Object.keys(synthesisModels).join(', ')})`);
+  return p;
+}

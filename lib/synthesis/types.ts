@@ -1,0 +1,149 @@
+/**
+ * Types of the synthesis stage: the small model interfaces it codes against (so tests can pass
+ * fakes and lib/models' ONNX encoders plug in unchanged), its options, and its examples.
+ */
+import type { Document } from '../data/types';
+
+/** A bi-encoder used as relation miner: texts → (n, dim) row-major embeddings. */
+export interface Encoder {
+  encode(texts: string[]): Promise<Float32Array>;
+  readonly dim: number;
+  /** Identity recorded in config.json (model path / hash); a resume refuses a different one. */
+  readonly id?: string;
+}
+
+/** A pair scorer (cross-encoder): one raw score (logit) per (query, document) pair. */
+export interface Scorer {
+  score(pairs: [string, string][]): Promise<Float32Array>;
+  readonly id?: string;
+}
+
+/** A lexical index over the corpus (BM25): ranked corpus indices, and scores of given pairs. */
+export interface LexicalIndex {
+  /** Best first; at most k hits, never an index in `exclude`. */
+  search(query: string, k: number, exclude?: ReadonlySet<number>): { index: number; score: number }[];
+  /** Scores of the query against the given corpus indices. */
+  score(query: string, indices: ArrayLike<number>): Float64Array | Float32Array | number[];
+}
+
+/** 'bm25' selects the built-in lexical miner / scorer. */
+export type MinerSpec = Encoder | 'bm25';
+export type ScorerSpec = Scorer | 'bm25';
+
+export type IndexKind = 'exact' | 'hnsw';
+
+export interface HnswOptions {
+  /** Graph degree (default 16). */
+  M?: number;
+  /** Build-time beam (default 200). */
+  efConstruction?: number;
+  /** Search beam, raised to at least the number of candidates fetched (default 100). */
+  efSearch?: number;
+  /** Search workers (default: available cores, at most 8). */
+  threads?: number;
+  /** Graph seed (default 100). */
+  seed?: number;
+  /** Queries on which recall against exact search is measured and logged (default 200; 0 = off). */
+  recallSample?: number;
+}
+
+/** How negatives are chosen among the retrieved candidates. */
+export type NegativeSelection =
+  /** The numRelations − 1 candidates right after the positive (Finetuner). */
+  | 'top'
+  /** numRelations − 1 negatives sampled without replacement from ranks 2..from (GPL), seeded per query. */
+  | { sampleFrom: number; seed?: number };
+
+export type ProgressMode = 'auto' | 'bar' | 'lines' | 'none';
+
+export interface SynthesizeOptions {
+  queries: readonly (string | Document)[];
+  corpus: readonly (string | Document)[];
+  /**
+   * One relation miner, or several whose candidate lists are merged (reciprocal-rank fusion):
+   * an Encoder object, 'bm25', or a model folder / Hugging Face id loaded with lib/models.
+   */
+  miner?: MinerSpec | string | (MinerSpec | string)[];
+  /** A Scorer object, 'bm25', or a cross-encoder folder / Hugging Face id. */
+  scorer?: ScorerSpec | string;
+  /** Finetuner-style preset filling miner and scorer: { relationMiner, crossEncoder } or a preset name ('synthesisModelEn'). */
+  models?: { relationMiner: string; crossEncoder: string } | string;
+  /** Options for models loaded from references (threads, device, batchSize, ...). */
+  modelOptions?: Record<string, unknown>;
+  /** Documents retrieved per query: 1 positive + numRelations − 1 negatives (default 10, ≥ 2). */
+  numRelations?: number;
+  index?: IndexKind;
+  hnsw?: HnswOptions;
+  negatives?: NegativeSelection;
+  /**
+   * Known positives per query id (corpus ids). They are never used as negatives; a query that has
+   * some takes its first known positive as the positive instead of the top-1.
+   */
+  knownPositives?: ReadonlyMap<string, readonly string[]> | Readonly<Record<string, readonly string[]>>;
+  /** Keep at most this many corpus documents (seeded sample, original order, known positives kept). */
+  maxDocuments?: number;
+  /** Seed for maxDocuments sampling (default 42). */
+  seed?: number;
+  /** Dense miners: 'cosine' (embeddings L2-normalised, default) or raw 'dot'. */
+  similarity?: 'cosine' | 'dot';
+  /** Storage of corpus embeddings (default 'float32'). */
+  embeddingDtype?: 'float32' | 'float16';
+  /** 'memory' (one array, default) or 'disk' (chunk files streamed at every search). */
+  embeddingStore?: 'memory' | 'disk';
+  /** Texts per encode call and per embedding checkpoint (default 512). */
+  encodeBatchSize?: number;
+  /** Queries per mining batch and mining checkpoint (default 1024). */
+  mineBatchSize?: number;
+  /** Queries per scoring batch and score checkpoint (default 64). */
+  scoreBatchSize?: number;
+  /** Run folder. Default: <runsDir>/<name>. */
+  out?: string;
+  /** Run name (default: the folder's base name, or a time stamp). */
+  name?: string;
+  /** Also write Finetuner's scored-pair CSV (query, document, score in [0, 1]). */
+  csv?: boolean;
+  /** Start from scratch when the folder holds a run with other parameters (default: refuse). */
+  overwrite?: boolean;
+  /** Progress on stderr: bars on a terminal, plain lines otherwise ('auto'), or 'none' (default). */
+  progress?: ProgressMode;
+  /** Called after each checkpoint is on disk (tests use it to stop a run at a known point). */
+  onCheckpoint?: (stage: string, batch: number) => void | Promise<void>;
+}
+
+/** One Margin-MSE training example. */
+export interface Example {
+  query: string;
+  positive: string;
+  negative: string;
+  /** posScore − negScore. */
+  margin: number;
+  qid: string;
+  posId: string;
+  negId: string;
+  posScore: number;
+  negScore: number;
+}
+
+export type RunState = 'CREATED' | 'STARTED' | 'FINISHED' | 'FAILED';
+
+export interface RunStatus {
+  status: RunState;
+  /** Current stage ('encode', 'index', 'mine', 'score', 'write') and its progress. */
+  stage?: string;
+  done?: number;
+  total?: number;
+  /** Fraction of the whole run, 0..1. */
+  progress: number;
+  updatedAt: string;
+  pid?: number;
+  host?: string;
+  error?: string;
+  examples?: number;
+}
+
+export interface LogEntry {
+  time: string;
+  level: 'info' | 'warn' | 'error';
+  message: string;
+  [key: string]: unknown;
+}

@@ -1,0 +1,74 @@
+/**
+ * `synthtune synthesize` end to end, in process: a BEIR folder with --query-split (only the split's
+ * queries are used), BM25 and a tiny ONNX bi-encoder as miners, file inputs, and exit codes for
+ * bad arguments.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { main } from '../lib/cli/main';
+import { writeTinyModel } from '../lib/models';
+import { syntheticData } from './synthesis-fakes';
+
+let tmp: string;
+let beir: string;
+const data = syntheticData(10, 30, 11);
+
+beforeAll(() => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'synth-cli-'));
+  beir = path.join(tmp, 'beir');
+  fs.mkdirSync(path.join(beir, 'qrels'), { recursive: true });
+  fs.writeFileSync(path.join(beir, 'corpus.jsonl'), data.corpus.map((d) => JSON.stringify({ _id: d.id, title: '', text: d.text })).join('\n'));
+  fs.writeFileSync(path.join(beir, 'queries.jsonl'), data.queries.map((q) => JSON.stringify({ _id: q.id, text: q.text })).join('\n'));
+  fs.writeFileSync(path.join(beir, 'qrels', 'train.tsv'), 'query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td2\t1\nq3\td3\t1\n');
+  fs.writeFileSync(path.join(tmp, 'queries.txt'), data.queries.map((q) => q.text).join('\n'));
+});
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const o = vi.spyOn(process.stdout, 'write').mockImplementation((s) => ((out += String(s)), true));
+  const e = vi.spyOn(process.stderr, 'write').mockImplementation((s) => ((err += String(s)), true));
+  try {
+    return { code: await main(['synthesize', ...args]), out, err };
+  } finally {
+    o.mockRestore();
+    e.mockRestore();
+  }
+}
+
+describe('synthtune synthesize', () => {
+  it('BEIR folder with --query-split, bm25 miner and scorer', async () => {
+    const out = path.join(tmp, 'run-bm25');
+    const r = await cli(['--queries', beir, '--query-split', 'train', '--corpus', beir, '--miner', 'bm25', '--scorer', 'bm25', '--num-relations', '4', '--out', out, '--progress', 'none', '--json', '--csv']);
+    expect(r.code).toBe(0);
+    const status = JSON.parse(r.out);
+    expect(status).toMatchObject({ status: 'FINISHED', examples: 9 });
+    const lines = fs.readFileSync(path.join(out, 'train.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(new Set(lines.map((l) => l.qid))).toEqual(new Set(['q1', 'q2', 'q3']));
+    expect(fs.existsSync(path.join(out, 'train.csv'))).toBe(true);
+  });
+
+  it('text-file queries, a tiny ONNX miner merged with bm25, plain progress lines', async () => {
+    const model = writeTinyModel(path.join(tmp, 'bi'), { texts: data.corpus.map((d) => d.text), seed: 4 }).dir;
+    const out = path.join(tmp, 'run-model');
+    const r = await cli(['--queries', path.join(tmp, 'queries.txt'), '--corpus', beir, '--miner', model, '--miner', 'bm25', '--scorer', 'bm25', '--num-relations', '3', '--out', out, '--progress', 'lines']);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^20 examples → /);
+    expect(r.err).toMatch(/synthesize: encode corpus 30\/30/);
+  });
+
+  it('bad arguments exit with code 2 and a clear message', async () => {
+    const base = ['--queries', beir, '--corpus', beir, '--miner', 'bm25', '--scorer', 'bm25', '--out', path.join(tmp, 'bad'), '--progress', 'none'];
+    expect((await cli([...base, '--num-relations', '1'])).err).toMatch(/--num-relations must be an integer ≥ 2/);
+    const big = await cli([...base, '--num-relations', '31']);
+    expect(big.code).toBe(2);
+    expect(big.err).toMatch(/numRelations \(31\) exceeds the corpus size \(30 documents\)/);
+    const noSplit = await cli([...base, '--query-split', 'dev']);
+    expect(noSplit.code).toBe(2);
+    expect(noSplit.err).toMatch(/dev\.tsv: file not found/);
+    expect((await cli(['--corpus', beir])).err).toMatch(/--queries is required/);
+  });
+});
