@@ -1,0 +1,465 @@
+/**
+ * fit(): the Margin-MSE training loop (Finetuner's `fit(loss='MarginMSELoss')`).
+ *
+ * TypeScript orchestrates; the student does the heavy math (native GEMM for the adapter). One
+ * step: assemble a batch (B queries, their B positives, T ≥ B negatives) → student forward on
+ * both sides → Margin-MSE forward/backward → student backward → optimizer step with the
+ * scheduled learning rate.
+ *
+ * Determinism: the order of examples in epoch e is a permutation that depends only on
+ * (seed, e); every other operation is sequential. A checkpoint (student weights, optimizer
+ * moments, callback state, position) is written atomically to <outDir>/checkpoint.bin at every
+ * epoch end (and every `checkpointEvery` steps, and when `signal` aborts); fit() on the same
+ * outDir resumes from it and ends with the same weights and logs as an uninterrupted run.
+ *
+ * Run folder (outDir): logs.jsonl (one record per step, epoch, evaluation), status.json,
+ * metrics.json ({before, after} keyed `<metric>@<k>`, with an EvaluationCallback),
+ * checkpoint.bin, student/ (student.json + weights.bin: the trained weights, before any export),
+ * best-model/ (BestModelCheckpoint).
+ */
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import type { Callback, EpochSummary, FitContext, Metrics } from './callbacks';
+import { EvaluationCallback } from './callbacks';
+import { readTensorFile, writeJsonAtomic, writeTensorFile } from './io';
+import { marginMse, type Score } from './losses/margin-mse';
+import { Adam, learningRate, type OptimizerName, type SchedulerSpec } from './optim';
+import { epochPermutation } from './rng';
+import { normalizeExample, type Example, type NormalExample, type Student, type StudentState } from './student';
+import { saveStudent } from './students';
+
+export interface FitOptions<I> {
+  student: Student<I>;
+  /** Examples whose inputs are the student's input type (vectors for the adapter, token ids for static). */
+  trainData: Iterable<Example<I>> | AsyncIterable<Example<I>>;
+  loss?: 'MarginMSELoss';
+  /** Similarity used by the loss (default 'dot'). */
+  score?: Score;
+  optimizer?: OptimizerName;
+  /** Default 1e-3. */
+  learningRate?: number;
+  /** Default 0.01 for AdamW, 0 for Adam. */
+  weightDecay?: number;
+  /** Default 1. */
+  epochs?: number;
+  /** Default 32. */
+  batchSize?: number;
+  /** Default 'linear' (no warmup). */
+  scheduler?: SchedulerSpec;
+  /** Default 0. */
+  seed?: number;
+  /** Shuffle every epoch (default true). */
+  shuffle?: boolean;
+  callbacks?: Callback[];
+  /** Run folder; without it nothing is written and nothing resumes. */
+  outDir?: string;
+  /** Continue from <outDir>/checkpoint.bin when present (default true); false starts over. */
+  resume?: boolean;
+  /** Also checkpoint every this many steps (default 0: at epoch ends only). */
+  checkpointEvery?: number;
+  /** Aborting checkpoints at the next step boundary and returns status 'interrupted'. */
+  signal?: AbortSignal;
+  /** Progress lines (default: stderr); null silences them. */
+  log?: ((line: string) => void) | null;
+  /** Steps between progress lines (default: about 10 per epoch). */
+  progressEvery?: number;
+}
+
+export type FitStatus = 'finished' | 'stopped_early' | 'interrupted';
+
+export interface FitResult {
+  status: FitStatus;
+  /** Epochs completed. */
+  epochs: number;
+  steps: number;
+  /** Mean training loss of each completed epoch. */
+  epochLosses: number[];
+  /** Loss of every step run in this call (not the resumed part). */
+  stepLosses: number[];
+  before: Metrics | null;
+  after: Metrics | null;
+  stopReason: string | null;
+  resumedFrom: { epoch: number; step: number } | null;
+}
+
+interface Position {
+  epoch: number;
+  batch: number;
+  step: number;
+  epochLossSum: number;
+  epochSteps: number;
+  epochLosses: number[];
+  stopped: string | null;
+}
+
+interface CheckpointMeta {
+  version: 1;
+  fingerprint: Record<string, unknown>;
+  position: Position;
+  optimizer: { name: OptimizerName; t: number };
+  callbacks: Record<string, unknown>;
+  student: { kind: string; config: Record<string, unknown> };
+  logBytes: number;
+  startedAt: string;
+}
+
+interface Settings {
+  lr: number;
+  weightDecay: number;
+  optimizer: OptimizerName;
+  epochs: number;
+  batchSize: number;
+  scheduler: SchedulerSpec;
+  seed: number;
+  shuffle: boolean;
+  score: Score;
+  checkpointEvery: number;
+}
+
+function settings<I>(o: FitOptions<I>): Settings {
+  if ((o.loss ?? 'MarginMSELoss') !== 'MarginMSELoss') throw new Error(`unsupported loss: ${String(o.loss)}`);
+  const optimizer = o.optimizer ?? 'AdamW';
+  const s: Settings = {
+    lr: o.learningRate ?? 1e-3,
+    weightDecay: o.weightDecay ?? (optimizer === 'AdamW' ? 0.01 : 0),
+    optimizer,
+    epochs: o.epochs ?? 1,
+    batchSize: o.batchSize ?? 32,
+    scheduler: o.scheduler ?? 'linear',
+    seed: o.seed ?? 0,
+    shuffle: o.shuffle ?? true,
+    score: o.score ?? 'dot',
+    checkpointEvery: o.checkpointEvery ?? 0,
+  };
+  if (!(s.lr > 0)) throw new Error('learningRate must be > 0');
+  if (!(s.weightDecay >= 0)) throw new Error('weightDecay must be ≥ 0');
+  if (!(Number.isInteger(s.epochs) && s.epochs >= 1)) throw new Error('epochs must be an integer ≥ 1');
+  if (!(Number.isInteger(s.batchSize) && s.batchSize >= 1)) throw new Error('batchSize must be an integer ≥ 1');
+  if (s.score !== 'dot' && s.score !== 'cosine') throw new Error(`unknown score: ${String(s.score)}`);
+  return s;
+}
+
+/** Reads the training data once (an async iterable too) and normalises every example. */
+export async function collectExamples<I>(data: Iterable<Example<I>> | AsyncIterable<Example<I>>): Promise<NormalExample<I>[]> {
+  const out: NormalExample<I>[] = [];
+  for await (const e of data as AsyncIterable<Example<I>>) out.push(normalizeExample(e, out.length));
+  if (out.length === 0) throw new Error('fit: no training examples');
+  return out;
+}
+
+/** Identifies a run: a checkpoint only resumes a fit with the same data size and settings. */
+function fingerprint<I>(s: Settings, data: NormalExample<I>[], student: Student<I>): Record<string, unknown> {
+  let h = 0x811c9dc5;
+  for (const e of data) {
+    for (const m of e.margins) h = Math.imul(h ^ Math.round(m * 1e6), 0x01000193) >>> 0;
+    h = Math.imul(h ^ e.negatives.length, 0x01000193) >>> 0;
+  }
+  return { ...s, scheduler: JSON.stringify(s.scheduler), examples: data.length, dataHash: h, student: student.kind };
+}
+
+/** One batch in the loss's layout. */
+export interface Batch<I> {
+  queries: I[];
+  /** B positives, then T negatives. */
+  docs: I[];
+  owner: Int32Array;
+  margin: Float64Array;
+}
+
+/** Examples order[start..end) as a batch: B queries, B positives then T negatives with owners and margins. */
+export function assemble<I>(data: NormalExample<I>[], order: Int32Array, start: number, end: number): Batch<I> {
+  const queries: I[] = [];
+  const positives: I[] = [];
+  const negatives: I[] = [];
+  const owner: number[] = [];
+  const margin: number[] = [];
+  for (let i = start; i < end; i++) {
+    const e = data[order[i]];
+    const b = queries.length;
+    queries.push(e.query);
+    positives.push(e.positive);
+    for (let j = 0; j < e.negatives.length; j++) {
+      negatives.push(e.negatives[j]);
+      owner.push(b);
+      margin.push(e.margins[j]);
+    }
+  }
+  return { queries, docs: positives.concat(negatives), owner: Int32Array.from(owner), margin: Float64Array.from(margin) };
+}
+
+/** One optimisation step on a batch; returns the batch loss. */
+export async function trainStep<I>(student: Student<I>, batch: Batch<I>, optimizer: Adam, lr: number, score: Score): Promise<number> {
+  const D = student.dim;
+  const B = batch.queries.length;
+  student.zeroGrad();
+  const fq = await student.forward(batch.queries, 'query'); // (B,D)
+  const fd = await student.forward(batch.docs, 'document'); // (B+T,D)
+  const frozenDocs = student.documentsFrozen === true;
+  const { loss, dq, dp, dn } = marginMse({
+    q: fq.out,
+    p: fd.out.subarray(0, B * D),
+    n: fd.out.subarray(B * D),
+    owner: batch.owner,
+    margin: batch.margin,
+    dim: D,
+    score,
+    queryGradOnly: frozenDocs,
+  });
+  await student.backward(fq, dq as Float32Array);
+  if (!frozenDocs) {
+    const dDocs = new Float32Array(fd.out.length);
+    dDocs.set(dp);
+    dDocs.set(dn, B * D);
+    await student.backward(fd, dDocs);
+  }
+  if (student.step) student.step(optimizer, lr);
+  else optimizer.step(student.params(), lr);
+  return loss;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Run folder: logs.jsonl (buffered appends), status.json, checkpoint.bin
+
+class RunFolder {
+  readonly dir: string | null;
+  private pending: string[] = [];
+
+  constructor(dir: string | null) {
+    this.dir = dir;
+  }
+
+  file(name: string): string {
+    return path.join(this.dir as string, name);
+  }
+
+  record(entry: Record<string, unknown>): void {
+    if (this.dir) this.pending.push(`${JSON.stringify(entry)}\n`);
+  }
+
+  async flush(): Promise<number> {
+    if (!this.dir) return 0;
+    if (this.pending.length) {
+      await fsp.appendFile(this.file('logs.jsonl'), this.pending.join(''));
+      this.pending = [];
+    }
+    return (await fsp.stat(this.file('logs.jsonl')).catch(() => ({ size: 0 }))).size;
+  }
+
+  /** Fresh run: empty logs. Resumed run: drop what was logged after the checkpoint. */
+  async prepare(logBytes: number | null): Promise<void> {
+    if (!this.dir) return;
+    await fsp.mkdir(this.dir, { recursive: true });
+    const logs = this.file('logs.jsonl');
+    if (logBytes === null) await fsp.writeFile(logs, '');
+    else await fsp.truncate(logs, logBytes).catch(async () => fsp.writeFile(logs, ''));
+  }
+
+  async status(s: Record<string, unknown>): Promise<void> {
+    if (this.dir) await writeJsonAtomic(this.file('status.json'), { ...s, updatedAt: new Date().toISOString() });
+  }
+
+  async readCheckpoint(): Promise<{ meta: CheckpointMeta; tensors: Record<string, Float32Array> } | null> {
+    if (!this.dir) return null;
+    try {
+      await fsp.access(this.file('checkpoint.bin'));
+    } catch {
+      return null;
+    }
+    return readTensorFile<CheckpointMeta>(this.file('checkpoint.bin'));
+  }
+}
+
+function prefixed(prefix: string, t: Record<string, Float32Array>): Record<string, Float32Array> {
+  const out: Record<string, Float32Array> = {};
+  for (const [k, v] of Object.entries(t)) out[prefix + k] = v;
+  return out;
+}
+
+function unprefixed(prefix: string, t: Record<string, Float32Array>): Record<string, Float32Array> {
+  const out: Record<string, Float32Array> = {};
+  for (const [k, v] of Object.entries(t)) if (k.startsWith(prefix)) out[k.slice(prefix.length)] = v;
+  return out;
+}
+
+function callbackKey(cb: Callback, i: number): string {
+  return `${i}:${cb.name}`;
+}
+
+function defaultLog(line: string): void {
+  process.stderr.write(`${line}\n`);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+export async function fit<I>(opts: FitOptions<I>): Promise<FitResult> {
+  const s = settings(opts);
+  const { student } = opts;
+  const callbacks = opts.callbacks ?? [];
+  const data = await collectExamples(opts.trainData);
+  const n = data.length;
+  const perEpoch = Math.ceil(n / s.batchSize);
+  const totalSteps = s.epochs * perEpoch;
+  const run = new RunFolder(opts.outDir ?? null);
+  const optimizer = new Adam({ name: s.optimizer, weightDecay: s.weightDecay });
+  const sink = opts.log === undefined ? defaultLog : opts.log;
+  const print = (line: string): void => {
+    if (sink) sink(line);
+  };
+  const fp = fingerprint(s, data, student);
+  const needsInitial = callbacks.some((c) => c.needsInitialState);
+
+  let pos: Position = { epoch: 0, batch: 0, step: 0, epochLossSum: 0, epochSteps: 0, epochLosses: [], stopped: null };
+  let initialState: StudentState | null = needsInitial ? student.state() : null;
+  let startedAt = new Date().toISOString();
+  let resumedFrom: FitResult['resumedFrom'] = null;
+
+  const ckpt = opts.resume === false ? null : await run.readCheckpoint();
+  if (ckpt) {
+    const m = ckpt.meta;
+    if (JSON.stringify(m.fingerprint) !== JSON.stringify(fp)) {
+      throw new Error(`fit: ${run.file('checkpoint.bin')} belongs to a run with other data or settings; pass resume: false to start over`);
+    }
+    student.load({ kind: m.student.kind, config: m.student.config, tensors: unprefixed('student.', ckpt.tensors) });
+    optimizer.load({ name: m.optimizer.name, t: m.optimizer.t, tensors: unprefixed('opt.', ckpt.tensors) });
+    callbacks.forEach((cb, i) => {
+      const st = m.callbacks[callbackKey(cb, i)];
+      if (st !== undefined && cb.restore) cb.restore(st);
+    });
+    if (needsInitial) {
+      const init = unprefixed('initial.', ckpt.tensors);
+      initialState = Object.keys(init).length ? { kind: m.student.kind, config: m.student.config, tensors: init } : null;
+    }
+    pos = m.position;
+    startedAt = m.startedAt;
+    resumedFrom = { epoch: pos.epoch, step: pos.step };
+    await run.prepare(m.logBytes);
+  } else {
+    await run.prepare(null);
+  }
+
+  const ctx: FitContext = {
+    student,
+    outDir: run.dir,
+    epochs: s.epochs,
+    step: pos.step,
+    metrics: {},
+    initialState,
+    resumed: ckpt !== null,
+    stop: (reason) => {
+      pos.stopped = reason;
+    },
+    log: (line) => {
+      print(line);
+      run.record({ type: 'message', text: line });
+    },
+    record: (entry) => run.record(entry),
+  };
+
+  const status = async (state: string, extra: Record<string, unknown> = {}): Promise<void> => {
+    await run.status({
+      state, epoch: pos.epoch, epochs: s.epochs, step: pos.step, totalSteps,
+      lastEpochLoss: pos.epochLosses.at(-1) ?? null, startedAt, ...extra,
+    });
+  };
+
+  const checkpoint = async (): Promise<void> => {
+    if (!run.dir) return;
+    const logBytes = await run.flush();
+    const cbState: Record<string, unknown> = {};
+    callbacks.forEach((cb, i) => {
+      if (cb.state) cbState[callbackKey(cb, i)] = cb.state();
+    });
+    const st = student.state();
+    const opt = optimizer.state();
+    const meta: CheckpointMeta = {
+      version: 1, fingerprint: fp, position: { ...pos, epochLosses: [...pos.epochLosses] },
+      optimizer: { name: opt.name, t: opt.t }, callbacks: cbState,
+      student: { kind: st.kind, config: st.config }, logBytes, startedAt,
+    };
+    const tensors = { ...prefixed('student.', st.tensors), ...prefixed('opt.', opt.tensors) };
+    if (needsInitial && initialState) Object.assign(tensors, prefixed('initial.', initialState.tensors));
+    await writeTensorFile(run.file('checkpoint.bin'), { meta, tensors });
+  };
+
+  if (resumedFrom) ctx.log(`resuming from epoch ${pos.epoch + 1}, step ${pos.step}`);
+  ctx.log(`training ${student.kind} student: ${n} examples, ${s.epochs} epoch(s) × ${perEpoch} steps, batch ${s.batchSize}, ${s.optimizer} lr ${s.lr}`);
+  await status('running');
+  const stepLosses: number[] = [];
+  try {
+    for (const cb of callbacks) await cb.onTrainBegin?.(ctx);
+    const progressEvery = opts.progressEvery ?? Math.max(1, Math.ceil(perEpoch / 10));
+    while (pos.epoch < s.epochs && !pos.stopped) {
+      const order = epochPermutation(n, s.seed, pos.epoch, s.shuffle);
+      while (pos.batch < perEpoch) {
+        if (opts.signal?.aborted) {
+          await checkpoint();
+          ctx.log(`interrupted at epoch ${pos.epoch + 1}, step ${pos.step}; run fit again to resume`);
+          await run.flush();
+          await status('interrupted');
+          return result('interrupted');
+        }
+        const start = pos.batch * s.batchSize;
+        const batch = assemble(data, order, start, Math.min(n, start + s.batchSize));
+        const lr = learningRate(s.lr, pos.step, totalSteps, s.scheduler);
+        const loss = await trainStep(student, batch, optimizer, lr, s.score);
+        if (!Number.isFinite(loss)) throw new Error(`fit: loss became ${loss} at step ${pos.step} (lower the learning rate?)`);
+        stepLosses.push(loss);
+        pos.step++;
+        pos.batch++;
+        pos.epochLossSum += loss;
+        pos.epochSteps++;
+        ctx.step = pos.step;
+        run.record({ type: 'step', epoch: pos.epoch, step: pos.step, loss, lr });
+        for (const cb of callbacks) await cb.onStepEnd?.(ctx, { epoch: pos.epoch, step: pos.step, loss, lr });
+        if (pos.batch % progressEvery === 0 || pos.batch === perEpoch) {
+          print(`epoch ${pos.epoch + 1}/${s.epochs} step ${pos.batch}/${perEpoch} loss ${(pos.epochLossSum / pos.epochSteps).toFixed(5)} lr ${lr.toExponential(2)}`);
+        }
+        if (s.checkpointEvery > 0 && pos.step % s.checkpointEvery === 0 && pos.batch < perEpoch) await checkpoint();
+      }
+      await endEpoch();
+    }
+    return await finish();
+  } catch (e) {
+    await run.flush().catch(() => undefined);
+    await status('failed', { error: e instanceof Error ? e.message : String(e) }).catch(() => undefined);
+    throw e;
+  }
+
+  async function endEpoch(): Promise<void> {
+    const summary: EpochSummary = { epoch: pos.epoch, loss: pos.epochLossSum / Math.max(1, pos.epochSteps) };
+    pos.epochLosses.push(summary.loss);
+    ctx.metrics = { loss: summary.loss };
+    run.record({ type: 'epoch', epoch: pos.epoch, step: pos.step, loss: summary.loss });
+    for (const cb of callbacks) if (cb.evaluates) await cb.onEpochEnd?.(ctx, summary);
+    for (const cb of callbacks) if (!cb.evaluates) await cb.onEpochEnd?.(ctx, summary);
+    pos.epoch++;
+    pos.batch = 0;
+    pos.epochLossSum = 0;
+    pos.epochSteps = 0;
+    await checkpoint();
+    await status('running');
+  }
+
+  async function finish(): Promise<FitResult> {
+    if (pos.stopped) ctx.log(pos.stopped);
+    let changed = false;
+    for (const cb of callbacks) if (cb.transformWeights) changed = (await cb.transformWeights(ctx)) || changed;
+    for (const cb of callbacks) await cb.onTrainEnd?.(ctx, changed);
+    const r = result(pos.stopped ? 'stopped_early' : 'finished');
+    if (run.dir) {
+      await saveStudent(run.file('student'), student);
+      if (r.before || r.after) await writeJsonAtomic(run.file('metrics.json'), { before: r.before ?? {}, after: r.after ?? {} });
+      await run.flush();
+    }
+    await status(r.status, { stopReason: pos.stopped });
+    return r;
+  }
+
+  function result(st: FitStatus): FitResult {
+    const ev = callbacks.find((c): c is EvaluationCallback => c instanceof EvaluationCallback);
+    return {
+      status: st, epochs: pos.epochLosses.length, steps: pos.step, epochLosses: [...pos.epochLosses], stepLosses,
+      before: ev?.before ?? null, after: ev?.after ?? null, stopReason: pos.stopped, resumedFrom,
+    };
+  }
+}

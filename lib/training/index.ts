@@ -1,0 +1,23 @@
+/**
+ * Training: fit() with the Margin-MSE loss, the students (adapter, static), optimizers and
+ * schedules, callbacks, and the helpers that turn synthesized text examples into student inputs.
+ */
+export { fit, trainStep, collectExamples, type FitOptions, type FitResult, type FitStatus } from './fit';
+export {
+  EvaluationCallback, EarlyStopping, BestModelCheckpoint, WiSEFTCallback,
+  type Callback, type FitContext, type Metrics, type EpochSummary,
+} from './callbacks';
+export { marginMse, marginMseForward, marginMseBackward, type Score } from './losses/margin-mse';
+export { Adam, learningRate, type OptimizerName, type OptimizerOptions, type SchedulerSpec } from './optim';
+export {
+  normalizeExample, wiseFt, interpolateStates,
+  type Student, type Param, type Forward, type Side, type Example, type StudentState,
+} from './student';
+export {
+  AdapterStudent, StaticStudent, saveStudent, loadStudent, readStudentState, studentFromState, registerStudent,
+  type AdapterOptions, type StaticOptions, type MatmulFn, type TokenIds,
+} from './students';
+export { encodeExamples, tokenizeExamples, type TextExample, type EncodedExamples } from './data';
+export { retrievalEvaluator, type RetrievalEvalOptions } from './evaluation';
+export { exportStatic, exportAdapter, type StaticExportOptions, type AdapterExportOptions, type AdapterExport } from './export';
+export { fitRun, readTrainRows, type FitRunOptions, type FitRunResult } from './run';

@@ -1,0 +1,195 @@
+/**
+ * Optimizers (Adam, AdamW) and learning-rate schedules (warmup, then constant / linear / cosine
+ * decay) for the training loop.
+ *
+ * Optimizers update named parameter tensors in place (see Param in ./student.ts). A parameter may
+ * say which of its rows got gradient this step (`rows`): then only those rows are updated, with
+ * their moments, as lazy Adam does for embedding tables (the static student touches a few
+ * thousand of 30k rows per batch). Bias correction uses the global step, as in TF's LazyAdam.
+ *
+ *   Adam:  g ← g + wd·θ;  m ← β1·m + (1−β1)·g;  v ← β2·v + (1−β2)·g²;
+ *          θ ← θ − lr · m̂ / (√v̂ + ε),  m̂ = m/(1−β1ᵗ), v̂ = v/(1−β2ᵗ)
+ *   AdamW: the same without the wd·θ term in g, and θ ← θ − lr·wd·θ before the update
+ *          (decoupled weight decay, Loshchilov & Hutter).
+ * Everything is plain sequential arithmetic, so a run is bit-for-bit deterministic.
+ */
+import type { Param } from './student';
+
+export type OptimizerName = 'Adam' | 'AdamW';
+
+export interface OptimizerOptions {
+  name?: OptimizerName;
+  weightDecay?: number;
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+}
+
+/** Serializable optimizer state: the step count and the moments of each parameter by name. */
+export interface OptimizerState {
+  name: OptimizerName;
+  t: number;
+  tensors: Record<string, Float32Array>;
+}
+
+export class Adam {
+  readonly name: OptimizerName;
+  readonly weightDecay: number;
+  readonly beta1: number;
+  readonly beta2: number;
+  readonly eps: number;
+  /** Steps taken so far. */
+  t = 0;
+  private m = new Map<string, Float32Array>();
+  private v = new Map<string, Float32Array>();
+
+  constructor(opts: OptimizerOptions = {}) {
+    this.name = opts.name ?? 'Adam';
+    this.weightDecay = opts.weightDecay ?? 0;
+    this.beta1 = opts.beta1 ?? 0.9;
+    this.beta2 = opts.beta2 ?? 0.999;
+    this.eps = opts.eps ?? 1e-8;
+    if (this.name !== 'Adam' && this.name !== 'AdamW') throw new Error(`unknown optimizer: ${String(this.name)}`);
+  }
+
+  /** One update of every parameter with learning rate lr. */
+  step(params: Param[], lr: number): void {
+    this.t++;
+    for (const p of params) this.update(p, lr);
+  }
+
+  private moments(p: Param): [Float32Array, Float32Array] {
+    let m = this.m.get(p.name);
+    let v = this.v.get(p.name);
+    if (!m || !v || m.length !== p.data.length) {
+      m = new Float32Array(p.data.length);
+      v = new Float32Array(p.data.length);
+      this.m.set(p.name, m);
+      this.v.set(p.name, v);
+    }
+    return [m, v];
+  }
+
+  private update(p: Param, lr: number): void {
+    const [m, v] = this.moments(p);
+    const wd = p.decay === false ? 0 : this.weightDecay;
+    const k = {
+      lr,
+      b1: this.beta1,
+      b2: this.beta2,
+      eps: this.eps,
+      c1: 1 / (1 - Math.pow(this.beta1, this.t)),
+      c2: 1 / (1 - Math.pow(this.beta2, this.t)),
+      l2: this.name === 'Adam' ? wd : 0,
+      decoupled: this.name === 'AdamW' ? lr * wd : 0,
+    };
+    if (p.rows) {
+      const width = rowWidth(p);
+      for (let i = 0; i < p.rows.length; i++) {
+        const start = p.rows[i] * width;
+        adamRange(p.data, p.grad, m, v, start, start + width, k);
+      }
+    } else {
+      adamRange(p.data, p.grad, m, v, 0, p.data.length, k);
+    }
+  }
+
+  state(): OptimizerState {
+    const tensors: Record<string, Float32Array> = {};
+    for (const [name, m] of this.m) {
+      tensors[`${name}.m`] = m.slice();
+      tensors[`${name}.v`] = (this.v.get(name) as Float32Array).slice();
+    }
+    return { name: this.name, t: this.t, tensors };
+  }
+
+  load(s: OptimizerState): void {
+    if (s.name !== this.name) throw new Error(`optimizer state is for ${s.name}, not ${this.name}`);
+    this.t = s.t;
+    this.m.clear();
+    this.v.clear();
+    for (const key of Object.keys(s.tensors)) {
+      if (!key.endsWith('.m')) continue;
+      const name = key.slice(0, -2);
+      const v = s.tensors[`${name}.v`];
+      if (!v) throw new Error(`optimizer state lacks ${name}.v`);
+      this.m.set(name, s.tensors[key].slice());
+      this.v.set(name, v.slice());
+    }
+  }
+}
+
+function rowWidth(p: Param): number {
+  const rows = p.shape[0];
+  if (!(rows > 0) || p.data.length % rows !== 0) throw new Error(`param ${p.name}: bad shape for row updates`);
+  return p.data.length / rows;
+}
+
+interface AdamConsts {
+  lr: number;
+  b1: number;
+  b2: number;
+  eps: number;
+  c1: number;
+  c2: number;
+  l2: number;
+  decoupled: number;
+}
+
+/** The Adam/AdamW update of elements [start, end) of one parameter. */
+function adamRange(x: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array,
+  start: number, end: number, k: AdamConsts): void {
+  const { lr, b1, b2, eps, c1, c2, l2, decoupled } = k;
+  const a1 = 1 - b1;
+  const a2 = 1 - b2;
+  for (let i = start; i < end; i++) {
+    const gi = g[i] + l2 * x[i];
+    const mi = b1 * m[i] + a1 * gi;
+    const vi = b2 * v[i] + a2 * gi * gi;
+    m[i] = mi;
+    v[i] = vi;
+    x[i] = x[i] - decoupled * x[i] - (lr * (mi * c1)) / (Math.sqrt(vi * c2) + eps);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Learning-rate schedules
+
+export type DecayKind = 'constant' | 'linear' | 'cosine';
+
+export interface SchedulerOptions {
+  /** Warmup steps (an integer ≥ 1) or a fraction of all steps (0 < w < 1). Default 0. */
+  warmup?: number;
+  /** Decay after warmup, to 0 at the last step. Default 'linear'. */
+  decay?: DecayKind;
+}
+
+export type SchedulerSpec = DecayKind | SchedulerOptions;
+
+/**
+ * lr(step) for step = 0 … total−1:
+ *   warmup (step < W):  base · (step+1)/W
+ *   then, with progress u = (step − W)/(total − W):
+ *     constant: base;  linear: base · (1 − u);  cosine: base · ½(1 + cos(π u))
+ */
+export function learningRate(base: number, step: number, total: number, spec: SchedulerSpec = 'linear'): number {
+  const opts: SchedulerOptions = typeof spec === 'string' ? { decay: spec } : spec;
+  const W = warmupSteps(opts.warmup ?? 0, total);
+  if (step < W) return (base * (step + 1)) / W;
+  const u = total > W ? (step - W) / (total - W) : 0;
+  switch (opts.decay ?? 'linear') {
+    case 'constant':
+      return base;
+    case 'linear':
+      return base * (1 - u);
+    case 'cosine':
+      return base * 0.5 * (1 + Math.cos(Math.PI * u));
+    default:
+      throw new Error(`unknown lr decay: ${String(opts.decay)}`);
+  }
+}
+
+export function warmupSteps(warmup: number, total: number): number {
+  if (!(warmup >= 0)) throw new Error('warmup must be ≥ 0');
+  return warmup > 0 && warmup < 1 ? Math.round(warmup * total) : Math.floor(warmup);
+}

@@ -1,0 +1,187 @@
+/**
+ * fitRun(): the whole `synthtune fit` job, files in, model folder out.
+ *
+ *   train.jsonl (a synthesis run folder or the file) → student inputs (adapter: every text encoded
+ *   once by the frozen encoder; static: every text tokenised once) → fit() with an
+ *   EvaluationCallback on a BEIR split when given → <out>/model: the exported model folder.
+ *
+ * The CLI parses flags and calls this; the demo calls it after synthesis. Everything else a run
+ * leaves in <out> is fit()'s (logs.jsonl, status.json, metrics.json, checkpoint.bin, student/).
+ */
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import { beirText, readBeir } from '../data/beir';
+import { readLines } from '../data/lines';
+import type { BeirDataset } from '../data/types';
+import type { MetricName } from '../evaluation';
+import { loadEncoder, type Encoder } from '../models/encoder';
+import { TextTokenizer } from '../models/tokenizer';
+import { EvaluationCallback, type Callback } from './callbacks';
+import { encodeExamples, tokenizeExamples, type TextExample } from './data';
+import { retrievalEvaluator } from './evaluation';
+import { exportStatic } from './export';
+import { fit, type FitResult } from './fit';
+import type { OptimizerName, SchedulerSpec } from './optim';
+import { AdapterStudent } from './students/adapter';
+import { StaticStudent } from './students/static';
+
+export interface FitRunOptions {
+  /** A synthesis run folder (holding train.jsonl) or a train.jsonl file. */
+  train: string;
+  method: 'adapter' | 'static';
+  /** adapter: the frozen encoder (folder or hub id). static: a model folder whose tokenizer to use. */
+  model?: string;
+  /** static: the tokenizer folder (default: model). */
+  tokenizer?: string;
+  /** static: embedding dimension (default 256). */
+  dim?: number;
+  /** adapter options. */
+  rank?: number;
+  bias?: boolean;
+  sides?: 'query' | 'both';
+  epochs?: number;
+  learningRate?: number;
+  batchSize?: number;
+  seed?: number;
+  optimizer?: OptimizerName;
+  weightDecay?: number;
+  scheduler?: SchedulerSpec;
+  score?: 'dot' | 'cosine';
+  /** BEIR folder to evaluate on before and after training. */
+  evalData?: string;
+  evalSplit?: string;
+  /** Cut-offs of the reported metrics (default [10, 100]). */
+  evalKs?: number[];
+  evalMetrics?: MetricName[];
+  /**
+   * Multiply every margin by this (default 1). Margin-MSE is scale-sensitive: BM25 margins run to
+   * tens, far beyond what a cosine (|s| ≤ 1) or a freshly initialised dot-product student scores.
+   */
+  marginScale?: number;
+  /** Use at most this many training examples (the first ones). */
+  maxExamples?: number;
+  out: string;
+  resume?: boolean;
+  log?: ((line: string) => void) | null;
+  callbacks?: Callback[];
+}
+
+export interface FitRunResult extends FitResult {
+  /** The exported model folder (<out>/model). */
+  modelDir: string;
+  /** Where documents are encoded (the base encoder for a query-only adapter). */
+  documentModel: string;
+  examples: number;
+}
+
+/** train.jsonl rows as text examples (the synthesis format: query, positive, negative, margin). */
+export async function readTrainRows(train: string, max = Infinity): Promise<TextExample[]> {
+  const stat = await fsp.stat(train).catch(() => null);
+  if (!stat) throw new Error(`fit: ${train} does not exist`);
+  const file = stat.isDirectory() ? path.join(train, 'train.jsonl') : train;
+  const rows: TextExample[] = [];
+  for await (const { no, text } of readLines(file)) {
+    if (!text.trim()) continue;
+    let r: TextExample;
+    try {
+      r = JSON.parse(text) as TextExample;
+    } catch (e) {
+      throw new Error(`${file}:${no}: bad JSON: ${(e as Error).message}`);
+    }
+    if (typeof r.query !== 'string' || typeof r.positive !== 'string') throw new Error(`${file}:${no}: query and positive must be strings`);
+    rows.push(r);
+    if (rows.length >= max) break;
+  }
+  if (rows.length === 0) throw new Error(`fit: ${file} holds no examples`);
+  return rows;
+}
+
+function vocabSize(tokenizerDir: string, json: unknown): number {
+  const vocab = (json as { model?: { vocab?: Record<string, number> | [string, number][] } }).model?.vocab;
+  if (!vocab) throw new Error(`fit: cannot read the vocabulary size from ${tokenizerDir}/tokenizer.json`);
+  const ids = Array.isArray(vocab) ? vocab.map((_, i) => i) : Object.values(vocab);
+  const added = ((json as { added_tokens?: { id: number }[] }).added_tokens ?? []).map((t) => t.id);
+  return Math.max(...ids, ...added) + 1;
+}
+
+function rows(m: Float32Array, n: number, D: number): Float32Array[] {
+  return Array.from({ length: n }, (_, i) => m.subarray(i * D, (i + 1) * D));
+}
+
+async function encodeTexts(enc: Encoder, texts: string[], bs = 64): Promise<Float32Array> {
+  const out = new Float32Array(texts.length * enc.dim);
+  for (let i = 0; i < texts.length; i += bs) out.set(await enc.encode(texts.slice(i, i + bs)), i * enc.dim);
+  return out;
+}
+
+export async function fitRun(o: FitRunOptions): Promise<FitRunResult> {
+  const print = o.log === undefined ? (l: string) => process.stderr.write(`${l}\n`) : o.log ?? (() => undefined);
+  const scale = o.marginScale ?? 1;
+  if (!(scale > 0)) throw new Error('fit: marginScale must be > 0');
+  const trainRows = (await readTrainRows(o.train, o.maxExamples)).map((r) => scale === 1 ? r : {
+    ...r,
+    margin: r.margin === undefined ? undefined : r.margin * scale,
+    margins: r.margins?.map((m) => m * scale),
+  });
+  const beir: BeirDataset | null = o.evalData ? await readBeir(o.evalData, { split: o.evalSplit ?? 'test' }) : null;
+  const ks = o.evalKs ?? [10, 100];
+  const common = {
+    epochs: o.epochs, learningRate: o.learningRate, batchSize: o.batchSize, seed: o.seed, optimizer: o.optimizer,
+    weightDecay: o.weightDecay, scheduler: o.scheduler, score: o.score, outDir: o.out, resume: o.resume, log: o.log,
+  };
+  const modelDir = path.join(o.out, 'model');
+  print(`fit: ${trainRows.length} examples, method ${o.method}`);
+
+  if (o.method === 'adapter') {
+    if (!o.model) throw new Error('fit: --model (the frozen encoder) is required for the adapter');
+    const enc = await loadEncoder(o.model);
+    try {
+      print(`fit: encoding the training texts with ${enc.modelDir} (dim ${enc.dim})`);
+      const { examples } = await encodeExamples(trainRows, enc.dim, (t) => enc.encode(t));
+      const student = new AdapterStudent({ dim: enc.dim, rank: o.rank, bias: o.bias, sides: o.sides, seed: o.seed });
+      const callbacks = [...(o.callbacks ?? [])];
+      if (beir) {
+        print(`fit: encoding ${beir.queries.length} queries and ${beir.corpus.length} documents for evaluation`);
+        const q = await encodeTexts(enc, beir.queries.map((x) => x.text));
+        const d = await encodeTexts(enc, beir.corpus.map(beirText));
+        callbacks.unshift(new EvaluationCallback({
+          evaluate: retrievalEvaluator({
+            queries: rows(q, beir.queries.length, enc.dim), queryIds: beir.queries.map((x) => x.id),
+            documents: rows(d, beir.corpus.length, enc.dim), docIds: beir.corpus.map((x) => x.id),
+            qrels: beir.qrels, ks, limit: Math.max(...ks), metrics: o.evalMetrics, normalize: o.score === 'cosine',
+          }),
+        }));
+      }
+      const r = await fit({ ...common, student, trainData: examples, callbacks });
+      await student.exportArtifact(modelDir, { baseModelDir: enc.modelDir });
+      const documentModel = student.sides === 'query' ? path.resolve(enc.modelDir) : path.resolve(modelDir);
+      print(`fit: model written to ${modelDir}${student.sides === 'query' ? ` (query model; documents: ${documentModel})` : ''}`);
+      return { ...r, modelDir, documentModel, examples: examples.length };
+    } finally {
+      await enc.release();
+    }
+  }
+
+  if (o.method !== 'static') throw new Error(`fit: unknown method '${String(o.method)}' (adapter | static)`);
+  const tokDir = o.tokenizer ?? o.model;
+  if (!tokDir) throw new Error('fit: --tokenizer (or --model) is required for the static student');
+  const tokenizer = TextTokenizer.fromFolder(tokDir);
+  const V = vocabSize(tokDir, JSON.parse(await fsp.readFile(path.join(tokDir, 'tokenizer.json'), 'utf8')));
+  const ids = (t: string): number[] => tokenizer.encode(t).ids;
+  const examples = tokenizeExamples(trainRows, ids);
+  const student = new StaticStudent({ vocabSize: V, dim: o.dim ?? 256, seed: o.seed });
+  const callbacks = [...(o.callbacks ?? [])];
+  if (beir) {
+    callbacks.unshift(new EvaluationCallback({
+      evaluate: retrievalEvaluator({
+        queries: beir.queries.map((x) => Int32Array.from(ids(x.text))), queryIds: beir.queries.map((x) => x.id),
+        documents: beir.corpus.map((x) => Int32Array.from(ids(beirText(x)))), docIds: beir.corpus.map((x) => x.id),
+        qrels: beir.qrels, ks, limit: Math.max(...ks), metrics: o.evalMetrics, normalize: o.score === 'cosine',
+      }),
+    }));
+  }
+  const r = await fit({ ...common, student, trainData: examples, callbacks });
+  await exportStatic(student, modelDir, { tokenizerDir: tokDir, normalize: o.score === 'cosine' });
+  print(`fit: model written to ${modelDir}`);
+  return { ...r, modelDir, documentModel: path.resolve(modelDir), examples: examples.length };
+}
