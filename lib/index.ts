@@ -1,6 +1,21 @@
 /**
  * synthtune: adapt embedding models to your domain without labels.
  *
- * Public API, one section per pipeline stage.
+ * The pipeline's main entry points are exported by name; each stage is also available as a
+ * namespace with its whole public surface (data, models, evaluation, synthesis, training).
+ *
+ *   const run = await synthesize({ queries, corpus, models: 'synthesisModelEn', out: 'runs/x' });
+ *   const result = await fitRun({ train: run.trainData, method: 'static', ... });
  */
 export * from './kernels';
+export { synthesize, getRun, Run } from './synthesis';
+export { fit, fitRun } from './training';
+export { evaluate, Bm25Index, Bm25Builder } from './evaluation';
+export { loadEncoder, loadCrossEncoder } from './models';
+export { readBeir, readCsv, readJsonl, readText, DataError } from './data';
+
+export * as data from './data';
+export * as models from './models';
+export * as evaluation from './evaluation';
+export * as synthesis from './synthesis';
+export * as training from './training';
