@@ -1,0 +1,332 @@
+/**
+ * `synthtune bench encode`: bi-encoder texts/s and cross-encoder pairs/s for a MiniLM-sized
+ * generated model (6 layers, hidden 384, 12 heads, FFN 1536, vocab 30522; random weights, so only
+ * speed is meaningful) on a realistic mix of text lengths: SciFact abstracts and claims when
+ * ../shared is present, else a synthetic length mix.
+ *
+ * Backends, all on the same onnxruntime-node and the same ONNX file:
+ *   synthtune           our path: tokenise, sort by length, dynamic padding per batch, pool
+ *   fixed-pad-unsorted  our path with every batch padded to max length, input order kept
+ *   transformers.js     @huggingface/transformers feature-extraction pipeline (mean, normalised) /
+ *                       AutoModelForSequenceClassification for pairs (dev dependency; skipped with
+ *                       a note when it cannot load)
+ *   session.run (bare)  only the session.run calls of our path, on pre-tokenised sorted batches:
+ *                       the floor our overhead (tokenisation, padding, pooling) is measured against
+ * speedup = baseline median / this row's median. Backends run in interleaved rounds (see
+ * compareInterleaved) because a shared 2-core machine drifts a lot over a few minutes.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { hardware, measure, type BenchRow, type Suite } from './harness';
+import { loadCrossEncoder } from '../lib/models/cross-encoder';
+import { feedsOf, lengthSortedBatches, loadEncoder, type CallStats } from '../lib/models/encoder';
+import type { BertConfig } from '../lib/models/onnx/bert';
+import { randomBertWeights, writeModelFolder } from '../lib/models/tiny';
+import { buildWordPieceTokenizer } from '../lib/models/wordpiece';
+
+const MINILM_SHAPE: BertConfig = {
+  vocabSize: 30522,
+  hidden: 384,
+  layers: 6,
+  heads: 12,
+  intermediate: 1536,
+  maxPosition: 512,
+  typeVocabSize: 2,
+  layerNormEps: 1e-12,
+};
+/**
+ * Max tokens per text or pair: 512, the model_max_length of the MiniLM tokenizer and of
+ * ms-marco-MiniLM-L-6-v2, which is what both libraries truncate to by default.
+ */
+const MAX_LENGTH = 512;
+
+/** The folder holding shared/ (models, data): $SYNTHTUNE_SHARED, else ../shared next to the repo. */
+function sharedDir(): string | undefined {
+  if (process.env.SYNTHTUNE_SHARED) return process.env.SYNTHTUNE_SHARED;
+  let dir = __dirname;
+  for (let i = 0; i < 5; i++) {
+    const pkg = path.join(dir, 'package.json');
+    if (fs.existsSync(pkg) && /"name":\s*"synthtune"/.test(fs.readFileSync(pkg, 'utf8'))) {
+      const s = path.resolve(dir, '..', 'shared');
+      return fs.existsSync(s) ? s : undefined;
+    }
+    dir = path.dirname(dir);
+  }
+  return undefined;
+}
+
+function readJsonl(file: string, limit: number): Record<string, unknown>[] {
+  const out: Record<string, unknown>[] = [];
+  for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
+    if (!line.trim()) continue;
+    out.push(JSON.parse(line) as Record<string, unknown>);
+    if (out.length >= limit) break;
+  }
+  return out;
+}
+
+/** Deterministic shuffle (mulberry32). */
+function shuffled<T>(xs: T[], seed: number): T[] {
+  const a = [...xs];
+  let s = seed >>> 0;
+  const r = () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(s ^ (s >>> 15), s | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = Math.floor(r() * (i + 1));
+    [a[i], a[j]] = [a[j], a[i]];
+  }
+  return a;
+}
+
+const WORDS = 'the of protein cell gene expression patients clinical trial results significant increased reduced model analysis data cancer risk treatment response mice human tissue level effect associated'.split(' ');
+
+/** Corpus texts and queries: SciFact when present, else synthetic with a similar length mix. */
+function workload(shared: string | undefined, nTexts: number, nPairs: number) {
+  const corpusFile = shared && path.join(shared, 'data', 'scifact', 'corpus.jsonl');
+  const queriesFile = shared && path.join(shared, 'data', 'scifact', 'queries.jsonl');
+  let docs: string[];
+  let queries: string[];
+  let source: string;
+  if (corpusFile && fs.existsSync(corpusFile)) {
+    const rows = readJsonl(corpusFile, 6000);
+    // titles (short) and abstracts (long): the mix a retrieval corpus + queries encoder sees
+    const all = rows.flatMap((r) => [String(r.text ?? ''), String(r.title ?? '')]).filter((t) => t.trim());
+    docs = shuffled(rows.map((r) => String(r.text ?? '')).filter((t) => t.trim()), 7);
+    const mix = shuffled(all, 3).slice(0, nTexts);
+    queries = queriesFile && fs.existsSync(queriesFile) ? readJsonl(queriesFile, 2000).map((q) => String(q.text ?? '')) : mix.map((t) => t.slice(0, 80));
+    source = 'SciFact corpus (abstracts + titles) and claims';
+    return { texts: mix, pairs: pairsOf(shuffled(queries, 5), docs, nPairs), source };
+  }
+  let s = 12345;
+  const rnd = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296);
+  const sentence = (n: number) => Array.from({ length: n }, () => WORDS[Math.floor(rnd() * WORDS.length)]).join(' ');
+  // lengths roughly log-uniform between 5 and 400 words
+  docs = Array.from({ length: Math.max(nTexts, nPairs) }, () => sentence(Math.round(Math.exp(Math.log(5) + rnd() * Math.log(80)))));
+  queries = Array.from({ length: nPairs }, () => sentence(5 + Math.floor(rnd() * 15)));
+  source = 'synthetic length mix (../shared not found)';
+  return { texts: docs.slice(0, nTexts), pairs: pairsOf(queries, docs, nPairs), source };
+}
+
+function pairsOf(queries: string[], docs: string[], n: number): [string, string][] {
+  return Array.from({ length: n }, (_, i) => [queries[i % queries.length], docs[i % docs.length]] as [string, string]);
+}
+
+/** Writes the MiniLM-sized bi-encoder and cross-encoder folders (cached in the temp dir). */
+function buildModels(shared: string | undefined, log: (l: string) => void, texts: string[]) {
+  const minilm = shared && path.join(shared, 'models', 'all-MiniLM-L6-v2');
+  const useMiniLM = !!minilm && fs.existsSync(path.join(minilm, 'tokenizer.json'));
+  const root = path.join(os.tmpdir(), `synthtune-bench-encode-v2-${useMiniLM ? 'minilm' : 'wp'}`);
+  const bi = path.join(root, 'bi');
+  const ce = path.join(root, 'ce');
+  if (fs.existsSync(path.join(bi, 'onnx', 'model.onnx')) && fs.existsSync(path.join(ce, 'onnx', 'model.onnx'))) return { root, bi, ce, useMiniLM };
+  const t0 = performance.now();
+  let tokenizerJson: unknown;
+  let tokenizerConfig: Record<string, unknown>;
+  if (useMiniLM) {
+    tokenizerJson = JSON.parse(fs.readFileSync(path.join(minilm, 'tokenizer.json'), 'utf8'));
+    tokenizerConfig = JSON.parse(fs.readFileSync(path.join(minilm, 'tokenizer_config.json'), 'utf8')) as Record<string, unknown>;
+  } else {
+    const wp = buildWordPieceTokenizer(texts, { vocabSize: MINILM_SHAPE.vocabSize, fillTo: true });
+    tokenizerJson = wp.tokenizerJson;
+    tokenizerConfig = wp.tokenizerConfig;
+  }
+  tokenizerConfig = { ...tokenizerConfig, model_max_length: MAX_LENGTH };
+  writeModelFolder(bi, { config: MINILM_SHAPE, weights: randomBertWeights(MINILM_SHAPE, { seed: 1 }), tokenizerJson, tokenizerConfig, kind: 'bi-encoder' });
+  const ceConfig: BertConfig = { ...MINILM_SHAPE, head: 'classifier' };
+  writeModelFolder(ce, { config: ceConfig, weights: randomBertWeights(ceConfig, { seed: 2, numLabels: 1 }), tokenizerJson, tokenizerConfig, kind: 'cross-encoder' });
+  log(`  built MiniLM-sized models in ${((performance.now() - t0) / 1000).toFixed(1)} s → ${root} (tokenizer: ${useMiniLM ? 'all-MiniLM-L6-v2' : 'generated WordPiece'})`);
+  return { root, bi, ce, useMiniLM };
+}
+
+interface Tjs {
+  encode?: (texts: string[]) => Promise<unknown>;
+  score?: (pairs: [string, string][]) => Promise<unknown>;
+  note?: string;
+}
+
+/** transformers.js on the same folders, or a note saying why not. */
+async function loadTransformersJs(root: string, threads: number, batchSize: number): Promise<Tjs> {
+  let tf: typeof import('@huggingface/transformers', { with: { 'resolution-mode': 'import' } });
+  try {
+    tf = await import('@huggingface/transformers');
+  } catch (e) {
+    return { note: `transformers.js not installed (${(e as Error).message.split('\n')[0]})` };
+  }
+  try {
+    tf.env.allowRemoteModels = false;
+    tf.env.allowLocalModels = true;
+    tf.env.localModelPath = root + path.sep;
+    const session_options = { intraOpNumThreads: threads, interOpNumThreads: 1 };
+    const extractor = await tf.pipeline('feature-extraction', 'bi', { dtype: 'fp32', device: 'cpu', session_options });
+    const tokenizer = await tf.AutoTokenizer.from_pretrained('ce');
+    const model = await tf.AutoModelForSequenceClassification.from_pretrained('ce', { dtype: 'fp32', device: 'cpu', session_options });
+    return {
+      encode: async (texts) => {
+        for (let i = 0; i < texts.length; i += batchSize) await extractor(texts.slice(i, i + batchSize), { pooling: 'mean', normalize: true });
+      },
+      score: async (pairs) => {
+        for (let i = 0; i < pairs.length; i += batchSize) {
+          const chunk = pairs.slice(i, i + batchSize);
+          const inputs = tokenizer(chunk.map((p) => p[0]), { text_pair: chunk.map((p) => p[1]), padding: true, truncation: true });
+          await model(inputs);
+        }
+      },
+    };
+  } catch (e) {
+    return { note: `transformers.js could not load the model: ${(e as Error).message.split('\n')[0]}` };
+  }
+}
+
+function row(c: string, backend: string, ms: number, n: number, unit: string, baseline: string, baseMs: number, extra?: Record<string, unknown>): BenchRow {
+  return { suite: 'encode', case: c, backend, median_ms: ms, throughput: (n * 1000) / ms, unit, speedup: baseMs / ms, baseline, extra };
+}
+
+const median = (xs: number[]) => {
+  const a = [...xs].sort((x, y) => x - y);
+  const mid = a.length >> 1;
+  return a.length % 2 ? a[mid] : (a[mid - 1] + a[mid]) / 2;
+};
+
+/**
+ * Times several backends in interleaved rounds (one run of each per round) and returns their
+ * medians. On a shared machine, load drifts over minutes; interleaving spreads the drift over all
+ * backends instead of penalising whichever ran during a busy spell. Each backend is warmed up
+ * once first (onnxruntime grows its memory arena on the first large shapes).
+ */
+async function compareInterleaved(fns: [string, () => Promise<unknown>][], rounds: number): Promise<Map<string, number>> {
+  for (const [, fn] of fns) await fn();
+  const times = new Map<string, number[]>(fns.map(([name]) => [name, []]));
+  for (let r = 0; r < rounds; r++) {
+    for (const [name, fn] of fns) times.get(name)!.push(await measure(fn, { warmup: 0, minReps: 1, maxReps: 1, budgetMs: 0 }));
+  }
+  return new Map([...times].map(([name, t]) => [name, median(t)]));
+}
+
+interface Case {
+  name: string;
+  unit: string;
+  n: number;
+  ours: () => Promise<unknown>;
+  fixed: () => Promise<unknown>;
+  bare: () => Promise<unknown>;
+  tjs?: () => Promise<unknown>;
+  stats: () => CallStats;
+}
+
+/** Measures one case (bi-encoder or cross-encoder) and turns it into rows. */
+async function runCase(k: Case, rounds: number, log: (l: string) => void): Promise<BenchRow[]> {
+  const fns: [string, () => Promise<unknown>][] = [
+    ['synthtune', k.ours],
+    ['fixed-pad-unsorted', k.fixed],
+    ['session.run (bare)', k.bare],
+  ];
+  if (k.tjs) fns.push(['transformers.js', k.tjs]);
+  const t = await compareInterleaved(fns, rounds);
+  await k.ours(); // stats of a clean run of our path
+  const st = k.stats();
+  const ours = t.get('synthtune')!;
+  const fixed = t.get('fixed-pad-unsorted')!;
+  const bare = t.get('session.run (bare)')!;
+  const tj = t.get('transformers.js');
+  const extra = {
+    // time outside session.run within one call of our path (tokenise, pad, pool)
+    overhead_in_call_pct: +(((st.totalMs - st.runMs) / st.runMs) * 100).toFixed(1),
+    overhead_vs_bare_run_pct: +(((ours - bare) / bare) * 100).toFixed(1),
+    tokenize_ms: +st.tokenizeMs.toFixed(1),
+    padding_ratio: +(st.paddedTokens / st.realTokens).toFixed(2),
+    truncated: st.truncated,
+    speedup_vs_fixed_padding: +(fixed / ours).toFixed(2),
+  };
+  const rows: BenchRow[] = [];
+  if (tj !== undefined) {
+    rows.push(row(k.name, 'transformers.js', tj, k.n, k.unit, 'transformers.js', tj));
+    rows.push(row(k.name, 'synthtune', ours, k.n, k.unit, 'transformers.js', tj, extra));
+  }
+  rows.push(row(k.name, 'fixed-pad-unsorted', fixed, k.n, k.unit, 'fixed-pad-unsorted', fixed));
+  rows.push(row(k.name, 'synthtune', ours, k.n, k.unit, 'fixed-pad-unsorted', fixed, extra));
+  rows.push(row(k.name, 'session.run (bare)', bare, k.n, k.unit, 'synthtune', ours));
+  const rate = (ms: number) => `${((k.n * 1000) / ms).toFixed(1)} ${k.unit}`;
+  log(
+    `  ${k.name}: synthtune ${rate(ours)}` +
+      (tj !== undefined ? `, transformers.js ${rate(tj)} (speedup ${(tj / ours).toFixed(2)})` : '') +
+      `, fixed padding ${rate(fixed)} (speedup ${(fixed / ours).toFixed(2)}), bare session.run ${rate(bare)}; ` +
+      `overhead outside session.run ${extra.overhead_in_call_pct}% (tokenise ${extra.tokenize_ms} ms), padding ratio ${extra.padding_ratio}`,
+  );
+  return rows;
+}
+
+export const suite: Suite = {
+  name: 'encode',
+  description: 'bi-encoder texts/s and cross-encoder pairs/s, MiniLM-sized ONNX model: ours vs fixed padding and transformers.js',
+  async run({ quick, log }) {
+    const shared = sharedDir();
+    // several batches per run, so that batching by length has something to sort
+    const n = quick ? 48 : 128;
+    const batchSize = quick ? 16 : 32;
+    const rounds = quick ? 1 : 3;
+    const threads = Math.max(1, os.availableParallelism?.() ?? os.cpus().length);
+    const work = workload(shared, n, n);
+    log(`encode bench: ${JSON.stringify(hardware())}`);
+    log(`  workload: ${work.source}; ${n} texts, ${n} pairs, batch ${batchSize}, max length ${MAX_LENGTH}, ${threads} threads, ${rounds} interleaved round(s)`);
+    const models = buildModels(shared, log, work.texts);
+    const tjs = await loadTransformersJs(models.root, threads, batchSize);
+    if (tjs.note) log(`  transformers.js rows skipped: ${tjs.note}`);
+    const rows: BenchRow[] = [];
+
+    // ---- bi-encoder: texts → mean-pooled, normalised embeddings ----
+    const enc = await loadEncoder(models.bi, { threads, batchSize, pooling: 'mean', normalize: true });
+    const texts = work.texts;
+    const encoded = texts.map((t) => enc.tokenizer.encode(t));
+    const textBatches = lengthSortedBatches(encoded.map((e) => e.ids.length), batchSize).map((b) => feedsOf(enc.tokenizer.pad(b.map((i) => encoded[i]))));
+    rows.push(
+      ...(await runCase(
+        {
+          name: `bi-encoder ${texts.length} texts`,
+          unit: 'texts/s',
+          n: texts.length,
+          ours: () => enc.encode(texts),
+          fixed: () => enc.encode(texts, { sortByLength: false, padTo: enc.maxLength }),
+          bare: async () => {
+            for (const f of textBatches) await enc.session.run(f, ['last_hidden_state']);
+          },
+          tjs: tjs.encode && (() => tjs.encode!(texts)),
+          stats: () => enc.lastStats,
+        },
+        rounds,
+        log,
+      )),
+    );
+    await enc.release();
+
+    // ---- cross-encoder: (query, document) pairs → logits ----
+    const ce = await loadCrossEncoder(models.ce, { threads, batchSize });
+    const pairs = work.pairs;
+    const encPairs = pairs.map(([q, d]) => ce.tokenizer.encodePair(q, d));
+    const pairBatches = lengthSortedBatches(encPairs.map((e) => e.ids.length), batchSize).map((b) => feedsOf(ce.tokenizer.pad(b.map((i) => encPairs[i]))));
+    rows.push(
+      ...(await runCase(
+        {
+          name: `cross-encoder ${pairs.length} pairs`,
+          unit: 'pairs/s',
+          n: pairs.length,
+          ours: () => ce.score(pairs),
+          fixed: () => ce.score(pairs, { sortByLength: false, padTo: ce.maxLength }),
+          bare: async () => {
+            for (const f of pairBatches) await ce.session.run(f, ['logits']);
+          },
+          tjs: tjs.score && (() => tjs.score!(pairs)),
+          stats: () => ce.lastStats,
+        },
+        rounds,
+        log,
+      )),
+    );
+    await ce.release();
+    return rows;
+  },
+};

@@ -1,0 +1,115 @@
+/**
+ * Cross-encoder inference: (query, document) pairs → relevance logits, reading as
+ * tokenize pair → model → pick logits. This is the teacher whose score margins become Margin-MSE
+ * targets, so raw logits are the default; sigmoid is applied only on request.
+ *
+ *   const ce = await loadCrossEncoder('cross-encoder/ms-marco-MiniLM-L-6-v2');
+ *   const scores = await ce.score([[query, doc], ...]);   // Float32Array [N] (one label)
+ *
+ * Pairs are tokenised as [CLS] query [SEP] document [SEP] with token types 0/1 and 'longest_first'
+ * truncation, ordered by length and batched like the bi-encoder; results come back in input order.
+ * Shapes: N pairs, L labels (usually 1). With L > 1 the result is [N * L] unless `label` picks one.
+ */
+import type { IoSpec } from './ort';
+import { checkPairs, type Encoded } from './tokenizer';
+import {
+  checkBatchSize,
+  emptyStats,
+  feedsOf,
+  lengthSortedBatches,
+  openModel,
+  type CallStats,
+  type EncodeCallOptions,
+  type LoadOptions,
+} from './encoder';
+import type { OrtModel } from './ort';
+import type { TextTokenizer } from './tokenizer';
+
+export interface ScoreOptions extends Omit<EncodeCallOptions, 'normalize'> {
+  /** Apply the logistic sigmoid to the logits. Default false (raw logits). */
+  sigmoid?: boolean;
+  /** With several labels, return only this column. */
+  label?: number;
+}
+
+export interface CrossEncoder {
+  readonly numLabels: number;
+  readonly maxLength: number;
+  readonly batchSize: number;
+  readonly modelDir: string;
+  readonly tokenizer: TextTokenizer;
+  readonly session: OrtModel;
+  readonly lastStats: CallStats;
+  score(pairs: [string, string][], opts?: ScoreOptions): Promise<Float32Array>;
+  release(): Promise<void>;
+}
+
+const CROSS_IO: IoSpec = { requiredInputs: ['input_ids', 'attention_mask'], optionalInputs: ['token_type_ids'], anyOutput: ['logits'] };
+
+export const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
+
+/** Loads a cross-encoder (a sequence-classification graph with a `logits` output). */
+export async function loadCrossEncoder(ref: string, opts: LoadOptions = {}): Promise<CrossEncoder> {
+  const batchSize = checkBatchSize(opts.batchSize);
+  const m = await openModel(ref, CROSS_IO, opts);
+  const { tokenizer, session } = m;
+  let lastStats = emptyStats();
+
+  const probe = await session.run(feedsOf(tokenizer.pad([tokenizer.encodePair('', '')])), ['logits']);
+  const L = probe.logits.dims[probe.logits.dims.length - 1] ?? 1;
+
+  async function score(pairs: [string, string][], call: ScoreOptions = {}): Promise<Float32Array> {
+    const t0 = performance.now();
+    checkPairs(pairs, opts.allowEmpty);
+    const bs = checkBatchSize(call.batchSize, batchSize);
+    if (call.label !== undefined && !(Number.isInteger(call.label) && call.label >= 0 && call.label < L)) {
+      throw new RangeError(`label must be an integer in [0, ${L}), got ${call.label}`);
+    }
+    const width = call.label !== undefined ? 1 : L;
+    const stats = emptyStats();
+    // tokenize
+    const encoded: Encoded[] = pairs.map(([q, d]) => tokenizer.encodePair(q, d));
+    stats.tokenizeMs = performance.now() - t0;
+    const out = new Float32Array(pairs.length * width);
+    for (const rows of lengthSortedBatches(encoded.map((e) => e.ids.length), bs, call.sortByLength ?? true)) {
+      const items = rows.map((i) => encoded[i]);
+      const t1 = performance.now();
+      const batch = tokenizer.pad(items, call.padTo);
+      stats.tokenizeMs += performance.now() - t1;
+      // model
+      const t2 = performance.now();
+      const logits = (await session.run(feedsOf(batch), ['logits'])).logits.data; // [B, L]
+      stats.runMs += performance.now() - t2;
+      stats.batches++;
+      stats.paddedTokens += batch.batch * batch.seq;
+      for (const e of items) {
+        stats.realTokens += e.ids.length;
+        if (e.truncated) stats.truncated++;
+      }
+      // post-process
+      for (let b = 0; b < rows.length; b++) {
+        for (let l = 0; l < width; l++) {
+          const v = logits[b * L + (call.label ?? l)];
+          out[rows[b] * width + l] = call.sigmoid ? sigmoid(v) : v;
+        }
+      }
+    }
+    stats.totalMs = performance.now() - t0;
+    lastStats = stats;
+    return out;
+  }
+
+  return {
+    numLabels: L,
+    maxLength: tokenizer.maxLength,
+    batchSize,
+    modelDir: m.resolved.dir,
+    tokenizer,
+    session,
+    get lastStats() {
+      return lastStats;
+    },
+    score,
+    release: () => session.release(),
+  };
+}

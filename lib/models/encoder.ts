@@ -1,0 +1,263 @@
+/**
+ * Bi-encoder inference: texts → one embedding per text, reading as tokenize → model → pool.
+ *
+ *   const enc = await loadEncoder('sentence-transformers/msmarco-distilbert-base-v3', { threads: 2 });
+ *   const vecs = await enc.encode(texts);          // Float32Array [N * enc.dim], row i = texts[i]
+ *
+ * Texts are tokenised once, ordered by token length, and cut into batches, so each batch is padded
+ * only to its own longest text; results are written back in input order. Pooling is masked mean,
+ * CLS, or the model's own `sentence_embedding` output ('model'); the default follows the folder's
+ * sentence-transformers config (1_Pooling/config.json, modules.json), else 'model' when the graph
+ * has that output, else mean. Optional L2 normalisation.
+ *
+ * Shapes: N texts, B batch, S padded length of a batch, H hidden size, dim = embedding size.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { loadOrtModel, type IoSpec, type OrtModel, type SessionOptions } from './ort';
+import { resolveModel, type ResolveOptions, type ResolvedModel } from './resolve';
+import { checkTexts, TextTokenizer, type Batch, type Encoded, type TokenizerOptions } from './tokenizer';
+
+export type Pooling = 'mean' | 'cls' | 'model';
+
+export interface LoadOptions extends SessionOptions, TokenizerOptions, ResolveOptions {
+  /** Texts (or pairs) per model call. Default 32. */
+  batchSize?: number;
+  /** Accept empty / whitespace-only texts (encoded as just the special tokens). Default false: error. */
+  allowEmpty?: boolean;
+}
+
+export interface EncoderOptions extends LoadOptions {
+  pooling?: Pooling;
+  normalize?: boolean;
+}
+
+/** Per-call options; sortByLength / padTo exist to measure the naive path in benchmarks. */
+export interface EncodeCallOptions {
+  batchSize?: number;
+  normalize?: boolean;
+  /** Order texts by length before batching. Default true. */
+  sortByLength?: boolean;
+  /** Pad every batch to at least this many tokens (fixed padding). Default: none (dynamic). */
+  padTo?: number;
+}
+
+/** Time spent in the last call, in ms: total, tokenisation, and inside session.run. */
+export interface CallStats {
+  totalMs: number;
+  tokenizeMs: number;
+  runMs: number;
+  batches: number;
+  /** Padded tokens fed to the model (B·S summed over batches) and real tokens among them. */
+  paddedTokens: number;
+  realTokens: number;
+  truncated: number;
+}
+
+export interface Encoder {
+  readonly dim: number;
+  readonly pooling: Pooling;
+  readonly normalize: boolean;
+  readonly maxLength: number;
+  readonly batchSize: number;
+  readonly modelDir: string;
+  readonly tokenizer: TextTokenizer;
+  readonly session: OrtModel;
+  /** Stats of the last encode call. */
+  readonly lastStats: CallStats;
+  encode(texts: string[], opts?: EncodeCallOptions): Promise<Float32Array>;
+  release(): Promise<void>;
+}
+
+/** A model folder opened for inference: resolved files, tokenizer, session. */
+export interface OpenedModel {
+  resolved: ResolvedModel;
+  tokenizer: TextTokenizer;
+  session: OrtModel;
+  readJson(file: string): Record<string, unknown> | undefined;
+}
+
+export async function openModel(ref: string, io: IoSpec, opts: LoadOptions): Promise<OpenedModel> {
+  const resolved = await resolveModel(ref, opts);
+  const readJson = (file: string) => {
+    const p = path.join(resolved.dir, file);
+    if (!fs.existsSync(p)) return undefined;
+    try {
+      return JSON.parse(fs.readFileSync(p, 'utf8')) as Record<string, unknown>;
+    } catch (e) {
+      throw new Error(`could not parse ${p}: ${(e as Error).message}`);
+    }
+  };
+  const tokenizer = TextTokenizer.fromFolder(resolved.dir, opts);
+  const session = await loadOrtModel(resolved.onnxPath, io, opts);
+  return { resolved, tokenizer, session, readJson };
+}
+
+export function checkBatchSize(n: number | undefined, dflt = 32): number {
+  const b = n ?? dflt;
+  if (!Number.isInteger(b) || b < 1) throw new TypeError(`batchSize must be a positive integer, got ${n}`);
+  return b;
+}
+
+/** Input indices cut into batches; with sortByLength, ordered by token length (longest first). */
+export function lengthSortedBatches(lengths: number[], batchSize: number, sortByLength = true): number[][] {
+  const order = lengths.map((_, i) => i);
+  if (sortByLength) order.sort((a, b) => lengths[b] - lengths[a] || a - b);
+  const batches: number[][] = [];
+  for (let i = 0; i < order.length; i += batchSize) batches.push(order.slice(i, i + batchSize));
+  return batches;
+}
+
+/** Feeds for a padded batch (token_type_ids is dropped by the session when the graph lacks it). */
+export function feedsOf(b: Batch) {
+  const dims = [b.batch, b.seq];
+  return {
+    input_ids: { data: b.inputIds, dims },
+    attention_mask: { data: b.attentionMask, dims },
+    token_type_ids: { data: b.tokenTypeIds, dims },
+  };
+}
+
+export function emptyStats(): CallStats {
+  return { totalMs: 0, tokenizeMs: 0, runMs: 0, batches: 0, paddedTokens: 0, realTokens: 0, truncated: 0 };
+}
+
+/** Masked mean over the sequence: out[b] = Σ_s mask[b,s]·h[b,s] / Σ_s mask[b,s].  h is [B, S, H]. */
+export function meanPool(h: Float32Array, mask: BigInt64Array, B: number, S: number, H: number, out: Float32Array, rows: number[], dim: number): void {
+  const acc = new Float64Array(H);
+  for (let b = 0; b < B; b++) {
+    acc.fill(0);
+    let n = 0;
+    for (let s = 0; s < S; s++) {
+      if (mask[b * S + s] === 0n) continue;
+      n++;
+      const base = (b * S + s) * H;
+      for (let d = 0; d < H; d++) acc[d] += h[base + d];
+    }
+    const inv = 1 / Math.max(n, 1e-9);
+    const o = rows[b] * dim;
+    for (let d = 0; d < H; d++) out[o + d] = acc[d] * inv;
+  }
+}
+
+/** In-place L2 normalisation of N rows of length dim (norms clamped at 1e-12 like F.normalize). */
+export function l2NormalizeRows(x: Float32Array, dim: number): Float32Array {
+  for (let o = 0; o < x.length; o += dim) {
+    let s = 0;
+    for (let d = 0; d < dim; d++) s += x[o + d] * x[o + d];
+    const inv = 1 / Math.max(Math.sqrt(s), 1e-12);
+    for (let d = 0; d < dim; d++) x[o + d] *= inv;
+  }
+  return x;
+}
+
+const ENCODER_IO: IoSpec = {
+  requiredInputs: ['input_ids', 'attention_mask'],
+  optionalInputs: ['token_type_ids'],
+  anyOutput: ['last_hidden_state', 'token_embeddings', 'sentence_embedding'],
+};
+
+/** Pooling and normalisation declared by a sentence-transformers folder, if any. */
+function stDefaults(m: OpenedModel, log?: (l: string) => void): { pooling?: Pooling; normalize?: boolean } {
+  const modules = m.readJson('modules.json') as unknown as { type?: string; path?: string }[] | undefined;
+  const list = Array.isArray(modules) ? modules : [];
+  const poolingDir = list.find((x) => /Pooling$/.test(x.type ?? ''))?.path ?? '1_Pooling';
+  const pc = m.readJson(path.join(poolingDir, 'config.json'));
+  let pooling: Pooling | undefined;
+  if (pc) {
+    if (pc.pooling_mode_cls_token) pooling = 'cls';
+    else if (pc.pooling_mode_mean_tokens) pooling = 'mean';
+    else log?.(`pooling mode of ${m.resolved.dir} is not mean or cls; using mean pooling`);
+  }
+  const normalize = list.some((x) => /Normalize$/.test(x.type ?? '')) || undefined;
+  if (list.some((x) => /Dense$/.test(x.type ?? '')) && !m.session.outputNames.includes('sentence_embedding')) {
+    log?.(`warning: ${m.resolved.dir} has a Dense module after pooling but its ONNX graph has no sentence_embedding output; embeddings are the pooled transformer output (before Dense)`);
+  }
+  return { pooling, normalize };
+}
+
+/** Loads a bi-encoder from a folder or a Hugging Face id. */
+export async function loadEncoder(ref: string, opts: EncoderOptions = {}): Promise<Encoder> {
+  const batchSize = checkBatchSize(opts.batchSize);
+  if (opts.pooling !== undefined && !['mean', 'cls', 'model'].includes(opts.pooling)) {
+    throw new TypeError(`pooling must be 'mean', 'cls' or 'model', got '${String(opts.pooling)}'`);
+  }
+  const m = await openModel(ref, ENCODER_IO, opts);
+  const { tokenizer, session } = m;
+  const st = stDefaults(m, opts.log);
+  const hasSentence = session.outputNames.includes('sentence_embedding');
+  const hiddenName = session.outputNames.includes('last_hidden_state') ? 'last_hidden_state' : session.outputNames.includes('token_embeddings') ? 'token_embeddings' : undefined;
+  const pooling: Pooling = opts.pooling ?? st.pooling ?? (hasSentence ? 'model' : 'mean');
+  if (pooling === 'model' && !hasSentence) {
+    await session.release();
+    throw new Error(`pooling 'model' needs a sentence_embedding output; ${m.resolved.onnxPath} has outputs [${session.outputNames.join(', ')}]`);
+  }
+  if (pooling !== 'model' && !hiddenName) {
+    await session.release();
+    throw new Error(`pooling '${pooling}' needs a last_hidden_state (or token_embeddings) output; ${m.resolved.onnxPath} has outputs [${session.outputNames.join(', ')}]`);
+  }
+  const normalizeDefault = opts.normalize ?? st.normalize ?? false;
+  const fetch = pooling === 'model' ? 'sentence_embedding' : hiddenName!;
+  let lastStats = emptyStats();
+
+  // Embedding size: one probe run on the shortest possible input.
+  const probe = await session.run(feedsOf(tokenizer.pad([tokenizer.encode('')])), [fetch]);
+  const dims = probe[fetch].dims;
+  const dim = dims[dims.length - 1];
+
+  async function encode(texts: string[], call: EncodeCallOptions = {}): Promise<Float32Array> {
+    const t0 = performance.now();
+    checkTexts(texts, 'texts', opts.allowEmpty);
+    const bs = checkBatchSize(call.batchSize, batchSize);
+    const stats = emptyStats();
+    // tokenize
+    const encoded: Encoded[] = texts.map((t) => tokenizer.encode(t));
+    stats.tokenizeMs = performance.now() - t0;
+    const out = new Float32Array(texts.length * dim);
+    for (const rows of lengthSortedBatches(encoded.map((e) => e.ids.length), bs, call.sortByLength ?? true)) {
+      const items = rows.map((i) => encoded[i]);
+      const t1 = performance.now();
+      const batch = tokenizer.pad(items, call.padTo);
+      stats.tokenizeMs += performance.now() - t1;
+      // model
+      const t2 = performance.now();
+      const res = (await session.run(feedsOf(batch), [fetch]))[fetch];
+      stats.runMs += performance.now() - t2;
+      stats.batches++;
+      stats.paddedTokens += batch.batch * batch.seq;
+      for (const e of items) {
+        stats.realTokens += e.ids.length;
+        if (e.truncated) stats.truncated++;
+      }
+      // post-process: pool into the rows of the input order
+      const { batch: B, seq: S } = batch;
+      if (pooling === 'model') {
+        for (let b = 0; b < B; b++) out.set(res.data.subarray(b * dim, (b + 1) * dim), rows[b] * dim);
+      } else if (pooling === 'cls') {
+        for (let b = 0; b < B; b++) out.set(res.data.subarray(b * S * dim, b * S * dim + dim), rows[b] * dim);
+      } else {
+        meanPool(res.data, batch.attentionMask, B, S, dim, out, rows, dim);
+      }
+    }
+    if (call.normalize ?? normalizeDefault) l2NormalizeRows(out, dim);
+    stats.totalMs = performance.now() - t0;
+    lastStats = stats;
+    return out;
+  }
+
+  return {
+    dim,
+    pooling,
+    normalize: normalizeDefault,
+    maxLength: tokenizer.maxLength,
+    batchSize,
+    modelDir: m.resolved.dir,
+    tokenizer,
+    session,
+    get lastStats() {
+      return lastStats;
+    },
+    encode,
+    release: () => session.release(),
+  };
+}

@@ -1,0 +1,39 @@
+/**
+ * Test helpers for the model layer: temp folders, max-abs-difference reporting, and a seeded
+ * integer generator for token ids.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+export function tmpDir(prefix = 'synthtune-models-'): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+/** Max |a - b| over two equally long arrays; throws on a length mismatch. */
+export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) throw new Error(`length mismatch: ${a.length} vs ${b.length}`);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = Math.abs(a[i] - b[i]);
+    if (!(d <= m)) m = Number.isNaN(d) ? Infinity : Math.max(m, d);
+  }
+  return m;
+}
+
+/** Prints the first values and the max difference (visible when a comparison fails). */
+export function report(label: string, got: ArrayLike<number>, want: ArrayLike<number>): number {
+  const d = maxAbsDiff(got, want);
+  const head = (x: ArrayLike<number>) => Array.from({ length: Math.min(4, x.length) }, (_, i) => x[i].toFixed(5)).join(', ');
+  console.log(`${label}: max abs diff ${d.toExponential(2)}  got [${head(got)}] want [${head(want)}]`);
+  return d;
+}
+
+/** Deterministic integers in [lo, hi). */
+export function seededInts(seed: number): (lo: number, hi: number) => number {
+  let s = seed >>> 0;
+  return (lo, hi) => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return lo + (s % (hi - lo));
+  };
+}
