@@ -5,4 +5,5 @@ import type { Suite } from './harness';
 export const SUITES: Record<string, () => Promise<Suite>> = {
   kernels: async () => (await import('./kernels.js')).suite,
   mining: async () => (await import('./mining.js')).suite,
+  train: async () => (await import('./train.js')).suite,
 };

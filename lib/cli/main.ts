@@ -12,6 +12,8 @@ const COMMANDS: Record<string, Command> = {
   evaluate: { load: () => import('./evaluate.js'), summary: 'retrieval metrics (nDCG, MAP, MRR, recall...) of BM25 or a model on a BEIR folder' },
   bench: { load: () => import('./bench.js'), summary: 'benchmark suites (kernels: native vs pure-TS path)' },
   synthesize: { load: () => import('./synthesize.js'), summary: 'mine, pseudo-label and write Margin-MSE training data into a resumable run folder' },
+  fit: { load: () => import('./fit.js'), summary: 'train an adapter or static student with Margin-MSE on synthesized data, before/after metrics' },
+  demo: { load: () => import('./demo.js'), summary: 'synthesize → fit → evaluate on the bundled sample dataset (BM25 teacher, static student)' },
   info: { load: () => import('./info.js'), summary: 'show the active kernel backend and why better ones were not loaded' },
 };
 

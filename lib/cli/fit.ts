@@ -1,0 +1,227 @@
+/**
+ * `synthtune fit`: train a student with Margin-MSE on synthesized data (lib/training/run.ts fitRun).
+ *
+ *   synthtune fit --train <run folder | train.jsonl> --method adapter --model <model folder> --out <folder>
+ *   synthtune fit --train <run folder | train.jsonl> --method static (--tokenizer <folder> | --model <folder>)
+ *                 [--dim 256] --out <folder>
+ *                 [--epochs --lr --batch-size --seed --margin-scale --score dot|cosine]
+ *                 [--eval-data <BEIR folder> --eval-split test --k 10,100]
+ *
+ * Progress goes to stderr; the summary (and, with --eval-data, one line per metric
+ * "<metric>@<k>: before fine-tuning: X after fine-tuning: Y") to stdout, or one JSON object
+ * with --json. The run folder <out> holds logs.jsonl, status.json, metrics.json, checkpoint.bin;
+ * the exported model is <out>/model. Running the same command again resumes an interrupted fit
+ * (--restart starts over).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { METRIC_NAMES, type MetricName } from '../evaluation/metrics';
+import type { OptimizerName } from '../training/optim';
+import { CliError, intListOption, intOption, numberOption, parseCli } from './util';
+
+const USAGE = `usage: synthtune fit --train <run folder | train.jsonl> --method adapter|static --out <folder> [options]
+
+  --train <path>          a synthesis run folder (holding train.jsonl) or a train.jsonl file
+  --method <m>            adapter: a linear map on a frozen ONNX encoder (needs --model)
+                          static: a static token-embedding model (needs --tokenizer or --model)
+  --model <folder>        adapter: the frozen encoder; static: a folder whose tokenizer to use
+  --tokenizer <folder>    static: folder with tokenizer.json (default: --model)
+  --dim <n>               static: embedding dimension (default 256)
+  --rank <n>              adapter: low-rank update of this rank (default: full d×d)
+  --both-sides            adapter: apply to documents too (default: queries only)
+  --epochs <n>            default 1
+  --lr <x>                learning rate (default 1e-3)
+  --batch-size <n>        examples per step (default 32)
+  --seed <n>              default 0
+  --optimizer <o>         AdamW (default) or Adam
+  --weight-decay <x>      default 0.01 with AdamW
+  --warmup <x>            warm-up steps (≥ 1) or fraction of all steps (< 1) (default 0)
+  --decay <d>             linear (default), cosine or constant learning-rate schedule
+  --score <s>             dot (default) or cosine similarity in the loss and the evaluation
+  --margin-scale <x>      multiply every margin by x (BM25 margins need ~0.005 with cosine)
+  --max-examples <n>      use at most the first n training examples
+  --eval-data <dir>       BEIR folder to evaluate on before and after training
+  --eval-split <name>     qrels split of --eval-data (default test)
+  --k <list>              metric cut-offs (default 10,100)
+  --metrics <list>        metrics to report (default all: ${METRIC_NAMES.join(',')})
+  --out <folder>          run folder; the model is written to <out>/model
+  --restart               start over instead of resuming a checkpoint in <out>
+  --quiet                 no progress lines
+  --json                  print the result as one JSON object
+`;
+
+const OPTIONS = {
+  train: { type: 'string' },
+  method: { type: 'string' },
+  model: { type: 'string' },
+  tokenizer: { type: 'string' },
+  dim: { type: 'string' },
+  rank: { type: 'string' },
+  'both-sides': { type: 'boolean' },
+  epochs: { type: 'string' },
+  lr: { type: 'string' },
+  'batch-size': { type: 'string' },
+  seed: { type: 'string' },
+  optimizer: { type: 'string' },
+  'weight-decay': { type: 'string' },
+  warmup: { type: 'string' },
+  decay: { type: 'string' },
+  score: { type: 'string' },
+  'margin-scale': { type: 'string' },
+  'max-examples': { type: 'string' },
+  'eval-data': { type: 'string' },
+  'eval-split': { type: 'string' },
+  k: { type: 'string' },
+  metrics: { type: 'string' },
+  out: { type: 'string' },
+  restart: { type: 'boolean' },
+  quiet: { type: 'boolean' },
+  json: { type: 'boolean' },
+} as const;
+
+function need(v: string | undefined, what: string): string {
+  if (!v) throw new CliError(`${what} is required\n\n${USAGE}`);
+  return v;
+}
+
+function positive(name: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const x = numberOption(name, v, 0);
+  if (!(x > 0)) throw new CliError(`--${name} must be > 0, got '${v}'`);
+  return x;
+}
+
+function existing(p: string, flag: string, kind: 'file or folder' | 'folder'): string {
+  if (!fs.existsSync(p)) throw new CliError(`--${flag}: ${p} does not exist`);
+  if (kind === 'folder' && !fs.statSync(p).isDirectory()) throw new CliError(`--${flag}: ${p} is not a folder`);
+  return p;
+}
+
+function metricList(v: string | undefined): MetricName[] | undefined {
+  if (v === undefined) return undefined;
+  const names = v.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
+  const bad = names.filter((n) => !(METRIC_NAMES as readonly string[]).includes(n));
+  if (!names.length || bad.length) throw new CliError(`--metrics: unknown metric(s) ${bad.join(', ') || "''"}; choose from ${METRIC_NAMES.join(', ')}`);
+  return names as MetricName[];
+}
+
+function warmupOption(v: string | undefined): number {
+  if (v === undefined) return 0;
+  const x = numberOption('warmup', v, 0);
+  if (!(x >= 0) || (x >= 1 && !Number.isInteger(x))) throw new CliError(`--warmup must be a fraction in [0, 1) or a whole number of steps, got '${v}'`);
+  return x;
+}
+
+type Values = ReturnType<typeof parseCli<typeof OPTIONS>>['values'];
+
+/** The fitRun options of a command line (exported for tests). */
+export function fitOptions(v: Values) {
+  const train = existing(need(v.train, '--train <run folder | train.jsonl>'), 'train', 'file or folder');
+  const method = need(v.method, '--method adapter|static');
+  if (method !== 'adapter' && method !== 'static') throw new CliError(`--method must be adapter or static, got '${method}'`);
+  const out = need(v.out, '--out <folder>');
+  if (method === 'adapter') {
+    if (!v.model) throw new CliError('--method adapter needs --model <model folder> (the frozen encoder to adapt)');
+    if (v.tokenizer !== undefined || v.dim !== undefined) throw new CliError('--tokenizer and --dim are for --method static (the adapter keeps the encoder\'s dimension)');
+  } else {
+    if (!v.model && !v.tokenizer) throw new CliError('--method static needs --tokenizer <folder> (or --model <folder> whose tokenizer to use)');
+    if (v.rank !== undefined || v['both-sides']) throw new CliError('--rank and --both-sides are for --method adapter');
+  }
+  // a model folder, or a Hugging Face hub id (owner/name) that loadEncoder resolves from the cache
+  if (v.model && !fs.existsSync(v.model) && !/^[\w.-]+\/[\w.-]+$/.test(v.model)) existing(v.model, 'model', 'folder');
+  const tokenizer = v.tokenizer ?? (method === 'static' ? v.model : undefined);
+  if (tokenizer && method === 'static') {
+    existing(tokenizer, v.tokenizer ? 'tokenizer' : 'model', 'folder');
+    if (!fs.existsSync(path.join(tokenizer, 'tokenizer.json'))) throw new CliError(`--${v.tokenizer ? 'tokenizer' : 'model'}: ${tokenizer} holds no tokenizer.json`);
+  }
+  if (v['eval-split'] !== undefined && !v['eval-data']) throw new CliError('--eval-split needs --eval-data <BEIR folder>');
+  if (v['eval-data']) {
+    const dir = existing(v['eval-data'], 'eval-data', 'folder');
+    for (const f of ['corpus.jsonl', 'queries.jsonl', path.join('qrels', `${v['eval-split'] ?? 'test'}.tsv`)]) {
+      if (!fs.existsSync(path.join(dir, f))) throw new CliError(`--eval-data: ${dir} is not a BEIR folder with that split (no ${f})`);
+    }
+  }
+  const score = v.score ?? 'dot';
+  if (score !== 'dot' && score !== 'cosine') throw new CliError(`--score must be dot or cosine, got '${score}'`);
+  const optimizer = v.optimizer ?? 'AdamW';
+  if (optimizer !== 'AdamW' && optimizer !== 'Adam') throw new CliError(`--optimizer must be AdamW or Adam, got '${optimizer}'`);
+  const decay = v.decay ?? 'linear';
+  if (!['linear', 'cosine', 'constant'].includes(decay)) throw new CliError(`--decay must be linear, cosine or constant, got '${decay}'`);
+  const warmup = warmupOption(v.warmup);
+  const wd = v['weight-decay'] === undefined ? undefined : numberOption('weight-decay', v['weight-decay'], 0);
+  if (wd !== undefined && wd < 0) throw new CliError(`--weight-decay must be ≥ 0, got '${v['weight-decay']}'`);
+  return {
+    train,
+    method: method as 'adapter' | 'static',
+    model: method === 'adapter' ? v.model : undefined,
+    tokenizer: method === 'static' ? tokenizer : undefined,
+    dim: method === 'static' ? intOption('dim', v.dim, 256) : undefined,
+    rank: v.rank === undefined ? undefined : intOption('rank', v.rank, 0),
+    sides: (v['both-sides'] ? 'both' : 'query') as 'query' | 'both',
+    epochs: intOption('epochs', v.epochs, 1),
+    learningRate: positive('lr', v.lr),
+    batchSize: intOption('batch-size', v['batch-size'], 32),
+    seed: intOption('seed', v.seed, 0, 0),
+    optimizer: optimizer as OptimizerName,
+    weightDecay: wd,
+    scheduler: warmup === 0 && decay === 'linear' ? undefined : { warmup, decay: decay as 'linear' | 'cosine' | 'constant' },
+    score: score as 'dot' | 'cosine',
+    marginScale: positive('margin-scale', v['margin-scale']),
+    maxExamples: v['max-examples'] === undefined ? undefined : intOption('max-examples', v['max-examples'], 0),
+    evalData: v['eval-data'],
+    evalSplit: v['eval-data'] ? v['eval-split'] ?? 'test' : undefined,
+    evalKs: intListOption('k', v.k, [10, 100]),
+    evalMetrics: metricList(v.metrics),
+    out,
+    resume: !v.restart,
+  };
+}
+
+function fmt(x: number | undefined): string {
+  return x === undefined || !Number.isFinite(x) ? '-' : x.toFixed(4);
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const { values: v } = parseCli(argv, OPTIONS);
+  if (v.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const opts = fitOptions(v);
+  const { fitRun } = await import('../training/run.js'); // lazily: onnxruntime only once arguments are fine
+  const t0 = performance.now();
+  const log = v.quiet ? null : (line: string) => process.stderr.write(`${line}\n`);
+  let r: Awaited<ReturnType<typeof fitRun>>;
+  try {
+    r = await fitRun({ ...opts, log });
+  } catch (e) {
+    // Problems with the inputs (bad train.jsonl rows, a checkpoint of other settings, a model that
+    // does not load, a diverging loss...) are the user's to fix: a message, exit code 2.
+    const msg = (e as Error)?.message ?? '';
+    if (e instanceof Error && /^(fit|example \d+|export|\S+:\d+)[: ]|Could not|cannot|ENOENT|EACCES|no such file/.test(msg)) {
+      throw new CliError(msg.includes('checkpoint.bin belongs') ? msg.replace('pass resume: false', 'use --restart') : msg);
+    }
+    throw e;
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  const keys = [...new Set([...Object.keys(r.before ?? {}), ...Object.keys(r.after ?? {})])];
+  if (v.json) {
+    process.stdout.write(JSON.stringify({
+      status: r.status, method: opts.method, examples: r.examples, epochs: r.epochs, steps: r.steps, epochLosses: r.epochLosses,
+      before: r.before, after: r.after, stopReason: r.stopReason, resumedFrom: r.resumedFrom,
+      out: path.resolve(opts.out), model: path.resolve(r.modelDir), documentModel: r.documentModel, seconds,
+    }) + '\n');
+  } else {
+    const lines = [
+      `${r.status}: ${opts.method} student, ${r.examples} examples, ${r.epochs} epoch(s), ${r.steps} steps in ${seconds.toFixed(1)}s`,
+      `model: ${path.resolve(r.modelDir)}${r.documentModel !== path.resolve(r.modelDir) ? ` (queries; encode documents with ${r.documentModel})` : ''}`,
+    ];
+    if (keys.length) {
+      lines.push('');
+      const w = Math.max(...keys.map((k) => k.length));
+      for (const k of keys) lines.push(`${k.padEnd(w)}  before fine-tuning: ${fmt(r.before?.[k])}  after fine-tuning: ${fmt(r.after?.[k])}`);
+    }
+    process.stdout.write(lines.join('\n') + '\n');
+  }
+  return r.status === 'interrupted' ? 1 : 0;
+}
