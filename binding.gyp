@@ -7,6 +7,7 @@
       "target_name": "synthtune",
       "sources": [
         "native/addon.cc",
+        "native/bindings_bert.cc",
         "<!@(node -p \"require('fs').readdirSync('native/cpu').filter(f=>f.endsWith('.cc')).map(f=>'native/cpu/'+f).join(' ')\")"
       ],
       "include_dirs": [

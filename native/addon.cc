@@ -16,6 +16,8 @@
 
 #include "kernels.h"
 
+void RegisterBert(Napi::Env, Napi::Object);
+
 namespace {
 
 // ---- argument helpers --------------------------------------------------------------------------
@@ -277,6 +279,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("cudaTopkSync", Napi::Function::New(env, [](const Napi::CallbackInfo& i) { return CudaTopk(i, false); }));
   exports.Set("cudaTopk", Napi::Function::New(env, [](const Napi::CallbackInfo& i) { return CudaTopk(i, true); }));
 #endif
+  RegisterBert(env, exports);
   return exports;
 }
 

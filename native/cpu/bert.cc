@@ -1,0 +1,422 @@
+// synthtune CPU backend: BERT layer functions, each a forward/backward pair (see bert.h for the
+// shape letters and conventions). Matmuls go through st::sgemm (packed SIMD, multi-threaded);
+// everything else is split over the CPU pool by rows (or by columns where rows would race).
+// Every reduction has a fixed order, so results are bit-for-bit deterministic for a given thread
+// count and SIMD level.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "bert.h"
+#include "kernels.h"
+#include "threadpool.h"
+
+namespace st {
+namespace bert {
+
+using cpu::parallel_for;
+
+namespace {
+
+// Runs fn(start, end) over [0, n) in contiguous chunks on the pool; serially when the total work
+// (n * cost_per_item, in rough flops) is too small to be worth waking threads.
+template <typename Fn>
+void for_range(int64_t n, double cost_per_item, int threads, Fn&& fn) {
+  if (n <= 0) return;
+  if (n == 1 || n * cost_per_item < 32768.0) {
+    fn(int64_t{0}, n);
+    return;
+  }
+  const int64_t tasks = std::min<int64_t>(n, 64);
+  const int64_t chunk = (n + tasks - 1) / tasks;
+  parallel_for((n + chunk - 1) / chunk, threads, [&](int64_t t, int) {
+    const int64_t s = t * chunk;
+    fn(s, std::min(n, s + chunk));
+  });
+}
+
+// dst (cols, rows) = src (rows, cols)ᵀ, in 32x32 tiles.
+void transpose(float* dst, const float* src, int64_t rows, int64_t cols, int threads) {
+  constexpr int64_t kTile = 32;
+  const int64_t rt = (rows + kTile - 1) / kTile;
+  for_range(rt, static_cast<double>(kTile * cols), threads, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; t++) {
+      const int64_t r0 = t * kTile, r1 = std::min(rows, r0 + kTile);
+      for (int64_t c0 = 0; c0 < cols; c0 += kTile) {
+        const int64_t c1 = std::min(cols, c0 + kTile);
+        for (int64_t r = r0; r < r1; r++) {
+          for (int64_t c = c0; c < c1; c++) dst[c * rows + r] = src[r * cols + c];
+        }
+      }
+    }
+  });
+}
+
+// Serial transpose for use inside pool tasks: dst (n, m) = src (m, n)ᵀ.
+void transpose_serial(float* dst, const float* src, int64_t m, int64_t n) {
+  for (int64_t i = 0; i < m; i++) {
+    for (int64_t j = 0; j < n; j++) dst[j * m + i] = src[i * n + j];
+  }
+}
+
+}  // namespace
+
+// ---- embeddings -----------------------------------------------------------------------------
+
+void embeddings_forward(float* out, const int32_t* ids, const int32_t* types, const float* word,
+                        const float* pos, const float* type, int64_t B, int64_t T, int64_t C,
+                        int threads) {
+  for_range(B * T, static_cast<double>(C), threads, [&](int64_t n0, int64_t n1) {
+    for (int64_t n = n0; n < n1; n++) {
+      const int64_t t = n % T;
+      const float* w = word + static_cast<int64_t>(ids[n]) * C;
+      const float* p = pos + t * C;
+      float* o = out + n * C;
+      if (type) {
+        const float* ty = type + static_cast<int64_t>(types ? types[n] : 0) * C;
+        for (int64_t c = 0; c < C; c++) o[c] = w[c] + p[c] + ty[c];
+      } else {
+        for (int64_t c = 0; c < C; c++) o[c] = w[c] + p[c];
+      }
+    }
+  });
+}
+
+void embeddings_backward(float* dword, float* dpos, float* dtype, const float* dout,
+                         const int32_t* ids, const int32_t* types, int64_t B, int64_t T, int64_t C) {
+  for (int64_t n = 0; n < B * T; n++) {
+    const int64_t t = n % T;
+    const float* d = dout + n * C;
+    float* dw = dword + static_cast<int64_t>(ids[n]) * C;
+    float* dp = dpos + t * C;
+    for (int64_t c = 0; c < C; c++) {
+      dw[c] += d[c];
+      dp[c] += d[c];
+    }
+    if (dtype) {
+      float* dt = dtype + static_cast<int64_t>(types ? types[n] : 0) * C;
+      for (int64_t c = 0; c < C; c++) dt[c] += d[c];
+    }
+  }
+}
+
+// ---- LayerNorm --------------------------------------------------------------------------------
+
+void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* w,
+                       const float* b, int64_t N, int64_t C, float eps, int threads) {
+  for_range(N, 6.0 * C, threads, [&](int64_t n0, int64_t n1) {
+    for (int64_t n = n0; n < n1; n++) {
+      const float* x = inp + n * C;
+      double s = 0;
+      for (int64_t c = 0; c < C; c++) s += x[c];
+      const double m = s / C;
+      double v = 0;
+      for (int64_t c = 0; c < C; c++) {
+        const double d = x[c] - m;
+        v += d * d;
+      }
+      const float r = static_cast<float>(1.0 / std::sqrt(v / C + eps));
+      const float mf = static_cast<float>(m);
+      float* o = out + n * C;
+      for (int64_t c = 0; c < C; c++) o[c] = (x[c] - mf) * r * w[c] + b[c];
+      mean[n] = mf;
+      rstd[n] = r;
+    }
+  });
+}
+
+void layernorm_backward(float* dinp, float* dw, float* db, const float* dout, const float* inp,
+                        const float* mean, const float* rstd, const float* w, int64_t N, int64_t C,
+                        int threads) {
+  // Input gradient, row by row:
+  //   n̂ = (x - μ)·r,  g = w ⊙ dout,  dx = r · (g - mean(g) - n̂ · mean(g ⊙ n̂))
+  for_range(N, 10.0 * C, threads, [&](int64_t n0, int64_t n1) {
+    for (int64_t n = n0; n < n1; n++) {
+      const float* x = inp + n * C;
+      const float* d = dout + n * C;
+      const float m = mean[n], r = rstd[n];
+      float gm = 0, gnm = 0;
+      for (int64_t c = 0; c < C; c++) {
+        const float g = w[c] * d[c];
+        gm += g;
+        gnm += g * (x[c] - m) * r;
+      }
+      gm /= static_cast<float>(C);
+      gnm /= static_cast<float>(C);
+      float* dx = dinp + n * C;
+      for (int64_t c = 0; c < C; c++) {
+        const float nh = (x[c] - m) * r;
+        dx[c] = r * (w[c] * d[c] - gm - nh * gnm);
+      }
+    }
+  });
+  // Parameter gradients, by column blocks (no two tasks touch the same column):
+  //   dw += Σ_n dout ⊙ n̂,  db += Σ_n dout
+  constexpr int64_t kCols = 32;
+  const int64_t blocks = (C + kCols - 1) / kCols;
+  for_range(blocks, 4.0 * kCols * N, threads, [&](int64_t b0, int64_t b1) {
+    for (int64_t blk = b0; blk < b1; blk++) {
+      const int64_t c0 = blk * kCols, c1 = std::min(C, c0 + kCols);
+      float aw[kCols] = {0}, ab[kCols] = {0};
+      for (int64_t n = 0; n < N; n++) {
+        const float* x = inp + n * C;
+        const float* d = dout + n * C;
+        const float m = mean[n], r = rstd[n];
+        for (int64_t c = c0; c < c1; c++) {
+          aw[c - c0] += d[c] * (x[c] - m) * r;
+          ab[c - c0] += d[c];
+        }
+      }
+      for (int64_t c = c0; c < c1; c++) {
+        dw[c] += aw[c - c0];
+        db[c] += ab[c - c0];
+      }
+    }
+  });
+}
+
+// ---- linear layers ----------------------------------------------------------------------------
+
+void matmul_forward(float* out, const float* inp, const float* w, const float* b,
+                    const float* residual, int64_t N, int64_t IC, int64_t OC, int threads) {
+  float beta = 0;
+  if (b || residual) {
+    // out starts as residual + b; the GEMM accumulates onto it (beta = 1).
+    for_range(N, static_cast<double>(OC), threads, [&](int64_t n0, int64_t n1) {
+      for (int64_t n = n0; n < n1; n++) {
+        float* o = out + n * OC;
+        if (residual) {
+          const float* r = residual + n * OC;
+          if (b) {
+            for (int64_t j = 0; j < OC; j++) o[j] = r[j] + b[j];
+          } else {
+            std::memcpy(o, r, sizeof(float) * OC);
+          }
+        } else {
+          std::memcpy(o, b, sizeof(float) * OC);
+        }
+      }
+    });
+    beta = 1;
+  }
+  st::sgemm(true, 1, N, OC, IC, 1.0f, inp, w, beta, out, threads);
+}
+
+void matmul_backward(float* dinp, bool accumulate, float* dw, float* db, const float* dout,
+                     const float* inp, const float* w, int64_t N, int64_t IC, int64_t OC,
+                     float* scratch, int threads) {
+  // dinp (N,IC) = dout (N,OC) · w (OC,IC)
+  if (dinp) st::sgemm(false, 1, N, IC, OC, 1.0f, dout, w, accumulate ? 1.0f : 0.0f, dinp, threads);
+  // dw (OC,IC) += doutᵀ (OC,N) · inp (N,IC); sgemm has no trans_a, so doutᵀ is materialised.
+  transpose(scratch, dout, N, OC, threads);
+  st::sgemm(false, 1, OC, IC, N, 1.0f, scratch, inp, 1.0f, dw, threads);
+  // db (OC) += row sums of doutᵀ
+  if (db) {
+    for_range(OC, static_cast<double>(N), threads, [&](int64_t o0, int64_t o1) {
+      for (int64_t o = o0; o < o1; o++) {
+        const float* row = scratch + o * N;
+        double s = 0;
+        for (int64_t n = 0; n < N; n++) s += row[n];
+        db[o] += static_cast<float>(s);
+      }
+    });
+  }
+}
+
+// ---- multi-head self-attention ----------------------------------------------------------------
+
+void attention_forward(float* out, float* qkvp, float* probs, const float* qkv, const int32_t* mask,
+                       int64_t B, int64_t T, int64_t C, int64_t NH, float* scratch, int threads) {
+  const int64_t hs = C / NH;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
+  const int64_t head = T * hs;       // floats of one (b,h) q / k / v block
+  const int64_t plane = B * NH * head;  // floats of all q (or k, or v)
+  // One task per (b,h): gather q,k,v (T,hs); P (T,T) = softmax(scale·q·kᵀ, masked); ctx = P·v.
+  parallel_for(B * NH, threads, [&](int64_t bh, int worker) {
+    const int64_t b = bh / NH, h = bh % NH;
+    float* q = qkvp + bh * head;
+    float* k = q + plane;
+    float* v = k + plane;
+    for (int64_t t = 0; t < T; t++) {
+      const float* src = qkv + (b * T + t) * 3 * C + h * hs;
+      std::memcpy(q + t * hs, src, sizeof(float) * hs);
+      std::memcpy(k + t * hs, src + C, sizeof(float) * hs);
+      std::memcpy(v + t * hs, src + 2 * C, sizeof(float) * hs);
+    }
+    float* P = probs + bh * T * T;
+    st::sgemm(true, 1, T, T, hs, scale, q, k, 0.0f, P, 1);  // (T,T) = scale · q·kᵀ
+    const int32_t* mk = mask ? mask + b * T : nullptr;
+    bool any = !mk;
+    if (mk) {
+      for (int64_t j = 0; j < T && !any; j++) any = mk[j] != 0;
+    }
+    for (int64_t i = 0; i < T; i++) {
+      float* row = P + i * T;
+      if (!any) {
+        for (int64_t j = 0; j < T; j++) row[j] = 1.0f / static_cast<float>(T);
+        continue;
+      }
+      float mx = -std::numeric_limits<float>::infinity();
+      for (int64_t j = 0; j < T; j++) {
+        if ((!mk || mk[j]) && row[j] > mx) mx = row[j];
+      }
+      float sum = 0;
+      for (int64_t j = 0; j < T; j++) {
+        const float e = (!mk || mk[j]) ? std::exp(row[j] - mx) : 0.0f;
+        row[j] = e;
+        sum += e;
+      }
+      const float inv = 1.0f / sum;
+      for (int64_t j = 0; j < T; j++) row[j] *= inv;
+    }
+    float* ctx = scratch + static_cast<int64_t>(worker) * head;
+    st::sgemm(false, 1, T, hs, T, 1.0f, P, v, 0.0f, ctx, 1);  // (T,hs) = P · v
+    for (int64_t t = 0; t < T; t++) {
+      std::memcpy(out + (b * T + t) * C + h * hs, ctx + t * hs, sizeof(float) * hs);
+    }
+  });
+}
+
+int64_t attention_backward_scratch(int64_t T, int64_t hs) { return 2 * T * T + 4 * T * hs; }
+
+void attention_backward(float* dqkv, const float* dout, const float* qkvp, const float* probs,
+                        int64_t B, int64_t T, int64_t C, int64_t NH, float* scratch, int threads) {
+  const int64_t hs = C / NH;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
+  const int64_t head = T * hs;
+  const int64_t plane = B * NH * head;
+  const int64_t per_worker = attention_backward_scratch(T, hs);
+  parallel_for(B * NH, threads, [&](int64_t bh, int worker) {
+    const int64_t b = bh / NH, h = bh % NH;
+    const float* q = qkvp + bh * head;
+    const float* k = q + plane;
+    const float* v = k + plane;
+    const float* P = probs + bh * T * T;
+    float* dP = scratch + static_cast<int64_t>(worker) * per_worker;  // (T,T)
+    float* tr = dP + T * T;                                           // (T,T)
+    float* dctx = tr + T * T;                                         // (T,hs)
+    float* dq = dctx + head;
+    float* dk = dq + head;
+    float* dv = dk + head;
+    for (int64_t t = 0; t < T; t++) {
+      std::memcpy(dctx + t * hs, dout + (b * T + t) * C + h * hs, sizeof(float) * hs);
+    }
+    st::sgemm(true, 1, T, T, hs, 1.0f, dctx, v, 0.0f, dP, 1);  // dP (T,T) = dctx · vᵀ
+    transpose_serial(tr, P, T, T);
+    st::sgemm(false, 1, T, hs, T, 1.0f, tr, dctx, 0.0f, dv, 1);  // dv (T,hs) = Pᵀ · dctx
+    // Softmax backward, scale folded in: dS = scale · P ⊙ (dP − Σ_j P⊙dP). Masked keys have P = 0,
+    // so their dS is exactly 0 and nothing reaches padded positions.
+    for (int64_t i = 0; i < T; i++) {
+      const float* p = P + i * T;
+      float* d = dP + i * T;
+      float s = 0;
+      for (int64_t j = 0; j < T; j++) s += p[j] * d[j];
+      for (int64_t j = 0; j < T; j++) d[j] = scale * p[j] * (d[j] - s);
+    }
+    st::sgemm(false, 1, T, hs, T, 1.0f, dP, k, 0.0f, dq, 1);  // dq (T,hs) = dS · k
+    transpose_serial(tr, dP, T, T);
+    st::sgemm(false, 1, T, hs, T, 1.0f, tr, q, 0.0f, dk, 1);  // dk (T,hs) = dSᵀ · q
+    for (int64_t t = 0; t < T; t++) {
+      float* dst = dqkv + (b * T + t) * 3 * C + h * hs;
+      std::memcpy(dst, dq + t * hs, sizeof(float) * hs);
+      std::memcpy(dst + C, dk + t * hs, sizeof(float) * hs);
+      std::memcpy(dst + 2 * C, dv + t * hs, sizeof(float) * hs);
+    }
+  });
+}
+
+// ---- GELU (exact, erf) ------------------------------------------------------------------------
+
+void gelu_forward(float* out, const float* inp, int64_t n, int threads) {
+  const float r2 = 0.70710678118654752f;
+  for_range(n, 20.0, threads, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; i++) {
+      const float x = inp[i];
+      out[i] = 0.5f * x * (1.0f + std::erf(x * r2));
+    }
+  });
+}
+
+void gelu_backward(float* dinout, const float* inp, int64_t n, int threads) {
+  const float r2 = 0.70710678118654752f;
+  const float inv_sqrt_2pi = 0.39894228040143268f;
+  for_range(n, 30.0, threads, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; i++) {
+      const float x = inp[i];
+      // d/dx [x·Φ(x)] = Φ(x) + x·φ(x)
+      const float cdf = 0.5f * (1.0f + std::erf(x * r2));
+      const float pdf = inv_sqrt_2pi * std::exp(-0.5f * x * x);
+      dinout[i] *= cdf + x * pdf;
+    }
+  });
+}
+
+// ---- pooling ----------------------------------------------------------------------------------
+
+void pool_forward(float* out, float* pooled, float* norm, const float* x, const int32_t* mask,
+                  int64_t B, int64_t T, int64_t C, int pooling, bool normalize) {
+  std::vector<double> acc(C);
+  for (int64_t b = 0; b < B; b++) {
+    float* e = pooled + b * C;
+    if (pooling == 1) {
+      std::memcpy(e, x + b * T * C, sizeof(float) * C);
+    } else {
+      std::fill(acc.begin(), acc.end(), 0.0);
+      int64_t cnt = 0;
+      for (int64_t t = 0; t < T; t++) {
+        if (mask && !mask[b * T + t]) continue;
+        cnt++;
+        const float* row = x + (b * T + t) * C;
+        for (int64_t c = 0; c < C; c++) acc[c] += row[c];
+      }
+      const double inv = cnt ? 1.0 / static_cast<double>(cnt) : 0.0;
+      for (int64_t c = 0; c < C; c++) e[c] = static_cast<float>(acc[c] * inv);
+    }
+    double s = 0;
+    for (int64_t c = 0; c < C; c++) s += static_cast<double>(e[c]) * e[c];
+    norm[b] = static_cast<float>(std::max(std::sqrt(s), 1e-12));
+    float* o = out + b * C;
+    if (normalize) {
+      const float inv = 1.0f / norm[b];
+      for (int64_t c = 0; c < C; c++) o[c] = e[c] * inv;
+    } else {
+      std::memcpy(o, e, sizeof(float) * C);
+    }
+  }
+}
+
+void pool_backward(float* dx, const float* dout, const float* out, const float* norm,
+                   const int32_t* mask, int64_t B, int64_t T, int64_t C, int pooling, bool normalize) {
+  std::memset(dx, 0, sizeof(float) * B * T * C);
+  std::vector<float> de(C);
+  for (int64_t b = 0; b < B; b++) {
+    const float* d = dout + b * C;
+    if (normalize) {
+      // y = e/|e|  →  de = (dy − y·(y·dy)) / |e|
+      const float* y = out + b * C;
+      double yd = 0;
+      for (int64_t c = 0; c < C; c++) yd += static_cast<double>(y[c]) * d[c];
+      const float inv = 1.0f / norm[b];
+      for (int64_t c = 0; c < C; c++) de[c] = (d[c] - y[c] * static_cast<float>(yd)) * inv;
+    } else {
+      std::memcpy(de.data(), d, sizeof(float) * C);
+    }
+    if (pooling == 1) {
+      std::memcpy(dx + b * T * C, de.data(), sizeof(float) * C);
+      continue;
+    }
+    int64_t cnt = 0;
+    for (int64_t t = 0; t < T; t++) cnt += (!mask || mask[b * T + t]) ? 1 : 0;
+    if (!cnt) continue;
+    const float inv = 1.0f / static_cast<float>(cnt);
+    for (int64_t t = 0; t < T; t++) {
+      if (mask && !mask[b * T + t]) continue;
+      float* row = dx + (b * T + t) * C;
+      for (int64_t c = 0; c < C; c++) row[c] = de[c] * inv;
+    }
+  }
+}
+
+}  // namespace bert
+}  // namespace st

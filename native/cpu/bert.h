@@ -1,0 +1,218 @@
+// synthtune CPU backend: a BERT encoder that trains (forward, backward, AdamW), llm.c style.
+//
+// Included by native/bindings_bert.cc and native/cpu/bert*.cc only.
+//
+// Shape letters:
+//   B batch (sequences)   T sequence length (padded)   N = B*T tokens
+//   C hidden              NH heads, hs = C/NH head size  F intermediate (FFN) size
+//   V vocabulary          P max positions                 TV token-type vocabulary (0: none)
+//   L layers
+//
+// Memory: parameters, gradients and the two Adam moments are each ONE flat float buffer, carved by
+// one layout table (HF names, HF shapes: linear weights (out, in), so Y = X·Wᵀ). Within a layer the
+// query/key/value weights are adjacent (q, k, v) and so are their biases, which makes them one
+// (3C, C) matrix and one (3C) vector for a single fused QKV matmul. Activations of a forward pass
+// live in one buffer per "slot" sized for (B,T): a student runs a query forward and a document
+// forward before the two backwards, so each keeps its own slot. Backward scratch is shared.
+//
+// Model is not thread-safe: one call at a time (the binding enforces it). Each call is internally
+// multi-threaded through the CPU pool (native/cpu/threadpool.h) and st::sgemm.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace st {
+namespace bert {
+
+struct Config {
+  int64_t vocab_size = 0;
+  int64_t hidden = 0;
+  int64_t layers = 0;
+  int64_t heads = 0;
+  int64_t intermediate = 0;
+  int64_t max_position = 0;
+  int64_t type_vocab_size = 0;  // 0: no token-type embeddings
+  float layer_norm_eps = 1e-12f;
+  int pooling = 0;              // 0 = masked mean, 1 = CLS (first token)
+  bool normalize = false;       // L2-normalise the pooled embedding
+  int threads = 0;              // <= 0: the pool's default
+};
+
+// Empty when the config is usable, else what is wrong.
+std::string check_config(const Config& c);
+
+// One entry of the layout table: a named tensor inside every flat buffer.
+struct TensorInfo {
+  std::string name;            // HF name, e.g. "encoder.layer.0.attention.self.query.weight"
+  std::vector<int64_t> shape;  // HF shape
+  int64_t offset = 0;          // in floats, into params / grads / adam_m / adam_v
+  int64_t size = 0;            // product of shape
+  bool decay = true;           // AdamW weight decay applies (false: biases and LayerNorm)
+};
+
+// Pointers of one layer's tensors inside a flat buffer (params or grads).
+struct LayerPtrs {
+  float *qkv_w, *qkv_b;  // (3C, C), (3C)   query | key | value stacked
+  float *ao_w, *ao_b;    // (C, C), (C)     attention.output.dense
+  float *ln1_w, *ln1_b;  // (C), (C)        attention.output.LayerNorm
+  float *fc1_w, *fc1_b;  // (F, C), (F)     intermediate.dense
+  float *fc2_w, *fc2_b;  // (C, F), (C)     output.dense
+  float *ln2_w, *ln2_b;  // (C), (C)        output.LayerNorm
+};
+struct ModelPtrs {
+  float *word, *pos, *type;  // (V, C), (P, C), (TV, C) or nullptr
+  float *ln_w, *ln_b;        // (C), (C)   embeddings.LayerNorm
+  std::vector<LayerPtrs> layer;
+};
+
+// 64-byte aligned float buffer.
+struct FloatBuf {
+  float* p = nullptr;
+  int64_t n = 0;
+  FloatBuf() = default;
+  ~FloatBuf();
+  FloatBuf(const FloatBuf&) = delete;
+  FloatBuf& operator=(const FloatBuf&) = delete;
+  void reset(int64_t n_floats, bool zero);  // throws std::bad_alloc
+  void ensure(int64_t n_floats);            // grows (contents lost), never shrinks
+};
+
+// Activations of one forward pass, kept for its backward.
+struct LayerActs {
+  float* qkvp;   // (3, B, NH, T, hs)  q, k, v permuted per head
+  float* probs;  // (B, NH, T, T)      softmax(q·kᵀ/√hs + mask)
+  float* atty;   // (N, C)             attention output, heads concatenated
+  float* res1;   // (N, C)             x_in + atty·Woᵀ + bo   (LayerNorm 1 input)
+  float *mean1, *rstd1;  // (N)
+  float* x1;     // (N, C)             LayerNorm 1 output
+  float* h;      // (N, F)             x1·W1ᵀ + b1 (pre-GELU; GELU is recomputed in backward)
+  float* res2;   // (N, C)             x1 + gelu(h)·W2ᵀ + b2  (LayerNorm 2 input)
+  float *mean2, *rstd2;  // (N)
+  float* x2;     // (N, C)             layer output
+};
+struct Slot {
+  int64_t B = 0, T = 0;
+  bool valid = false;       // a forward ran and its activations are intact
+  uint64_t generation = 0;  // bumped by every forward into this slot
+  std::vector<int32_t> ids, mask, types;  // (B, T) each
+  FloatBuf buf;
+  float* emb;               // (N, C) embedding sum (LayerNorm 0 input)
+  float *mean0, *rstd0;     // (N)
+  float* x0;                // (N, C) LayerNorm 0 output
+  std::vector<LayerActs> L;
+  float* pooled;            // (B, C) before normalisation
+  float* norm;              // (B)    max(|pooled|, 1e-12)
+  float* out;               // (B, C) returned embeddings
+};
+
+class Model {
+ public:
+  static constexpr int kMaxSlots = 8;
+
+  explicit Model(const Config& c);  // throws std::invalid_argument / std::bad_alloc
+
+  const Config& config() const { return cfg_; }
+  const std::vector<TensorInfo>& layout() const { return layout_; }
+  const TensorInfo* find(const std::string& name) const;
+  int64_t num_params() const { return n_params_; }
+  float* params() { return params_.p; }
+  float* grads() { return grads_.p; }
+  float* adam_m() { return m_.p; }
+  float* adam_v() { return v_.p; }
+  const Slot& slot(int i) const { return slots_[i]; }
+
+  // Floats of activations a forward of (B,T) needs in one slot (for size checks before allocating).
+  int64_t activation_floats(int64_t B, int64_t T) const;
+
+  // ids, mask (0/1), types: (B,T), already validated (ids < V, types < max(TV,1), T <= P).
+  // mask may be nullptr (all ones), types nullptr (all zeros). out: (B,C).
+  void forward(int slot, const int32_t* ids, const int32_t* mask, const int32_t* types, int64_t B,
+               int64_t T, float* out);
+  // dout (B,C) = ∂loss/∂out of the last forward into `slot`; ACCUMULATES into grads().
+  void backward(int slot, const float* dout);
+  void zero_grad();
+  // Adam (decoupled == false: L2 term wd·θ added to g) or AdamW (decoupled: θ -= lr·wd·θ first),
+  // bias-corrected with step t >= 1; tensors with decay == false get no weight decay.
+  // Same arithmetic as lib/training/optim.ts's adamRange (in float32).
+  void adam_step(float lr, float beta1, float beta2, float eps, float weight_decay, int64_t t,
+                 bool decoupled);
+  // Clears the Adam moments.
+  void reset_optimizer();
+
+ private:
+  ModelPtrs carve(float* base) const;
+  void ensure_slot(Slot& s, int64_t B, int64_t T);
+  void ensure_scratch(int64_t B, int64_t T);
+
+  Config cfg_;
+  std::vector<TensorInfo> layout_;
+  int64_t n_params_ = 0;
+  FloatBuf params_, grads_, m_, v_;
+  ModelPtrs P_, G_;
+  Slot slots_[kMaxSlots];
+  // Shared scratch (sized for the largest (B,T) seen).
+  FloatBuf sc_;
+  int64_t sc_N_ = 0, sc_T_ = 0;
+  float *sc_qkv_, *sc_g_, *sc_dx_, *sc_dres_, *sc_dF_, *sc_dqkv_, *sc_datty_, *sc_tr_, *sc_att_;
+  int64_t att_per_worker_ = 0;
+  // Adam work split: (start, end, decay) chunks of the flat buffer.
+  struct Chunk { int64_t start, end; bool decay; };
+  std::vector<Chunk> chunks_;
+};
+
+// ---- layer functions (bert.cc) ------------------------------------------------------------------
+// Every *_backward ACCUMULATES into parameter gradients (dw, db) and writes (or, when stated,
+// accumulates into) the input gradient. `threads` <= 0: pool default.
+
+// out (N,C) = word[ids] + pos[t] + type[types]   (type may be nullptr)
+void embeddings_forward(float* out, const int32_t* ids, const int32_t* types, const float* word,
+                        const float* pos, const float* type, int64_t B, int64_t T, int64_t C,
+                        int threads);
+// dword (V,C), dpos (P,C), dtype (TV,C) += scatter of dout (N,C). Serial (deterministic).
+void embeddings_backward(float* dword, float* dpos, float* dtype, const float* dout,
+                         const int32_t* ids, const int32_t* types, int64_t B, int64_t T, int64_t C);
+
+// out (N,C) = (inp - mean) * rstd * w + b; mean, rstd (N) saved.
+void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* w,
+                       const float* b, int64_t N, int64_t C, float eps, int threads);
+// dinp (N,C) = (overwritten); dw, db (C) +=.
+void layernorm_backward(float* dinp, float* dw, float* db, const float* dout, const float* inp,
+                        const float* mean, const float* rstd, const float* w, int64_t N, int64_t C,
+                        int threads);
+
+// out (N,OC) = inp (N,IC) · w (OC,IC)ᵀ + b (OC) [+ residual (N,OC)]
+void matmul_forward(float* out, const float* inp, const float* w, const float* b,
+                    const float* residual, int64_t N, int64_t IC, int64_t OC, int threads);
+// dinp (N,IC) = dout·w (accumulate: +=), dw (OC,IC) += doutᵀ·inp, db (OC) += Σ_n dout.
+// scratch: OC*N floats.
+void matmul_backward(float* dinp, bool accumulate, float* dw, float* db, const float* dout,
+                     const float* inp, const float* w, int64_t N, int64_t IC, int64_t OC,
+                     float* scratch, int threads);
+
+// qkv (N,3C) → qkvp (3,B,NH,T,hs), probs (B,NH,T,T), out (N,C). Keys with mask 0 get probability
+// 0 (a row with no valid key attends uniformly, like an additive -1e9 mask). mask may be nullptr.
+// scratch: workers * T*hs floats.
+void attention_forward(float* out, float* qkvp, float* probs, const float* qkv, const int32_t* mask,
+                       int64_t B, int64_t T, int64_t C, int64_t NH, float* scratch, int threads);
+// dqkv (N,3C) (overwritten) from dout (N,C). scratch: workers * attention_backward_scratch(T,hs).
+void attention_backward(float* dqkv, const float* dout, const float* qkvp, const float* probs,
+                        int64_t B, int64_t T, int64_t C, int64_t NH, float* scratch, int threads);
+int64_t attention_backward_scratch(int64_t T, int64_t hs);
+
+// out (n) = x·Φ(x) = 0.5·x·(1 + erf(x/√2))
+void gelu_forward(float* out, const float* inp, int64_t n, int threads);
+// dinout (n): dout → dout · gelu'(inp)   (in place)
+void gelu_backward(float* dinout, const float* inp, int64_t n, int threads);
+
+// out, pooled (B,C), norm (B) from x (N,C): masked mean (pooling 0) or x[b,0] (pooling 1),
+// then optionally out = pooled / max(|pooled|, 1e-12).
+void pool_forward(float* out, float* pooled, float* norm, const float* x, const int32_t* mask,
+                  int64_t B, int64_t T, int64_t C, int pooling, bool normalize);
+// dx (N,C) (overwritten) from dout (B,C).
+void pool_backward(float* dx, const float* dout, const float* out, const float* norm,
+                   const int32_t* mask, int64_t B, int64_t T, int64_t C, int pooling, bool normalize);
+
+}  // namespace bert
+}  // namespace st

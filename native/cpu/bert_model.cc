@@ -1,0 +1,347 @@
+// synthtune CPU backend: the BERT Model (layout table, flat buffers, forward/backward drivers,
+// AdamW). The layer functions are in bert.cc.
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <stdexcept>
+
+#include "bert.h"
+#include "threadpool.h"
+
+namespace st {
+namespace bert {
+
+using cpu::parallel_for;
+
+// ---- FloatBuf ---------------------------------------------------------------------------------
+
+FloatBuf::~FloatBuf() { std::free(p); }
+
+void FloatBuf::reset(int64_t n_floats, bool zero) {
+  std::free(p);
+  p = nullptr;
+  n = 0;
+  if (n_floats <= 0) return;
+  size_t bytes = static_cast<size_t>(n_floats) * sizeof(float);
+  bytes = (bytes + 63) / 64 * 64;
+  p = static_cast<float*>(std::aligned_alloc(64, bytes));
+  if (!p) throw std::bad_alloc();
+  n = n_floats;
+  if (zero) std::memset(p, 0, bytes);
+}
+
+void FloatBuf::ensure(int64_t n_floats) {
+  if (n_floats > n) reset(n_floats, false);
+}
+
+// ---- config and layout ------------------------------------------------------------------------
+
+std::string check_config(const Config& c) {
+  auto pos = [](int64_t v) { return v >= 1 && v <= (int64_t{1} << 30); };
+  if (!pos(c.vocab_size)) return "vocabSize must be an integer in [1, 2^30]";
+  if (!pos(c.hidden)) return "hidden must be an integer in [1, 2^30]";
+  if (!pos(c.layers) || c.layers > 1024) return "layers must be an integer in [1, 1024]";
+  if (!pos(c.heads)) return "heads must be a positive integer";
+  if (!pos(c.intermediate)) return "intermediate must be an integer in [1, 2^30]";
+  if (!pos(c.max_position)) return "maxPosition must be an integer in [1, 2^30]";
+  if (c.type_vocab_size < 0 || c.type_vocab_size > (int64_t{1} << 30)) return "typeVocabSize must be an integer in [0, 2^30]";
+  if (c.hidden % c.heads != 0) return "hidden must be divisible by heads";
+  if (!(c.layer_norm_eps > 0) || !std::isfinite(c.layer_norm_eps)) return "layerNormEps must be > 0";
+  if (c.pooling != 0 && c.pooling != 1) return "pooling must be 'mean' or 'cls'";
+  // Total parameters must fit a Float32Array (< 2^31 elements) and the layout math.
+  const double C = static_cast<double>(c.hidden), F = static_cast<double>(c.intermediate);
+  const double total = (static_cast<double>(c.vocab_size) + c.max_position + c.type_vocab_size) * C + 2 * C +
+                       static_cast<double>(c.layers) * (4 * C * C + 2 * C * F + F + 9 * C);
+  if (total >= 2147483647.0) return "the model has too many parameters (>= 2^31)";
+  return std::string();
+}
+
+Model::Model(const Config& c) : cfg_(c) {
+  std::string err = check_config(c);
+  if (!err.empty()) throw std::invalid_argument(err);
+  const int64_t V = c.vocab_size, C = c.hidden, F = c.intermediate, P = c.max_position,
+                TV = c.type_vocab_size;
+  int64_t off = 0;
+  auto add = [&](const std::string& name, std::vector<int64_t> shape, bool decay) {
+    TensorInfo t;
+    t.name = name;
+    t.size = 1;
+    for (int64_t d : shape) t.size *= d;
+    t.shape = std::move(shape);
+    t.offset = off;
+    t.decay = decay;
+    off += t.size;
+    layout_.push_back(std::move(t));
+  };
+  // HF names; weight decay as in the usual HF recipe (not on biases and LayerNorm).
+  add("embeddings.word_embeddings.weight", {V, C}, true);
+  add("embeddings.position_embeddings.weight", {P, C}, true);
+  if (TV > 0) add("embeddings.token_type_embeddings.weight", {TV, C}, true);
+  add("embeddings.LayerNorm.weight", {C}, false);
+  add("embeddings.LayerNorm.bias", {C}, false);
+  for (int64_t l = 0; l < c.layers; l++) {
+    const std::string p = "encoder.layer." + std::to_string(l) + ".";
+    // q, k, v weights adjacent → one (3C, C) matrix; their biases adjacent → one (3C) vector.
+    add(p + "attention.self.query.weight", {C, C}, true);
+    add(p + "attention.self.key.weight", {C, C}, true);
+    add(p + "attention.self.value.weight", {C, C}, true);
+    add(p + "attention.self.query.bias", {C}, false);
+    add(p + "attention.self.key.bias", {C}, false);
+    add(p + "attention.self.value.bias", {C}, false);
+    add(p + "attention.output.dense.weight", {C, C}, true);
+    add(p + "attention.output.dense.bias", {C}, false);
+    add(p + "attention.output.LayerNorm.weight", {C}, false);
+    add(p + "attention.output.LayerNorm.bias", {C}, false);
+    add(p + "intermediate.dense.weight", {F, C}, true);
+    add(p + "intermediate.dense.bias", {F}, false);
+    add(p + "output.dense.weight", {C, F}, true);
+    add(p + "output.dense.bias", {C}, false);
+    add(p + "output.LayerNorm.weight", {C}, false);
+    add(p + "output.LayerNorm.bias", {C}, false);
+  }
+  n_params_ = off;
+  params_.reset(n_params_, true);
+  grads_.reset(n_params_, true);
+  m_.reset(n_params_, true);
+  v_.reset(n_params_, true);
+  // LayerNorm γ = 1 so a fresh model is a well-defined function before weights are loaded.
+  for (const TensorInfo& t : layout_) {
+    if (t.name.size() >= 16 && t.name.compare(t.name.size() - 16, 16, "LayerNorm.weight") == 0) {
+      std::fill(params_.p + t.offset, params_.p + t.offset + t.size, 1.0f);
+    }
+  }
+  P_ = carve(params_.p);
+  G_ = carve(grads_.p);
+  constexpr int64_t kChunk = int64_t{1} << 15;
+  for (const TensorInfo& t : layout_) {
+    for (int64_t s = 0; s < t.size; s += kChunk) {
+      chunks_.push_back({t.offset + s, t.offset + std::min(t.size, s + kChunk), t.decay});
+    }
+  }
+}
+
+const TensorInfo* Model::find(const std::string& name) const {
+  for (const TensorInfo& t : layout_) {
+    if (t.name == name) return &t;
+  }
+  return nullptr;
+}
+
+ModelPtrs Model::carve(float* base) const {
+  auto at = [&](const std::string& name) -> float* {
+    const TensorInfo* t = find(name);
+    return t ? base + t->offset : nullptr;
+  };
+  ModelPtrs m;
+  m.word = at("embeddings.word_embeddings.weight");
+  m.pos = at("embeddings.position_embeddings.weight");
+  m.type = at("embeddings.token_type_embeddings.weight");
+  m.ln_w = at("embeddings.LayerNorm.weight");
+  m.ln_b = at("embeddings.LayerNorm.bias");
+  for (int64_t l = 0; l < cfg_.layers; l++) {
+    const std::string p = "encoder.layer." + std::to_string(l) + ".";
+    LayerPtrs L;
+    L.qkv_w = at(p + "attention.self.query.weight");
+    L.qkv_b = at(p + "attention.self.query.bias");
+    L.ao_w = at(p + "attention.output.dense.weight");
+    L.ao_b = at(p + "attention.output.dense.bias");
+    L.ln1_w = at(p + "attention.output.LayerNorm.weight");
+    L.ln1_b = at(p + "attention.output.LayerNorm.bias");
+    L.fc1_w = at(p + "intermediate.dense.weight");
+    L.fc1_b = at(p + "intermediate.dense.bias");
+    L.fc2_w = at(p + "output.dense.weight");
+    L.fc2_b = at(p + "output.dense.bias");
+    L.ln2_w = at(p + "output.LayerNorm.weight");
+    L.ln2_b = at(p + "output.LayerNorm.bias");
+    m.layer.push_back(L);
+  }
+  return m;
+}
+
+// ---- activations ------------------------------------------------------------------------------
+
+int64_t Model::activation_floats(int64_t B, int64_t T) const {
+  const int64_t N = B * T, C = cfg_.hidden, F = cfg_.intermediate, NH = cfg_.heads;
+  const int64_t per_layer = 3 * N * C + B * NH * T * T + N * C /*atty*/ + N * C /*res1*/ + 2 * N +
+                            N * C /*x1*/ + N * F /*h*/ + N * C /*res2*/ + 2 * N + N * C /*x2*/;
+  return N * C + 2 * N + N * C + cfg_.layers * per_layer + 2 * B * C + B;
+}
+
+void Model::ensure_slot(Slot& s, int64_t B, int64_t T) {
+  s.valid = false;
+  s.buf.ensure(activation_floats(B, T));
+  const int64_t N = B * T, C = cfg_.hidden, F = cfg_.intermediate, NH = cfg_.heads;
+  float* p = s.buf.p;
+  auto take = [&](int64_t n) {
+    float* r = p;
+    p += n;
+    return r;
+  };
+  s.B = B;
+  s.T = T;
+  s.emb = take(N * C);
+  s.mean0 = take(N);
+  s.rstd0 = take(N);
+  s.x0 = take(N * C);
+  s.L.resize(cfg_.layers);
+  for (LayerActs& a : s.L) {
+    a.qkvp = take(3 * N * C);
+    a.probs = take(B * NH * T * T);
+    a.atty = take(N * C);
+    a.res1 = take(N * C);
+    a.mean1 = take(N);
+    a.rstd1 = take(N);
+    a.x1 = take(N * C);
+    a.h = take(N * F);
+    a.res2 = take(N * C);
+    a.mean2 = take(N);
+    a.rstd2 = take(N);
+    a.x2 = take(N * C);
+  }
+  s.pooled = take(B * C);
+  s.norm = take(B);
+  s.out = take(B * C);
+}
+
+void Model::ensure_scratch(int64_t B, int64_t T) {
+  const int64_t N = std::max(B * T, sc_N_), TT = std::max(T, sc_T_);
+  if (N == sc_N_ && TT == sc_T_ && sc_.p) return;
+  const int64_t C = cfg_.hidden, F = cfg_.intermediate, hs = C / cfg_.heads;
+  const int workers = cpu::ThreadPool::global().workers_for(int64_t{1} << 30, cfg_.threads);
+  att_per_worker_ = std::max(TT * hs, attention_backward_scratch(TT, hs));
+  const int64_t wide = std::max(3 * C, F);
+  const int64_t total = N * 3 * C /*qkv, dqkv*/ + N * F /*g*/ + 3 * N * C /*dx dres datty*/ +
+                        N * F /*dF*/ + N * wide /*tr*/ + workers * att_per_worker_;
+  sc_.reset(total, false);
+  float* p = sc_.p;
+  auto take = [&](int64_t n) {
+    float* r = p;
+    p += n;
+    return r;
+  };
+  sc_qkv_ = take(N * 3 * C);
+  sc_dqkv_ = sc_qkv_;  // forward-only / backward-only: never live at the same time
+  sc_g_ = take(N * F);
+  sc_dx_ = take(N * C);
+  sc_dres_ = take(N * C);
+  sc_datty_ = take(N * C);
+  sc_dF_ = take(N * F);
+  sc_tr_ = take(N * wide);
+  sc_att_ = take(workers * att_per_worker_);
+  sc_N_ = N;
+  sc_T_ = TT;
+}
+
+// ---- forward / backward -----------------------------------------------------------------------
+
+void Model::forward(int slot, const int32_t* ids, const int32_t* mask, const int32_t* types,
+                    int64_t B, int64_t T, float* out) {
+  if (slot < 0 || slot >= kMaxSlots) throw std::invalid_argument("slot out of range");
+  Slot& s = slots_[slot];
+  ensure_slot(s, B, T);
+  ensure_scratch(B, T);
+  s.generation++;
+  const int64_t N = B * T, C = cfg_.hidden, F = cfg_.intermediate, NH = cfg_.heads;
+  const int th = cfg_.threads;
+  s.ids.assign(ids, ids + N);
+  if (mask) s.mask.assign(mask, mask + N); else s.mask.assign(N, 1);
+  if (types) s.types.assign(types, types + N); else s.types.assign(N, 0);
+
+  embeddings_forward(s.emb, s.ids.data(), s.types.data(), P_.word, P_.pos, P_.type, B, T, C, th);
+  layernorm_forward(s.x0, s.mean0, s.rstd0, s.emb, P_.ln_w, P_.ln_b, N, C, cfg_.layer_norm_eps, th);
+  const float* x = s.x0;
+  for (int64_t l = 0; l < cfg_.layers; l++) {
+    LayerActs& a = s.L[l];
+    const LayerPtrs& p = P_.layer[l];
+    matmul_forward(sc_qkv_, x, p.qkv_w, p.qkv_b, nullptr, N, C, 3 * C, th);          // (N,3C)
+    attention_forward(a.atty, a.qkvp, a.probs, sc_qkv_, s.mask.data(), B, T, C, NH, sc_att_, th);
+    matmul_forward(a.res1, a.atty, p.ao_w, p.ao_b, x, N, C, C, th);                    // x + attn
+    layernorm_forward(a.x1, a.mean1, a.rstd1, a.res1, p.ln1_w, p.ln1_b, N, C, cfg_.layer_norm_eps, th);
+    matmul_forward(a.h, a.x1, p.fc1_w, p.fc1_b, nullptr, N, C, F, th);                // (N,F)
+    gelu_forward(sc_g_, a.h, N * F, th);
+    matmul_forward(a.res2, sc_g_, p.fc2_w, p.fc2_b, a.x1, N, F, C, th);                // x1 + ffn
+    layernorm_forward(a.x2, a.mean2, a.rstd2, a.res2, p.ln2_w, p.ln2_b, N, C, cfg_.layer_norm_eps, th);
+    x = a.x2;
+  }
+  pool_forward(s.out, s.pooled, s.norm, x, s.mask.data(), B, T, C, cfg_.pooling, cfg_.normalize);
+  if (out) std::memcpy(out, s.out, sizeof(float) * B * C);
+  s.valid = true;
+}
+
+void Model::backward(int slot, const float* dout) {
+  if (slot < 0 || slot >= kMaxSlots) throw std::invalid_argument("slot out of range");
+  Slot& s = slots_[slot];
+  if (!s.valid) throw std::logic_error("backward without a forward into this slot");
+  const int64_t B = s.B, T = s.T, N = B * T, C = cfg_.hidden, F = cfg_.intermediate, NH = cfg_.heads;
+  const int th = cfg_.threads;
+  const int32_t* mask = s.mask.data();
+
+  pool_backward(sc_dx_, dout, s.out, s.norm, mask, B, T, C, cfg_.pooling, cfg_.normalize);  // dx (N,C)
+  for (int64_t l = cfg_.layers - 1; l >= 0; l--) {
+    const LayerActs& a = s.L[l];
+    const LayerPtrs& p = P_.layer[l];
+    const LayerPtrs& g = G_.layer[l];
+    const float* x_in = l == 0 ? s.x0 : s.L[l - 1].x2;
+    // x2 = LN2(res2), res2 = x1 + gelu(h)·W2ᵀ + b2
+    layernorm_backward(sc_dres_, g.ln2_w, g.ln2_b, sc_dx_, a.res2, a.mean2, a.rstd2, p.ln2_w, N, C, th);
+    gelu_forward(sc_g_, a.h, N * F, th);  // recompute gelu(h)
+    matmul_backward(sc_dF_, false, g.fc2_w, g.fc2_b, sc_dres_, sc_g_, p.fc2_w, N, F, C, sc_tr_, th);
+    gelu_backward(sc_dF_, a.h, N * F, th);
+    // dx1 = dres2 (residual) + dh·W1
+    std::memcpy(sc_dx_, sc_dres_, sizeof(float) * N * C);
+    matmul_backward(sc_dx_, true, g.fc1_w, g.fc1_b, sc_dF_, a.x1, p.fc1_w, N, C, F, sc_tr_, th);
+    // x1 = LN1(res1), res1 = x_in + atty·Woᵀ + bo
+    layernorm_backward(sc_dres_, g.ln1_w, g.ln1_b, sc_dx_, a.res1, a.mean1, a.rstd1, p.ln1_w, N, C, th);
+    matmul_backward(sc_datty_, false, g.ao_w, g.ao_b, sc_dres_, a.atty, p.ao_w, N, C, C, sc_tr_, th);
+    attention_backward(sc_dqkv_, sc_datty_, a.qkvp, a.probs, B, T, C, NH, sc_att_, th);
+    // dx_in = dres1 (residual) + dqkv·Wqkv
+    std::memcpy(sc_dx_, sc_dres_, sizeof(float) * N * C);
+    matmul_backward(sc_dx_, true, g.qkv_w, g.qkv_b, sc_dqkv_, x_in, p.qkv_w, N, C, 3 * C, sc_tr_, th);
+  }
+  layernorm_backward(sc_dres_, G_.ln_w, G_.ln_b, sc_dx_, s.emb, s.mean0, s.rstd0, P_.ln_w, N, C, th);
+  embeddings_backward(G_.word, G_.pos, G_.type, sc_dres_, s.ids.data(), s.types.data(), B, T, C);
+}
+
+void Model::zero_grad() {
+  constexpr int64_t kChunk = int64_t{1} << 18;
+  const int64_t n = n_params_;
+  parallel_for((n + kChunk - 1) / kChunk, cfg_.threads, [&](int64_t t, int) {
+    const int64_t s = t * kChunk;
+    std::memset(grads_.p + s, 0, sizeof(float) * (std::min(n, s + kChunk) - s));
+  });
+}
+
+void Model::reset_optimizer() {
+  std::memset(m_.p, 0, sizeof(float) * n_params_);
+  std::memset(v_.p, 0, sizeof(float) * n_params_);
+}
+
+void Model::adam_step(float lr, float beta1, float beta2, float eps, float weight_decay, int64_t t,
+                      bool decoupled) {
+  const float c1 = static_cast<float>(1.0 / (1.0 - std::pow(static_cast<double>(beta1), static_cast<double>(t))));
+  const float c2 = static_cast<float>(1.0 / (1.0 - std::pow(static_cast<double>(beta2), static_cast<double>(t))));
+  const float a1 = 1.0f - beta1, a2 = 1.0f - beta2;
+  float* x = params_.p;
+  const float* g = grads_.p;
+  float* m = m_.p;
+  float* v = v_.p;
+  parallel_for(static_cast<int64_t>(chunks_.size()), cfg_.threads, [&](int64_t ci, int) {
+    const Chunk& ch = chunks_[ci];
+    const float wd = ch.decay ? weight_decay : 0.0f;
+    const float l2 = decoupled ? 0.0f : wd;
+    const float dec = decoupled ? lr * wd : 0.0f;
+    for (int64_t i = ch.start; i < ch.end; i++) {
+      const float gi = g[i] + l2 * x[i];
+      const float mi = beta1 * m[i] + a1 * gi;
+      const float vi = beta2 * v[i] + a2 * gi * gi;
+      m[i] = mi;
+      v[i] = vi;
+      x[i] = x[i] - dec * x[i] - (lr * (mi * c1)) / (std::sqrt(vi * c2) + eps);
+    }
+  });
+}
+
+}  // namespace bert
+}  // namespace st
