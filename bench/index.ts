@@ -5,5 +5,13 @@ import type { Suite } from './harness';
 export const SUITES: Record<string, () => Promise<Suite>> = {
   kernels: async () => (await import('./kernels.js')).suite,
   mining: async () => (await import('./mining.js')).suite,
-  train: async () => (await import('./train.js')).suite,
+  train: async () => {
+    // adapter/static students, then the native full-model step against onnxruntime's forward
+    const [a, b] = [(await import('./train.js')).suite, (await import('./train-full.js')).trainFullSuite];
+    return {
+      name: 'train',
+      description: `${a.description}; ${b.description}`,
+      run: async (opts) => [...(await a.run(opts)), ...(await b.run(opts))],
+    };
+  },
 };

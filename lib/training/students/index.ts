@@ -8,15 +8,18 @@ import { readTensorFile, writeJsonAtomic, writeTensorFile } from '../io';
 import type { Student, StudentState } from '../student';
 import { adapterFromState } from './adapter';
 import { staticFromState } from './static';
+import { fullFromState } from './full';
 
 export { AdapterStudent, adapterFromState, type AdapterOptions, type MatmulFn } from './adapter';
 export { StaticStudent, staticFromState, type StaticOptions, type TokenIds } from './static';
+export { FullStudent, fullFromState } from './full';
 
 export type StudentFactory = (state: StudentState) => Student<any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 const FACTORIES = new Map<string, StudentFactory>([
   ['adapter', (s) => adapterFromState(s)],
   ['static', (s) => staticFromState(s)],
+  ['full', (s) => fullFromState(s)],
 ]);
 
 export function registerStudent(kind: string, factory: StudentFactory): void {
