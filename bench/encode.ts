@@ -198,12 +198,13 @@ const median = (xs: number[]) => {
  * backends instead of penalising whichever ran during a busy spell. Each backend is warmed up
  * once first (onnxruntime grows its memory arena on the first large shapes).
  */
-async function compareInterleaved(fns: [string, () => Promise<unknown>][], rounds: number): Promise<Map<string, number>> {
+async function compareInterleaved(fns: [string, () => Promise<unknown>][], rounds: number, log: (l: string) => void): Promise<Map<string, number>> {
   for (const [, fn] of fns) await fn();
   const times = new Map<string, number[]>(fns.map(([name]) => [name, []]));
   for (let r = 0; r < rounds; r++) {
     for (const [name, fn] of fns) times.get(name)!.push(await measure(fn, { warmup: 0, minReps: 1, maxReps: 1, budgetMs: 0 }));
   }
+  log(`    per-round ms: ${[...times].map(([name, t]) => `${name} [${t.map((x) => x.toFixed(0)).join(', ')}]`).join('; ')}`);
   return new Map([...times].map(([name, t]) => [name, median(t)]));
 }
 
@@ -226,7 +227,7 @@ async function runCase(k: Case, rounds: number, log: (l: string) => void): Promi
     ['session.run (bare)', k.bare],
   ];
   if (k.tjs) fns.push(['transformers.js', k.tjs]);
-  const t = await compareInterleaved(fns, rounds);
+  const t = await compareInterleaved(fns, rounds, log);
   await k.ours(); // stats of a clean run of our path
   const st = k.stats();
   const ours = t.get('synthtune')!;

@@ -4,6 +4,7 @@ import type { Suite } from './harness';
 /** Suites load lazily: the encode suite pulls in onnxruntime, the kernel suite must not. */
 export const SUITES: Record<string, () => Promise<Suite>> = {
   kernels: async () => (await import('./kernels.js')).suite,
+  encode: async () => (await import('./encode.js')).suite,
   mining: async () => (await import('./mining.js')).suite,
   train: async () => {
     // adapter/static students, then the native full-model step against onnxruntime's forward
