@@ -8,6 +8,7 @@
       "sources": [
         "native/addon.cc",
         "native/bindings_bert.cc",
+        "native/bindings_train.cc",
         "<!@(node -p \"require('fs').readdirSync('native/cpu').filter(f=>f.endsWith('.cc')).map(f=>'native/cpu/'+f).join(' ')\")"
       ],
       "include_dirs": [

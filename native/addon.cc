@@ -17,6 +17,7 @@
 #include "kernels.h"
 
 void RegisterBert(Napi::Env, Napi::Object);
+void RegisterTrain(Napi::Env, Napi::Object);
 
 namespace {
 
@@ -280,6 +281,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("cudaTopk", Napi::Function::New(env, [](const Napi::CallbackInfo& i) { return CudaTopk(i, true); }));
 #endif
   RegisterBert(env, exports);
+  RegisterTrain(env, exports);
   return exports;
 }
 

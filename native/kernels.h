@@ -62,4 +62,31 @@ std::string cuda_topk_ip(const float* queries, int64_t Q, const float* corpus, i
                          const int32_t* excl_ids, int32_t* out_idx, float* out_scores);
 #endif
 
+// ---- training kernels (native/cpu/embedding.cc) --------------------------------------------
+// Shape letters: V vocabulary rows, D row width, B texts, T tokens of all texts together.
+// Texts are CSR: text b is ids[offsets[b] .. offsets[b+1]); offsets has B+1 entries, starts at
+// 0, never decreases and ends at T. Every id must be in [0, V). Each function checks all of
+// that (and every row index) before touching memory, and returns an error message ("" on
+// success). Arithmetic is bit-for-bit that of the TypeScript references in
+// lib/kernels/train-reference.ts (double arithmetic on float32 values, no FMA contraction), and
+// results do not depend on the thread count. threads <= 0: the pool's default.
+//
+// out (B,D) = per text, the mean of the rows E[id] (V,D) of its ids; an empty text gets zeros.
+// out is write-only.
+std::string embedding_bag_forward(const float* E, int64_t V, int64_t D, const int32_t* ids, int64_t T,
+                                  const int32_t* offsets, int64_t B, float* out, int threads);
+// gradE (V,D) += for every text b and token t of it: row ids[t] gets dOut[b] (B,D) / L_b, with
+// L_b the length of text b. Deterministic: each element is accumulated in b-then-t order.
+std::string embedding_bag_backward(const float* dOut, const int32_t* ids, int64_t T, const int32_t* offsets,
+                                   int64_t B, int64_t D, float* gradE, int64_t V, int threads);
+// Adam/AdamW over rows of width `width` of a parameter of n elements (width divides n):
+// rows == nullptr updates all of them, else the n_rows listed rows (distinct, in [0, n/width)).
+// Per element (the arithmetic of lib/training/optim.ts):
+//   g' = g + l2*x;  m = b1*m + (1-b1)*g';  v = b2*v + (1-b2)*g'^2;
+//   x = x - decoupled*x - lr*(m*c1) / (sqrt(v*c2) + eps)
+// (c1 = 1/(1-b1^t), c2 = 1/(1-b2^t); l2 = wd for Adam, decoupled = lr*wd for AdamW.)
+std::string adam_rows(float* x, const float* g, float* m, float* v, int64_t n, int64_t width,
+                      const int32_t* rows, int64_t n_rows, double lr, double b1, double b2, double eps,
+                      double c1, double c2, double l2, double decoupled, int threads);
+
 }  // namespace st

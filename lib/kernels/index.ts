@@ -17,6 +17,7 @@ import { checkGemm, checkThreads, checkTopK, exclusionCsr } from './validate';
 export type { GemmArgs, TopKArgs, TopKResult } from './types';
 export type { BackendInfo, BackendName } from './loader';
 export { matmulRef, topkRef } from './reference';
+export * from './train';
 
 /** Which implementation the kernels use, and why a better one was not loaded. */
 export function backend(): BackendInfo {

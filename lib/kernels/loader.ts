@@ -25,6 +25,14 @@ export interface NativeAddon {
   topk(queries: Float32Array, corpus: Float32Array, q: number, n: number, d: number, k: number,
     exclOffsets: Int32Array | null, exclIds: Int32Array | null, outIdx: Int32Array, outScores: Float32Array,
     threads: number): Promise<void>;
+  /** Training kernels (native/bindings_train.cc); absent in older builds (then ./train.ts uses the TS references). */
+  embeddingBagForward?(E: Float32Array, V: number, D: number, ids: Int32Array, offsets: Int32Array, B: number,
+    out: Float32Array, threads: number): void;
+  embeddingBagBackward?(dOut: Float32Array, ids: Int32Array, offsets: Int32Array, B: number, D: number,
+    gradE: Float32Array, V: number, threads: number): void;
+  adamRows?(x: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, width: number, rows: Int32Array | null,
+    lr: number, b1: number, b2: number, eps: number, c1: number, c2: number, l2: number, decoupled: number,
+    threads: number): void;
   /** Present only in the CUDA build. */
   cudaDeviceCount?(): number;
   cudaDeviceName?(device: number): string;

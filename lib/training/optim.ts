@@ -11,8 +11,11 @@
  *          θ ← θ − lr · m̂ / (√v̂ + ε),  m̂ = m/(1−β1ᵗ), v̂ = v/(1−β2ᵗ)
  *   AdamW: the same without the wd·θ term in g, and θ ← θ − lr·wd·θ before the update
  *          (decoupled weight decay, Loshchilov & Hutter).
- * Everything is plain sequential arithmetic, so a run is bit-for-bit deterministic.
+ * The update is lib/kernels/train.ts's adamRows (native, parallel over rows, or the pure-TS
+ * reference): every element is updated independently with the same double-precision arithmetic on
+ * every backend, so a run is bit-for-bit deterministic.
  */
+import { adamRows, type AdamRowsConsts } from '../kernels/train';
 import type { Param } from './student';
 
 export type OptimizerName = 'Adam' | 'AdamW';
@@ -73,7 +76,7 @@ export class Adam {
   private update(p: Param, lr: number): void {
     const [m, v] = this.moments(p);
     const wd = p.decay === false ? 0 : this.weightDecay;
-    const k = {
+    const k: AdamRowsConsts = {
       lr,
       b1: this.beta1,
       b2: this.beta2,
@@ -83,15 +86,10 @@ export class Adam {
       l2: this.name === 'Adam' ? wd : 0,
       decoupled: this.name === 'AdamW' ? lr * wd : 0,
     };
-    if (p.rows) {
-      const width = rowWidth(p);
-      for (let i = 0; i < p.rows.length; i++) {
-        const start = p.rows[i] * width;
-        adamRange(p.data, p.grad, m, v, start, start + width, k);
-      }
-    } else {
-      adamRange(p.data, p.grad, m, v, 0, p.data.length, k);
-    }
+    if (p.data.length === 0) return;
+    // Native when the addon has it, else the pure-TS loop; the same arithmetic bit for bit.
+    if (p.rows) adamRows(p.data, p.grad, m, v, rowWidth(p), p.rows, k);
+    else adamRows(p.data, p.grad, m, v, p.data.length, null, k);
   }
 
   state(): OptimizerState {
@@ -125,32 +123,10 @@ function rowWidth(p: Param): number {
   return p.data.length / rows;
 }
 
-interface AdamConsts {
-  lr: number;
-  b1: number;
-  b2: number;
-  eps: number;
-  c1: number;
-  c2: number;
-  l2: number;
-  decoupled: number;
-}
-
-/** The Adam/AdamW update of elements [start, end) of one parameter. */
-function adamRange(x: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array,
-  start: number, end: number, k: AdamConsts): void {
-  const { lr, b1, b2, eps, c1, c2, l2, decoupled } = k;
-  const a1 = 1 - b1;
-  const a2 = 1 - b2;
-  for (let i = start; i < end; i++) {
-    const gi = g[i] + l2 * x[i];
-    const mi = b1 * m[i] + a1 * gi;
-    const vi = b2 * v[i] + a2 * gi * gi;
-    m[i] = mi;
-    v[i] = vi;
-    x[i] = x[i] - decoupled * x[i] - (lr * (mi * c1)) / (Math.sqrt(vi * c2) + eps);
-  }
-}
+// The Adam/AdamW update of a range of elements (lib/kernels/train-reference.ts adamRowsRef, and
+// native/cpu/embedding.cc for the addon), per element in double precision:
+//   gi = g + l2·x;  mi = b1·m + (1−b1)·gi;  vi = b2·v + (1−b2)·gi²;  m = mi;  v = vi;
+//   x = x − decoupled·x − lr·(mi·c1) / (√(vi·c2) + ε)
 
 // ---------------------------------------------------------------------------------------------
 // Learning-rate schedules

@@ -8,16 +8,26 @@
  *   forward:  out[b] = (1/L_b) · Σ_{t<L_b} E[ids_b[t]]             (zero vector when L_b = 0)
  *   backward: dE[ids_b[t]] += dOut[b] / L_b   for every b, t
  *
+ * Both run in lib/kernels/train.ts (native embedding-bag kernels, or their pure-TS references),
+ * on the batch laid out once as CSR token ids.
+ *
  * Gradients are sparse: only the rows of tokens in the batch are touched. They are tracked, so
  * zeroGrad clears just those rows and the optimizer updates just those rows (lazy Adam; weight
  * decay too acts only on rows seen in the step).
  *
  * Shapes: V vocabulary size, D dim, B texts per batch, L_b tokens of text b. E (V,D).
  */
+import { embeddingBag, embeddingBagBackward } from '../../kernels/train';
 import { normals } from '../rng';
 import type { Forward, Param, Side, Student, StudentState } from '../student';
 
 export type TokenIds = ArrayLike<number>;
+
+/** What forward keeps for backward: the batch as CSR token ids. */
+interface BagCtx {
+  ids: Int32Array;
+  offsets: Int32Array;
+}
 
 export interface StaticOptions {
   vocabSize: number;
@@ -61,55 +71,51 @@ export class StaticStudent implements Student<TokenIds> {
     this.param = { name: 'embeddings', data: this.table, grad: this.grad, shape: [V, D], rows: null };
   }
 
-  private checkIds(ids: TokenIds, b: number): void {
-    for (let t = 0; t < ids.length; t++) {
-      const id = ids[t];
-      if (!(Number.isInteger(id) && id >= 0 && id < this.vocabSize)) {
-        throw new Error(`static: token id ${id} of input ${b} is outside [0, ${this.vocabSize})`);
+  /** The inputs as CSR (ids, offsets: text b is ids[offsets[b]..offsets[b+1])), ids checked. */
+  private csr(inputs: readonly TokenIds[]): BagCtx {
+    const offsets = new Int32Array(inputs.length + 1);
+    let total = 0;
+    for (let b = 0; b < inputs.length; b++) {
+      total += inputs[b].length;
+      offsets[b + 1] = total;
+    }
+    const ids = new Int32Array(total);
+    for (let b = 0; b < inputs.length; b++) {
+      const x = inputs[b];
+      const o = offsets[b];
+      for (let t = 0; t < x.length; t++) {
+        const id = x[t];
+        if (!(Number.isInteger(id) && id >= 0 && id < this.vocabSize)) {
+          throw new Error(`static: token id ${id} of input ${b} is outside [0, ${this.vocabSize})`);
+        }
+        ids[o + t] = id;
       }
     }
+    return { ids, offsets };
   }
 
-  /** out (B,D): mean of the rows of each input's ids. */
-  private pool(inputs: readonly TokenIds[], out: Float32Array): void {
-    const D = this.dim;
-    const E = this.table;
-    for (let b = 0; b < inputs.length; b++) {
-      const ids = inputs[b];
-      const L = ids.length;
-      if (L === 0) continue;
-      const o = b * D;
-      for (let t = 0; t < L; t++) addRow(out, o, E, ids[t] * D, 1, D);
-      scaleRow(out, o, 1 / L, D);
-    }
+  /** out (B,D): mean of the rows of each input's ids (the embedding-bag kernel). */
+  private pool(c: BagCtx): Float32Array {
+    return embeddingBag(this.table, this.vocabSize, this.dim, c.ids, c.offsets);
   }
 
   async forward(inputs: readonly TokenIds[], side: Side): Promise<Forward> {
-    inputs.forEach((ids, b) => this.checkIds(ids, b));
-    const out = new Float32Array(inputs.length * this.dim);
-    this.pool(inputs, out);
-    return { out, rows: inputs.length, side, ctx: inputs };
+    const c = this.csr(inputs);
+    return { out: this.pool(c), rows: inputs.length, side, ctx: c };
   }
 
   async backward(f: Forward, dOut: Float32Array): Promise<void> {
-    const inputs = f.ctx as readonly TokenIds[];
-    const D = this.dim;
-    const G = this.grad;
-    for (let b = 0; b < inputs.length; b++) {
-      const ids = inputs[b];
-      const L = ids.length;
-      if (L === 0) continue;
-      const s = 1 / L;
-      const o = b * D;
-      for (let t = 0; t < L; t++) {
-        const id = ids[t];
-        if (!this.mark[id]) {
-          this.mark[id] = 1;
-          this.touched[this.nTouched++] = id;
-        }
-        addRow(G, id * D, dOut, o, s, D);
+    const { ids, offsets } = f.ctx as BagCtx;
+    // Track the rows that get gradient (for zeroGrad and the lazy optimizer step). Ids of empty
+    // texts get none, and there are none.
+    for (let t = 0; t < ids.length; t++) {
+      const id = ids[t];
+      if (!this.mark[id]) {
+        this.mark[id] = 1;
+        this.touched[this.nTouched++] = id;
       }
     }
+    embeddingBagBackward(dOut, ids, offsets, this.dim, this.grad, this.vocabSize);
   }
 
   async encode(inputs: readonly TokenIds[], side: Side): Promise<Float32Array> {
@@ -118,10 +124,7 @@ export class StaticStudent implements Student<TokenIds> {
 
   /** Synchronous encode of many texts (evaluation of a corpus). */
   encodeSync(inputs: readonly TokenIds[]): Float32Array {
-    inputs.forEach((ids, b) => this.checkIds(ids, b));
-    const out = new Float32Array(inputs.length * this.dim);
-    this.pool(inputs, out);
-    return out;
+    return this.pool(this.csr(inputs));
   }
 
   params(): Param[] {
@@ -165,29 +168,4 @@ export class StaticStudent implements Student<TokenIds> {
 export function staticFromState(s: StudentState): StaticStudent {
   const c = s.config as { vocabSize: number; dim: number; seed?: number };
   return new StaticStudent({ vocabSize: c.vocabSize, dim: c.dim, seed: c.seed, init: s.tensors.embeddings });
-}
-
-/** y[yo..yo+D) += a · x[xo..xo+D) (unrolled by 4: this loop is the student's whole cost). */
-function addRow(y: Float32Array, yo: number, x: Float32Array, xo: number, a: number, D: number): void {
-  let d = 0;
-  if (a === 1) {
-    for (; d + 3 < D; d += 4) {
-      y[yo + d] += x[xo + d];
-      y[yo + d + 1] += x[xo + d + 1];
-      y[yo + d + 2] += x[xo + d + 2];
-      y[yo + d + 3] += x[xo + d + 3];
-    }
-  } else {
-    for (; d + 3 < D; d += 4) {
-      y[yo + d] += a * x[xo + d];
-      y[yo + d + 1] += a * x[xo + d + 1];
-      y[yo + d + 2] += a * x[xo + d + 2];
-      y[yo + d + 3] += a * x[xo + d + 3];
-    }
-  }
-  for (; d < D; d++) y[yo + d] += a * x[xo + d];
-}
-
-function scaleRow(y: Float32Array, yo: number, a: number, D: number): void {
-  for (let d = 0; d < D; d++) y[yo + d] *= a;
 }
