@@ -119,8 +119,9 @@ describe('synthtune fit', () => {
   const bad: [string, string[], RegExp][] = [
     ['no --train', ['--method', 'static', '--tokenizer', tokDir, '--out', out], /--train <run folder \| train\.jsonl> is required/],
     ['missing train file', ['--train', path.join(root, 'nope.jsonl'), '--method', 'static', '--tokenizer', tokDir, '--out', out], /--train: .*nope\.jsonl does not exist/],
-    ['no --method', ['--train', train, '--tokenizer', tokDir, '--out', out], /--method adapter\|static is required/],
-    ['unknown method', ['--train', train, '--method', 'full', '--out', out], /--method must be adapter or static, got 'full'/],
+    ['no --method', ['--train', train, '--tokenizer', tokDir, '--out', out], /--method adapter\|static\|full is required/],
+    ['unknown method', ['--train', train, '--method', 'lora', '--out', out], /--method must be adapter, static or full, got 'lora'/],
+    ['full without model', ['--train', train, '--method', 'full', '--out', out], /--method full needs --model/],
     ['no --out', ['--train', train, '--method', 'static', '--tokenizer', tokDir], /--out <folder> is required/],
     ['adapter without model', ['--train', train, '--method', 'adapter', '--out', out], /--method adapter needs --model/],
     ['static without tokenizer', ['--train', train, '--method', 'static', '--out', out], /--method static needs --tokenizer/],

@@ -4,6 +4,8 @@
  *   synthtune fit --train <run folder | train.jsonl> --method adapter --model <model folder> --out <folder>
  *   synthtune fit --train <run folder | train.jsonl> --method static (--tokenizer <folder> | --model <folder>)
  *                 [--dim 256] --out <folder>
+ *   synthtune fit --train <run folder | train.jsonl> --method full --model <BERT model folder> --out <folder>
+ *                 [--max-length 128] [--threads n]
  *                 [--epochs --lr --batch-size --seed --margin-scale --score dot|cosine]
  *                 [--eval-data <BEIR folder> --eval-split test --k 10,100]
  *
@@ -19,16 +21,21 @@ import { METRIC_NAMES, type MetricName } from '../evaluation/metrics';
 import type { OptimizerName } from '../training/optim';
 import { CliError, intListOption, intOption, numberOption, parseCli } from './util';
 
-const USAGE = `usage: synthtune fit --train <run folder | train.jsonl> --method adapter|static --out <folder> [options]
+const USAGE = `usage: synthtune fit --train <run folder | train.jsonl> --method adapter|static|full --out <folder> [options]
 
   --train <path>          a synthesis run folder (holding train.jsonl) or a train.jsonl file
   --method <m>            adapter: a linear map on a frozen ONNX encoder (needs --model)
                           static: a static token-embedding model (needs --tokenizer or --model)
-  --model <folder>        adapter: the frozen encoder; static: a folder whose tokenizer to use
+                          full: the whole BERT encoder, trained in the native core (needs --model)
+  --model <folder>        adapter: the frozen encoder; static: a folder whose tokenizer to use;
+                          full: the BERT model folder to fine-tune (its weights are imported only
+                          if the native forward pass reproduces onnxruntime's embeddings)
   --tokenizer <folder>    static: folder with tokenizer.json (default: --model)
   --dim <n>               static: embedding dimension (default 256)
   --rank <n>              adapter: low-rank update of this rank (default: full d×d)
   --both-sides            adapter: apply to documents too (default: queries only)
+  --max-length <n>        full: truncate texts to n tokens (default: the model's max length)
+  --threads <n>           full: native CPU threads (default: all cores)
   --epochs <n>            default 1
   --lr <x>                learning rate (default 1e-3)
   --batch-size <n>        examples per step (default 32)
@@ -58,6 +65,8 @@ const OPTIONS = {
   dim: { type: 'string' },
   rank: { type: 'string' },
   'both-sides': { type: 'boolean' },
+  'max-length': { type: 'string' },
+  threads: { type: 'string' },
   epochs: { type: 'string' },
   lr: { type: 'string' },
   'batch-size': { type: 'string' },
@@ -117,10 +126,19 @@ type Values = ReturnType<typeof parseCli<typeof OPTIONS>>['values'];
 /** The fitRun options of a command line (exported for tests). */
 export function fitOptions(v: Values) {
   const train = existing(need(v.train, '--train <run folder | train.jsonl>'), 'train', 'file or folder');
-  const method = need(v.method, '--method adapter|static');
-  if (method !== 'adapter' && method !== 'static') throw new CliError(`--method must be adapter or static, got '${method}'`);
+  const method = need(v.method, '--method adapter|static|full');
+  if (method !== 'adapter' && method !== 'static' && method !== 'full') throw new CliError(`--method must be adapter, static or full, got '${method}'`);
   const out = need(v.out, '--out <folder>');
-  if (method === 'adapter') {
+  if (method !== 'full' && (v['max-length'] !== undefined || v.threads !== undefined)) throw new CliError('--max-length and --threads are for --method full');
+  if (method === 'full') {
+    if (!v.model) throw new CliError('--method full needs --model <model folder> (the BERT model to fine-tune)');
+    existing(v.model, 'model', 'folder');
+    for (const f of ['config.json', 'tokenizer.json']) {
+      if (!fs.existsSync(path.join(v.model, f))) throw new CliError(`--model: ${v.model} holds no ${f}`);
+    }
+    if (v.tokenizer !== undefined || v.dim !== undefined) throw new CliError('--tokenizer and --dim are for --method static (full fine-tunes the model with its own tokenizer)');
+    if (v.rank !== undefined || v['both-sides']) throw new CliError('--rank and --both-sides are for --method adapter');
+  } else if (method === 'adapter') {
     if (!v.model) throw new CliError('--method adapter needs --model <model folder> (the frozen encoder to adapt)');
     if (v.tokenizer !== undefined || v.dim !== undefined) throw new CliError('--tokenizer and --dim are for --method static (the adapter keeps the encoder\'s dimension)');
   } else {
@@ -152,8 +170,10 @@ export function fitOptions(v: Values) {
   if (wd !== undefined && wd < 0) throw new CliError(`--weight-decay must be ≥ 0, got '${v['weight-decay']}'`);
   return {
     train,
-    method: method as 'adapter' | 'static',
-    model: method === 'adapter' ? v.model : undefined,
+    method: method as 'adapter' | 'static' | 'full',
+    model: method === 'adapter' || method === 'full' ? v.model : undefined,
+    maxLength: v['max-length'] === undefined ? undefined : intOption('max-length', v['max-length'], 0, 2),
+    threads: v.threads === undefined ? undefined : intOption('threads', v.threads, 0, 1),
     tokenizer: method === 'static' ? tokenizer : undefined,
     dim: method === 'static' ? intOption('dim', v.dim, 256) : undefined,
     rank: v.rank === undefined ? undefined : intOption('rank', v.rank, 0),

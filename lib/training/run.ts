@@ -5,6 +5,11 @@
  *   once by the frozen encoder; static: every text tokenised once) → fit() with an
  *   EvaluationCallback on a BEIR split when given → <out>/model: the exported model folder.
  *
+ * full: the model folder's weights are imported into the native encoder (accepted only when its
+ *   forward pass reproduces onnxruntime's embeddings on the folder's ONNX file), every text is
+ *   tokenised once, the whole encoder is trained, and the folder is written back through the ONNX
+ *   builder (tokenizer files copied, config.json, onnx/model.onnx, pooling).
+ *
  * The CLI parses flags and calls this; the demo calls it after synthesis. Everything else a run
  * leaves in <out> is fit()'s (logs.jsonl, status.json, metrics.json, checkpoint.bin, student/).
  */
@@ -20,6 +25,7 @@ import { EvaluationCallback, type Callback } from './callbacks';
 import { encodeExamples, tokenizeExamples, type TextExample } from './data';
 import { retrievalEvaluator } from './evaluation';
 import { exportStatic } from './export';
+import { importFullStudent } from './import-weights';
 import { fit, type FitResult } from './fit';
 import type { OptimizerName, SchedulerSpec } from './optim';
 import { AdapterStudent } from './students/adapter';
@@ -28,9 +34,16 @@ import { StaticStudent } from './students/static';
 export interface FitRunOptions {
   /** A synthesis run folder (holding train.jsonl) or a train.jsonl file. */
   train: string;
-  method: 'adapter' | 'static';
-  /** adapter: the frozen encoder (folder or hub id). static: a model folder whose tokenizer to use. */
+  method: 'adapter' | 'static' | 'full';
+  /**
+   * adapter: the frozen encoder (folder or hub id). static: a model folder whose tokenizer to use.
+   * full: the BERT model folder to fine-tune (model.safetensors and/or onnx/model.onnx, tokenizer, config.json).
+   */
   model?: string;
+  /** full: truncate texts to this many tokens (default: the model's max length). */
+  maxLength?: number;
+  /** full: native CPU threads (default: the pool's). */
+  threads?: number;
   /** static: the tokenizer folder (default: model). */
   tokenizer?: string;
   /** static: embedding dimension (default 256). */
@@ -162,7 +175,8 @@ export async function fitRun(o: FitRunOptions): Promise<FitRunResult> {
     }
   }
 
-  if (o.method !== 'static') throw new Error(`fit: unknown method '${String(o.method)}' (adapter | static)`);
+  if (o.method === 'full') return fitFull(o, trainRows, beir, ks, common, modelDir, print);
+  if (o.method !== 'static') throw new Error(`fit: unknown method '${String(o.method)}' (adapter | static | full)`);
   const tokDir = o.tokenizer ?? o.model;
   if (!tokDir) throw new Error('fit: --tokenizer (or --model) is required for the static student');
   const tokenizer = TextTokenizer.fromFolder(tokDir);
@@ -182,6 +196,51 @@ export async function fitRun(o: FitRunOptions): Promise<FitRunResult> {
   }
   const r = await fit({ ...common, student, trainData: examples, callbacks });
   await exportStatic(student, modelDir, { tokenizerDir: tokDir, normalize: o.score === 'cosine' });
+  print(`fit: model written to ${modelDir}`);
+  return { ...r, modelDir, documentModel: path.resolve(modelDir), examples: examples.length };
+}
+
+const FULL_EXTRA_FILES = ['special_tokens_map.json', 'vocab.txt'];
+
+/** method 'full': import (with the acceptance check) → tokenise → fit → export the model folder. */
+async function fitFull(
+  o: FitRunOptions, trainRows: TextExample[], beir: BeirDataset | null, ks: number[],
+  common: Omit<Parameters<typeof fit>[0], 'student' | 'trainData'>, modelDir: string, print: (l: string) => void,
+): Promise<FitRunResult> {
+  if (!o.model) throw new Error('fit: --model (the BERT model folder to fine-tune) is required for method full');
+  const stat = await fsp.stat(o.model).catch(() => null);
+  if (!stat?.isDirectory()) throw new Error(`fit: ${o.model} is not a model folder (method full needs a local folder with config.json, tokenizer.json and onnx/model.onnx)`);
+  // the acceptance check's samples: the first distinct training texts (queries and documents)
+  const sampleTexts = [...new Set(trainRows.slice(0, 50).flatMap((r) => [r.query, r.positive, ...(r.negatives ?? (r.negative ? [r.negative] : []))]))].slice(0, 6);
+  let imported;
+  try {
+    imported = await importFullStudent(o.model, { sampleTexts, threads: o.threads, maxLength: o.maxLength });
+  } catch (e) {
+    throw new Error(`fit: ${(e as Error).message}`);
+  }
+  const { student, tokenizer, weights, check } = imported;
+  const c = student.config;
+  print(`fit: imported ${weights.config.layers}-layer BERT (hidden ${c.hidden}, ${student.layout.reduce((s, t) => s + t.size, 0)} parameters) from ${weights.file}` +
+    (check ? `; native vs onnxruntime max abs diff ${check.maxAbsDiff.toExponential(2)} on ${check.samples} samples` : ''));
+  const ids = (t: string): number[] => tokenizer.encode(t).ids;
+  const examples = tokenizeExamples(trainRows, ids);
+  const callbacks = [...(o.callbacks ?? [])];
+  if (beir) {
+    callbacks.unshift(new EvaluationCallback({
+      evaluate: retrievalEvaluator({
+        queries: beir.queries.map((x) => Int32Array.from(ids(x.text))), queryIds: beir.queries.map((x) => x.id),
+        documents: beir.corpus.map((x) => Int32Array.from(ids(beirText(x)))), docIds: beir.corpus.map((x) => x.id),
+        qrels: beir.qrels, ks, limit: Math.max(...ks), metrics: o.evalMetrics, normalize: o.score === 'cosine', batchSize: 64,
+      }),
+    }));
+  }
+  const r = await fit({ ...common, student, trainData: examples, callbacks });
+  await student.exportArtifact(modelDir, { tokenizerDir: o.model });
+  for (const f of FULL_EXTRA_FILES) {
+    const from = path.join(o.model, f);
+    if (await fsp.access(from).then(() => true, () => false)) await fsp.copyFile(from, path.join(modelDir, f));
+  }
+  await fsp.writeFile(path.join(modelDir, 'sentence_bert_config.json'), `${JSON.stringify({ max_seq_length: student.maxLength, do_lower_case: false }, null, 2)}\n`);
   print(`fit: model written to ${modelDir}`);
   return { ...r, modelDir, documentModel: path.resolve(modelDir), examples: examples.length };
 }

@@ -276,9 +276,50 @@ export class FullStudent implements Student<TokenIds> {
 
   /** The Adam/AdamW step in C++ with the optimizer's hyper-parameters (moments live in the native model). */
   step(optimizer: Adam, lr: number): void {
+    this.shareMoments(optimizer);
     optimizer.t++;
     this.handle.adamStep(lr, optimizer.beta1, optimizer.beta2, optimizer.eps, optimizer.weightDecay, optimizer.t,
       optimizer.name === 'AdamW');
+  }
+
+  private momentViews: { m: Float32Array; v: Float32Array }[] | null = null;
+  private readonly sharedWith = new WeakSet<Adam>();
+
+  /**
+   * Makes the optimizer's moment tables (by parameter name) zero-copy views of the native Adam
+   * moments, so its state() — what fit() writes into checkpoint.bin — holds them and a resumed run
+   * continues exactly. Moments the optimizer already holds (loaded from a checkpoint) are copied
+   * into the native buffers first; a fresh optimizer (t = 0, no moments) starts from zero moments.
+   */
+  private shareMoments(optimizer: Adam): void {
+    const tables = optimizer as unknown as { m?: unknown; v?: unknown };
+    if (!(tables.m instanceof Map) || !(tables.v instanceof Map)) return;
+    const m = tables.m as Map<string, Float32Array>;
+    const v = tables.v as Map<string, Float32Array>;
+    if (!this.momentViews) {
+      const M = new Float32Array(this.handle.adamMBuffer());
+      const V = new Float32Array(this.handle.adamVBuffer());
+      this.momentViews = this.layout.map((t) => ({ m: M.subarray(t.offset, t.offset + t.size), v: V.subarray(t.offset, t.offset + t.size) }));
+    }
+    if (!this.sharedWith.has(optimizer)) {
+      this.sharedWith.add(optimizer);
+      if (optimizer.t === 0 && m.size === 0) this.handle.resetOptimizer();
+    }
+    const loaded = [...m.values()].some((x) => !this.momentViews!.some((w) => w.m === x));
+    this.layout.forEach((t, i) => {
+      const views = this.momentViews![i];
+      for (const [table, view] of [[m, views.m], [v, views.v]] as const) {
+        const cur = table.get(t.name);
+        if (cur === view) continue;
+        if (cur) {
+          if (cur.length !== t.size) throw new Error(`full: optimizer moments of '${t.name}' have ${cur.length} values, expected ${t.size}`);
+          view.set(cur);
+        } else if (loaded) {
+          throw new Error(`full: the optimizer state lacks the moments of '${t.name}'`);
+        }
+        table.set(t.name, view);
+      }
+    });
   }
 
   /** Weights by HF name (copies), for lib/models' ONNX builder. */

@@ -1,0 +1,168 @@
+/**
+ * Importing a model folder into the native BERT encoder for `method: 'full'`, with the acceptance
+ * check of issue 7: the import is accepted only when the native forward pass reproduces
+ * onnxruntime's embeddings of the folder's original ONNX file (max abs difference ≤ 1e-4 on a few
+ * sample texts tokenised with the model's own tokenizer). Otherwise a clear error says which
+ * sample embeddings differed and, when the weights came from model.safetensors, which tensors
+ * differ from the ONNX file's initializers (or, for an ONNX import, which were matched only by
+ * graph position).
+ *
+ *   const { student, check } = await importFullStudent('models/minilm', { sampleTexts });
+ *
+ * Weight reading and name mapping: lib/models/import.ts.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { loadEncoder } from '../models/encoder';
+import { bertWeightsFromOnnx, folderOnnx, readFolderWeights, type FolderWeights } from '../models/import';
+import { decodeModel } from '../models/onnx/proto';
+import { TextTokenizer } from '../models/tokenizer';
+import { FullStudent, nativeConfigFrom } from './students/full';
+
+export const DEFAULT_SAMPLE_TEXTS = [
+  'The quick brown fox jumps over the lazy dog.',
+  'what is the risk of infection after vaccination',
+  'Embedding models map queries and documents to vectors; relevant pairs end up close together.',
+  'a',
+];
+
+export interface ImportCheck {
+  onnxPath: string;
+  samples: number;
+  maxAbsDiff: number;
+  tolerance: number;
+}
+
+export class ImportCheckError extends Error {
+  constructor(message: string, readonly check: ImportCheck) {
+    super(message);
+    this.name = 'ImportCheckError';
+  }
+}
+
+export interface ImportOptions {
+  /** Where the weights come from (default 'auto': model.safetensors when present, else the ONNX initializers). */
+  source?: 'auto' | 'safetensors' | 'onnx';
+  /** Texts for the acceptance check (default a built-in sample; at most 8 are used). */
+  sampleTexts?: string[];
+  /** Max abs difference accepted (default 1e-4). */
+  tolerance?: number;
+  /** false skips the acceptance check (no ONNX file to check against). Default true. */
+  check?: boolean;
+  /** Override the folder's pooling / normalisation. */
+  pooling?: 'mean' | 'cls';
+  normalize?: boolean;
+  /** Native threads (default: the pool's) and onnxruntime threads for the check (default 1). */
+  threads?: number;
+  /** Longer inputs are truncated (default: the tokenizer's max length, clamped to the model's positions). */
+  maxLength?: number;
+}
+
+export interface ImportedFull {
+  student: FullStudent;
+  tokenizer: TextTokenizer;
+  weights: FolderWeights;
+  check: ImportCheck | null;
+}
+
+function maxAbs(a: ArrayLike<number>, b: ArrayLike<number>, from: number, to: number): number {
+  let m = 0;
+  for (let i = from; i < to; i++) {
+    const d = Math.abs(a[i] - b[i]);
+    if (!(d <= m)) m = Number.isNaN(d) ? Infinity : d;
+  }
+  return m;
+}
+
+function clip(t: string, n = 40): string {
+  return t.length > n ? `${t.slice(0, n - 1)}…` : t;
+}
+
+/** Builds the native student from a folder and checks it against onnxruntime on the folder's ONNX file. */
+export async function importFullStudent(dir: string, opts: ImportOptions = {}): Promise<ImportedFull> {
+  const w = readFolderWeights(dir, { source: opts.source });
+  const tokenizer = TextTokenizer.fromFolder(dir, opts.maxLength ? { maxLength: opts.maxLength } : {});
+  const pooling = opts.pooling ?? w.pooling;
+  const normalize = opts.normalize ?? w.normalize;
+  const student = new FullStudent({
+    config: nativeConfigFrom(w.config, { pooling, normalize, threads: opts.threads }),
+    weights: w.weights,
+    maxLength: Math.min(tokenizer.maxLength, w.config.maxPosition),
+    padId: tokenizer.padId,
+  });
+  let check: ImportCheck | null = null;
+  if (opts.check !== false) check = await verifyAgainstOnnx(student, tokenizer, dir, w, opts);
+  return { student, tokenizer, weights: w, check };
+}
+
+/**
+ * The acceptance check: native embeddings of sample texts vs onnxruntime on the folder's ONNX
+ * file with the same pooling; throws ImportCheckError naming what did not match.
+ */
+export async function verifyAgainstOnnx(student: FullStudent, tokenizer: TextTokenizer, dir: string, w: FolderWeights, opts: ImportOptions = {}): Promise<ImportCheck> {
+  const onnxPath = folderOnnx(dir);
+  if (!onnxPath) {
+    throw new Error(`import: ${dir} has no onnx/model.onnx to check the imported weights against (pass check: false to skip the check)`);
+  }
+  const tolerance = opts.tolerance ?? 1e-4;
+  const texts = (opts.sampleTexts?.length ? opts.sampleTexts : DEFAULT_SAMPLE_TEXTS).filter((t) => t.trim()).slice(0, 8);
+  if (!texts.length) throw new Error('import: no non-empty sample texts for the check');
+  const cfg = student.config;
+  let enc;
+  try {
+    enc = await loadEncoder(dir, { pooling: cfg.pooling, normalize: cfg.normalize, threads: opts.threads ?? 1, maxLength: student.maxLength });
+  } catch (e) {
+    // a graph with only a sentence_embedding output: compare with that
+    enc = await loadEncoder(dir, { pooling: 'model', normalize: cfg.normalize, threads: opts.threads ?? 1, maxLength: student.maxLength });
+  }
+  let ref: Float32Array;
+  try {
+    if (enc.dim !== student.dim) {
+      throw new ImportCheckError(`import check failed for ${dir}: onnxruntime's embeddings of ${onnxPath} have ${enc.dim} dimensions, the native model's ${student.dim}`,
+        { onnxPath, samples: texts.length, maxAbsDiff: Infinity, tolerance });
+    }
+    ref = await enc.encode(texts);
+  } finally {
+    await enc.release();
+  }
+  const ids = texts.map((t) => tokenizer.encode(t).ids);
+  const got = await student.encode(ids, 'document');
+  const D = student.dim;
+  const diffs = texts.map((_, i) => maxAbs(got, ref, i * D, (i + 1) * D));
+  const worst = Math.max(...diffs);
+  const check: ImportCheck = { onnxPath, samples: texts.length, maxAbsDiff: worst, tolerance };
+  if (worst <= tolerance) return check;
+
+  const bad = diffs.map((d, i) => [d, i] as const).filter(([d]) => !(d <= tolerance));
+  const lines = [
+    `import check failed for ${dir}: the native forward pass does not reproduce onnxruntime's embeddings of ${onnxPath} ` +
+      `(max abs diff ${worst.toExponential(2)} > ${tolerance}; weights from ${w.file}, ${cfg.pooling} pooling${cfg.normalize ? ', normalised' : ''}).`,
+    `  outputs that differ: ${bad.map(([d, i]) => `sample ${i} "${clip(texts[i])}" (${d.toExponential(2)})`).join(', ')}`,
+  ];
+  lines.push(...diagnoseTensors(w, onnxPath));
+  throw new ImportCheckError(lines.join('\n'), check);
+}
+
+/** Which imported tensors are suspect: those that differ from the ONNX initializers, or were matched by position. */
+function diagnoseTensors(w: FolderWeights, onnxPath: string): string[] {
+  if (w.source === 'onnx') {
+    return w.positional.length
+      ? [`  tensors matched to the BERT layout only by graph position (check these first): ${w.positional.slice(0, 12).join(', ')}${w.positional.length > 12 ? ', …' : ''}`]
+      : ['  every tensor was matched by name; the graph computes something other than a standard BERT encoder (a different activation, pooling or attention?)'];
+  }
+  let onnx;
+  try {
+    onnx = bertWeightsFromOnnx(decodeModel(new Uint8Array(fs.readFileSync(onnxPath))), w.config, onnxPath);
+  } catch (e) {
+    return [`  (could not map ${path.basename(onnxPath)}'s initializers to compare tensors: ${(e as Error).message.split('\n')[0]})`];
+  }
+  const differ: string[] = [];
+  for (const [name, t] of w.weights) {
+    const o = onnx.weights.get(name);
+    if (!o) continue;
+    const d = maxAbs(t.data, o.data, 0, t.data.length);
+    if (!(d <= 1e-6 * Math.max(1, maxAbs(o.data, new Float32Array(o.data.length), 0, o.data.length)))) differ.push(`${name} (max abs diff ${d.toExponential(2)})`);
+  }
+  if (!differ.length) return [`  every tensor of ${path.basename(w.file)} equals its ONNX initializer; the graph computes something other than a standard BERT encoder`];
+  return [`  tensors of ${path.basename(w.file)} that differ from ${onnxPath}'s initializers: ${differ.slice(0, 12).join(', ')}${differ.length > 12 ? `, … (${differ.length} in all)` : ''}`];
+}
