@@ -1,68 +1,20 @@
 /**
  * File helpers for run folders: every file a synthesis writes goes through here.
  *
- * writeAtomic puts bytes in a temporary file next to the target, fsyncs it, renames it over the
- * target and fsyncs the folder, so a reader (or a process restarted after SIGKILL) sees either the
+ * writeAtomic (lib/data/atomic.ts) puts bytes in a temporary file next to the target, fsyncs it,
+ * renames it over the target and fsyncs the folder, so a reader (or a process restarted after SIGKILL) sees either the
  * old file or the new one, never a half-written one. Temporary files left by a killed process
  * start with '.' and end in '.tmp'; cleanTemp removes them when a run resumes.
  */
-import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { writeFileAtomic, writeJsonAtomic } from '../data/atomic';
 
 const fsp = fs.promises;
 
-function tempName(file: string): string {
-  return path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-}
-
-async function syncDir(dir: string): Promise<void> {
-  try {
-    const fh = await fsp.open(dir, 'r');
-    try {
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-  } catch {
-    // Some platforms (Windows) cannot open folders; the rename is still atomic there.
-  }
-}
-
 /** Writes data (bytes, a string, or a sequence of string chunks) to file atomically. */
-export async function writeAtomic(file: string, data: Uint8Array | string | Iterable<string>): Promise<void> {
-  const tmp = tempName(file);
-  const fh = await fsp.open(tmp, 'w');
-  try {
-    if (typeof data === 'string') await fh.write(data);
-    else if (data instanceof Uint8Array) await fh.write(data);
-    else await writeChunks(fh, data);
-    await fh.sync();
-    await fh.close();
-    await fsp.rename(tmp, file);
-  } catch (e) {
-    await fh.close().catch(() => undefined);
-    await fsp.rm(tmp, { force: true });
-    throw e;
-  }
-  await syncDir(path.dirname(file));
-}
-
-async function writeChunks(fh: fs.promises.FileHandle, chunks: Iterable<string>): Promise<void> {
-  let pending = '';
-  for (const c of chunks) {
-    pending += c;
-    if (pending.length >= 1 << 20) {
-      await fh.write(pending);
-      pending = '';
-    }
-  }
-  if (pending) await fh.write(pending);
-}
-
-export function writeJsonAtomic(file: string, value: unknown): Promise<void> {
-  return writeAtomic(file, JSON.stringify(value, null, 2) + '\n');
-}
+export const writeAtomic = writeFileAtomic;
+export { writeJsonAtomic };
 
 /** Typed array → its bytes (no copy). */
 export function bytesOf(a: Float32Array | Int32Array | Uint16Array): Uint8Array {

@@ -7,9 +7,8 @@
  * tensors back to back (little-endian float32). The header is { meta, tensors: [{name, offset,
  * length}] } with offset/length in floats from the start of the tensor block.
  */
-import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
-import * as path from 'node:path';
+import { writeFileAtomic, writeJsonAtomic } from '../data/atomic';
 
 const MAGIC = 'STT1';
 
@@ -62,23 +61,8 @@ export function decodeTensorFile<M>(buf: Buffer, what = 'tensor file'): TensorFi
   return { meta: header.meta, tensors };
 }
 
-/** Writes bytes to file atomically: temporary file, fsync, rename. */
-export async function writeBytesAtomic(file: string, data: Uint8Array | string): Promise<void> {
-  const dir = path.dirname(path.resolve(file));
-  await fsp.mkdir(dir, { recursive: true });
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-  const fh = await fsp.open(tmp, 'w');
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-    await fh.close();
-    await fsp.rename(tmp, file);
-  } catch (e) {
-    await fh.close().catch(() => undefined);
-    await fsp.rm(tmp, { force: true });
-    throw e;
-  }
-}
+/** Writes bytes to file atomically (lib/data/atomic.ts: temporary file, fsync, rename). */
+export const writeBytesAtomic: (file: string, data: Uint8Array | string) => Promise<void> = writeFileAtomic;
 
 export async function writeTensorFile<M>(file: string, content: TensorFile<M>): Promise<void> {
   await writeBytesAtomic(file, encodeTensorFile(content));
@@ -88,6 +72,4 @@ export async function readTensorFile<M>(file: string): Promise<TensorFile<M>> {
   return decodeTensorFile<M>(await fsp.readFile(file), file);
 }
 
-export async function writeJsonAtomic(file: string, value: unknown): Promise<void> {
-  await writeBytesAtomic(file, `${JSON.stringify(value, null, 2)}\n`);
-}
+export { writeJsonAtomic };
