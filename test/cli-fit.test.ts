@@ -7,11 +7,11 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { afterAll, describe, expect, it, vi } from 'vitest';
-import { main } from '../lib/cli/main';
+import { afterAll, describe, expect, it } from 'vitest';
 import { loadEncoder } from '../lib/models/encoder';
 import { writeTinyModel } from '../lib/models/tiny';
 import { buildWordPieceTokenizer } from '../lib/models/wordpiece';
+import { runCli } from './helpers/cli';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'synthtune-cli-fit-'));
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
@@ -39,18 +39,7 @@ fs.mkdirSync(tokDir, { recursive: true });
 fs.writeFileSync(path.join(tokDir, 'tokenizer.json'), JSON.stringify(tok.tokenizerJson));
 fs.writeFileSync(path.join(tokDir, 'tokenizer_config.json'), JSON.stringify(tok.tokenizerConfig));
 
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const o = vi.spyOn(process.stdout, 'write').mockImplementation((s) => ((out += String(s)), true));
-  const e = vi.spyOn(process.stderr, 'write').mockImplementation((s) => ((err += String(s)), true));
-  try {
-    return { code: await main(['fit', ...args]), out, err };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-  }
-}
+const cli = (args: string[]) => runCli('fit', args);
 
 function metricsOf(out: string): { before: Record<string, number>; after: Record<string, number> } {
   return JSON.parse(fs.readFileSync(path.join(out, 'metrics.json'), 'utf8'));

@@ -6,26 +6,15 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { afterAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { demo, demoTable, sampleDataDir, type DemoResult } from '../lib/cli/demo';
-import { main } from '../lib/cli/main';
 import { readBeir } from '../lib/data/beir';
+import { runCli } from './helpers/cli';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'synthtune-demo-test-'));
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const o = vi.spyOn(process.stdout, 'write').mockImplementation((s) => ((out += String(s)), true));
-  const e = vi.spyOn(process.stderr, 'write').mockImplementation((s) => ((err += String(s)), true));
-  try {
-    return { code: await main(['demo', ...args]), out, err };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-  }
-}
+const cli = (args: string[]) => runCli('demo', args);
 
 describe('the bundled sample', () => {
   it('is a BEIR folder with disjoint train and test queries, under 1 MB, with its license', async () => {

@@ -9,8 +9,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { afterAll, describe, expect, it, vi } from 'vitest';
-import { main } from '../lib/cli/main';
+import { afterAll, describe, expect, it } from 'vitest';
 import { readBeir } from '../lib/data/beir';
 import { evaluate } from '../lib/evaluation';
 import { loadEncoder } from '../lib/models/encoder';
@@ -19,6 +18,7 @@ import { synthesize } from '../lib/synthesis';
 import type { Callback } from '../lib/training/callbacks';
 import { fitRun } from '../lib/training/run';
 import { FullStudent, nativeBertAvailable } from '../lib/training/students/full';
+import { runCli } from './helpers/cli';
 
 const avail = nativeBertAvailable();
 if (!avail.ok) console.log(`full end-to-end tests skipped: ${avail.reason}`);
@@ -54,18 +54,7 @@ function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return m;
 }
 
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const o = vi.spyOn(process.stdout, 'write').mockImplementation((s) => ((out += String(s)), true));
-  const e = vi.spyOn(process.stderr, 'write').mockImplementation((s) => ((err += String(s)), true));
-  try {
-    return { code: await main(['fit', ...args]), out, err };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-  }
-}
+const cli = (args: string[]) => runCli('fit', args);
 
 describe.runIf(avail.ok)("method 'full' end to end", () => {
   const runDir = path.join(root, 'synth');

@@ -6,10 +6,10 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { main } from '../lib/cli/main';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeTinyModel } from '../lib/models';
 import { syntheticData } from './synthesis-fakes';
+import { runCli } from './helpers/cli';
 
 let tmp: string;
 let beir: string;
@@ -26,18 +26,7 @@ beforeAll(() => {
 });
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const o = vi.spyOn(process.stdout, 'write').mockImplementation((s) => ((out += String(s)), true));
-  const e = vi.spyOn(process.stderr, 'write').mockImplementation((s) => ((err += String(s)), true));
-  try {
-    return { code: await main(['synthesize', ...args]), out, err };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-  }
-}
+const cli = (args: string[]) => runCli('synthesize', args);
 
 describe('synthtune synthesize', () => {
   it('BEIR folder with --query-split, bm25 miner and scorer', async () => {
