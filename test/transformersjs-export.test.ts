@@ -1,8 +1,8 @@
 /**
  * Exported model folders load in transformers.js (`feature-extraction` pipeline, local files
  * only, no network) and give the in-process student's embeddings (max abs difference ≤ 1e-5).
- * Students: a static embedding bag and adapters folded into a tiny BERT (mean pooling, not
- * normalised: the pipeline pools last_hidden_state itself).
+ * Students: a static embedding bag, an adapter folded into a tiny BERT, and a full BERT trained
+ * in the native core (mean pooling, not normalised: the pipeline pools last_hidden_state itself).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -16,6 +16,8 @@ import { buildWordPieceTokenizer } from '../lib/models/wordpiece';
 import { exportAdapter } from '../lib/training/export';
 import { AdapterStudent } from '../lib/training/students/adapter';
 import { StaticStudent } from '../lib/training/students/static';
+import { importFullStudent } from '../lib/training/import-weights';
+import { nativeBertAvailable } from '../lib/training/students/full';
 import { maxAbsDiff } from './helpers/compare';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'synthtune-tfjs-'));
@@ -72,5 +74,17 @@ describe('transformers.js loads exported models', () => {
     await exportAdapter(a, dir, { baseModelDir: base });
     const got = await embedWithTransformersJs(dir, 32);
     expect(maxAbsDiff(got, want)).toBeLessThanOrEqual(1e-5);
+  });
+
+  it.runIf(nativeBertAvailable().ok)('full BERT student (native core) exported through the ONNX builder', async () => {
+    const base = writeTinyModel(path.join(root, 'full-base'), { seed: 8, std: 0.2 }).dir;
+    const { student, tokenizer } = await importFullStudent(base, { threads: 1 });
+    // move the weights away from the base model so the export is not the original file
+    for (const p of student.params()) p.data.set(Array.from(p.data, (v, i) => v + 0.01 * Math.sin(i)));
+    const want = await student.encode(TEXTS.map((t) => Int32Array.from(tokenizer.encode(t).ids)), 'query');
+    const dir = path.join(root, 'full-model');
+    await student.exportArtifact(dir, { tokenizerDir: base });
+    const got = await embedWithTransformersJs(dir, 32);
+    expect(maxAbsDiff(got, want)).toBeLessThanOrEqual(1e-4);
   });
 });
