@@ -9,10 +9,10 @@ type Command = { load: () => Promise<{ run(argv: string[]): Promise<number> }>; 
 
 // One line per subcommand; modules load lazily so `synthtune bench` never pays for onnxruntime.
 const COMMANDS: Record<string, Command> = {
-  evaluate: { load: () => import('./evaluate.js'), summary: 'retrieval metrics (nDCG, MAP, MRR, recall...) of BM25 or a model on a BEIR folder' },
-  bench: { load: () => import('./bench.js'), summary: 'benchmark suites (kernels: native vs pure-TS path)' },
   synthesize: { load: () => import('./synthesize.js'), summary: 'mine, pseudo-label and write Margin-MSE training data into a resumable run folder' },
-  fit: { load: () => import('./fit.js'), summary: 'train an adapter or static student with Margin-MSE on synthesized data, before/after metrics' },
+  fit: { load: () => import('./fit.js'), summary: 'train an adapter, static or full student with Margin-MSE on synthesized data, before/after metrics' },
+  evaluate: { load: () => import('./evaluate.js'), summary: 'retrieval metrics (nDCG, MAP, MRR, recall...) of BM25 or a model on a BEIR folder' },
+  bench: { load: () => import('./bench.js'), summary: 'benchmark suites: kernels, encode, mining, train (native vs pure-TS and outside references)' },
   demo: { load: () => import('./demo.js'), summary: 'synthesize → fit → evaluate on the bundled sample dataset (BM25 teacher, static student)' },
   info: { load: () => import('./info.js'), summary: 'show the active kernel backend and why better ones were not loaded' },
 };
