@@ -24,14 +24,18 @@
  *                      input, the value the context MatMul). Renamed biases follow their MatMul;
  *                      renamed LayerNorm parameters follow the LayerNormalization nodes in order.
  *
- * Names: a leading 'bert.', 'model.', '0.auto_model.' or 'auto_model.' is dropped; old
- * checkpoints' LayerNorm 'gamma'/'beta' read as 'weight'/'bias'. pooler.* and classifier.* are
+ * Names: a leading 'bert.', 'distilbert.', 'model.', '0.auto_model.' or 'auto_model.' is dropped; old
+ * checkpoints' LayerNorm 'gamma'/'beta' read as 'weight'/'bias'. DistilBERT folders
+ * (model_type 'distilbert') are read the same way: their names map to the BERT names
+ * (lib/models/onnx/distilbert.ts), and exporter node names like /transformer/layer.0/attention/q_lin/MatMul
+ * are understood. pooler.* and classifier.* are
  * read when present but are not part of the encoder. A tensor the configuration needs and the
  * source lacks is an error naming it.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { bertConfigFromHf, bertWeightShapes, transpose2d, type BertConfig, type NamedTensor, type WeightMap } from './onnx/bert';
+import { distilbertToBertName } from './onnx/distilbert';
 import { decodeModel, type ModelProtoObj, type NodeProtoObj, type TensorProtoObj } from './onnx/proto';
 
 // ---------------------------------------------------------------------------------------------
@@ -171,13 +175,13 @@ export function floatToHalf(x: number): number {
 // ---------------------------------------------------------------------------------------------
 // names
 
-const PREFIX = /^(bert\.|model\.|0\.auto_model\.|auto_model\.)/;
+const PREFIX = /^(bert\.|distilbert\.|model\.|0\.auto_model\.|auto_model\.)/;
 
-/** HF name of a checkpoint name: prefixes dropped, LayerNorm gamma/beta → weight/bias. */
+/** (BERT) HF name of a checkpoint name: prefixes dropped, LayerNorm gamma/beta → weight/bias, DistilBERT names mapped. */
 export function canonicalName(name: string): string {
   let n = name;
   while (PREFIX.test(n)) n = n.replace(PREFIX, '');
-  return n.replace(/LayerNorm\.gamma$/, 'LayerNorm.weight').replace(/LayerNorm\.beta$/, 'LayerNorm.bias');
+  return distilbertToBertName(n.replace(/LayerNorm\.gamma$/, 'LayerNorm.weight').replace(/LayerNorm\.beta$/, 'LayerNorm.bias'));
 }
 
 /** Is this HF name a Linear weight (stored [out, in] by PyTorch)? */
@@ -253,6 +257,8 @@ const ROLE_NAME: Record<Role, string> = {
 
 /** Layer and role from an exporter's node name, e.g. /0/auto_model/encoder/layer.3/attention/self/query/MatMul. */
 export function roleFromNodeName(name: string): string | null {
+  const d = /layer[._/](\d+)[/._](attention[/._](q_lin|k_lin|v_lin|out_lin)|ffn[/._](lin1|lin2))[/._]/.exec(`${name}/`);
+  if (d) return distilbertToBertName(`transformer.layer.${d[1]}.${d[3] ? `attention.${d[3]}` : `ffn.${d[4]}`}.weight`).slice(0, -'.weight'.length);
   const m = /layer[._/](\d+)[/._](attention[/._]self[/._](query|key|value)|attention[/._]output[/._]dense|intermediate[/._]dense|output[/._]dense)[/._]/.exec(`${name}/`);
   if (!m) return null;
   const sub = m[2].replace(/[/_]/g, '.');
@@ -538,12 +544,14 @@ function readJson(file: string): Record<string, unknown> | undefined {
   return JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
 }
 
-/** The BertConfig of a model folder's config.json; DistilBERT and others are refused with a clear error. */
+/** The BertConfig of a model folder's config.json (bert or distilbert; others are refused with a clear error). */
 export function folderBertConfig(dir: string): BertConfig {
   const json = readJson(path.join(dir, 'config.json'));
   if (!json) throw new Error(`${dir}: no config.json`);
   const type = String(json.model_type ?? 'bert');
-  if (type !== 'bert') throw new Error(`${dir}: model_type '${type}' is not supported by method 'full' yet (BERT only)`);
+  if (type !== 'bert' && type !== 'distilbert') {
+    throw new Error(`${dir}: model_type '${type}' is not supported by method 'full' yet (bert and distilbert only)`);
+  }
   return bertConfigFromHf(json);
 }
 

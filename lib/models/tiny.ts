@@ -1,5 +1,5 @@
 /**
- * The project's own small models: seeded random BERT weights of any size, and a writer of a complete
+ * The project's own small models (BERT or DistilBERT): seeded random BERT weights of any size, and a writer of a complete
  * Hugging Face / transformers.js style model folder (config.json, tokenizer.json,
  * tokenizer_config.json, onnx/model.onnx, plus sentence-transformers pooling config) for
  * bi-encoders and cross-encoders. Tests and benches use them because no pretrained weights can be
@@ -108,6 +108,8 @@ export interface TinyModelOptions extends RandomWeightOptions {
   vocabSize?: number;
   /** Use this tokenizer instead of learning one (its vocabulary size sets the model's). */
   tokenizer?: { tokenizerJson: unknown; tokenizerConfig: unknown };
+  /** 'distilbert' writes a DistilBERT folder (DistilBERT names and config.json, no token types). Default 'bert'. */
+  arch?: 'bert' | 'distilbert';
   /** Overrides of the model shape (hidden, layers, heads, ...). */
   shape?: Partial<Omit<BertConfig, 'vocabSize'>>;
   stPooling?: 'mean' | 'cls' | null;
@@ -133,6 +135,7 @@ export function writeTinyModel(dir: string, opts: TinyModelOptions = {}): { dir:
   const vocabSize = Math.max(...Object.values(vocab)) + 1;
   const config: BertConfig = {
     ...TINY_SHAPE,
+    ...(opts.arch === 'distilbert' ? { arch: 'distilbert' as const, typeVocabSize: 0 } : {}),
     ...opts.shape,
     vocabSize,
   };

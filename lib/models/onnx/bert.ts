@@ -15,12 +15,17 @@
  *
  * Linear weights arrive as HF stores them ([out, in]) and are stored transposed ([in, out]) under
  * the same name so each projection is one MatMul; the model's metadata says so (linear_layout).
+ * arch 'distilbert' writes the same graph under HF DistilBERT names (./distilbert.ts), without
+ * token_type_ids (typeVocabSize must be 0).
  * Standard opset-17 ops only: Gather, Shape, Range, Add, Mul, Sub, Div, MatMul, Reshape,
  * Transpose, Softmax, Erf (exact GELU), LayerNormalization, Cast, Unsqueeze, ReduceSum, Sqrt, Max, Tanh.
  */
 import { GraphBuilder } from './graph';
+import { bertToDistilbertName, distilbertConfigFromHf, distilbertConfigToHf } from './distilbert';
 
 export interface BertConfig {
+  /** Naming of weights and config.json: 'bert' (default) or 'distilbert' (same math, see ./distilbert.ts). */
+  arch?: 'bert' | 'distilbert';
   vocabSize: number;
   hidden: number;
   layers: number;
@@ -88,13 +93,19 @@ export function checkBertConfig(c: BertConfig): void {
   if (!Number.isInteger(c.typeVocabSize) || c.typeVocabSize < 0) {
     throw new Error(`BERT config: typeVocabSize must be an integer ≥ 0, got ${c.typeVocabSize}`);
   }
+  if (c.arch === 'distilbert' && c.typeVocabSize !== 0) throw new Error('DistilBERT config: typeVocabSize must be 0 (no token type embeddings)');
+  if (c.arch === 'distilbert' && c.head) throw new Error('DistilBERT config: classifier heads are not supported');
   if (c.hidden % c.heads !== 0) throw new Error(`BERT config: hidden (${c.hidden}) must be divisible by heads (${c.heads})`);
   if (!(c.layerNormEps > 0)) throw new Error(`BERT config: layerNormEps must be > 0, got ${c.layerNormEps}`);
 }
 
-/** Looks a weight up by HF name, accepting the 'bert.' prefix of *ForSequenceClassification checkpoints. */
+/**
+ * Looks a weight up by (BERT) HF name, accepting the 'bert.' prefix of *ForSequenceClassification
+ * checkpoints and the DistilBERT name of the same tensor (optionally prefixed 'distilbert.').
+ */
 export function getWeight(weights: WeightMap, name: string, dims?: number[]): NamedTensor {
-  const w = weights.get(name) ?? weights.get(`bert.${name}`);
+  const d = bertToDistilbertName(name);
+  const w = weights.get(name) ?? weights.get(`bert.${name}`) ?? weights.get(d) ?? weights.get(`distilbert.${d}`);
   if (!w) throw new Error(`BERT weights: missing tensor '${name}'`);
   const n = w.dims.reduce((a, b) => a * b, 1);
   if (n !== w.data.length) throw new Error(`BERT weights: '${name}' has dims [${w.dims.join(', ')}] but ${w.data.length} values`);
@@ -130,20 +141,23 @@ export function buildBertGraph(config: BertConfig, weights: WeightMap): GraphBui
   const { hidden: H, heads: A } = config;
   const D = H / A;
   const eps = { float: config.layerNormEps };
-  const g = new GraphBuilder('bert');
+  const g = new GraphBuilder(config.arch ?? 'bert');
+  /** Initializer name of an internal (BERT) weight name. */
+  const onnxName = config.arch === 'distilbert' ? bertToDistilbertName : (n: string) => n;
 
   const param = (name: string) => {
-    if (!g.has(name)) {
+    const init = onnxName(name);
+    if (!g.has(init)) {
       const w = getWeight(weights, name);
-      g.initializer(name, w.dims, w.data);
+      g.initializer(init, w.dims, w.data);
     }
-    return name;
+    return init;
   };
   /** y = x·Wᵀ + b with W stored transposed. */
   const linear = (x: string, prefix: string) => {
-    const wName = `${prefix}.weight`;
+    const wName = onnxName(`${prefix}.weight`);
     if (!g.has(wName)) {
-      const w = getWeight(weights, wName);
+      const w = getWeight(weights, `${prefix}.weight`);
       const [out, inp] = w.dims;
       g.initializer(wName, [inp, out], transpose2d(w.data, out, inp), 'HF Linear weight, stored transposed [in, out]');
     }
@@ -223,13 +237,17 @@ export function buildBertGraph(config: BertConfig, weights: WeightMap): GraphBui
 /** The .onnx bytes of a BERT encoder (see the file header for inputs and outputs). */
 export function buildBertOnnx(config: BertConfig, weights: WeightMap): Uint8Array {
   return buildBertGraph(config, weights).toBytes({
-    docString: 'BERT encoder written by synthtune',
-    metadata: { linear_layout: 'in_out', architecture: config.head === 'classifier' ? 'BertForSequenceClassification' : 'BertModel' },
+    docString: `${config.arch === 'distilbert' ? 'DistilBERT' : 'BERT'} encoder written by synthtune`,
+    metadata: {
+      linear_layout: 'in_out',
+      architecture: config.arch === 'distilbert' ? 'DistilBertModel' : config.head === 'classifier' ? 'BertForSequenceClassification' : 'BertModel',
+    },
   });
 }
 
-/** Reads a BertConfig from a Hugging Face config.json object (bert, and the same keys for similar models). */
+/** Reads a BertConfig from a Hugging Face config.json object (bert, and the same keys for similar models; distilbert). */
 export function bertConfigFromHf(json: Record<string, unknown>, extra: Partial<BertConfig> = {}): BertConfig {
+  if (json.model_type === 'distilbert') return distilbertConfigFromHf(json, extra);
   const num = (k: string, dflt?: number) => {
     const v = json[k];
     if (typeof v === 'number') return v;
@@ -251,6 +269,7 @@ export function bertConfigFromHf(json: Record<string, unknown>, extra: Partial<B
 
 /** A Hugging Face config.json object for a BertConfig (what transformers / transformers.js expect). */
 export function bertConfigToHf(c: BertConfig, numLabels = 0): Record<string, unknown> {
+  if (c.arch === 'distilbert') return distilbertConfigToHf(c);
   const json: Record<string, unknown> = {
     architectures: [c.head === 'classifier' ? 'BertForSequenceClassification' : 'BertModel'],
     model_type: 'bert',

@@ -13,12 +13,16 @@
  * forward(documents), then the two backwards, so the query side uses slot 0, the document side
  * slot 1 and encode() slot 2; a backward whose slot was overwritten since its forward throws.
  *
+ * DistilBERT is the same model with typeVocabSize 0 (config.arch 'distilbert'): the native layout keeps
+ * the BERT names, weights may come under DistilBERT names, and export writes a DistilBERT folder.
+ *
  * Shapes: B texts per batch, T padded length, C hidden (= dim), V vocabulary.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { loadBackend } from '../../kernels/loader';
 import type { BertConfig, NamedTensor, WeightMap } from '../../models/onnx/bert';
+import { distilbertToBertName } from '../../models/onnx/distilbert';
 import type { Adam } from '../optim';
 import type { Forward, Param, Side, Student, StudentState } from '../student';
 
@@ -37,6 +41,8 @@ export interface TensorLayout {
 
 /** Configuration of the native model (the BERT shape plus pooling). */
 export interface NativeBertConfig {
+  /** Naming used on import/export (default 'bert'); the native model is the same (distilbert: typeVocabSize 0). */
+  arch?: 'bert' | 'distilbert';
   vocabSize: number;
   hidden: number;
   layers: number;
@@ -103,6 +109,7 @@ export function createNativeBert(config: NativeBertConfig): NativeBertHandle {
 export function nativeConfigFrom(c: BertConfig, opts: { pooling?: 'mean' | 'cls'; normalize?: boolean; threads?: number } = {}): NativeBertConfig {
   const pooling = opts.pooling ?? (c.pooling === 'cls' ? 'cls' : 'mean');
   return {
+    ...(c.arch ? { arch: c.arch } : {}),
     vocabSize: c.vocabSize, hidden: c.hidden, layers: c.layers, heads: c.heads, intermediate: c.intermediate,
     maxPosition: c.maxPosition, typeVocabSize: c.typeVocabSize, layerNormEps: c.layerNormEps,
     pooling, normalize: opts.normalize ?? c.normalize ?? false, threads: opts.threads,
@@ -112,6 +119,7 @@ export function nativeConfigFrom(c: BertConfig, opts: { pooling?: 'mean' | 'cls'
 /** The native config → a BertConfig for the ONNX builder (pooling output included). */
 export function bertConfigFrom(c: NativeBertConfig): BertConfig {
   return {
+    ...(c.arch ? { arch: c.arch } : {}),
     vocabSize: c.vocabSize, hidden: c.hidden, layers: c.layers, heads: c.heads, intermediate: c.intermediate,
     maxPosition: c.maxPosition, typeVocabSize: c.typeVocabSize, layerNormEps: c.layerNormEps,
     pooling: c.pooling, normalize: c.normalize,
@@ -128,12 +136,13 @@ function weightEntries(w: NamedWeights): [string, Float32Array][] {
 
 /**
  * Copies named weights into the native model. Every tensor of its layout must be present with the
- * right size (a 'bert.' prefix is accepted); names the model does not know are an error unless
- * they are heads it does not train (pooler.*, classifier.*) — those are ignored.
+ * right size (a 'bert.' / 'distilbert.' prefix and DistilBERT names are accepted); names the model
+ * does not know are an error unless they are heads it does not train (pooler.*, classifier.*) —
+ * those are ignored.
  */
 export function loadNativeWeights(handle: NativeBertHandle, weights: NamedWeights): void {
   const byName = new Map<string, Float32Array>();
-  for (const [k, v] of weightEntries(weights)) byName.set(k.startsWith('bert.') ? k.slice(5) : k, v);
+  for (const [k, v] of weightEntries(weights)) byName.set(distilbertToBertName(k.replace(/^(distil)?bert\./, '')), v);
   const layout = handle.layout();
   const known = new Set(layout.map((t) => t.name));
   for (const name of byName.keys()) {
