@@ -4,7 +4,7 @@
  *   synthtune fit --train <run folder | train.jsonl> --method adapter --model <model folder> --out <folder>
  *   synthtune fit --train <run folder | train.jsonl> --method static (--tokenizer <folder> | --model <folder>)
  *                 [--dim 256] --out <folder>
- *   synthtune fit --train <run folder | train.jsonl> --method full --model <BERT model folder> --out <folder>
+ *   synthtune fit --train <run folder | train.jsonl> --method full --model <BERT or DistilBERT model folder> --out <folder>
  *                 [--max-length 128] [--threads n]
  *                 [--epochs --lr --batch-size --seed --margin-scale --score dot|cosine]
  *                 [--eval-data <BEIR folder> --eval-split test --k 10,100]
@@ -28,7 +28,7 @@ const USAGE = `usage: synthtune fit --train <run folder | train.jsonl> --method 
                           static: a static token-embedding model (needs --tokenizer or --model)
                           full: the whole BERT encoder, trained in the native core (needs --model)
   --model <folder>        adapter: the frozen encoder; static: a folder whose tokenizer to use;
-                          full: the BERT model folder to fine-tune (its weights are imported only
+                          full: the BERT or DistilBERT model folder to fine-tune (its weights are imported only
                           if the native forward pass reproduces onnxruntime's embeddings)
   --tokenizer <folder>    static: folder with tokenizer.json (default: --model)
   --dim <n>               static: embedding dimension (default 256)
@@ -131,7 +131,7 @@ export function fitOptions(v: Values) {
   const out = need(v.out, '--out <folder>');
   if (method !== 'full' && (v['max-length'] !== undefined || v.threads !== undefined)) throw new CliError('--max-length and --threads are for --method full');
   if (method === 'full') {
-    if (!v.model) throw new CliError('--method full needs --model <model folder> (the BERT model to fine-tune)');
+    if (!v.model) throw new CliError('--method full needs --model <model folder> (the BERT or DistilBERT model to fine-tune)');
     existing(v.model, 'model', 'folder');
     for (const f of ['config.json', 'tokenizer.json']) {
       if (!fs.existsSync(path.join(v.model, f))) throw new CliError(`--model: ${v.model} holds no ${f}`);

@@ -37,7 +37,7 @@ export interface FitRunOptions {
   method: 'adapter' | 'static' | 'full';
   /**
    * adapter: the frozen encoder (folder or hub id). static: a model folder whose tokenizer to use.
-   * full: the BERT model folder to fine-tune (model.safetensors and/or onnx/model.onnx, tokenizer, config.json).
+   * full: the BERT or DistilBERT model folder to fine-tune (model.safetensors and/or onnx/model.onnx, tokenizer, config.json).
    */
   model?: string;
   /** full: truncate texts to this many tokens (default: the model's max length). */
@@ -207,7 +207,7 @@ async function fitFull(
   o: FitRunOptions, trainRows: TextExample[], beir: BeirDataset | null, ks: number[],
   common: Omit<Parameters<typeof fit>[0], 'student' | 'trainData'>, modelDir: string, print: (l: string) => void,
 ): Promise<FitRunResult> {
-  if (!o.model) throw new Error('fit: --model (the BERT model folder to fine-tune) is required for method full');
+  if (!o.model) throw new Error('fit: --model (the BERT or DistilBERT model folder to fine-tune) is required for method full');
   const stat = await fsp.stat(o.model).catch(() => null);
   if (!stat?.isDirectory()) throw new Error(`fit: ${o.model} is not a model folder (method full needs a local folder with config.json, tokenizer.json and onnx/model.onnx)`);
   // the acceptance check's samples: the first distinct training texts (queries and documents)
