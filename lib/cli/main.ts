@@ -5,6 +5,9 @@
  */
 import { CliError } from './util';
 
+/** Errors whose message is written for the user: printed without a stack trace, exit code 2. */
+const USER_ERRORS = new Set(['DataError', 'ModelError', 'ImportCheckError']);
+
 type Command = { load: () => Promise<{ run(argv: string[]): Promise<number> }>; summary: string };
 
 // One line per subcommand; modules load lazily so `synthtune bench` never pays for onnxruntime.
@@ -44,7 +47,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return await mod.run(rest);
   } catch (e) {
-    if (e instanceof CliError || e instanceof TypeError || e instanceof RangeError || (e as Error)?.name === 'DataError') {
+    if (e instanceof CliError || e instanceof TypeError || e instanceof RangeError || USER_ERRORS.has((e as Error)?.name)) {
       process.stderr.write(`synthtune ${cmd}: ${(e as Error).message}\n`);
       return 2;
     }

@@ -17,6 +17,7 @@ import * as path from 'node:path';
 import { loadOrtModel, type IoSpec, type OrtModel, type SessionOptions } from './ort';
 import { resolveModel, type ResolveOptions, type ResolvedModel } from './resolve';
 import { checkTexts, TextTokenizer, type Batch, type Encoded, type TokenizerOptions } from './tokenizer';
+import { ModelError } from './errors';
 
 export type Pooling = 'mean' | 'cls' | 'model';
 
@@ -85,7 +86,7 @@ export async function openModel(ref: string, io: IoSpec, opts: LoadOptions): Pro
     try {
       return JSON.parse(fs.readFileSync(p, 'utf8')) as Record<string, unknown>;
     } catch (e) {
-      throw new Error(`could not parse ${p}: ${(e as Error).message}`);
+      throw new ModelError(`could not parse ${p}: ${(e as Error).message}`);
     }
   };
   const tokenizer = TextTokenizer.fromFolder(resolved.dir, opts);
@@ -190,11 +191,11 @@ export async function loadEncoder(ref: string, opts: EncoderOptions = {}): Promi
   const pooling: Pooling = opts.pooling ?? st.pooling ?? (hasSentence ? 'model' : 'mean');
   if (pooling === 'model' && !hasSentence) {
     await session.release();
-    throw new Error(`pooling 'model' needs a sentence_embedding output; ${m.resolved.onnxPath} has outputs [${session.outputNames.join(', ')}]`);
+    throw new ModelError(`pooling 'model' needs a sentence_embedding output; ${m.resolved.onnxPath} has outputs [${session.outputNames.join(', ')}]`);
   }
   if (pooling !== 'model' && !hiddenName) {
     await session.release();
-    throw new Error(`pooling '${pooling}' needs a last_hidden_state (or token_embeddings) output; ${m.resolved.onnxPath} has outputs [${session.outputNames.join(', ')}]`);
+    throw new ModelError(`pooling '${pooling}' needs a last_hidden_state (or token_embeddings) output; ${m.resolved.onnxPath} has outputs [${session.outputNames.join(', ')}]`);
   }
   const normalizeDefault = opts.normalize ?? st.normalize ?? false;
   const fetch = pooling === 'model' ? 'sentence_embedding' : hiddenName!;

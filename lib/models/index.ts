@@ -30,3 +30,4 @@ export { buildWordPieceTokenizer, learnWordPieceVocab, wordPieceTokenizerJson, w
 export { randomBertWeights, writeModelFolder, writeTinyModel, normalSampler, TINY_SHAPE, type TinyModelOptions, type ModelKind } from './tiny';
 export { bertForwardRef, type ReferenceInputs, type ReferenceOutputs } from './reference-forward';
 export * from './onnx';
+export { ModelError } from './errors';

@@ -7,6 +7,7 @@
  */
 import * as fs from 'node:fs';
 import * as ort from 'onnxruntime-node';
+import { ModelError } from './errors';
 
 export type Device = 'cpu' | 'cuda';
 
@@ -68,7 +69,7 @@ function checkIo(modelPath: string, inputs: readonly string[], outputs: readonly
     problems.push(`none of the outputs ${spec.anyOutput.map((n) => `'${n}'`).join(' / ')}`);
   }
   if (problems.length) {
-    throw new Error(
+    throw new ModelError(
       `ONNX model ${modelPath} does not fit: ${problems.join('; ')}. ` +
         `The graph has inputs [${inputs.join(', ')}] and outputs [${outputs.join(', ')}]; ` +
         `expected inputs [${[...known].join(', ')}] (${spec.requiredInputs.join(', ')} required) and an output among [${spec.anyOutput.join(', ')}].`,
@@ -78,14 +79,14 @@ function checkIo(modelPath: string, inputs: readonly string[], outputs: readonly
 
 /** Loads an .onnx file into a session and checks its inputs and outputs against `io`. */
 export async function loadOrtModel(modelPath: string, io: IoSpec, opts: SessionOptions = {}): Promise<OrtModel> {
-  if (!fs.existsSync(modelPath)) throw new Error(`ONNX model file not found: ${modelPath}`);
+  if (!fs.existsSync(modelPath)) throw new ModelError(`ONNX model file not found: ${modelPath}`);
   const device = opts.device ?? 'cpu';
   if (device !== 'cpu' && device !== 'cuda') throw new TypeError(`device must be 'cpu' or 'cuda', got '${String(device)}'`);
   if (opts.threads !== undefined && !(Number.isInteger(opts.threads) && opts.threads >= 1)) {
     throw new TypeError(`threads must be a positive integer, got ${opts.threads}`);
   }
   if (device === 'cuda' && !availableDevices().includes('cuda')) {
-    throw new Error(`device 'cuda' requested but this onnxruntime-node build supports only [${availableDevices().join(', ')}]; use device 'cpu'`);
+    throw new ModelError(`device 'cuda' requested but this onnxruntime-node build supports only [${availableDevices().join(', ')}]; use device 'cpu'`);
   }
   const sessionOptions: ort.InferenceSession.SessionOptions = {
     executionProviders: [device], // onnxruntime places nodes the CUDA EP lacks on the CPU itself
@@ -100,13 +101,13 @@ export async function loadOrtModel(modelPath: string, io: IoSpec, opts: SessionO
   } catch (e) {
     const msg = (e as Error).message;
     if (device === 'cuda') {
-      throw new Error(
+      throw new ModelError(
         `could not create a CUDA session for ${modelPath}: ${msg}. The CUDA execution provider libraries ` +
           `(libonnxruntime_providers_cuda, CUDA 12 + cuDNN 9) must be installed for onnxruntime-node ` +
           `(reinstall it without ONNXRUNTIME_NODE_INSTALL=skip / onnxruntime-node-install=skip), or use device 'cpu'.`,
       );
     }
-    throw new Error(`could not load ONNX model ${modelPath}: ${msg}`);
+    throw new ModelError(`could not load ONNX model ${modelPath}: ${msg}`);
   }
   try {
     checkIo(modelPath, session.inputNames, session.outputNames, io);
@@ -137,7 +138,7 @@ export async function loadOrtModel(modelPath: string, io: IoSpec, opts: SessionO
       const out: Record<string, OutTensor> = {};
       for (const [name, v] of Object.entries(result)) {
         const t = v as ort.Tensor;
-        if (t.type !== 'float32') throw new Error(`ONNX model ${modelPath}: output '${name}' is ${t.type}, expected float32`);
+        if (t.type !== 'float32') throw new ModelError(`ONNX model ${modelPath}: output '${name}' is ${t.type}, expected float32`);
         out[name] = { data: t.data as Float32Array, dims: [...t.dims] };
       }
       return out;

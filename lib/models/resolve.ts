@@ -17,6 +17,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { ModelError } from './errors';
 
 export interface SynthesisModel {
   /** Bi-encoder that mines candidate (query, document) relations. */
@@ -170,7 +171,7 @@ export const hubDownload: HubDownloader = async ({ repo, revision, hfCacheDir, r
     }
   }
   if (!onnx) missing.push(`an ONNX export (${candidates.join(' / ')})`);
-  if (missing.length) throw new Error(`hub repo ${repo}@${revision} has no ${missing.join(', no ')}`);
+  if (missing.length) throw new ModelError(`hub repo ${repo}@${revision} has no ${missing.join(', no ')}`);
   for (const p of [...required, onnx!]) await get(p);
   for (const p of optional) if (await exists(p)) await get(p);
   const refs = path.join(hfCacheDir, `models--${repo.replace(/\//g, '--')}`, 'refs');
@@ -180,7 +181,7 @@ export const hubDownload: HubDownloader = async ({ repo, revision, hfCacheDir, r
 };
 
 function offlineError(ref: string, repo: string, ownDir: string, hfCacheDir: string, why: string): Error {
-  return new Error(
+  return new ModelError(
     [
       `Model '${ref}' is not available locally and ${why}.`,
       `Put these files from https://huggingface.co/${repo} into ${ownDir}:`,
@@ -199,13 +200,13 @@ export async function resolveModel(ref: string, opts: ResolveOptions = {}): Prom
 
   // 1. a local folder
   if (fs.existsSync(expanded)) {
-    if (!fs.statSync(expanded).isDirectory()) throw new Error(`model reference ${ref} is a file; pass the model folder (with tokenizer.json, config.json, onnx/model.onnx)`);
+    if (!fs.statSync(expanded).isDirectory()) throw new ModelError(`model reference ${ref} is a file; pass the model folder (with tokenizer.json, config.json, onnx/model.onnx)`);
     const m = folderModel(path.resolve(expanded), 'local', opts.quantized);
-    if (!m) throw new Error(`model folder ${path.resolve(expanded)} is missing: ${missingFiles(expanded, opts.quantized).join(', ')}`);
+    if (!m) throw new ModelError(`model folder ${path.resolve(expanded)} is missing: ${missingFiles(expanded, opts.quantized).join(', ')}`);
     return m;
   }
   const hubId = parseHubId(ref);
-  if (!hubId || /^[./~]/.test(ref) || path.isAbsolute(ref)) throw new Error(`model folder not found: ${path.resolve(expanded)}`);
+  if (!hubId || /^[./~]/.test(ref) || path.isAbsolute(ref)) throw new ModelError(`model folder not found: ${path.resolve(expanded)}`);
   const { repo, revision } = hubId;
 
   // 2. our cache, 3. the HF cache
@@ -226,9 +227,9 @@ export async function resolveModel(ref: string, opts: ResolveOptions = {}): Prom
     dir = await download({ repo, revision, hfCacheDir, required: REQUIRED_FILES, onnxCandidates: onnxCandidates(opts.quantized), optional: OPTIONAL_FILES });
   } catch (e) {
     if (isNetworkError(e)) throw offlineError(ref, repo, ownDir, hfCacheDir, `the Hugging Face hub cannot be reached (${(e as Error).message})`);
-    throw new Error(`could not download model '${ref}' from the Hugging Face hub: ${(e as Error).message}`);
+    throw new ModelError(`could not download model '${ref}' from the Hugging Face hub: ${(e as Error).message}`);
   }
   const m = folderModel(dir, 'hub', opts.quantized, repo);
-  if (!m) throw new Error(`downloaded model '${ref}' into ${dir} but it is missing: ${missingFiles(dir, opts.quantized).join(', ')}`);
+  if (!m) throw new ModelError(`downloaded model '${ref}' into ${dir} but it is missing: ${missingFiles(dir, opts.quantized).join(', ')}`);
   return m;
 }

@@ -17,6 +17,7 @@ import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import type { Tokenizer as HfTokenizer } from '@huggingface/tokenizers' with { 'resolution-mode': 'import' };
+import { ModelError } from './errors';
 
 // The package is ESM-typed but ships a CommonJS build ("require" export); load that one.
 type TokenizersModule = typeof import('@huggingface/tokenizers', { with: { 'resolution-mode': 'import' } });
@@ -56,7 +57,7 @@ function readJsonIfExists(file: string): Record<string, unknown> | undefined {
   try {
     return JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
   } catch (e) {
-    throw new Error(`could not parse ${file}: ${(e as Error).message}`);
+    throw new ModelError(`could not parse ${file}: ${(e as Error).message}`);
   }
 }
 
@@ -96,7 +97,7 @@ export class TextTokenizer {
 
   constructor(tokenizerJson: unknown, tokenizerConfig: Record<string, unknown> = {}, opts: TokenizerOptions & { modelConfig?: Record<string, unknown>; sentenceBertConfig?: Record<string, unknown> } = {}) {
     if (typeof tokenizerJson !== 'object' || tokenizerJson === null || !('model' in tokenizerJson)) {
-      throw new Error('tokenizer.json must be an object with a "model" entry');
+      throw new ModelError('tokenizer.json must be an object with a "model" entry');
     }
     // The library ignores padding/truncation anyway; drop them so nobody relies on them.
     const json = { ...(tokenizerJson as Record<string, unknown>), padding: null, truncation: null };
@@ -114,7 +115,7 @@ export class TextTokenizer {
   static fromFolder(dir: string, opts: TokenizerOptions = {}): TextTokenizer {
     const file = path.join(dir, 'tokenizer.json');
     const json = readJsonIfExists(file);
-    if (!json) throw new Error(`tokenizer.json not found in ${dir}`);
+    if (!json) throw new ModelError(`tokenizer.json not found in ${dir}`);
     return new TextTokenizer(json, readJsonIfExists(path.join(dir, 'tokenizer_config.json')) ?? {}, {
       ...opts,
       modelConfig: readJsonIfExists(path.join(dir, 'config.json')),

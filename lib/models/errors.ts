@@ -1,0 +1,11 @@
+/**
+ * ModelError: a model that cannot be used as given (not found, not downloadable offline, missing
+ * files, a graph without the expected inputs/outputs, an unparsable tokenizer or config). Its
+ * message is meant for the user as is; the CLI prints it without a stack trace.
+ */
+export class ModelError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ModelError';
+  }
+}
