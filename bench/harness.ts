@@ -4,6 +4,7 @@
  * be tracked over time (see `synthtune bench --json`).
  */
 import * as os from 'node:os';
+import { mulberry32 } from '../lib/util/rng';
 
 export interface BenchRow {
   suite: string;
@@ -58,15 +59,9 @@ export function hardware(): Record<string, unknown> {
 
 /** Deterministic pseudo-random floats in [-1, 1) (mulberry32), for reproducible inputs. */
 export function randomFloats(n: number, seed: number): Float32Array {
+  const rand = mulberry32(seed);
   const out = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
-  }
+  for (let i = 0; i < n; i++) out[i] = rand() * 2 - 1;
   return out;
 }
 

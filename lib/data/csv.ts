@@ -22,6 +22,7 @@ import { DataError } from './errors';
 import { contentId, IdAssigner } from './ids';
 import { readLines, type Line } from './lines';
 import type { CsvData, Document, Query, ScoredPair } from './types';
+import { mulberry32 } from '../util/rng';
 
 export type CsvDialectName = 'auto' | 'excel' | 'excel-tab' | 'unix';
 export interface CsvDialect {
@@ -202,17 +203,8 @@ function parseScore(file: string, r: CsvRecord): number {
   return s;
 }
 
-/** mulberry32: a small seeded PRNG, enough for row sampling. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded PRNG for row sampling (mulberry32, lib/util/rng.ts). */
+export const seededRandom: (seed: number) => () => number = mulberry32;
 
 /** Collects rows into the shape's result. */
 class ShapeBuilder {

@@ -7,7 +7,7 @@
  * CSR texts: text b is ids[offsets[b] .. offsets[b+1]); offsets has B+1 entries, starts at 0,
  * never decreases and ends at ids.length.
  */
-import { checkThreads } from './validate';
+import { checkThreads, dimension, f32, typeName } from './validate';
 
 /** Adam/AdamW constants of one step (see lib/training/optim.ts). */
 export interface AdamRowsConsts {
@@ -25,28 +25,8 @@ export interface AdamRowsConsts {
   decoupled: number;
 }
 
-function typeName(v: unknown): string {
-  if (v === null) return 'null';
-  if (typeof v === 'object') return (v as object).constructor?.name ?? 'object';
-  return typeof v;
-}
-
-function f32(name: string, v: unknown): Float32Array {
-  if (!(v instanceof Float32Array)) throw new TypeError(`${name} must be a Float32Array, got ${typeName(v)}`);
-  return v;
-}
-
 function i32(name: string, v: unknown): Int32Array {
   if (!(v instanceof Int32Array)) throw new TypeError(`${name} must be an Int32Array, got ${typeName(v)}`);
-  return v;
-}
-
-function dimension(name: string, v: unknown): number {
-  if (typeof v !== 'number' || !Number.isFinite(v) || !Number.isInteger(v)) {
-    throw new TypeError(`${name} must be an integer, got ${String(v)}`);
-  }
-  if (v <= 0) throw new RangeError(`${name} must be > 0, got ${v}`);
-  if (v > 2 ** 31 - 1) throw new RangeError(`${name} must be < 2^31, got ${v}`);
   return v;
 }
 

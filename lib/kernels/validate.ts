@@ -16,7 +16,8 @@ export interface CheckedGemm {
   c: Float32Array;
 }
 
-function dimension(name: string, v: unknown): number {
+/** A positive integer dimension below 2^31, or a TypeError/RangeError naming it. */
+export function dimension(name: string, v: unknown): number {
   if (typeof v !== 'number' || !Number.isFinite(v) || !Number.isInteger(v)) {
     throw new TypeError(`${name} must be an integer, got ${String(v)}`);
   }
@@ -25,11 +26,15 @@ function dimension(name: string, v: unknown): number {
   return v;
 }
 
-function f32(name: string, v: unknown): Float32Array {
-  if (!(v instanceof Float32Array)) {
-    const got = v === null ? 'null' : typeof v === 'object' ? (v as object).constructor?.name ?? 'object' : typeof v;
-    throw new TypeError(`${name} must be a Float32Array, got ${got}`);
-  }
+/** The constructor name of a value, for error messages ("Array", "Float64Array", "null"...). */
+export function typeName(v: unknown): string {
+  if (v === null) return 'null';
+  if (typeof v === 'object') return (v as object).constructor?.name ?? 'object';
+  return typeof v;
+}
+
+export function f32(name: string, v: unknown): Float32Array {
+  if (!(v instanceof Float32Array)) throw new TypeError(`${name} must be a Float32Array, got ${typeName(v)}`);
   return v;
 }
 

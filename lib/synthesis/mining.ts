@@ -14,6 +14,7 @@
 import { topk } from '../kernels';
 import type { VectorStore } from './store';
 import type { LexicalIndex, NegativeSelection } from './types';
+import { mulberry32 } from '../util/rng';
 
 export interface Ranked {
   k: number;
@@ -142,17 +143,6 @@ function querySeed(seed: number, qid: string): number {
   let h = (0x811c9dc5 ^ seed) >>> 0;
   for (let i = 0; i < qid.length; i++) h = Math.imul(h ^ qid.charCodeAt(i), 0x01000193) >>> 0;
   return h;
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** m positions out of [0, n), without replacement, returned ascending (rank order). */

@@ -4,29 +4,9 @@
  * sees exactly the batches an uninterrupted run would.
  */
 
-export type Rng = () => number;
+import { mixSeed, mulberry32, type Rng } from '../util/rng';
 
-/** Uniform floats in [0, 1) from a 32-bit seed (mulberry32). */
-export function mulberry32(seed: number): Rng {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** Mixes several integers into one 32-bit seed. */
-export function mixSeed(...parts: number[]): number {
-  let h = 0x811c9dc5;
-  for (const p of parts) {
-    h = Math.imul(h ^ (p >>> 0), 0x01000193) >>> 0;
-    h = Math.imul(h ^ (h >>> 13), 0x5bd1e995) >>> 0;
-  }
-  return h >>> 0;
-}
+export { mixSeed, mulberry32, type Rng };
 
 /** n standard-normal floats times std (Box–Muller). */
 export function normals(n: number, seed: number, std = 1): Float32Array {
