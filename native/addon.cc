@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "bind_args.h"
 #include "kernels.h"
 
 void RegisterBert(Napi::Env, Napi::Object);
@@ -23,67 +24,7 @@ namespace {
 
 // ---- argument helpers --------------------------------------------------------------------------
 
-struct ArgError {
-  bool range;  // RangeError when true, TypeError otherwise
-  std::string msg;
-};
-
-int64_t Dim(const Napi::CallbackInfo& info, size_t i, const char* name) {
-  if (!info[i].IsNumber()) throw ArgError{false, std::string(name) + " must be a number"};
-  double v = info[i].As<Napi::Number>().DoubleValue();
-  if (!std::isfinite(v) || v != std::floor(v)) throw ArgError{false, std::string(name) + " must be an integer"};
-  if (v <= 0) throw ArgError{true, std::string(name) + " must be > 0"};
-  if (v > 2147483647.0) throw ArgError{true, std::string(name) + " must be < 2^31"};
-  return static_cast<int64_t>(v);
-}
-
-double Num(const Napi::CallbackInfo& info, size_t i, const char* name) {
-  if (!info[i].IsNumber()) throw ArgError{false, std::string(name) + " must be a number"};
-  double v = info[i].As<Napi::Number>().DoubleValue();
-  if (!std::isfinite(v)) throw ArgError{false, std::string(name) + " must be finite"};
-  return v;
-}
-
-int Threads(const Napi::CallbackInfo& info, size_t i) {
-  if (i >= info.Length() || info[i].IsUndefined()) return 0;
-  double v = Num(info, i, "threads");
-  if (v < 0 || v > 1024 || v != std::floor(v)) throw ArgError{true, "threads must be an integer in [0, 1024]"};
-  return static_cast<int>(v);
-}
-
-// Size product with overflow check (all factors are already positive and < 2^31).
-int64_t Mul(int64_t a, int64_t b, const char* what) {
-  if (a > std::numeric_limits<int64_t>::max() / b) throw ArgError{true, std::string(what) + " is too large"};
-  return a * b;
-}
-
-template <typename T, napi_typedarray_type kType>
-T* Typed(const Napi::CallbackInfo& info, size_t i, const char* name, const char* tname, int64_t need,
-         bool exact) {
-  Napi::Value v = info[i];
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != kType) {
-    throw ArgError{false, std::string(name) + " must be a " + tname};
-  }
-  auto arr = v.As<Napi::TypedArrayOf<T>>();
-  int64_t len = static_cast<int64_t>(arr.ElementLength());
-  if (exact ? len != need : len < need) {
-    throw ArgError{true, std::string(name) + " has length " + std::to_string(len) + ", expected " +
-                             std::to_string(need)};
-  }
-  return arr.Data();
-}
-
-float* F32(const Napi::CallbackInfo& info, size_t i, const char* name, int64_t need) {
-  return Typed<float, napi_float32_array>(info, i, name, "Float32Array", need, true);
-}
-int32_t* I32(const Napi::CallbackInfo& info, size_t i, const char* name, int64_t need, bool exact = true) {
-  return Typed<int32_t, napi_int32_array>(info, i, name, "Int32Array", need, exact);
-}
-
-void Throw(Napi::Env env, const ArgError& e) {
-  if (e.range) throw Napi::RangeError::New(env, e.msg);
-  throw Napi::TypeError::New(env, e.msg);
-}
+using namespace st::bind;
 
 // ---- async plumbing ----------------------------------------------------------------------------
 
@@ -147,10 +88,10 @@ GemmArgs ParseGemm(const Napi::CallbackInfo& info) {
   g.n = Dim(info, 3, "n");
   g.k = Dim(info, 4, "k");
   g.alpha = static_cast<float>(Num(info, 5, "alpha"));
-  g.a = F32(info, 6, "a", Mul(g.batch, Mul(g.m, g.k, "a"), "a"));
-  g.b = F32(info, 7, "b", Mul(g.batch, Mul(g.k, g.n, "b"), "b"));
+  g.a = F32(info, 6, "a", Mul(g.batch, Mul(g.m, g.k, "a"), "a")).data;
+  g.b = F32(info, 7, "b", Mul(g.batch, Mul(g.k, g.n, "b"), "b")).data;
   g.beta = static_cast<float>(Num(info, 8, "beta"));
-  g.c = F32(info, 9, "c", Mul(g.batch, Mul(g.m, g.n, "c"), "c"));
+  g.c = F32(info, 9, "c", Mul(g.batch, Mul(g.m, g.n, "c"), "c")).data;
   g.threads = Threads(info, 10);
   return g;
 }
@@ -189,28 +130,27 @@ TopkArgs ParseTopk(const Napi::CallbackInfo& info) {
   t.d = Dim(info, 4, "d");
   t.k = Dim(info, 5, "k");
   if (t.k > t.n) throw ArgError{true, "k must be <= n (the TypeScript layer clamps it)"};
-  t.queries = F32(info, 0, "queries", Mul(t.q, t.d, "queries"));
-  t.corpus = F32(info, 1, "corpus", Mul(t.n, t.d, "corpus"));
+  t.queries = F32(info, 0, "queries", Mul(t.q, t.d, "queries")).data;
+  t.corpus = F32(info, 1, "corpus", Mul(t.n, t.d, "corpus")).data;
   t.excl_off = nullptr;
   t.excl_ids = nullptr;
   bool has_off = !info[6].IsNull() && !info[6].IsUndefined();
   bool has_ids = !info[7].IsNull() && !info[7].IsUndefined();
   if (has_off != has_ids) throw ArgError{false, "exclOffsets and exclIds must both be given or both be null"};
   if (has_off) {
-    t.excl_off = I32(info, 6, "exclOffsets", t.q + 1);
+    t.excl_off = I32(info, 6, "exclOffsets", t.q + 1).data;
     // The offsets must be non-decreasing, start at 0 and end at exclIds.length.
-    Napi::Int32Array ids = info[7].IsTypedArray() ? info[7].As<Napi::Int32Array>() : Napi::Int32Array();
-    if (!info[7].IsTypedArray() || ids.TypedArrayType() != napi_int32_array) throw ArgError{false, "exclIds must be a Int32Array"};
-    int64_t total = static_cast<int64_t>(ids.ElementLength());
+    View<int32_t> ids = I32(info, 7, "exclIds");
+    int64_t total = ids.len;
     if (t.excl_off[0] != 0) throw ArgError{true, "exclOffsets[0] must be 0"};
     for (int64_t i = 0; i < t.q; i++) {
       if (t.excl_off[i + 1] < t.excl_off[i]) throw ArgError{true, "exclOffsets must be non-decreasing"};
     }
     if (t.excl_off[t.q] != total) throw ArgError{true, "exclOffsets[q] must equal exclIds.length"};
-    t.excl_ids = ids.Data();
+    t.excl_ids = ids.data;
   }
-  t.out_idx = I32(info, 8, "outIdx", Mul(t.q, t.k, "outIdx"));
-  t.out_scores = F32(info, 9, "outScores", Mul(t.q, t.k, "outScores"));
+  t.out_idx = I32(info, 8, "outIdx", Mul(t.q, t.k, "outIdx")).data;
+  t.out_scores = F32(info, 9, "outScores", Mul(t.q, t.k, "outScores")).data;
   t.threads = Threads(info, 10);
   return t;
 }

@@ -29,28 +29,16 @@
 #include <string>
 #include <vector>
 
+#include "bind_args.h"
 #include "cpu/bert.h"
 
 namespace {
 
 using st::bert::Model;
 
-struct ArgError {
-  bool range;
-  std::string msg;
-};
-
-[[noreturn]] void Throw(Napi::Env env, const ArgError& e) {
-  if (e.range) throw Napi::RangeError::New(env, e.msg);
-  throw Napi::TypeError::New(env, e.msg);
-}
-
-double NumberArg(const Napi::Value& v, const std::string& name) {
-  if (!v.IsNumber()) throw ArgError{false, name + " must be a number"};
-  double d = v.As<Napi::Number>().DoubleValue();
-  if (!std::isfinite(d)) throw ArgError{false, name + " must be finite"};
-  return d;
-}
+using st::bind::ArgError;
+using st::bind::NumberArg;
+using st::bind::Throw;
 
 int64_t IntArg(const Napi::Value& v, const std::string& name, int64_t lo, int64_t hi) {
   double d = NumberArg(v, name);

@@ -16,91 +16,12 @@
 #include <limits>
 #include <string>
 
+#include "bind_args.h"
 #include "kernels.h"
 
 namespace {
 
-struct ArgError {
-  bool range;  // RangeError when true, TypeError otherwise
-  std::string msg;
-};
-
-[[noreturn]] void Throw(Napi::Env env, const ArgError& e) {
-  if (e.range) throw Napi::RangeError::New(env, e.msg);
-  throw Napi::TypeError::New(env, e.msg);
-}
-
-void NeedArgs(const Napi::CallbackInfo& info, size_t n, const char* usage) {
-  if (info.Length() < n) throw ArgError{false, std::string("expected ") + usage};
-}
-
-double Num(const Napi::CallbackInfo& info, size_t i, const char* name) {
-  if (!info[i].IsNumber()) throw ArgError{false, std::string(name) + " must be a number"};
-  double v = info[i].As<Napi::Number>().DoubleValue();
-  if (!std::isfinite(v)) throw ArgError{false, std::string(name) + " must be finite"};
-  return v;
-}
-
-int64_t Dim(const Napi::CallbackInfo& info, size_t i, const char* name) {
-  double v = Num(info, i, name);
-  if (v != std::floor(v)) throw ArgError{false, std::string(name) + " must be an integer"};
-  if (v <= 0) throw ArgError{true, std::string(name) + " must be > 0"};
-  if (v > 2147483647.0) throw ArgError{true, std::string(name) + " must be < 2^31"};
-  return static_cast<int64_t>(v);
-}
-
-int Threads(const Napi::CallbackInfo& info, size_t i) {
-  if (i >= info.Length() || info[i].IsUndefined()) return 0;
-  double v = Num(info, i, "threads");
-  if (v < 0 || v > 1024 || v != std::floor(v)) throw ArgError{true, "threads must be an integer in [0, 1024]"};
-  return static_cast<int>(v);
-}
-
-int64_t Mul(int64_t a, int64_t b, const char* what) {
-  if (a > std::numeric_limits<int64_t>::max() / b) throw ArgError{true, std::string(what) + " is too large"};
-  return a * b;
-}
-
-// A typed array argument: its data, element count and byte range (for overlap checks).
-template <typename T>
-struct View {
-  T* data = nullptr;
-  int64_t len = 0;
-  const uint8_t* lo() const { return reinterpret_cast<const uint8_t*>(data); }
-  const uint8_t* hi() const { return lo() + len * static_cast<int64_t>(sizeof(T)); }
-};
-
-template <typename T, napi_typedarray_type kType>
-View<T> Typed(const Napi::CallbackInfo& info, size_t i, const char* name, const char* tname, int64_t need) {
-  Napi::Value v = info[i];
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != kType) {
-    throw ArgError{false, std::string(name) + " must be a " + tname};
-  }
-  auto arr = v.As<Napi::TypedArrayOf<T>>();
-  View<T> out;
-  out.data = arr.Data();
-  out.len = static_cast<int64_t>(arr.ElementLength());
-  if (need >= 0 && out.len != need) {
-    throw ArgError{true, std::string(name) + " has length " + std::to_string(out.len) + ", expected " +
-                             std::to_string(need)};
-  }
-  return out;
-}
-
-View<float> F32(const Napi::CallbackInfo& info, size_t i, const char* name, int64_t need = -1) {
-  return Typed<float, napi_float32_array>(info, i, name, "Float32Array", need);
-}
-View<int32_t> I32(const Napi::CallbackInfo& info, size_t i, const char* name, int64_t need = -1) {
-  return Typed<int32_t, napi_int32_array>(info, i, name, "Int32Array", need);
-}
-
-template <typename A, typename B>
-void NoOverlap(const View<A>& a, const char* an, const View<B>& b, const char* bn) {
-  if (a.len == 0 || b.len == 0) return;
-  if (a.lo() < b.hi() && b.lo() < a.hi()) {
-    throw ArgError{true, std::string(an) + " must not share memory with " + bn};
-  }
-}
+using namespace st::bind;
 
 void Check(Napi::Env env, const std::string& err) {
   if (!err.empty()) throw Napi::RangeError::New(env, err);

@@ -36,6 +36,9 @@ describe.runIf(native)('native addon argument checks', () => {
       /non-decreasing/,
     );
     expect(() => a.topkSync(f(4), f(4), 2, 2, 2, 1, new Int32Array([0, 0, 0]), null, idx, f(2), 0)).toThrow(/both be given/);
+    expect(() => a.topkSync(f(4), f(4), 2, 2, 2, 1, new Int32Array([0, 0, 0]), new Float32Array(0) as never, idx, f(2), 0)).toThrow(
+      /exclIds must be a Int32Array/,
+    );
   });
   it('async variants reject bad arguments synchronously and still work after', async () => {
     expect(() => a.sgemm(false, 1, 2, 2, 2, 1, f(3), f(4), 0, f(4), 0)).toThrow(RangeError);
