@@ -8,6 +8,10 @@
 #include <cstring>
 #include <limits>
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#endif
+
 #include "bert.h"
 #include "kernels.h"
 #include "threadpool.h"
@@ -226,13 +230,29 @@ void matmul_backward(float* dinp, bool accumulate, float* dw, float* db, const f
 
 // ---- multi-head self-attention ----------------------------------------------------------------
 
+// Keys at positions ≥ L (L = last unmasked position + 1, per sequence: the trailing padding) are
+// skipped entirely: scores, softmax and weighted sums run over the first L keys only, and the
+// probabilities of the skipped keys are written as exact 0 (as a masked key's always were). Every
+// query row, padded or not, is still computed, so all outputs equal the full-T computation up to
+// float rounding.
+namespace {
+int64_t valid_length(const int32_t* mk, int64_t T) {
+  if (!mk) return T;
+  int64_t L = T;
+  while (L > 0 && mk[L - 1] == 0) L--;
+  return L == 0 ? T : L;  // fully masked: keep the uniform-over-T behaviour
+}
+}  // namespace
+
 void attention_forward(float* out, float* qkvp, float* probs, const float* qkv, const int32_t* mask,
                        int64_t B, int64_t T, int64_t C, int64_t NH, float* scratch, int threads) {
   const int64_t hs = C / NH;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
   const int64_t head = T * hs;       // floats of one (b,h) q / k / v block
   const int64_t plane = B * NH * head;  // floats of all q (or k, or v)
-  // One task per (b,h): gather q,k,v (T,hs); P (T,T) = softmax(scale·q·kᵀ, masked); ctx = P·v.
+  const int64_t per_worker = attention_forward_scratch(T, hs);
+  // One task per (b,h): gather q,k,v (T,hs); S (T,L) = softmax(scale·q·k[:L]ᵀ, masked);
+  // ctx = S·v[:L]; P (T,T) = [S | 0].
   parallel_for(B * NH, threads, [&](int64_t bh, int worker) {
     const int64_t b = bh / NH, h = bh % NH;
     float* q = qkvp + bh * head;
@@ -244,44 +264,53 @@ void attention_forward(float* out, float* qkvp, float* probs, const float* qkv, 
       std::memcpy(k + t * hs, src + C, sizeof(float) * hs);
       std::memcpy(v + t * hs, src + 2 * C, sizeof(float) * hs);
     }
-    float* P = probs + bh * T * T;
-    st::sgemm(true, 1, T, T, hs, scale, q, k, 0.0f, P, 1);  // (T,T) = scale · q·kᵀ
     const int32_t* mk = mask ? mask + b * T : nullptr;
     bool any = !mk;
     if (mk) {
       for (int64_t j = 0; j < T && !any; j++) any = mk[j] != 0;
     }
+    const int64_t L = valid_length(mk, T);
+    float* ctx = scratch + static_cast<int64_t>(worker) * per_worker;  // (T,hs)
+    float* S = ctx + head;                                              // (T,L), compact
+    st::sgemm(true, 1, T, L, hs, scale, q, k, 0.0f, S, 1);  // (T,L) = scale · q·k[:L]ᵀ
     for (int64_t i = 0; i < T; i++) {
-      float* row = P + i * T;
+      float* row = S + i * L;
       if (!any) {
-        for (int64_t j = 0; j < T; j++) row[j] = 1.0f / static_cast<float>(T);
+        for (int64_t j = 0; j < L; j++) row[j] = 1.0f / static_cast<float>(T);
         continue;
       }
       float mx = -std::numeric_limits<float>::infinity();
-      for (int64_t j = 0; j < T; j++) {
+      for (int64_t j = 0; j < L; j++) {
         if ((!mk || mk[j]) && row[j] > mx) mx = row[j];
       }
       float sum = 0;
-      for (int64_t j = 0; j < T; j++) {
+      for (int64_t j = 0; j < L; j++) {
         const float e = (!mk || mk[j]) ? std::exp(row[j] - mx) : 0.0f;
         row[j] = e;
         sum += e;
       }
       const float inv = 1.0f / sum;
-      for (int64_t j = 0; j < T; j++) row[j] *= inv;
+      for (int64_t j = 0; j < L; j++) row[j] *= inv;
     }
-    float* ctx = scratch + static_cast<int64_t>(worker) * head;
-    st::sgemm(false, 1, T, hs, T, 1.0f, P, v, 0.0f, ctx, 1);  // (T,hs) = P · v
+    float* P = probs + bh * T * T;
+    for (int64_t i = 0; i < T; i++) {
+      std::memcpy(P + i * T, S + i * L, sizeof(float) * L);
+      if (L < T) std::memset(P + i * T + L, 0, sizeof(float) * (T - L));
+    }
+    st::sgemm(false, 1, T, hs, L, 1.0f, S, v, 0.0f, ctx, 1);  // (T,hs) = S · v[:L]
     for (int64_t t = 0; t < T; t++) {
       std::memcpy(out + (b * T + t) * C + h * hs, ctx + t * hs, sizeof(float) * hs);
     }
   });
 }
 
+int64_t attention_forward_scratch(int64_t T, int64_t hs) { return T * hs + T * T; }
+
 int64_t attention_backward_scratch(int64_t T, int64_t hs) { return 2 * T * T + 4 * T * hs; }
 
 void attention_backward(float* dqkv, const float* dout, const float* qkvp, const float* probs,
-                        int64_t B, int64_t T, int64_t C, int64_t NH, float* scratch, int threads) {
+                        int64_t B, int64_t T, int64_t C, int64_t NH, float* scratch, int threads,
+                        const int32_t* mask) {
   const int64_t hs = C / NH;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
   const int64_t head = T * hs;
@@ -289,67 +318,240 @@ void attention_backward(float* dqkv, const float* dout, const float* qkvp, const
   const int64_t per_worker = attention_backward_scratch(T, hs);
   parallel_for(B * NH, threads, [&](int64_t bh, int worker) {
     const int64_t b = bh / NH, h = bh % NH;
+    const int64_t L = valid_length(mask ? mask + b * T : nullptr, T);
     const float* q = qkvp + bh * head;
     const float* k = q + plane;
     const float* v = k + plane;
-    const float* P = probs + bh * T * T;
-    float* dP = scratch + static_cast<int64_t>(worker) * per_worker;  // (T,T)
-    float* tr = dP + T * T;                                           // (T,T)
+    const float* P = probs + bh * T * T;  // columns ≥ L are 0
+    float* dP = scratch + static_cast<int64_t>(worker) * per_worker;  // (T,L)
+    float* tr = dP + T * T;                                           // (L,T)
     float* dctx = tr + T * T;                                         // (T,hs)
-    float* dq = dctx + head;
-    float* dk = dq + head;
-    float* dv = dk + head;
+    float* dq = dctx + head;                                          // (T,hs)
+    float* dk = dq + head;                                            // (L,hs)
+    float* dv = dk + head;                                            // (L,hs)
     for (int64_t t = 0; t < T; t++) {
       std::memcpy(dctx + t * hs, dout + (b * T + t) * C + h * hs, sizeof(float) * hs);
     }
-    st::sgemm(true, 1, T, T, hs, 1.0f, dctx, v, 0.0f, dP, 1);  // dP (T,T) = dctx · vᵀ
-    transpose_serial(tr, P, T, T);
-    st::sgemm(false, 1, T, hs, T, 1.0f, tr, dctx, 0.0f, dv, 1);  // dv (T,hs) = Pᵀ · dctx
+    st::sgemm(true, 1, T, L, hs, 1.0f, dctx, v, 0.0f, dP, 1);  // dP (T,L) = dctx · v[:L]ᵀ
+    for (int64_t i = 0; i < T; i++) {                           // tr (L,T) = P[:, :L]ᵀ
+      for (int64_t j = 0; j < L; j++) tr[j * T + i] = P[i * T + j];
+    }
+    st::sgemm(false, 1, L, hs, T, 1.0f, tr, dctx, 0.0f, dv, 1);  // dv (L,hs) = Pᵀ · dctx
     // Softmax backward, scale folded in: dS = scale · P ⊙ (dP − Σ_j P⊙dP). Masked keys have P = 0,
     // so their dS is exactly 0 and nothing reaches padded positions.
     for (int64_t i = 0; i < T; i++) {
       const float* p = P + i * T;
-      float* d = dP + i * T;
+      float* d = dP + i * L;
       float s = 0;
-      for (int64_t j = 0; j < T; j++) s += p[j] * d[j];
-      for (int64_t j = 0; j < T; j++) d[j] = scale * p[j] * (d[j] - s);
+      for (int64_t j = 0; j < L; j++) s += p[j] * d[j];
+      for (int64_t j = 0; j < L; j++) d[j] = scale * p[j] * (d[j] - s);
     }
-    st::sgemm(false, 1, T, hs, T, 1.0f, dP, k, 0.0f, dq, 1);  // dq (T,hs) = dS · k
-    transpose_serial(tr, dP, T, T);
-    st::sgemm(false, 1, T, hs, T, 1.0f, tr, q, 0.0f, dk, 1);  // dk (T,hs) = dSᵀ · q
+    st::sgemm(false, 1, T, hs, L, 1.0f, dP, k, 0.0f, dq, 1);  // dq (T,hs) = dS · k[:L]
+    transpose_serial(tr, dP, T, L);                             // tr (L,T) = dSᵀ
+    st::sgemm(false, 1, L, hs, T, 1.0f, tr, q, 0.0f, dk, 1);  // dk (L,hs) = dSᵀ · q
     for (int64_t t = 0; t < T; t++) {
       float* dst = dqkv + (b * T + t) * 3 * C + h * hs;
       std::memcpy(dst, dq + t * hs, sizeof(float) * hs);
-      std::memcpy(dst + C, dk + t * hs, sizeof(float) * hs);
-      std::memcpy(dst + 2 * C, dv + t * hs, sizeof(float) * hs);
+      if (t < L) {
+        std::memcpy(dst + C, dk + t * hs, sizeof(float) * hs);
+        std::memcpy(dst + 2 * C, dv + t * hs, sizeof(float) * hs);
+      } else {
+        std::memset(dst + C, 0, sizeof(float) * hs);
+        std::memset(dst + 2 * C, 0, sizeof(float) * hs);
+      }
     }
   });
 }
 
 // ---- GELU (exact, erf) ------------------------------------------------------------------------
+// The AVX2 / AVX-512 paths use a vector erf (two-branch minimax, max abs error ≈ 6e-8 against
+// std::erf) and a vector exp; the scalar path keeps std::erf / std::exp. Tails go through a small
+// padded buffer so every element sees the same formula regardless of how the range is chunked.
+
+namespace {
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define ST_GELU_X86 1
+#define ST_G_AVX2 __attribute__((target("avx2,fma")))
+#define ST_G_AVX512 __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma")))
+
+// exp(x), Cephes-style: x = n·ln2 + r, |r| ≤ ln2/2, degree-6 polynomial (≈1 ulp); x clamped to
+// [-87.3, 88.3] so 2^n stays a normal float.
+ST_G_AVX2 inline __m256 exp8(__m256 x) {
+  x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.3f)), _mm256_set1_ps(88.3f));
+  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fmadd_ps(n, _mm256_set1_ps(-0.693359375f), x);
+  r = _mm256_fmadd_ps(n, _mm256_set1_ps(2.12194440e-4f), r);
+  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+  p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+  const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+// erf(a): two-branch minimax (|a| ≤ 0.927734375: odd polynomial; else 1 − exp(poly(|a|))),
+// ≈1 ulp against std::erf.
+ST_G_AVX2 inline __m256 erf8(__m256 a) {
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  const __m256 t = _mm256_min_ps(_mm256_andnot_ps(sign, a), _mm256_set1_ps(4.0f));
+  const __m256 s = _mm256_mul_ps(a, a);
+  // small branch
+  __m256 q = _mm256_set1_ps(-5.96761703e-4f);
+  q = _mm256_fmadd_ps(q, s, _mm256_set1_ps(4.99119423e-3f));
+  q = _mm256_fmadd_ps(q, s, _mm256_set1_ps(-2.67681349e-2f));
+  q = _mm256_fmadd_ps(q, s, _mm256_set1_ps(1.12819925e-1f));
+  q = _mm256_fmadd_ps(q, s, _mm256_set1_ps(-3.76125336e-1f));
+  q = _mm256_fmadd_ps(q, s, _mm256_set1_ps(1.28379166e-1f));
+  q = _mm256_fmadd_ps(q, a, a);
+  // large branch
+  const __m256 t2 = _mm256_mul_ps(t, t);
+  __m256 r = _mm256_fmadd_ps(_mm256_set1_ps(-1.72853470e-5f), t, _mm256_set1_ps(3.83197126e-4f));
+  const __m256 u = _mm256_fmadd_ps(_mm256_set1_ps(-3.88396438e-3f), t, _mm256_set1_ps(2.42546219e-2f));
+  r = _mm256_fmadd_ps(r, t2, u);
+  r = _mm256_fmadd_ps(r, t, _mm256_set1_ps(-1.06777877e-1f));
+  r = _mm256_fmadd_ps(r, t, _mm256_set1_ps(-6.34846687e-1f));
+  r = _mm256_fmadd_ps(r, t, _mm256_set1_ps(-1.28717512e-1f));
+  r = _mm256_fmadd_ps(r, t, _mm256_xor_ps(t, sign));
+  r = _mm256_sub_ps(_mm256_set1_ps(1.0f), exp8(r));
+  r = _mm256_or_ps(r, _mm256_and_ps(a, sign));  // copysign (r ≥ 0)
+  const __m256 big = _mm256_cmp_ps(t, _mm256_set1_ps(0.927734375f), _CMP_GT_OQ);
+  return _mm256_blendv_ps(q, r, big);
+}
+
+ST_G_AVX512 inline __m512 exp16(__m512 x) {
+  x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.3f)), _mm512_set1_ps(88.3f));
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fmadd_ps(n, _mm512_set1_ps(-0.693359375f), x);
+  r = _mm512_fmadd_ps(n, _mm512_set1_ps(2.12194440e-4f), r);
+  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+  p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+  const __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
+  return _mm512_mul_ps(p, _mm512_castsi512_ps(e));
+}
+
+ST_G_AVX512 inline __m512 erf16(__m512 a) {
+  const __m512 sign = _mm512_set1_ps(-0.0f);
+  const __m512 t = _mm512_min_ps(_mm512_andnot_ps(sign, a), _mm512_set1_ps(4.0f));
+  const __m512 s = _mm512_mul_ps(a, a);
+  __m512 q = _mm512_set1_ps(-5.96761703e-4f);
+  q = _mm512_fmadd_ps(q, s, _mm512_set1_ps(4.99119423e-3f));
+  q = _mm512_fmadd_ps(q, s, _mm512_set1_ps(-2.67681349e-2f));
+  q = _mm512_fmadd_ps(q, s, _mm512_set1_ps(1.12819925e-1f));
+  q = _mm512_fmadd_ps(q, s, _mm512_set1_ps(-3.76125336e-1f));
+  q = _mm512_fmadd_ps(q, s, _mm512_set1_ps(1.28379166e-1f));
+  q = _mm512_fmadd_ps(q, a, a);
+  const __m512 t2 = _mm512_mul_ps(t, t);
+  __m512 r = _mm512_fmadd_ps(_mm512_set1_ps(-1.72853470e-5f), t, _mm512_set1_ps(3.83197126e-4f));
+  const __m512 u = _mm512_fmadd_ps(_mm512_set1_ps(-3.88396438e-3f), t, _mm512_set1_ps(2.42546219e-2f));
+  r = _mm512_fmadd_ps(r, t2, u);
+  r = _mm512_fmadd_ps(r, t, _mm512_set1_ps(-1.06777877e-1f));
+  r = _mm512_fmadd_ps(r, t, _mm512_set1_ps(-6.34846687e-1f));
+  r = _mm512_fmadd_ps(r, t, _mm512_set1_ps(-1.28717512e-1f));
+  r = _mm512_fmadd_ps(r, t, _mm512_xor_ps(t, sign));
+  r = _mm512_sub_ps(_mm512_set1_ps(1.0f), exp16(r));
+  r = _mm512_or_ps(r, _mm512_and_ps(a, sign));
+  const __mmask16 big = _mm512_cmp_ps_mask(t, _mm512_set1_ps(0.927734375f), _CMP_GT_OQ);
+  return _mm512_mask_blend_ps(big, q, r);
+}
+#endif
+
+#ifdef ST_GELU_X86
+// mode 0: out = gelu(x);  mode 1: dinout *= gelu'(x)
+template <int kMode>
+ST_G_AVX2 inline __m256 gelu8(__m256 x, __m256 d) {
+  const __m256 half = _mm256_set1_ps(0.5f);
+  const __m256 cdf = _mm256_fmadd_ps(half, erf8(_mm256_mul_ps(x, _mm256_set1_ps(0.70710678118654752f))), half);
+  if (kMode == 0) return _mm256_mul_ps(x, cdf);
+  const __m256 pdf = _mm256_mul_ps(_mm256_set1_ps(0.39894228040143268f),
+                                   exp8(_mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(-0.5f), x), x)));
+  return _mm256_mul_ps(d, _mm256_fmadd_ps(x, pdf, cdf));
+}
+
+template <int kMode>
+ST_G_AVX2 void gelu_avx2(float* dst, const float* inp, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 x = _mm256_loadu_ps(inp + i);
+    const __m256 d = kMode ? _mm256_loadu_ps(dst + i) : x;
+    _mm256_storeu_ps(dst + i, gelu8<kMode>(x, d));
+  }
+  if (i < n) {
+    alignas(32) float xb[8] = {0}, db[8] = {0};
+    std::memcpy(xb, inp + i, sizeof(float) * (n - i));
+    if (kMode) std::memcpy(db, dst + i, sizeof(float) * (n - i));
+    _mm256_store_ps(db, gelu8<kMode>(_mm256_load_ps(xb), _mm256_load_ps(db)));
+    std::memcpy(dst + i, db, sizeof(float) * (n - i));
+  }
+}
+
+template <int kMode>
+ST_G_AVX512 inline __m512 gelu16(__m512 x, __m512 d) {
+  const __m512 half = _mm512_set1_ps(0.5f);
+  const __m512 cdf = _mm512_fmadd_ps(half, erf16(_mm512_mul_ps(x, _mm512_set1_ps(0.70710678118654752f))), half);
+  if (kMode == 0) return _mm512_mul_ps(x, cdf);
+  const __m512 pdf = _mm512_mul_ps(_mm512_set1_ps(0.39894228040143268f),
+                                   exp16(_mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(-0.5f), x), x)));
+  return _mm512_mul_ps(d, _mm512_fmadd_ps(x, pdf, cdf));
+}
+
+template <int kMode>
+ST_G_AVX512 void gelu_avx512(float* dst, const float* inp, int64_t n) {
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m512 x = _mm512_loadu_ps(inp + i);
+    const __m512 d = kMode ? _mm512_loadu_ps(dst + i) : x;
+    _mm512_storeu_ps(dst + i, gelu16<kMode>(x, d));
+  }
+  if (i < n) {
+    const __mmask16 m = static_cast<__mmask16>((1u << (n - i)) - 1u);
+    const __m512 x = _mm512_maskz_loadu_ps(m, inp + i);
+    const __m512 d = kMode ? _mm512_maskz_loadu_ps(m, dst + i) : x;
+    _mm512_mask_storeu_ps(dst + i, m, gelu16<kMode>(x, d));
+  }
+}
+#endif
+
+template <int kMode>
+void gelu_range(float* dst, const float* inp, int64_t n) {
+#ifdef ST_GELU_X86
+  const cpu::SimdLevel lv = cpu::simd_level();
+  if (lv == cpu::kAvx512) return gelu_avx512<kMode>(dst, inp, n);
+  if (lv == cpu::kAvx2) return gelu_avx2<kMode>(dst, inp, n);
+#endif
+  const float r2 = 0.70710678118654752f;
+  const float inv_sqrt_2pi = 0.39894228040143268f;
+  for (int64_t i = 0; i < n; i++) {
+    const float x = inp[i];
+    const float cdf = 0.5f * (1.0f + std::erf(x * r2));
+    if (kMode == 0) {
+      dst[i] = x * cdf;
+    } else {
+      // d/dx [x·Φ(x)] = Φ(x) + x·φ(x)
+      const float pdf = inv_sqrt_2pi * std::exp(-0.5f * x * x);
+      dst[i] *= cdf + x * pdf;
+    }
+  }
+}
+
+}  // namespace
 
 void gelu_forward(float* out, const float* inp, int64_t n, int threads) {
-  const float r2 = 0.70710678118654752f;
-  for_range(n, 20.0, threads, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; i++) {
-      const float x = inp[i];
-      out[i] = 0.5f * x * (1.0f + std::erf(x * r2));
-    }
-  });
+  for_range(n, 20.0, threads, [&](int64_t i0, int64_t i1) { gelu_range<0>(out + i0, inp + i0, i1 - i0); });
 }
 
 void gelu_backward(float* dinout, const float* inp, int64_t n, int threads) {
-  const float r2 = 0.70710678118654752f;
-  const float inv_sqrt_2pi = 0.39894228040143268f;
-  for_range(n, 30.0, threads, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; i++) {
-      const float x = inp[i];
-      // d/dx [x·Φ(x)] = Φ(x) + x·φ(x)
-      const float cdf = 0.5f * (1.0f + std::erf(x * r2));
-      const float pdf = inv_sqrt_2pi * std::exp(-0.5f * x * x);
-      dinout[i] *= cdf + x * pdf;
-    }
-  });
+  for_range(n, 30.0, threads, [&](int64_t i0, int64_t i1) { gelu_range<1>(dinout + i0, inp + i0, i1 - i0); });
 }
 
 // ---- pooling ----------------------------------------------------------------------------------

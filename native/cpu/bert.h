@@ -193,12 +193,17 @@ void matmul_backward(float* dinp, bool accumulate, float* dw, float* db, const f
 
 // qkv (N,3C) → qkvp (3,B,NH,T,hs), probs (B,NH,T,T), out (N,C). Keys with mask 0 get probability
 // 0 (a row with no valid key attends uniformly, like an additive -1e9 mask). mask may be nullptr.
-// scratch: workers * T*hs floats.
+// Trailing padded keys (after the last mask-1 position) are skipped, not just zeroed.
+// scratch: workers * attention_forward_scratch(T,hs) floats.
 void attention_forward(float* out, float* qkvp, float* probs, const float* qkv, const int32_t* mask,
                        int64_t B, int64_t T, int64_t C, int64_t NH, float* scratch, int threads);
+int64_t attention_forward_scratch(int64_t T, int64_t hs);
 // dqkv (N,3C) (overwritten) from dout (N,C). scratch: workers * attention_backward_scratch(T,hs).
+// mask (the forward's; may be nullptr) only lets it skip the trailing padded keys, whose dk/dv are
+// exactly 0 either way.
 void attention_backward(float* dqkv, const float* dout, const float* qkvp, const float* probs,
-                        int64_t B, int64_t T, int64_t C, int64_t NH, float* scratch, int threads);
+                        int64_t B, int64_t T, int64_t C, int64_t NH, float* scratch, int threads,
+                        const int32_t* mask = nullptr);
 int64_t attention_backward_scratch(int64_t T, int64_t hs);
 
 // out (n) = x·Φ(x) = 0.5·x·(1 + erf(x/√2))

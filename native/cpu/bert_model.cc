@@ -210,7 +210,7 @@ void Model::ensure_scratch(int64_t B, int64_t T) {
   if (N == sc_N_ && TT == sc_T_ && sc_.p) return;
   const int64_t C = cfg_.hidden, F = cfg_.intermediate, hs = C / cfg_.heads;
   const int workers = cpu::ThreadPool::global().workers_for(int64_t{1} << 30, cfg_.threads);
-  att_per_worker_ = std::max(TT * hs, attention_backward_scratch(TT, hs));
+  att_per_worker_ = std::max(attention_forward_scratch(TT, hs), attention_backward_scratch(TT, hs));
   const int64_t wide = std::max(3 * C, F);
   const int64_t total = N * 3 * C /*qkv, dqkv*/ + N * F /*g*/ + 3 * N * C /*dx dres datty*/ +
                         N * F /*dF*/ + N * wide /*tr*/ + workers * att_per_worker_;
@@ -295,7 +295,7 @@ void Model::backward(int slot, const float* dout) {
     // x1 = LN1(res1), res1 = x_in + atty·Woᵀ + bo
     layernorm_backward(sc_dres_, g.ln1_w, g.ln1_b, sc_dx_, a.res1, a.mean1, a.rstd1, p.ln1_w, N, C, th);
     matmul_backward(sc_datty_, false, g.ao_w, g.ao_b, sc_dres_, a.atty, p.ao_w, N, C, C, sc_tr_, th);
-    attention_backward(sc_dqkv_, sc_datty_, a.qkvp, a.probs, B, T, C, NH, sc_att_, th);
+    attention_backward(sc_dqkv_, sc_datty_, a.qkvp, a.probs, B, T, C, NH, sc_att_, th, mask);
     // dx_in = dres1 (residual) + dqkv·Wqkv
     std::memcpy(sc_dx_, sc_dres_, sizeof(float) * N * C);
     matmul_backward(sc_dx_, true, g.qkv_w, g.qkv_b, sc_dqkv_, x_in, p.qkv_w, N, C, 3 * C, sc_tr_, th);

@@ -209,7 +209,7 @@ void check_attention(int64_t B, int64_t T, int64_t C, int64_t NH, bool with_mask
   auto qkv = rnd(N * 3 * C, -2.0f, 2.0f);
   auto mask = make_mask(B, T);
   const int32_t* mk = with_mask ? mask.data() : nullptr;
-  std::vector<float> out(N * C), qkvp(3 * N * C), probs(B * NH * T * T), sc(T * hs);
+  std::vector<float> out(N * C), qkvp(3 * N * C), probs(B * NH * T * T), sc(bert::attention_forward_scratch(T, hs));
   bert::attention_forward(out.data(), qkvp.data(), probs.data(), qkv.data(), mk, B, T, C, NH, sc.data(), 1);
   float *d_out = dev_zeros<float>(N * C), *d_qkvp = dev_zeros<float>(3 * N * C),
         *d_probs = dev_zeros<float>(B * NH * T * T);
