@@ -79,23 +79,33 @@ export function writeModelFolder(dir: string, spec: ModelFolderSpec): string {
   write('tokenizer_config.json', spec.tokenizerConfig);
   fs.writeFileSync(path.join(dir, 'onnx', 'model.onnx'), buildBertOnnx(spec.config, spec.weights));
   if (spec.kind === 'bi-encoder' && spec.stPooling !== null) {
-    const pooling = spec.stPooling ?? 'mean';
     fs.mkdirSync(path.join(dir, '1_Pooling'), { recursive: true });
-    write('1_Pooling/config.json', {
-      word_embedding_dimension: spec.config.hidden,
+    const st = sentenceTransformersModules(spec.config.hidden, spec.stPooling ?? 'mean', Boolean(spec.stNormalize));
+    for (const [file, value] of Object.entries(st)) write(file, value);
+  }
+  return dir;
+}
+
+/**
+ * The sentence-transformers files that declare a model's pooling (and optional Normalize), by
+ * relative path: `1_Pooling/config.json` and `modules.json`. Used for generated models and exports.
+ */
+export function sentenceTransformersModules(dim: number, pooling: 'mean' | 'cls', normalize: boolean): Record<string, unknown> {
+  const modules = [
+    { idx: 0, name: '0', path: '', type: 'sentence_transformers.models.Transformer' },
+    { idx: 1, name: '1', path: '1_Pooling', type: 'sentence_transformers.models.Pooling' },
+  ];
+  if (normalize) modules.push({ idx: 2, name: '2', path: '2_Normalize', type: 'sentence_transformers.models.Normalize' });
+  return {
+    '1_Pooling/config.json': {
+      word_embedding_dimension: dim,
       pooling_mode_cls_token: pooling === 'cls',
       pooling_mode_mean_tokens: pooling === 'mean',
       pooling_mode_max_tokens: false,
       pooling_mode_mean_sqrt_len_tokens: false,
-    });
-    const modules = [
-      { idx: 0, name: '0', path: '', type: 'sentence_transformers.models.Transformer' },
-      { idx: 1, name: '1', path: '1_Pooling', type: 'sentence_transformers.models.Pooling' },
-    ];
-    if (spec.stNormalize) modules.push({ idx: 2, name: '2', path: '2_Normalize', type: 'sentence_transformers.models.Normalize' });
-    write('modules.json', modules);
-  }
-  return dir;
+    },
+    'modules.json': modules,
+  };
 }
 
 /** Default tiny shape: 2 layers, hidden 32, 4 heads. */

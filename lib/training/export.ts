@@ -22,6 +22,7 @@ import * as path from 'node:path';
 import { GraphBuilder } from '../models/onnx/graph';
 import { decodeModel, encodeModel, DataType, type ModelProtoObj, type NodeProtoObj, type TensorProtoObj } from '../models/onnx/proto';
 import { ONNX_CANDIDATES } from '../models/resolve';
+import { sentenceTransformersModules } from '../models/tiny';
 import type { AdapterStudent } from './students/adapter';
 import type { StaticStudent } from './students/static';
 
@@ -46,19 +47,9 @@ async function copyTokenizer(from: string, to: string): Promise<void> {
 }
 
 async function writePooling(dir: string, dim: number, pooling: 'mean' | 'cls', normalize = false): Promise<void> {
-  await writeJson(path.join(dir, '1_Pooling', 'config.json'), {
-    word_embedding_dimension: dim,
-    pooling_mode_cls_token: pooling === 'cls',
-    pooling_mode_mean_tokens: pooling === 'mean',
-    pooling_mode_max_tokens: false,
-    pooling_mode_mean_sqrt_len_tokens: false,
-  });
-  const modules = [
-    { idx: 0, name: '0', path: '', type: 'sentence_transformers.models.Transformer' },
-    { idx: 1, name: '1', path: '1_Pooling', type: 'sentence_transformers.models.Pooling' },
-  ];
-  if (normalize) modules.push({ idx: 2, name: '2', path: '2_Normalize', type: 'sentence_transformers.models.Normalize' });
-  await writeJson(path.join(dir, 'modules.json'), modules);
+  for (const [file, value] of Object.entries(sentenceTransformersModules(dim, pooling, normalize))) {
+    await writeJson(path.join(dir, file), value);
+  }
 }
 
 /** sentence = Σ_s h[b,s]·mask[b,s] / max(Σ_s mask[b,s], 1e-9): (B,S,D), (B,S) int64 → (B,D). */
