@@ -39,18 +39,12 @@ export interface TensorLayout {
   decay: boolean;
 }
 
-/** Configuration of the native model (the BERT shape plus pooling). */
-export interface NativeBertConfig {
-  /** Naming used on import/export (default 'bert'); the native model is the same (distilbert: typeVocabSize 0). */
-  arch?: 'bert' | 'distilbert';
-  vocabSize: number;
-  hidden: number;
-  layers: number;
-  heads: number;
-  intermediate: number;
-  maxPosition: number;
-  typeVocabSize: number;
-  layerNormEps: number;
+/**
+ * Configuration of the native model: the BERT shape of the ONNX builder's BertConfig (arch only
+ * names weights on import/export; distilbert is typeVocabSize 0) plus pooling and threads.
+ */
+export interface NativeBertConfig
+  extends Pick<BertConfig, 'arch' | 'vocabSize' | 'hidden' | 'layers' | 'heads' | 'intermediate' | 'maxPosition' | 'typeVocabSize' | 'layerNormEps'> {
   pooling: 'mean' | 'cls';
   normalize: boolean;
   /** CPU threads (0 or absent: the pool's default). */
