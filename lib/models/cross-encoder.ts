@@ -16,7 +16,7 @@ import {
   checkBatchSize,
   emptyStats,
   feedsOf,
-  lengthSortedBatches,
+  runBatches,
   openModel,
   type CallStats,
   type EncodeCallOptions,
@@ -71,29 +71,16 @@ export async function loadCrossEncoder(ref: string, opts: LoadOptions = {}): Pro
     const encoded: Encoded[] = pairs.map(([q, d]) => tokenizer.encodePair(q, d));
     stats.tokenizeMs = performance.now() - t0;
     const out = new Float32Array(pairs.length * width);
-    for (const rows of lengthSortedBatches(encoded.map((e) => e.ids.length), bs, call.sortByLength ?? true)) {
-      const items = rows.map((i) => encoded[i]);
-      const t1 = performance.now();
-      const batch = tokenizer.pad(items, call.padTo);
-      stats.tokenizeMs += performance.now() - t1;
-      // model
-      const t2 = performance.now();
-      const logits = (await session.run(feedsOf(batch), ['logits'])).logits.data; // [B, L]
-      stats.runMs += performance.now() - t2;
-      stats.batches++;
-      stats.paddedTokens += batch.batch * batch.seq;
-      for (const e of items) {
-        stats.realTokens += e.ids.length;
-        if (e.truncated) stats.truncated++;
-      }
-      // post-process
+    await runBatches(tokenizer, session, encoded, bs, call, 'logits', stats, (rows, _batch, res) => {
+      // post-process: logits [B, L] into the rows of the input order
+      const logits = res.data;
       for (let b = 0; b < rows.length; b++) {
         for (let l = 0; l < width; l++) {
           const v = logits[b * L + (call.label ?? l)];
           out[rows[b] * width + l] = call.sigmoid ? sigmoid(v) : v;
         }
       }
-    }
+    });
     stats.totalMs = performance.now() - t0;
     lastStats = stats;
     return out;

@@ -14,7 +14,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { loadOrtModel, type IoSpec, type OrtModel, type SessionOptions } from './ort';
+import { loadOrtModel, type IoSpec, type OrtModel, type OutTensor, type SessionOptions } from './ort';
 import { resolveModel, type ResolveOptions, type ResolvedModel } from './resolve';
 import { checkTexts, TextTokenizer, type Batch, type Encoded, type TokenizerOptions } from './tokenizer';
 import { ModelError } from './errors';
@@ -123,6 +123,39 @@ export function emptyStats(): CallStats {
   return { totalMs: 0, tokenizeMs: 0, runMs: 0, batches: 0, paddedTokens: 0, realTokens: 0, truncated: 0 };
 }
 
+/**
+ * The batch loop shared by the bi-encoder and the cross-encoder: length-sorted batches of the
+ * encoded items, each padded, run through the session for `fetch`, and counted in `stats`;
+ * `post(rows, batch, output)` writes the batch's results to the input positions `rows`.
+ */
+export async function runBatches(
+  tokenizer: TextTokenizer,
+  session: OrtModel,
+  encoded: Encoded[],
+  batchSize: number,
+  call: { sortByLength?: boolean; padTo?: number },
+  fetch: string,
+  stats: CallStats,
+  post: (rows: number[], batch: Batch, output: OutTensor) => void,
+): Promise<void> {
+  for (const rows of lengthSortedBatches(encoded.map((e) => e.ids.length), batchSize, call.sortByLength ?? true)) {
+    const items = rows.map((i) => encoded[i]);
+    const t1 = performance.now();
+    const batch = tokenizer.pad(items, call.padTo);
+    stats.tokenizeMs += performance.now() - t1;
+    const t2 = performance.now();
+    const output = (await session.run(feedsOf(batch), [fetch]))[fetch];
+    stats.runMs += performance.now() - t2;
+    stats.batches++;
+    stats.paddedTokens += batch.batch * batch.seq;
+    for (const e of items) {
+      stats.realTokens += e.ids.length;
+      if (e.truncated) stats.truncated++;
+    }
+    post(rows, batch, output);
+  }
+}
+
 /** Masked mean over the sequence: out[b] = Σ_s mask[b,s]·h[b,s] / Σ_s mask[b,s].  h is [B, S, H]. */
 export function meanPool(h: Float32Array, mask: BigInt64Array, B: number, S: number, H: number, out: Float32Array, rows: number[], dim: number): void {
   const acc = new Float64Array(H);
@@ -215,21 +248,7 @@ export async function loadEncoder(ref: string, opts: EncoderOptions = {}): Promi
     const encoded: Encoded[] = texts.map((t) => tokenizer.encode(t));
     stats.tokenizeMs = performance.now() - t0;
     const out = new Float32Array(texts.length * dim);
-    for (const rows of lengthSortedBatches(encoded.map((e) => e.ids.length), bs, call.sortByLength ?? true)) {
-      const items = rows.map((i) => encoded[i]);
-      const t1 = performance.now();
-      const batch = tokenizer.pad(items, call.padTo);
-      stats.tokenizeMs += performance.now() - t1;
-      // model
-      const t2 = performance.now();
-      const res = (await session.run(feedsOf(batch), [fetch]))[fetch];
-      stats.runMs += performance.now() - t2;
-      stats.batches++;
-      stats.paddedTokens += batch.batch * batch.seq;
-      for (const e of items) {
-        stats.realTokens += e.ids.length;
-        if (e.truncated) stats.truncated++;
-      }
+    await runBatches(tokenizer, session, encoded, bs, call, fetch, stats, (rows, batch, res) => {
       // post-process: pool into the rows of the input order
       const { batch: B, seq: S } = batch;
       if (pooling === 'model') {
@@ -239,7 +258,7 @@ export async function loadEncoder(ref: string, opts: EncoderOptions = {}): Promi
       } else {
         meanPool(res.data, batch.attentionMask, B, S, dim, out, rows, dim);
       }
-    }
+    });
     if (call.normalize ?? normalizeDefault) l2NormalizeRows(out, dim);
     stats.totalMs = performance.now() - t0;
     lastStats = stats;
