@@ -59,6 +59,16 @@ inline std::string cuda_error_string(const char* what, cudaError_t e, const char
 // next synchronising call, which is itself checked).
 #define ST_CUDA_CHECK_LAUNCH() ST_CUDA_TRY(cudaGetLastError())
 
+// Kernel launch: ST_LAUNCH(grid, block, smem, stream, kernel)(args...). The kernel comes last so
+// that template arguments with commas need no extra parentheses. Under SYNTHTUNE_CUDA_EMU (the CPU
+// emulator of native/cuda/emu, which compiles these sources with a C++ compiler) the same line runs
+// the kernel on the host; with nvcc it is the usual triple-chevron launch.
+#ifdef SYNTHTUNE_CUDA_EMU
+#define ST_LAUNCH(grid, block, smem, stream, ...) ::st_emu::launch((grid), (block), (smem), (stream), __VA_ARGS__)
+#else
+#define ST_LAUNCH(grid, block, smem, stream, ...) __VA_ARGS__<<<(grid), (block), (smem), (stream)>>>
+#endif
+
 // Propagate an error string from a helper that returns std::string.
 #define ST_TRY(expr)                       \
   do {                                     \
@@ -91,8 +101,14 @@ enum ScratchSlot {
   kNumSlots
 };
 
+// Arithmetic of the matmuls inside the BERT layer functions (native/cuda/bert_layers.cu):
+// plain fp32 SGEMM, or tensor cores with tf32 inputs and fp32 accumulation.
+enum class GemmPrecision : int { kFp32 = 0, kTf32 = 1 };
+
 struct DeviceCtx {
   std::mutex mu;  // held for the duration of one operation on this device
+  // Set by the holder of mu for the operation it runs (a model sets its own before each call).
+  GemmPrecision gemm_precision = GemmPrecision::kFp32;
   int device = 0;
   cudaStream_t stream = nullptr;
   int sm_count = 1;
