@@ -15,6 +15,10 @@
 // Environment: CUDACXX or CUDA_HOME/CUDA_PATH select the CUDA toolkit (else nvcc on PATH, else
 // /usr/local/cuda/bin/nvcc); CUDA_ARCHITECTURES overrides the default "80;90";
 // npm_config_nodedir, if already set to a directory with include/node/node.h, is respected.
+//
+// `--checks` also builds the standalone GPU-vs-CPU checks (CMake targets cuda_check,
+// bert_layers_check, tc_check, into build-cuda/); CI compiles them so that nvcc sees every kernel.
+// Run them on a machine with a GPU (each exits 77, "skip", without one).
 'use strict';
 
 const fs = require('fs');
@@ -139,6 +143,16 @@ function main() {
   const out = path.join(outDir, 'Release', 'synthtune_cuda.node');
   if (!isFile(out)) fail(`build finished but ${out} is missing.`);
   log(`built ${path.relative(root, out)}`);
+  if (process.argv.includes('--checks')) {
+    const targets = ['cuda_check', 'bert_layers_check', 'tc_check'];
+    const r = spawnSync('cmake', ['--build', outDir, '--parallel', String(Math.max(1, os.cpus().length)), '--target', ...targets], {
+      cwd: root,
+      env,
+      stdio: 'inherit',
+    });
+    if (r.error || r.status !== 0) fail(`building the checks (${targets.join(', ')}) failed; see the output above.`);
+    log(`built the checks: ${targets.map((t) => `build-cuda/${t}`).join(', ')} (run them where a GPU is present)`);
+  }
   return 0;
 }
 

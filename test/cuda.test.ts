@@ -1,5 +1,7 @@
 /**
- * The CUDA backend (build-cuda/Release/synthtune_cuda.node, from `npm run build:cuda`).
+ * The CUDA backend (build-cuda/Release/synthtune_cuda.node, from `npm run build:cuda`; or the build
+ * named by SYNTHTUNE_CUDA_ADDON, e.g. the CPU-emulated build-cuda-emu/synthtune_cuda.node of
+ * `npm run build:cuda-emu`, which test/cuda-emu.test.ts runs this file with).
  * With a CUDA device: CUDA matmul and top-k against the pure-TS references on odd shapes.
  * Without one (CI, most laptops): the build must still load, report 0 devices and refuse work
  * with an error instead of crashing; the device tests skip with a message.
@@ -12,11 +14,19 @@ import { matmulRef, topkRef } from '../lib/kernels';
 import type { NativeAddon } from '../lib/kernels/loader';
 import { compareTopK, maxAbsDiff } from './helpers/compare';
 
-const buildPath = path.resolve(__dirname, '..', 'build-cuda', 'Release', 'synthtune_cuda.node');
+const buildPath = process.env.SYNTHTUNE_CUDA_ADDON
+  ? path.resolve(process.env.SYNTHTUNE_CUDA_ADDON)
+  : path.resolve(__dirname, '..', 'build-cuda', 'Release', 'synthtune_cuda.node');
 const built = fs.existsSync(buildPath);
 const addon: NativeAddon | null = built ? (require(buildPath) as NativeAddon) : null;
 const devices = addon?.cudaDeviceCount ? addon.cudaDeviceCount() : 0;
-if (!built) console.log('CUDA tests skipped: no CUDA build (run `npm run build:cuda` where nvcc is installed)');
+if (!built) {
+  console.log(
+    process.env.SYNTHTUNE_CUDA_ADDON
+      ? `CUDA tests skipped: SYNTHTUNE_CUDA_ADDON=${process.env.SYNTHTUNE_CUDA_ADDON} does not exist`
+      : 'CUDA tests skipped: no CUDA build (run `npm run build:cuda` where nvcc is installed)',
+  );
+}
 else if (devices === 0) console.log('CUDA device tests skipped: the CUDA build loads but no CUDA device is visible');
 
 describe.runIf(built && devices === 0)('CUDA build without a device', () => {

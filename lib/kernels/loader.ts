@@ -7,6 +7,11 @@
  *
  * SYNTHTUNE_BACKEND=js|cpu|cuda forces a choice (auto by default); a forced backend that cannot
  * load falls back like auto does, and says so in the reasons.
+ *
+ * SYNTHTUNE_CUDA_ADDON=/path/to/synthtune_cuda.node loads that CUDA build instead of
+ * build-cuda/Release/synthtune_cuda.node (relative paths from the working directory), e.g. the
+ * CPU-emulated build of `npm run build:cuda-emu` (build-cuda-emu/synthtune_cuda.node), which reports
+ * one device, "CUDA emulator (CPU)". The emulator is only ever used when named here.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -107,9 +112,14 @@ export function loadBackend(): LoadedBackend {
   // The CUDA build also carries the CPU kernels: kept as a CPU fallback when no device is visible.
   let cudaBuild: NativeAddon | null = null;
   if (want !== 'cpu') {
-    const cudaPath = path.join(root, 'build-cuda', 'Release', 'synthtune_cuda.node');
+    const override = process.env.SYNTHTUNE_CUDA_ADDON;
+    const cudaPath = override ? path.resolve(override) : path.join(root, 'build-cuda', 'Release', 'synthtune_cuda.node');
     if (!fs.existsSync(cudaPath)) {
-      reasons.push('cuda: no CUDA build (run `npm run build:cuda` where nvcc is installed)');
+      reasons.push(
+        override
+          ? `cuda: SYNTHTUNE_CUDA_ADDON=${override} does not exist`
+          : 'cuda: no CUDA build (run `npm run build:cuda` where nvcc is installed)',
+      );
     } else {
       try {
         const addon = require(cudaPath) as NativeAddon;

@@ -40,6 +40,7 @@
 //     softmax, ctx = P·v, merge heads. Backward uses batched transposes for Pᵀ and dSᵀ since the
 //     SGEMM has no trans_a.
 #include "bert_layers.cuh"
+#include "matmul_tc.cuh"
 
 #include <algorithm>
 #include <climits>
@@ -49,7 +50,7 @@ namespace st {
 namespace cuda_bert {
 
 using cuda_detail::ceil_div;
-using cuda_detail::launch_sgemm;
+using cuda_detail::launch_gemm;  // fp32 SGEMM or TF32 tensor cores, per ctx->gemm_precision
 
 namespace {
 
@@ -579,7 +580,8 @@ std::string transpose(float* out, const float* in, int64_t batch, int64_t rows, 
     const int64_t nz = std::min<int64_t>(kMaxGridYZ, batch - z0);
     dim3 grid(static_cast<unsigned>(ceil_div(cols, 32)), static_cast<unsigned>(ceil_div(rows, 32)),
               static_cast<unsigned>(nz));
-    transpose_kernel<<<grid, dim3(32, 8), 0, ctx->stream>>>(out + z0 * item, in + z0 * item, (int)rows, (int)cols);
+    ST_LAUNCH(grid, dim3(32, 8), 0, ctx->stream, transpose_kernel)(
+        out + z0 * item, in + z0 * item, (int)rows, (int)cols);
     ST_CUDA_CHECK_LAUNCH();
   }
   return std::string();
@@ -593,9 +595,9 @@ std::string column_sums(float* dst0, float* dst1, const float* dout, const float
   const int64_t R = ceil_div(N, kColRows);
   if (R > kMaxGridYZ) return "cuda column sums: too many rows";
   dim3 grid(static_cast<unsigned>(ceil_div(C, 32)), static_cast<unsigned>(R));
-  colsum_partial_kernel<LN><<<grid, dim3(32, 8), 0, ctx->stream>>>(scratch, dout, inp, mean, rstd, N, C);
+  ST_LAUNCH(grid, dim3(32, 8), 0, ctx->stream, colsum_partial_kernel<LN>)(scratch, dout, inp, mean, rstd, N, C);
   ST_CUDA_CHECK_LAUNCH();
-  colsum_final_kernel<<<static_cast<unsigned>(ceil_div(C, kThreads)), kThreads, 0, ctx->stream>>>(
+  ST_LAUNCH(static_cast<unsigned>(ceil_div(C, kThreads)), kThreads, 0, ctx->stream, colsum_final_kernel)(
       dst0, LN ? dst1 : nullptr, scratch, R, C, LN ? 2 * C : C);
   ST_CUDA_CHECK_LAUNCH();
   return std::string();
@@ -615,8 +617,8 @@ std::string embeddings_forward(float* out, const int32_t* ids, const int32_t* ty
   ST_TRY(check_ctx(ctx));
   const int64_t N = B * T;
   if (N <= 0 || C <= 0) return std::string();
-  embeddings_forward_kernel<<<grid_for(N * C), kThreads, 0, ctx->stream>>>(out, ids, types, word, pos, type, N, T,
-                                                                           C);
+  ST_LAUNCH(grid_for(N * C), kThreads, 0, ctx->stream, embeddings_forward_kernel)(
+      out, ids, types, word, pos, type, N, T, C);
   ST_CUDA_CHECK_LAUNCH();
   return std::string();
 }
@@ -632,16 +634,17 @@ std::string embeddings_backward(float* dword, float* dpos, float* dtype, const f
   if (N > INT_MAX / 2) return "cuda embeddings_backward: too many tokens";
   int32_t* next = scratch;
   int32_t* first = scratch + N;
-  embeddings_links_kernel<<<static_cast<unsigned>(ceil_div(N, kThreads)), kThreads, 0, ctx->stream>>>(
+  ST_LAUNCH(static_cast<unsigned>(ceil_div(N, kThreads)), kThreads, 0, ctx->stream, embeddings_links_kernel)(
       next, first, ids, (int)N);
   ST_CUDA_CHECK_LAUNCH();
   const int wt = static_cast<int>(std::min<int64_t>(kThreads, ceil_div(C, 32) * 32));
-  embeddings_word_grad_kernel<<<static_cast<unsigned>(N), wt, 0, ctx->stream>>>(dword, dout, ids, next, first, C);
+  ST_LAUNCH(static_cast<unsigned>(N), wt, 0, ctx->stream, embeddings_word_grad_kernel)(
+      dword, dout, ids, next, first, C);
   ST_CUDA_CHECK_LAUNCH();
-  embeddings_pos_grad_kernel<<<grid_for(T * C), kThreads, 0, ctx->stream>>>(dpos, dout, B, T, C);
+  ST_LAUNCH(grid_for(T * C), kThreads, 0, ctx->stream, embeddings_pos_grad_kernel)(dpos, dout, B, T, C);
   ST_CUDA_CHECK_LAUNCH();
   if (dtype && TV > 0) {
-    embeddings_type_grad_kernel<<<grid_for(TV * C), kThreads, 0, ctx->stream>>>(dtype, dout, types, N, C, TV);
+    ST_LAUNCH(grid_for(TV * C), kThreads, 0, ctx->stream, embeddings_type_grad_kernel)(dtype, dout, types, N, C, TV);
     ST_CUDA_CHECK_LAUNCH();
   }
   return std::string();
@@ -654,8 +657,8 @@ std::string layernorm_forward(float* out, float* mean, float* rstd, const float*
   ST_TRY(check_ctx(ctx));
   if (N <= 0 || C <= 0) return std::string();
   if (C > INT_MAX) return "cuda layernorm_forward: C too large";
-  layernorm_forward_kernel<<<warp_rows_grid(N), kThreads, 0, ctx->stream>>>(out, mean, rstd, inp, w, b, N, (int)C,
-                                                                            eps);
+  ST_LAUNCH(warp_rows_grid(N), kThreads, 0, ctx->stream, layernorm_forward_kernel)(
+      out, mean, rstd, inp, w, b, N, (int)C, eps);
   ST_CUDA_CHECK_LAUNCH();
   return std::string();
 }
@@ -670,8 +673,8 @@ std::string layernorm_backward(float* dinp, float* dw, float* db, const float* d
   if (C > INT_MAX) return "cuda layernorm_backward: C too large";
   // Parameter gradients first: they read dout, which dinp may overwrite.
   ST_TRY(column_sums<true>(dw, db, dout, inp, mean, rstd, N, C, scratch, ctx));
-  layernorm_backward_dinp_kernel<<<warp_rows_grid(N), kThreads, 0, ctx->stream>>>(dinp, dout, inp, mean, rstd, w,
-                                                                                  N, (int)C);
+  ST_LAUNCH(warp_rows_grid(N), kThreads, 0, ctx->stream, layernorm_backward_dinp_kernel)(
+      dinp, dout, inp, mean, rstd, w, N, (int)C);
   ST_CUDA_CHECK_LAUNCH();
   return std::string();
 }
@@ -684,12 +687,12 @@ std::string matmul_forward(float* out, const float* inp, const float* w, const f
   if (N <= 0 || OC <= 0) return std::string();
   float beta = 0.0f;
   if (b || residual) {
-    bias_residual_init_kernel<<<grid_for(N * OC), kThreads, 0, ctx->stream>>>(out, b, residual, N, OC);
+    ST_LAUNCH(grid_for(N * OC), kThreads, 0, ctx->stream, bias_residual_init_kernel)(out, b, residual, N, OC);
     ST_CUDA_CHECK_LAUNCH();
     beta = 1.0f;
   }
   // out (N,OC) = inp (N,IC) · w (OC,IC)ᵀ [+ out]
-  return launch_sgemm(ctx, true, 1, N, OC, IC, 1.0f, inp, 0, w, 0, beta, out, 0);
+  return launch_gemm(ctx, true, 1, N, OC, IC, 1.0f, inp, 0, w, 0, beta, out, 0);
 }
 
 int64_t matmul_backward_scratch(int64_t N, int64_t OC) { return N * OC; }
@@ -700,13 +703,13 @@ std::string matmul_backward(float* dinp, bool accumulate, float* dw, float* db, 
   ST_TRY(check_ctx(ctx));
   if (N <= 0 || OC <= 0 || IC <= 0) return std::string();
   // dinp (N,IC) = dout (N,OC) · w (OC,IC)
-  if (dinp) ST_TRY(launch_sgemm(ctx, false, 1, N, IC, OC, 1.0f, dout, 0, w, 0, accumulate ? 1.0f : 0.0f, dinp, 0));
+  if (dinp) ST_TRY(launch_gemm(ctx, false, 1, N, IC, OC, 1.0f, dout, 0, w, 0, accumulate ? 1.0f : 0.0f, dinp, 0));
   // dw (OC,IC) += doutᵀ (OC,N) · inp (N,IC); the SGEMM has no trans_a, so doutᵀ is materialised.
   ST_TRY(transpose(scratch, dout, 1, N, OC, ctx));
-  ST_TRY(launch_sgemm(ctx, false, 1, OC, IC, N, 1.0f, scratch, 0, inp, 0, 1.0f, dw, 0));
+  ST_TRY(launch_gemm(ctx, false, 1, OC, IC, N, 1.0f, scratch, 0, inp, 0, 1.0f, dw, 0));
   // db (OC) += row sums of doutᵀ
   if (db) {
-    rowsum_accumulate_kernel<<<warp_rows_grid(OC), kThreads, 0, ctx->stream>>>(db, scratch, OC, N);
+    ST_LAUNCH(warp_rows_grid(OC), kThreads, 0, ctx->stream, rowsum_accumulate_kernel)(db, scratch, OC, N);
     ST_CUDA_CHECK_LAUNCH();
   }
   return std::string();
@@ -720,8 +723,8 @@ std::string softmax_forward(float* probs, const float* scores, const int32_t* ma
   const int64_t rows = B * NH * T;
   if (rows <= 0) return std::string();
   if (T > INT_MAX) return "cuda softmax_forward: T too large";
-  softmax_forward_kernel<<<warp_rows_grid(rows), kThreads, 0, ctx->stream>>>(probs, scores, mask, scale, rows, NH,
-                                                                            (int)T);
+  ST_LAUNCH(warp_rows_grid(rows), kThreads, 0, ctx->stream, softmax_forward_kernel)(
+      probs, scores, mask, scale, rows, NH, (int)T);
   ST_CUDA_CHECK_LAUNCH();
   return std::string();
 }
@@ -732,8 +735,8 @@ std::string softmax_backward(float* dscores, const float* dprobs, const float* p
   const int64_t rows = B * NH * T;
   if (rows <= 0) return std::string();
   if (T > INT_MAX) return "cuda softmax_backward: T too large";
-  softmax_backward_kernel<<<warp_rows_grid(rows), kThreads, 0, ctx->stream>>>(dscores, dprobs, probs, scale, rows,
-                                                                             (int)T);
+  ST_LAUNCH(warp_rows_grid(rows), kThreads, 0, ctx->stream, softmax_backward_kernel)(
+      dscores, dprobs, probs, scale, rows, (int)T);
   ST_CUDA_CHECK_LAUNCH();
   return std::string();
 }
@@ -755,14 +758,14 @@ std::string attention_forward(float* out, float* qkvp, float* probs, const float
   float* q = qkvp;
   float* k = qkvp + plane;
   float* v = qkvp + 2 * plane;
-  qkv_permute_kernel<true><<<grid_for(3 * plane), kThreads, 0, ctx->stream>>>(qkvp, qkv, B, T, C, NH);
+  ST_LAUNCH(grid_for(3 * plane), kThreads, 0, ctx->stream, qkv_permute_kernel<true>)(qkvp, qkv, B, T, C, NH);
   ST_CUDA_CHECK_LAUNCH();
   // S (T,T) = q · kᵀ per (b,h); the 1/√hs scale is applied inside the softmax.
-  ST_TRY(launch_sgemm(ctx, true, BH, T, T, hs, 1.0f, q, head, k, head, 0.0f, probs, T * T));
+  ST_TRY(launch_gemm(ctx, true, BH, T, T, hs, 1.0f, q, head, k, head, 0.0f, probs, T * T));
   ST_TRY(softmax_forward(probs, probs, mask, scale, B, NH, T, ctx));
   // ctx (T,hs) = P · v per (b,h), then heads merged into out (N,C).
-  ST_TRY(launch_sgemm(ctx, false, BH, T, hs, T, 1.0f, probs, T * T, v, head, 0.0f, scratch, head));
-  heads_kernel<true><<<grid_for(plane), kThreads, 0, ctx->stream>>>(out, scratch, B, T, C, NH);
+  ST_TRY(launch_gemm(ctx, false, BH, T, hs, T, 1.0f, probs, T * T, v, head, 0.0f, scratch, head));
+  ST_LAUNCH(grid_for(plane), kThreads, 0, ctx->stream, heads_kernel<true>)(out, scratch, B, T, C, NH);
   ST_CUDA_CHECK_LAUNCH();
   return std::string();
 }
@@ -791,21 +794,21 @@ std::string attention_backward(float* dqkv, const float* dout, const float* qkvp
   float* dq = dctx + plane;      // (3,BH,T,hs): dq | dk | dv
   float* dk = dq + plane;
   float* dv = dk + plane;
-  heads_kernel<false><<<grid_for(plane), kThreads, 0, ctx->stream>>>(dctx, dout, B, T, C, NH);
+  ST_LAUNCH(grid_for(plane), kThreads, 0, ctx->stream, heads_kernel<false>)(dctx, dout, B, T, C, NH);
   ST_CUDA_CHECK_LAUNCH();
   // dP = dctx · vᵀ
-  ST_TRY(launch_sgemm(ctx, true, BH, T, T, hs, 1.0f, dctx, head, v, head, 0.0f, dP, tt));
+  ST_TRY(launch_gemm(ctx, true, BH, T, T, hs, 1.0f, dctx, head, v, head, 0.0f, dP, tt));
   // dv = Pᵀ · dctx
   ST_TRY(transpose(tr, probs, BH, T, T, ctx));
-  ST_TRY(launch_sgemm(ctx, false, BH, T, hs, T, 1.0f, tr, tt, dctx, head, 0.0f, dv, head));
+  ST_TRY(launch_gemm(ctx, false, BH, T, hs, T, 1.0f, tr, tt, dctx, head, 0.0f, dv, head));
   // dS = scale · P ⊙ (dP − Σ P⊙dP), in place. Masked keys have P = 0, so their dS is exactly 0.
   ST_TRY(softmax_backward(dP, dP, probs, scale, B, NH, T, ctx));
   // dq = dS · k
-  ST_TRY(launch_sgemm(ctx, false, BH, T, hs, T, 1.0f, dP, tt, k, head, 0.0f, dq, head));
+  ST_TRY(launch_gemm(ctx, false, BH, T, hs, T, 1.0f, dP, tt, k, head, 0.0f, dq, head));
   // dk = dSᵀ · q
   ST_TRY(transpose(tr, dP, BH, T, T, ctx));
-  ST_TRY(launch_sgemm(ctx, false, BH, T, hs, T, 1.0f, tr, tt, q, head, 0.0f, dk, head));
-  qkv_permute_kernel<false><<<grid_for(3 * plane), kThreads, 0, ctx->stream>>>(dqkv, dq, B, T, C, NH);
+  ST_TRY(launch_gemm(ctx, false, BH, T, hs, T, 1.0f, tr, tt, q, head, 0.0f, dk, head));
+  ST_LAUNCH(grid_for(3 * plane), kThreads, 0, ctx->stream, qkv_permute_kernel<false>)(dqkv, dq, B, T, C, NH);
   ST_CUDA_CHECK_LAUNCH();
   return std::string();
 }
@@ -815,7 +818,7 @@ std::string attention_backward(float* dqkv, const float* dout, const float* qkvp
 std::string gelu_forward(float* out, const float* inp, int64_t n, DeviceCtx* ctx) {
   ST_TRY(check_ctx(ctx));
   if (n <= 0) return std::string();
-  gelu_forward_kernel<<<grid_for(n), kThreads, 0, ctx->stream>>>(out, inp, n);
+  ST_LAUNCH(grid_for(n), kThreads, 0, ctx->stream, gelu_forward_kernel)(out, inp, n);
   ST_CUDA_CHECK_LAUNCH();
   return std::string();
 }
@@ -823,7 +826,7 @@ std::string gelu_forward(float* out, const float* inp, int64_t n, DeviceCtx* ctx
 std::string gelu_backward(float* dinout, const float* inp, int64_t n, DeviceCtx* ctx) {
   ST_TRY(check_ctx(ctx));
   if (n <= 0) return std::string();
-  gelu_backward_kernel<<<grid_for(n), kThreads, 0, ctx->stream>>>(dinout, inp, n);
+  ST_LAUNCH(grid_for(n), kThreads, 0, ctx->stream, gelu_backward_kernel)(dinout, inp, n);
   ST_CUDA_CHECK_LAUNCH();
   return std::string();
 }
@@ -831,7 +834,7 @@ std::string gelu_backward(float* dinout, const float* inp, int64_t n, DeviceCtx*
 std::string bias_gelu_forward(float* h, float* out, const float* bias, int64_t N, int64_t F, DeviceCtx* ctx) {
   ST_TRY(check_ctx(ctx));
   if (N <= 0 || F <= 0) return std::string();
-  bias_gelu_forward_kernel<<<grid_for(N * F), kThreads, 0, ctx->stream>>>(h, out, bias, N, F);
+  ST_LAUNCH(grid_for(N * F), kThreads, 0, ctx->stream, bias_gelu_forward_kernel)(h, out, bias, N, F);
   ST_CUDA_CHECK_LAUNCH();
   return std::string();
 }
@@ -842,7 +845,7 @@ std::string bias_gelu_backward(float* dh, float* dbias, const float* dout, const
                                float* scratch, DeviceCtx* ctx) {
   ST_TRY(check_ctx(ctx));
   if (N <= 0 || F <= 0) return std::string();
-  gelu_backward_out_kernel<<<grid_for(N * F), kThreads, 0, ctx->stream>>>(dh, dout, h, N * F);
+  ST_LAUNCH(grid_for(N * F), kThreads, 0, ctx->stream, gelu_backward_out_kernel)(dh, dout, h, N * F);
   ST_CUDA_CHECK_LAUNCH();
   if (dbias) ST_TRY(column_sums<false>(dbias, nullptr, dh, nullptr, nullptr, nullptr, N, F, scratch, ctx));
   return std::string();
@@ -851,7 +854,7 @@ std::string bias_gelu_backward(float* dh, float* dbias, const float* dout, const
 std::string residual_forward(float* out, const float* a, const float* b, int64_t n, DeviceCtx* ctx) {
   ST_TRY(check_ctx(ctx));
   if (n <= 0) return std::string();
-  add_kernel<<<grid_for(n), kThreads, 0, ctx->stream>>>(out, a, b, n);
+  ST_LAUNCH(grid_for(n), kThreads, 0, ctx->stream, add_kernel)(out, a, b, n);
   ST_CUDA_CHECK_LAUNCH();
   return std::string();
 }
@@ -867,8 +870,8 @@ std::string pool_forward(float* out, float* pooled, float* norm, const float* x,
   ST_TRY(check_ctx(ctx));
   if (B <= 0 || C <= 0) return std::string();
   if (T <= 0 || T > INT_MAX || B > kMaxGridX) return "cuda pool_forward: bad shape";
-  pool_forward_kernel<<<static_cast<unsigned>(B), kThreads, 0, ctx->stream>>>(out, pooled, norm, x, mask, (int)T, C,
-                                                                              pooling, normalize ? 1 : 0);
+  ST_LAUNCH(static_cast<unsigned>(B), kThreads, 0, ctx->stream, pool_forward_kernel)(
+      out, pooled, norm, x, mask, (int)T, C, pooling, normalize ? 1 : 0);
   ST_CUDA_CHECK_LAUNCH();
   return std::string();
 }
@@ -878,8 +881,8 @@ std::string pool_backward(float* dx, const float* dout, const float* out, const 
   ST_TRY(check_ctx(ctx));
   if (B <= 0 || C <= 0 || T <= 0) return std::string();
   if (T > INT_MAX || B > kMaxGridX) return "cuda pool_backward: bad shape";
-  pool_backward_kernel<<<static_cast<unsigned>(B), kThreads, 0, ctx->stream>>>(dx, dout, out, norm, mask, (int)T, C,
-                                                                              pooling, normalize ? 1 : 0);
+  ST_LAUNCH(static_cast<unsigned>(B), kThreads, 0, ctx->stream, pool_backward_kernel)(
+      dx, dout, out, norm, mask, (int)T, C, pooling, normalize ? 1 : 0);
   ST_CUDA_CHECK_LAUNCH();
   return std::string();
 }
@@ -888,7 +891,7 @@ std::string l2norm_forward(float* out, float* norm, const float* inp, int64_t B,
   ST_TRY(check_ctx(ctx));
   if (B <= 0 || C <= 0) return std::string();
   if (B > kMaxGridX) return "cuda l2norm_forward: B too large";
-  l2norm_forward_kernel<<<static_cast<unsigned>(B), kThreads, 0, ctx->stream>>>(out, norm, inp, C);
+  ST_LAUNCH(static_cast<unsigned>(B), kThreads, 0, ctx->stream, l2norm_forward_kernel)(out, norm, inp, C);
   ST_CUDA_CHECK_LAUNCH();
   return std::string();
 }
@@ -898,7 +901,7 @@ std::string l2norm_backward(float* dinp, const float* dout, const float* out, co
   ST_TRY(check_ctx(ctx));
   if (B <= 0 || C <= 0) return std::string();
   if (B > kMaxGridX) return "cuda l2norm_backward: B too large";
-  l2norm_backward_kernel<<<static_cast<unsigned>(B), kThreads, 0, ctx->stream>>>(dinp, dout, out, norm, C);
+  ST_LAUNCH(static_cast<unsigned>(B), kThreads, 0, ctx->stream, l2norm_backward_kernel)(dinp, dout, out, norm, C);
   ST_CUDA_CHECK_LAUNCH();
   return std::string();
 }
@@ -924,7 +927,7 @@ std::string adam_step(float* params, const float* grads, float* m, float* v, con
   // Bias corrections exactly as bert::Model::adam_step (double pow, then float).
   const float c1 = static_cast<float>(1.0 / (1.0 - std::pow(static_cast<double>(beta1), static_cast<double>(t))));
   const float c2 = static_cast<float>(1.0 / (1.0 - std::pow(static_cast<double>(beta2), static_cast<double>(t))));
-  adam_kernel<<<static_cast<unsigned>(n_tiles), kThreads, 0, ctx->stream>>>(
+  ST_LAUNCH(static_cast<unsigned>(n_tiles), kThreads, 0, ctx->stream, adam_kernel)(
       params, grads, m, v, tiles, lr, beta1, beta2, eps, weight_decay, c1, c2, decoupled ? 1 : 0);
   ST_CUDA_CHECK_LAUNCH();
   return std::string();

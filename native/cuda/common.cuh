@@ -63,10 +63,24 @@ inline std::string cuda_error_string(const char* what, cudaError_t e, const char
 // that template arguments with commas need no extra parentheses. Under SYNTHTUNE_CUDA_EMU (the CPU
 // emulator of native/cuda/emu, which compiles these sources with a C++ compiler) the same line runs
 // the kernel on the host; with nvcc it is the usual triple-chevron launch.
+// (The emulator also gets the kernel's spelling, to name it in its reports.)
 #ifdef SYNTHTUNE_CUDA_EMU
-#define ST_LAUNCH(grid, block, smem, stream, ...) ::st_emu::launch((grid), (block), (smem), (stream), __VA_ARGS__)
+#define ST_LAUNCH(grid, block, smem, stream, ...) \
+  ::st_emu::launch_named(#__VA_ARGS__, (grid), (block), (smem), (stream), __VA_ARGS__)
 #else
 #define ST_LAUNCH(grid, block, smem, stream, ...) __VA_ARGS__<<<(grid), (block), (smem), (stream)>>>
+#endif
+
+// Dynamic shared memory inside a kernel: ST_DYNAMIC_SMEM(T, name); declares `T* name` pointing at
+// the block's dynamic shared memory (the launch's smem bytes, 16-byte aligned). Replaces
+// `extern __shared__ T name[];`, which the emulator cannot express; with nvcc it is one untyped
+// extern array, so kernels using different element types do not clash.
+#ifdef SYNTHTUNE_CUDA_EMU
+#define ST_DYNAMIC_SMEM(T, name) T* name = reinterpret_cast<T*>(::st_emu::dynamic_smem())
+#else
+#define ST_DYNAMIC_SMEM(T, name)                                  \
+  extern __shared__ __align__(16) unsigned char st_dynamic_smem_[]; \
+  T* name = reinterpret_cast<T*>(st_dynamic_smem_)
 #endif
 
 // Propagate an error string from a helper that returns std::string.

@@ -162,10 +162,10 @@ std::string launch_tiles(DeviceCtx* ctx, bool trans_b, int64_t batch, int64_t M,
       const float* bb = B + b0 * strideB;
       float* c = C + b0 * strideC + mr * N;
       if (trans_b)
-        sgemm_tiled<BM, BN, BK, TM, TN, true><<<grid, NT, 0, ctx->stream>>>(
+        ST_LAUNCH(grid, NT, 0, ctx->stream, sgemm_tiled<BM, BN, BK, TM, TN, true>)(
             (int)mm, (int)N, (int)K, alpha, a, strideA, bb, strideB, beta, c, strideC);
       else
-        sgemm_tiled<BM, BN, BK, TM, TN, false><<<grid, NT, 0, ctx->stream>>>(
+        ST_LAUNCH(grid, NT, 0, ctx->stream, sgemm_tiled<BM, BN, BK, TM, TN, false>)(
             (int)mm, (int)N, (int)K, alpha, a, strideA, bb, strideB, beta, c, strideC);
       ST_CUDA_CHECK_LAUNCH();
     }
@@ -240,7 +240,7 @@ std::string cuda_sgemm(bool trans_b, int64_t batch, int64_t M, int64_t N, int64_
       const int64_t n = nb * c_elems;
       const int threads = 256;
       const int blocks = static_cast<int>(std::min<int64_t>(ceil_div(n, threads), 65535));
-      scale_kernel<<<blocks, threads, 0, s>>>(dC, n, beta);
+      ST_LAUNCH(blocks, threads, 0, s, scale_kernel)(dC, n, beta);
       ST_CUDA_CHECK_LAUNCH();
     }
     ST_CUDA_TRY(cudaMemcpyAsync(C + b0 * c_elems, dC, c_bytes, cudaMemcpyDeviceToHost, s));

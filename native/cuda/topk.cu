@@ -117,7 +117,7 @@ __global__ void __launch_bounds__(kSelectThreads)
     select_topk(In in, int64_t len, int64_t seg_len, const uint64_t* init, int64_t init_ld,
                 const uint64_t* __restrict__ floor, int64_t floor_ld, uint64_t* out, int64_t out_ld,
                 int64_t out_seg_stride, int k, int P, uint64_t* __restrict__ gbuf) {
-  extern __shared__ uint64_t smem_keys[];
+  ST_DYNAMIC_SMEM(uint64_t, smem_keys);
   __shared__ int s_count;  // append position in buf[k, P)
 
   const int64_t row = blockIdx.x;
@@ -314,7 +314,7 @@ std::string cuda_topk_ip(const float* queries, int64_t Q, const float* corpus, i
         ST_TRY(launch_sgemm(ctx, /*trans_b=*/true, 1, qt, nbc, D, 1.0f, dQ + t0 * D, 0, dX, 0, 0.0f, dTile, 0));
         // 2. exclusions
         if (excl_offsets && n_excl > 0) {
-          mask_excluded<<<unsigned(qt), 128, 0, s>>>(dTile, nbc, q0 + t0, n0, nbc, dOff, dIds);
+          ST_LAUNCH(unsigned(qt), 128, 0, s, mask_excluded)(dTile, nbc, q0 + t0, n0, nbc, dOff, dIds);
           ST_CUDA_CHECK_LAUNCH();
         }
         // 3. selection into the running state
@@ -322,16 +322,16 @@ std::string cuda_topk_ip(const float* queries, int64_t Q, const float* corpus, i
         const ScoreRows rows{dTile, nbc, n0};
         const int64_t S = use_smem ? plan_segments(qt, nbc, ctx->sm_count) : 1;
         if (S == 1) {
-          select_topk<ScoreRows><<<dim3(unsigned(qt), 1), kSelectThreads, dyn_smem, s>>>(
+          ST_LAUNCH(dim3(unsigned(qt), 1), kSelectThreads, dyn_smem, s, select_topk<ScoreRows>)(
               rows, nbc, nbc, state, k_eff, nullptr, 0, state, k_eff, 0, kk, P, dSel);
           ST_CUDA_CHECK_LAUNCH();
         } else {
           const int64_t seg_len = ceil_div(nbc, S);
-          select_topk<ScoreRows><<<dim3(unsigned(qt), unsigned(S)), kSelectThreads, dyn_smem, s>>>(
+          ST_LAUNCH(dim3(unsigned(qt), unsigned(S)), kSelectThreads, dyn_smem, s, select_topk<ScoreRows>)(
               rows, nbc, seg_len, nullptr, 0, state, k_eff, dPart, S * k_eff, k_eff, kk, P, nullptr);
           ST_CUDA_CHECK_LAUNCH();
           const KeyRows parts{dPart, S * k_eff};
-          select_topk<KeyRows><<<dim3(unsigned(qt), 1), kSelectThreads, dyn_smem, s>>>(
+          ST_LAUNCH(dim3(unsigned(qt), 1), kSelectThreads, dyn_smem, s, select_topk<KeyRows>)(
               parts, S * k_eff, S * k_eff, state, k_eff, nullptr, 0, state, k_eff, 0, kk, P, nullptr);
           ST_CUDA_CHECK_LAUNCH();
         }
@@ -341,7 +341,7 @@ std::string cuda_topk_ip(const float* queries, int64_t Q, const float* corpus, i
     // Decode and copy out this chunk's results.
     const int64_t n_out = qc * k_eff;
     const int dec_blocks = int(std::min<int64_t>(ceil_div(n_out, 256), 65535));
-    decode_keys<<<dec_blocks, 256, 0, s>>>(dState, n_out, dOutIdx, dOutScore);
+    ST_LAUNCH(dec_blocks, 256, 0, s, decode_keys)(dState, n_out, dOutIdx, dOutScore);
     ST_CUDA_CHECK_LAUNCH();
     if (k_eff == k) {
       ST_CUDA_TRY(cudaMemcpyAsync(out_idx + q0 * k, dOutIdx, size_t(n_out) * sizeof(int32_t),

@@ -7,6 +7,10 @@
 // and fails when the relative difference exceeds 1e-4 (element-wise, LayerNorm, softmax, pooling,
 // Adam) or 1e-3 (GEMM-based: linear layers, attention).
 //
+// ST_GEMM_PRECISION=tf32 runs the layer GEMMs on the TF32 tensor-core path (DeviceCtx::gemm_precision
+// = kTf32, native/cuda/matmul_tc.cu); the GEMM-based outputs are then compared normwise with a
+// TF32 tolerance (see kTolTf32Gemm). ST_GEMM_PRECISION=fp32 or unset: the default fp32 SGEMM.
+//
 // Exit status: 0 all passed, 1 a check failed, 77 skipped (no CUDA device / driver).
 //
 // Build and run (from the repository root), after `npm run build:cuda`:
@@ -16,6 +20,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
@@ -38,6 +43,21 @@ std::mt19937_64 rng(20240607);
 
 constexpr double kTolElem = 1e-4;
 constexpr double kTolGemm = 1e-3;
+
+// TF32 GEMMs (ST_GEMM_PRECISION=tf32). Rounding both inputs to TF32 (10-bit mantissa, round to
+// nearest) changes each product a*b by at most 2 * 2^-11 |a b|; with the independent random-sign
+// data of these checks the errors of a length-K dot product add like a random walk: their standard
+// deviation is sqrt(2/3) * 2^-11 * sqrt(sum_k (a_k b_k)^2) ~ 0.82 * 2^-11 * rms(C) (fp32 accumulation
+// adds ~1e-7, negligible). Over up to ~10^6 compared elements the largest stays below 6 standard
+// deviations, 4.9 * 2^-11 * rms(C) <= 5 * 2^-11 * max|C|. Element-wise relative errors are not
+// meaningful at that level (an entry near 0 keeps the absolute error of its row and column), so
+// TF32 results are compared normwise, max|gpu - cpu| / max|cpu|, against 5 * 2^-11 (~2.4e-3) per
+// GEMM in the chain that produces the tensor: 1 for the linear layers; 2 for the attention
+// probabilities (S = q k^T, whose absolute logit error, up to ~1.5 times its relative error for these
+// logits of rms ~1.3, becomes the relative error of softmax); 3 for the attention output (P v on
+// top of P) and for dqkv (dP = dctx v^T through the softmax backward, then dS k / dS^T q).
+constexpr double kTolTf32Gemm = 5.0 / 2048.0;
+bool g_tf32 = false;
 
 void die(const char* what, cudaError_t e) {
   std::printf("FATAL: %s: %s\n", what, cudaGetErrorString(e));
@@ -92,11 +112,14 @@ std::vector<T> host(const T* d, size_t n) {
   return h;
 }
 
-void compare(const std::string& name, const std::vector<float>& gpu, const std::vector<float>& cpu, double tol) {
+// floor_frac: relative errors are taken against max(|cpu|, floor_frac * max|cpu|); 1.0 makes the
+// comparison normwise (max_abs / max|cpu|).
+void compare(const std::string& name, const std::vector<float>& gpu, const std::vector<float>& cpu, double tol,
+             double floor_frac = 1e-2) {
   ++g_checks;
   double ref = 0;
   for (float c : cpu) ref = std::max(ref, (double)std::fabs(c));
-  const double floor = std::max(1e-2 * ref, 1e-30);
+  const double floor = std::max(floor_frac * ref, 1e-30);
   double max_abs = 0, max_rel = 0;
   bool bad = gpu.size() != cpu.size();
   for (size_t i = 0; i < cpu.size() && i < gpu.size(); ++i) {
@@ -106,9 +129,18 @@ void compare(const std::string& name, const std::vector<float>& gpu, const std::
     max_rel = std::max(max_rel, a / std::max((double)std::fabs(cpu[i]), floor));
   }
   if (max_rel > tol) bad = true;
-  std::printf("  %-44s max_abs %.3e  max_rel %.3e  (tol %.0e)%s\n", name.c_str(), max_abs, max_rel, tol,
+  std::printf("  %-44s max_abs %.3e  max_rel %.3e  (tol %.1e)%s\n", name.c_str(), max_abs, max_rel, tol,
               bad ? "  FAIL" : "");
   if (bad) ++g_failures;
+}
+
+// An output computed by `gemms` chained GEMMs: element-wise kTolGemm in fp32, normwise
+// gemms * kTolTf32Gemm under TF32 (see kTolTf32Gemm).
+void compare_gemm(const std::string& name, const std::vector<float>& gpu, const std::vector<float>& cpu, int gemms) {
+  if (g_tf32)
+    compare(name + " [tf32, normwise]", gpu, cpu, gemms * kTolTf32Gemm, 1.0);
+  else
+    compare(name, gpu, cpu, kTolGemm);
 }
 
 std::vector<int32_t> make_mask(int64_t B, int64_t T) {
@@ -187,7 +219,7 @@ void check_matmul(int64_t N, int64_t IC, int64_t OC, bool bias, bool residual, b
   float* d_out = dev(rnd(N * OC));  // garbage that must be overwritten
   float *d_inp = dev(inp), *d_w = dev(w);
   OK(cb::matmul_forward(d_out, d_inp, d_w, bias ? dev(b) : nullptr, residual ? dev(res) : nullptr, N, IC, OC, g_ctx));
-  compare("matmul_forward out", host(d_out, N * OC), out, kTolGemm);
+  compare_gemm("matmul_forward out", host(d_out, N * OC), out, 1);
 
   auto dout = rnd(N * OC), dinp = rnd(N * IC), dw = rnd(OC * IC), db = rnd(OC);
   float *d_dinp = dev(dinp), *d_dw = dev(dw), *d_db = dev(db);
@@ -197,9 +229,9 @@ void check_matmul(int64_t N, int64_t IC, int64_t OC, bool bias, bool residual, b
   float* scratch = dev_zeros<float>(cb::matmul_backward_scratch(N, OC));
   OK(cb::matmul_backward(with_dinp ? d_dinp : nullptr, accumulate, d_dw, bias ? d_db : nullptr, dev(dout), d_inp, d_w,
                          N, IC, OC, scratch, g_ctx));
-  if (with_dinp) compare("matmul_backward dinp", host(d_dinp, N * IC), dinp, kTolGemm);
-  compare("matmul_backward dw", host(d_dw, OC * IC), dw, kTolGemm);
-  compare("matmul_backward db", host(d_db, OC), db, kTolGemm);
+  if (with_dinp) compare_gemm("matmul_backward dinp", host(d_dinp, N * IC), dinp, 1);
+  compare_gemm("matmul_backward dw", host(d_dw, OC * IC), dw, 1);
+  compare("matmul_backward db", host(d_db, OC), db, kTolGemm);  // row sums, no GEMM: fp32 either way
 }
 
 void check_attention(int64_t B, int64_t T, int64_t C, int64_t NH, bool with_mask) {
@@ -217,8 +249,8 @@ void check_attention(int64_t B, int64_t T, int64_t C, int64_t NH, bool with_mask
   OK(cb::attention_forward(d_out, d_qkvp, d_probs, dev(qkv), with_mask ? dev(mask) : nullptr, B, T, C, NH, fsc,
                            g_ctx));
   compare("attention_forward qkvp", host(d_qkvp, 3 * N * C), qkvp, kTolElem);
-  compare("attention_forward probs (softmax)", host(d_probs, B * NH * T * T), probs, kTolGemm);
-  compare("attention_forward out", host(d_out, N * C), out, kTolGemm);
+  compare_gemm("attention_forward probs (softmax)", host(d_probs, B * NH * T * T), probs, 2);
+  compare_gemm("attention_forward out", host(d_out, N * C), out, 3);
 
   // Softmax alone on identical scores (element-wise tolerance): scores = probs-independent random.
   {
@@ -268,7 +300,7 @@ void check_attention(int64_t B, int64_t T, int64_t C, int64_t NH, bool with_mask
   float* bscr = dev_zeros<float>(cb::attention_backward_scratch(B, T, C, NH));
   // Backward on the CPU's saved activations, so only the backward itself is compared.
   OK(cb::attention_backward(d_dqkv, dev(dout), dev(qkvp), dev(probs), B, T, C, NH, bscr, g_ctx));
-  compare("attention_backward dqkv", host(d_dqkv, N * 3 * C), dqkv, kTolGemm);
+  compare_gemm("attention_backward dqkv", host(d_dqkv, N * 3 * C), dqkv, 3);
 }
 
 void check_gelu(int64_t N, int64_t F) {
@@ -415,6 +447,15 @@ int main() {
     std::printf("FATAL: no CUDA context: %s\n", err.c_str());
     return 1;
   }
+  const char* precision = std::getenv("ST_GEMM_PRECISION");
+  if (precision && std::strcmp(precision, "tf32") == 0) {
+    g_tf32 = true;
+    g_ctx->gemm_precision = st::cuda_detail::GemmPrecision::kTf32;
+  } else if (precision && *precision && std::strcmp(precision, "fp32") != 0) {
+    std::printf("FATAL: ST_GEMM_PRECISION must be fp32 or tf32, not '%s'\n", precision);
+    return 1;
+  }
+  std::printf("GEMM precision: %s\n", g_tf32 ? "tf32 (tensor cores, fp32 accumulation)" : "fp32");
 
   const int64_t B = 3, C = 48, NH = 4, F = 100;
   for (int64_t T : {7, 13}) {
