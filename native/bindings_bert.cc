@@ -1,13 +1,26 @@
-// synthtune Node addon: the trainable BERT encoder of native/cpu/bert.h as a JavaScript class.
+// synthtune Node addon: the trainable BERT encoder of native/cpu/bert.h (and, in CUDA builds, its
+// device twin native/cuda/bert_model.cuh) as a JavaScript class.
 //
 //   const m = new addon.BertModel({ vocabSize, hidden, layers, heads, intermediate, maxPosition,
-//                                   typeVocabSize, layerNormEps, pooling: 'mean'|'cls', normalize, threads })
+//                                   typeVocabSize, layerNormEps, pooling: 'mean'|'cls', normalize, threads,
+//                                   device: 'cpu'|'cuda', precision: 'fp32'|'tf32' })
 //   (or addon.bertCreate(config))
+//   m.device                       'cpu' (default) or 'cuda' (CUDA builds only; a CPU-only build throws
+//                                  "this build has no CUDA backend (npm run build:cuda)")
+//   m.precision; m.setPrecision(p) matmul arithmetic: 'fp32', or 'tf32' (device 'cuda' only; its default)
 //   m.layout()                     [{ name, shape, offset, size, decay }]   HF names, flat-buffer offsets
 //   m.numParams()
 //   m.paramsBuffer() / gradsBuffer() / adamMBuffer() / adamVBuffer()
-//                                  ArrayBuffers over the model's own flat buffers (zero copy; they keep
-//                                  the model's memory alive)
+//                                  ArrayBuffers over the flat buffers (they keep the model's memory alive).
+//                                  device 'cpu': the model's own buffers (zero copy, always live).
+//                                  device 'cuda': a host mirror of the device buffer (the same memory on
+//                                  every call), downloaded from the device by each of these calls and by
+//                                  m.syncToHost(); writes into it reach the device only through
+//                                  m.syncFromHost(). No other method reads or writes the mirror.
+//   m.syncToHost(which = 'all') / m.syncFromHost(which = 'all')
+//                                  which: 'params' | 'grads' | 'adamM' | 'adamV' | 'all'. Device 'cuda':
+//                                  download into / upload from the host mirror (syncFromHost skips mirrors
+//                                  never handed out). Device 'cpu': no-ops.
 //   m.getTensor(name) → Float32Array copy;  m.setTensor(name, Float32Array)
 //   m.getParams() / m.setParams(Float32Array) / m.getGrads()      whole flat buffers, copied
 //   m.forwardSync(inputIds, attentionMask|null, tokenTypeIds|null, B, T, slot = 0) → Float32Array (B,C)
@@ -17,8 +30,9 @@
 //   m.slotInfo(slot) → { batch, seq, generation, valid };  m.activationBytes(B, T)
 //
 // Every argument is re-checked here (types, lengths, id ranges, T <= maxPosition, sizes) with a
-// TypeError / RangeError; nothing touches memory it was not given. While an async call runs the
-// model is busy and every other call throws instead of racing it.
+// TypeError / RangeError, for both devices; nothing touches memory it was not given. While an async
+// call runs the model is busy and every other call throws instead of racing it. Device errors
+// (CUDA errors, device out of memory) are thrown as Error with the CUDA message.
 #include <napi.h>
 
 #include <atomic>
@@ -31,10 +45,14 @@
 
 #include "bind_args.h"
 #include "cpu/bert.h"
+#ifdef SYNTHTUNE_CUDA
+#include "cuda/bert_model.cuh"
+#endif
 
 namespace {
 
-using st::bert::Model;
+using st::bert::TensorInfo;
+constexpr int kMaxSlots = st::bert::Model::kMaxSlots;
 
 using st::bind::ArgError;
 using st::bind::NumberArg;
@@ -120,16 +138,201 @@ st::bert::Config ParseConfig(const Napi::Value& v) {
   return c;
 }
 
+
+// ---- the model behind a BertModel: CPU (st::bert::Model) or CUDA (st::cuda_bert::Model) ----------
+
+enum class Buf : int { kParams = 0, kGrads = 1, kAdamM = 2, kAdamV = 3 };
+constexpr Buf kAllBufs[] = {Buf::kParams, Buf::kGrads, Buf::kAdamM, Buf::kAdamV};
+
+struct SlotState {
+  int64_t B = 0, T = 0;
+  bool valid = false;
+  uint64_t generation = 0;
+};
+
+// Operations throw std::runtime_error (device errors, misuse the checks below let through) or
+// std::bad_alloc; argument checks are the binding's, before any of these is called.
+class Engine {
+ public:
+  virtual ~Engine() = default;
+  virtual const st::bert::Config& config() const = 0;
+  virtual const std::vector<TensorInfo>& layout() const = 0;
+  virtual int64_t num_params() const = 0;
+  virtual int64_t activation_floats(int64_t B, int64_t T) const = 0;
+  virtual SlotState slot(int i) const = 0;
+  virtual const char* device() const = 0;
+  virtual const char* precision() const = 0;
+  // p is 'fp32' or 'tf32' (checked by the caller); throws ArgError if this device cannot do it.
+  virtual void set_precision(const std::string& p) = 0;
+  virtual void forward(int slot, const int32_t* ids, const int32_t* mask, const int32_t* types, int64_t B,
+                       int64_t T, float* out) = 0;
+  virtual void backward(int slot, const float* dout) = 0;
+  virtual void zero_grad() = 0;
+  virtual void adam_step(float lr, float b1, float b2, float eps, float wd, int64_t t, bool decoupled) = 0;
+  virtual void reset_optimizer() = 0;
+  // Copy floats [off, off + n) of a flat buffer out / in (range already checked against num_params()).
+  virtual void read(Buf b, int64_t off, int64_t n, float* dst) = 0;
+  virtual void write(Buf b, int64_t off, int64_t n, const float* src) = 0;
+  // Host memory the *Buffer() ArrayBuffers wrap: CPU the buffer itself; CUDA the host mirror,
+  // downloaded now. Never moves for the engine's lifetime.
+  virtual float* host_buffer(Buf b) = 0;
+  virtual void sync_to_host(Buf b) = 0;
+  virtual void sync_from_host(Buf b) = 0;
+
+  const TensorInfo* find(const std::string& name) const {
+    for (const TensorInfo& t : layout()) {
+      if (t.name == name) return &t;
+    }
+    return nullptr;
+  }
+};
+
+class CpuEngine final : public Engine {
+ public:
+  explicit CpuEngine(const st::bert::Config& c) : m_(c) {}
+  const st::bert::Config& config() const override { return m_.config(); }
+  const std::vector<TensorInfo>& layout() const override { return m_.layout(); }
+  int64_t num_params() const override { return m_.num_params(); }
+  int64_t activation_floats(int64_t B, int64_t T) const override { return m_.activation_floats(B, T); }
+  SlotState slot(int i) const override {
+    const st::bert::Slot& s = m_.slot(i);
+    return SlotState{s.B, s.T, s.valid, s.generation};
+  }
+  const char* device() const override { return "cpu"; }
+  const char* precision() const override { return "fp32"; }
+  void set_precision(const std::string& p) override {
+    if (p != "fp32") throw ArgError{true, "precision '" + p + "' needs device 'cuda' (the CPU model computes in fp32)"};
+  }
+  void forward(int slot, const int32_t* ids, const int32_t* mask, const int32_t* types, int64_t B, int64_t T,
+               float* out) override {
+    m_.forward(slot, ids, mask, types, B, T, out);
+  }
+  void backward(int slot, const float* dout) override { m_.backward(slot, dout); }
+  void zero_grad() override { m_.zero_grad(); }
+  void adam_step(float lr, float b1, float b2, float eps, float wd, int64_t t, bool decoupled) override {
+    m_.adam_step(lr, b1, b2, eps, wd, t, decoupled);
+  }
+  void reset_optimizer() override { m_.reset_optimizer(); }
+  void read(Buf b, int64_t off, int64_t n, float* dst) override { std::copy(ptr(b) + off, ptr(b) + off + n, dst); }
+  void write(Buf b, int64_t off, int64_t n, const float* src) override { std::copy(src, src + n, ptr(b) + off); }
+  float* host_buffer(Buf b) override { return ptr(b); }
+  void sync_to_host(Buf) override {}
+  void sync_from_host(Buf) override {}
+
+ private:
+  float* ptr(Buf b) {
+    switch (b) {
+      case Buf::kParams: return m_.params();
+      case Buf::kGrads: return m_.grads();
+      case Buf::kAdamM: return m_.adam_m();
+      case Buf::kAdamV: return m_.adam_v();
+    }
+    return m_.params();
+  }
+  st::bert::Model m_;
+};
+
+#ifdef SYNTHTUNE_CUDA
+class CudaEngine final : public Engine {
+ public:
+  // Throws std::runtime_error with the CUDA message (no device, out of memory, ...).
+  CudaEngine(const st::bert::Config& c, bool tf32) {
+    check(st::cuda_bert::Model::create(c, tf32 ? st::cuda_bert::Precision::kTf32 : st::cuda_bert::Precision::kFp32, &m_));
+  }
+  const st::bert::Config& config() const override { return m_->config(); }
+  const std::vector<TensorInfo>& layout() const override { return m_->layout(); }
+  int64_t num_params() const override { return m_->num_params(); }
+  int64_t activation_floats(int64_t B, int64_t T) const override { return m_->activation_floats(B, T); }
+  SlotState slot(int i) const override {
+    st::cuda_bert::SlotInfo s = m_->slot_info(i);
+    return SlotState{s.B, s.T, s.valid, s.generation};
+  }
+  const char* device() const override { return "cuda"; }
+  const char* precision() const override { return m_->precision() == st::cuda_bert::Precision::kTf32 ? "tf32" : "fp32"; }
+  void set_precision(const std::string& p) override {
+    m_->set_precision(p == "tf32" ? st::cuda_bert::Precision::kTf32 : st::cuda_bert::Precision::kFp32);
+  }
+  void forward(int slot, const int32_t* ids, const int32_t* mask, const int32_t* types, int64_t B, int64_t T,
+               float* out) override {
+    check(m_->forward(slot, ids, mask, types, B, T, out));
+  }
+  void backward(int slot, const float* dout) override { check(m_->backward(slot, dout)); }
+  void zero_grad() override { check(m_->zero_grad()); }
+  void adam_step(float lr, float b1, float b2, float eps, float wd, int64_t t, bool decoupled) override {
+    check(m_->adam_step(lr, b1, b2, eps, wd, t, decoupled));
+  }
+  void reset_optimizer() override { check(m_->reset_optimizer()); }
+  void read(Buf b, int64_t off, int64_t n, float* dst) override { check(m_->download(which(b), off, n, dst)); }
+  void write(Buf b, int64_t off, int64_t n, const float* src) override { check(m_->upload(which(b), off, n, src)); }
+  float* host_buffer(Buf b) override {
+    float* h = mirror(b);
+    check(m_->download(which(b), 0, m_->num_params(), h));
+    return h;
+  }
+  void sync_to_host(Buf b) override { (void)host_buffer(b); }
+  void sync_from_host(Buf b) override {
+    const auto& h = mirrors_[static_cast<int>(b)];
+    if (h) check(m_->upload(which(b), 0, m_->num_params(), h.get()));
+  }
+
+ private:
+  static void check(const std::string& err) {
+    if (!err.empty()) throw std::runtime_error(err);
+  }
+  static st::cuda_bert::Buffer which(Buf b) { return static_cast<st::cuda_bert::Buffer>(static_cast<int>(b)); }
+  float* mirror(Buf b) {
+    auto& h = mirrors_[static_cast<int>(b)];
+    if (!h) h.reset(new float[static_cast<size_t>(std::max<int64_t>(m_->num_params(), 1))]());  // bad_alloc
+    return h.get();
+  }
+  std::unique_ptr<st::cuda_bert::Model> m_;
+  std::unique_ptr<float[]> mirrors_[4];
+};
+#endif
+
+// config.device / config.precision.
+struct DeviceChoice {
+  bool cuda = false;
+  bool tf32 = false;
+};
+
+DeviceChoice ParseDevice(const Napi::Value& v) {
+  DeviceChoice d;
+  Napi::Object o = v.As<Napi::Object>();
+  Napi::Value dev = o.Get("device");
+  if (!Absent(dev)) {
+    if (!dev.IsString()) throw ArgError{false, "config.device must be 'cpu' or 'cuda'"};
+    std::string s = dev.As<Napi::String>().Utf8Value();
+    if (s == "cuda") d.cuda = true;
+    else if (s != "cpu") throw ArgError{true, "config.device must be 'cpu' or 'cuda', got '" + s + "'"};
+  }
+  Napi::Value prec = o.Get("precision");
+  d.tf32 = d.cuda;  // the device default
+  if (!Absent(prec)) {
+    if (!prec.IsString()) throw ArgError{false, "config.precision must be 'fp32' or 'tf32'"};
+    std::string s = prec.As<Napi::String>().Utf8Value();
+    if (s != "fp32" && s != "tf32") throw ArgError{true, "config.precision must be 'fp32' or 'tf32', got '" + s + "'"};
+    d.tf32 = s == "tf32";
+    if (d.tf32 && !d.cuda) throw ArgError{true, "config.precision 'tf32' needs device 'cuda' (the CPU model computes in fp32)"};
+  }
+  return d;
+}
+
 class BertWrap : public Napi::ObjectWrap<BertWrap> {
  public:
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "BertModel", {
       InstanceMethod<&BertWrap::Layout>("layout"),
       InstanceMethod<&BertWrap::NumParams>("numParams"),
+      InstanceAccessor<&BertWrap::Device>("device"),
+      InstanceAccessor<&BertWrap::Precision>("precision"),
+      InstanceMethod<&BertWrap::SetPrecision>("setPrecision"),
       InstanceMethod<&BertWrap::ParamsBuffer>("paramsBuffer"),
       InstanceMethod<&BertWrap::GradsBuffer>("gradsBuffer"),
       InstanceMethod<&BertWrap::AdamMBuffer>("adamMBuffer"),
       InstanceMethod<&BertWrap::AdamVBuffer>("adamVBuffer"),
+      InstanceMethod<&BertWrap::SyncToHost>("syncToHost"),
+      InstanceMethod<&BertWrap::SyncFromHost>("syncFromHost"),
       InstanceMethod<&BertWrap::GetTensor>("getTensor"),
       InstanceMethod<&BertWrap::SetTensor>("setTensor"),
       InstanceMethod<&BertWrap::GetParams>("getParams"),
@@ -150,13 +353,30 @@ class BertWrap : public Napi::ObjectWrap<BertWrap> {
   BertWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<BertWrap>(info) {
     Napi::Env env = info.Env();
     st::bert::Config c;
+    DeviceChoice dev;
     try {
-      c = ParseConfig(info.Length() > 0 ? info[0] : env.Undefined());
+      Napi::Value cfg = info.Length() > 0 ? info[0] : env.Undefined();
+      c = ParseConfig(cfg);
+      dev = ParseDevice(cfg);
     } catch (const ArgError& e) {
       Throw(env, e);
     }
+    if (dev.cuda) {
+#ifdef SYNTHTUNE_CUDA
+      try {
+        model_ = std::make_shared<CudaEngine>(c, dev.tf32);
+      } catch (const std::bad_alloc&) {
+        throw Napi::RangeError::New(env, "BertModel: out of host memory creating the CUDA model");
+      } catch (const std::exception& e) {
+        throw Napi::Error::New(env, std::string("BertModel (device 'cuda'): ") + e.what());
+      }
+      return;
+#else
+      throw Napi::Error::New(env, "BertModel: device 'cuda' requested, but this build has no CUDA backend (npm run build:cuda)");
+#endif
+    }
     try {
-      model_ = std::make_shared<Model>(c);
+      model_ = std::make_shared<CpuEngine>(c);
     } catch (const std::bad_alloc&) {
       throw Napi::RangeError::New(env, "BertModel: out of memory allocating the parameter buffers");
     } catch (const std::exception& e) {
@@ -167,10 +387,25 @@ class BertWrap : public Napi::ObjectWrap<BertWrap> {
   std::atomic<bool> busy_{false};
 
  private:
-  std::shared_ptr<Model> model_;
+  std::shared_ptr<Engine> model_;
 
   void NotBusy(Napi::Env env) {
     if (busy_.load()) throw Napi::Error::New(env, "BertModel is busy: an async forward/backward is still running");
+  }
+  bool OnDevice() const { return std::string(model_->device()) == "cuda"; }
+
+  // Runs a model operation that may fail on the device: its error becomes a JS Error.
+  template <class F>
+  void Guard(Napi::Env env, const char* what, F&& fn) {
+    try {
+      fn();
+    } catch (const ArgError& e) {
+      Throw(env, e);
+    } catch (const std::bad_alloc&) {
+      throw Napi::RangeError::New(env, std::string("BertModel.") + what + ": out of memory");
+    } catch (const std::exception& e) {
+      throw Napi::Error::New(env, std::string("BertModel.") + what + ": " + e.what());
+    }
   }
 
   Napi::Value Layout(const Napi::CallbackInfo& info) {
@@ -196,17 +431,70 @@ class BertWrap : public Napi::ObjectWrap<BertWrap> {
     return Napi::Number::New(info.Env(), static_cast<double>(model_->num_params()));
   }
 
-  // An ArrayBuffer over one of the model's flat buffers; it holds a reference to the model.
-  Napi::Value External(Napi::Env env, float* data) {
-    auto* hold = new std::shared_ptr<Model>(model_);
+  Napi::Value Device(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), model_->device()); }
+  Napi::Value Precision(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), model_->precision()); }
+
+  Napi::Value SetPrecision(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    NotBusy(env);
+    try {
+      if (info.Length() < 1 || !info[0].IsString()) throw ArgError{false, "setPrecision expects 'fp32' or 'tf32'"};
+      std::string p = info[0].As<Napi::String>().Utf8Value();
+      if (p != "fp32" && p != "tf32") throw ArgError{true, "precision must be 'fp32' or 'tf32', got '" + p + "'"};
+      model_->set_precision(p);
+    } catch (const ArgError& e) {
+      Throw(env, e);
+    }
+    return env.Undefined();
+  }
+
+  // An ArrayBuffer over one of the model's flat buffers (device 'cuda': its host mirror, downloaded
+  // now); it holds a reference to the model.
+  Napi::Value External(const Napi::CallbackInfo& info, Buf b) {
+    Napi::Env env = info.Env();
+    if (OnDevice()) NotBusy(env);  // the download must not race an async call (the CPU buffers are plain memory)
+    float* data = nullptr;
+    Guard(env, "buffer", [&] { data = model_->host_buffer(b); });
+    auto* hold = new std::shared_ptr<Engine>(model_);
     return Napi::ArrayBuffer::New(
         env, data, static_cast<size_t>(model_->num_params()) * sizeof(float),
-        [](Napi::Env, void*, std::shared_ptr<Model>* h) { delete h; }, hold);
+        [](Napi::Env, void*, std::shared_ptr<Engine>* h) { delete h; }, hold);
   }
-  Napi::Value ParamsBuffer(const Napi::CallbackInfo& info) { return External(info.Env(), model_->params()); }
-  Napi::Value GradsBuffer(const Napi::CallbackInfo& info) { return External(info.Env(), model_->grads()); }
-  Napi::Value AdamMBuffer(const Napi::CallbackInfo& info) { return External(info.Env(), model_->adam_m()); }
-  Napi::Value AdamVBuffer(const Napi::CallbackInfo& info) { return External(info.Env(), model_->adam_v()); }
+  Napi::Value ParamsBuffer(const Napi::CallbackInfo& info) { return External(info, Buf::kParams); }
+  Napi::Value GradsBuffer(const Napi::CallbackInfo& info) { return External(info, Buf::kGrads); }
+  Napi::Value AdamMBuffer(const Napi::CallbackInfo& info) { return External(info, Buf::kAdamM); }
+  Napi::Value AdamVBuffer(const Napi::CallbackInfo& info) { return External(info, Buf::kAdamV); }
+
+  std::vector<Buf> WhichArg(const Napi::CallbackInfo& info) {
+    const char* usage = "which must be 'params', 'grads', 'adamM', 'adamV' or 'all'";
+    if (info.Length() < 1 || Absent(info[0])) return std::vector<Buf>(std::begin(kAllBufs), std::end(kAllBufs));
+    if (!info[0].IsString()) throw ArgError{false, usage};
+    std::string w = info[0].As<Napi::String>().Utf8Value();
+    if (w == "all") return std::vector<Buf>(std::begin(kAllBufs), std::end(kAllBufs));
+    if (w == "params") return {Buf::kParams};
+    if (w == "grads") return {Buf::kGrads};
+    if (w == "adamM") return {Buf::kAdamM};
+    if (w == "adamV") return {Buf::kAdamV};
+    throw ArgError{true, std::string(usage) + ", got '" + w + "'"};
+  }
+
+  Napi::Value SyncToHost(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    NotBusy(env);
+    Guard(env, "syncToHost", [&] {
+      for (Buf b : WhichArg(info)) model_->sync_to_host(b);
+    });
+    return env.Undefined();
+  }
+
+  Napi::Value SyncFromHost(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    NotBusy(env);
+    Guard(env, "syncFromHost", [&] {
+      for (Buf b : WhichArg(info)) model_->sync_from_host(b);
+    });
+    return env.Undefined();
+  }
 
   const st::bert::TensorInfo& TensorByName(const Napi::CallbackInfo& info) {
     if (info.Length() < 1 || !info[0].IsString()) throw ArgError{false, "tensor name must be a string"};
@@ -219,56 +507,60 @@ class BertWrap : public Napi::ObjectWrap<BertWrap> {
   Napi::Value GetTensor(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     NotBusy(env);
+    const TensorInfo* t = nullptr;
     try {
-      const auto& t = TensorByName(info);
-      Napi::Float32Array out = Napi::Float32Array::New(env, static_cast<size_t>(t.size));
-      std::copy(model_->params() + t.offset, model_->params() + t.offset + t.size, out.Data());
-      return out;
+      t = &TensorByName(info);
     } catch (const ArgError& e) {
       Throw(env, e);
     }
+    Napi::Float32Array out = Napi::Float32Array::New(env, static_cast<size_t>(t->size));
+    Guard(env, "getTensor", [&] { model_->read(Buf::kParams, t->offset, t->size, out.Data()); });
+    return out;
   }
 
   Napi::Value SetTensor(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     NotBusy(env);
+    const TensorInfo* t = nullptr;
+    Napi::Float32Array a;
     try {
-      const auto& t = TensorByName(info);
+      t = &TensorByName(info);
       if (info.Length() < 2) throw ArgError{false, "setTensor expects (name, Float32Array)"};
-      Napi::Float32Array a = F32Arg(info[1], "tensor '" + t.name + "'", t.size);
+      a = F32Arg(info[1], "tensor '" + t->name + "'", t->size);
       const float* p = a.Data();
-      for (int64_t i = 0; i < t.size; i++) {
-        if (!std::isfinite(p[i])) throw ArgError{true, "tensor '" + t.name + "' has a non-finite value at " + std::to_string(i)};
+      for (int64_t i = 0; i < t->size; i++) {
+        if (!std::isfinite(p[i])) throw ArgError{true, "tensor '" + t->name + "' has a non-finite value at " + std::to_string(i)};
       }
-      std::copy(p, p + t.size, model_->params() + t.offset);
-      return env.Undefined();
     } catch (const ArgError& e) {
       Throw(env, e);
     }
+    Guard(env, "setTensor", [&] { model_->write(Buf::kParams, t->offset, t->size, a.Data()); });
+    return env.Undefined();
   }
 
-  Napi::Value CopyOut(Napi::Env env, const float* src) {
+  Napi::Value CopyOut(Napi::Env env, Buf b, const char* what) {
     Napi::Float32Array out = Napi::Float32Array::New(env, static_cast<size_t>(model_->num_params()));
-    std::copy(src, src + model_->num_params(), out.Data());
+    Guard(env, what, [&] { model_->read(b, 0, model_->num_params(), out.Data()); });
     return out;
   }
   Napi::Value GetParams(const Napi::CallbackInfo& info) {
     NotBusy(info.Env());
-    return CopyOut(info.Env(), model_->params());
+    return CopyOut(info.Env(), Buf::kParams, "getParams");
   }
   Napi::Value GetGrads(const Napi::CallbackInfo& info) {
     NotBusy(info.Env());
-    return CopyOut(info.Env(), model_->grads());
+    return CopyOut(info.Env(), Buf::kGrads, "getGrads");
   }
   Napi::Value SetParams(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     NotBusy(env);
+    Napi::Float32Array a;
     try {
-      Napi::Float32Array a = F32Arg(info.Length() ? info[0] : env.Undefined(), "params", model_->num_params());
-      std::copy(a.Data(), a.Data() + model_->num_params(), model_->params());
+      a = F32Arg(info.Length() ? info[0] : env.Undefined(), "params", model_->num_params());
     } catch (const ArgError& e) {
       Throw(env, e);
     }
+    Guard(env, "setParams", [&] { model_->write(Buf::kParams, 0, model_->num_params(), a.Data()); });
     return env.Undefined();
   }
 
@@ -293,11 +585,15 @@ class BertWrap : public Napi::ObjectWrap<BertWrap> {
       throw ArgError{true, "seq (" + std::to_string(a.T) + ") exceeds maxPosition (" + std::to_string(c.max_position) + ")"};
     }
     if (a.B * a.T > (int64_t{1} << 28)) throw ArgError{true, "batch * seq is too large"};
-    if (static_cast<double>(model_->activation_floats(a.B, a.T)) > 8.0 * (1u << 30)) {
+    // The attention probabilities alone (B·NH·T² per layer) are estimated in double first, so that
+    // activation_floats' int64 arithmetic cannot overflow.
+    const double probs = static_cast<double>(a.B) * static_cast<double>(c.heads) * static_cast<double>(a.T) *
+                         static_cast<double>(a.T) * static_cast<double>(c.layers);
+    if (probs > 8.0 * (1u << 30) || static_cast<double>(model_->activation_floats(a.B, a.T)) > 8.0 * (1u << 30)) {
       throw ArgError{true, "batch " + std::to_string(a.B) + " x seq " + std::to_string(a.T) +
                                " needs more than 32 GiB of activations"};
     }
-    if (info.Length() > 5 && !info[5].IsUndefined()) a.slot = static_cast<int>(IntArg(info[5], "slot", 0, Model::kMaxSlots - 1));
+    if (info.Length() > 5 && !info[5].IsUndefined()) a.slot = static_cast<int>(IntArg(info[5], "slot", 0, kMaxSlots - 1));
     const int64_t N = a.B * a.T;
     Napi::Int32Array ids = I32Arg(info[0], "inputIds", N);
     a.ids.assign(ids.Data(), ids.Data() + N);
@@ -332,7 +628,7 @@ class BertWrap : public Napi::ObjectWrap<BertWrap> {
     return a;
   }
 
-  static void RunForward(Model& m, const ForwardArgs& a, float* out) {
+  static void RunForward(Engine& m, const ForwardArgs& a, float* out) {
     m.forward(a.slot, a.ids.data(), a.has_mask ? a.mask.data() : nullptr, a.has_types ? a.types.data() : nullptr,
               a.B, a.T, out);
   }
@@ -364,8 +660,8 @@ class BertWrap : public Napi::ObjectWrap<BertWrap> {
 
   BackwardArgs ParseBackward(const Napi::CallbackInfo& info) {
     BackwardArgs a;
-    if (info.Length() > 1 && !info[1].IsUndefined()) a.slot = static_cast<int>(IntArg(info[1], "slot", 0, Model::kMaxSlots - 1));
-    const st::bert::Slot& s = model_->slot(a.slot);
+    if (info.Length() > 1 && !info[1].IsUndefined()) a.slot = static_cast<int>(IntArg(info[1], "slot", 0, kMaxSlots - 1));
+    const SlotState s = model_->slot(a.slot);
     if (!s.valid) throw ArgError{false, "backward: no forward pass in slot " + std::to_string(a.slot)};
     const int64_t need = s.B * model_->config().hidden;
     Napi::Float32Array d = F32Arg(info.Length() ? info[0] : info.Env().Undefined(), "dPooled", need);
@@ -387,6 +683,8 @@ class BertWrap : public Napi::ObjectWrap<BertWrap> {
     }
     try {
       model_->backward(a.slot, a.dout.data());
+    } catch (const std::bad_alloc&) {
+      throw Napi::RangeError::New(env, "BertModel.backward: out of memory");
     } catch (const std::exception& e) {
       throw Napi::Error::New(env, std::string("BertModel.backward: ") + e.what());
     }
@@ -445,7 +743,7 @@ class BertWrap : public Napi::ObjectWrap<BertWrap> {
     }
     Napi::Float32Array out = Napi::Float32Array::New(env, static_cast<size_t>(a->B * model_->config().hidden));
     float* dst = out.Data();
-    std::shared_ptr<Model> m = model_;
+    std::shared_ptr<Engine> m = model_;
     return Queue(env, [m, a, dst]() { RunForward(*m, *a, dst); }, out);
   }
 
@@ -458,19 +756,19 @@ class BertWrap : public Napi::ObjectWrap<BertWrap> {
     } catch (const ArgError& e) {
       Throw(env, e);
     }
-    std::shared_ptr<Model> m = model_;
+    std::shared_ptr<Engine> m = model_;
     return Queue(env, [m, a]() { m->backward(a->slot, a->dout.data()); }, env.Undefined());
   }
 
   Napi::Value ZeroGrad(const Napi::CallbackInfo& info) {
     NotBusy(info.Env());
-    model_->zero_grad();
+    Guard(info.Env(), "zeroGrad", [&] { model_->zero_grad(); });
     return info.Env().Undefined();
   }
 
   Napi::Value ResetOptimizer(const Napi::CallbackInfo& info) {
     NotBusy(info.Env());
-    model_->reset_optimizer();
+    Guard(info.Env(), "resetOptimizer", [&] { model_->reset_optimizer(); });
     return info.Env().Undefined();
   }
 
@@ -491,8 +789,10 @@ class BertWrap : public Napi::ObjectWrap<BertWrap> {
       if (!(b2 >= 0 && b2 < 1)) throw ArgError{true, "beta2 must be in [0, 1)"};
       if (!(eps > 0)) throw ArgError{true, "eps must be > 0"};
       if (wd < 0) throw ArgError{true, "weightDecay must be >= 0"};
-      model_->adam_step(static_cast<float>(lr), static_cast<float>(b1), static_cast<float>(b2),
-                        static_cast<float>(eps), static_cast<float>(wd), t, decoupled);
+      Guard(env, "adamStep", [&] {
+        model_->adam_step(static_cast<float>(lr), static_cast<float>(b1), static_cast<float>(b2),
+                          static_cast<float>(eps), static_cast<float>(wd), t, decoupled);
+      });
     } catch (const ArgError& e) {
       Throw(env, e);
     }
@@ -503,11 +803,11 @@ class BertWrap : public Napi::ObjectWrap<BertWrap> {
     Napi::Env env = info.Env();
     int slot = 0;
     try {
-      if (info.Length() > 0 && !info[0].IsUndefined()) slot = static_cast<int>(IntArg(info[0], "slot", 0, Model::kMaxSlots - 1));
+      if (info.Length() > 0 && !info[0].IsUndefined()) slot = static_cast<int>(IntArg(info[0], "slot", 0, kMaxSlots - 1));
     } catch (const ArgError& e) {
       Throw(env, e);
     }
-    const st::bert::Slot& s = model_->slot(slot);
+    const SlotState s = model_->slot(slot);
     Napi::Object o = Napi::Object::New(env);
     o.Set("batch", Napi::Number::New(env, static_cast<double>(s.B)));
     o.Set("seq", Napi::Number::New(env, static_cast<double>(s.T)));
@@ -522,6 +822,11 @@ class BertWrap : public Napi::ObjectWrap<BertWrap> {
       if (info.Length() < 2) throw ArgError{false, "activationBytes expects (batch, seq)"};
       int64_t B = IntArg(info[0], "batch", 1, int64_t{1} << 24);
       int64_t T = IntArg(info[1], "seq", 1, int64_t{1} << 24);
+      const auto& c = model_->config();
+      const double est = static_cast<double>(B) * static_cast<double>(T) *
+                         (static_cast<double>(T) * static_cast<double>(c.heads) + 8.0 * static_cast<double>(c.hidden) +
+                          static_cast<double>(c.intermediate)) * static_cast<double>(c.layers + 1);
+      if (est > 1e18) throw ArgError{true, "batch x seq is too large"};
       return Napi::Number::New(env, 4.0 * static_cast<double>(model_->activation_floats(B, T)));
     } catch (const ArgError& e) {
       Throw(env, e);

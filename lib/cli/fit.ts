@@ -5,7 +5,7 @@
  *   synthtune fit --train <run folder | train.jsonl> --method static (--tokenizer <folder> | --model <folder>)
  *                 [--dim 256] --out <folder>
  *   synthtune fit --train <run folder | train.jsonl> --method full --model <BERT or DistilBERT model folder> --out <folder>
- *                 [--max-length 128] [--threads n]
+ *                 [--max-length 128] [--threads n] [--device auto|cpu|cuda] [--precision tf32|fp32]
  *                 [--epochs --lr --batch-size --seed --margin-scale --score dot|cosine]
  *                 [--eval-data <BEIR folder> --eval-split test --k 10,100]
  *
@@ -36,6 +36,9 @@ const USAGE = `usage: synthtune fit --train <run folder | train.jsonl> --method 
   --both-sides            adapter: apply to documents too (default: queries only)
   --max-length <n>        full: truncate texts to n tokens (default: the model's max length)
   --threads <n>           full: native CPU threads (default: all cores)
+  --device <d>            full: auto (default: the GPU when the CUDA build and a device are present),
+                          cpu or cuda (an error without the CUDA backend)
+  --precision <p>         full on cuda: tf32 (default, tensor-core matmuls) or fp32
   --epochs <n>            default 1
   --lr <x>                learning rate (default 1e-3)
   --batch-size <n>        examples per step (default 32)
@@ -67,6 +70,8 @@ const OPTIONS = {
   'both-sides': { type: 'boolean' },
   'max-length': { type: 'string' },
   threads: { type: 'string' },
+  device: { type: 'string' },
+  precision: { type: 'string' },
   epochs: { type: 'string' },
   lr: { type: 'string' },
   'batch-size': { type: 'string' },
@@ -130,6 +135,10 @@ export function fitOptions(v: Values) {
   if (method !== 'adapter' && method !== 'static' && method !== 'full') throw new CliError(`--method must be adapter, static or full, got '${method}'`);
   const out = need(v.out, '--out <folder>');
   if (method !== 'full' && (v['max-length'] !== undefined || v.threads !== undefined)) throw new CliError('--max-length and --threads are for --method full');
+  if (method !== 'full' && (v.device !== undefined || v.precision !== undefined)) throw new CliError('--device and --precision are for --method full');
+  if (v.device !== undefined && !['auto', 'cpu', 'cuda'].includes(v.device)) throw new CliError(`--device must be auto, cpu or cuda, got '${v.device}'`);
+  if (v.precision !== undefined && v.precision !== 'tf32' && v.precision !== 'fp32') throw new CliError(`--precision must be tf32 or fp32, got '${v.precision}'`);
+  if (v.precision === 'tf32' && v.device === 'cpu') throw new CliError('--precision tf32 needs --device cuda or auto (the CPU model computes in fp32)');
   if (method === 'full') {
     if (!v.model) throw new CliError('--method full needs --model <model folder> (the BERT or DistilBERT model to fine-tune)');
     existing(v.model, 'model', 'folder');
@@ -174,6 +183,8 @@ export function fitOptions(v: Values) {
     model: method === 'adapter' || method === 'full' ? v.model : undefined,
     maxLength: v['max-length'] === undefined ? undefined : intOption('max-length', v['max-length'], 0, 2),
     threads: v.threads === undefined ? undefined : intOption('threads', v.threads, 0, 1),
+    device: v.device as 'auto' | 'cpu' | 'cuda' | undefined,
+    precision: v.precision as 'tf32' | 'fp32' | undefined,
     tokenizer: method === 'static' ? tokenizer : undefined,
     dim: method === 'static' ? intOption('dim', v.dim, 256) : undefined,
     rank: v.rank === undefined ? undefined : intOption('rank', v.rank, 0),

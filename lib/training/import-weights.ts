@@ -17,7 +17,7 @@ import { loadEncoder } from '../models/encoder';
 import { bertWeightsFromOnnx, folderOnnx, readFolderWeights, type FolderWeights } from '../models/import';
 import { decodeModel } from '../models/onnx/proto';
 import { TextTokenizer } from '../models/tokenizer';
-import { FullStudent, nativeConfigFrom } from './students/full';
+import { FullStudent, nativeConfigFrom, type FullDevice, type FullPrecision } from './students/full';
 
 export const DEFAULT_SAMPLE_TEXTS = [
   'The quick brown fox jumps over the lazy dog.',
@@ -56,6 +56,10 @@ export interface ImportOptions {
   threads?: number;
   /** Longer inputs are truncated (default: the tokenizer's max length, clamped to the model's positions). */
   maxLength?: number;
+  /** Where the student trains (default 'cpu'; see FullOptions.device). */
+  device?: FullDevice;
+  /** Matmul arithmetic on cuda (default 'tf32'). The acceptance check always runs in fp32. */
+  precision?: FullPrecision;
 }
 
 export interface ImportedFull {
@@ -89,6 +93,8 @@ export async function importFullStudent(dir: string, opts: ImportOptions = {}): 
     weights: w.weights,
     maxLength: Math.min(tokenizer.maxLength, w.config.maxPosition),
     padId: tokenizer.padId,
+    device: opts.device,
+    precision: opts.precision,
   });
   let check: ImportCheck | null = null;
   if (opts.check !== false) check = await verifyAgainstOnnx(student, tokenizer, dir, w, opts);
@@ -126,7 +132,16 @@ export async function verifyAgainstOnnx(student: FullStudent, tokenizer: TextTok
     await enc.release();
   }
   const ids = texts.map((t) => tokenizer.encode(t).ids);
-  const got = await student.encode(ids, 'document');
+  // The check verifies the imported weights, not the arithmetic: a tf32 device model is checked in
+  // fp32 (tf32 matmuls alone differ from onnxruntime by more than the tolerance).
+  const precision = student.precision;
+  if (precision !== 'fp32') student.setPrecision('fp32');
+  let got: Float32Array;
+  try {
+    got = await student.encode(ids, 'document');
+  } finally {
+    if (precision !== 'fp32') student.setPrecision(precision);
+  }
   const D = student.dim;
   const diffs = texts.map((_, i) => maxAbs(got, ref, i * D, (i + 1) * D));
   const worst = Math.max(...diffs);

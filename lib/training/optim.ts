@@ -45,6 +45,12 @@ export class Adam {
   t = 0;
   private m = new Map<string, Float32Array>();
   private v = new Map<string, Float32Array>();
+  /**
+   * Called at the start of state(). A student whose moment tables are views of memory it refreshes
+   * on demand (the full student on a CUDA device: host mirrors of the device's moments) sets it to
+   * bring them up to date.
+   */
+  beforeState: (() => void) | null = null;
 
   constructor(opts: OptimizerOptions = {}) {
     this.name = opts.name ?? 'Adam';
@@ -93,6 +99,7 @@ export class Adam {
   }
 
   state(): OptimizerState {
+    this.beforeState?.();
     const tensors: Record<string, Float32Array> = {};
     for (const [name, m] of this.m) {
       tensors[`${name}.m`] = m.slice();

@@ -19,6 +19,7 @@ import { beirText, readBeir } from '../data/beir';
 import { readLines } from '../data/lines';
 import type { BeirDataset } from '../data/types';
 import type { MetricName } from '../evaluation';
+import { loadBackend } from '../kernels/loader';
 import { loadEncoder, type Encoder } from '../models/encoder';
 import { TextTokenizer } from '../models/tokenizer';
 import { EvaluationCallback, type Callback } from './callbacks';
@@ -44,6 +45,10 @@ export interface FitRunOptions {
   maxLength?: number;
   /** full: native CPU threads (default: the pool's). */
   threads?: number;
+  /** full: where to train — 'auto' (default: the GPU when the CUDA backend is loaded), 'cpu' or 'cuda'. */
+  device?: 'cpu' | 'cuda' | 'auto';
+  /** full on cuda: matmul arithmetic, 'tf32' (default) or 'fp32'. */
+  precision?: 'fp32' | 'tf32';
   /** static: the tokenizer folder (default: model). */
   tokenizer?: string;
   /** static: embedding dimension (default 256). */
@@ -214,7 +219,7 @@ async function fitFull(
   const sampleTexts = [...new Set(trainRows.slice(0, 50).flatMap((r) => [r.query, r.positive, ...(r.negatives ?? (r.negative ? [r.negative] : []))]))].slice(0, 6);
   let imported;
   try {
-    imported = await importFullStudent(o.model, { sampleTexts, threads: o.threads, maxLength: o.maxLength });
+    imported = await importFullStudent(o.model, { sampleTexts, threads: o.threads, maxLength: o.maxLength, device: o.device ?? 'auto', precision: o.precision });
   } catch (e) {
     throw new Error(`fit: ${(e as Error).message}`);
   }
@@ -222,6 +227,10 @@ async function fitFull(
   const c = student.config;
   print(`fit: imported ${weights.config.layers}-layer BERT (hidden ${c.hidden}, ${student.layout.reduce((s, t) => s + t.size, 0)} parameters) from ${weights.file}` +
     (check ? `; native vs onnxruntime max abs diff ${check.maxAbsDiff.toExponential(2)} on ${check.samples} samples` : ''));
+  const backend = loadBackend().info;
+  print(student.device === 'cuda'
+    ? `fit: training on cuda (${backend.device ?? 'GPU'}), ${student.precision} matmuls`
+    : `fit: training on cpu (${backend.name}${o.threads ? `, ${o.threads} threads` : ''}), fp32`);
   const ids = (t: string): number[] => tokenizer.encode(t).ids;
   const examples = tokenizeExamples(trainRows, ids);
   const callbacks = [...(o.callbacks ?? [])];

@@ -67,6 +67,17 @@ struct ModelPtrs {
   std::vector<LayerPtrs> layer;
 };
 
+// The layout table of a config: HF names and shapes, offsets into the flat buffers, weight-decay
+// flags (the order documented above); *n_params (if not null) = floats of one flat buffer. Throws
+// std::invalid_argument when check_config fails. Shared by Model and its CUDA twin
+// (native/cuda/bert_model.cuh), so both carve their flat buffers the same way.
+std::vector<TensorInfo> make_layout(const Config& c, int64_t* n_params);
+// Pointers of the tensors of `layout` (= make_layout(c)) inside a flat buffer starting at `base`
+// (host or device memory: pointer arithmetic only); type is nullptr without token types.
+ModelPtrs carve_layout(const Config& c, const std::vector<TensorInfo>& layout, float* base);
+// Floats of activations one forward of (B,T) keeps in a slot (Model::activation_floats).
+int64_t activation_floats(const Config& c, int64_t B, int64_t T);
+
 // 64-byte aligned float buffer.
 struct FloatBuf {
   float* p = nullptr;

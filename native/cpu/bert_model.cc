@@ -58,9 +58,10 @@ std::string check_config(const Config& c) {
   return std::string();
 }
 
-Model::Model(const Config& c) : cfg_(c) {
+std::vector<TensorInfo> make_layout(const Config& c, int64_t* n_params) {
   std::string err = check_config(c);
   if (!err.empty()) throw std::invalid_argument(err);
+  std::vector<TensorInfo> layout;
   const int64_t V = c.vocab_size, C = c.hidden, F = c.intermediate, P = c.max_position,
                 TV = c.type_vocab_size;
   int64_t off = 0;
@@ -73,7 +74,7 @@ Model::Model(const Config& c) : cfg_(c) {
     t.offset = off;
     t.decay = decay;
     off += t.size;
-    layout_.push_back(std::move(t));
+    layout.push_back(std::move(t));
   };
   // HF names; weight decay as in the usual HF recipe (not on biases and LayerNorm).
   add("embeddings.word_embeddings.weight", {V, C}, true);
@@ -101,7 +102,12 @@ Model::Model(const Config& c) : cfg_(c) {
     add(p + "output.LayerNorm.weight", {C}, false);
     add(p + "output.LayerNorm.bias", {C}, false);
   }
-  n_params_ = off;
+  if (n_params) *n_params = off;
+  return layout;
+}
+
+Model::Model(const Config& c) : cfg_(c) {
+  layout_ = make_layout(c, &n_params_);
   params_.reset(n_params_, true);
   grads_.reset(n_params_, true);
   m_.reset(n_params_, true);
@@ -129,10 +135,12 @@ const TensorInfo* Model::find(const std::string& name) const {
   return nullptr;
 }
 
-ModelPtrs Model::carve(float* base) const {
+ModelPtrs carve_layout(const Config& c, const std::vector<TensorInfo>& layout, float* base) {
   auto at = [&](const std::string& name) -> float* {
-    const TensorInfo* t = find(name);
-    return t ? base + t->offset : nullptr;
+    for (const TensorInfo& t : layout) {
+      if (t.name == name) return base + t.offset;
+    }
+    return nullptr;
   };
   ModelPtrs m;
   m.word = at("embeddings.word_embeddings.weight");
@@ -140,7 +148,7 @@ ModelPtrs Model::carve(float* base) const {
   m.type = at("embeddings.token_type_embeddings.weight");
   m.ln_w = at("embeddings.LayerNorm.weight");
   m.ln_b = at("embeddings.LayerNorm.bias");
-  for (int64_t l = 0; l < cfg_.layers; l++) {
+  for (int64_t l = 0; l < c.layers; l++) {
     const std::string p = "encoder.layer." + std::to_string(l) + ".";
     LayerPtrs L;
     L.qkv_w = at(p + "attention.self.query.weight");
@@ -160,14 +168,18 @@ ModelPtrs Model::carve(float* base) const {
   return m;
 }
 
+ModelPtrs Model::carve(float* base) const { return carve_layout(cfg_, layout_, base); }
+
 // ---- activations ------------------------------------------------------------------------------
 
-int64_t Model::activation_floats(int64_t B, int64_t T) const {
-  const int64_t N = B * T, C = cfg_.hidden, F = cfg_.intermediate, NH = cfg_.heads;
+int64_t activation_floats(const Config& c, int64_t B, int64_t T) {
+  const int64_t N = B * T, C = c.hidden, F = c.intermediate, NH = c.heads;
   const int64_t per_layer = 3 * N * C + B * NH * T * T + N * C /*atty*/ + N * C /*res1*/ + 2 * N +
                             N * C /*x1*/ + N * F /*h*/ + N * C /*res2*/ + 2 * N + N * C /*x2*/;
-  return N * C + 2 * N + N * C + cfg_.layers * per_layer + 2 * B * C + B;
+  return N * C + 2 * N + N * C + c.layers * per_layer + 2 * B * C + B;
 }
+
+int64_t Model::activation_floats(int64_t B, int64_t T) const { return bert::activation_floats(cfg_, B, T); }
 
 void Model::ensure_slot(Slot& s, int64_t B, int64_t T) {
   s.valid = false;

@@ -13,6 +13,16 @@
  * forward(documents), then the two backwards, so the query side uses slot 0, the document side
  * slot 1 and encode() slot 2; a backward whose slot was overwritten since its forward throws.
  *
+ * Device: `device: 'cpu'` (default) trains in the CPU core; 'cuda' keeps the whole model (weights,
+ * gradients, Adam moments, activations) on the GPU (native/cuda/bert_model.cuh, CUDA builds) with
+ * fp32 or tf32 ('tf32', the default there) matmuls; 'auto' picks cuda when the loaded backend is the
+ * CUDA build with a device (lib/kernels/loader.ts), else cpu. Both devices share one layout, one
+ * state() format and one export, so checkpoints and exports move freely between them. On cuda the
+ * zero-copy views (params(), flatParams, flatGrads, the optimizer's moment tables) are host mirrors:
+ * each params() / flatParams / flatGrads access downloads params and gradients, and edits made
+ * through those views are uploaded before the student's next operation; the moment tables are
+ * downloaded when the optimizer's state() is taken and uploaded when a loaded state is adopted.
+ *
  * DistilBERT is the same model with typeVocabSize 0 (config.arch 'distilbert'): the native layout keeps
  * the BERT names, weights may come under DistilBERT names, and export writes a DistilBERT folder.
  *
@@ -51,14 +61,35 @@ export interface NativeBertConfig
   threads?: number;
 }
 
+/** Where the full model trains: 'auto' = cuda when the CUDA backend is loaded, else cpu. */
+export type FullDevice = 'cpu' | 'cuda' | 'auto';
+/** Matmul arithmetic on the device (the CPU model is always fp32). */
+export type FullPrecision = 'fp32' | 'tf32';
+/** A flat buffer of the native model, for syncToHost / syncFromHost. */
+export type FlatBufferName = 'params' | 'grads' | 'adamM' | 'adamV' | 'all';
+
 /** The native BertModel object (native/bindings_bert.cc). */
 export interface NativeBertHandle {
+  /** Where the model lives. */
+  readonly device: 'cpu' | 'cuda';
+  /** Matmul arithmetic ('fp32' on the CPU; 'tf32' by default on cuda). */
+  readonly precision: FullPrecision;
+  /** Changes the matmul arithmetic for later calls ('tf32' only on cuda). */
+  setPrecision(p: FullPrecision): void;
   layout(): TensorLayout[];
   numParams(): number;
+  /**
+   * ArrayBuffers over the flat buffers. cpu: the model's own memory (live). cuda: a host mirror
+   * (the same memory on every call) downloaded by each call and by syncToHost(); writes reach the
+   * device through syncFromHost() only.
+   */
   paramsBuffer(): ArrayBuffer;
   gradsBuffer(): ArrayBuffer;
   adamMBuffer(): ArrayBuffer;
   adamVBuffer(): ArrayBuffer;
+  /** cuda: download into / upload from the host mirrors (default 'all'); cpu: no-ops. */
+  syncToHost(which?: FlatBufferName): void;
+  syncFromHost(which?: FlatBufferName): void;
   getTensor(name: string): Float32Array;
   setTensor(name: string, data: Float32Array): void;
   getParams(): Float32Array;
@@ -78,7 +109,7 @@ export interface NativeBertHandle {
 }
 
 interface BertAddon {
-  BertModel?: new (config: NativeBertConfig) => NativeBertHandle;
+  BertModel?: new (config: NativeBertConfig & { device?: 'cpu' | 'cuda'; precision?: FullPrecision }) => NativeBertHandle;
 }
 
 /** Whether the loaded native addon has the BERT model, and why not. */
@@ -91,12 +122,38 @@ export function nativeBertAvailable(): { ok: boolean; reason: string } {
   return { ok: true, reason: '' };
 }
 
-/** Creates the native model; throws a clear error when the addon lacks it. */
-export function createNativeBert(config: NativeBertConfig): NativeBertHandle {
+/**
+ * The device a full model runs on: 'cpu' → cpu; 'cuda' → cuda, or a clear error when the loaded
+ * backend is not the CUDA build with a device; 'auto' → cuda when it is, else cpu.
+ */
+export function resolveFullDevice(want: FullDevice = 'auto'): 'cpu' | 'cuda' {
+  if (want !== 'cpu' && want !== 'cuda' && want !== 'auto') throw new Error(`full: device must be 'cpu', 'cuda' or 'auto', got '${String(want)}'`);
+  if (want === 'cpu') return 'cpu';
+  const { info } = loadBackend();
+  if (info.name === 'cuda') return 'cuda';
+  if (want === 'auto') return 'cpu';
+  const why = info.reasons.filter((r) => r.startsWith('cuda') || r.startsWith('SYNTHTUNE_BACKEND')).join('; ');
+  throw new Error(`full: device 'cuda' needs the CUDA backend (a CUDA build with a visible device: npm run build:cuda), but the loaded backend is ${info.name}${why ? ` (${why})` : ''}`);
+}
+
+export interface DeviceOptions {
+  /** Default 'cpu'. */
+  device?: FullDevice;
+  /** Matmul arithmetic on cuda (default 'tf32'); ignored when 'auto' resolves to the CPU. */
+  precision?: FullPrecision;
+}
+
+/** Creates the native model; throws a clear error when the addon lacks it (or lacks the device). */
+export function createNativeBert(config: NativeBertConfig, opts: DeviceOptions = {}): NativeBertHandle {
   const avail = nativeBertAvailable();
   if (!avail.ok) throw new Error(`method 'full' needs the native core: ${avail.reason}`);
+  const want = opts.device ?? 'cpu';
+  const device = resolveFullDevice(want);
+  const precision = opts.precision;
+  if (precision !== undefined && precision !== 'fp32' && precision !== 'tf32') throw new Error(`full: precision must be 'fp32' or 'tf32', got '${String(precision)}'`);
+  if (device === 'cpu' && precision === 'tf32' && want === 'cpu') throw new Error("full: precision 'tf32' needs device 'cuda' (the CPU model computes in fp32)");
   const Ctor = (loadBackend().addon as unknown as BertAddon).BertModel!;
-  return new Ctor(config);
+  return new Ctor(device === 'cuda' ? { ...config, device, ...(precision ? { precision } : {}) } : config);
 }
 
 /** A BertConfig (lib/models/onnx) plus pooling → the native config. */
@@ -177,7 +234,7 @@ export function padBatch(inputs: readonly TokenIds[], maxLength: number, padId =
   return { ids, mask, B, T };
 }
 
-export interface FullOptions {
+export interface FullOptions extends DeviceOptions {
   config: NativeBertConfig;
   /** Initial weights by HF name (e.g. lib/models/tiny.ts's randomBertWeights, or a model's initializers). */
   weights: NamedWeights;
@@ -202,14 +259,18 @@ export class FullStudent implements Student<TokenIds> {
   readonly padId: number;
   readonly handle: NativeBertHandle;
   readonly layout: TensorLayout[];
-  /** Zero-copy views of the native flat buffers (whole model). */
-  readonly flatParams: Float32Array;
-  readonly flatGrads: Float32Array;
+  /** Where the model lives ('cuda': every weight, gradient and moment stays on the GPU). */
+  readonly device: 'cpu' | 'cuda';
+  private readonly flatP: Float32Array;
+  private readonly flatG: Float32Array;
   private readonly paramList: Param[];
+  /** cuda: the host mirrors of params and grads were handed out (and may have been edited). */
+  private hostDirty = false;
 
   constructor(opts: FullOptions) {
     this.config = { ...opts.config };
-    this.handle = createNativeBert(this.config);
+    this.handle = createNativeBert(this.config, { device: opts.device, precision: opts.precision });
+    this.device = this.handle.device;
     this.dim = this.config.hidden;
     this.maxLength = opts.maxLength ?? Math.min(this.config.maxPosition, 512);
     if (!(Number.isInteger(this.maxLength) && this.maxLength >= 1 && this.maxLength <= this.config.maxPosition)) {
@@ -218,15 +279,61 @@ export class FullStudent implements Student<TokenIds> {
     this.padId = opts.padId ?? 0;
     this.layout = this.handle.layout();
     loadNativeWeights(this.handle, opts.weights);
-    this.flatParams = new Float32Array(this.handle.paramsBuffer());
-    this.flatGrads = new Float32Array(this.handle.gradsBuffer());
+    this.flatP = new Float32Array(this.handle.paramsBuffer());
+    this.flatG = new Float32Array(this.handle.gradsBuffer());
     this.paramList = this.layout.map((t) => ({
       name: t.name,
-      data: this.flatParams.subarray(t.offset, t.offset + t.size),
-      grad: this.flatGrads.subarray(t.offset, t.offset + t.size),
+      data: this.flatP.subarray(t.offset, t.offset + t.size),
+      grad: this.flatG.subarray(t.offset, t.offset + t.size),
       shape: [...t.shape],
       decay: t.decay,
     }));
+  }
+
+  /** Matmul arithmetic of the native model ('fp32' on the CPU). */
+  get precision(): FullPrecision {
+    return this.handle.precision;
+  }
+
+  /** Changes the matmul arithmetic ('tf32' only on cuda). */
+  setPrecision(p: FullPrecision): void {
+    this.handle.setPrecision(p);
+  }
+
+  /** Where and how the model computes, for logs: "cpu (fp32)" or "cuda (tf32)". */
+  describeDevice(): string {
+    return `${this.device} (${this.precision})`;
+  }
+
+  /**
+   * Views of the whole flat parameter / gradient buffers. cpu: live zero-copy views. cuda: host
+   * mirrors, downloaded on each access; edits are uploaded before the next operation.
+   */
+  get flatParams(): Float32Array {
+    this.pullHost();
+    return this.flatP;
+  }
+
+  get flatGrads(): Float32Array {
+    this.pullHost();
+    return this.flatG;
+  }
+
+  /** cuda: brings the host mirrors of params and grads up to date and marks them handed out. */
+  private pullHost(): void {
+    if (this.device !== 'cuda') return;
+    this.flushHost();
+    this.handle.syncToHost('params');
+    this.handle.syncToHost('grads');
+    this.hostDirty = true;
+  }
+
+  /** cuda: uploads host mirrors handed out since the last operation (edits through params() views). */
+  private flushHost(): void {
+    if (!this.hostDirty) return;
+    this.hostDirty = false;
+    this.handle.syncFromHost('params');
+    this.handle.syncFromHost('grads');
   }
 
   private checkIds(inputs: readonly TokenIds[]): void {
@@ -243,6 +350,7 @@ export class FullStudent implements Student<TokenIds> {
   private async run(inputs: readonly TokenIds[], slot: number): Promise<Float32Array> {
     if (inputs.length === 0) return new Float32Array(0);
     this.checkIds(inputs);
+    this.flushHost();
     const { ids, mask, B, T } = padBatch(inputs, this.maxLength, this.padId);
     return this.handle.forward(ids, mask, null, B, T, slot);
   }
@@ -262,6 +370,7 @@ export class FullStudent implements Student<TokenIds> {
       throw new Error(`full: the activations of this ${f.side} forward were overwritten by a later forward on the same side`);
     }
     if (dOut.length !== f.rows * this.dim) throw new Error(`full: dOut has length ${dOut.length}, expected ${f.rows * this.dim}`);
+    this.flushHost();
     await this.handle.backward(dOut, ctx.slot);
   }
 
@@ -269,16 +378,20 @@ export class FullStudent implements Student<TokenIds> {
     return this.run(inputs, SLOT.encode);
   }
 
+  /** Named views of the flat buffers (cuda: host mirrors, downloaded now; see flatParams). */
   params(): Param[] {
+    this.pullHost();
     return this.paramList;
   }
 
   zeroGrad(): void {
+    this.flushHost();
     this.handle.zeroGrad();
   }
 
   /** The Adam/AdamW step in C++ with the optimizer's hyper-parameters (moments live in the native model). */
   step(optimizer: Adam, lr: number): void {
+    this.flushHost();
     this.shareMoments(optimizer);
     optimizer.t++;
     this.handle.adamStep(lr, optimizer.beta1, optimizer.beta2, optimizer.eps, optimizer.weightDecay, optimizer.t,
@@ -293,6 +406,8 @@ export class FullStudent implements Student<TokenIds> {
    * moments, so its state() — what fit() writes into checkpoint.bin — holds them and a resumed run
    * continues exactly. Moments the optimizer already holds (loaded from a checkpoint) are copied
    * into the native buffers first; a fresh optimizer (t = 0, no moments) starts from zero moments.
+   * On cuda the views are host mirrors: the optimizer's beforeState hook downloads them when its
+   * state() is taken, and adopted moments are uploaded here.
    */
   private shareMoments(optimizer: Adam): void {
     const tables = optimizer as unknown as { m?: unknown; v?: unknown };
@@ -307,8 +422,25 @@ export class FullStudent implements Student<TokenIds> {
     if (!this.sharedWith.has(optimizer)) {
       this.sharedWith.add(optimizer);
       if (optimizer.t === 0 && m.size === 0) this.handle.resetOptimizer();
+      if (this.device === 'cuda') {
+        optimizer.beforeState = () => {
+          this.handle.syncToHost('adamM');
+          this.handle.syncToHost('adamV');
+        };
+      }
     }
     const loaded = [...m.values()].some((x) => !this.momentViews!.some((w) => w.m === x));
+    // cuda: tables to adopt → bring the mirrors up to date first (views kept as they are must keep
+    // the device's values), write, upload.
+    const adopt = this.device === 'cuda' && this.layout.some((t, i) => {
+      const cm = m.get(t.name);
+      const cv = v.get(t.name);
+      return (cm !== undefined && cm !== this.momentViews![i].m) || (cv !== undefined && cv !== this.momentViews![i].v);
+    });
+    if (adopt) {
+      this.handle.syncToHost('adamM');
+      this.handle.syncToHost('adamV');
+    }
     this.layout.forEach((t, i) => {
       const views = this.momentViews![i];
       for (const [table, view] of [[m, views.m], [v, views.v]] as const) {
@@ -323,14 +455,20 @@ export class FullStudent implements Student<TokenIds> {
         table.set(t.name, view);
       }
     });
+    if (adopt) {
+      this.handle.syncFromHost('adamM');
+      this.handle.syncFromHost('adamV');
+    }
   }
 
   /** Weights by HF name (copies), for lib/models' ONNX builder. */
   weightMap(): WeightMap {
+    this.flushHost();
     return nativeWeightMap(this.handle);
   }
 
   state(): StudentState {
+    this.flushHost();
     const tensors: Record<string, Float32Array> = {};
     for (const t of this.layout) tensors[t.name] = this.handle.getTensor(t.name);
     return {
@@ -342,6 +480,7 @@ export class FullStudent implements Student<TokenIds> {
 
   load(s: StudentState): void {
     if (s.kind !== this.kind) throw new Error(`full: cannot load a ${s.kind} state`);
+    this.flushHost();
     loadNativeWeights(this.handle, s.tensors);
   }
 
@@ -365,10 +504,13 @@ export class FullStudent implements Student<TokenIds> {
   }
 }
 
-/** Rebuilds a full student from state() (for the registry in ./index.ts: registerStudent('full', fullFromState)). */
-export function fullFromState(s: StudentState): FullStudent {
+/**
+ * Rebuilds a full student from state() (for the registry in ./index.ts: registerStudent('full',
+ * fullFromState)). The state holds no device: the student is built on opts.device (default cpu).
+ */
+export function fullFromState(s: StudentState, opts: DeviceOptions = {}): FullStudent {
   if (s.kind !== 'full') throw new Error(`full: cannot build from a ${s.kind} state`);
   const c = s.config as unknown as NativeBertConfig & { maxLength?: number; padId?: number };
   const { maxLength, padId, ...config } = c;
-  return new FullStudent({ config, weights: s.tensors, maxLength, padId });
+  return new FullStudent({ config, weights: s.tensors, maxLength, padId, ...opts });
 }
