@@ -11,16 +11,26 @@
  * Throughput is tokens/s; extra carries the memory figures (flat buffers, activations, process
  * peak RSS) and the CPU time per call.
  *
- * Not registered in bench/index.ts yet: export `trainFullSuite` and add it there (or merge its
- * rows into bench/train.ts's suite) to make it part of `synthtune bench --json`.
+ * With the CUDA backend (a CUDA build and a device): the same forward and step on the GPU, once per
+ * matmul precision (backend `native-cuda-tf32`, `native-cuda-fp32`). The CPU emulator of
+ * native/cuda/emu (SYNTHTUNE_CUDA_ADDON) only runs the --quick shape.
+ *
+ * PyTorch + sentence-transformers reference (bench/pytorch/full_step.py): the same step in PyTorch
+ * on the same shape, on the GPU (fp32, tf32, bf16 autocast) with the CUDA backend, else on the CPU
+ * (fp32, same thread count); rows `pytorch-forward` / `pytorch-step`, backend
+ * `pytorch-<device>-<precision>`. Runs with SYNTHTUNE_BENCH_PYTHON=<python> (also in --quick), or
+ * with `python3` when it can import torch and sentence_transformers (not in --quick); skipped with a
+ * message otherwise. Registered in bench/index.ts as part of the `train` suite.
  */
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { loadOrtModel } from '../lib/models/ort';
 import { buildBertOnnx, type BertConfig } from '../lib/models/onnx/bert';
 import { randomBertWeights } from '../lib/models/tiny';
-import { createNativeBert, loadNativeWeights, nativeBertAvailable, nativeConfigFrom } from '../lib/training/students/full';
+import { loadBackend } from '../lib/kernels/loader';
+import { createNativeBert, loadNativeWeights, nativeBertAvailable, nativeConfigFrom, resolveFullDevice, type FullPrecision, type NativeBertHandle } from '../lib/training/students/full';
 import { hardware, measure, type BenchRow, type Suite } from './harness';
 
 const MINILM: BertConfig = {
@@ -46,6 +56,71 @@ async function timed(fn: () => unknown, budgetMs: number): Promise<{ ms: number;
   }, { budgetMs, minReps: 3, warmup: 1 });
   const c = process.cpuUsage(c0);
   return { ms, cpuMs: (c.user + c.system) / 1e3 / n };
+}
+
+/** Forward alone, then forward + backward + AdamW, on a native model. */
+async function timeNative(h: NativeBertHandle, ids: Int32Array, mask: Int32Array, types: Int32Array, B: number, T: number, hidden: number, budgetMs: number) {
+  const dOut = new Float32Array(B * hidden).fill(1 / (B * hidden));
+  const fwd = await timed(() => h.forward(ids, mask, types, B, T), budgetMs);
+  let t = 0;
+  const step = await timed(async () => {
+    h.zeroGrad();
+    await h.forward(ids, mask, types, B, T);
+    await h.backward(dOut);
+    h.adamStep(1e-5, 0.9, 0.999, 1e-8, 0.01, ++t, true);
+  }, budgetMs);
+  return { fwd, step };
+}
+
+interface PyRow {
+  case: string;
+  precision: string;
+  device: string;
+  device_name: string;
+  median_ms: number;
+  tokens_per_s: number;
+  peak_mib: number | null;
+  [k: string]: unknown;
+}
+
+/** The Python that runs bench/pytorch/full_step.py, or why there is none. */
+function pythonForReference(quick: boolean): { python: string | null; why: string } {
+  const explicit = process.env.SYNTHTUNE_BENCH_PYTHON;
+  if (!explicit && quick) return { python: null, why: 'not in --quick (set SYNTHTUNE_BENCH_PYTHON to run it)' };
+  const python = explicit || 'python3';
+  const probe = spawnSync(python, ['-c', 'import torch, sentence_transformers'], { encoding: 'utf8', timeout: 120_000 });
+  if (probe.error) return { python: null, why: `${python} cannot run (${probe.error.message})` };
+  if (probe.status !== 0) {
+    const last = (probe.stderr || '').trim().split('\n').pop() ?? '';
+    return { python: null, why: `${python} cannot import torch and sentence_transformers (${last})` };
+  }
+  return { python, why: '' };
+}
+
+/** Runs the PyTorch reference; resolves to its JSON rows (a failure is logged, not thrown). */
+function runPyTorch(python: string, args: string[], log: (line: string) => void): Promise<PyRow[]> {
+  const script = path.resolve(__dirname, '..', '..', 'bench', 'pytorch', 'full_step.py');
+  const fallback = path.resolve(__dirname, 'pytorch', 'full_step.py');  // running from the sources (ts-node, vitest)
+  const file = fs.existsSync(script) ? script : fallback;
+  return new Promise((resolve) => {
+    const child = spawn(python, [file, ...args, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 15 * 60_000);
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      log(`  pytorch reference failed to start: ${e.message}`);
+      resolve([]);
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      const rows = out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as PyRow);
+      if (code !== 0) log(`  pytorch reference exited ${code}: ${err.trim().split('\n').slice(-3).join(' | ')}`);
+      resolve(rows);
+    });
+  });
 }
 
 export const trainFullSuite: Suite = {
@@ -90,16 +165,8 @@ export const trainFullSuite: Suite = {
       // Native: forward alone, then forward + backward + AdamW.
       const h = createNativeBert(nativeConfigFrom(shape, { pooling: 'mean', threads }));
       loadNativeWeights(h, weights);
-      const dOut = new Float32Array(B * shape.hidden).fill(1 / (B * shape.hidden));
-      const fwd = await timed(() => h.forward(ids, mask, types, B, T), budgetMs);
+      const { fwd, step } = await timeNative(h, ids, mask, types, B, T, shape.hidden, budgetMs);
       log(`  full-forward  ${fwd.ms.toFixed(1)} ms`);
-      let t = 0;
-      const step = await timed(async () => {
-        h.zeroGrad();
-        await h.forward(ids, mask, types, B, T);
-        await h.backward(dOut);
-        h.adamStep(1e-5, 0.9, 0.999, 1e-8, 0.01, ++t, true);
-      }, budgetMs);
       log(`  full-step     ${step.ms.toFixed(1)} ms (${(step.ms / base.ms).toFixed(2)}× ort-forward; target ≤ 4×)`);
 
       const paramBytes = 4 * h.numParams();
@@ -118,6 +185,46 @@ export const trainFullSuite: Suite = {
       rows.push(row('ort-forward', 'onnxruntime-cpu', base, {}));
       rows.push(row('full-forward', 'native', fwd, { activations_mib: memory.activations_mib }));
       rows.push(row('full-step', 'native', step, { ...memory, step_over_ort_forward: round(step.ms / base.ms) }));
+
+      // The same on the GPU, once per matmul precision.
+      const onCuda = resolveFullDevice('auto') === 'cuda';
+      const deviceName = loadBackend().info.device ?? 'cuda';
+      if (onCuda && deviceName === 'CUDA emulator (CPU)' && !quick) {
+        log('  cuda: the CPU emulator of the CUDA build is loaded; its rows run with --quick only');
+      } else if (onCuda) {
+        for (const precision of ['tf32', 'fp32'] as FullPrecision[]) {
+          const d = createNativeBert(nativeConfigFrom(shape, { pooling: 'mean' }), { device: 'cuda', precision });
+          loadNativeWeights(d, weights);
+          const r = await timeNative(d, ids, mask, types, B, T, shape.hidden, budgetMs);
+          log(`  cuda ${precision}: full-forward ${r.fwd.ms.toFixed(2)} ms, full-step ${r.step.ms.toFixed(2)} ms ` +
+            `(${Math.round((tokens / r.step.ms) * 1e3)} tokens/s) on ${deviceName}`);
+          const gpu = { device: deviceName, precision };
+          rows.push(row('full-forward', `native-cuda-${precision}`, r.fwd, gpu));
+          rows.push(row('full-step', `native-cuda-${precision}`, r.step, { ...gpu, params_mib: memory.params_mib, activations_mib: memory.activations_mib }));
+        }
+      }
+
+      // PyTorch + sentence-transformers on the same shape and batch.
+      const py = pythonForReference(quick);
+      if (!py.python) {
+        log(`  pytorch reference skipped: ${py.why}`);
+      } else {
+        const pyDevice = onCuda && deviceName !== 'CUDA emulator (CPU)' ? 'cuda' : 'cpu';
+        const args = [
+          '--layers', String(shape.layers), '--hidden', String(shape.hidden), '--heads', String(shape.heads),
+          '--intermediate', String(shape.intermediate), '--vocab', String(shape.vocabSize), '--batch', String(B), '--seq', String(T),
+          '--device', pyDevice, '--precision', pyDevice === 'cuda' ? 'fp32,tf32,bf16' : 'fp32',
+          '--budget-ms', String(budgetMs), ...(pyDevice === 'cpu' ? ['--threads', String(threads)] : []),
+        ];
+        log(`  pytorch reference: ${py.python} bench/pytorch/full_step.py ${args.join(' ')}`);
+        for (const r of await runPyTorch(py.python, args, log)) {
+          const x = { ms: r.median_ms, cpuMs: NaN };
+          log(`  ${r.case.padEnd(16)} ${r.device}-${r.precision} ${r.median_ms.toFixed(2)} ms (${r.tokens_per_s} tokens/s)`);
+          rows.push(row(r.case, `pytorch-${r.device}-${r.precision}`, x, {
+            device: r.device_name, peak_mib: r.peak_mib, torch: r.torch, sentence_transformers: r.sentence_transformers,
+          }));
+        }
+      }
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
