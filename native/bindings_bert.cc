@@ -7,7 +7,8 @@
 //   (or addon.bertCreate(config))
 //   m.device                       'cpu' (default) or 'cuda' (CUDA builds only; a CPU-only build throws
 //                                  "this build has no CUDA backend (npm run build:cuda)")
-//   m.precision; m.setPrecision(p) matmul arithmetic: 'fp32', or 'tf32' (device 'cuda' only; its default)
+//   m.precision; m.setPrecision(p) matmul arithmetic: 'fp32', or 'tf32' (device 'cuda' on a GPU of compute
+//                                  capability 8.0+ only; there it is the default, elsewhere fp32 is)
 //   m.layout()                     [{ name, shape, offset, size, decay }]   HF names, flat-buffer offsets
 //   m.numParams()
 //   m.paramsBuffer() / gradsBuffer() / adamMBuffer() / adamVBuffer()
@@ -235,9 +236,13 @@ class CpuEngine final : public Engine {
 #ifdef SYNTHTUNE_CUDA
 class CudaEngine final : public Engine {
  public:
-  // Throws std::runtime_error with the CUDA message (no device, out of memory, ...).
-  CudaEngine(const st::bert::Config& c, bool tf32) {
-    check(st::cuda_bert::Model::create(c, tf32 ? st::cuda_bert::Precision::kTf32 : st::cuda_bert::Precision::kFp32, &m_));
+  // Throws std::runtime_error with the CUDA message (no device, out of memory, explicit tf32 on a
+  // GPU without TF32 tensor cores, ...). An implicit tf32 (the device default) falls back to fp32
+  // on such a GPU (compute capability < 8.0) instead of failing every forward.
+  CudaEngine(const st::bert::Config& c, bool tf32, bool explicit_precision) {
+    using st::cuda_bert::Precision;
+    check(st::cuda_bert::Model::create(c, tf32 && explicit_precision ? Precision::kTf32 : Precision::kFp32, &m_));
+    if (tf32 && !explicit_precision && m_->tf32_supported()) check(m_->set_precision(Precision::kTf32));
   }
   const st::bert::Config& config() const override { return m_->config(); }
   const std::vector<TensorInfo>& layout() const override { return m_->layout(); }
@@ -250,7 +255,8 @@ class CudaEngine final : public Engine {
   const char* device() const override { return "cuda"; }
   const char* precision() const override { return m_->precision() == st::cuda_bert::Precision::kTf32 ? "tf32" : "fp32"; }
   void set_precision(const std::string& p) override {
-    m_->set_precision(p == "tf32" ? st::cuda_bert::Precision::kTf32 : st::cuda_bert::Precision::kFp32);
+    std::string err = m_->set_precision(p == "tf32" ? st::cuda_bert::Precision::kTf32 : st::cuda_bert::Precision::kFp32);
+    if (!err.empty()) throw ArgError{true, err};
   }
   void forward(int slot, const int32_t* ids, const int32_t* mask, const int32_t* types, int64_t B, int64_t T,
                float* out) override {
@@ -294,6 +300,7 @@ class CudaEngine final : public Engine {
 struct DeviceChoice {
   bool cuda = false;
   bool tf32 = false;
+  bool explicit_precision = false;  // config.precision was given (else tf32 is the device default)
 };
 
 DeviceChoice ParseDevice(const Napi::Value& v) {
@@ -313,6 +320,7 @@ DeviceChoice ParseDevice(const Napi::Value& v) {
     std::string s = prec.As<Napi::String>().Utf8Value();
     if (s != "fp32" && s != "tf32") throw ArgError{true, "config.precision must be 'fp32' or 'tf32', got '" + s + "'"};
     d.tf32 = s == "tf32";
+    d.explicit_precision = true;
     if (d.tf32 && !d.cuda) throw ArgError{true, "config.precision 'tf32' needs device 'cuda' (the CPU model computes in fp32)"};
   }
   return d;
@@ -364,7 +372,7 @@ class BertWrap : public Napi::ObjectWrap<BertWrap> {
     if (dev.cuda) {
 #ifdef SYNTHTUNE_CUDA
       try {
-        model_ = std::make_shared<CudaEngine>(c, dev.tf32);
+        model_ = std::make_shared<CudaEngine>(c, dev.tf32, dev.explicit_precision);
       } catch (const std::bad_alloc&) {
         throw Napi::RangeError::New(env, "BertModel: out of host memory creating the CUDA model");
       } catch (const std::exception& e) {
@@ -725,10 +733,17 @@ class BertWrap : public Napi::ObjectWrap<BertWrap> {
   };
 
   Napi::Value Queue(Napi::Env env, std::function<void()> fn, Napi::Value result) {
-    busy_ = true;
     auto* job = new Job(env, this, std::move(fn), result);
     Napi::Promise p = job->Promise();
-    job->Queue();
+    try {
+      job->Queue();
+    } catch (...) {
+      delete job;  // never queued: nothing will complete (or delete) it
+      throw;
+    }
+    // Busy only once queued (a failed Queue must not leave the model busy forever). The job cannot
+    // complete before this returns: OnOK / OnError run on this (the JS) thread.
+    busy_ = true;
     return p;
   }
 
@@ -801,6 +816,7 @@ class BertWrap : public Napi::ObjectWrap<BertWrap> {
 
   Napi::Value SlotInfo(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
+    NotBusy(env);  // the running forward writes the slot state on a worker thread
     int slot = 0;
     try {
       if (info.Length() > 0 && !info[0].IsUndefined()) slot = static_cast<int>(IntArg(info[0], "slot", 0, kMaxSlots - 1));

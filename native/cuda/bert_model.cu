@@ -20,6 +20,7 @@ namespace st {
 namespace cuda_bert {
 
 using cuda_detail::cuda_error_string;
+using cuda_detail::DeviceCtx;
 using cuda_detail::GemmPrecision;
 
 namespace {
@@ -28,10 +29,35 @@ namespace {
 // size computation below well inside int64 and size_t.
 constexpr double kMaxElems = 1125899906842624.0;  // 2^50
 
-std::string dev_alloc(void** p, int64_t elems, size_t elem_bytes, const std::string& what) {
+// Frees the context's cached scratch buffers (DeviceCtx::slots: idle between operations, since
+// the caller holds ctx->mu, and never relied upon to keep their contents), so that an allocation
+// that failed can be retried with that memory back. false when there was nothing to free.
+bool release_ctx_cache(DeviceCtx* ctx) {
+  if (!ctx) return false;
+  bool any = false;
+  for (cuda_detail::DeviceBuffer& b : ctx->slots) any = any || b.ptr != nullptr;
+  if (!any) return false;
+  if (cudaStreamSynchronize(ctx->stream) != cudaSuccess) return false;
+  for (cuda_detail::DeviceBuffer& b : ctx->slots) {
+    if (b.ptr) (void)cudaFree(b.ptr);
+    b.ptr = nullptr;
+    b.bytes = 0;
+  }
+  (void)cudaGetLastError();
+  return true;
+}
+
+// cudaMalloc of max(elems, 1) elements (ctx->mu held). Out of memory: the context's scratch cache
+// is released and the allocation retried once before the error is reported.
+std::string dev_alloc(DeviceCtx* ctx, void** p, int64_t elems, size_t elem_bytes, const std::string& what) {
   *p = nullptr;
   const size_t bytes = static_cast<size_t>(std::max<int64_t>(elems, 1)) * elem_bytes;
   cudaError_t e = cudaMalloc(p, bytes);
+  if (e == cudaErrorMemoryAllocation) {
+    (void)cudaGetLastError();
+    *p = nullptr;
+    if (release_ctx_cache(ctx)) e = cudaMalloc(p, bytes);
+  }
   if (e == cudaErrorMemoryAllocation) {
     (void)cudaGetLastError();
     *p = nullptr;
@@ -138,15 +164,33 @@ std::string Model::init(const bert::Config& c, Precision precision) {
   slots_.reset(new DevSlot[kMaxSlots]);
 
   ctx_ = cuda_detail::current_ctx(&err);
-  if (!ctx_) return err;
+  if (!ctx_) {
+    (void)cudaGetLastError();
+    return err;
+  }
   device_ = ctx_->device;
+  int major = 0, minor = 0;
+  if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device_) != cudaSuccess ||
+      cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device_) != cudaSuccess) {
+    major = minor = 0;
+    (void)cudaGetLastError();
+  }
+  tf32_supported_ = major >= 8;
+  if (precision_ == Precision::kTf32 && !tf32_supported_) {
+    return "cuda bert: precision 'tf32' needs a GPU of compute capability 8.0 or newer (this one is " +
+           std::to_string(major) + "." + std::to_string(minor) + "); use precision 'fp32'";
+  }
   std::lock_guard<std::mutex> lock(ctx_->mu);
+  return finish(init_device());
+}
+
+std::string Model::init_device() {
   ST_TRY(begin());
   const std::string np = std::to_string(n_params_);
-  ST_TRY(dev_alloc(reinterpret_cast<void**>(&params_), n_params_, sizeof(float), "the parameters (" + np + " floats)"));
-  ST_TRY(dev_alloc(reinterpret_cast<void**>(&grads_), n_params_, sizeof(float), "the gradients (" + np + " floats)"));
-  ST_TRY(dev_alloc(reinterpret_cast<void**>(&m_), n_params_, sizeof(float), "the Adam moments (" + np + " floats)"));
-  ST_TRY(dev_alloc(reinterpret_cast<void**>(&v_), n_params_, sizeof(float), "the Adam moments (" + np + " floats)"));
+  ST_TRY(dev_alloc(ctx_, reinterpret_cast<void**>(&params_), n_params_, sizeof(float), "the parameters (" + np + " floats)"));
+  ST_TRY(dev_alloc(ctx_, reinterpret_cast<void**>(&grads_), n_params_, sizeof(float), "the gradients (" + np + " floats)"));
+  ST_TRY(dev_alloc(ctx_, reinterpret_cast<void**>(&m_), n_params_, sizeof(float), "the Adam moments (" + np + " floats)"));
+  ST_TRY(dev_alloc(ctx_, reinterpret_cast<void**>(&v_), n_params_, sizeof(float), "the Adam moments (" + np + " floats)"));
   cudaStream_t s = ctx_->stream;
   const size_t bytes = static_cast<size_t>(n_params_) * sizeof(float);
   for (float* p : {params_, grads_, m_, v_}) ST_CUDA_TRY(cudaMemsetAsync(p, 0, bytes, s));
@@ -168,7 +212,7 @@ std::string Model::init(const bert::Config& c, Precision precision) {
   for (const bert::TensorInfo& t : layout_) ranges.push_back(AdamTile{t.offset, t.offset + t.size, t.decay ? 1 : 0, 0});
   std::vector<AdamTile> tiles = adam_tiles(ranges);
   n_tiles_ = static_cast<int64_t>(tiles.size());
-  ST_TRY(dev_alloc(reinterpret_cast<void**>(&tiles_), n_tiles_, sizeof(AdamTile), "the Adam tiles"));
+  ST_TRY(dev_alloc(ctx_, reinterpret_cast<void**>(&tiles_), n_tiles_, sizeof(AdamTile), "the Adam tiles"));
   if (n_tiles_ > 0) {
     ST_CUDA_TRY(cudaMemcpyAsync(tiles_, tiles.data(), tiles.size() * sizeof(AdamTile), cudaMemcpyHostToDevice, s));
   }
@@ -178,6 +222,9 @@ std::string Model::init(const bert::Config& c, Precision precision) {
 
 Model::~Model() {
   if (!ctx_) return;
+  // (Every operation synchronised the stream before it returned, so no work still uses these.)
+  int prev = -1;
+  if (cudaGetDevice(&prev) != cudaSuccess) prev = -1;
   (void)cudaSetDevice(device_);
   if (slots_) {
     for (int i = 0; i < kMaxSlots; i++) {
@@ -192,12 +239,32 @@ Model::~Model() {
   dev_free(grads_);
   dev_free(m_);
   dev_free(v_);
+  if (prev >= 0 && prev != device_) (void)cudaSetDevice(prev);  // the calling thread's device as it was
   (void)cudaGetLastError();
 }
 
 std::string Model::begin() {
+  // A launch check (cudaGetLastError) must only see errors of this operation: drop a non-sticky
+  // error an earlier call on this thread left behind (it was already reported by that call).
+  (void)cudaGetLastError();
   ST_CUDA_TRY(cudaSetDevice(device_));
   ctx_->gemm_precision = precision_ == Precision::kTf32 ? GemmPrecision::kTf32 : GemmPrecision::kFp32;
+  return std::string();
+}
+
+std::string Model::finish(std::string err) {
+  if (!err.empty()) {
+    (void)cudaStreamSynchronize(ctx_->stream);
+    (void)cudaGetLastError();
+  }
+  return err;
+}
+
+std::string Model::set_precision(Precision p) {
+  if (p == Precision::kTf32 && !tf32_supported_) {
+    return "cuda bert: precision 'tf32' needs a GPU of compute capability 8.0 or newer; use 'fp32'";
+  }
+  precision_ = p;
   return std::string();
 }
 
@@ -246,7 +313,7 @@ std::string Model::ensure_slot(DevSlot& s, int64_t B, int64_t T) {
     dev_free(s.buf);
     s.buf = nullptr;
     s.cap = 0;
-    ST_TRY(dev_alloc(reinterpret_cast<void**>(&s.buf), need, sizeof(float),
+    ST_TRY(dev_alloc(ctx_, reinterpret_cast<void**>(&s.buf), need, sizeof(float),
                      "the activations of batch " + std::to_string(B) + " x seq " + std::to_string(T)));
     s.cap = need;
   }
@@ -255,7 +322,7 @@ std::string Model::ensure_slot(DevSlot& s, int64_t B, int64_t T) {
     dev_free(s.ibuf);
     s.ibuf = nullptr;
     s.icap = 0;
-    ST_TRY(dev_alloc(reinterpret_cast<void**>(&s.ibuf), 3 * N, sizeof(int32_t), "the token ids"));
+    ST_TRY(dev_alloc(ctx_, reinterpret_cast<void**>(&s.ibuf), 3 * N, sizeof(int32_t), "the token ids"));
     s.icap = 3 * N;
   }
   if (carve_slot(s, s.buf, B, T) != need) return "cuda bert: internal error: activation layout";
@@ -282,7 +349,7 @@ std::string Model::ensure_scratch(int64_t B, int64_t T, Scratch* sc) {
     dev_free(sc_);
     sc_ = nullptr;
     sc_cap_ = 0;
-    ST_TRY(dev_alloc(reinterpret_cast<void**>(&sc_), total, sizeof(float),
+    ST_TRY(dev_alloc(ctx_, reinterpret_cast<void**>(&sc_), total, sizeof(float),
                      "the working memory of batch " + std::to_string(B) + " x seq " + std::to_string(T)));
     sc_cap_ = total;
   }
@@ -291,7 +358,7 @@ std::string Model::ensure_scratch(int64_t B, int64_t T, Scratch* sc) {
     dev_free(isc_);
     isc_ = nullptr;
     isc_cap_ = 0;
-    ST_TRY(dev_alloc(reinterpret_cast<void**>(&isc_), itotal, sizeof(int32_t), "the embedding-gradient scratch"));
+    ST_TRY(dev_alloc(ctx_, reinterpret_cast<void**>(&isc_), itotal, sizeof(int32_t), "the embedding-gradient scratch"));
     isc_cap_ = itotal;
   }
   Carver cv(sc_);
@@ -336,15 +403,10 @@ std::string Model::forward(int slot, const int32_t* ids, const int32_t* mask, co
     if (types && (types[i] < 0 || types[i] >= TV)) return "cuda bert forward: tokenTypeIds[" + std::to_string(i) + "] is outside [0, " + std::to_string(TV) + ")";
   }
   std::lock_guard<std::mutex> lock(ctx_->mu);
-  ST_TRY(begin());
+  ST_TRY(finish(begin()));
   DevSlot& s = slots_[slot];
   s.info.valid = false;
-  std::string err = forward_impl(s, ids, mask, types, B, T, out);
-  if (!err.empty()) {
-    (void)cudaStreamSynchronize(ctx_->stream);
-    (void)cudaGetLastError();
-    return err;
-  }
+  ST_TRY(finish(forward_impl(s, ids, mask, types, B, T, out)));
   s.info.valid = true;
   return std::string();
 }
@@ -360,8 +422,10 @@ std::string Model::forward_impl(DevSlot& s, const int32_t* ids, const int32_t* m
   DeviceCtx* ctx = ctx_;
   cudaStream_t st = ctx->stream;
 
-  // ids | mask (ones when absent) | types (zeros when absent), one upload.
-  std::vector<int32_t> host(static_cast<size_t>(3 * N));
+  // ids | mask (ones when absent) | types (zeros when absent), one upload from the model's staging
+  // buffer (which outlives the copy even when a step below fails; see finish).
+  std::vector<int32_t>& host = host_ids_;
+  host.resize(static_cast<size_t>(3 * N));
   std::copy(ids, ids + N, host.begin());
   if (mask) std::copy(mask, mask + N, host.begin() + N);
   else std::fill(host.begin() + N, host.begin() + 2 * N, 1);
@@ -399,13 +463,8 @@ std::string Model::backward(int slot, const float* dout) {
   if (!s.info.valid) return "cuda bert backward: no forward pass in slot " + std::to_string(slot);
   if (!dout) return "cuda bert backward: dPooled is null";
   std::lock_guard<std::mutex> lock(ctx_->mu);
-  ST_TRY(begin());
-  std::string err = backward_impl(s, dout);
-  if (!err.empty()) {
-    (void)cudaStreamSynchronize(ctx_->stream);
-    (void)cudaGetLastError();
-  }
-  return err;
+  ST_TRY(finish(begin()));
+  return finish(backward_impl(s, dout));
 }
 
 std::string Model::backward_impl(DevSlot& s, const float* dout) {
@@ -451,36 +510,37 @@ std::string Model::backward_impl(DevSlot& s, const float* dout) {
 
 std::string Model::zero_grad() {
   std::lock_guard<std::mutex> lock(ctx_->mu);
-  ST_TRY(begin());
-  ST_CUDA_TRY(cudaMemsetAsync(grads_, 0, static_cast<size_t>(n_params_) * sizeof(float), ctx_->stream));
-  ST_CUDA_TRY(cudaStreamSynchronize(ctx_->stream));
-  return std::string();
+  return finish([&]() -> std::string {
+    ST_TRY(begin());
+    ST_CUDA_TRY(cudaMemsetAsync(grads_, 0, static_cast<size_t>(n_params_) * sizeof(float), ctx_->stream));
+    ST_CUDA_TRY(cudaStreamSynchronize(ctx_->stream));
+    return std::string();
+  }());
 }
 
 std::string Model::reset_optimizer() {
   std::lock_guard<std::mutex> lock(ctx_->mu);
-  ST_TRY(begin());
-  const size_t bytes = static_cast<size_t>(n_params_) * sizeof(float);
-  ST_CUDA_TRY(cudaMemsetAsync(m_, 0, bytes, ctx_->stream));
-  ST_CUDA_TRY(cudaMemsetAsync(v_, 0, bytes, ctx_->stream));
-  ST_CUDA_TRY(cudaStreamSynchronize(ctx_->stream));
-  return std::string();
+  return finish([&]() -> std::string {
+    ST_TRY(begin());
+    const size_t bytes = static_cast<size_t>(n_params_) * sizeof(float);
+    ST_CUDA_TRY(cudaMemsetAsync(m_, 0, bytes, ctx_->stream));
+    ST_CUDA_TRY(cudaMemsetAsync(v_, 0, bytes, ctx_->stream));
+    ST_CUDA_TRY(cudaStreamSynchronize(ctx_->stream));
+    return std::string();
+  }());
 }
 
 std::string Model::adam_step(float lr, float beta1, float beta2, float eps, float weight_decay, int64_t t,
                              bool decoupled) {
   if (t < 1) return "cuda bert adam_step: step t must be >= 1";
   std::lock_guard<std::mutex> lock(ctx_->mu);
-  ST_TRY(begin());
-  std::string err = cuda_bert::adam_step(params_, grads_, m_, v_, tiles_, n_tiles_, lr, beta1, beta2, eps,
-                                         weight_decay, t, decoupled, ctx_);
-  if (!err.empty()) {
-    (void)cudaStreamSynchronize(ctx_->stream);
-    (void)cudaGetLastError();
-    return err;
-  }
-  ST_CUDA_TRY(cudaStreamSynchronize(ctx_->stream));
-  return std::string();
+  return finish([&]() -> std::string {
+    ST_TRY(begin());
+    ST_TRY(cuda_bert::adam_step(params_, grads_, m_, v_, tiles_, n_tiles_, lr, beta1, beta2, eps, weight_decay, t,
+                                decoupled, ctx_));
+    ST_CUDA_TRY(cudaStreamSynchronize(ctx_->stream));
+    return std::string();
+  }());
 }
 
 std::string Model::download(Buffer which, int64_t offset, int64_t n, float* dst) {
@@ -490,11 +550,13 @@ std::string Model::download(Buffer which, int64_t offset, int64_t n, float* dst)
   if (n == 0) return std::string();
   if (!dst) return "cuda bert download: null destination";
   std::lock_guard<std::mutex> lock(ctx_->mu);
-  ST_TRY(begin());
-  ST_CUDA_TRY(cudaMemcpyAsync(dst, src + offset, static_cast<size_t>(n) * sizeof(float), cudaMemcpyDeviceToHost,
-                              ctx_->stream));
-  ST_CUDA_TRY(cudaStreamSynchronize(ctx_->stream));
-  return std::string();
+  return finish([&]() -> std::string {
+    ST_TRY(begin());
+    ST_CUDA_TRY(cudaMemcpyAsync(dst, src + offset, static_cast<size_t>(n) * sizeof(float), cudaMemcpyDeviceToHost,
+                                ctx_->stream));
+    ST_CUDA_TRY(cudaStreamSynchronize(ctx_->stream));
+    return std::string();
+  }());
 }
 
 std::string Model::upload(Buffer which, int64_t offset, int64_t n, const float* src) {
@@ -504,11 +566,13 @@ std::string Model::upload(Buffer which, int64_t offset, int64_t n, const float* 
   if (n == 0) return std::string();
   if (!src) return "cuda bert upload: null source";
   std::lock_guard<std::mutex> lock(ctx_->mu);
-  ST_TRY(begin());
-  ST_CUDA_TRY(cudaMemcpyAsync(dst + offset, src, static_cast<size_t>(n) * sizeof(float), cudaMemcpyHostToDevice,
-                              ctx_->stream));
-  ST_CUDA_TRY(cudaStreamSynchronize(ctx_->stream));
-  return std::string();
+  return finish([&]() -> std::string {
+    ST_TRY(begin());
+    ST_CUDA_TRY(cudaMemcpyAsync(dst + offset, src, static_cast<size_t>(n) * sizeof(float), cudaMemcpyHostToDevice,
+                                ctx_->stream));
+    ST_CUDA_TRY(cudaStreamSynchronize(ctx_->stream));
+    return std::string();
+  }());
 }
 
 }  // namespace cuda_bert

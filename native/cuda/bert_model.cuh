@@ -58,7 +58,8 @@ class Model {
 
   // Builds a model on the calling thread's current CUDA device: checks the config, allocates and
   // initialises the flat buffers like bert::Model (all zero, LayerNorm weights 1), uploads the
-  // Adam tiles. "" and *out set, or an error message (bad config, no device, out of memory).
+  // Adam tiles. "" and *out set, or an error message (bad config, no device, out of memory, tf32
+  // asked of a device without TF32 tensor cores).
   static std::string create(const bert::Config& c, Precision precision, std::unique_ptr<Model>* out);
   ~Model();
   Model(const Model&) = delete;
@@ -73,7 +74,10 @@ class Model {
   int64_t activation_floats(int64_t B, int64_t T) const;
   int device() const { return device_; }
   Precision precision() const { return precision_; }
-  void set_precision(Precision p) { precision_ = p; }  // used by the next operation
+  // TF32 tensor cores (compute capability 8.0+); without them only kFp32 is accepted.
+  bool tf32_supported() const { return tf32_supported_; }
+  // Used by the next operation. "" or an error (kTf32 on a device without TF32; precision unchanged).
+  std::string set_precision(Precision p);
   // slot in [0, kMaxSlots); an out-of-range slot gives an all-zero SlotInfo.
   SlotInfo slot_info(int slot) const;
 
@@ -99,6 +103,7 @@ class Model {
   struct Scratch;
   Model() = default;
   std::string init(const bert::Config& c, Precision precision);
+  std::string init_device();  // init's device part (mu held)
   int64_t carve_slot(DevSlot& s, float* base, int64_t B, int64_t T) const;
   std::string ensure_slot(DevSlot& s, int64_t B, int64_t T);
   std::string ensure_scratch(int64_t B, int64_t T, Scratch* sc);
@@ -106,12 +111,17 @@ class Model {
                            int64_t T, float* out);
   std::string backward_impl(DevSlot& s, const float* dout);
   std::string begin();  // selects the device, sets the context's GEMM precision (mu held by the caller)
+  // Every public operation ends here (mu held): on error, waits for the stream (so that no copy
+  // still reads or writes a host buffer of the call) and clears the thread's last CUDA error (so
+  // that a later launch check does not report it again). Returns err.
+  std::string finish(std::string err);
   float* buffer(Buffer which) const;
 
   bert::Config cfg_;
   std::vector<bert::TensorInfo> layout_;
   int64_t n_params_ = 0;
   Precision precision_ = Precision::kTf32;
+  bool tf32_supported_ = false;
   cuda_detail::DeviceCtx* ctx_ = nullptr;
   int device_ = 0;
   // Device memory.
@@ -125,6 +135,9 @@ class Model {
   int64_t sc_cap_ = 0;  // floats
   int32_t* isc_ = nullptr;
   int64_t isc_cap_ = 0;  // int32s
+  // Host staging of a forward's ids | mask | types (a member: an async host-to-device copy may read
+  // it until the stream is synchronised, which every operation does before it returns).
+  std::vector<int32_t> host_ids_;
 };
 
 }  // namespace cuda_bert

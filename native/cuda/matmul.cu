@@ -19,7 +19,8 @@
 //   medium BM=32  BN=128 BK=8  TM=4 TN=4  256 threads   8 < M
 //   small  BM=8   BN=128 BK=16 TM=1 TN=4  256 threads   M <= 8 (e.g. a handful of queries in top-k)
 // Accumulation is plain fp32 FMA in K order, so results match the CPU backend to ~1e-5 relative.
-// (No TF32 tensor-core path yet: fp32 keeps CPU/GPU results interchangeable.)
+// This fp32 path keeps CPU/GPU results interchangeable; the TF32 tensor-core path is matmul_tc.cu
+// (launch_gemm picks one of the two by the context's GemmPrecision).
 #include <algorithm>
 #include <climits>
 
@@ -180,6 +181,9 @@ std::string launch_sgemm(DeviceCtx* ctx, bool trans_b, int64_t batch, int64_t M,
                          float beta, float* C, int64_t strideC) {
   if (batch <= 0 || M <= 0 || N <= 0) return std::string();
   if (M > INT_MAX || N > INT_MAX || K > INT_MAX || K < 0) return "sgemm: dimension exceeds 2^31-1";
+  // The kernels index in int and form tile origin + (up to BN - 1 = 127) and k0 + BK (BK <= 16):
+  // N and K must stay that far below 2^31 (M is walked in chunks).
+  if (N > INT_MAX - 128 || K > INT_MAX - 16) return "sgemm: N or K within 128 of 2^31 (int index overflow)";
   const int64_t big_tiles = ceil_div(M, 128) * ceil_div(N, 128) * batch;
   if (M > 64 && big_tiles >= 2 * int64_t(ctx->sm_count))
     return launch_tiles<128, 128, 8, 8, 8>(ctx, trans_b, batch, M, N, K, alpha, A, strideA, B, strideB,

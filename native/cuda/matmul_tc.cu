@@ -325,6 +325,9 @@ std::string launch_sgemm_tf32(DeviceCtx* ctx, bool trans_b, int64_t batch, int64
                               float beta, float* C, int64_t strideC) {
   if (batch <= 0 || M <= 0 || N <= 0) return std::string();
   if (M > INT_MAX || N > INT_MAX || K > INT_MAX || K < 0) return "sgemm_tf32: dimension exceeds 2^31-1";
+  // The kernel indexes in int and forms n0 + (up to BN - 1), k0 + (up to kBK - 1) and K + kBK - 1
+  // (tile origin n0 < N, k0 < K): N and K must stay that far below 2^31 (M is walked in chunks).
+  if (N > INT_MAX - 64 || K > INT_MAX - kBK) return "sgemm_tf32: N or K within 64 of 2^31 (int index overflow)";
   if (ctx == nullptr) return "sgemm_tf32: null context";
   if (C == nullptr || (alpha != 0.0f && K > 0 && (A == nullptr || B == nullptr))) return "sgemm_tf32: null pointer";
   int major = 0;

@@ -32,7 +32,8 @@
 //
 // Exit status: 0 all passed, 1 a check failed, 77 skipped (no CUDA device / driver).
 //
-//   tc_check          the checks above
+//   tc_check          the checks above (plus batch > 65535 and M > 65535 x 128 cases, which walk
+//                     the grid-dimension limits; on the CPU emulator only with --grid-limits: slow)
 //   tc_check --bench  times launch_sgemm (fp32) vs launch_sgemm_tf32 at BERT-sized shapes with CUDA
 //                     events and prints GFLOP/s (for a GPU; meaningless under the CPU emulator)
 //
@@ -270,6 +271,17 @@ void check_errors() {
   expect(!cd::launch_sgemm_tf32(g_ctx, false, 1, 2, 2, -1, 1.0f, A, 0, A, 0, 0.0f, C, 0).empty(), "K < 0 accepted");
   expect(!cd::launch_sgemm_tf32(g_ctx, false, 1, int64_t(INT_MAX) + 1, 2, 2, 1.0f, A, 0, A, 0, 0.0f, C, 0).empty(),
          "M > INT_MAX accepted");
+  // N or K within 64 of 2^31 would overflow the kernel's int tile indices (wrong results, not
+  // detectable on the emulator for lack of memory): refused up front.
+  expect(!cd::launch_sgemm_tf32(g_ctx, false, 1, 1, 1, int64_t(INT_MAX) - 1, 1.0f, A, 0, A, 0, 0.0f, C, 0).empty(),
+         "K = 2^31 - 2 accepted");
+  expect(!cd::launch_sgemm_tf32(g_ctx, true, 1, 1, int64_t(INT_MAX) - 1, 1, 1.0f, A, 0, A, 0, 0.0f, C, 0).empty(),
+         "N = 2^31 - 2 accepted");
+  // The same limits for the fp32 SIMT path (its tiles reach 128 columns, 16 of K).
+  expect(!cd::launch_sgemm(g_ctx, false, 1, 1, 1, int64_t(INT_MAX) - 1, 1.0f, A, 0, A, 0, 0.0f, C, 0).empty(),
+         "fp32: K = 2^31 - 2 accepted");
+  expect(!cd::launch_sgemm(g_ctx, true, 1, 1, int64_t(INT_MAX) - 100, 1, 1.0f, A, 0, A, 0, 0.0f, C, 0).empty(),
+         "fp32: N = 2^31 - 101 accepted");
   expect(!cd::launch_sgemm_tf32(nullptr, false, 1, 2, 2, 2, 1.0f, A, 0, A, 0, 0.0f, C, 0).empty(), "null ctx accepted");
   expect(!cd::launch_gemm(nullptr, false, 1, 2, 2, 2, 1.0f, A, 0, A, 0, 0.0f, C, 0).empty(),
          "launch_gemm: null ctx accepted");
@@ -348,12 +360,14 @@ int bench() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool bench_mode = false;
+  bool bench_mode = false, force_grid_limits = false;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--bench") == 0) {
       bench_mode = true;
+    } else if (std::strcmp(argv[i], "--grid-limits") == 0) {
+      force_grid_limits = true;
     } else {
-      std::printf("usage: %s [--bench]\n", argv[0]);
+      std::printf("usage: %s [--bench] [--grid-limits]\n", argv[0]);
       return 1;
     }
   }
@@ -362,7 +376,9 @@ int main(int argc, char** argv) {
     std::printf("SKIP: no CUDA device (or no driver); tc_check needs a GPU (or the CPU emulator build).\n");
     return 77;
   }
-  std::printf("device 0: %s (%d device(s))\n", st::cuda_device_name(0).c_str(), devices);
+  const std::string device_name = st::cuda_device_name(0);
+  std::printf("device 0: %s (%d device(s))\n", device_name.c_str(), devices);
+  const bool grid_limits = force_grid_limits || device_name.find("emulator") == std::string::npos;
   std::string err;
   g_ctx = cd::current_ctx(&err);
   if (!g_ctx) {
@@ -400,6 +416,15 @@ int main(int argc, char** argv) {
         {"128-row tiles edges", t, big_batch, 200, 130, 37, 0.5f, 0.0f, 0, 0, 0, 0, 0, 0},
     };
     for (const Case& c : cases) run_case(c);
+  }
+  // Grid limits: gridDim.y and gridDim.z are at most 65535, so the launcher walks the batch and M in
+  // chunks (batch > 65535; M > 65535 tiles of 128 rows). Cheap on a GPU, minutes on the CPU
+  // emulator: there they run only with --grid-limits.
+  if (grid_limits) {
+    run_case({"batch > 65535", false, 65537, 1, 3, 2, 1.0f, 0.5f, 1, 0, 1, 0, 0, 0});
+    run_case({"M > 65535 tiles", true, 1, int64_t(65535) * 128 + 3, 1, 2, 1.0f, 0.0f, 0, 0, 0, 0, 0, 0});
+  } else {
+    std::printf("grid-limit cases (batch > 65535, M > 65535 x 128) skipped on the emulator; --grid-limits runs them\n");
   }
   expect(g_seen_rows[0] > 0 && g_seen_rows[1] > 0, "both tile configurations covered (64-row: %d, 128-row: %d)",
          g_seen_rows[0], g_seen_rows[1]);
