@@ -42,6 +42,7 @@ import {
   type FullPrecision,
   type NativeBertHandle,
 } from '../lib/training/students/full';
+import { batchOf as batchOfIds } from './helpers/models';
 
 const backend = loadBackend();
 const onCuda = backend.info.name === 'cuda' && nativeBertAvailable().ok;
@@ -68,23 +69,9 @@ const SHAPE: BertConfig = {
 const WEIGHTS = randomBertWeights(SHAPE, { seed: 11, std: 0.2 });
 const C = SHAPE.hidden;
 
-/** A padded batch: sequences of the given lengths (0 = all padding), ids in [1, 90), padding ids in [90, 100). */
-function batchOf(lengths: number[], T: number, seed: number) {
-  const rnd = mulberry32(seed);
-  const B = lengths.length;
-  const ids = new Int32Array(B * T);
-  const mask = new Int32Array(B * T);
-  const types = new Int32Array(B * T);
-  for (let b = 0; b < B; b++) {
-    for (let t = 0; t < T; t++) {
-      const real = t < lengths[b];
-      ids[b * T + t] = real ? 1 + Math.floor(rnd() * 89) : 90 + ((b + t) % 10);
-      mask[b * T + t] = real ? 1 : 0;
-      types[b * T + t] = real && t >= lengths[b] / 2 ? 1 : (b + t) % 2;
-    }
-  }
-  return { ids, mask, types, B, T };
-}
+/** Padding ids 90..99 (the vocabulary of these models has 100 entries). */
+const PAD_IDS = Array.from({ length: 10 }, (_, i) => 90 + i);
+const batchOf = (lengths: number[], T: number, seed: number) => batchOfIds(lengths, T, seed, PAD_IDS);
 
 function randomVec(n: number, seed: number, scale = 1): Float32Array {
   const rnd = mulberry32(seed);

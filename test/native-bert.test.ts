@@ -32,6 +32,7 @@ import {
   type TokenIds,
 } from '../lib/training/students/full';
 import { bertForward64, type Ref64Config, type Weights64 } from './helpers/bert-ref64';
+import { batchOf } from './helpers/models';
 
 const avail = nativeBertAvailable();
 if (!avail.ok) console.log(`native BERT tests skipped: ${avail.reason}`);
@@ -39,24 +40,6 @@ if (!avail.ok) console.log(`native BERT tests skipped: ${avail.reason}`);
 const SHAPE: BertConfig = {
   vocabSize: 100, hidden: 32, layers: 2, heads: 4, intermediate: 64, maxPosition: 16, typeVocabSize: 2, layerNormEps: 1e-12,
 };
-
-/** A padded batch: B sequences of the given lengths, ids in [1, 90), padding ids in [90, 100). */
-function batchOf(lengths: number[], T: number, seed: number, padIds = [90, 91, 92]) {
-  const rnd = mulberry32(seed);
-  const B = lengths.length;
-  const ids = new Int32Array(B * T);
-  const mask = new Int32Array(B * T);
-  const types = new Int32Array(B * T);
-  for (let b = 0; b < B; b++) {
-    for (let t = 0; t < T; t++) {
-      const real = t < lengths[b];
-      ids[b * T + t] = real ? 1 + Math.floor(rnd() * 89) : padIds[(b + t) % padIds.length];
-      mask[b * T + t] = real ? 1 : 0;
-      types[b * T + t] = real && t >= lengths[b] / 2 ? 1 : (b + t) % 2; // padding gets arbitrary types too
-    }
-  }
-  return { ids, mask, types, B, T };
-}
 
 function rows(a: Int32Array, B: number, T: number): number[][] {
   return Array.from({ length: B }, (_, b) => Array.from(a.subarray(b * T, (b + 1) * T)));

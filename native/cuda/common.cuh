@@ -17,6 +17,7 @@
 
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <initializer_list>
@@ -157,6 +158,25 @@ std::string launch_sgemm(DeviceCtx* ctx, bool trans_b, int64_t batch, int64_t M,
                          float beta, float* C, int64_t strideC);
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// gridDim.y and gridDim.z are at most 65535 (gridDim.x up to 2^31-1). A launcher whose grid is
+// (column tiles, ceil_div(M, BM) row tiles, batch items) walks the batch in chunks of up to 65535
+// items and M in chunks of up to 65535 * BM rows: launch(b0, nb, mr, mm) is called for batch items
+// [b0, b0 + nb) and rows [mr, mr + mm) (all int64_t), launches over that chunk (offsetting its
+// pointers itself) and returns "" or an error message. Stops at, and returns, the first error.
+constexpr int64_t kMaxGridYZ = 65535;
+template <class Launch>
+std::string for_each_grid_chunk(int64_t batch, int64_t M, int64_t BM, Launch&& launch) {
+  const int64_t max_m_rows = kMaxGridYZ * BM;
+  for (int64_t b0 = 0; b0 < batch; b0 += kMaxGridYZ) {
+    const int64_t nb = std::min<int64_t>(kMaxGridYZ, batch - b0);
+    for (int64_t mr = 0; mr < M; mr += max_m_rows) {
+      const int64_t mm = std::min<int64_t>(max_m_rows, M - mr);
+      ST_TRY(launch(b0, nb, mr, mm));
+    }
+  }
+  return std::string();
+}
 
 }  // namespace cuda_detail
 }  // namespace st

@@ -289,25 +289,20 @@ std::string launch_tf32_tiles(DeviceCtx* ctx, bool trans_b, int64_t batch, int64
   const int64_t n_tiles = ceil_div(N, BN);  // grid.x: up to 2^31-1
   if (n_tiles > INT_MAX) return "sgemm_tf32: N too large";
   // grid.y and grid.z are limited to 65535: walk M and the batch in chunks.
-  const int64_t max_m_rows = int64_t(65535) * BM;
-  for (int64_t b0 = 0; b0 < batch; b0 += 65535) {
-    const int64_t nb = std::min<int64_t>(65535, batch - b0);
-    for (int64_t mr = 0; mr < M; mr += max_m_rows) {
-      const int64_t mm = std::min<int64_t>(max_m_rows, M - mr);
-      dim3 grid(static_cast<unsigned>(n_tiles), static_cast<unsigned>(ceil_div(mm, BM)), static_cast<unsigned>(nb));
-      const float* a = A ? A + b0 * strideA + mr * K : A;
-      const float* bb = B ? B + b0 * strideB : B;
-      float* c = C + b0 * strideC + mr * N;
-      if (trans_b)
-        ST_LAUNCH(grid, threads, 0, ctx->stream, sgemm_tf32_kernel<BM, BN, true>)(
-            (int)mm, (int)N, (int)K, alpha, a, strideA, bb, strideB, beta, c, strideC, vec);
-      else
-        ST_LAUNCH(grid, threads, 0, ctx->stream, sgemm_tf32_kernel<BM, BN, false>)(
-            (int)mm, (int)N, (int)K, alpha, a, strideA, bb, strideB, beta, c, strideC, vec);
-      ST_CUDA_CHECK_LAUNCH();
-    }
-  }
-  return std::string();
+  return for_each_grid_chunk(batch, M, BM, [&](int64_t b0, int64_t nb, int64_t mr, int64_t mm) -> std::string {
+    dim3 grid(static_cast<unsigned>(n_tiles), static_cast<unsigned>(ceil_div(mm, BM)), static_cast<unsigned>(nb));
+    const float* a = A ? A + b0 * strideA + mr * K : A;
+    const float* bb = B ? B + b0 * strideB : B;
+    float* c = C + b0 * strideC + mr * N;
+    if (trans_b)
+      ST_LAUNCH(grid, threads, 0, ctx->stream, sgemm_tf32_kernel<BM, BN, true>)(
+          (int)mm, (int)N, (int)K, alpha, a, strideA, bb, strideB, beta, c, strideC, vec);
+    else
+      ST_LAUNCH(grid, threads, 0, ctx->stream, sgemm_tf32_kernel<BM, BN, false>)(
+          (int)mm, (int)N, (int)K, alpha, a, strideA, bb, strideB, beta, c, strideC, vec);
+    ST_CUDA_CHECK_LAUNCH();
+    return std::string();
+  });
 }
 
 }  // namespace

@@ -1,10 +1,11 @@
 /**
- * Test helpers for the model layer: temp folders, max-abs-difference reporting, and a seeded
- * integer generator for token ids.
+ * Test helpers for the model layer: temp folders, max-abs-difference reporting, a seeded
+ * integer generator for token ids, and padded token batches for the native BERT models.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { mulberry32 } from '../../lib/training/rng';
 
 export function tmpDir(prefix = 'synthtune-models-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
@@ -36,4 +37,26 @@ export function seededInts(seed: number): (lo: number, hi: number) => number {
     s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
     return lo + (s % (hi - lo));
   };
+}
+
+/**
+ * A padded batch for the native BERT models (B × T, row-major): sequences of the given lengths
+ * (0 = all padding), ids in [1, 90), padding positions get ids from padIds and arbitrary token types
+ * (they must not matter).
+ */
+export function batchOf(lengths: number[], T: number, seed: number, padIds = [90, 91, 92]) {
+  const rnd = mulberry32(seed);
+  const B = lengths.length;
+  const ids = new Int32Array(B * T);
+  const mask = new Int32Array(B * T);
+  const types = new Int32Array(B * T);
+  for (let b = 0; b < B; b++) {
+    for (let t = 0; t < T; t++) {
+      const real = t < lengths[b];
+      ids[b * T + t] = real ? 1 + Math.floor(rnd() * 89) : padIds[(b + t) % padIds.length];
+      mask[b * T + t] = real ? 1 : 0;
+      types[b * T + t] = real && t >= lengths[b] / 2 ? 1 : (b + t) % 2;
+    }
+  }
+  return { ids, mask, types, B, T };
 }

@@ -27,6 +27,7 @@
 
 #include "cpu/bert.h"
 #include "cuda/bert_layers.cuh"
+#include "cuda/tests/check.cuh"
 #include "kernels.h"
 
 namespace cb = st::cuda_bert;
@@ -35,8 +36,6 @@ using st::cuda_detail::DeviceCtx;
 
 namespace {
 
-int g_failures = 0;
-int g_checks = 0;
 DeviceCtx* g_ctx = nullptr;
 std::vector<void*> g_allocs;
 std::mt19937_64 rng(20240607);
@@ -59,15 +58,6 @@ constexpr double kTolGemm = 1e-3;
 constexpr double kTolTf32Gemm = 5.0 / 2048.0;
 bool g_tf32 = false;
 
-void die(const char* what, cudaError_t e) {
-  std::printf("FATAL: %s: %s\n", what, cudaGetErrorString(e));
-  std::exit(1);
-}
-#define CU(expr)                                 \
-  do {                                           \
-    cudaError_t e_ = (expr);                     \
-    if (e_ != cudaSuccess) die(#expr, e_);       \
-  } while (0)
 #define OK(expr)                                                       \
   do {                                                                 \
     std::string m_ = (expr);                                           \

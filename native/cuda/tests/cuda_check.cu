@@ -23,24 +23,10 @@
 #include <string>
 #include <vector>
 
+#include "cuda/tests/check.cuh"
 #include "kernels.h"
 
 namespace {
-
-int g_failures = 0;
-int g_checks = 0;
-
-#define CHECK(cond, ...)                              \
-  do {                                                \
-    ++g_checks;                                       \
-    if (!(cond)) {                                    \
-      ++g_failures;                                   \
-      std::printf("  FAIL %s:%d: ", __FILE__, __LINE__); \
-      std::printf(__VA_ARGS__);                       \
-      std::printf("\n");                              \
-      return;                                         \
-    }                                                 \
-  } while (0)
 
 std::mt19937_64 rng(12345);
 

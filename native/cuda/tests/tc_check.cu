@@ -42,7 +42,6 @@
 #include <algorithm>
 #include <climits>
 #include <cmath>
-#include <cstdarg>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -52,6 +51,7 @@
 #include <vector>
 
 #include "cuda/matmul_tc.cuh"
+#include "cuda/tests/check.cuh"
 #include "kernels.h"
 
 namespace cd = st::cuda_detail;
@@ -60,35 +60,8 @@ using cd::GemmPrecision;
 
 namespace {
 
-int g_failures = 0;
-int g_checks = 0;
 DeviceCtx* g_ctx = nullptr;
 std::mt19937_64 rng(20240611);
-
-void die(const char* what, cudaError_t e) {
-  std::printf("FATAL: %s: %s\n", what, cudaGetErrorString(e));
-  std::exit(1);
-}
-#define CU(expr)                           \
-  do {                                     \
-    cudaError_t e_ = (expr);               \
-    if (e_ != cudaSuccess) die(#expr, e_); \
-  } while (0)
-
-// Records a check; prints the message and counts a failure when `ok` is false.
-bool expect(bool ok, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
-bool expect(bool ok, const char* fmt, ...) {
-  ++g_checks;
-  if (ok) return true;
-  ++g_failures;
-  std::printf("  FAIL: ");
-  va_list ap;
-  va_start(ap, fmt);
-  std::vprintf(fmt, ap);
-  va_end(ap);
-  std::printf("\n");
-  return false;
-}
 
 // fp32 -> TF32 as cvt.rna.tf32.f32 (wmma::__float_to_tf32): round to nearest on the 13 dropped
 // mantissa bits, ties away from zero (add half an ulp to the magnitude, then truncate).

@@ -23,32 +23,11 @@
 #include <vector>
 
 #include "cuda/common.cuh"
+#include "cuda/tests/check.cuh"
 
 namespace wmma = nvcuda::wmma;
 
 namespace {
-
-int g_checks = 0, g_failures = 0;
-
-#define EXPECT(cond, ...)                                   \
-  do {                                                      \
-    ++g_checks;                                             \
-    if (!(cond)) {                                          \
-      ++g_failures;                                         \
-      std::printf("  FAIL %s:%d: ", __FILE__, __LINE__);    \
-      std::printf(__VA_ARGS__);                             \
-      std::printf("\n");                                    \
-    }                                                       \
-  } while (0)
-
-#define CU(expr)                                                                                   \
-  do {                                                                                             \
-    cudaError_t e_ = (expr);                                                                       \
-    if (e_ != cudaSuccess) {                                                                       \
-      std::printf("FATAL: %s: %s\n", #expr, cudaGetErrorName(e_));                                 \
-      std::exit(1);                                                                                \
-    }                                                                                              \
-  } while (0)
 
 template <class T>
 T* dalloc(size_t n) {
