@@ -25,6 +25,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { loadBackend, packageRoot } from '../lib/kernels/loader';
 import { loadEncoder } from '../lib/models/encoder';
 import type { BertConfig } from '../lib/models/onnx/bert';
+import { bertForwardRef } from '../lib/models/reference-forward';
 import { randomBertWeights, writeTinyModel } from '../lib/models/tiny';
 import { fit, type Callback, type FitOptions } from '../lib/training';
 import { fitRun } from '../lib/training/run';
@@ -165,8 +166,15 @@ describe.runIf(onCuda)('CUDA BERT model vs the CPU model (fp32)', () => {
       const want = cpu.forwardSync(ids, mask, types, B, T);
       const got = dev.forwardSync(ids, mask, types, B, T);
       const d = maxAbsDiff(got, want);
-      console.log(`forward ${pooling}${normalize ? '+norm' : ''}: max abs diff cuda vs cpu ${d.toExponential(2)}`);
+      // and directly against the pure-TypeScript reference forward pass
+      const rows = (a: Int32Array) => Array.from({ length: B }, (_, b) => Array.from(a.subarray(b * T, (b + 1) * T)));
+      const ref = bertForwardRef({ ...SHAPE, pooling, normalize }, WEIGHTS, {
+        inputIds: rows(ids), attentionMask: rows(mask), tokenTypeIds: rows(types),
+      }).sentenceEmbedding!;
+      const dRef = maxAbsDiff(got, ref);
+      console.log(`forward ${pooling}${normalize ? '+norm' : ''}: max abs diff cuda vs cpu ${d.toExponential(2)}, vs TS reference ${dRef.toExponential(2)}`);
       expect(d).toBeLessThanOrEqual(1e-4);
+      expect(dRef).toBeLessThanOrEqual(1e-4);
       // mask and types omitted (all ones / all zeros), another slot, another shape
       const o = batchOf([5, 5], 5, 4);
       expect(maxAbsDiff(dev.forwardSync(o.ids, null, null, 2, 5, 3), cpu.forwardSync(o.ids, null, null, 2, 5, 3))).toBeLessThanOrEqual(1e-4);

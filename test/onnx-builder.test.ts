@@ -83,6 +83,18 @@ describe('buildBertOnnx vs reference forward', () => {
     });
   }
 
+  it('a sequence with no real token (mask all 0) attends uniformly, as the additive mask does', async () => {
+    const config: BertConfig = { ...base, pooling: 'cls' };
+    const { model, weights } = await load('all-masked', config, 4);
+    const batch = makeBatch(41, 3, 6, base.vocabSize);
+    batch.attentionMask[1] = batch.attentionMask[1].map(() => 0);
+    const out = await model.run(feeds(batch));
+    const ref = bertForwardRef(config, weights, batch);
+    expect(report('all-masked hidden', out.last_hidden_state.data, ref.lastHiddenState)).toBeLessThanOrEqual(1e-4);
+    expect(report('all-masked cls', out.sentence_embedding.data, ref.sentenceEmbedding!)).toBeLessThanOrEqual(1e-4);
+    await model.release();
+  });
+
   it('classifier head: logits for text pairs with token types', async () => {
     const config: BertConfig = { ...base, head: 'classifier', layers: 3 };
     const { model, weights } = await load('cls-head', config, 3, 0.3);

@@ -6,7 +6,8 @@
  *
  * Shapes: S sequence length, H hidden, A heads, D = H / A, I intermediate, L labels.
  * Padded keys (mask 0) are excluded from attention; padded query rows are still computed (attending
- * to the real keys), which is exactly what the ONNX graph does, so all positions are comparable.
+ * to the real keys), which is exactly what the ONNX graph does, so all positions are comparable. A
+ * sequence with no real token attends uniformly to all its positions, as the graph's additive mask does.
  */
 import { getWeight, type BertConfig, type WeightMap } from './onnx/bert';
 
@@ -86,6 +87,9 @@ function encodeSequence(c: BertConfig, W: WeightMap, ids: number[], mask: number
   }
   x = layerNorm(x, S, H, w('embeddings.LayerNorm.weight'), w('embeddings.LayerNorm.bias'), c.layerNormEps);
 
+  // No real token at all: the ONNX graph's additive mask bias (MASK_BIAS, like HF's finfo.min) then
+  // absorbs every score, so each query attends uniformly to all S keys (the native models do the same).
+  const allMasked = !mask.some((m) => m);
   for (let l = 0; l < c.layers; l++) {
     const p = `encoder.layer.${l}.`;
     const q = linear(x, S, H, w(p + 'attention.self.query.weight'), w(p + 'attention.self.query.bias'), H);
@@ -105,7 +109,8 @@ function encodeSequence(c: BertConfig, W: WeightMap, ids: number[], mask: number
         }
         let sum = 0;
         for (let j = 0; j < S; j++) {
-          scores[j] = mask[j] ? Math.exp(scores[j] - max) : 0;
+          // a fully masked sequence: the additive mask shifts every score alike → uniform weights
+          scores[j] = allMasked ? 1 : mask[j] ? Math.exp(scores[j] - max) : 0;
           sum += scores[j];
         }
         for (let j = 0; j < S; j++) {
