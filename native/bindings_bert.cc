@@ -689,13 +689,7 @@ class BertWrap : public Napi::ObjectWrap<BertWrap> {
     } catch (const ArgError& e) {
       Throw(env, e);
     }
-    try {
-      model_->backward(a.slot, a.dout.data());
-    } catch (const std::bad_alloc&) {
-      throw Napi::RangeError::New(env, "BertModel.backward: out of memory");
-    } catch (const std::exception& e) {
-      throw Napi::Error::New(env, std::string("BertModel.backward: ") + e.what());
-    }
+    Guard(env, "backward", [&] { model_->backward(a.slot, a.dout.data()); });
     return env.Undefined();
   }
 

@@ -75,8 +75,6 @@ std::vector<TensorInfo> make_layout(const Config& c, int64_t* n_params);
 // Pointers of the tensors of `layout` (= make_layout(c)) inside a flat buffer starting at `base`
 // (host or device memory: pointer arithmetic only); type is nullptr without token types.
 ModelPtrs carve_layout(const Config& c, const std::vector<TensorInfo>& layout, float* base);
-// Floats of activations one forward of (B,T) keeps in a slot (Model::activation_floats).
-int64_t activation_floats(const Config& c, int64_t B, int64_t T);
 
 // 64-byte aligned float buffer.
 struct FloatBuf {
@@ -103,6 +101,37 @@ struct LayerActs {
   float *mean2, *rstd2;  // (N)
   float* x2;     // (N, C)             layer output
 };
+
+// Points the activation pieces of a slot for (B,T) (emb, mean0, rstd0, x0, then per layer
+// LayerActs' pieces, then pooled, norm, out; sizes as documented there) at take(n), which returns
+// the next piece of n floats. S: Slot or the CUDA model's device slot (native/cuda/bert_model.cu).
+template <class S, class Take>
+void carve_acts(S& s, const Config& c, int64_t B, int64_t T, Take&& take) {
+  const int64_t N = B * T, C = c.hidden, F = c.intermediate, NH = c.heads;
+  s.emb = take(N * C);
+  s.mean0 = take(N);
+  s.rstd0 = take(N);
+  s.x0 = take(N * C);
+  s.L.resize(static_cast<size_t>(c.layers));
+  for (LayerActs& a : s.L) {
+    a.qkvp = take(3 * N * C);
+    a.probs = take(B * NH * T * T);
+    a.atty = take(N * C);
+    a.res1 = take(N * C);
+    a.mean1 = take(N);
+    a.rstd1 = take(N);
+    a.x1 = take(N * C);
+    a.h = take(N * F);
+    a.res2 = take(N * C);
+    a.mean2 = take(N);
+    a.rstd2 = take(N);
+    a.x2 = take(N * C);
+  }
+  s.pooled = take(B * C);
+  s.norm = take(B);
+  s.out = take(B * C);
+}
+
 struct Slot {
   int64_t B = 0, T = 0;
   bool valid = false;       // a forward ran and its activations are intact

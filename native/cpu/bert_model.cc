@@ -172,49 +172,24 @@ ModelPtrs Model::carve(float* base) const { return carve_layout(cfg_, layout_, b
 
 // ---- activations ------------------------------------------------------------------------------
 
-int64_t activation_floats(const Config& c, int64_t B, int64_t T) {
-  const int64_t N = B * T, C = c.hidden, F = c.intermediate, NH = c.heads;
+int64_t Model::activation_floats(int64_t B, int64_t T) const {
+  const int64_t N = B * T, C = cfg_.hidden, F = cfg_.intermediate, NH = cfg_.heads;
   const int64_t per_layer = 3 * N * C + B * NH * T * T + N * C /*atty*/ + N * C /*res1*/ + 2 * N +
                             N * C /*x1*/ + N * F /*h*/ + N * C /*res2*/ + 2 * N + N * C /*x2*/;
-  return N * C + 2 * N + N * C + c.layers * per_layer + 2 * B * C + B;
+  return N * C + 2 * N + N * C + cfg_.layers * per_layer + 2 * B * C + B;
 }
-
-int64_t Model::activation_floats(int64_t B, int64_t T) const { return bert::activation_floats(cfg_, B, T); }
 
 void Model::ensure_slot(Slot& s, int64_t B, int64_t T) {
   s.valid = false;
   s.buf.ensure(activation_floats(B, T));
-  const int64_t N = B * T, C = cfg_.hidden, F = cfg_.intermediate, NH = cfg_.heads;
+  s.B = B;
+  s.T = T;
   float* p = s.buf.p;
-  auto take = [&](int64_t n) {
+  carve_acts(s, cfg_, B, T, [&](int64_t n) {
     float* r = p;
     p += n;
     return r;
-  };
-  s.B = B;
-  s.T = T;
-  s.emb = take(N * C);
-  s.mean0 = take(N);
-  s.rstd0 = take(N);
-  s.x0 = take(N * C);
-  s.L.resize(cfg_.layers);
-  for (LayerActs& a : s.L) {
-    a.qkvp = take(3 * N * C);
-    a.probs = take(B * NH * T * T);
-    a.atty = take(N * C);
-    a.res1 = take(N * C);
-    a.mean1 = take(N);
-    a.rstd1 = take(N);
-    a.x1 = take(N * C);
-    a.h = take(N * F);
-    a.res2 = take(N * C);
-    a.mean2 = take(N);
-    a.rstd2 = take(N);
-    a.x2 = take(N * C);
-  }
-  s.pooled = take(B * C);
-  s.norm = take(B);
-  s.out = take(B * C);
+  });
 }
 
 void Model::ensure_scratch(int64_t B, int64_t T) {

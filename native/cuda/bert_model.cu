@@ -74,6 +74,19 @@ void dev_free(void* p) {
   if (p) (void)cudaFree(p);
 }
 
+// Replaces *p (capacity *cap elements, contents dropped) by a buffer of `need` elements (ctx->mu
+// held; the caller checked need > *cap). On failure *p is null and *cap 0.
+template <class T>
+std::string regrow(DeviceCtx* ctx, T** p, int64_t* cap, int64_t need, const std::string& what) {
+  ST_CUDA_TRY(cudaStreamSynchronize(ctx->stream));
+  dev_free(*p);
+  *p = nullptr;
+  *cap = 0;
+  ST_TRY(dev_alloc(ctx, reinterpret_cast<void**>(p), need, sizeof(T), what));
+  *cap = need;
+  return std::string();
+}
+
 // Carves consecutive pieces out of one float buffer, each starting 128 bytes (32 floats) after a
 // 128-byte boundary of the buffer, so that every activation / scratch pointer handed to a kernel is
 // as aligned as cudaMalloc's base (vector loads in the GEMMs need 16 bytes). With base == nullptr it
@@ -120,13 +133,6 @@ struct Model::Scratch {
   int32_t* emb;  // embeddings_backward_scratch
 };
 
-const bert::TensorInfo* Model::find(const std::string& name) const {
-  for (const bert::TensorInfo& t : layout_) {
-    if (t.name == name) return &t;
-  }
-  return nullptr;
-}
-
 SlotInfo Model::slot_info(int slot) const {
   if (slot < 0 || slot >= kMaxSlots || !slots_) return SlotInfo();
   return slots_[slot].info;
@@ -142,6 +148,17 @@ float* Model::buffer(Buffer which) const {
   return nullptr;
 }
 
+template <class F>
+std::string Model::op(F&& body) {
+  std::lock_guard<std::mutex> lock(ctx_->mu);
+  return finish([&]() -> std::string {
+    ST_TRY(begin());
+    ST_TRY(body());
+    ST_CUDA_TRY(cudaStreamSynchronize(ctx_->stream));
+    return std::string();
+  }());
+}
+
 std::string Model::create(const bert::Config& c, Precision precision, std::unique_ptr<Model>* out) {
   if (!out) return "cuda bert: null output pointer";
   out->reset();
@@ -152,17 +169,16 @@ std::string Model::create(const bert::Config& c, Precision precision, std::uniqu
 }
 
 std::string Model::init(const bert::Config& c, Precision precision) {
-  std::string err = bert::check_config(c);
-  if (!err.empty()) return "cuda bert: " + err;
   cfg_ = c;
   precision_ = precision;
   try {
-    layout_ = bert::make_layout(c, &n_params_);
+    layout_ = bert::make_layout(c, &n_params_);  // checks the config
   } catch (const std::invalid_argument& e) {
     return std::string("cuda bert: ") + e.what();
   }
   slots_.reset(new DevSlot[kMaxSlots]);
 
+  std::string err;
   ctx_ = cuda_detail::current_ctx(&err);
   if (!ctx_) {
     (void)cudaGetLastError();
@@ -180,12 +196,10 @@ std::string Model::init(const bert::Config& c, Precision precision) {
     return "cuda bert: precision 'tf32' needs a GPU of compute capability 8.0 or newer (this one is " +
            std::to_string(major) + "." + std::to_string(minor) + "); use precision 'fp32'";
   }
-  std::lock_guard<std::mutex> lock(ctx_->mu);
-  return finish(init_device());
+  return op([&] { return init_device(); });
 }
 
 std::string Model::init_device() {
-  ST_TRY(begin());
   const std::string np = std::to_string(n_params_);
   ST_TRY(dev_alloc(ctx_, reinterpret_cast<void**>(&params_), n_params_, sizeof(float), "the parameters (" + np + " floats)"));
   ST_TRY(dev_alloc(ctx_, reinterpret_cast<void**>(&grads_), n_params_, sizeof(float), "the gradients (" + np + " floats)"));
@@ -216,7 +230,6 @@ std::string Model::init_device() {
   if (n_tiles_ > 0) {
     ST_CUDA_TRY(cudaMemcpyAsync(tiles_, tiles.data(), tiles.size() * sizeof(AdamTile), cudaMemcpyHostToDevice, s));
   }
-  ST_CUDA_TRY(cudaStreamSynchronize(s));
   return std::string();
 }
 
@@ -273,30 +286,8 @@ std::string Model::set_precision(Precision p) {
 // Carves one slot's activations (bert::Slot's pieces and order, each 128-byte aligned) from base
 // (nullptr: measure only); returns the floats used.
 int64_t Model::carve_slot(DevSlot& s, float* base, int64_t B, int64_t T) const {
-  const int64_t N = B * T, C = cfg_.hidden, F = cfg_.intermediate, NH = cfg_.heads;
   Carver cv(base);
-  s.emb = cv.take(N * C);
-  s.mean0 = cv.take(N);
-  s.rstd0 = cv.take(N);
-  s.x0 = cv.take(N * C);
-  s.L.resize(static_cast<size_t>(cfg_.layers));
-  for (bert::LayerActs& a : s.L) {
-    a.qkvp = cv.take(3 * N * C);
-    a.probs = cv.take(B * NH * T * T);
-    a.atty = cv.take(N * C);
-    a.res1 = cv.take(N * C);
-    a.mean1 = cv.take(N);
-    a.rstd1 = cv.take(N);
-    a.x1 = cv.take(N * C);
-    a.h = cv.take(N * F);
-    a.res2 = cv.take(N * C);
-    a.mean2 = cv.take(N);
-    a.rstd2 = cv.take(N);
-    a.x2 = cv.take(N * C);
-  }
-  s.pooled = cv.take(B * C);
-  s.norm = cv.take(B);
-  s.out = cv.take(B * C);
+  bert::carve_acts(s, cfg_, B, T, [&](int64_t n) { return cv.take(n); });
   return cv.used;
 }
 
@@ -307,25 +298,13 @@ int64_t Model::activation_floats(int64_t B, int64_t T) const {
 
 std::string Model::ensure_slot(DevSlot& s, int64_t B, int64_t T) {
   const int64_t N = B * T;
-  const int64_t need = activation_floats(B, T);
+  const int64_t need = carve_slot(s, nullptr, B, T);  // measures (the pointers are set below)
   if (need > s.cap) {
-    ST_CUDA_TRY(cudaStreamSynchronize(ctx_->stream));
-    dev_free(s.buf);
-    s.buf = nullptr;
-    s.cap = 0;
-    ST_TRY(dev_alloc(ctx_, reinterpret_cast<void**>(&s.buf), need, sizeof(float),
-                     "the activations of batch " + std::to_string(B) + " x seq " + std::to_string(T)));
-    s.cap = need;
+    ST_TRY(regrow(ctx_, &s.buf, &s.cap, need,
+                  "the activations of batch " + std::to_string(B) + " x seq " + std::to_string(T)));
   }
-  if (3 * N > s.icap) {
-    ST_CUDA_TRY(cudaStreamSynchronize(ctx_->stream));
-    dev_free(s.ibuf);
-    s.ibuf = nullptr;
-    s.icap = 0;
-    ST_TRY(dev_alloc(ctx_, reinterpret_cast<void**>(&s.ibuf), 3 * N, sizeof(int32_t), "the token ids"));
-    s.icap = 3 * N;
-  }
-  if (carve_slot(s, s.buf, B, T) != need) return "cuda bert: internal error: activation layout";
+  if (3 * N > s.icap) ST_TRY(regrow(ctx_, &s.ibuf, &s.icap, 3 * N, "the token ids"));
+  carve_slot(s, s.buf, B, T);
   s.ids = s.ibuf;
   s.mask = s.ibuf + N;
   s.types = s.ibuf + 2 * N;
@@ -340,39 +319,29 @@ std::string Model::ensure_scratch(int64_t B, int64_t T, Scratch* sc) {
                                  matmul_backward_scratch(N, F)});
   const int64_t att = std::max(attention_forward_scratch(B, T, C), attention_backward_scratch(B, T, C, NH));
   const int64_t red = std::max(layernorm_backward_scratch(N, C), bias_gelu_backward_scratch(N, F));
-  Carver measure(nullptr);
-  for (int64_t n : {N * 3 * C, N * F, N * C, N * C, N * C, N * F, wide, att, red, B * C}) measure.take(n);
-  const int64_t total = measure.used;
+  // Carves the pieces from base (nullptr: measure only); returns the floats used.
+  auto carve = [&](float* base) {
+    Carver cv(base);
+    sc->qkv = cv.take(N * 3 * C);
+    sc->g = cv.take(N * F);
+    sc->dx = cv.take(N * C);
+    sc->dres = cv.take(N * C);
+    sc->datty = cv.take(N * C);
+    sc->dF = cv.take(N * F);
+    sc->tr = cv.take(wide);
+    sc->att = cv.take(att);
+    sc->red = cv.take(red);
+    sc->dout = cv.take(B * C);
+    return cv.used;
+  };
+  const int64_t total = carve(nullptr);
   const int64_t itotal = embeddings_backward_scratch(B, T);
   if (total > sc_cap_) {
-    ST_CUDA_TRY(cudaStreamSynchronize(ctx_->stream));
-    dev_free(sc_);
-    sc_ = nullptr;
-    sc_cap_ = 0;
-    ST_TRY(dev_alloc(ctx_, reinterpret_cast<void**>(&sc_), total, sizeof(float),
-                     "the working memory of batch " + std::to_string(B) + " x seq " + std::to_string(T)));
-    sc_cap_ = total;
+    ST_TRY(regrow(ctx_, &sc_, &sc_cap_, total,
+                  "the working memory of batch " + std::to_string(B) + " x seq " + std::to_string(T)));
   }
-  if (itotal > isc_cap_) {
-    ST_CUDA_TRY(cudaStreamSynchronize(ctx_->stream));
-    dev_free(isc_);
-    isc_ = nullptr;
-    isc_cap_ = 0;
-    ST_TRY(dev_alloc(ctx_, reinterpret_cast<void**>(&isc_), itotal, sizeof(int32_t), "the embedding-gradient scratch"));
-    isc_cap_ = itotal;
-  }
-  Carver cv(sc_);
-  sc->qkv = cv.take(N * 3 * C);
-  sc->g = cv.take(N * F);
-  sc->dx = cv.take(N * C);
-  sc->dres = cv.take(N * C);
-  sc->datty = cv.take(N * C);
-  sc->dF = cv.take(N * F);
-  sc->tr = cv.take(wide);
-  sc->att = cv.take(att);
-  sc->red = cv.take(red);
-  sc->dout = cv.take(B * C);
-  if (cv.used != total) return "cuda bert: internal error: scratch layout";
+  if (itotal > isc_cap_) ST_TRY(regrow(ctx_, &isc_, &isc_cap_, itotal, "the embedding-gradient scratch"));
+  carve(sc_);
   sc->emb = isc_;
   return std::string();
 }
@@ -402,11 +371,11 @@ std::string Model::forward(int slot, const int32_t* ids, const int32_t* mask, co
     if (mask && mask[i] != 0 && mask[i] != 1) return "cuda bert forward: attentionMask[" + std::to_string(i) + "] is not 0 or 1";
     if (types && (types[i] < 0 || types[i] >= TV)) return "cuda bert forward: tokenTypeIds[" + std::to_string(i) + "] is outside [0, " + std::to_string(TV) + ")";
   }
-  std::lock_guard<std::mutex> lock(ctx_->mu);
-  ST_TRY(finish(begin()));
   DevSlot& s = slots_[slot];
-  s.info.valid = false;
-  ST_TRY(finish(forward_impl(s, ids, mask, types, B, T, out)));
+  ST_TRY(op([&] {
+    s.info.valid = false;
+    return forward_impl(s, ids, mask, types, B, T, out);
+  }));
   s.info.valid = true;
   return std::string();
 }
@@ -453,7 +422,6 @@ std::string Model::forward_impl(DevSlot& s, const int32_t* ids, const int32_t* m
   if (out) {
     ST_CUDA_TRY(cudaMemcpyAsync(out, s.out, static_cast<size_t>(B * C) * sizeof(float), cudaMemcpyDeviceToHost, st));
   }
-  ST_CUDA_TRY(cudaStreamSynchronize(st));
   return std::string();
 }
 
@@ -462,9 +430,7 @@ std::string Model::backward(int slot, const float* dout) {
   DevSlot& s = slots_[slot];
   if (!s.info.valid) return "cuda bert backward: no forward pass in slot " + std::to_string(slot);
   if (!dout) return "cuda bert backward: dPooled is null";
-  std::lock_guard<std::mutex> lock(ctx_->mu);
-  ST_TRY(finish(begin()));
-  return finish(backward_impl(s, dout));
+  return op([&] { return backward_impl(s, dout); });
 }
 
 std::string Model::backward_impl(DevSlot& s, const float* dout) {
@@ -502,45 +468,34 @@ std::string Model::backward_impl(DevSlot& s, const float* dout) {
   }
   ST_TRY(layernorm_backward(sc.dres, G_.ln_w, G_.ln_b, sc.dx, s.emb, s.mean0, s.rstd0, P_.ln_w, N, C, sc.red, ctx));
   ST_TRY(embeddings_backward(G_.word, G_.pos, G_.type, sc.dres, s.ids, s.types, B, T, C, TV, sc.emb, ctx));
-  ST_CUDA_TRY(cudaStreamSynchronize(st));
   return std::string();
 }
 
 // ---- optimizer and buffers ------------------------------------------------------------------------
 
 std::string Model::zero_grad() {
-  std::lock_guard<std::mutex> lock(ctx_->mu);
-  return finish([&]() -> std::string {
-    ST_TRY(begin());
+  return op([&]() -> std::string {
     ST_CUDA_TRY(cudaMemsetAsync(grads_, 0, static_cast<size_t>(n_params_) * sizeof(float), ctx_->stream));
-    ST_CUDA_TRY(cudaStreamSynchronize(ctx_->stream));
     return std::string();
-  }());
+  });
 }
 
 std::string Model::reset_optimizer() {
-  std::lock_guard<std::mutex> lock(ctx_->mu);
-  return finish([&]() -> std::string {
-    ST_TRY(begin());
+  return op([&]() -> std::string {
     const size_t bytes = static_cast<size_t>(n_params_) * sizeof(float);
     ST_CUDA_TRY(cudaMemsetAsync(m_, 0, bytes, ctx_->stream));
     ST_CUDA_TRY(cudaMemsetAsync(v_, 0, bytes, ctx_->stream));
-    ST_CUDA_TRY(cudaStreamSynchronize(ctx_->stream));
     return std::string();
-  }());
+  });
 }
 
 std::string Model::adam_step(float lr, float beta1, float beta2, float eps, float weight_decay, int64_t t,
                              bool decoupled) {
   if (t < 1) return "cuda bert adam_step: step t must be >= 1";
-  std::lock_guard<std::mutex> lock(ctx_->mu);
-  return finish([&]() -> std::string {
-    ST_TRY(begin());
-    ST_TRY(cuda_bert::adam_step(params_, grads_, m_, v_, tiles_, n_tiles_, lr, beta1, beta2, eps, weight_decay, t,
-                                decoupled, ctx_));
-    ST_CUDA_TRY(cudaStreamSynchronize(ctx_->stream));
-    return std::string();
-  }());
+  return op([&] {
+    return cuda_bert::adam_step(params_, grads_, m_, v_, tiles_, n_tiles_, lr, beta1, beta2, eps, weight_decay, t,
+                                decoupled, ctx_);
+  });
 }
 
 std::string Model::download(Buffer which, int64_t offset, int64_t n, float* dst) {
@@ -549,14 +504,11 @@ std::string Model::download(Buffer which, int64_t offset, int64_t n, float* dst)
   if (offset < 0 || n < 0 || offset > n_params_ || n > n_params_ - offset) return "cuda bert download: range out of bounds";
   if (n == 0) return std::string();
   if (!dst) return "cuda bert download: null destination";
-  std::lock_guard<std::mutex> lock(ctx_->mu);
-  return finish([&]() -> std::string {
-    ST_TRY(begin());
+  return op([&]() -> std::string {
     ST_CUDA_TRY(cudaMemcpyAsync(dst, src + offset, static_cast<size_t>(n) * sizeof(float), cudaMemcpyDeviceToHost,
                                 ctx_->stream));
-    ST_CUDA_TRY(cudaStreamSynchronize(ctx_->stream));
     return std::string();
-  }());
+  });
 }
 
 std::string Model::upload(Buffer which, int64_t offset, int64_t n, const float* src) {
@@ -565,14 +517,11 @@ std::string Model::upload(Buffer which, int64_t offset, int64_t n, const float* 
   if (offset < 0 || n < 0 || offset > n_params_ || n > n_params_ - offset) return "cuda bert upload: range out of bounds";
   if (n == 0) return std::string();
   if (!src) return "cuda bert upload: null source";
-  std::lock_guard<std::mutex> lock(ctx_->mu);
-  return finish([&]() -> std::string {
-    ST_TRY(begin());
+  return op([&]() -> std::string {
     ST_CUDA_TRY(cudaMemcpyAsync(dst + offset, src, static_cast<size_t>(n) * sizeof(float), cudaMemcpyHostToDevice,
                                 ctx_->stream));
-    ST_CUDA_TRY(cudaStreamSynchronize(ctx_->stream));
     return std::string();
-  }());
+  });
 }
 
 }  // namespace cuda_bert

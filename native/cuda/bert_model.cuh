@@ -5,11 +5,12 @@
 // Same Config, the SAME layout table (bert::make_layout) and so the same flat-buffer offsets as the
 // CPU model; parameters, gradients and the two Adam moments are four flat DEVICE buffers
 // (cudaMalloc'ed once, freed by the destructor). Activations of a forward live on the device in one
-// buffer per slot (bert::Slot's pieces, each 128-byte aligned, + the slot's uploaded ids / mask /
-// types), grown on demand; backward scratch is shared and grown on demand. forward/backward/adam_step run
-// the layer functions of bert_layers.cuh in exactly bert::Model's order, on the device context's
-// stream, while holding the context's mutex, with ctx->gemm_precision set from this model's own
-// precision (fp32, or tf32 tensor cores where matmul.cu implements them).
+// buffer per slot (bert::Slot's pieces as bert::carve_acts lays them out, each 128-byte aligned,
+// + the slot's uploaded ids / mask / types), grown on demand; backward scratch is shared and grown
+// on demand. forward/backward/adam_step run the layer functions of bert_layers.cuh in exactly
+// bert::Model's order, on the device context's stream, while holding the context's mutex, with
+// ctx->gemm_precision set from this model's own precision (fp32, or tf32 tensor cores where
+// matmul.cu implements them).
 //
 // Host interface: every pointer argument of a public method is a HOST pointer (ids, outputs,
 // buffers to copy); a method copies what it needs to / from the device and synchronises the stream
@@ -67,10 +68,9 @@ class Model {
 
   const bert::Config& config() const { return cfg_; }
   const std::vector<bert::TensorInfo>& layout() const { return layout_; }
-  const bert::TensorInfo* find(const std::string& name) const;
   int64_t num_params() const { return n_params_; }
-  // Floats of one slot's device activations for (B,T): bert::activation_floats's pieces, each
-  // padded to 128 bytes (so slightly more than the CPU's).
+  // Floats of one slot's device activations for (B,T): bert::carve_acts's pieces, each padded to
+  // 128 bytes (so slightly more than bert::Model::activation_floats).
   int64_t activation_floats(int64_t B, int64_t T) const;
   int device() const { return device_; }
   Precision precision() const { return precision_; }
@@ -103,7 +103,7 @@ class Model {
   struct Scratch;
   Model() = default;
   std::string init(const bert::Config& c, Precision precision);
-  std::string init_device();  // init's device part (mu held)
+  std::string init_device();  // init's device part (inside op())
   int64_t carve_slot(DevSlot& s, float* base, int64_t B, int64_t T) const;
   std::string ensure_slot(DevSlot& s, int64_t B, int64_t T);
   std::string ensure_scratch(int64_t B, int64_t T, Scratch* sc);
@@ -115,6 +115,11 @@ class Model {
   // still reads or writes a host buffer of the call) and clears the thread's last CUDA error (so
   // that a later launch check does not report it again). Returns err.
   std::string finish(std::string err);
+  // One public operation's device part: with ctx->mu held, begin(), body() (enqueues work on the
+  // stream; "" or an error), then waits for the stream; the result goes through finish().
+  // Defined (and used) in bert_model.cu only.
+  template <class F>
+  std::string op(F&& body);
   float* buffer(Buffer which) const;
 
   bert::Config cfg_;

@@ -151,7 +151,7 @@ export function createNativeBert(config: NativeBertConfig, opts: DeviceOptions =
   const device = resolveFullDevice(want);
   const precision = opts.precision;
   if (precision !== undefined && precision !== 'fp32' && precision !== 'tf32') throw new Error(`full: precision must be 'fp32' or 'tf32', got '${String(precision)}'`);
-  if (device === 'cpu' && precision === 'tf32' && want === 'cpu') throw new Error("full: precision 'tf32' needs device 'cuda' (the CPU model computes in fp32)");
+  if (want === 'cpu' && precision === 'tf32') throw new Error("full: precision 'tf32' needs device 'cuda' (the CPU model computes in fp32)");
   const Ctor = (loadBackend().addon as unknown as BertAddon).BertModel!;
   return new Ctor(device === 'cuda' ? { ...config, device, ...(precision ? { precision } : {}) } : config);
 }
@@ -430,17 +430,10 @@ export class FullStudent implements Student<TokenIds> {
       }
     }
     const loaded = [...m.values()].some((x) => !this.momentViews!.some((w) => w.m === x));
-    // cuda: tables to adopt → bring the mirrors up to date first (views kept as they are must keep
-    // the device's values), write, upload.
-    const adopt = this.device === 'cuda' && this.layout.some((t, i) => {
-      const cm = m.get(t.name);
-      const cv = v.get(t.name);
-      return (cm !== undefined && cm !== this.momentViews![i].m) || (cv !== undefined && cv !== this.momentViews![i].v);
-    });
-    if (adopt) {
-      this.handle.syncToHost('adamM');
-      this.handle.syncToHost('adamV');
-    }
+    // cuda: before the first table is adopted, bring the mirrors up to date (views kept as they are
+    // must keep the device's values); upload them once all are written.
+    const mirrored = this.device === 'cuda';
+    let adopted = false;
     this.layout.forEach((t, i) => {
       const views = this.momentViews![i];
       for (const [table, view] of [[m, views.m], [v, views.v]] as const) {
@@ -448,6 +441,11 @@ export class FullStudent implements Student<TokenIds> {
         if (cur === view) continue;
         if (cur) {
           if (cur.length !== t.size) throw new Error(`full: optimizer moments of '${t.name}' have ${cur.length} values, expected ${t.size}`);
+          if (mirrored && !adopted) {
+            this.handle.syncToHost('adamM');
+            this.handle.syncToHost('adamV');
+          }
+          adopted = true;
           view.set(cur);
         } else if (loaded) {
           throw new Error(`full: the optimizer state lacks the moments of '${t.name}'`);
@@ -455,7 +453,7 @@ export class FullStudent implements Student<TokenIds> {
         table.set(t.name, view);
       }
     });
-    if (adopt) {
+    if (mirrored && adopted) {
       this.handle.syncFromHost('adamM');
       this.handle.syncFromHost('adamV');
     }
