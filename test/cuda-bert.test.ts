@@ -18,10 +18,8 @@
  * error) runs whenever the CPU build is present.
  */
 import * as fs from 'node:fs';
-import { promises as fsp } from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { loadBackend, packageRoot } from '../lib/kernels/loader';
 import { loadEncoder } from '../lib/models/encoder';
 import type { BertConfig } from '../lib/models/onnx/bert';
@@ -43,7 +41,7 @@ import {
   type FullPrecision,
   type NativeBertHandle,
 } from '../lib/training/students/full';
-import { batchOf as batchOfIds } from './helpers/models';
+import { batchOf as batchOfIds, scratchDirs } from './helpers/models';
 
 const backend = loadBackend();
 const onCuda = backend.info.name === 'cuda' && nativeBertAvailable().ok;
@@ -144,15 +142,7 @@ function forwardBackward(h: NativeBertHandle, seed: number): { q: Float32Array; 
   return { q, d };
 }
 
-const tmpDirs: string[] = [];
-async function tmp(): Promise<string> {
-  const d = await fsp.mkdtemp(path.join(os.tmpdir(), 'synthtune-cuda-bert-'));
-  tmpDirs.push(d);
-  return d;
-}
-afterAll(async () => {
-  for (const d of tmpDirs) await fsp.rm(d, { recursive: true, force: true });
-});
+const tmp = scratchDirs('synthtune-cuda-bert-');
 
 describe.runIf(onCuda)('CUDA BERT model vs the CPU model (fp32)', () => {
   const cases: Array<[Pooling, boolean]> = [['mean', false], ['mean', true], ['cls', false], ['cls', true]];
@@ -442,8 +432,7 @@ describe.runIf(onCuda)("the full student on device 'cuda'", () => {
 
 // ---- fitRun (what `synthtune fit --method full --device ...` runs) -----------------------------
 
-const e2eRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'synthtune-cuda-bert-e2e-'));
-tmpDirs.push(e2eRoot);
+const e2eRoot = tmp.sync();
 const TOPICS = ['vaccine infection risk', 'protein folding chains', 'quick brown fox', 'ocean tides moon', 'river delta flood', 'gene expression cells'];
 const ROWS = TOPICS.flatMap((t, i) => {
   const other = TOPICS[(i + 1) % TOPICS.length];

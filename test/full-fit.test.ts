@@ -6,29 +6,21 @@
  * trained before starts from zero moments.
  */
 import { promises as fsp } from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { BertConfig } from '../lib/models/onnx/bert';
 import { randomBertWeights } from '../lib/models/tiny';
 import { fit, type Callback, type FitOptions } from '../lib/training';
 import { readTensorFile, writeTensorFile } from '../lib/training/io';
 import { mulberry32 } from '../lib/training/rng';
 import type { Example } from '../lib/training/student';
+import { scratchDirs } from './helpers/models';
 import { FullStudent, nativeBertAvailable, nativeConfigFrom } from '../lib/training/students/full';
 
 const avail = nativeBertAvailable();
 if (!avail.ok) console.log(`full fit tests skipped: ${avail.reason}`);
 
-const tmpDirs: string[] = [];
-async function tmp(): Promise<string> {
-  const d = await fsp.mkdtemp(path.join(os.tmpdir(), 'synthtune-full-fit-'));
-  tmpDirs.push(d);
-  return d;
-}
-afterAll(async () => {
-  for (const d of tmpDirs) await fsp.rm(d, { recursive: true, force: true });
-});
+const tmp = scratchDirs('synthtune-full-fit-');
 
 const SHAPE: BertConfig = { vocabSize: 80, hidden: 32, layers: 2, heads: 4, intermediate: 64, maxPosition: 24, typeVocabSize: 2, layerNormEps: 1e-12 };
 const WEIGHTS = randomBertWeights(SHAPE, { seed: 21, std: 0.1 });

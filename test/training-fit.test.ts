@@ -7,10 +7,9 @@
  * Synthetic teachers: for the adapter, the teacher's query map is a hidden A = I + noise and
  * margin = (A·q)·p − (A·q)·n; for the static student, a hidden token table T with mean pooling.
  */
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { promises as fsp } from 'node:fs';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { randomFloats } from '../bench/harness';
 import {
   BestModelCheckpoint, EarlyStopping, EvaluationCallback, WiSEFTCallback, fit, trainStep, type Callback, type FitOptions,
@@ -19,17 +18,10 @@ import { Adam } from '../lib/training/optim';
 import type { Example, NormalExample } from '../lib/training/student';
 import { AdapterStudent } from '../lib/training/students/adapter';
 import { StaticStudent } from '../lib/training/students/static';
+import { scratchDirs } from './helpers/models';
 import { collectExamples } from '../lib/training/fit';
 
-const tmpDirs: string[] = [];
-async function tmp(): Promise<string> {
-  const d = await fsp.mkdtemp(path.join(os.tmpdir(), 'synthtune-fit-'));
-  tmpDirs.push(d);
-  return d;
-}
-afterAll(async () => {
-  for (const d of tmpDirs) await fsp.rm(d, { recursive: true, force: true });
-});
+const tmp = scratchDirs('synthtune-fit-');
 
 function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let s = 0;

@@ -3,12 +3,38 @@
  * integer generator for token ids, and padded token batches for the native BERT models.
  */
 import * as fs from 'node:fs';
+import { promises as fsp } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { afterAll } from 'vitest';
 import { mulberry32 } from '../../lib/training/rng';
 
 export function tmpDir(prefix = 'synthtune-models-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+/**
+ * Fresh temp folders for one test file, all removed after its tests (call at the top level):
+ * `const tmp = scratchDirs('synthtune-x-'); const dir = await tmp();`. tmp.sync() makes one
+ * synchronously (for module-level fixtures).
+ */
+export function scratchDirs(prefix: string): { (): Promise<string>; sync(): string } {
+  const dirs: string[] = [];
+  afterAll(async () => {
+    for (const d of dirs) await fsp.rm(d, { recursive: true, force: true });
+  });
+  const tmp = async () => {
+    const d = await fsp.mkdtemp(path.join(os.tmpdir(), prefix));
+    dirs.push(d);
+    return d;
+  };
+  return Object.assign(tmp, {
+    sync: () => {
+      const d = tmpDir(prefix);
+      dirs.push(d);
+      return d;
+    },
+  });
 }
 
 /** Max |a - b| over two equally long arrays; throws on a length mismatch. */
