@@ -18,8 +18,10 @@ import { loadOrtModel, type IoSpec, type OrtModel, type OutTensor, type SessionO
 import { resolveModel, type ResolveOptions, type ResolvedModel } from './resolve';
 import { checkTexts, TextTokenizer, type Batch, type Encoded, type TokenizerOptions } from './tokenizer';
 import { ModelError } from './errors';
+import { applyDense, POOLING_MODES, poolTokens, readModelFolder, sidePromptName, type ModelFolder, type PoolingMode, type Similarity } from './st-folder';
 
-export type Pooling = 'mean' | 'cls' | 'model';
+/** A sentence-transformers pooling mode, or 'model': the graph's own sentence_embedding output. */
+export type Pooling = PoolingMode | 'model';
 
 export interface LoadOptions extends SessionOptions, TokenizerOptions, ResolveOptions {
   /** Texts (or pairs) per model call. Default 32. */
@@ -29,6 +31,7 @@ export interface LoadOptions extends SessionOptions, TokenizerOptions, ResolveOp
 }
 
 export interface EncoderOptions extends LoadOptions {
+  /** Overrides the folder's pooling (one mode, or 'model'). */
   pooling?: Pooling;
   normalize?: boolean;
 }
@@ -41,6 +44,10 @@ export interface EncodeCallOptions {
   sortByLength?: boolean;
   /** Pad every batch to at least this many tokens (fixed padding). Default: none (dynamic). */
   padTo?: number;
+  /** Text put in front of every input (as sentence-transformers' encode(prompt=...)). */
+  prompt?: string;
+  /** A prompt of the folder's config_sentence_transformers.json by name ('query', 'document', ...). */
+  promptName?: string;
 }
 
 /** Time spent in the last call, in ms: total, tokenisation, and inside session.run. */
@@ -57,7 +64,17 @@ export interface CallStats {
 
 export interface Encoder {
   readonly dim: number;
+  /** The first pooling mode (or 'model'); all of them in poolingModes. */
   readonly pooling: Pooling;
+  readonly poolingModes: Pooling[];
+  /** What the folder declares (modules, prompts, similarity). */
+  readonly folder: ModelFolder;
+  /** Named prompts of the folder (config_sentence_transformers.json). */
+  readonly prompts: Record<string, string>;
+  /** The folder's similarity_fn_name ('cosine' when it declares none, as sentence-transformers). */
+  readonly similarity: Similarity;
+  /** The prompt name sentence-transformers would use for queries / documents (undefined: none). */
+  promptNameFor(side: 'query' | 'document'): string | undefined;
   readonly normalize: boolean;
   readonly maxLength: number;
   readonly batchSize: number;
@@ -191,74 +208,118 @@ const ENCODER_IO: IoSpec = {
   anyOutput: ['last_hidden_state', 'token_embeddings', 'sentence_embedding'],
 };
 
-/** Pooling and normalisation declared by a sentence-transformers folder, if any. */
-function stDefaults(m: OpenedModel, log?: (l: string) => void): { pooling?: Pooling; normalize?: boolean } {
-  const modules = m.readJson('modules.json') as unknown as { type?: string; path?: string }[] | undefined;
-  const list = Array.isArray(modules) ? modules : [];
-  const poolingDir = list.find((x) => /Pooling$/.test(x.type ?? ''))?.path ?? '1_Pooling';
-  const pc = m.readJson(path.join(poolingDir, 'config.json'));
-  let pooling: Pooling | undefined;
-  if (pc) {
-    if (pc.pooling_mode_cls_token) pooling = 'cls';
-    else if (pc.pooling_mode_mean_tokens) pooling = 'mean';
-    else log?.(`pooling mode of ${m.resolved.dir} is not mean or cls; using mean pooling`);
-  }
-  const normalize = list.some((x) => /Normalize$/.test(x.type ?? '')) || undefined;
-  if (list.some((x) => /Dense$/.test(x.type ?? '')) && !m.session.outputNames.includes('sentence_embedding')) {
-    log?.(`warning: ${m.resolved.dir} has a Dense module after pooling but its ONNX graph has no sentence_embedding output; embeddings are the pooled transformer output (before Dense)`);
-  }
-  return { pooling, normalize };
+/**
+ * Pooling of a loaded folder: the option, else the folder's Pooling module, else the graph's own
+ * sentence_embedding when it has one, else mean.
+ */
+function choosePooling(opt: Pooling | undefined, folder: ModelFolder, hasSentence: boolean): Pooling[] {
+  if (opt !== undefined) return [opt];
+  if (folder.pooling) return folder.pooling.modes;
+  return [hasSentence ? 'model' : 'mean'];
 }
 
 /** Loads a bi-encoder from a folder or a Hugging Face id. */
 export async function loadEncoder(ref: string, opts: EncoderOptions = {}): Promise<Encoder> {
   const batchSize = checkBatchSize(opts.batchSize);
-  if (opts.pooling !== undefined && !['mean', 'cls', 'model'].includes(opts.pooling)) {
-    throw new TypeError(`pooling must be 'mean', 'cls' or 'model', got '${String(opts.pooling)}'`);
+  if (opts.pooling !== undefined && !['model', ...POOLING_MODES].includes(opts.pooling)) {
+    throw new TypeError(`pooling must be 'model' or one of ${POOLING_MODES.join(', ')}, got '${String(opts.pooling)}'`);
   }
   const m = await openModel(ref, ENCODER_IO, opts);
   const { tokenizer, session } = m;
-  const st = stDefaults(m, opts.log);
+  let folder: ModelFolder;
+  try {
+    folder = readModelFolder(m.resolved.dir);
+  } catch (e) {
+    await session.release();
+    throw e;
+  }
   const hasSentence = session.outputNames.includes('sentence_embedding');
   const hiddenName = session.outputNames.includes('last_hidden_state') ? 'last_hidden_state' : session.outputNames.includes('token_embeddings') ? 'token_embeddings' : undefined;
-  const pooling: Pooling = opts.pooling ?? st.pooling ?? (hasSentence ? 'model' : 'mean');
-  if (pooling === 'model' && !hasSentence) {
+  const modes = choosePooling(opts.pooling, folder, hasSentence);
+  const pooling = modes[0];
+  const fail = async (msg: string) => {
     await session.release();
-    throw new ModelError(`pooling 'model' needs a sentence_embedding output; ${m.resolved.onnxPath} has outputs [${session.outputNames.join(', ')}]`);
-  }
+    throw new ModelError(msg);
+  };
+  if (pooling === 'model' && !hasSentence) await fail(`pooling 'model' needs a sentence_embedding output; ${m.resolved.onnxPath} has outputs [${session.outputNames.join(', ')}]`);
   if (pooling !== 'model' && !hiddenName) {
-    await session.release();
-    throw new ModelError(`pooling '${pooling}' needs a last_hidden_state (or token_embeddings) output; ${m.resolved.onnxPath} has outputs [${session.outputNames.join(', ')}]`);
+    await fail(`pooling '${modes.join('+')}' needs a last_hidden_state (or token_embeddings) output; ${m.resolved.onnxPath} has outputs [${session.outputNames.join(', ')}]`);
   }
-  const normalizeDefault = opts.normalize ?? st.normalize ?? false;
+  // 'model' is the graph's whole sentence pipeline: the folder's Dense / Normalize modules are not applied again.
+  const dense = pooling === 'model' ? [] : folder.dense;
+  const normalizeDefault = opts.normalize ?? (pooling === 'model' ? false : folder.normalize);
+  const includePrompt = folder.pooling?.includePrompt ?? true;
   const fetch = pooling === 'model' ? 'sentence_embedding' : hiddenName!;
   let lastStats = emptyStats();
 
-  // Embedding size: one probe run on the shortest possible input.
+  // Token width: one probe run on the shortest possible input.
   const probe = await session.run(feedsOf(tokenizer.pad([tokenizer.encode('')])), [fetch]);
   const dims = probe[fetch].dims;
-  const dim = dims[dims.length - 1];
+  const hidden = dims[dims.length - 1];
+  const pooledWidth = pooling === 'model' ? hidden : hidden * modes.length;
+  if (folder.pooling?.dimension !== undefined && pooling !== 'model' && folder.pooling.dimension !== hidden) {
+    await fail(`${path.join(m.resolved.dir, folder.pooling.path, 'config.json')}: embedding_dimension ${folder.pooling.dimension} does not match the model's ${hidden}-wide token embeddings`);
+  }
+  let width = pooledWidth;
+  for (const d of dense) {
+    if (d.inFeatures !== width) await fail(`Dense module ${d.path} in ${m.resolved.dir}: in_features ${d.inFeatures} does not match the ${width}-wide pooled embedding`);
+    width = d.outFeatures;
+  }
+  const dim = width;
+
+  const promptLengths = new Map<string, number>();
+  /** Tokens of a prompt that sentence-transformers excludes from pooling (its trailing special token not counted). */
+  function promptLength(prompt: string): number {
+    let n = promptLengths.get(prompt);
+    if (n === undefined) {
+      const ids = tokenizer.encode(prompt).ids;
+      n = ids.length;
+      if (n > 0 && tokenizer.isSpecial(ids[n - 1])) n--;
+      promptLengths.set(prompt, n);
+    }
+    return n;
+  }
+
+  function resolvePrompt(call: EncodeCallOptions): string {
+    if (call.prompt !== undefined && call.promptName !== undefined) throw new TypeError('give prompt or promptName, not both');
+    if (call.prompt !== undefined) {
+      if (typeof call.prompt !== 'string') throw new TypeError(`prompt must be a string, got ${typeof call.prompt}`);
+      return call.prompt;
+    }
+    if (call.promptName !== undefined) {
+      const p = folder.prompts[call.promptName];
+      if (p === undefined) {
+        throw new ModelError(`prompt '${call.promptName}' is not defined by ${path.join(m.resolved.dir, 'config_sentence_transformers.json')} (it has ${Object.keys(folder.prompts).map((k) => `'${k}'`).join(', ') || 'no prompts'})`);
+      }
+      return p;
+    }
+    return folder.defaultPromptName ? folder.prompts[folder.defaultPromptName] : '';
+  }
 
   async function encode(texts: string[], call: EncodeCallOptions = {}): Promise<Float32Array> {
     const t0 = performance.now();
     checkTexts(texts, 'texts', opts.allowEmpty);
     const bs = checkBatchSize(call.batchSize, batchSize);
+    const prompt = resolvePrompt(call);
+    const pLen = prompt && !includePrompt ? promptLength(prompt) : 0;
     const stats = emptyStats();
     // tokenize
-    const encoded: Encoded[] = texts.map((t) => tokenizer.encode(t));
+    const encoded: Encoded[] = texts.map((t) => {
+      const text = prompt + t;
+      return tokenizer.encode(folder.doLowerCase ? text.toLowerCase() : text);
+    });
     stats.tokenizeMs = performance.now() - t0;
-    const out = new Float32Array(texts.length * dim);
+    let out: Float32Array = new Float32Array(texts.length * pooledWidth);
     await runBatches(tokenizer, session, encoded, bs, call, fetch, stats, (rows, batch, res) => {
       // post-process: pool into the rows of the input order
       const { batch: B, seq: S } = batch;
       if (pooling === 'model') {
-        for (let b = 0; b < B; b++) out.set(res.data.subarray(b * dim, (b + 1) * dim), rows[b] * dim);
-      } else if (pooling === 'cls') {
-        for (let b = 0; b < B; b++) out.set(res.data.subarray(b * S * dim, b * S * dim + dim), rows[b] * dim);
+        for (let b = 0; b < B; b++) out.set(res.data.subarray(b * hidden, (b + 1) * hidden), rows[b] * hidden);
       } else {
-        meanPool(res.data, batch.attentionMask, B, S, dim, out, rows, dim);
+        poolTokens(res.data, batch.attentionMask, B, S, hidden, modes as PoolingMode[], out, rows, pooledWidth, pLen);
       }
     });
+    for (const d of dense) out = applyDense(out, texts.length, d);
     if (call.normalize ?? normalizeDefault) l2NormalizeRows(out, dim);
     stats.totalMs = performance.now() - t0;
     lastStats = stats;
@@ -268,6 +329,11 @@ export async function loadEncoder(ref: string, opts: EncoderOptions = {}): Promi
   return {
     dim,
     pooling,
+    poolingModes: modes,
+    folder,
+    prompts: { ...folder.prompts },
+    similarity: folder.similarity ?? 'cosine',
+    promptNameFor: (side) => sidePromptName(folder, side),
     normalize: normalizeDefault,
     maxLength: tokenizer.maxLength,
     batchSize,

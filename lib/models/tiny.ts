@@ -8,6 +8,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { bertConfigToHf, bertWeightShapes, buildBertOnnx, type BertConfig, type WeightMap } from './onnx/bert';
+import { stModuleFiles, writeSentenceTransformersFilesSync, type PoolingMode } from './st-folder';
 import { buildWordPieceTokenizer } from './wordpiece';
 
 /** mulberry32 → standard normal samples (Box–Muller), deterministic for a seed. */
@@ -61,7 +62,7 @@ export interface ModelFolderSpec {
   /** 'cross-encoder' requires config.head = 'classifier'. */
   kind: ModelKind;
   /** sentence-transformers pooling written to 1_Pooling/config.json (bi-encoders). Default 'mean'; null: no ST files. */
-  stPooling?: 'mean' | 'cls' | null;
+  stPooling?: PoolingMode | null;
   /** Writes a modules.json including a Normalize module. */
   stNormalize?: boolean;
 }
@@ -79,33 +80,17 @@ export function writeModelFolder(dir: string, spec: ModelFolderSpec): string {
   write('tokenizer_config.json', spec.tokenizerConfig);
   fs.writeFileSync(path.join(dir, 'onnx', 'model.onnx'), buildBertOnnx(spec.config, spec.weights));
   if (spec.kind === 'bi-encoder' && spec.stPooling !== null) {
-    fs.mkdirSync(path.join(dir, '1_Pooling'), { recursive: true });
-    const st = sentenceTransformersModules(spec.config.hidden, spec.stPooling ?? 'mean', Boolean(spec.stNormalize));
-    for (const [file, value] of Object.entries(st)) write(file, value);
+    writeSentenceTransformersFilesSync(dir, { hidden: spec.config.hidden, pooling: spec.stPooling ?? 'mean', normalize: Boolean(spec.stNormalize) });
   }
   return dir;
 }
 
 /**
  * The sentence-transformers files that declare a model's pooling (and optional Normalize), by
- * relative path: `1_Pooling/config.json` and `modules.json`. Used for generated models and exports.
+ * relative path (lib/models/st-folder.ts writes them). Used for generated models and exports.
  */
-export function sentenceTransformersModules(dim: number, pooling: 'mean' | 'cls', normalize: boolean): Record<string, unknown> {
-  const modules = [
-    { idx: 0, name: '0', path: '', type: 'sentence_transformers.models.Transformer' },
-    { idx: 1, name: '1', path: '1_Pooling', type: 'sentence_transformers.models.Pooling' },
-  ];
-  if (normalize) modules.push({ idx: 2, name: '2', path: '2_Normalize', type: 'sentence_transformers.models.Normalize' });
-  return {
-    '1_Pooling/config.json': {
-      word_embedding_dimension: dim,
-      pooling_mode_cls_token: pooling === 'cls',
-      pooling_mode_mean_tokens: pooling === 'mean',
-      pooling_mode_max_tokens: false,
-      pooling_mode_mean_sqrt_len_tokens: false,
-    },
-    'modules.json': modules,
-  };
+export function sentenceTransformersModules(dim: number, pooling: PoolingMode, normalize: boolean): Record<string, unknown> {
+  return stModuleFiles({ hidden: dim, pooling, normalize });
 }
 
 /** Default tiny shape: 2 layers, hidden 32, 4 heads. */
@@ -122,7 +107,7 @@ export interface TinyModelOptions extends RandomWeightOptions {
   arch?: 'bert' | 'distilbert';
   /** Overrides of the model shape (hidden, layers, heads, ...). */
   shape?: Partial<Omit<BertConfig, 'vocabSize'>>;
-  stPooling?: 'mean' | 'cls' | null;
+  stPooling?: PoolingMode | null;
   stNormalize?: boolean;
 }
 

@@ -94,6 +94,7 @@ export class TextTokenizer {
   private readonly tok: HfTokenizer;
   private readonly specialsSingle: number;
   private readonly specialsPair: number;
+  private readonly specialIds: Set<number>;
 
   constructor(tokenizerJson: unknown, tokenizerConfig: Record<string, unknown> = {}, opts: TokenizerOptions & { modelConfig?: Record<string, unknown>; sentenceBertConfig?: Record<string, unknown> } = {}) {
     if (typeof tokenizerJson !== 'object' || tokenizerJson === null || !('model' in tokenizerJson)) {
@@ -106,6 +107,8 @@ export class TextTokenizer {
     const padToken = typeof tokenizerConfig.pad_token === 'string' ? tokenizerConfig.pad_token : undefined;
     const jsonPad = (tokenizerJson as { padding?: { pad_id?: number } | null }).padding?.pad_id;
     this.padId = (padToken !== undefined ? this.tok.token_to_id(padToken) : undefined) ?? jsonPad ?? this.tok.token_to_id('[PAD]') ?? this.tok.token_to_id('<pad>') ?? 0;
+    const added = (tokenizerJson as { added_tokens?: { id?: number; special?: boolean }[] }).added_tokens ?? [];
+    this.specialIds = new Set(added.filter((t) => t.special && typeof t.id === 'number').map((t) => t.id!));
     this.specialsSingle = this.postProcess([], null).ids.length;
     this.specialsPair = this.postProcess([], []).ids.length;
     if (this.maxLength <= this.specialsPair) throw new Error(`maxLength ${this.maxLength} leaves no room for text between the special tokens`);
@@ -201,6 +204,11 @@ export class TextTokenizer {
   /** Tokenises and pads a list of (first, second) pairs. */
   encodePairBatch(pairs: [string, string][]): Batch {
     return this.pad(checkPairs(pairs, true).map(([a, b]) => this.encodePair(a, b)));
+  }
+
+  /** Is this id one of tokenizer.json's special added tokens ([CLS], </s>, ...)? */
+  isSpecial(id: number): boolean {
+    return this.specialIds.has(id);
   }
 
   tokenToId(token: string): number | undefined {
