@@ -1,0 +1,84 @@
+#!/usr/bin/env python3
+"""
+The way back for the conformance suite: loads a model folder that synthtune exported with the
+Python tools users will load it with, and prints what they compute, as JSON on stdout.
+
+    python3 test/conformance/roundtrip.py EXPORT_DIR TEXTS_JSON
+
+TEXTS_JSON is a file holding a JSON array of strings. Output:
+
+    {
+      "sentence_transformers": [[...], ...],   # SentenceTransformer(EXPORT_DIR).encode(texts)
+      "modules": ["Transformer", "Pooling", ...],
+      "max_seq_length": 128,
+      "automodel": {"cls": [[...]], "mean": [[...]]} | {"error": "..."}
+    }
+
+"automodel" is AutoModel.from_pretrained(EXPORT_DIR)'s last_hidden_state, CLS and masked mean,
+on AutoTokenizer's tokens truncated to the same max_seq_length (no Dense, no normalisation). A
+failure to load with sentence-transformers exits 1 with the reason on stderr.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import warnings
+
+warnings.filterwarnings("ignore")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+import logging  # noqa: E402
+
+logging.disable(logging.WARNING)
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+torch.set_num_threads(1)
+
+
+def as_list(x) -> list:
+    return np.asarray(x, dtype=np.float32).astype(np.float64).tolist()
+
+
+def main() -> int:
+    if len(sys.argv) != 3:
+        print(__doc__, file=sys.stderr)
+        return 2
+    folder, texts_file = sys.argv[1], sys.argv[2]
+    texts = json.load(open(texts_file, encoding="utf-8"))
+    from sentence_transformers import SentenceTransformer
+    import transformers
+
+    transformers.utils.logging.disable_progress_bar()
+    try:
+        st = SentenceTransformer(folder, device="cpu").eval()
+    except Exception as e:  # noqa: BLE001 (the reason is the output)
+        print(f"roundtrip: SentenceTransformer({folder!r}) failed: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
+    out = {
+        "sentence_transformers": as_list(st.encode(texts, convert_to_numpy=True, batch_size=4)),
+        "modules": [type(m).__name__ for m in st],
+        "max_seq_length": st.max_seq_length,
+    }
+    try:
+        tok = transformers.AutoTokenizer.from_pretrained(folder)
+        model = transformers.AutoModel.from_pretrained(folder).eval()
+        enc = tok(texts, padding=True, truncation=True, max_length=st.max_seq_length, return_tensors="pt")
+        with torch.no_grad():
+            h = model(**enc).last_hidden_state
+        m = enc["attention_mask"].unsqueeze(-1).to(h.dtype)
+        out["automodel"] = {"cls": as_list(h[:, 0]), "mean": as_list((h * m).sum(1) / m.sum(1).clamp(min=1e-9))}
+    except Exception as e:  # noqa: BLE001
+        out["automodel"] = {"error": f"{type(e).__name__}: {e}"}
+    json.dump(out, sys.stdout)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
