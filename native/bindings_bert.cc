@@ -2,7 +2,9 @@
 // device twin native/cuda/bert_model.cuh) as a JavaScript class.
 //
 //   const m = new addon.BertModel({ vocabSize, hidden, layers, heads, intermediate, maxPosition,
-//                                   typeVocabSize, layerNormEps, pooling: 'mean'|'cls', normalize, threads,
+//                                   typeVocabSize, layerNormEps, paddingIdx, relativeBuckets, relativeMaxDistance,
+//                                   pooling: 'mean'|'cls'|'max'|'mean_sqrt_len_tokens'|'weightedmean'|'lasttoken',
+//                                   normalize, threads,
 //                                   device: 'cpu'|'cuda', precision: 'fp32'|'tf32' })
 //   (or addon.bertCreate(config))
 //   m.device                       'cpu' (default) or 'cuda' (CUDA builds only; a CPU-only build throws
@@ -115,13 +117,23 @@ st::bert::Config ParseConfig(const Napi::Value& v) {
     if (!(e > 0) || e > 1) throw ArgError{true, "config.layerNormEps must be in (0, 1]"};
     c.layer_norm_eps = static_cast<float>(e);
   }
+  Napi::Value pad = o.Get("paddingIdx");
+  if (!Absent(pad)) c.padding_idx = IntArg(pad, "config.paddingIdx", -1, kMax);
+  Napi::Value rb = o.Get("relativeBuckets");
+  if (!Absent(rb)) c.rel_buckets = IntArg(rb, "config.relativeBuckets", 0, 4096);
+  Napi::Value rd = o.Get("relativeMaxDistance");
+  if (!Absent(rd)) c.rel_max_distance = IntArg(rd, "config.relativeMaxDistance", 1, kMax);
   Napi::Value pool = o.Get("pooling");
   if (!pool.IsUndefined()) {
-    if (!pool.IsString()) throw ArgError{false, "config.pooling must be 'mean' or 'cls'"};
+    static const char* kModes[st::bert::kPoolModes] = {"mean", "cls", "max", "mean_sqrt_len_tokens", "weightedmean", "lasttoken"};
+    const std::string usage = "config.pooling must be 'mean', 'cls', 'max', 'mean_sqrt_len_tokens', 'weightedmean' or 'lasttoken'";
+    if (!pool.IsString()) throw ArgError{false, usage};
     std::string s = pool.As<Napi::String>().Utf8Value();
-    if (s == "mean") c.pooling = 0;
-    else if (s == "cls") c.pooling = 1;
-    else throw ArgError{true, "config.pooling must be 'mean' or 'cls', got '" + s + "'"};
+    c.pooling = -1;
+    for (int i = 0; i < st::bert::kPoolModes; i++) {
+      if (s == kModes[i]) c.pooling = i;
+    }
+    if (c.pooling < 0) throw ArgError{true, usage + ", got '" + s + "'"};
   }
   Napi::Value norm = o.Get("normalize");
   if (!norm.IsUndefined()) {
@@ -589,8 +601,9 @@ class BertWrap : public Napi::ObjectWrap<BertWrap> {
     ForwardArgs a;
     a.B = IntArg(info[3], "batch", 1, int64_t{1} << 24);
     a.T = IntArg(info[4], "seq", 1, int64_t{1} << 24);
-    if (a.T > c.max_position) {
-      throw ArgError{true, "seq (" + std::to_string(a.T) + ") exceeds maxPosition (" + std::to_string(c.max_position) + ")"};
+    if (a.T > st::bert::max_seq(c)) {
+      throw ArgError{true, "seq (" + std::to_string(a.T) + ") exceeds maxPosition (" + std::to_string(c.max_position) + ")" +
+                               (c.padding_idx >= 0 ? " less paddingIdx + 1 (" + std::to_string(c.padding_idx + 1) + ")" : std::string())};
     }
     if (a.B * a.T > (int64_t{1} << 28)) throw ArgError{true, "batch * seq is too large"};
     // The attention probabilities alone (B·NH·T² per layer) are estimated in double first, so that

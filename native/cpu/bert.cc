@@ -68,12 +68,48 @@ void transpose_serial(float* dst, const float* src, int64_t m, int64_t n) {
 
 // ---- embeddings -----------------------------------------------------------------------------
 
+void position_ids(int32_t* pos, const int32_t* mask, int64_t B, int64_t T, int64_t padding_idx) {
+  for (int64_t b = 0; b < B; b++) {
+    int64_t seen = 0;
+    for (int64_t t = 0; t < T; t++) {
+      const int64_t n = b * T + t;
+      if (padding_idx < 0) {
+        pos[n] = static_cast<int32_t>(t);
+      } else if (!mask || mask[n]) {
+        seen++;
+        pos[n] = static_cast<int32_t>(padding_idx + seen);
+      } else {
+        pos[n] = static_cast<int32_t>(padding_idx);
+      }
+    }
+  }
+}
+
+int32_t relative_bucket(int64_t rel, int64_t NB, int64_t max_distance) {
+  // transformers' MPNetEncoder.relative_position_bucket, in its float32 arithmetic.
+  const int64_t half = NB / 2;
+  int64_t n = -rel;
+  int64_t ret = n < 0 ? half : 0;
+  n = n < 0 ? -n : n;
+  const int64_t max_exact = half / 2;
+  if (n < max_exact) return static_cast<int32_t>(ret + n);
+  const float num = std::log(static_cast<float>(n) / static_cast<float>(max_exact));
+  const float den = static_cast<float>(std::log(static_cast<double>(max_distance) / static_cast<double>(max_exact)));
+  const float v = num / den * static_cast<float>(half - max_exact);
+  const int64_t large = max_exact + static_cast<int64_t>(v);
+  return static_cast<int32_t>(ret + std::min(large, half - 1));
+}
+
+void relative_buckets(int32_t* table, int64_t T, int64_t NB, int64_t max_distance) {
+  for (int64_t r = 0; r < 2 * T - 1; r++) table[r] = relative_bucket(r - (T - 1), NB, max_distance);
+}
+
 void embeddings_forward(float* out, const int32_t* ids, const int32_t* types, const float* word,
                         const float* pos, const float* type, int64_t B, int64_t T, int64_t C,
-                        int threads) {
+                        int threads, const int32_t* positions) {
   for_range(B * T, static_cast<double>(C), threads, [&](int64_t n0, int64_t n1) {
     for (int64_t n = n0; n < n1; n++) {
-      const int64_t t = n % T;
+      const int64_t t = positions ? positions[n] : n % T;
       const float* w = word + static_cast<int64_t>(ids[n]) * C;
       const float* p = pos + t * C;
       float* o = out + n * C;
@@ -88,9 +124,10 @@ void embeddings_forward(float* out, const int32_t* ids, const int32_t* types, co
 }
 
 void embeddings_backward(float* dword, float* dpos, float* dtype, const float* dout,
-                         const int32_t* ids, const int32_t* types, int64_t B, int64_t T, int64_t C) {
+                         const int32_t* ids, const int32_t* types, int64_t B, int64_t T, int64_t C,
+                         const int32_t* positions) {
   for (int64_t n = 0; n < B * T; n++) {
-    const int64_t t = n % T;
+    const int64_t t = positions ? positions[n] : n % T;
     const float* d = dout + n * C;
     float* dw = dword + static_cast<int64_t>(ids[n]) * C;
     float* dp = dpos + t * C;
@@ -245,7 +282,8 @@ int64_t valid_length(const int32_t* mk, int64_t T) {
 }  // namespace
 
 void attention_forward(float* out, float* qkvp, float* probs, const float* qkv, const int32_t* mask,
-                       int64_t B, int64_t T, int64_t C, int64_t NH, float* scratch, int threads) {
+                       int64_t B, int64_t T, int64_t C, int64_t NH, float* scratch, int threads,
+                       const float* bias) {
   const int64_t hs = C / NH;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
   const int64_t head = T * hs;       // floats of one (b,h) q / k / v block
@@ -275,6 +313,10 @@ void attention_forward(float* out, float* qkvp, float* probs, const float* qkv, 
     st::sgemm(true, 1, T, L, hs, scale, q, k, 0.0f, S, 1);  // (T,L) = scale · q·k[:L]ᵀ
     for (int64_t i = 0; i < T; i++) {
       float* row = S + i * L;
+      if (bias) {
+        const float* br = bias + (h * T + i) * T;
+        for (int64_t j = 0; j < L; j++) row[j] += br[j];
+      }
       if (!any) {
         for (int64_t j = 0; j < L; j++) row[j] = 1.0f / static_cast<float>(T);
         continue;
@@ -310,7 +352,7 @@ int64_t attention_backward_scratch(int64_t T, int64_t hs) { return 2 * T * T + 4
 
 void attention_backward(float* dqkv, const float* dout, const float* qkvp, const float* probs,
                         int64_t B, int64_t T, int64_t C, int64_t NH, float* scratch, int threads,
-                        const int32_t* mask) {
+                        const int32_t* mask, float* dbias, float* dbias_scratch) {
   const int64_t hs = C / NH;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
   const int64_t head = T * hs;
@@ -338,13 +380,24 @@ void attention_backward(float* dqkv, const float* dout, const float* qkvp, const
     }
     st::sgemm(false, 1, L, hs, T, 1.0f, tr, dctx, 0.0f, dv, 1);  // dv (L,hs) = Pᵀ · dctx
     // Softmax backward, scale folded in: dS = scale · P ⊙ (dP − Σ_j P⊙dP). Masked keys have P = 0,
-    // so their dS is exactly 0 and nothing reaches padded positions.
+    // so their dS is exactly 0 and nothing reaches padded positions. With a bias, its gradient
+    // dZ = P ⊙ (dP − Σ_j P⊙dP) (the unscaled one) is kept per (b,h) first, then dS = scale · dZ.
+    float* dz = dbias ? dbias_scratch + bh * T * T : nullptr;
     for (int64_t i = 0; i < T; i++) {
       const float* p = P + i * T;
       float* d = dP + i * L;
       float s = 0;
       for (int64_t j = 0; j < L; j++) s += p[j] * d[j];
-      for (int64_t j = 0; j < L; j++) d[j] = scale * p[j] * (d[j] - s);
+      if (dz) {
+        float* zr = dz + i * T;
+        for (int64_t j = 0; j < L; j++) {
+          zr[j] = p[j] * (d[j] - s);
+          d[j] = scale * zr[j];
+        }
+        for (int64_t j = L; j < T; j++) zr[j] = 0.0f;
+      } else {
+        for (int64_t j = 0; j < L; j++) d[j] = scale * p[j] * (d[j] - s);
+      }
     }
     st::sgemm(false, 1, T, hs, L, 1.0f, dP, k, 0.0f, dq, 1);  // dq (T,hs) = dS · k[:L]
     transpose_serial(tr, dP, T, L);                             // tr (L,T) = dSᵀ
@@ -361,6 +414,39 @@ void attention_backward(float* dqkv, const float* dout, const float* qkvp, const
       }
     }
   });
+  if (dbias) {
+    // dbias[h] += Σ_b dZ[b,h], b in order (deterministic), split over the (h, i) rows.
+    for_range(NH * T, static_cast<double>(B * T), threads, [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; r++) {
+        const int64_t h = r / T, i = r % T;
+        float* dst = dbias + r * T;
+        for (int64_t b = 0; b < B; b++) {
+          const float* src = dbias_scratch + ((b * NH + h) * T + i) * T;
+          for (int64_t j = 0; j < T; j++) dst[j] += src[j];
+        }
+      }
+    });
+  }
+}
+
+// ---- MPNet relative attention bias ------------------------------------------------------------
+
+void relbias_forward(float* bias, const float* table, const int32_t* buckets, int64_t T, int64_t NH) {
+  for (int64_t h = 0; h < NH; h++) {
+    for (int64_t i = 0; i < T; i++) {
+      float* row = bias + (h * T + i) * T;
+      for (int64_t j = 0; j < T; j++) row[j] = table[static_cast<int64_t>(buckets[j - i + T - 1]) * NH + h];
+    }
+  }
+}
+
+void relbias_backward(float* dtable, const float* dbias, const int32_t* buckets, int64_t T, int64_t NH) {
+  for (int64_t h = 0; h < NH; h++) {
+    for (int64_t i = 0; i < T; i++) {
+      const float* row = dbias + (h * T + i) * T;
+      for (int64_t j = 0; j < T; j++) dtable[static_cast<int64_t>(buckets[j - i + T - 1]) * NH + h] += row[j];
+    }
+  }
 }
 
 // ---- GELU (exact, erf) ------------------------------------------------------------------------
@@ -556,23 +642,67 @@ void gelu_backward(float* dinout, const float* inp, int64_t n, int threads) {
 
 // ---- pooling ----------------------------------------------------------------------------------
 
+namespace {
+// Weight of token t of sequence b in the sum-type modes (mean, mean_sqrt_len, weightedmean):
+// mask · (t+1 for weightedmean, else 1).
+inline double pool_weight(int pooling, const int32_t* mk, int64_t t) {
+  if (mk && !mk[t]) return 0.0;
+  return pooling == kPoolWeightedMean ? static_cast<double>(t + 1) : 1.0;
+}
+// Divisor of the sum-type modes: n (mean), √n (mean_sqrt_len), Σ (t+1) (weightedmean); 0: none valid.
+inline double pool_divisor(int pooling, const int32_t* mk, int64_t T) {
+  double s = 0;
+  for (int64_t t = 0; t < T; t++) s += pool_weight(pooling, mk, t);
+  if (s == 0) return 0;
+  return pooling == kPoolMeanSqrtLen ? std::sqrt(s) : s;
+}
+// Last valid position of a sequence, -1 when none.
+inline int64_t last_valid(const int32_t* mk, int64_t T) {
+  if (!mk) return T - 1;
+  for (int64_t t = T - 1; t >= 0; t--) {
+    if (mk[t]) return t;
+  }
+  return -1;
+}
+// First valid position holding the max of channel c, -1 when none is valid.
+inline int64_t argmax_valid(const float* xb, const int32_t* mk, int64_t T, int64_t C, int64_t c) {
+  int64_t best = -1;
+  for (int64_t t = 0; t < T; t++) {
+    if (mk && !mk[t]) continue;
+    if (best < 0 || xb[t * C + c] > xb[best * C + c]) best = t;
+  }
+  return best;
+}
+}  // namespace
+
 void pool_forward(float* out, float* pooled, float* norm, const float* x, const int32_t* mask,
                   int64_t B, int64_t T, int64_t C, int pooling, bool normalize) {
   std::vector<double> acc(C);
   for (int64_t b = 0; b < B; b++) {
     float* e = pooled + b * C;
-    if (pooling == 1) {
-      std::memcpy(e, x + b * T * C, sizeof(float) * C);
+    const int32_t* mk = mask ? mask + b * T : nullptr;
+    const float* xb = x + b * T * C;
+    if (pooling == kPoolCls) {
+      std::memcpy(e, xb, sizeof(float) * C);
+    } else if (pooling == kPoolLastToken) {
+      const int64_t t = last_valid(mk, T);
+      if (t >= 0) std::memcpy(e, xb + t * C, sizeof(float) * C);
+      else std::memset(e, 0, sizeof(float) * C);
+    } else if (pooling == kPoolMax) {
+      for (int64_t c = 0; c < C; c++) {
+        const int64_t t = argmax_valid(xb, mk, T, C, c);
+        e[c] = t >= 0 ? xb[t * C + c] : 0.0f;
+      }
     } else {
       std::fill(acc.begin(), acc.end(), 0.0);
-      int64_t cnt = 0;
       for (int64_t t = 0; t < T; t++) {
-        if (mask && !mask[b * T + t]) continue;
-        cnt++;
-        const float* row = x + (b * T + t) * C;
-        for (int64_t c = 0; c < C; c++) acc[c] += row[c];
+        const double w = pool_weight(pooling, mk, t);
+        if (w == 0) continue;
+        const float* row = xb + t * C;
+        for (int64_t c = 0; c < C; c++) acc[c] += w * row[c];
       }
-      const double inv = cnt ? 1.0 / static_cast<double>(cnt) : 0.0;
+      const double div = pool_divisor(pooling, mk, T);
+      const double inv = div > 0 ? 1.0 / div : 0.0;
       for (int64_t c = 0; c < C; c++) e[c] = static_cast<float>(acc[c] * inv);
     }
     double s = 0;
@@ -588,12 +718,14 @@ void pool_forward(float* out, float* pooled, float* norm, const float* x, const 
   }
 }
 
-void pool_backward(float* dx, const float* dout, const float* out, const float* norm,
+void pool_backward(float* dx, const float* dout, const float* out, const float* norm, const float* x,
                    const int32_t* mask, int64_t B, int64_t T, int64_t C, int pooling, bool normalize) {
   std::memset(dx, 0, sizeof(float) * B * T * C);
   std::vector<float> de(C);
   for (int64_t b = 0; b < B; b++) {
     const float* d = dout + b * C;
+    const int32_t* mk = mask ? mask + b * T : nullptr;
+    float* dxb = dx + b * T * C;
     if (normalize) {
       // y = e/|e|  →  de = (dy − y·(y·dy)) / |e|
       const float* y = out + b * C;
@@ -604,18 +736,27 @@ void pool_backward(float* dx, const float* dout, const float* out, const float* 
     } else {
       std::memcpy(de.data(), d, sizeof(float) * C);
     }
-    if (pooling == 1) {
-      std::memcpy(dx + b * T * C, de.data(), sizeof(float) * C);
-      continue;
-    }
-    int64_t cnt = 0;
-    for (int64_t t = 0; t < T; t++) cnt += (!mask || mask[b * T + t]) ? 1 : 0;
-    if (!cnt) continue;
-    const float inv = 1.0f / static_cast<float>(cnt);
-    for (int64_t t = 0; t < T; t++) {
-      if (mask && !mask[b * T + t]) continue;
-      float* row = dx + (b * T + t) * C;
-      for (int64_t c = 0; c < C; c++) row[c] = de[c] * inv;
+    if (pooling == kPoolCls) {
+      std::memcpy(dxb, de.data(), sizeof(float) * C);
+    } else if (pooling == kPoolLastToken) {
+      const int64_t t = last_valid(mk, T);
+      if (t >= 0) std::memcpy(dxb + t * C, de.data(), sizeof(float) * C);
+    } else if (pooling == kPoolMax) {
+      const float* xb = x + b * T * C;
+      for (int64_t c = 0; c < C; c++) {
+        const int64_t t = argmax_valid(xb, mk, T, C, c);
+        if (t >= 0) dxb[t * C + c] = de[c];
+      }
+    } else {
+      const double div = pool_divisor(pooling, mk, T);
+      if (div == 0) continue;
+      for (int64_t t = 0; t < T; t++) {
+        const double w = pool_weight(pooling, mk, t);
+        if (w == 0) continue;
+        const float f = static_cast<float>(w / div);
+        float* row = dxb + t * C;
+        for (int64_t c = 0; c < C; c++) row[c] = de[c] * f;
+      }
     }
   }
 }

@@ -6,7 +6,16 @@
 //   B batch (sequences)   T sequence length (padded)   N = B*T tokens
 //   C hidden              NH heads, hs = C/NH head size  F intermediate (FFN) size
 //   V vocabulary          P max positions                 TV token-type vocabulary (0: none)
-//   L layers
+//   L layers              NB relative-position buckets (MPNet)
+//
+// Architectures (one math, three switches in Config; names are mapped at the TS edges):
+//   BERT / DistilBERT   positions 0..T-1; token types (TV 2; DistilBERT TV 0)
+//   RoBERTa / XLM-R     padding_idx >= 0: position ids as HF's create_position_ids_from_input_ids,
+//                       from the attention mask: a real token gets padding_idx + (number of real
+//                       tokens up to and including it), a padded one padding_idx (TV 1)
+//   MPNet               padding_idx 1 and rel_buckets 32: every layer's attention scores get
+//                       + relbias[h][i][j] = table[bucket(j - i)][h], one (NB, NH) table shared by
+//                       all layers (HF's relative_position_bucket, bidirectional); TV 0
 //
 // Memory: parameters, gradients and the two Adam moments are each ONE flat float buffer, carved by
 // one layout table (HF names, HF shapes: linear weights (out, in), so Y = X·Wᵀ). Within a layer the
@@ -35,13 +44,40 @@ struct Config {
   int64_t max_position = 0;
   int64_t type_vocab_size = 0;  // 0: no token-type embeddings
   float layer_norm_eps = 1e-12f;
-  int pooling = 0;              // 0 = masked mean, 1 = CLS (first token)
+  int64_t padding_idx = -1;     // >= 0: RoBERTa-style position ids (see above); -1: 0..T-1
+  int64_t rel_buckets = 0;      // > 0: MPNet relative attention bias with this many buckets
+  int64_t rel_max_distance = 128;
+  int pooling = 0;              // PoolMode
   bool normalize = false;       // L2-normalise the pooled embedding
   int threads = 0;              // <= 0: the pool's default
 };
 
+// Pooling of the last hidden states into one vector per sequence (sentence-transformers' modes).
+// A sequence without any real token pools to 0 in every mode except cls (x[b,0]).
+enum PoolMode : int {
+  kPoolMean = 0,         // Σ_valid x / n
+  kPoolCls = 1,          // x[b,0]
+  kPoolMax = 2,          // max over valid tokens, per channel (gradient to the first argmax)
+  kPoolMeanSqrtLen = 3,  // Σ_valid x / √n
+  kPoolWeightedMean = 4, // Σ_valid (t+1)·x / Σ_valid (t+1)
+  kPoolLastToken = 5,    // x[b, last valid t]
+  kPoolModes = 6,
+};
+
 // Empty when the config is usable, else what is wrong.
 std::string check_config(const Config& c);
+// Longest T a forward accepts: max_position, less padding_idx + 1 for offset positions.
+int64_t max_seq(const Config& c);
+
+// pos (B,T) = the position id of every token (see the header): t, or for padding_idx >= 0
+// padding_idx + cumsum(mask) on real tokens and padding_idx on padded ones (mask nullptr: all real).
+void position_ids(int32_t* pos, const int32_t* mask, int64_t B, int64_t T, int64_t padding_idx);
+// HF MPNet's relative_position_bucket(j - i, num_buckets = NB, max_distance), bidirectional:
+// the bucket of a relative position `rel` = key − query.
+int32_t relative_bucket(int64_t rel, int64_t NB, int64_t max_distance);
+// table (2T-1) = relative_bucket(r - (T-1)) for r in [0, 2T-1): the buckets of every relative
+// position of a length-T sequence.
+void relative_buckets(int32_t* table, int64_t T, int64_t NB, int64_t max_distance);
 
 // One entry of the layout table: a named tensor inside every flat buffer.
 struct TensorInfo {
@@ -64,6 +100,7 @@ struct LayerPtrs {
 struct ModelPtrs {
   float *word, *pos, *type;  // (V, C), (P, C), (TV, C) or nullptr
   float *ln_w, *ln_b;        // (C), (C)   embeddings.LayerNorm
+  float* rel;                // (NB, NH)   encoder.relative_attention_bias.weight, or nullptr
   std::vector<LayerPtrs> layer;
 };
 
@@ -103,7 +140,7 @@ struct LayerActs {
 };
 
 // Points the activation pieces of a slot for (B,T) (emb, mean0, rstd0, x0, then per layer
-// LayerActs' pieces, then pooled, norm, out; sizes as documented there) at take(n), which returns
+// LayerActs' pieces, then relbias when rel_buckets > 0, pooled, norm, out; sizes as documented there) at take(n), which returns
 // the next piece of n floats. S: Slot or the CUDA model's device slot (native/cuda/bert_model.cu).
 template <class S, class Take>
 void carve_acts(S& s, const Config& c, int64_t B, int64_t T, Take&& take) {
@@ -127,6 +164,7 @@ void carve_acts(S& s, const Config& c, int64_t B, int64_t T, Take&& take) {
     a.rstd2 = take(N);
     a.x2 = take(N * C);
   }
+  s.relbias = c.rel_buckets > 0 ? take(NH * T * T) : nullptr;
   s.pooled = take(B * C);
   s.norm = take(B);
   s.out = take(B * C);
@@ -136,12 +174,14 @@ struct Slot {
   int64_t B = 0, T = 0;
   bool valid = false;       // a forward ran and its activations are intact
   uint64_t generation = 0;  // bumped by every forward into this slot
-  std::vector<int32_t> ids, mask, types;  // (B, T) each
+  std::vector<int32_t> ids, mask, types, pos;  // (B, T) each; pos: position ids
+  std::vector<int32_t> buckets;                // (2T-1) relative buckets (rel_buckets > 0)
   FloatBuf buf;
   float* emb;               // (N, C) embedding sum (LayerNorm 0 input)
   float *mean0, *rstd0;     // (N)
   float* x0;                // (N, C) LayerNorm 0 output
   std::vector<LayerActs> L;
+  float* relbias;           // (NH, T, T) relative attention bias (rel_buckets > 0), else nullptr
   float* pooled;            // (B, C) before normalisation
   float* norm;              // (B)    max(|pooled|, 1e-12)
   float* out;               // (B, C) returned embeddings
@@ -196,6 +236,7 @@ class Model {
   FloatBuf sc_;
   int64_t sc_N_ = 0, sc_T_ = 0;
   float *sc_qkv_, *sc_g_, *sc_dx_, *sc_dres_, *sc_dF_, *sc_dqkv_, *sc_datty_, *sc_tr_, *sc_att_;
+  float *sc_dbias_, *sc_dbias_bh_;  // (NH,T,T), (B,NH,T,T): relative-bias gradient (rel_buckets > 0)
   int64_t att_per_worker_ = 0;
   // Adam work split: (start, end, decay) chunks of the flat buffer.
   struct Chunk { int64_t start, end; bool decay; };
@@ -206,13 +247,15 @@ class Model {
 // Every *_backward ACCUMULATES into parameter gradients (dw, db) and writes (or, when stated,
 // accumulates into) the input gradient. `threads` <= 0: pool default.
 
-// out (N,C) = word[ids] + pos[t] + type[types]   (type may be nullptr)
+// out (N,C) = word[ids] + pos[positions] + type[types]   (type may be nullptr; positions (N),
+// already validated < P, nullptr: t)
 void embeddings_forward(float* out, const int32_t* ids, const int32_t* types, const float* word,
                         const float* pos, const float* type, int64_t B, int64_t T, int64_t C,
-                        int threads);
+                        int threads, const int32_t* positions = nullptr);
 // dword (V,C), dpos (P,C), dtype (TV,C) += scatter of dout (N,C). Serial (deterministic).
 void embeddings_backward(float* dword, float* dpos, float* dtype, const float* dout,
-                         const int32_t* ids, const int32_t* types, int64_t B, int64_t T, int64_t C);
+                         const int32_t* ids, const int32_t* types, int64_t B, int64_t T, int64_t C,
+                         const int32_t* positions = nullptr);
 
 // out (N,C) = (inp - mean) * rstd * w + b; mean, rstd (N) saved.
 void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* w,
@@ -235,15 +278,26 @@ void matmul_backward(float* dinp, bool accumulate, float* dw, float* db, const f
 // 0 (a row with no valid key attends uniformly, like an additive -1e9 mask). mask may be nullptr.
 // Trailing padded keys (after the last mask-1 position) are skipped, not just zeroed.
 // scratch: workers * attention_forward_scratch(T,hs) floats.
+// bias (NH,T,T) (may be nullptr: BERT): added to every sequence's scaled scores before the softmax.
 void attention_forward(float* out, float* qkvp, float* probs, const float* qkv, const int32_t* mask,
-                       int64_t B, int64_t T, int64_t C, int64_t NH, float* scratch, int threads);
+                       int64_t B, int64_t T, int64_t C, int64_t NH, float* scratch, int threads,
+                       const float* bias = nullptr);
 int64_t attention_forward_scratch(int64_t T, int64_t hs);
 // dqkv (N,3C) (overwritten) from dout (N,C). scratch: workers * attention_backward_scratch(T,hs).
 // mask (the forward's; may be nullptr) only lets it skip the trailing padded keys, whose dk/dv are
 // exactly 0 either way.
+// dbias (NH,T,T) (nullptr: skip): += ∂loss/∂bias summed over the batch (the gradient of the
+// forward's bias); needs dbias_scratch (B,NH,T,T), overwritten.
 void attention_backward(float* dqkv, const float* dout, const float* qkvp, const float* probs,
                         int64_t B, int64_t T, int64_t C, int64_t NH, float* scratch, int threads,
-                        const int32_t* mask = nullptr);
+                        const int32_t* mask = nullptr, float* dbias = nullptr,
+                        float* dbias_scratch = nullptr);
+
+// MPNet relative attention bias. bias (NH,T,T) = table[buckets[j - i + T - 1]][h], table (NB,NH),
+// buckets (2T-1) from relative_buckets (values < NB).
+void relbias_forward(float* bias, const float* table, const int32_t* buckets, int64_t T, int64_t NH);
+// dtable (NB,NH) += Σ over (i,j) of bucket b of dbias[h][i][j] (serial, fixed order).
+void relbias_backward(float* dtable, const float* dbias, const int32_t* buckets, int64_t T, int64_t NH);
 int64_t attention_backward_scratch(int64_t T, int64_t hs);
 
 // out (n) = x·Φ(x) = 0.5·x·(1 + erf(x/√2))
@@ -251,12 +305,12 @@ void gelu_forward(float* out, const float* inp, int64_t n, int threads);
 // dinout (n): dout → dout · gelu'(inp)   (in place)
 void gelu_backward(float* dinout, const float* inp, int64_t n, int threads);
 
-// out, pooled (B,C), norm (B) from x (N,C): masked mean (pooling 0) or x[b,0] (pooling 1),
+// out, pooled (B,C), norm (B) from x (N,C): pooling is a PoolMode (mask nullptr: all valid),
 // then optionally out = pooled / max(|pooled|, 1e-12).
 void pool_forward(float* out, float* pooled, float* norm, const float* x, const int32_t* mask,
                   int64_t B, int64_t T, int64_t C, int pooling, bool normalize);
-// dx (N,C) (overwritten) from dout (B,C).
-void pool_backward(float* dx, const float* dout, const float* out, const float* norm,
+// dx (N,C) (overwritten) from dout (B,C); x is the forward's input (max pooling finds its argmax).
+void pool_backward(float* dx, const float* dout, const float* out, const float* norm, const float* x,
                    const int32_t* mask, int64_t B, int64_t T, int64_t C, int pooling, bool normalize);
 
 }  // namespace bert

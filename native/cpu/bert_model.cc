@@ -49,14 +49,20 @@ std::string check_config(const Config& c) {
   if (c.type_vocab_size < 0 || c.type_vocab_size > (int64_t{1} << 30)) return "typeVocabSize must be an integer in [0, 2^30]";
   if (c.hidden % c.heads != 0) return "hidden must be divisible by heads";
   if (!(c.layer_norm_eps > 0) || !std::isfinite(c.layer_norm_eps)) return "layerNormEps must be > 0";
-  if (c.pooling != 0 && c.pooling != 1) return "pooling must be 'mean' or 'cls'";
+  if (c.pooling < 0 || c.pooling >= kPoolModes) return "pooling must be 'mean', 'cls', 'max', 'mean_sqrt_len_tokens', 'weightedmean' or 'lasttoken'";
+  if (c.padding_idx < -1 || c.padding_idx >= c.max_position - 1) return "paddingIdx must be -1 (BERT positions) or in [0, maxPosition - 2]";
+  if (c.rel_buckets < 0 || c.rel_buckets > 4096 || (c.rel_buckets > 0 && c.rel_buckets < 4)) return "relativeBuckets must be 0 or in [4, 4096]";
+  if (c.rel_max_distance < 1 || c.rel_max_distance > (int64_t{1} << 30)) return "relativeMaxDistance must be in [1, 2^30]";
   // Total parameters must fit a Float32Array (< 2^31 elements) and the layout math.
   const double C = static_cast<double>(c.hidden), F = static_cast<double>(c.intermediate);
   const double total = (static_cast<double>(c.vocab_size) + c.max_position + c.type_vocab_size) * C + 2 * C +
+                       static_cast<double>(c.rel_buckets) * static_cast<double>(c.heads) +
                        static_cast<double>(c.layers) * (4 * C * C + 2 * C * F + F + 9 * C);
   if (total >= 2147483647.0) return "the model has too many parameters (>= 2^31)";
   return std::string();
 }
+
+int64_t max_seq(const Config& c) { return c.padding_idx >= 0 ? c.max_position - c.padding_idx - 1 : c.max_position; }
 
 std::vector<TensorInfo> make_layout(const Config& c, int64_t* n_params) {
   std::string err = check_config(c);
@@ -102,6 +108,8 @@ std::vector<TensorInfo> make_layout(const Config& c, int64_t* n_params) {
     add(p + "output.LayerNorm.weight", {C}, false);
     add(p + "output.LayerNorm.bias", {C}, false);
   }
+  // MPNet: one relative-position bias table for all layers (an embedding: decayed like the others).
+  if (c.rel_buckets > 0) add("encoder.relative_attention_bias.weight", {c.rel_buckets, c.heads}, true);
   if (n_params) *n_params = off;
   return layout;
 }
@@ -148,6 +156,7 @@ ModelPtrs carve_layout(const Config& c, const std::vector<TensorInfo>& layout, f
   m.type = at("embeddings.token_type_embeddings.weight");
   m.ln_w = at("embeddings.LayerNorm.weight");
   m.ln_b = at("embeddings.LayerNorm.bias");
+  m.rel = at("encoder.relative_attention_bias.weight");
   for (int64_t l = 0; l < c.layers; l++) {
     const std::string p = "encoder.layer." + std::to_string(l) + ".";
     LayerPtrs L;
@@ -176,7 +185,8 @@ int64_t Model::activation_floats(int64_t B, int64_t T) const {
   const int64_t N = B * T, C = cfg_.hidden, F = cfg_.intermediate, NH = cfg_.heads;
   const int64_t per_layer = 3 * N * C + B * NH * T * T + N * C /*atty*/ + N * C /*res1*/ + 2 * N +
                             N * C /*x1*/ + N * F /*h*/ + N * C /*res2*/ + 2 * N + N * C /*x2*/;
-  return N * C + 2 * N + N * C + cfg_.layers * per_layer + 2 * B * C + B;
+  const int64_t relbias = cfg_.rel_buckets > 0 ? NH * T * T : 0;
+  return N * C + 2 * N + N * C + cfg_.layers * per_layer + relbias + 2 * B * C + B;
 }
 
 void Model::ensure_slot(Slot& s, int64_t B, int64_t T) {
@@ -199,8 +209,10 @@ void Model::ensure_scratch(int64_t B, int64_t T) {
   const int workers = cpu::ThreadPool::global().workers_for(int64_t{1} << 30, cfg_.threads);
   att_per_worker_ = std::max(attention_forward_scratch(TT, hs), attention_backward_scratch(TT, hs));
   const int64_t wide = std::max(3 * C, F);
+  // relative-bias gradient: (NH,TT,TT) + (B,NH,T,T) per-sequence part, B·T·T <= N·TT
+  const int64_t dbias = cfg_.rel_buckets > 0 ? cfg_.heads * TT * TT + cfg_.heads * N * TT : 0;
   const int64_t total = N * 3 * C /*qkv, dqkv*/ + N * F /*g*/ + 3 * N * C /*dx dres datty*/ +
-                        N * F /*dF*/ + N * wide /*tr*/ + workers * att_per_worker_;
+                        N * F /*dF*/ + N * wide /*tr*/ + workers * att_per_worker_ + dbias;
   sc_.reset(total, false);
   float* p = sc_.p;
   auto take = [&](int64_t n) {
@@ -217,6 +229,8 @@ void Model::ensure_scratch(int64_t B, int64_t T) {
   sc_dF_ = take(N * F);
   sc_tr_ = take(N * wide);
   sc_att_ = take(workers * att_per_worker_);
+  sc_dbias_ = dbias ? take(cfg_.heads * TT * TT) : nullptr;
+  sc_dbias_bh_ = dbias ? take(dbias - cfg_.heads * TT * TT) : nullptr;
   sc_N_ = N;
   sc_T_ = TT;
 }
@@ -226,6 +240,7 @@ void Model::ensure_scratch(int64_t B, int64_t T) {
 void Model::forward(int slot, const int32_t* ids, const int32_t* mask, const int32_t* types,
                     int64_t B, int64_t T, float* out) {
   if (slot < 0 || slot >= kMaxSlots) throw std::invalid_argument("slot out of range");
+  if (B < 1 || T < 1 || T > max_seq(cfg_)) throw std::invalid_argument("batch / seq out of range");
   Slot& s = slots_[slot];
   ensure_slot(s, B, T);
   ensure_scratch(B, T);
@@ -235,15 +250,24 @@ void Model::forward(int slot, const int32_t* ids, const int32_t* mask, const int
   s.ids.assign(ids, ids + N);
   if (mask) s.mask.assign(mask, mask + N); else s.mask.assign(N, 1);
   if (types) s.types.assign(types, types + N); else s.types.assign(N, 0);
+  s.pos.resize(N);
+  position_ids(s.pos.data(), s.mask.data(), B, T, cfg_.padding_idx);
+  if (cfg_.rel_buckets > 0) {
+    s.buckets.resize(2 * T - 1);
+    relative_buckets(s.buckets.data(), T, cfg_.rel_buckets, cfg_.rel_max_distance);
+    relbias_forward(s.relbias, P_.rel, s.buckets.data(), T, NH);
+  }
 
-  embeddings_forward(s.emb, s.ids.data(), s.types.data(), P_.word, P_.pos, P_.type, B, T, C, th);
+  embeddings_forward(s.emb, s.ids.data(), s.types.data(), P_.word, P_.pos, P_.type, B, T, C, th,
+                     s.pos.data());
   layernorm_forward(s.x0, s.mean0, s.rstd0, s.emb, P_.ln_w, P_.ln_b, N, C, cfg_.layer_norm_eps, th);
   const float* x = s.x0;
   for (int64_t l = 0; l < cfg_.layers; l++) {
     LayerActs& a = s.L[l];
     const LayerPtrs& p = P_.layer[l];
     matmul_forward(sc_qkv_, x, p.qkv_w, p.qkv_b, nullptr, N, C, 3 * C, th);          // (N,3C)
-    attention_forward(a.atty, a.qkvp, a.probs, sc_qkv_, s.mask.data(), B, T, C, NH, sc_att_, th);
+    attention_forward(a.atty, a.qkvp, a.probs, sc_qkv_, s.mask.data(), B, T, C, NH, sc_att_, th,
+                      s.relbias);
     matmul_forward(a.res1, a.atty, p.ao_w, p.ao_b, x, N, C, C, th);                    // x + attn
     layernorm_forward(a.x1, a.mean1, a.rstd1, a.res1, p.ln1_w, p.ln1_b, N, C, cfg_.layer_norm_eps, th);
     matmul_forward(a.h, a.x1, p.fc1_w, p.fc1_b, nullptr, N, C, F, th);                // (N,F)
@@ -265,7 +289,10 @@ void Model::backward(int slot, const float* dout) {
   const int th = cfg_.threads;
   const int32_t* mask = s.mask.data();
 
-  pool_backward(sc_dx_, dout, s.out, s.norm, mask, B, T, C, cfg_.pooling, cfg_.normalize);  // dx (N,C)
+  const float* last = cfg_.layers > 0 ? s.L.back().x2 : s.x0;
+  pool_backward(sc_dx_, dout, s.out, s.norm, last, mask, B, T, C, cfg_.pooling, cfg_.normalize);  // dx (N,C)
+  const bool rel = cfg_.rel_buckets > 0;
+  if (rel) std::memset(sc_dbias_, 0, sizeof(float) * NH * T * T);
   for (int64_t l = cfg_.layers - 1; l >= 0; l--) {
     const LayerActs& a = s.L[l];
     const LayerPtrs& p = P_.layer[l];
@@ -282,13 +309,15 @@ void Model::backward(int slot, const float* dout) {
     // x1 = LN1(res1), res1 = x_in + atty·Woᵀ + bo
     layernorm_backward(sc_dres_, g.ln1_w, g.ln1_b, sc_dx_, a.res1, a.mean1, a.rstd1, p.ln1_w, N, C, th);
     matmul_backward(sc_datty_, false, g.ao_w, g.ao_b, sc_dres_, a.atty, p.ao_w, N, C, C, sc_tr_, th);
-    attention_backward(sc_dqkv_, sc_datty_, a.qkvp, a.probs, B, T, C, NH, sc_att_, th, mask);
+    attention_backward(sc_dqkv_, sc_datty_, a.qkvp, a.probs, B, T, C, NH, sc_att_, th, mask,
+                       rel ? sc_dbias_ : nullptr, sc_dbias_bh_);
     // dx_in = dres1 (residual) + dqkv·Wqkv
     std::memcpy(sc_dx_, sc_dres_, sizeof(float) * N * C);
     matmul_backward(sc_dx_, true, g.qkv_w, g.qkv_b, sc_dqkv_, x_in, p.qkv_w, N, C, 3 * C, sc_tr_, th);
   }
   layernorm_backward(sc_dres_, G_.ln_w, G_.ln_b, sc_dx_, s.emb, s.mean0, s.rstd0, P_.ln_w, N, C, th);
-  embeddings_backward(G_.word, G_.pos, G_.type, sc_dres_, s.ids.data(), s.types.data(), B, T, C);
+  embeddings_backward(G_.word, G_.pos, G_.type, sc_dres_, s.ids.data(), s.types.data(), B, T, C, s.pos.data());
+  if (rel) relbias_backward(G_.rel, sc_dbias_, s.buckets.data(), T, NH);
 }
 
 void Model::zero_grad() {

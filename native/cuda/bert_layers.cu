@@ -41,6 +41,7 @@
 //     SGEMM has no trans_a.
 #include "bert_layers.cuh"
 #include "matmul_tc.cuh"
+#include "../cpu/bert.h"  // bert::PoolMode
 
 #include <algorithm>
 #include <climits>
@@ -105,11 +106,11 @@ __device__ __forceinline__ float gelu_grad_f(float x) {
 
 __global__ void embeddings_forward_kernel(float* out, const int32_t* ids, const int32_t* types,
                                           const float* word, const float* pos, const float* type, int64_t N,
-                                          int64_t T, int64_t C) {
+                                          int64_t T, int64_t C, const int32_t* positions) {
   const int64_t total = N * C;
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total; i += (int64_t)gridDim.x * blockDim.x) {
     const int64_t n = i / C, c = i - n * C;
-    const int64_t t = n % T;
+    const int64_t t = positions ? (int64_t)positions[n] : n % T;
     float v = word[(int64_t)ids[n] * C + c] + pos[t * C + c];
     if (type) v = v + type[(int64_t)(types ? types[n] : 0) * C + c];
     out[i] = v;
@@ -337,14 +338,16 @@ __global__ void rowsum_accumulate_kernel(float* dst, const float* src, int64_t R
 // ---- softmax --------------------------------------------------------------------------------
 
 // One warp per row of (B,NH,T,T).
+// bias (NH,T,T) or nullptr: added to the scaled scores (the same bias for every sequence).
 __global__ void softmax_forward_kernel(float* probs, const float* scores, const int32_t* mask, float scale,
-                                       int64_t rows, int64_t NH, int T) {
+                                       int64_t rows, int64_t NH, int T, const float* bias) {
   const int lane = threadIdx.x & 31;
   const int64_t row = (int64_t)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
   if (row >= rows) return;
   const int64_t b = row / (NH * T);
   const int32_t* mk = mask ? mask + b * T : nullptr;
   const float* x = scores + row * T;
+  const float* br = bias ? bias + (row % (NH * T)) * T : nullptr;
   float* p = probs + row * T;
   // any valid key in this sequence?
   bool any = mk == nullptr;
@@ -358,16 +361,18 @@ __global__ void softmax_forward_kernel(float* probs, const float* scores, const 
     for (int j = lane; j < T; j += 32) p[j] = u;
     return;
   }
+  // z_j = scale·x_j (+ bias_j), rounded as the CPU's sgemm(alpha = scale) then += bias
+  auto z = [&](int j) { return br ? __fadd_rn(__fmul_rn(scale, x[j]), br[j]) : __fmul_rn(scale, x[j]); };
   float mx = -INFINITY;
   for (int j = lane; j < T; j += 32)
-    if (!mk || mk[j]) mx = fmaxf(mx, __fmul_rn(scale, x[j]));
+    if (!mk || mk[j]) mx = fmaxf(mx, z(j));
   mx = warp_max(mx);
   float sum = 0.0f;
   for (int j = lane; j < T; j += 32)
-    if (!mk || mk[j]) sum += expf(__fmul_rn(scale, x[j]) - mx);
+    if (!mk || mk[j]) sum += expf(z(j) - mx);
   sum = warp_sum(sum);
   const float inv = 1.0f / sum;
-  for (int j = lane; j < T; j += 32) p[j] = (!mk || mk[j]) ? expf(__fmul_rn(scale, x[j]) - mx) * inv : 0.0f;
+  for (int j = lane; j < T; j += 32) p[j] = (!mk || mk[j]) ? expf(z(j) - mx) * inv : 0.0f;
 }
 
 __global__ void softmax_backward_kernel(float* dscores, const float* dprobs, const float* probs, float scale,
@@ -451,13 +456,77 @@ __global__ void add_kernel(float* out, const float* a, const float* b, int64_t n
     out[i] = a[i] + b[i];
 }
 
+// ---- MPNet relative attention bias -----------------------------------------------------------
+
+// bias (NH,T,T) = table[buckets[j - i + T - 1]][h]; thread per element.
+__global__ void relbias_forward_kernel(float* bias, const float* table, const int32_t* buckets, int64_t T,
+                                       int64_t NH) {
+  const int64_t total = NH * T * T;
+  for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < total; e += (int64_t)gridDim.x * blockDim.x) {
+    const int64_t h = e / (T * T), r = e - h * T * T, i = r / T, j = r - i * T;
+    bias[e] = table[(int64_t)buckets[j - i + T - 1] * NH + h];
+  }
+}
+
+// One block per table entry (bucket k, head h): dtable[k,h] += Σ of dbias[h,i,j] over the (i,j)
+// of bucket k, in a fixed order (strided per thread, then block_sum).
+__global__ void relbias_backward_kernel(float* dtable, const float* dbias, const int32_t* buckets, int64_t T,
+                                        int64_t NH) {
+  __shared__ float sh[32];
+  const int64_t k = blockIdx.x / NH, h = blockIdx.x - k * NH;
+  const float* d = dbias + h * T * T;
+  float a = 0.0f;
+  for (int64_t e = threadIdx.x; e < T * T; e += blockDim.x) {
+    const int64_t i = e / T, j = e - i * T;
+    if (buckets[j - i + T - 1] == k) a += d[e];
+  }
+  const float s = block_sum(a, sh);
+  if (threadIdx.x == 0) dtable[blockIdx.x] += s;
+}
+
+// dbias (NH,T,T) += Σ_b dz (B,NH,T,T), b ascending; thread per element of dbias.
+__global__ void batch_sum_kernel(float* dbias, const float* dz, int64_t B, int64_t per) {
+  for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < per; e += (int64_t)gridDim.x * blockDim.x) {
+    float v = dbias[e];
+    for (int64_t b = 0; b < B; ++b) v += dz[b * per + e];
+    dbias[e] = v;
+  }
+}
+
+__global__ void scale_kernel(float* x, float a, int64_t n) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
+    x[i] = a * x[i];
+}
+
 // ---- pooling, L2 norm -------------------------------------------------------------------------
 
-__device__ __forceinline__ int count_valid(const int32_t* mk, int T) {
-  if (!mk) return T;
-  int cnt = 0;
-  for (int t = 0; t < T; ++t) cnt += mk[t] ? 1 : 0;
-  return cnt;
+// Pool modes (bert::PoolMode): 0 mean, 1 cls, 2 max, 3 mean_sqrt_len_tokens, 4 weightedmean, 5 lasttoken.
+// Weight of token t in the sum-type modes (0, 3, 4): mask · (t+1 for weightedmean, else 1).
+__device__ __forceinline__ float pool_weight(int pooling, const int32_t* mk, int t) {
+  if (mk && !mk[t]) return 0.0f;
+  return pooling == 4 ? (float)(t + 1) : 1.0f;
+}
+// Divisor of the sum-type modes: n, √n or Σ (t+1); 0 when no token is valid.
+__device__ __forceinline__ float pool_divisor(int pooling, const int32_t* mk, int T) {
+  float s = 0.0f;
+  for (int t = 0; t < T; ++t) s += pool_weight(pooling, mk, t);
+  if (s == 0.0f) return 0.0f;
+  return pooling == 3 ? sqrtf(s) : s;
+}
+__device__ __forceinline__ int last_valid(const int32_t* mk, int T) {
+  if (!mk) return T - 1;
+  for (int t = T - 1; t >= 0; --t)
+    if (mk[t]) return t;
+  return -1;
+}
+// First valid position holding the max of channel c; -1 when none is valid.
+__device__ __forceinline__ int argmax_valid(const float* xb, const int32_t* mk, int T, int64_t C, int64_t c) {
+  int best = -1;
+  for (int t = 0; t < T; ++t) {
+    if (mk && !mk[t]) continue;
+    if (best < 0 || xb[(int64_t)t * C + c] > xb[(int64_t)best * C + c]) best = t;
+  }
+  return best;
 }
 
 // One block per sequence.
@@ -468,18 +537,27 @@ __global__ void pool_forward_kernel(float* out, float* pooled, float* norm, cons
   const int32_t* mk = mask ? mask + b * T : nullptr;
   float* e = pooled + b * C;
   const float* xb = x + b * T * C;
-  const int cnt = pooling == 1 ? 1 : count_valid(mk, T);
-  const float inv_cnt = cnt ? 1.0f / (float)cnt : 0.0f;
+  const bool sum_mode = pooling == 0 || pooling == 3 || pooling == 4;
+  const float div = sum_mode ? pool_divisor(pooling, mk, T) : 0.0f;
+  const float inv_div = div > 0.0f ? 1.0f / div : 0.0f;
+  const int last = pooling == 5 ? last_valid(mk, T) : 0;
   float ss = 0.0f;
   for (int64_t c = threadIdx.x; c < C; c += blockDim.x) {
     float v;
     if (pooling == 1) {
       v = xb[c];
+    } else if (pooling == 5) {
+      v = last >= 0 ? xb[(int64_t)last * C + c] : 0.0f;
+    } else if (pooling == 2) {
+      const int t = argmax_valid(xb, mk, T, C, c);
+      v = t >= 0 ? xb[(int64_t)t * C + c] : 0.0f;
     } else {
       float acc = 0.0f;
-      for (int t = 0; t < T; ++t)
-        if (!mk || mk[t]) acc += xb[(int64_t)t * C + c];
-      v = acc * inv_cnt;
+      for (int t = 0; t < T; ++t) {
+        const float w = pool_weight(pooling, mk, t);
+        if (w != 0.0f) acc += w * xb[(int64_t)t * C + c];
+      }
+      v = acc * inv_div;
     }
     e[c] = v;
     ss += v * v;
@@ -492,7 +570,8 @@ __global__ void pool_forward_kernel(float* out, float* pooled, float* norm, cons
 }
 
 __global__ void pool_backward_kernel(float* dx, const float* dout, const float* out, const float* norm,
-                                     const int32_t* mask, int T, int64_t C, int pooling, int normalize) {
+                                     const float* x, const int32_t* mask, int T, int64_t C, int pooling,
+                                     int normalize) {
   __shared__ float sh[32];
   const int64_t b = blockIdx.x;
   const int32_t* mk = mask ? mask + b * T : nullptr;
@@ -505,17 +584,20 @@ __global__ void pool_backward_kernel(float* dx, const float* dout, const float* 
     yd = block_sum(a, sh);
     inv = 1.0f / norm[b];
   }
-  const int cnt = pooling == 1 ? 1 : count_valid(mk, T);
-  const float inv_cnt = cnt ? 1.0f / (float)cnt : 0.0f;
+  const bool sum_mode = pooling == 0 || pooling == 3 || pooling == 4;
+  const float div = sum_mode ? pool_divisor(pooling, mk, T) : 0.0f;
+  const int last = pooling == 5 ? last_valid(mk, T) : 0;
+  const float* xb = x + b * T * C;
   float* dxb = dx + b * T * C;
   for (int64_t c = threadIdx.x; c < C; c += blockDim.x) {
     const float de = normalize ? (d[c] - y[c] * yd) * inv : d[c];
+    const int am = pooling == 2 ? argmax_valid(xb, mk, T, C, c) : -1;
     for (int t = 0; t < T; ++t) {
-      float v;
-      if (pooling == 1)
-        v = t == 0 ? de : 0.0f;
-      else
-        v = (cnt && (!mk || mk[t])) ? de * inv_cnt : 0.0f;
+      float v = 0.0f;
+      if (pooling == 1) v = t == 0 ? de : 0.0f;
+      else if (pooling == 5) v = t == last ? de : 0.0f;
+      else if (pooling == 2) v = t == am ? de : 0.0f;
+      else if (div > 0.0f) v = de * (pool_weight(pooling, mk, t) / div);
       dxb[(int64_t)t * C + c] = v;
     }
   }
@@ -613,12 +695,12 @@ std::string check_ctx(DeviceCtx* ctx) { return ctx ? std::string() : std::string
 
 std::string embeddings_forward(float* out, const int32_t* ids, const int32_t* types, const float* word,
                                const float* pos, const float* type, int64_t B, int64_t T, int64_t C,
-                               DeviceCtx* ctx) {
+                               DeviceCtx* ctx, const int32_t* positions) {
   ST_TRY(check_ctx(ctx));
   const int64_t N = B * T;
   if (N <= 0 || C <= 0) return std::string();
   ST_LAUNCH(grid_for(N * C), kThreads, 0, ctx->stream, embeddings_forward_kernel)(
-      out, ids, types, word, pos, type, N, T, C);
+      out, ids, types, word, pos, type, N, T, C, positions);
   ST_CUDA_CHECK_LAUNCH();
   return std::string();
 }
@@ -627,7 +709,7 @@ int64_t embeddings_backward_scratch(int64_t B, int64_t T) { return 2 * B * T; }
 
 std::string embeddings_backward(float* dword, float* dpos, float* dtype, const float* dout,
                                 const int32_t* ids, const int32_t* types, int64_t B, int64_t T, int64_t C,
-                                int64_t TV, int32_t* scratch, DeviceCtx* ctx) {
+                                int64_t TV, int32_t* scratch, DeviceCtx* ctx, const int32_t* positions) {
   ST_TRY(check_ctx(ctx));
   const int64_t N = B * T;
   if (N <= 0 || C <= 0) return std::string();
@@ -641,7 +723,16 @@ std::string embeddings_backward(float* dword, float* dpos, float* dtype, const f
   ST_LAUNCH(static_cast<unsigned>(N), wt, 0, ctx->stream, embeddings_word_grad_kernel)(
       dword, dout, ids, next, first, C);
   ST_CUDA_CHECK_LAUNCH();
-  ST_LAUNCH(grid_for(T * C), kThreads, 0, ctx->stream, embeddings_pos_grad_kernel)(dpos, dout, B, T, C);
+  if (positions) {
+    // Arbitrary position ids: the same chain walk as the word rows (scratch reused: same stream).
+    ST_LAUNCH(static_cast<unsigned>(ceil_div(N, kThreads)), kThreads, 0, ctx->stream, embeddings_links_kernel)(
+        next, first, positions, (int)N);
+    ST_CUDA_CHECK_LAUNCH();
+    ST_LAUNCH(static_cast<unsigned>(N), wt, 0, ctx->stream, embeddings_word_grad_kernel)(
+        dpos, dout, positions, next, first, C);
+  } else {
+    ST_LAUNCH(grid_for(T * C), kThreads, 0, ctx->stream, embeddings_pos_grad_kernel)(dpos, dout, B, T, C);
+  }
   ST_CUDA_CHECK_LAUNCH();
   if (dtype && TV > 0) {
     ST_LAUNCH(grid_for(TV * C), kThreads, 0, ctx->stream, embeddings_type_grad_kernel)(dtype, dout, types, N, C, TV);
@@ -718,13 +809,13 @@ std::string matmul_backward(float* dinp, bool accumulate, float* dw, float* db, 
 // ---- softmax --------------------------------------------------------------------------------
 
 std::string softmax_forward(float* probs, const float* scores, const int32_t* mask, float scale, int64_t B,
-                            int64_t NH, int64_t T, DeviceCtx* ctx) {
+                            int64_t NH, int64_t T, DeviceCtx* ctx, const float* bias) {
   ST_TRY(check_ctx(ctx));
   const int64_t rows = B * NH * T;
   if (rows <= 0) return std::string();
   if (T > INT_MAX) return "cuda softmax_forward: T too large";
   ST_LAUNCH(warp_rows_grid(rows), kThreads, 0, ctx->stream, softmax_forward_kernel)(
-      probs, scores, mask, scale, rows, NH, (int)T);
+      probs, scores, mask, scale, rows, NH, (int)T, bias);
   ST_CUDA_CHECK_LAUNCH();
   return std::string();
 }
@@ -746,7 +837,8 @@ std::string softmax_backward(float* dscores, const float* dprobs, const float* p
 int64_t attention_forward_scratch(int64_t B, int64_t T, int64_t C) { return B * T * C; }
 
 std::string attention_forward(float* out, float* qkvp, float* probs, const float* qkv, const int32_t* mask,
-                              int64_t B, int64_t T, int64_t C, int64_t NH, float* scratch, DeviceCtx* ctx) {
+                              int64_t B, int64_t T, int64_t C, int64_t NH, float* scratch, DeviceCtx* ctx,
+                              const float* bias) {
   ST_TRY(check_ctx(ctx));
   if (B <= 0 || T <= 0 || C <= 0) return std::string();
   if (NH <= 0 || C % NH != 0) return "cuda attention_forward: C must be a multiple of NH";
@@ -762,7 +854,7 @@ std::string attention_forward(float* out, float* qkvp, float* probs, const float
   ST_CUDA_CHECK_LAUNCH();
   // S (T,T) = q · kᵀ per (b,h); the 1/√hs scale is applied inside the softmax.
   ST_TRY(launch_gemm(ctx, true, BH, T, T, hs, 1.0f, q, head, k, head, 0.0f, probs, T * T));
-  ST_TRY(softmax_forward(probs, probs, mask, scale, B, NH, T, ctx));
+  ST_TRY(softmax_forward(probs, probs, mask, scale, B, NH, T, ctx, bias));
   // ctx (T,hs) = P · v per (b,h), then heads merged into out (N,C).
   ST_TRY(launch_gemm(ctx, false, BH, T, hs, T, 1.0f, probs, T * T, v, head, 0.0f, scratch, head));
   ST_LAUNCH(grid_for(plane), kThreads, 0, ctx->stream, heads_kernel<true>)(out, scratch, B, T, C, NH);
@@ -775,7 +867,8 @@ int64_t attention_backward_scratch(int64_t B, int64_t T, int64_t C, int64_t NH) 
 }
 
 std::string attention_backward(float* dqkv, const float* dout, const float* qkvp, const float* probs,
-                               int64_t B, int64_t T, int64_t C, int64_t NH, float* scratch, DeviceCtx* ctx) {
+                               int64_t B, int64_t T, int64_t C, int64_t NH, float* scratch, DeviceCtx* ctx,
+                               float* dbias) {
   ST_TRY(check_ctx(ctx));
   if (B <= 0 || T <= 0 || C <= 0) return std::string();
   if (NH <= 0 || C % NH != 0) return "cuda attention_backward: C must be a multiple of NH";
@@ -802,7 +895,16 @@ std::string attention_backward(float* dqkv, const float* dout, const float* qkvp
   ST_TRY(transpose(tr, probs, BH, T, T, ctx));
   ST_TRY(launch_gemm(ctx, false, BH, T, hs, T, 1.0f, tr, tt, dctx, head, 0.0f, dv, head));
   // dS = scale · P ⊙ (dP − Σ P⊙dP), in place. Masked keys have P = 0, so their dS is exactly 0.
-  ST_TRY(softmax_backward(dP, dP, probs, scale, B, NH, T, ctx));
+  // With a bias: dZ = P ⊙ (dP − Σ P⊙dP) first, dbias += Σ_b dZ, then dS = scale · dZ (the CPU's order).
+  if (dbias) {
+    ST_TRY(softmax_backward(dP, dP, probs, 1.0f, B, NH, T, ctx));
+    ST_LAUNCH(grid_for(NH * tt), kThreads, 0, ctx->stream, batch_sum_kernel)(dbias, dP, B, NH * tt);
+    ST_CUDA_CHECK_LAUNCH();
+    ST_LAUNCH(grid_for(BH * tt), kThreads, 0, ctx->stream, scale_kernel)(dP, scale, BH * tt);
+    ST_CUDA_CHECK_LAUNCH();
+  } else {
+    ST_TRY(softmax_backward(dP, dP, probs, scale, B, NH, T, ctx));
+  }
   // dq = dS · k
   ST_TRY(launch_gemm(ctx, false, BH, T, hs, T, 1.0f, dP, tt, k, head, 0.0f, dq, head));
   // dk = dSᵀ · q
@@ -863,6 +965,28 @@ std::string accumulate(float* dst, const float* src, int64_t n, DeviceCtx* ctx) 
   return residual_forward(dst, dst, src, n, ctx);
 }
 
+// ---- MPNet relative attention bias ------------------------------------------------------------
+
+std::string relbias_forward(float* bias, const float* table, const int32_t* buckets, int64_t T, int64_t NH,
+                            DeviceCtx* ctx) {
+  ST_TRY(check_ctx(ctx));
+  if (T <= 0 || NH <= 0) return std::string();
+  ST_LAUNCH(grid_for(NH * T * T), kThreads, 0, ctx->stream, relbias_forward_kernel)(bias, table, buckets, T, NH);
+  ST_CUDA_CHECK_LAUNCH();
+  return std::string();
+}
+
+std::string relbias_backward(float* dtable, const float* dbias, const int32_t* buckets, int64_t T, int64_t NH,
+                             int64_t NB, DeviceCtx* ctx) {
+  ST_TRY(check_ctx(ctx));
+  if (T <= 0 || NH <= 0 || NB <= 0) return std::string();
+  if (NB * NH > kMaxGridX) return "cuda relbias_backward: table too large";
+  ST_LAUNCH(static_cast<unsigned>(NB * NH), kThreads, 0, ctx->stream, relbias_backward_kernel)(
+      dtable, dbias, buckets, T, NH);
+  ST_CUDA_CHECK_LAUNCH();
+  return std::string();
+}
+
 // ---- pooling, L2 norm -------------------------------------------------------------------------
 
 std::string pool_forward(float* out, float* pooled, float* norm, const float* x, const int32_t* mask, int64_t B,
@@ -870,19 +994,23 @@ std::string pool_forward(float* out, float* pooled, float* norm, const float* x,
   ST_TRY(check_ctx(ctx));
   if (B <= 0 || C <= 0) return std::string();
   if (T <= 0 || T > INT_MAX || B > kMaxGridX) return "cuda pool_forward: bad shape";
+  if (pooling < 0 || pooling >= bert::kPoolModes) return "cuda pool_forward: unknown pooling mode";
   ST_LAUNCH(static_cast<unsigned>(B), kThreads, 0, ctx->stream, pool_forward_kernel)(
       out, pooled, norm, x, mask, (int)T, C, pooling, normalize ? 1 : 0);
   ST_CUDA_CHECK_LAUNCH();
   return std::string();
 }
 
-std::string pool_backward(float* dx, const float* dout, const float* out, const float* norm, const int32_t* mask,
-                          int64_t B, int64_t T, int64_t C, int pooling, bool normalize, DeviceCtx* ctx) {
+std::string pool_backward(float* dx, const float* dout, const float* out, const float* norm, const float* x,
+                          const int32_t* mask, int64_t B, int64_t T, int64_t C, int pooling, bool normalize,
+                          DeviceCtx* ctx) {
   ST_TRY(check_ctx(ctx));
   if (B <= 0 || C <= 0 || T <= 0) return std::string();
   if (T > INT_MAX || B > kMaxGridX) return "cuda pool_backward: bad shape";
+  if (pooling < 0 || pooling >= bert::kPoolModes) return "cuda pool_backward: unknown pooling mode";
+  if (pooling == bert::kPoolMax && !x) return "cuda pool_backward: max pooling needs the forward's input x";
   ST_LAUNCH(static_cast<unsigned>(B), kThreads, 0, ctx->stream, pool_backward_kernel)(
-      dx, dout, out, norm, mask, (int)T, C, pooling, normalize ? 1 : 0);
+      dx, dout, out, norm, x, mask, (int)T, C, pooling, normalize ? 1 : 0);
   ST_CUDA_CHECK_LAUNCH();
   return std::string();
 }

@@ -34,18 +34,20 @@ namespace cuda_bert {
 using cuda_detail::DeviceCtx;
 
 // ---- embeddings ---------------------------------------------------------------------------------
-// out (N,C) = word[ids] + pos[t] + type[types]   (type may be nullptr; types nullptr: all 0)
+// out (N,C) = word[ids] + pos[positions] + type[types]   (type may be nullptr; types nullptr: all 0;
+// positions (N) nullptr: t)
 std::string embeddings_forward(float* out, const int32_t* ids, const int32_t* types, const float* word,
                                const float* pos, const float* type, int64_t B, int64_t T, int64_t C,
-                               DeviceCtx* ctx);
+                               DeviceCtx* ctx, const int32_t* positions = nullptr);
 // int32 scratch of embeddings_backward.
 int64_t embeddings_backward_scratch(int64_t B, int64_t T);
 // dword (V,C), dpos (P,C), dtype (TV,C) += scatter of dout (N,C). Deterministic, no atomics: each
 // distinct id is summed by one block, in ascending token order (bit-identical to the CPU).
-// dtype may be nullptr (then TV and types are ignored).
+// dtype may be nullptr (then TV and types are ignored). positions as in embeddings_forward (the
+// position rows are then summed like the word rows, in ascending token order).
 std::string embeddings_backward(float* dword, float* dpos, float* dtype, const float* dout,
                                 const int32_t* ids, const int32_t* types, int64_t B, int64_t T, int64_t C,
-                                int64_t TV, int32_t* scratch, DeviceCtx* ctx);
+                                int64_t TV, int32_t* scratch, DeviceCtx* ctx, const int32_t* positions = nullptr);
 
 // ---- LayerNorm (one warp per row, fp32 two-pass statistics) ------------------------------------
 // out (N,C) = (inp - mean) * rstd * w + b; mean, rstd (N) saved. out may alias inp.
@@ -72,8 +74,9 @@ std::string matmul_backward(float* dinp, bool accumulate, float* dw, float* db, 
 // ---- masked softmax over (B,NH,T,T) rows, fused with the score scale ---------------------------
 // probs = softmax(scale · scores) per row, keys with mask[b,j] == 0 get probability 0; a sequence
 // with no valid key attends uniformly (1/T). mask may be nullptr. probs may alias scores.
+// bias (NH,T,T) (nullptr: none) is added to scale · scores of every sequence.
 std::string softmax_forward(float* probs, const float* scores, const int32_t* mask, float scale, int64_t B,
-                            int64_t NH, int64_t T, DeviceCtx* ctx);
+                            int64_t NH, int64_t T, DeviceCtx* ctx, const float* bias = nullptr);
 // dscores = scale · P ⊙ (dprobs − Σ_j P⊙dprobs) per row. dscores may alias dprobs.
 std::string softmax_backward(float* dscores, const float* dprobs, const float* probs, float scale, int64_t B,
                              int64_t NH, int64_t T, DeviceCtx* ctx);
@@ -82,13 +85,25 @@ std::string softmax_backward(float* dscores, const float* dprobs, const float* p
 // qkv (N,3C) → qkvp (3,B,NH,T,hs), probs (B,NH,T,T), out (N,C). Semantics as the CPU function.
 // scratch: attention_forward_scratch floats (the per-head context, (B,NH,T,hs)).
 int64_t attention_forward_scratch(int64_t B, int64_t T, int64_t C);
+// bias (NH,T,T) or nullptr, as the CPU function's.
 std::string attention_forward(float* out, float* qkvp, float* probs, const float* qkv, const int32_t* mask,
-                              int64_t B, int64_t T, int64_t C, int64_t NH, float* scratch, DeviceCtx* ctx);
+                              int64_t B, int64_t T, int64_t C, int64_t NH, float* scratch, DeviceCtx* ctx,
+                              const float* bias = nullptr);
 // dqkv (N,3C) (overwritten) from dout (N,C). scratch: attention_backward_scratch floats
 // (= B*NH * the CPU's per-worker attention_backward_scratch(T, hs)).
 int64_t attention_backward_scratch(int64_t B, int64_t T, int64_t C, int64_t NH);
+// dbias (NH,T,T) (nullptr: skip) += the bias gradient summed over the batch (deterministic).
 std::string attention_backward(float* dqkv, const float* dout, const float* qkvp, const float* probs,
-                               int64_t B, int64_t T, int64_t C, int64_t NH, float* scratch, DeviceCtx* ctx);
+                               int64_t B, int64_t T, int64_t C, int64_t NH, float* scratch, DeviceCtx* ctx,
+                               float* dbias = nullptr);
+
+// ---- MPNet relative attention bias (as bert::relbias_forward / relbias_backward) ----------------
+// bias (NH,T,T) = table (NB,NH)[buckets (2T-1)[j - i + T - 1]][h]; buckets is a device array.
+std::string relbias_forward(float* bias, const float* table, const int32_t* buckets, int64_t T, int64_t NH,
+                            DeviceCtx* ctx);
+// dtable (NB,NH) += per-bucket sums of dbias (NH,T,T) (one block per entry, fixed order).
+std::string relbias_backward(float* dtable, const float* dbias, const int32_t* buckets, int64_t T, int64_t NH,
+                             int64_t NB, DeviceCtx* ctx);
 
 // ---- GELU (exact, erf) --------------------------------------------------------------------------
 // out (n) = x·Φ(x). out may alias inp.
@@ -111,13 +126,14 @@ std::string residual_forward(float* out, const float* a, const float* b, int64_t
 std::string accumulate(float* dst, const float* src, int64_t n, DeviceCtx* ctx);
 
 // ---- pooling and L2 normalisation --------------------------------------------------------------
-// As the CPU: out, pooled (B,C), norm (B) from x (N,C): masked mean (pooling 0) or x[b,0]
-// (pooling 1), norm = max(|pooled|, 1e-12), out = normalize ? pooled / norm : pooled.
+// As the CPU: out, pooled (B,C), norm (B) from x (N,C), pooling a bert::PoolMode,
+// norm = max(|pooled|, 1e-12), out = normalize ? pooled / norm : pooled.
 std::string pool_forward(float* out, float* pooled, float* norm, const float* x, const int32_t* mask, int64_t B,
                          int64_t T, int64_t C, int pooling, bool normalize, DeviceCtx* ctx);
-// dx (N,C) (overwritten, padded rows 0) from dout (B,C).
-std::string pool_backward(float* dx, const float* dout, const float* out, const float* norm, const int32_t* mask,
-                          int64_t B, int64_t T, int64_t C, int pooling, bool normalize, DeviceCtx* ctx);
+// dx (N,C) (overwritten, padded rows 0) from dout (B,C); x: the forward's input (max pooling).
+std::string pool_backward(float* dx, const float* dout, const float* out, const float* norm, const float* x,
+                          const int32_t* mask, int64_t B, int64_t T, int64_t C, int pooling, bool normalize,
+                          DeviceCtx* ctx);
 // out (B,C) = inp / norm, norm (B) = max(|inp|, 1e-12) per row. out may alias inp.
 std::string l2norm_forward(float* out, float* norm, const float* inp, int64_t B, int64_t C, DeviceCtx* ctx);
 // dinp (B,C) = (dout − out·(out·dout)) / norm (overwritten; may alias dout).

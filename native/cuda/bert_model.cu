@@ -110,11 +110,12 @@ struct Model::DevSlot {
   SlotInfo info;
   float* buf = nullptr;  // activation_floats(B,T) floats for the largest (B,T) so far
   int64_t cap = 0;
-  int32_t* ibuf = nullptr;  // 3 * B*T int32: ids | mask | types
+  int32_t* ibuf = nullptr;  // 4 * B*T + 2T-1 int32: ids | mask | types | positions | relative buckets
   int64_t icap = 0;
-  int32_t *ids = nullptr, *mask = nullptr, *types = nullptr;
+  int32_t *ids = nullptr, *mask = nullptr, *types = nullptr, *pos = nullptr, *buckets = nullptr;
   float *emb = nullptr, *mean0 = nullptr, *rstd0 = nullptr, *x0 = nullptr;
   std::vector<bert::LayerActs> L;
+  float* relbias = nullptr;
   float *pooled = nullptr, *norm = nullptr, *out = nullptr;
 };
 
@@ -130,6 +131,7 @@ struct Model::Scratch {
   float* att;    // max(attention_forward_scratch, attention_backward_scratch)
   float* red;    // max(layernorm_backward_scratch, bias_gelu_backward_scratch)
   float* dout;   // (B,C)   uploaded ∂loss/∂out
+  float* dbias;  // (NH,T,T) relative-bias gradient (rel_buckets > 0), else nullptr
   int32_t* emb;  // embeddings_backward_scratch
 };
 
@@ -303,11 +305,14 @@ std::string Model::ensure_slot(DevSlot& s, int64_t B, int64_t T) {
     ST_TRY(regrow(ctx_, &s.buf, &s.cap, need,
                   "the activations of batch " + std::to_string(B) + " x seq " + std::to_string(T)));
   }
-  if (3 * N > s.icap) ST_TRY(regrow(ctx_, &s.ibuf, &s.icap, 3 * N, "the token ids"));
+  const int64_t ineed = 4 * N + 2 * T - 1;
+  if (ineed > s.icap) ST_TRY(regrow(ctx_, &s.ibuf, &s.icap, ineed, "the token ids"));
   carve_slot(s, s.buf, B, T);
   s.ids = s.ibuf;
   s.mask = s.ibuf + N;
   s.types = s.ibuf + 2 * N;
+  s.pos = s.ibuf + 3 * N;
+  s.buckets = s.ibuf + 4 * N;
   s.info.B = B;
   s.info.T = T;
   return std::string();
@@ -332,6 +337,7 @@ std::string Model::ensure_scratch(int64_t B, int64_t T, Scratch* sc) {
     sc->att = cv.take(att);
     sc->red = cv.take(red);
     sc->dout = cv.take(B * C);
+    sc->dbias = cfg_.rel_buckets > 0 ? cv.take(NH * T * T) : nullptr;
     return cv.used;
   };
   const int64_t total = carve(nullptr);
@@ -352,9 +358,9 @@ std::string Model::forward(int slot, const int32_t* ids, const int32_t* mask, co
                            int64_t T, float* out) {
   if (slot < 0 || slot >= kMaxSlots) return "cuda bert forward: slot out of range";
   if (B < 1 || T < 1) return "cuda bert forward: batch and seq must be >= 1";
-  if (T > cfg_.max_position) {
+  if (T > bert::max_seq(cfg_)) {
     return "cuda bert forward: seq (" + std::to_string(T) + ") exceeds maxPosition (" +
-           std::to_string(cfg_.max_position) + ")";
+           std::to_string(cfg_.max_position) + ")" + (cfg_.padding_idx >= 0 ? " less paddingIdx + 1" : "");
   }
   const double Bd = static_cast<double>(B), Td = static_cast<double>(T), Nd = Bd * Td;
   const double Cd = static_cast<double>(cfg_.hidden), Fd = static_cast<double>(cfg_.intermediate);
@@ -394,22 +400,27 @@ std::string Model::forward_impl(DevSlot& s, const int32_t* ids, const int32_t* m
   // ids | mask (ones when absent) | types (zeros when absent), one upload from the model's staging
   // buffer (which outlives the copy even when a step below fails; see finish).
   std::vector<int32_t>& host = host_ids_;
-  host.resize(static_cast<size_t>(3 * N));
+  // + positions (bert::position_ids) | relative buckets (MPNet), computed here on the host.
+  host.resize(static_cast<size_t>(4 * N + 2 * T - 1));
   std::copy(ids, ids + N, host.begin());
   if (mask) std::copy(mask, mask + N, host.begin() + N);
   else std::fill(host.begin() + N, host.begin() + 2 * N, 1);
   if (types) std::copy(types, types + N, host.begin() + 2 * N);
-  else std::fill(host.begin() + 2 * N, host.end(), 0);
+  else std::fill(host.begin() + 2 * N, host.begin() + 3 * N, 0);
+  bert::position_ids(host.data() + 3 * N, host.data() + N, B, T, cfg_.padding_idx);
+  if (cfg_.rel_buckets > 0) bert::relative_buckets(host.data() + 4 * N, T, cfg_.rel_buckets, cfg_.rel_max_distance);
+  else std::fill(host.begin() + 4 * N, host.end(), 0);
   ST_CUDA_TRY(cudaMemcpyAsync(s.ibuf, host.data(), host.size() * sizeof(int32_t), cudaMemcpyHostToDevice, st));
 
-  ST_TRY(embeddings_forward(s.emb, s.ids, s.types, P_.word, P_.pos, P_.type, B, T, C, ctx));
+  ST_TRY(embeddings_forward(s.emb, s.ids, s.types, P_.word, P_.pos, P_.type, B, T, C, ctx, s.pos));
+  if (cfg_.rel_buckets > 0) ST_TRY(relbias_forward(s.relbias, P_.rel, s.buckets, T, NH, ctx));
   ST_TRY(layernorm_forward(s.x0, s.mean0, s.rstd0, s.emb, P_.ln_w, P_.ln_b, N, C, eps, ctx));
   const float* x = s.x0;
   for (int64_t l = 0; l < cfg_.layers; l++) {
     bert::LayerActs& a = s.L[static_cast<size_t>(l)];
     const bert::LayerPtrs& p = P_.layer[static_cast<size_t>(l)];
     ST_TRY(matmul_forward(sc.qkv, x, p.qkv_w, p.qkv_b, nullptr, N, C, 3 * C, ctx));  // (N,3C)
-    ST_TRY(attention_forward(a.atty, a.qkvp, a.probs, sc.qkv, s.mask, B, T, C, NH, sc.att, ctx));
+    ST_TRY(attention_forward(a.atty, a.qkvp, a.probs, sc.qkv, s.mask, B, T, C, NH, sc.att, ctx, s.relbias));
     ST_TRY(matmul_forward(a.res1, a.atty, p.ao_w, p.ao_b, x, N, C, C, ctx));  // x + attn
     ST_TRY(layernorm_forward(a.x1, a.mean1, a.rstd1, a.res1, p.ln1_w, p.ln1_b, N, C, eps, ctx));
     ST_TRY(matmul_forward(a.h, a.x1, p.fc1_w, nullptr, nullptr, N, C, F, ctx));  // (N,F), bias below
@@ -443,7 +454,9 @@ std::string Model::backward_impl(DevSlot& s, const float* dout) {
   const size_t nc_bytes = static_cast<size_t>(N * C) * sizeof(float);
   ST_CUDA_TRY(cudaMemcpyAsync(sc.dout, dout, static_cast<size_t>(B * C) * sizeof(float), cudaMemcpyHostToDevice, st));
 
-  ST_TRY(pool_backward(sc.dx, sc.dout, s.out, s.norm, s.mask, B, T, C, cfg_.pooling, cfg_.normalize, ctx));  // dx (N,C)
+  const float* last = s.L.empty() ? s.x0 : s.L.back().x2;
+  ST_TRY(pool_backward(sc.dx, sc.dout, s.out, s.norm, last, s.mask, B, T, C, cfg_.pooling, cfg_.normalize, ctx));  // dx (N,C)
+  if (sc.dbias) ST_CUDA_TRY(cudaMemsetAsync(sc.dbias, 0, static_cast<size_t>(NH * T * T) * sizeof(float), st));
   for (int64_t l = cfg_.layers - 1; l >= 0; l--) {
     const bert::LayerActs& a = s.L[static_cast<size_t>(l)];
     const bert::LayerPtrs& p = P_.layer[static_cast<size_t>(l)];
@@ -461,13 +474,14 @@ std::string Model::backward_impl(DevSlot& s, const float* dout) {
     // x1 = LN1(res1), res1 = x_in + atty·Woᵀ + bo
     ST_TRY(layernorm_backward(sc.dres, g.ln1_w, g.ln1_b, sc.dx, a.res1, a.mean1, a.rstd1, p.ln1_w, N, C, sc.red, ctx));
     ST_TRY(matmul_backward(sc.datty, false, g.ao_w, g.ao_b, sc.dres, a.atty, p.ao_w, N, C, C, sc.tr, ctx));
-    ST_TRY(attention_backward(sc.qkv, sc.datty, a.qkvp, a.probs, B, T, C, NH, sc.att, ctx));  // dqkv (N,3C)
+    ST_TRY(attention_backward(sc.qkv, sc.datty, a.qkvp, a.probs, B, T, C, NH, sc.att, ctx, sc.dbias));  // dqkv (N,3C)
     // dx_in = dres1 (residual) + dqkv·Wqkv
     ST_CUDA_TRY(cudaMemcpyAsync(sc.dx, sc.dres, nc_bytes, cudaMemcpyDeviceToDevice, st));
     ST_TRY(matmul_backward(sc.dx, true, g.qkv_w, g.qkv_b, sc.qkv, x_in, p.qkv_w, N, C, 3 * C, sc.tr, ctx));
   }
   ST_TRY(layernorm_backward(sc.dres, G_.ln_w, G_.ln_b, sc.dx, s.emb, s.mean0, s.rstd0, P_.ln_w, N, C, sc.red, ctx));
-  ST_TRY(embeddings_backward(G_.word, G_.pos, G_.type, sc.dres, s.ids, s.types, B, T, C, TV, sc.emb, ctx));
+  ST_TRY(embeddings_backward(G_.word, G_.pos, G_.type, sc.dres, s.ids, s.types, B, T, C, TV, sc.emb, ctx, s.pos));
+  if (sc.dbias) ST_TRY(relbias_backward(G_.rel, sc.dbias, s.buckets, T, NH, cfg_.rel_buckets, ctx));
   return std::string();
 }
 

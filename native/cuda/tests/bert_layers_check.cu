@@ -146,19 +146,25 @@ std::vector<int32_t> make_mask(int64_t B, int64_t T) {
 
 // ---- individual layer checks ---------------------------------------------------------------
 
-void check_embeddings(int64_t B, int64_t T, int64_t C, bool with_type, bool with_types) {
-  const int64_t V = 37, P = std::max<int64_t>(16, T), TV = 2, N = B * T;
-  std::printf("embeddings B=%lld T=%lld C=%lld type=%d types=%d\n", (long long)B, (long long)T, (long long)C,
-              with_type, with_types);
+// with_positions: RoBERTa position ids (padding_idx 1, from the padded mask), as bert::Model makes them.
+void check_embeddings(int64_t B, int64_t T, int64_t C, bool with_type, bool with_types, bool with_positions = false) {
+  const int64_t V = 37, P = std::max<int64_t>(16, T) + 2, TV = 2, N = B * T;
+  std::printf("embeddings B=%lld T=%lld C=%lld type=%d types=%d positions=%d\n", (long long)B, (long long)T,
+              (long long)C, with_type, with_types, with_positions);
+  std::vector<int32_t> positions(N);
+  const auto pmask = make_mask(B, T);
+  bert::position_ids(positions.data(), pmask.data(), B, T, 1);
+  const int32_t* hp = with_positions ? positions.data() : nullptr;
+  const int32_t* dp = with_positions ? dev(positions) : nullptr;
   auto ids = rnd_ints(N, 0, V - 1);
   auto types = rnd_ints(N, 0, TV - 1);
   auto word = rnd(V * C), pos = rnd(P * C), type = rnd(TV * C);
   std::vector<float> out_c(N * C);
   bert::embeddings_forward(out_c.data(), ids.data(), with_types ? types.data() : nullptr, word.data(), pos.data(),
-                           with_type ? type.data() : nullptr, B, T, C, 1);
+                           with_type ? type.data() : nullptr, B, T, C, 1, hp);
   float* d_out = dev_zeros<float>(N * C);
   OK(cb::embeddings_forward(d_out, dev(ids), with_types ? dev(types) : nullptr, dev(word), dev(pos),
-                            with_type ? dev(type) : nullptr, B, T, C, g_ctx));
+                            with_type ? dev(type) : nullptr, B, T, C, g_ctx, dp));
   compare("embeddings_forward out", host(d_out, N * C), out_c, kTolElem);
 
   auto dout = rnd(N * C);
@@ -166,9 +172,9 @@ void check_embeddings(int64_t B, int64_t T, int64_t C, bool with_type, bool with
   float *d_dword = dev(dword), *d_dpos = dev(dpos), *d_dtype = dev(dtype);
   int32_t* scratch = dev_zeros<int32_t>(cb::embeddings_backward_scratch(B, T));
   bert::embeddings_backward(dword.data(), dpos.data(), with_type ? dtype.data() : nullptr, dout.data(), ids.data(),
-                            with_types ? types.data() : nullptr, B, T, C);
+                            with_types ? types.data() : nullptr, B, T, C, hp);
   OK(cb::embeddings_backward(d_dword, d_dpos, with_type ? d_dtype : nullptr, dev(dout), dev(ids),
-                             with_types ? dev(types) : nullptr, B, T, C, TV, scratch, g_ctx));
+                             with_types ? dev(types) : nullptr, B, T, C, TV, scratch, g_ctx, dp));
   compare("embeddings_backward dword", host(d_dword, V * C), dword, kTolElem);
   compare("embeddings_backward dpos", host(d_dpos, P * C), dpos, kTolElem);
   if (with_type) compare("embeddings_backward dtype", host(d_dtype, TV * C), dtype, kTolElem);
@@ -224,20 +230,35 @@ void check_matmul(int64_t N, int64_t IC, int64_t OC, bool bias, bool residual, b
   compare("matmul_backward db", host(d_db, OC), db, kTolGemm);  // row sums, no GEMM: fp32 either way
 }
 
-void check_attention(int64_t B, int64_t T, int64_t C, int64_t NH, bool with_mask) {
-  std::printf("attention B=%lld T=%lld C=%lld NH=%lld mask=%d\n", (long long)B, (long long)T, (long long)C,
-              (long long)NH, with_mask);
-  const int64_t N = B * T, hs = C / NH;
+// with_bias: an MPNet relative attention bias (NH,T,T), built from a random (32,NH) table by
+// relbias_forward, and its gradient through attention_backward and relbias_backward.
+void check_attention(int64_t B, int64_t T, int64_t C, int64_t NH, bool with_mask, bool with_bias = false) {
+  std::printf("attention B=%lld T=%lld C=%lld NH=%lld mask=%d bias=%d\n", (long long)B, (long long)T, (long long)C,
+              (long long)NH, with_mask, with_bias);
+  const int64_t N = B * T, hs = C / NH, NB = 32;
   auto qkv = rnd(N * 3 * C, -2.0f, 2.0f);
   auto mask = make_mask(B, T);
   const int32_t* mk = with_mask ? mask.data() : nullptr;
+  std::vector<int32_t> buckets(2 * T - 1);
+  bert::relative_buckets(buckets.data(), T, NB, 128);
+  auto table = rnd(NB * NH, -2.0f, 2.0f);
+  std::vector<float> bias(NH * T * T);
+  bert::relbias_forward(bias.data(), table.data(), buckets.data(), T, NH);
+  int32_t* d_buckets = dev(buckets);
+  float* d_bias = nullptr;
+  if (with_bias) {
+    d_bias = dev_zeros<float>(NH * T * T);
+    OK(cb::relbias_forward(d_bias, dev(table), d_buckets, T, NH, g_ctx));
+    compare("relbias_forward", host(d_bias, NH * T * T), bias, kTolElem);
+  }
+  const float* hb = with_bias ? bias.data() : nullptr;
   std::vector<float> out(N * C), qkvp(3 * N * C), probs(B * NH * T * T), sc(bert::attention_forward_scratch(T, hs));
-  bert::attention_forward(out.data(), qkvp.data(), probs.data(), qkv.data(), mk, B, T, C, NH, sc.data(), 1);
+  bert::attention_forward(out.data(), qkvp.data(), probs.data(), qkv.data(), mk, B, T, C, NH, sc.data(), 1, hb);
   float *d_out = dev_zeros<float>(N * C), *d_qkvp = dev_zeros<float>(3 * N * C),
         *d_probs = dev_zeros<float>(B * NH * T * T);
   float* fsc = dev_zeros<float>(cb::attention_forward_scratch(B, T, C));
   OK(cb::attention_forward(d_out, d_qkvp, d_probs, dev(qkv), with_mask ? dev(mask) : nullptr, B, T, C, NH, fsc,
-                           g_ctx));
+                           g_ctx, d_bias));
   compare("attention_forward qkvp", host(d_qkvp, 3 * N * C), qkvp, kTolElem);
   compare_gemm("attention_forward probs (softmax)", host(d_probs, B * NH * T * T), probs, 2);
   compare_gemm("attention_forward out", host(d_out, N * C), out, 3);
@@ -285,12 +306,24 @@ void check_attention(int64_t B, int64_t T, int64_t C, int64_t NH, bool with_mask
 
   auto dout = rnd(N * C);
   std::vector<float> dqkv(N * 3 * C), bsc(bert::attention_backward_scratch(T, hs));
-  bert::attention_backward(dqkv.data(), dout.data(), qkvp.data(), probs.data(), B, T, C, NH, bsc.data(), 1);
+  auto dbias = rnd(NH * T * T);  // accumulated into
+  std::vector<float> dbias_bh(B * NH * T * T);
+  float* d_dbias = with_bias ? dev(dbias) : nullptr;
+  bert::attention_backward(dqkv.data(), dout.data(), qkvp.data(), probs.data(), B, T, C, NH, bsc.data(), 1, mk,
+                           with_bias ? dbias.data() : nullptr, dbias_bh.data());
   float* d_dqkv = dev(rnd(N * 3 * C));
   float* bscr = dev_zeros<float>(cb::attention_backward_scratch(B, T, C, NH));
   // Backward on the CPU's saved activations, so only the backward itself is compared.
-  OK(cb::attention_backward(d_dqkv, dev(dout), dev(qkvp), dev(probs), B, T, C, NH, bscr, g_ctx));
+  OK(cb::attention_backward(d_dqkv, dev(dout), dev(qkvp), dev(probs), B, T, C, NH, bscr, g_ctx, d_dbias));
   compare_gemm("attention_backward dqkv", host(d_dqkv, N * 3 * C), dqkv, 3);
+  if (with_bias) {
+    compare_gemm("attention_backward dbias", host(d_dbias, NH * T * T), dbias, 2);
+    auto dtable = rnd(NB * NH);
+    float* d_dtable = dev(dtable);
+    bert::relbias_backward(dtable.data(), dbias.data(), buckets.data(), T, NH);
+    OK(cb::relbias_backward(d_dtable, dev(dbias), d_buckets, T, NH, NB, g_ctx));
+    compare("relbias_backward dtable", host(d_dtable, NB * NH), dtable, kTolElem);
+  }
 }
 
 void check_gelu(int64_t N, int64_t F) {
@@ -364,9 +397,9 @@ void check_pool(int64_t B, int64_t T, int64_t C, int pooling, bool normalize, bo
   compare("pool_forward norm", host(d_norm, B), norm, kTolElem);
   auto dout = rnd(B * C);
   std::vector<float> dx(N * C);
-  bert::pool_backward(dx.data(), dout.data(), out.data(), norm.data(), mk, B, T, C, pooling, normalize);
+  bert::pool_backward(dx.data(), dout.data(), out.data(), norm.data(), x.data(), mk, B, T, C, pooling, normalize);
   float* d_dx = dev(rnd(N * C));  // garbage that must be overwritten
-  OK(cb::pool_backward(d_dx, dev(dout), dev(out), dev(norm), d_mask, B, T, C, pooling, normalize, g_ctx));
+  OK(cb::pool_backward(d_dx, dev(dout), dev(out), dev(norm), dev(x), d_mask, B, T, C, pooling, normalize, g_ctx));
   compare("pool_backward dx", host(d_dx, N * C), dx, kTolElem);
 }
 
@@ -383,7 +416,7 @@ void check_l2norm(int64_t B, int64_t C) {
   compare("l2norm_forward norm", host(d_norm, B), norm, kTolElem);
   auto dout = rnd(B * C);
   std::vector<float> dx(B * C);
-  bert::pool_backward(dx.data(), dout.data(), out.data(), norm.data(), nullptr, B, 1, C, 1, true);
+  bert::pool_backward(dx.data(), dout.data(), out.data(), norm.data(), x.data(), nullptr, B, 1, C, 1, true);
   float* d_dx = dev(dout);  // in place
   OK(cb::l2norm_backward(d_dx, d_dx, dev(out), dev(norm), B, C, g_ctx));
   compare("l2norm_backward dinp (in place)", host(d_dx, B * C), dx, kTolElem);
@@ -454,6 +487,8 @@ int main() {
     check_embeddings(B, T, C, true, true);
     check_embeddings(B, T, C, true, false);
     check_embeddings(B, T, C, false, false);
+    check_embeddings(B, T, C, true, false, true);   // RoBERTa position ids
+    check_embeddings(B, T, C, false, false, true);
     check_layernorm(N, C);
     check_matmul(N, C, 3 * C, true, false, false, true);
     check_matmul(N, C, C, true, true, true, true);
@@ -461,8 +496,10 @@ int main() {
     check_matmul(N, C, F, false, false, true, true);
     check_attention(B, T, C, NH, true);
     check_attention(B, T, C, NH, false);
+    check_attention(B, T, C, NH, true, true);  // MPNet relative bias
+    check_attention(B, T, C, NH, false, true);
     check_gelu(N, F);
-    for (int pooling = 0; pooling < 2; ++pooling)
+    for (int pooling = 0; pooling < bert::kPoolModes; ++pooling)
       for (int normalize = 0; normalize < 2; ++normalize) {
         check_pool(B, T, C, pooling, normalize != 0, true);
         check_pool(B, T, C, pooling, normalize != 0, false);
