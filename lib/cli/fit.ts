@@ -40,12 +40,12 @@ const USAGE = `usage: synthtune fit --train <run folder | train.jsonl> --method 
                           cpu or cuda (an error without the CUDA backend)
   --precision <p>         full on cuda: tf32 (default, tensor-core matmuls) or fp32
   --epochs <n>            default 1
-  --lr <x>                learning rate (default 1e-3)
+  --lr <x>                learning rate (default 2e-5 for full, 1e-3 for adapter and static)
   --batch-size <n>        examples per step (default 32)
   --seed <n>              default 0
   --optimizer <o>         AdamW (default) or Adam
   --weight-decay <x>      default 0.01 with AdamW
-  --warmup <x>            warm-up steps (≥ 1) or fraction of all steps (< 1) (default 0)
+  --warmup <x>            warm-up steps (≥ 1) or fraction of all steps (< 1) (default 0.1 for full, else 0)
   --decay <d>             linear (default), cosine or constant learning-rate schedule
   --score <s>             dot (default) or cosine similarity in the loss and the evaluation
   --margin-scale <x>      multiply every margin by x (BM25 margins need ~0.005 with cosine)
@@ -174,7 +174,7 @@ export function fitOptions(v: Values) {
   if (optimizer !== 'AdamW' && optimizer !== 'Adam') throw new CliError(`--optimizer must be AdamW or Adam, got '${optimizer}'`);
   const decay = v.decay ?? 'linear';
   if (!['linear', 'cosine', 'constant'].includes(decay)) throw new CliError(`--decay must be linear, cosine or constant, got '${decay}'`);
-  const warmup = warmupOption(v.warmup);
+  const warmup = v.warmup === undefined ? undefined : warmupOption(v.warmup);
   const wd = v['weight-decay'] === undefined ? undefined : numberOption('weight-decay', v['weight-decay'], 0);
   if (wd !== undefined && wd < 0) throw new CliError(`--weight-decay must be ≥ 0, got '${v['weight-decay']}'`);
   return {
@@ -195,7 +195,9 @@ export function fitOptions(v: Values) {
     seed: intOption('seed', v.seed, 0, 0),
     optimizer: optimizer as OptimizerName,
     weightDecay: wd,
-    scheduler: warmup === 0 && decay === 'linear' ? undefined : { warmup, decay: decay as 'linear' | 'cosine' | 'constant' },
+    // unset parts of the schedule are left to fitRun's per-method defaults
+    scheduler: warmup === undefined && v.decay === undefined ? undefined
+      : { ...(warmup === undefined ? {} : { warmup }), decay: decay as 'linear' | 'cosine' | 'constant' },
     score: score as 'dot' | 'cosine',
     marginScale: positive('margin-scale', v['margin-scale']),
     maxExamples: v['max-examples'] === undefined ? undefined : intOption('max-examples', v['max-examples'], 0),

@@ -18,6 +18,9 @@ export interface Encoder {
   dim: number;
   /** Row-major (texts.length × dim) embeddings. */
   encode(texts: string[]): Promise<Float32Array>;
+  /** Used for queries / documents when present (a model with query and document prompts). */
+  encodeQueries?(texts: string[]): Promise<Float32Array>;
+  encodeDocuments?(texts: string[]): Promise<Float32Array>;
 }
 
 interface CommonOptions {
@@ -124,11 +127,13 @@ async function evaluateEmbeddings(i: EmbeddingInput): Promise<Evaluation> {
 }
 
 /** Encodes texts in batches and concatenates the embeddings. */
-export async function encodeAll(encoder: Encoder, texts: readonly string[], batchSize = 64, onBatch?: (n: number) => void): Promise<Float32Array> {
+export async function encodeAll(encoder: Encoder, texts: readonly string[], batchSize = 64, onBatch?: (n: number) => void, side?: 'query' | 'document'): Promise<Float32Array> {
   const out = new Float32Array(texts.length * encoder.dim);
+  const call = side === 'query' && encoder.encodeQueries ? encoder.encodeQueries.bind(encoder)
+    : side === 'document' && encoder.encodeDocuments ? encoder.encodeDocuments.bind(encoder) : encoder.encode.bind(encoder);
   for (let s = 0; s < texts.length; s += batchSize) {
     const batch = texts.slice(s, s + batchSize);
-    const emb = await encoder.encode(batch);
+    const emb = await call(batch);
     if (emb.length !== batch.length * encoder.dim) {
       throw new RangeError(`encoder returned ${emb.length} floats for ${batch.length} texts of dim ${encoder.dim}`);
     }
@@ -143,8 +148,8 @@ async function evaluateEncoder(i: EncoderInput): Promise<Evaluation> {
   let done = 0;
   const tick = (n: number) => i.onProgress?.((done += n), total);
   const bs = i.batchSize ?? 64;
-  const queryEmbeddings = await encodeAll(i.encoder, i.queries.map((q) => q.text), bs, tick);
-  const corpusEmbeddings = await encodeAll(i.encoder, i.corpus.map(beirText), bs, tick);
+  const queryEmbeddings = await encodeAll(i.encoder, i.queries.map((q) => q.text), bs, tick, 'query');
+  const corpusEmbeddings = await encodeAll(i.encoder, i.corpus.map(beirText), bs, tick, 'document');
   return evaluateEmbeddings({
     ...i,
     queryEmbeddings,

@@ -10,7 +10,10 @@
  * truncation, ordered by length and batched like the bi-encoder; results come back in input order.
  * Shapes: N pairs, L labels (usually 1). With L > 1 the result is [N * L] unless `label` picks one.
  */
+import * as path from 'node:path';
+import { ModelError } from './errors';
 import type { IoSpec } from './ort';
+import { readModelFolder } from './st-folder';
 import { checkPairs, type Encoded } from './tokenizer';
 import {
   checkBatchSize,
@@ -53,6 +56,14 @@ export async function loadCrossEncoder(ref: string, opts: LoadOptions = {}): Pro
   const batchSize = checkBatchSize(opts.batchSize);
   const m = await openModel(ref, CROSS_IO, opts);
   const { tokenizer, session } = m;
+  try {
+    const folder = readModelFolder(m.resolved.dir);
+    if (folder.pooling) throw new ModelError(`${m.resolved.dir} is a bi-encoder (its modules.json has a Pooling module); load it with loadEncoder / as a miner, not as a cross-encoder`);
+    if (folder.defaultPromptName) throw new ModelError(`${path.join(m.resolved.dir, 'config_sentence_transformers.json')}: a default prompt ('${folder.defaultPromptName}') on a cross-encoder is not supported by synthtune`);
+  } catch (e) {
+    await session.release();
+    throw e;
+  }
   let lastStats = emptyStats();
 
   const probe = await session.run(feedsOf(tokenizer.pad([tokenizer.encodePair('', '')])), ['logits']);

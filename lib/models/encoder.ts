@@ -18,7 +18,7 @@ import { loadOrtModel, type IoSpec, type OrtModel, type OutTensor, type SessionO
 import { resolveModel, type ResolveOptions, type ResolvedModel } from './resolve';
 import { checkTexts, TextTokenizer, type Batch, type Encoded, type TokenizerOptions } from './tokenizer';
 import { ModelError } from './errors';
-import { applyDense, POOLING_MODES, poolTokens, readModelFolder, sidePromptName, type ModelFolder, type PoolingMode, type Similarity } from './st-folder';
+import { applyDense, isCrossEncoderFolder, POOLING_MODES, poolTokens, readModelFolder, sidePromptName, type ModelFolder, type PoolingMode, type Similarity } from './st-folder';
 
 /** A sentence-transformers pooling mode, or 'model': the graph's own sentence_embedding output. */
 export type Pooling = PoolingMode | 'model';
@@ -84,6 +84,10 @@ export interface Encoder {
   /** Stats of the last encode call. */
   readonly lastStats: CallStats;
   encode(texts: string[], opts?: EncodeCallOptions): Promise<Float32Array>;
+  /** encode() with the folder's query prompt (sentence-transformers' encode_query), unless the call names one. */
+  encodeQueries(texts: string[], opts?: EncodeCallOptions): Promise<Float32Array>;
+  /** encode() with the folder's document prompt ('document', 'passage' or 'corpus'; encode_document). */
+  encodeDocuments(texts: string[], opts?: EncodeCallOptions): Promise<Float32Array>;
   release(): Promise<void>;
 }
 
@@ -233,6 +237,10 @@ export async function loadEncoder(ref: string, opts: EncoderOptions = {}): Promi
     await session.release();
     throw e;
   }
+  if (isCrossEncoderFolder(folder)) {
+    await session.release();
+    throw new ModelError(`${m.resolved.dir} is a cross-encoder (its sentence-transformers files say so); load it with loadCrossEncoder / as a scorer, not as a bi-encoder`);
+  }
   const hasSentence = session.outputNames.includes('sentence_embedding');
   const hiddenName = session.outputNames.includes('last_hidden_state') ? 'last_hidden_state' : session.outputNames.includes('token_embeddings') ? 'token_embeddings' : undefined;
   const modes = choosePooling(opts.pooling, folder, hasSentence);
@@ -296,6 +304,12 @@ export async function loadEncoder(ref: string, opts: EncoderOptions = {}): Promi
     return folder.defaultPromptName ? folder.prompts[folder.defaultPromptName] : '';
   }
 
+  function sideCall(call: EncodeCallOptions, side: 'query' | 'document'): EncodeCallOptions {
+    if (call.prompt !== undefined || call.promptName !== undefined) return call;
+    const name = sidePromptName(folder, side);
+    return name === undefined ? call : { ...call, promptName: name };
+  }
+
   async function encode(texts: string[], call: EncodeCallOptions = {}): Promise<Float32Array> {
     const t0 = performance.now();
     checkTexts(texts, 'texts', opts.allowEmpty);
@@ -344,6 +358,8 @@ export async function loadEncoder(ref: string, opts: EncoderOptions = {}): Promi
       return lastStats;
     },
     encode,
+    encodeQueries: (texts, call = {}) => encode(texts, sideCall(call, 'query')),
+    encodeDocuments: (texts, call = {}) => encode(texts, sideCall(call, 'document')),
     release: () => session.release(),
   };
 }

@@ -84,6 +84,10 @@ export interface ModelFolder {
   defaultPromptName: string | null;
   /** similarity_fn_name, when declared. */
   similarity?: Similarity;
+  /** config_sentence_transformers.json's model_type ('SentenceTransformer', 'CrossEncoder'), when declared. */
+  stModelType?: string;
+  /** sentence_bert_config.json's transformer_task ('feature-extraction', 'sequence-classification'), when declared. */
+  task?: string;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -265,8 +269,11 @@ export function readModelFolder(dir: string): ModelFolder {
       folder.maxSeqLength = sb.max_seq_length as number;
     }
     if (sb.do_lower_case !== undefined) folder.doLowerCase = sb.do_lower_case === true;
+    if (typeof sb.transformer_task === 'string') folder.task = sb.transformer_task;
     const out = sb.module_output_name;
-    if (out !== undefined && out !== 'token_embeddings') throw new ModelError(`${sbFile}: module_output_name '${String(out)}' is not supported (synthtune pools token_embeddings)`);
+    if (out !== undefined && out !== 'token_embeddings' && out !== 'scores') {
+      throw new ModelError(`${sbFile}: module_output_name '${String(out)}' is not supported (synthtune reads token_embeddings or, for cross-encoders, scores)`);
+    }
   }
   const csFile = path.join(dir, 'config_sentence_transformers.json');
   const cs = readObject(csFile);
@@ -283,6 +290,7 @@ export function readModelFolder(dir: string): ModelFolder {
       if (typeof dp !== 'string' || !(dp in folder.prompts)) throw new ModelError(`${csFile}: default_prompt_name ${JSON.stringify(dp)} is not one of the prompts (${Object.keys(folder.prompts).join(', ') || 'none'})`);
       folder.defaultPromptName = dp;
     }
+    if (typeof cs.model_type === 'string') folder.stModelType = cs.model_type;
     const sim = cs.similarity_fn_name;
     if (sim !== undefined && sim !== null) {
       if (!SIMILARITIES.includes(sim as Similarity)) throw new ModelError(`${csFile}: similarity_fn_name '${String(sim)}' is not one of ${SIMILARITIES.join(', ')}`);
@@ -290,6 +298,11 @@ export function readModelFolder(dir: string): ModelFolder {
     }
   }
   return folder;
+}
+
+/** Is this folder a cross-encoder by its sentence-transformers files (not by its graph)? */
+export function isCrossEncoderFolder(f: ModelFolder): boolean {
+  return f.stModelType === 'CrossEncoder' || f.task === 'sequence-classification';
 }
 
 /** The prompt name sentence-transformers uses for a side when none is given (encode_query / encode_document). */

@@ -40,6 +40,14 @@ export async function modelIdentity(dir: string): Promise<string> {
     if (!fs.existsSync(d)) continue;
     for (const f of fs.readdirSync(d).sort()) if (f.endsWith('.onnx')) files.push(path.join(d, f));
   }
+  // what else changes the embeddings: weights without a graph, modules (pooling, Dense), prompts
+  for (const f of ['model.safetensors', 'modules.json', 'config_sentence_transformers.json', 'sentence_bert_config.json']) {
+    if (fs.existsSync(path.join(dir, f))) files.push(path.join(dir, f));
+  }
+  for (const d of fs.readdirSync(dir).sort()) {
+    if (!/^\d+_/.test(d) || !fs.statSync(path.join(dir, d)).isDirectory()) continue;
+    for (const f of fs.readdirSync(path.join(dir, d)).sort()) if (/\.(json|safetensors)$/.test(f)) files.push(path.join(dir, d, f));
+  }
   const h = createHash('sha256');
   for (const f of files) h.update(path.relative(dir, f)).update(await hashFile(f));
   return `${path.resolve(dir)}#sha256:${h.digest('hex').slice(0, 16)}`;
@@ -50,7 +58,13 @@ export async function loadMiner(ref: MinerRef, o: ModelLoadOptions = {}): Promis
   const { loadEncoder } = await import('../models/encoder.js');
   const enc = await loadEncoder(ref, { ...o.modelOptions, log: o.log });
   const id = await modelIdentity(enc.modelDir);
-  const miner: Encoder = { dim: enc.dim, id, encode: (texts) => enc.encode(texts) };
+  const miner: Encoder = {
+    dim: enc.dim, id, encode: (texts) => enc.encode(texts),
+    encodeQueries: (texts) => enc.encodeQueries(texts), encodeDocuments: (texts) => enc.encodeDocuments(texts),
+  };
+  const qp = enc.promptNameFor('query');
+  const dp = enc.promptNameFor('document');
+  if (qp || dp) o.log?.(`miner ${ref}: queries encoded with prompt ${qp ? JSON.stringify(enc.prompts[qp]) : '(none)'}, documents with ${dp ? JSON.stringify(enc.prompts[dp]) : '(none)'}`);
   return { miner, release: () => enc.release() };
 }
 

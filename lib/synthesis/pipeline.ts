@@ -64,6 +64,7 @@ async function encodeSide(ctx: Context, m: number, enc: Encoder, side: 'corpus' 
     texts,
     dir,
     prefix: side,
+    side: side === 'corpus' ? 'document' : 'query',
     batchSize: params.encodeBatchSize,
     dtype,
     normalize: params.similarity === 'cosine',

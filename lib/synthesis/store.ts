@@ -106,6 +106,8 @@ export interface EncodeJob {
   texts: readonly string[];
   /** Folder of the batch files, and their name prefix ('corpus', 'queries'). */
   dir: string;
+  /** Which side the texts are (picks encodeQueries / encodeDocuments when the encoder has them). */
+  side?: 'query' | 'document';
   prefix: string;
   batchSize: number;
   dtype: Dtype;
@@ -121,7 +123,8 @@ export function batchFile(dir: string, prefix: string, b: number): string {
 async function encodeBatch(job: EncodeJob, b: number): Promise<void> {
   const { encoder, texts, batchSize } = job;
   const slice = texts.slice(b * batchSize, Math.min(texts.length, (b + 1) * batchSize)) as string[];
-  const v = await encoder.encode(slice);
+  const v = job.side === 'query' && encoder.encodeQueries ? await encoder.encodeQueries(slice)
+    : job.side === 'document' && encoder.encodeDocuments ? await encoder.encodeDocuments(slice) : await encoder.encode(slice);
   if (!(v instanceof Float32Array) || v.length !== slice.length * encoder.dim) {
     throw new Error(`encoder returned ${v?.length} values for ${slice.length} texts of dimension ${encoder.dim} (expected ${slice.length * encoder.dim})`);
   }

@@ -7,6 +7,9 @@ import type { Document } from '../data/types';
 /** A bi-encoder used as relation miner: texts → (n, dim) row-major embeddings. */
 export interface Encoder {
   encode(texts: string[]): Promise<Float32Array>;
+  /** Used for the queries / the corpus when present (models with query and document prompts). */
+  encodeQueries?(texts: string[]): Promise<Float32Array>;
+  encodeDocuments?(texts: string[]): Promise<Float32Array>;
   readonly dim: number;
   /** Identity recorded in config.json (model path / hash); a resume refuses a different one. */
   readonly id?: string;

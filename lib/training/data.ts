@@ -84,15 +84,20 @@ export async function encodeExamples(
 }
 
 /** Tokenizes every distinct text once (`tokenize` returns the ids of one text). */
-export function tokenizeExamples(rows: readonly TextExample[], tokenize: (text: string) => ArrayLike<number>): Example<Int32Array>[] {
-  const cache = new Map<string, Int32Array>();
-  const ids = (t: string): Int32Array => {
-    let x = cache.get(t);
-    if (!x) {
-      x = Int32Array.from(tokenize(t));
-      cache.set(t, x);
-    }
-    return x;
+export function tokenizeExamples(rows: readonly TextExample[], tokenize: (text: string) => ArrayLike<number>,
+  tokenizeQuery?: (text: string) => ArrayLike<number>): Example<Int32Array>[] {
+  const cached = (f: (text: string) => ArrayLike<number>) => {
+    const cache = new Map<string, Int32Array>();
+    return (t: string): Int32Array => {
+      let x = cache.get(t);
+      if (!x) {
+        x = Int32Array.from(f(t));
+        cache.set(t, x);
+      }
+      return x;
+    };
   };
-  return rows.map((r) => mapExample(r, ids));
+  const ids = cached(tokenize);
+  const qids = tokenizeQuery ? cached(tokenizeQuery) : ids;
+  return rows.map((r) => ({ ...mapExample(r, ids), query: qids(r.query) }));
 }

@@ -21,6 +21,7 @@ import type { BeirDataset } from '../data/types';
 import type { MetricName } from '../evaluation';
 import { loadBackend } from '../kernels/loader';
 import { loadEncoder, type Encoder } from '../models/encoder';
+import { readModelFolder, sidePromptName } from '../models/st-folder';
 import { TextTokenizer } from '../models/tokenizer';
 import { EvaluationCallback, type Callback } from './callbacks';
 import { encodeExamples, tokenizeExamples, type TextExample } from './data';
@@ -126,10 +127,35 @@ function rows(m: Float32Array, n: number, D: number): Float32Array[] {
   return Array.from({ length: n }, (_, i) => m.subarray(i * D, (i + 1) * D));
 }
 
-async function encodeTexts(enc: Encoder, texts: string[], bs = 64): Promise<Float32Array> {
+async function encodeTexts(enc: Encoder, texts: string[], side: 'query' | 'document', bs = 64): Promise<Float32Array> {
   const out = new Float32Array(texts.length * enc.dim);
-  for (let i = 0; i < texts.length; i += bs) out.set(await enc.encode(texts.slice(i, i + bs)), i * enc.dim);
+  const f = side === 'query' ? enc.encodeQueries : enc.encodeDocuments;
+  for (let i = 0; i < texts.length; i += bs) out.set(await f(texts.slice(i, i + bs)), i * enc.dim);
   return out;
+}
+
+/** Says which prompts the model puts in front of queries and documents, when it has any. */
+function logPrompts(enc: Pick<Encoder, 'promptNameFor' | 'prompts' | 'modelDir'>, print: (l: string) => void): void {
+  const q = enc.promptNameFor('query');
+  const d = enc.promptNameFor('document');
+  if (q || d) print(`fit: prompts of ${enc.modelDir}: queries ${q ? JSON.stringify(enc.prompts[q]) : '(none)'}, documents ${d ? JSON.stringify(enc.prompts[d]) : '(none)'}`);
+}
+
+/**
+ * Per-method defaults. Full fine-tuning updates a pretrained transformer: 2e-5 with 10% linear
+ * warm-up, as sentence-transformers and GPL train (1e-3 would wreck a pretrained model). The
+ * adapter and the static student start from scratch (identity / random tables): 1e-3, no warm-up.
+ */
+export function methodDefaults(method: FitRunOptions['method']): { learningRate: number; warmup: number } {
+  return method === 'full' ? { learningRate: 2e-5, warmup: 0.1 } : { learningRate: 1e-3, warmup: 0 };
+}
+
+/** The schedule with the method's warm-up filled in where the caller left it unset. */
+export function withDefaultWarmup(s: SchedulerSpec | undefined, warmup: number): SchedulerSpec | undefined {
+  if (warmup === 0) return s;
+  if (s === undefined) return { warmup, decay: 'linear' };
+  if (typeof s === 'string') return { warmup, decay: s };
+  return s.warmup === undefined ? { ...s, warmup } : s;
 }
 
 export async function fitRun(o: FitRunOptions): Promise<FitRunResult> {
@@ -143,9 +169,11 @@ export async function fitRun(o: FitRunOptions): Promise<FitRunResult> {
   });
   const beir: BeirDataset | null = o.evalData ? await readBeir(o.evalData, { split: o.evalSplit ?? 'test' }) : null;
   const ks = o.evalKs ?? [10, 100];
+  const defaults = methodDefaults(o.method);
+  const scheduler = withDefaultWarmup(o.scheduler, defaults.warmup);
   const common = {
-    epochs: o.epochs, learningRate: o.learningRate, batchSize: o.batchSize, seed: o.seed, optimizer: o.optimizer,
-    weightDecay: o.weightDecay, scheduler: o.scheduler, score: o.score, outDir: o.out, resume: o.resume, log: o.log,
+    epochs: o.epochs, learningRate: o.learningRate ?? defaults.learningRate, batchSize: o.batchSize, seed: o.seed, optimizer: o.optimizer,
+    weightDecay: o.weightDecay, scheduler, score: o.score, outDir: o.out, resume: o.resume, log: o.log,
   };
   const modelDir = path.join(o.out, 'model');
   print(`fit: ${trainRows.length} examples, method ${o.method}`);
@@ -155,13 +183,14 @@ export async function fitRun(o: FitRunOptions): Promise<FitRunResult> {
     const enc = await loadEncoder(o.model);
     try {
       print(`fit: encoding the training texts with ${enc.modelDir} (dim ${enc.dim})`);
-      const { examples } = await encodeExamples(trainRows, enc.dim, (t) => enc.encode(t));
+      logPrompts(enc, print);
+      const { examples } = await encodeExamples(trainRows, enc.dim, (t) => enc.encodeDocuments(t), { encodeQuery: (t) => enc.encodeQueries(t) });
       const student = new AdapterStudent({ dim: enc.dim, rank: o.rank, bias: o.bias, sides: o.sides, seed: o.seed });
       const callbacks = [...(o.callbacks ?? [])];
       if (beir) {
         print(`fit: encoding ${beir.queries.length} queries and ${beir.corpus.length} documents for evaluation`);
-        const q = await encodeTexts(enc, beir.queries.map((x) => x.text));
-        const d = await encodeTexts(enc, beir.corpus.map(beirText));
+        const q = await encodeTexts(enc, beir.queries.map((x) => x.text), 'query');
+        const d = await encodeTexts(enc, beir.corpus.map(beirText), 'document');
         callbacks.unshift(new EvaluationCallback({
           evaluate: retrievalEvaluator({
             queries: rows(q, beir.queries.length, enc.dim), queryIds: beir.queries.map((x) => x.id),
@@ -231,13 +260,23 @@ async function fitFull(
   print(student.device === 'cuda'
     ? `fit: training on cuda (${backend.device ?? 'GPU'}), ${student.precision} matmuls`
     : `fit: training on cpu (${backend.name}${o.threads ? `, ${o.threads} threads` : ''}), fp32`);
-  const ids = (t: string): number[] => tokenizer.encode(t).ids;
-  const examples = tokenizeExamples(trainRows, ids);
+  // the model's query / document prompts go in front of the texts, as sentence-transformers' encode_query / encode_document
+  const folder = readModelFolder(o.model);
+  const qp = folder.prompts[sidePromptName(folder, 'query') ?? ''] ?? '';
+  const dp = folder.prompts[sidePromptName(folder, 'document') ?? ''] ?? '';
+  if ((qp || dp) && folder.pooling && !folder.pooling.includePrompt) {
+    throw new Error(`fit: ${path.join(o.model, folder.pooling.path, 'config.json')} excludes prompts from pooling (include_prompt false), which method full does not support`);
+  }
+  if (qp || dp) print(`fit: prompts: queries ${JSON.stringify(qp)}, documents ${JSON.stringify(dp)}`);
+  const lower = (t: string) => (folder.doLowerCase ? t.toLowerCase() : t);
+  const ids = (t: string): number[] => tokenizer.encode(lower(dp + t)).ids;
+  const qids = (t: string): number[] => tokenizer.encode(lower(qp + t)).ids;
+  const examples = tokenizeExamples(trainRows, ids, qids);
   const callbacks = [...(o.callbacks ?? [])];
   if (beir) {
     callbacks.unshift(new EvaluationCallback({
       evaluate: retrievalEvaluator({
-        queries: beir.queries.map((x) => Int32Array.from(ids(x.text))), queryIds: beir.queries.map((x) => x.id),
+        queries: beir.queries.map((x) => Int32Array.from(qids(x.text))), queryIds: beir.queries.map((x) => x.id),
         documents: beir.corpus.map((x) => Int32Array.from(ids(beirText(x)))), docIds: beir.corpus.map((x) => x.id),
         qrels: beir.qrels, ks, limit: Math.max(...ks), metrics: o.evalMetrics, normalize: o.score === 'cosine', batchSize: 64,
       }),
