@@ -321,6 +321,18 @@ def legacy_rewrite(folder: str, case: dict) -> None:
                "prompts": cst.get("prompts", {}), "default_prompt_name": None}, open(cpath, "w"), indent=2)
 
 
+def legacy_cross_rewrite(folder: str) -> None:
+    """A CrossEncoder folder as sentence-transformers 2.x/3.x saved it: the transformers folder only,
+    with the default activation in config.json and no sentence-transformers files."""
+    for f in ("modules.json", "config_sentence_transformers.json", "sentence_bert_config.json"):
+        if os.path.exists(os.path.join(folder, f)):
+            os.remove(os.path.join(folder, f))
+    cpath = os.path.join(folder, "config.json")
+    cfg = json.load(open(cpath))
+    cfg["sbert_ce_default_activation_function"] = "torch.nn.modules.activation.Sigmoid"
+    json.dump(cfg, open(cpath, "w"), indent=2)
+
+
 # ----------------------------------------------------------------------------------------------
 # cases
 
@@ -340,7 +352,7 @@ def make_bi(case: dict, folder: str, work: str) -> dict:
     tok.save_pretrained(hf_dir)
 
     mods = [st_modules.Transformer(hf_dir, max_seq_length=case["maxSeqLength"])]
-    mods.append(st_modules.Pooling(HIDDEN, pooling_mode=case["pooling"]))
+    mods.append(st_modules.Pooling(HIDDEN, pooling_mode=case["pooling"], include_prompt=case.get("includePrompt", True)))
     dim = HIDDEN
     if case.get("dense"):
         act = torch.nn.Tanh() if case["dense"] == "tanh" else torch.nn.Identity()
@@ -351,7 +363,7 @@ def make_bi(case: dict, folder: str, work: str) -> dict:
     if case.get("normalize"):
         mods.append(st_modules.Normalize())
     prompts = E5_PROMPTS if case.get("prompts") else None
-    model = SentenceTransformer(modules=mods, prompts=prompts, device="cpu").eval()
+    model = SentenceTransformer(modules=mods, prompts=prompts, default_prompt_name=case.get("defaultPromptName"), device="cpu").eval()
     model.save(folder)
 
     types = transformers_has_types(case["arch"])
@@ -370,10 +382,15 @@ def make_bi(case: dict, folder: str, work: str) -> dict:
     if prompts:
         for name, prompt in prompts.items():
             outputs[name] = loaded.encode(TEXTS, prompt_name=name, convert_to_numpy=True, batch_size=4)
-            check_same(case["name"], f"prompt {name}", outputs[name], loaded.encode([prompt + t for t in TEXTS], convert_to_numpy=True))
+            if case.get("includePrompt", True):
+                # a prompt is text put in front (with include_prompt false it is also left out of pooling)
+                check_same(case["name"], f"prompt {name}", outputs[name], loaded.encode([prompt + t for t in TEXTS], prompt="", convert_to_numpy=True))
+    # sentence-transformers' encode_query / encode_document (the query / document prompt, when there is one)
+    outputs["encode_query"] = loaded.encode_query(TEXTS, convert_to_numpy=True, batch_size=4)
+    outputs["encode_document"] = loaded.encode_document(TEXTS, convert_to_numpy=True, batch_size=4)
     if outputs["default"].shape != (len(TEXTS), dim):
         raise RuntimeError(f"{case['name']}: embeddings {outputs['default'].shape}, expected {(len(TEXTS), dim)}")
-    return {"dim": dim, "prompts": prompts, "hasTokenTypeIds": types, "modules": [type(m).__name__ for m in loaded],
+    return {"dim": dim, "prompts": prompts, "defaultPromptName": case.get("defaultPromptName"), "hasTokenTypeIds": types, "modules": [type(m).__name__ for m in loaded],
             "outputs": {k: as_list(v) for k, v in outputs.items()}}
 
 
@@ -388,6 +405,8 @@ def make_cross(case: dict, folder: str, work: str) -> dict:
     tok.save_pretrained(hf_dir)
     ce = CrossEncoder(hf_dir, max_length=case["maxSeqLength"], device="cpu")
     ce.save(folder)
+    if case["format"] == "legacy":
+        legacy_cross_rewrite(folder)
     types = transformers_has_types(case["arch"])
     if case["exporter"] != "none":
         export_onnx(hf, os.path.join(folder, "onnx", "model.onnx"), types, "logits", case["exporter"], tok.pad_token_id)
