@@ -19,11 +19,18 @@
  */
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
+import { loadEncoder } from '../models/encoder';
+import { encodeSafetensors, readSafetensors } from '../models/import';
+import { bertConfigToHf, type BertConfig, type NamedTensor } from '../models/onnx/bert';
+import { bertToDistilbertName, distilbertConfigToHf } from '../models/onnx/distilbert';
 import { GraphBuilder } from '../models/onnx/graph';
 import { decodeModel, encodeModel, DataType, type ModelProtoObj, type NodeProtoObj, type TensorProtoObj } from '../models/onnx/proto';
+import { agreement, quantizeDynamic, type Agreement, type QuantizeOptions } from '../models/onnx/quantize';
 import { ONNX_CANDIDATES } from '../models/resolve';
+import { readModelFolder, writeSentenceTransformersFiles, type StWriteSpec } from '../models/st-folder';
 import { sentenceTransformersModules } from '../models/tiny';
 import type { AdapterStudent } from './students/adapter';
+import type { FullStudent } from './students/full';
 import type { StaticStudent } from './students/static';
 
 const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'vocab.txt'];
@@ -213,4 +220,166 @@ export async function exportAdapter(student: AdapterStudent, dir: string, opts: 
     role: student.sides === 'query' ? 'query-model' : 'model', documentModel,
   });
   return { dir, documentModel };
+}
+
+// ---------------------------------------------------------------------------------------------
+// int8 quantised graph (onnx/model_quantized.onnx), for every export
+
+/** Texts the quantised graph's agreement with float32 is measured on (and recorded in synthtune.json). */
+export const AGREEMENT_TEXTS = [
+  'The quick brown fox jumps over the lazy dog.',
+  'what is the risk of infection after vaccination',
+  'Embedding models map queries and documents to vectors; relevant pairs end up close together.',
+  'Protein folding, gene expression and cell signalling are studied in molecular biology.',
+  'Numbers like 3.14, 42 and 2024 appear in text, as do e-mail addresses and URLs.',
+  'a',
+  'Domain adaptation with synthetic data: generate queries, mine negatives, label with a teacher.',
+  'Ünïcödé àccents and 中文 characters',
+];
+
+export interface QuantizedExport {
+  /** onnx/model_quantized.onnx, relative to the folder. */
+  file: string;
+  weightType: 'int8' | 'uint8';
+  perChannel: boolean;
+  /** MatMuls with a constant weight that became MatMulInteger. */
+  matmuls: number;
+  /** Embeddings through the quantised graph vs the float32 graph (the folder's own pooling and modules), on AGREEMENT_TEXTS. */
+  agreement: Agreement;
+}
+
+async function mergeJson(f: string, value: Record<string, unknown>): Promise<void> {
+  await writeJson(f, { ...((await readJson(f)) ?? {}), ...value });
+}
+
+/**
+ * Writes onnx/model_quantized.onnx next to a folder's onnx/model.onnx (dynamic int8, see
+ * lib/models/onnx/quantize.ts), measures its agreement with the float32 graph through
+ * loadEncoder on sample texts and records both in synthtune.json under `quantized`. Returns null
+ * (and removes a stale quantised file) when the graph has no MatMul with a constant weight.
+ */
+export async function exportQuantized(dir: string, opts: QuantizeOptions & { sampleTexts?: string[] } = {}): Promise<QuantizedExport | null> {
+  const fp32 = path.join(dir, 'onnx', 'model.onnx');
+  const file = path.join(dir, 'onnx', 'model_quantized.onnx');
+  const model = decodeModel(await fsp.readFile(fp32));
+  const rep = quantizeDynamic(model, opts);
+  if (rep.quantized === 0) {
+    await fsp.rm(file, { force: true });
+    await mergeJson(path.join(dir, 'synthtune.json'), { quantized: null });
+    return null;
+  }
+  await fsp.writeFile(file, encodeModel(model));
+  const texts = opts.sampleTexts ?? AGREEMENT_TEXTS;
+  const [f32, q8] = [await loadEncoder(dir, { threads: 1 }), await loadEncoder(dir, { threads: 1, quantized: true })];
+  let a: Agreement;
+  try {
+    a = agreement(await q8.encode(texts), await f32.encode(texts), f32.dim);
+  } finally {
+    await f32.release();
+    await q8.release();
+  }
+  const res: QuantizedExport = {
+    file: 'onnx/model_quantized.onnx', weightType: opts.weightType ?? 'int8', perChannel: opts.perChannel ?? false, matmuls: rep.quantized, agreement: a,
+  };
+  await mergeJson(path.join(dir, 'synthtune.json'), { quantized: res });
+  return res;
+}
+
+// ---------------------------------------------------------------------------------------------
+// full student: model.safetensors + config.json as transformers writes them
+
+/**
+ * How one architecture's tensors and config.json are named in a Hugging Face checkpoint of its
+ * base model class (what `<Class>.save_pretrained` writes and `AutoModel.from_pretrained` reads).
+ * Adding an architecture is one entry.
+ */
+export interface HfArchitecture {
+  modelType: string;
+  /** The transformers class of the saved model (config.json `architectures`). */
+  architecture: string;
+  /** Internal (native layout) tensor name → checkpoint name. */
+  tensorName(name: string): string;
+  /** config.json keys the student's shape fixes (they win over the source model's config.json). */
+  config(c: BertConfig): Record<string, unknown>;
+  /** Tensors the class has but the student does not train (BERT's pooler): copied from the source checkpoint when it has them. */
+  untrained?: RegExp;
+}
+
+export const HF_ARCHITECTURES: Record<string, HfArchitecture> = {
+  bert: { modelType: 'bert', architecture: 'BertModel', tensorName: (n) => n, config: (c) => bertConfigToHf({ ...c, arch: undefined, head: undefined }), untrained: /^pooler\./ },
+  distilbert: { modelType: 'distilbert', architecture: 'DistilBertModel', tensorName: bertToDistilbertName, config: distilbertConfigToHf },
+};
+
+/** config.json keys where the source model's value is kept (they do not change the forward). */
+const SOURCE_KEEPS = /dropout|^initializer_range$|_token_id$|^(id2label|label2id|_name_or_path|transformers_version|tokenizer_class)$/;
+/** Source keys that would mislead a loader of the exported base model. */
+const SOURCE_DROPS = new Set(['torch_dtype', 'dtype', 'auto_map', 'architectures', 'num_labels', 'problem_type', 'finetuning_task']);
+
+/**
+ * config.json for an exported checkpoint: the architecture's keys for the student's shape, over the
+ * source model's config.json (what it says about dropout, token ids, ... is kept; shape,
+ * activation and position-embedding keys are the student's), dtype float32.
+ */
+export function hfConfigFor(arch: HfArchitecture, c: BertConfig, source: Record<string, unknown> | null): Record<string, unknown> {
+  const mine = arch.config(c);
+  const kept = Object.fromEntries(Object.entries(source ?? {}).filter(([k]) => !SOURCE_DROPS.has(k)));
+  const fixed = Object.fromEntries(Object.entries(mine).filter(([k]) => !SOURCE_KEEPS.test(k) || !(k in kept)));
+  return { ...mine, ...kept, ...fixed, architectures: [arch.architecture], model_type: arch.modelType, dtype: 'float32' };
+}
+
+export interface FullExportOptions {
+  /** The folder the student was imported from: its config.json, tokenizer files, prompts and (for untrained heads) model.safetensors. */
+  sourceDir: string;
+  /** Quantisation of onnx/model_quantized.onnx (default int8 per tensor); false: none. */
+  quantize?: QuantizeOptions | false;
+}
+
+export interface FullExport {
+  dir: string;
+  /** Tensors written to model.safetensors, by checkpoint name. */
+  tensors: string[];
+  /** Tensors of the class that were not written (not trained, not in the source checkpoint): transformers initialises them and warns. */
+  missing: string[];
+  quantized: QuantizedExport | null;
+}
+
+/**
+ * Makes a full student's model folder (onnx/model.onnx, as FullStudent.exportArtifact writes it)
+ * loadable by transformers and sentence-transformers: model.safetensors under the checkpoint names
+ * of the architecture (HF_ARCHITECTURES), a complete config.json, the source's tokenizer files,
+ * the sentence-transformers modules (Transformer, Pooling, Normalize when the student normalises;
+ * the source's prompts), and onnx/model_quantized.onnx with its measured agreement.
+ */
+export async function exportFullSafetensors(student: FullStudent, dir: string, opts: FullExportOptions): Promise<FullExport> {
+  const c = student.config;
+  const arch = HF_ARCHITECTURES[c.arch ?? 'bert'];
+  if (!arch) throw new Error(`export: no Hugging Face naming for architecture '${c.arch}' (known: ${Object.keys(HF_ARCHITECTURES).join(', ')})`);
+  const tensors = new Map<string, NamedTensor>();
+  for (const [name, t] of student.weightMap()) tensors.set(arch.tensorName(name), t);
+  const missing: string[] = [];
+  const srcSt = path.join(opts.sourceDir, 'model.safetensors');
+  if (arch.untrained) {
+    const src = (await exists(srcSt)) ? readSafetensors(srcSt).tensors : new Map<string, NamedTensor>();
+    const prefix = new RegExp(`^${arch.modelType}\\.`);
+    for (const [name, t] of src) {
+      const n = name.replace(prefix, '');
+      if (arch.untrained.test(n) && !tensors.has(n)) tensors.set(n, { dims: t.dims, data: t.data });
+    }
+    if (![...tensors.keys()].some((n) => arch.untrained!.test(n))) missing.push(arch.untrained.source);
+  }
+  const sorted = new Map([...tensors.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  await fsp.mkdir(dir, { recursive: true });
+  await fsp.writeFile(path.join(dir, 'model.safetensors'), encodeSafetensors(sorted, { format: 'pt' }));
+  await writeJson(path.join(dir, 'config.json'), hfConfigFor(arch, c, await readJson(path.join(opts.sourceDir, 'config.json'))));
+  await copyTokenizer(opts.sourceDir, dir);
+  const src = readModelFolder(opts.sourceDir);
+  await writeSentenceTransformersFiles(dir, {
+    hidden: c.hidden, pooling: c.pooling, normalize: c.normalize, maxSeqLength: student.maxLength, doLowerCase: false,
+    prompts: src.prompts, defaultPromptName: src.defaultPromptName, ...(src.similarity === 'dot' || src.similarity === 'cosine' ? { similarity: src.similarity } : {}),
+  });
+  await mergeJson(path.join(dir, 'synthtune.json'), {
+    kind: 'full', modelType: arch.modelType, dim: c.hidden, pooling: c.pooling, normalize: c.normalize, maxLength: student.maxLength,
+  });
+  const quantized = opts.quantize === false ? null : await exportQuantized(dir, opts.quantize ?? {});
+  return { dir, tensors: [...sorted.keys()], missing, quantized };
 }
