@@ -62,7 +62,7 @@ export interface ManifestCase extends CaseRow {
   modules?: string[];
   prompts?: boolean;
   /** bi: default / query / document embeddings (rows of dim); cross: logits. */
-  outputs: { default?: number[][]; query?: number[][]; document?: number[][]; encode_query?: number[][]; encode_document?: number[][]; logits?: number[] };
+  outputs: { default?: number[][]; query?: number[][]; document?: number[][]; noprompt?: number[][]; encode_query?: number[][]; encode_document?: number[][]; logits?: number[] };
 }
 
 export interface Manifest {

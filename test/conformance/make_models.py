@@ -385,6 +385,10 @@ def make_bi(case: dict, folder: str, work: str) -> dict:
             if case.get("includePrompt", True):
                 # a prompt is text put in front (with include_prompt false it is also left out of pooling)
                 check_same(case["name"], f"prompt {name}", outputs[name], loaded.encode([prompt + t for t in TEXTS], prompt="", convert_to_numpy=True))
+    # without any prompt, default_prompt_name included (what a bare token-id forward computes)
+    default_prompt, loaded.default_prompt_name = loaded.default_prompt_name, None
+    outputs["noprompt"] = loaded.encode(TEXTS, convert_to_numpy=True, batch_size=4)
+    loaded.default_prompt_name = default_prompt
     # sentence-transformers' encode_query / encode_document (the query / document prompt, when there is one)
     outputs["encode_query"] = loaded.encode_query(TEXTS, convert_to_numpy=True, batch_size=4)
     outputs["encode_document"] = loaded.encode_document(TEXTS, convert_to_numpy=True, batch_size=4)

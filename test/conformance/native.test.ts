@@ -1,0 +1,46 @@
+/**
+ * Conformance (issue 12), the native forward after import: every bi-encoder folder of cases.json
+ * marked `native` imported into the native encoder for `method: 'full'` (importFullStudent: weights
+ * from model.safetensors, pooling / Dense / Normalize / max length from the folder) gives
+ * sentence-transformers' embeddings (without prompts) on the folder's own tokens, max abs diff
+ * ≤ 1e-4. Folders with an ONNX file go through the default import (with its acceptance check
+ * against onnxruntime); folders without one are imported with check: false (there is nothing to
+ * check against; the comparison with PyTorch is the check). Skipped with a message where python3,
+ * its packages or the native addon are missing.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { importFullStudent, type ImportedFull } from '../../lib/training/import-weights';
+import { nativeBertAvailable } from '../../lib/training/students/full';
+import { caseRows, conformanceFixtures, flat, report, suiteEnabled, TOL, type Manifest } from './fixtures';
+
+const enabled = suiteEnabled('native');
+const avail = nativeBertAvailable();
+if (enabled && !avail.ok) console.log(`conformance (native) skipped: ${avail.reason}`);
+const rows = caseRows((c) => c.kind === 'bi' && !!c.native);
+
+describe.skipIf(!enabled || !avail.ok)('conformance: native forward after importFullStudent vs sentence-transformers', () => {
+  let dir = '';
+  let manifest: Manifest;
+  beforeAll(async () => {
+    ({ dir, manifest } = await conformanceFixtures());
+  }, 15 * 60_000);
+
+  for (const row of rows) {
+    it.skipIf(!!row.skip)(`${row.name} (${row.arch}, ${row.pooling}${row.dense ? `, dense ${row.dense}` : ''}${row.normalize ? ', normalize' : ''}, ${row.format}, ${row.exporter === 'none' ? 'safetensors only' : `onnx ${row.exporter}`})`, async () => {
+      const c = manifest.cases.find((x) => x.name === row.name);
+      expect(c, `${row.name} is missing from the manifest`).toBeDefined();
+      const folder = path.join(dir, c!.folder);
+      const hasOnnx = fs.existsSync(path.join(folder, 'onnx', 'model.onnx'));
+      const texts = manifest.texts;
+      const imported: ImportedFull = await importFullStudent(folder, { threads: 2, device: 'cpu', sampleTexts: texts, ...(hasOnnx ? {} : { check: false }) });
+      const { student, tokenizer } = imported;
+      if (imported.check) console.log(`${row.name}: import check vs onnxruntime ${imported.check.maxAbsDiff.toExponential(2)}`);
+      expect(student.dim).toBe(c!.dim);
+      const got = await student.encode(texts.map((t) => tokenizer.encode(t).ids), 'document');
+      const d = report(`${row.name} native`, got, flat(c!.outputs.noprompt!), c!.dim!, TOL.native, texts);
+      expect(d).toBeLessThanOrEqual(TOL.native);
+    });
+  }
+});
