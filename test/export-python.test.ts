@@ -1,0 +1,139 @@
+/**
+ * Exports load in Python: every student kind's model folder is read by sentence-transformers
+ * (`SentenceTransformer(dir)`) and, where it holds transformer weights, by transformers
+ * (`AutoModel.from_pretrained(dir)`, pooled here as the folder declares), and both give
+ * synthtune's embeddings (max abs difference ≤ 1e-5). The quantised graph written beside each
+ * export follows the float32 one (agreement recorded in synthtune.json). Tiny seeded models and
+ * learnt WordPiece tokenizers; no downloads. The Python side (test/python/load_export.py) is
+ * skipped, with the reason printed, where python3, torch, transformers or sentence-transformers
+ * is missing.
+ */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+import { loadEncoder } from '../lib/models/encoder';
+import { encodeSafetensors, readSafetensors } from '../lib/models/import';
+import { randomBertWeights, writeTinyModel } from '../lib/models/tiny';
+import { exportFullSafetensors } from '../lib/training/export';
+import { importFullStudent } from '../lib/training/import-weights';
+import { nativeBertAvailable } from '../lib/training/students/full';
+import { report, scratchDirs } from './helpers/models';
+
+const tmp = scratchDirs('synthtune-export-py-');
+const SCRIPT = path.join(__dirname, 'python', 'load_export.py');
+const TEXTS = [
+  'Vaccines reduce the risk of infection.',
+  'Protein folding',
+  'Domain adaptation with synthetic data: generate queries, mine negatives, label with a teacher.',
+  'A',
+  'The quick brown fox jumps over the lazy dog, twice over.',
+];
+
+function pythonMissing(): string | null {
+  const r = spawnSync('python3', ['-c', 'import torch, transformers, sentence_transformers'], { encoding: 'utf8' });
+  if (r.error) return `python3 not runnable (${r.error.message})`;
+  return r.status === 0 ? null : `python3 lacks torch / transformers / sentence-transformers (${(r.stderr || '').trim().split('\n').pop()})`;
+}
+const noPython = pythonMissing();
+if (noPython) console.warn(`export-python.test: skipping the Python loads: ${noPython}`);
+const noNative = nativeBertAvailable();
+if (!noNative.ok) console.warn(`export-python.test: skipping the full student: ${noNative.reason}`);
+
+interface PyOut {
+  st?: number[][];
+  st_modules?: string[];
+  hf?: number[][];
+  hf_class?: string;
+  hf_loading?: { missing_keys: string[]; unexpected_keys: string[]; mismatched_keys: string[] };
+}
+
+/** Runs load_export.py on a folder; flags as the script takes them. */
+async function python(dir: string, flags: string[]): Promise<PyOut> {
+  const work = await tmp();
+  const textsFile = path.join(work, 'texts.json');
+  const outFile = path.join(work, 'out.json');
+  fs.writeFileSync(textsFile, JSON.stringify(TEXTS));
+  const r = spawnSync('python3', [SCRIPT, dir, textsFile, outFile, ...flags], { encoding: 'utf8', env: { ...process.env, TOKENIZERS_PARALLELISM: 'false' } });
+  if (r.status !== 0) throw new Error(`load_export.py failed (${r.status}):\n${r.stderr}`);
+  return JSON.parse(fs.readFileSync(outFile, 'utf8')) as PyOut;
+}
+
+const flat = (rows: number[][] | undefined): Float32Array => Float32Array.from((rows ?? []).flat());
+
+function safetensorsHeader(file: string): Record<string, { dtype: string; shape: number[] }> {
+  const b = fs.readFileSync(file);
+  const n = Number(b.readBigUInt64LE(0));
+  return JSON.parse(b.subarray(8, 8 + n).toString('utf8'));
+}
+
+describe.runIf(noNative.ok)('full student export', () => {
+  const cases = [
+    { arch: 'bert' as const, normalize: false, pooler: false },
+    { arch: 'bert' as const, normalize: true, pooler: true },
+    { arch: 'distilbert' as const, normalize: false, pooler: false },
+  ];
+  for (const c of cases) {
+    it(`${c.arch}${c.normalize ? ' (normalised)' : ''}${c.pooler ? ', source with a pooler' : ''}: SentenceTransformer and AutoModel reproduce the student`, async () => {
+      const root = await tmp();
+      const { dir: base, config } = writeTinyModel(path.join(root, 'base'), { seed: 8, std: 0.2, arch: c.arch, stNormalize: c.normalize });
+      let pooler: Float32Array | null = null;
+      if (c.pooler) {
+        // a source checkpoint as transformers saves it, pooler included: the export carries the pooler over
+        const w = randomBertWeights({ ...config, head: 'classifier' }, { seed: 3 });
+        w.delete('classifier.weight');
+        w.delete('classifier.bias');
+        pooler = w.get('pooler.dense.weight')!.data;
+        fs.writeFileSync(path.join(base, 'model.safetensors'), encodeSafetensors(new Map([...w].map(([k, v]) => [`bert.${k}`, v])), { format: 'pt' }));
+      }
+      const { student, tokenizer } = await importFullStudent(base, { threads: 1, check: !c.pooler });
+      for (const p of student.params()) p.data.set(Array.from(p.data, (v, i) => v + 0.01 * Math.sin(i)));
+      const want = await student.encode(TEXTS.map((t) => Int32Array.from(tokenizer.encode(t).ids)), 'query');
+      const dir = path.join(root, 'export');
+      await student.exportArtifact(dir, { tokenizerDir: base });
+      const res = await exportFullSafetensors(student, dir, { sourceDir: base });
+
+      // the checkpoint: float32 tensors under the class's names (what save_pretrained writes)
+      const header = safetensorsHeader(path.join(dir, 'model.safetensors'));
+      expect((header.__metadata__ as unknown as Record<string, string>).format).toBe('pt');
+      const names = Object.keys(header).filter((k) => k !== '__metadata__');
+      expect(names.every((k) => header[k].dtype === 'F32')).toBe(true);
+      expect(names).toEqual(res.tensors);
+      if (c.arch === 'distilbert') expect(names).toContain('transformer.layer.0.attention.q_lin.weight');
+      else expect(names).toContain('encoder.layer.0.attention.self.query.weight');
+      if (pooler) expect(readSafetensors(path.join(dir, 'model.safetensors')).tensors.get('pooler.dense.weight')!.data).toEqual(pooler);
+      expect(res.missing).toEqual(c.arch === 'bert' && !c.pooler ? ['^pooler\\.'] : []);
+      const cfg = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8'));
+      expect(cfg.model_type).toBe(c.arch);
+      expect(cfg.architectures).toEqual([c.arch === 'bert' ? 'BertModel' : 'DistilBertModel']);
+
+      // synthtune reads it back
+      const enc = await loadEncoder(dir, { threads: 1 });
+      try {
+        expect(report(`${c.arch} export via loadEncoder`, await enc.encode(TEXTS), want)).toBeLessThanOrEqual(1e-5);
+      } finally {
+        await enc.release();
+      }
+      // the quantised graph and its recorded agreement
+      const info = JSON.parse(fs.readFileSync(path.join(dir, 'synthtune.json'), 'utf8'));
+      expect(info.kind).toBe('full');
+      expect(info.quantized.file).toBe('onnx/model_quantized.onnx');
+      expect(info.quantized.matmuls).toBe(6 * config.layers);
+      console.log(`${c.arch} full export, int8 vs float32 on ${info.quantized.agreement.rows} texts: min cosine ${info.quantized.agreement.minCosine.toFixed(5)}, max abs ${info.quantized.agreement.maxAbsDiff.toExponential(2)}`);
+      expect(info.quantized.agreement.minCosine).toBeGreaterThan(0.99);
+
+      if (noPython) return;
+      const py = await python(dir, ['--st', '--hf', 'mean', ...(c.normalize ? ['--normalize'] : [])]);
+      expect(py.st_modules).toEqual(c.normalize ? ['Transformer', 'Pooling', 'Normalize'] : ['Transformer', 'Pooling']);
+      expect(report(`${c.arch} export via SentenceTransformer`, flat(py.st), want)).toBeLessThanOrEqual(1e-5);
+      expect(report(`${c.arch} export via AutoModel (mean-pooled)`, flat(py.hf), want)).toBeLessThanOrEqual(1e-5);
+      expect(py.hf_class).toBe(c.arch === 'bert' ? 'BertModel' : 'DistilBertModel');
+      // every tensor is one the class expects; only BERT's untrained pooler may be missing
+      expect(py.hf_loading!.unexpected_keys).toEqual([]);
+      expect(py.hf_loading!.mismatched_keys).toEqual([]);
+      expect(py.hf_loading!.missing_keys).toEqual(c.arch === 'bert' && !c.pooler ? ['pooler.dense.bias', 'pooler.dense.weight'] : []);
+    });
+  }
+});
+
