@@ -293,7 +293,7 @@ export const suite: Suite = {
           ours: () => enc.encode(texts),
           fixed: () => enc.encode(texts, { sortByLength: false, padTo: enc.maxLength }),
           bare: async () => {
-            for (const f of textBatches) await enc.session.run(f, ['last_hidden_state']);
+            for (const f of textBatches) await enc.session!.run(f, ['last_hidden_state']);
           },
           tjs: tjs.encode && (() => tjs.encode!(texts)),
           stats: () => enc.lastStats,

@@ -80,7 +80,10 @@ export interface Encoder {
   readonly batchSize: number;
   readonly modelDir: string;
   readonly tokenizer: TextTokenizer;
-  readonly session: OrtModel;
+  /** What runs the model: onnxruntime (the folder's ONNX graph) or the native forward pass (model.safetensors only). */
+  readonly backend: 'onnxruntime' | 'native';
+  /** The onnxruntime session (undefined on the native backend). */
+  readonly session: OrtModel | undefined;
   /** Stats of the last encode call. */
   readonly lastStats: CallStats;
   encode(texts: string[], opts?: EncodeCallOptions): Promise<Float32Array>;
@@ -99,8 +102,9 @@ export interface OpenedModel {
   readJson(file: string): Record<string, unknown> | undefined;
 }
 
-export async function openModel(ref: string, io: IoSpec, opts: LoadOptions): Promise<OpenedModel> {
-  const resolved = await resolveModel(ref, opts);
+export async function openModel(ref: string | ResolvedModel, io: IoSpec, opts: LoadOptions): Promise<OpenedModel> {
+  const resolved = typeof ref === 'string' ? await resolveModel(ref, opts) : ref;
+  if (!resolved.onnxPath) throw new ModelError(`${resolved.dir} has no ONNX graph (onnx/model.onnx); this use needs one`);
   const readJson = (file: string) => {
     const p = path.join(resolved.dir, file);
     if (!fs.existsSync(p)) return undefined;
@@ -222,58 +226,102 @@ function choosePooling(opt: Pooling | undefined, folder: ModelFolder, hasSentenc
   return [hasSentence ? 'model' : 'mean'];
 }
 
-/** Loads a bi-encoder from a folder or a Hugging Face id. */
+/**
+ * What produces the pooled embeddings of a batch of encoded texts: onnxruntime (token embeddings
+ * pooled here) or the native forward pass (pooled in the native core). Dense, Normalize, prompts
+ * and lowercasing are applied around it, the same for both.
+ */
+interface PooledBackend {
+  kind: 'onnxruntime' | 'native';
+  /** Width of the pooled output (before Dense). */
+  pooledWidth: number;
+  session?: OrtModel;
+  /** Pools the encoded texts into out (rows in input order). */
+  pool(encoded: Encoded[], out: Float32Array, bs: number, call: EncodeCallOptions, stats: CallStats, promptLength: number): Promise<void>;
+  release(): Promise<void>;
+}
+
+async function onnxBackend(m: OpenedModel, folder: ModelFolder, modes: Pooling[], fail: (msg: string) => Promise<never>): Promise<PooledBackend> {
+  const { tokenizer, session } = m;
+  const hasSentence = session.outputNames.includes('sentence_embedding');
+  const hiddenName = session.outputNames.includes('last_hidden_state') ? 'last_hidden_state' : session.outputNames.includes('token_embeddings') ? 'token_embeddings' : undefined;
+  const pooling = modes[0];
+  if (pooling === 'model' && !hasSentence) await fail(`pooling 'model' needs a sentence_embedding output; ${m.resolved.onnxPath} has outputs [${session.outputNames.join(', ')}]`);
+  if (pooling !== 'model' && !hiddenName) {
+    await fail(`pooling '${modes.join('+')}' needs a last_hidden_state (or token_embeddings) output; ${m.resolved.onnxPath} has outputs [${session.outputNames.join(', ')}]`);
+  }
+  const fetch = pooling === 'model' ? 'sentence_embedding' : hiddenName!;
+  // Token width: one probe run on the shortest possible input.
+  const probe = await session.run(feedsOf(tokenizer.pad([tokenizer.encode('')])), [fetch]);
+  const hidden = probe[fetch].dims[probe[fetch].dims.length - 1];
+  if (folder.pooling?.dimension !== undefined && pooling !== 'model' && folder.pooling.dimension !== hidden) {
+    await fail(`${path.join(m.resolved.dir, folder.pooling.path, 'config.json')}: embedding_dimension ${folder.pooling.dimension} does not match the model's ${hidden}-wide token embeddings`);
+  }
+  const pooledWidth = pooling === 'model' ? hidden : hidden * modes.length;
+  return {
+    kind: 'onnxruntime',
+    pooledWidth,
+    session,
+    async pool(encoded, out, bs, call, stats, promptLength) {
+      await runBatches(tokenizer, session, encoded, bs, call, fetch, stats, (rows, batch, res) => {
+        const { batch: B, seq: S } = batch;
+        if (pooling === 'model') {
+          for (let b = 0; b < B; b++) out.set(res.data.subarray(b * hidden, (b + 1) * hidden), rows[b] * hidden);
+        } else {
+          poolTokens(res.data, batch.attentionMask, B, S, hidden, modes as PoolingMode[], out, rows, pooledWidth, promptLength);
+        }
+      });
+    },
+    release: () => session.release(),
+  };
+}
+
+/** Loads a bi-encoder from a folder or a Hugging Face id (ONNX graph, or model.safetensors run natively). */
 export async function loadEncoder(ref: string, opts: EncoderOptions = {}): Promise<Encoder> {
   const batchSize = checkBatchSize(opts.batchSize);
   if (opts.pooling !== undefined && !['model', ...POOLING_MODES].includes(opts.pooling)) {
     throw new TypeError(`pooling must be 'model' or one of ${POOLING_MODES.join(', ')}, got '${String(opts.pooling)}'`);
   }
-  const m = await openModel(ref, ENCODER_IO, opts);
-  const { tokenizer, session } = m;
-  let folder: ModelFolder;
-  try {
-    folder = readModelFolder(m.resolved.dir);
-  } catch (e) {
-    await session.release();
-    throw e;
-  }
+  const resolved = await resolveModel(ref, { ...opts, weightsOk: true });
+  const folder = readModelFolder(resolved.dir);
   if (isCrossEncoderFolder(folder)) {
-    await session.release();
-    throw new ModelError(`${m.resolved.dir} is a cross-encoder (its sentence-transformers files say so); load it with loadCrossEncoder / as a scorer, not as a bi-encoder`);
+    throw new ModelError(`${resolved.dir} is a cross-encoder (its sentence-transformers files say so); load it with loadCrossEncoder / as a scorer, not as a bi-encoder`);
   }
-  const hasSentence = session.outputNames.includes('sentence_embedding');
-  const hiddenName = session.outputNames.includes('last_hidden_state') ? 'last_hidden_state' : session.outputNames.includes('token_embeddings') ? 'token_embeddings' : undefined;
-  const modes = choosePooling(opts.pooling, folder, hasSentence);
+  let backend: PooledBackend;
+  let tokenizer: TextTokenizer;
+  let modes: Pooling[];
+  if (resolved.onnxPath) {
+    const m = await openModel(resolved, ENCODER_IO, opts);
+    tokenizer = m.tokenizer;
+    modes = choosePooling(opts.pooling, folder, m.session.outputNames.includes('sentence_embedding'));
+    backend = await onnxBackend(m, folder, modes, async (msg) => {
+      await m.session.release();
+      throw new ModelError(msg);
+    });
+  } else {
+    if (opts.pooling === 'model') throw new ModelError(`pooling 'model' needs an ONNX graph with a sentence_embedding output; ${resolved.dir} has only ${path.basename(resolved.weightsPath ?? 'model.safetensors')}`);
+    modes = choosePooling(opts.pooling, folder, false);
+    const { nativeBackend } = await import('./native-encoder.js');
+    const nb = await nativeBackend(resolved, folder, modes as PoolingMode[], opts);
+    tokenizer = nb.tokenizer;
+    backend = nb;
+  }
   const pooling = modes[0];
-  const fail = async (msg: string) => {
-    await session.release();
-    throw new ModelError(msg);
-  };
-  if (pooling === 'model' && !hasSentence) await fail(`pooling 'model' needs a sentence_embedding output; ${m.resolved.onnxPath} has outputs [${session.outputNames.join(', ')}]`);
-  if (pooling !== 'model' && !hiddenName) {
-    await fail(`pooling '${modes.join('+')}' needs a last_hidden_state (or token_embeddings) output; ${m.resolved.onnxPath} has outputs [${session.outputNames.join(', ')}]`);
-  }
   // 'model' is the graph's whole sentence pipeline: the folder's Dense / Normalize modules are not applied again.
   const dense = pooling === 'model' ? [] : folder.dense;
   const normalizeDefault = opts.normalize ?? (pooling === 'model' ? false : folder.normalize);
   const includePrompt = folder.pooling?.includePrompt ?? true;
-  const fetch = pooling === 'model' ? 'sentence_embedding' : hiddenName!;
-  let lastStats = emptyStats();
-
-  // Token width: one probe run on the shortest possible input.
-  const probe = await session.run(feedsOf(tokenizer.pad([tokenizer.encode('')])), [fetch]);
-  const dims = probe[fetch].dims;
-  const hidden = dims[dims.length - 1];
-  const pooledWidth = pooling === 'model' ? hidden : hidden * modes.length;
-  if (folder.pooling?.dimension !== undefined && pooling !== 'model' && folder.pooling.dimension !== hidden) {
-    await fail(`${path.join(m.resolved.dir, folder.pooling.path, 'config.json')}: embedding_dimension ${folder.pooling.dimension} does not match the model's ${hidden}-wide token embeddings`);
-  }
+  const { pooledWidth } = backend;
   let width = pooledWidth;
   for (const d of dense) {
-    if (d.inFeatures !== width) await fail(`Dense module ${d.path} in ${m.resolved.dir}: in_features ${d.inFeatures} does not match the ${width}-wide pooled embedding`);
+    if (d.inFeatures !== width) {
+      await backend.release();
+      throw new ModelError(`Dense module ${d.path} in ${resolved.dir}: in_features ${d.inFeatures} does not match the ${width}-wide pooled embedding`);
+    }
     width = d.outFeatures;
   }
   const dim = width;
+  let lastStats = emptyStats();
 
   const promptLengths = new Map<string, number>();
   /** Tokens of a prompt that sentence-transformers excludes from pooling (its trailing special token not counted). */
@@ -297,7 +345,7 @@ export async function loadEncoder(ref: string, opts: EncoderOptions = {}): Promi
     if (call.promptName !== undefined) {
       const p = folder.prompts[call.promptName];
       if (p === undefined) {
-        throw new ModelError(`prompt '${call.promptName}' is not defined by ${path.join(m.resolved.dir, 'config_sentence_transformers.json')} (it has ${Object.keys(folder.prompts).map((k) => `'${k}'`).join(', ') || 'no prompts'})`);
+        throw new ModelError(`prompt '${call.promptName}' is not defined by ${path.join(resolved.dir, 'config_sentence_transformers.json')} (it has ${Object.keys(folder.prompts).map((k) => `'${k}'`).join(', ') || 'no prompts'})`);
       }
       return p;
     }
@@ -323,16 +371,9 @@ export async function loadEncoder(ref: string, opts: EncoderOptions = {}): Promi
       return tokenizer.encode(folder.doLowerCase ? text.toLowerCase() : text);
     });
     stats.tokenizeMs = performance.now() - t0;
+    // model + pooling, then the modules after pooling
     let out: Float32Array = new Float32Array(texts.length * pooledWidth);
-    await runBatches(tokenizer, session, encoded, bs, call, fetch, stats, (rows, batch, res) => {
-      // post-process: pool into the rows of the input order
-      const { batch: B, seq: S } = batch;
-      if (pooling === 'model') {
-        for (let b = 0; b < B; b++) out.set(res.data.subarray(b * hidden, (b + 1) * hidden), rows[b] * hidden);
-      } else {
-        poolTokens(res.data, batch.attentionMask, B, S, hidden, modes as PoolingMode[], out, rows, pooledWidth, pLen);
-      }
-    });
+    await backend.pool(encoded, out, bs, call, stats, pLen);
     for (const d of dense) out = applyDense(out, texts.length, d);
     if (call.normalize ?? normalizeDefault) l2NormalizeRows(out, dim);
     stats.totalMs = performance.now() - t0;
@@ -344,6 +385,7 @@ export async function loadEncoder(ref: string, opts: EncoderOptions = {}): Promi
     dim,
     pooling,
     poolingModes: modes,
+    backend: backend.kind,
     folder,
     prompts: { ...folder.prompts },
     similarity: folder.similarity ?? 'cosine',
@@ -351,15 +393,15 @@ export async function loadEncoder(ref: string, opts: EncoderOptions = {}): Promi
     normalize: normalizeDefault,
     maxLength: tokenizer.maxLength,
     batchSize,
-    modelDir: m.resolved.dir,
+    modelDir: resolved.dir,
     tokenizer,
-    session,
+    session: backend.session,
     get lastStats() {
       return lastStats;
     },
     encode,
     encodeQueries: (texts, call = {}) => encode(texts, sideCall(call, 'query')),
     encodeDocuments: (texts, call = {}) => encode(texts, sideCall(call, 'document')),
-    release: () => session.release(),
+    release: () => backend.release(),
   };
 }

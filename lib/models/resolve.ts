@@ -10,7 +10,10 @@
  *   3. the hub itself, through @huggingface/hub (into the HF cache), unless offline
  *      ($SYNTHTUNE_OFFLINE / $HF_HUB_OFFLINE / option) or unreachable.
  * With nothing found, the error lists the files needed and the folder to put them in.
- * The ONNX graph is onnx/model.onnx, else onnx/model_quantized.onnx, else model.onnx.
+ * The ONNX graph is onnx/model.onnx, else onnx/model_quantized.onnx, else model.onnx. Callers that
+ * can run the weights themselves (the bi-encoder, through the native forward pass) pass
+ * `weightsOk`: then a folder with model.safetensors and no graph resolves too (onnxPath undefined).
+ * Downloads follow modules.json into the module folders (1_Pooling/config.json, 2_Dense/...).
  *
  * Named presets (as in Finetuner) pair a relation miner (bi-encoder) with a cross-encoder teacher.
  */
@@ -43,20 +46,24 @@ export const ONNX_CANDIDATES = ['onnx/model.onnx', 'onnx/model_quantized.onnx', 
 /** Files a model folder must have besides the ONNX graph. */
 export const REQUIRED_FILES = ['tokenizer.json', 'config.json'];
 /** Files used when present (pooling, max length, special tokens). */
-export const OPTIONAL_FILES = ['tokenizer_config.json', 'special_tokens_map.json', 'sentence_bert_config.json', 'modules.json', '1_Pooling/config.json'];
+export const OPTIONAL_FILES = ['tokenizer_config.json', 'special_tokens_map.json', 'sentence_bert_config.json', 'modules.json', 'config_sentence_transformers.json', '1_Pooling/config.json'];
+/** Weights a folder may have instead of a graph (see weightsOk). */
+export const WEIGHTS_FILE = 'model.safetensors';
 
 export interface ResolvedModel {
   /** Folder holding the files. */
   dir: string;
-  /** The ONNX graph to load. */
-  onnxPath: string;
+  /** The ONNX graph to load; undefined for a weights-only folder (only with weightsOk). */
+  onnxPath?: string;
+  /** model.safetensors, when the folder has it. */
+  weightsPath?: string;
   source: 'local' | 'cache' | 'hf-cache' | 'hub';
   /** The hub id, for ids. */
   id?: string;
 }
 
 /** Downloads `files` of a hub repo (trying ONNX candidates in order) and returns the snapshot folder. */
-export type HubDownloader = (args: { repo: string; revision: string; hfCacheDir: string; required: string[]; onnxCandidates: string[]; optional: string[] }) => Promise<string>;
+export type HubDownloader = (args: { repo: string; revision: string; hfCacheDir: string; required: string[]; onnxCandidates: string[]; optional: string[]; weightsOk?: boolean }) => Promise<string>;
 
 export interface ResolveOptions {
   /** Our cache root. Default $SYNTHTUNE_CACHE or ~/.cache/synthtune/models. */
@@ -67,6 +74,8 @@ export interface ResolveOptions {
   offline?: boolean;
   /** Prefer onnx/model_quantized.onnx over onnx/model.onnx. */
   quantized?: boolean;
+  /** Accept a folder with model.safetensors and no ONNX graph (the caller runs the weights natively). */
+  weightsOk?: boolean;
   /** Replaces the hub download (tests; custom mirrors). */
   download?: HubDownloader;
   log?: (line: string) => void;
@@ -89,17 +98,21 @@ function onnxCandidates(quantized?: boolean): string[] {
 }
 
 /** Which required files a folder lacks (the ONNX graph counts as one, with its alternatives). */
-export function missingFiles(dir: string, quantized?: boolean): string[] {
+export function missingFiles(dir: string, quantized?: boolean, weightsOk?: boolean): string[] {
   const missing = REQUIRED_FILES.filter((f) => !fs.existsSync(path.join(dir, f)));
   const onnx = onnxCandidates(quantized);
-  if (!onnx.some((f) => fs.existsSync(path.join(dir, f)))) missing.push(`${onnx[0]} (or ${onnx.slice(1).join(' or ')})`);
+  const hasWeights = weightsOk && fs.existsSync(path.join(dir, WEIGHTS_FILE));
+  if (!hasWeights && !onnx.some((f) => fs.existsSync(path.join(dir, f)))) {
+    missing.push(`${onnx[0]} (or ${onnx.slice(1).join(' or ')}${weightsOk ? ` or ${WEIGHTS_FILE}` : ''})`);
+  }
   return missing;
 }
 
-function folderModel(dir: string, source: ResolvedModel['source'], quantized?: boolean, id?: string): ResolvedModel | undefined {
-  if (missingFiles(dir, quantized).length) return undefined;
-  const onnx = onnxCandidates(quantized).find((f) => fs.existsSync(path.join(dir, f)))!;
-  return { dir, onnxPath: path.join(dir, onnx), source, id };
+function folderModel(dir: string, source: ResolvedModel['source'], quantized?: boolean, id?: string, weightsOk?: boolean): ResolvedModel | undefined {
+  if (missingFiles(dir, quantized, weightsOk).length) return undefined;
+  const onnx = onnxCandidates(quantized).find((f) => fs.existsSync(path.join(dir, f)));
+  const weights = fs.existsSync(path.join(dir, WEIGHTS_FILE)) ? path.join(dir, WEIGHTS_FILE) : undefined;
+  return { dir, onnxPath: onnx ? path.join(dir, onnx) : undefined, weightsPath: weights, source, id };
 }
 
 const HUB_ID = /^[A-Za-z0-9][\w.-]*(\/[\w.-]+)?(@[\w./-]+)?$/;
@@ -112,7 +125,7 @@ export function parseHubId(ref: string): { repo: string; revision: string } | un
 }
 
 /** A snapshot folder of the HF cache holding a complete model, or undefined. */
-export function findInHfCache(hfCacheDir: string, repo: string, revision: string, quantized?: boolean): string | undefined {
+export function findInHfCache(hfCacheDir: string, repo: string, revision: string, quantized?: boolean, weightsOk?: boolean): string | undefined {
   const root = path.join(hfCacheDir, `models--${repo.replace(/\//g, '--')}`);
   const snapshots = path.join(root, 'snapshots');
   if (!fs.existsSync(snapshots)) return undefined;
@@ -120,13 +133,13 @@ export function findInHfCache(hfCacheDir: string, repo: string, revision: string
   const commit = fs.existsSync(refFile) ? fs.readFileSync(refFile, 'utf8').trim() : /^[0-9a-f]{40}$/.test(revision) ? revision : undefined;
   if (commit) {
     const dir = path.join(snapshots, commit);
-    return fs.existsSync(dir) && !missingFiles(dir, quantized).length ? dir : undefined;
+    return fs.existsSync(dir) && !missingFiles(dir, quantized, weightsOk).length ? dir : undefined;
   }
   // No ref for this revision name: take the newest complete snapshot.
   const dirs = fs
     .readdirSync(snapshots)
     .map((d) => path.join(snapshots, d))
-    .filter((d) => fs.statSync(d).isDirectory() && !missingFiles(d, quantized).length)
+    .filter((d) => fs.statSync(d).isDirectory() && !missingFiles(d, quantized, weightsOk).length)
     .sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs);
   return dirs[0];
 }
@@ -151,7 +164,7 @@ function fetchWithConnectTimeout(ms: number): typeof fetch {
 }
 
 /** The default downloader: @huggingface/hub into the HF cache, pinned to one commit. */
-export const hubDownload: HubDownloader = async ({ repo, revision, hfCacheDir, required, onnxCandidates: candidates, optional }) => {
+export const hubDownload: HubDownloader = async ({ repo, revision, hfCacheDir, required, onnxCandidates: candidates, optional, weightsOk }) => {
   const hub = await import('@huggingface/hub');
   const credentials = process.env.HF_TOKEN ? { accessToken: process.env.HF_TOKEN } : {};
   const f = fetchWithConnectTimeout(15_000);
@@ -170,10 +183,29 @@ export const hubDownload: HubDownloader = async ({ repo, revision, hfCacheDir, r
       break;
     }
   }
-  if (!onnx) missing.push(`an ONNX export (${candidates.join(' / ')})`);
+  if (!onnx && weightsOk && (await exists(WEIGHTS_FILE))) onnx = WEIGHTS_FILE;
+  if (!onnx) missing.push(`an ONNX export (${candidates.join(' / ')})${weightsOk ? ` nor ${WEIGHTS_FILE}` : ''}`);
   if (missing.length) throw new ModelError(`hub repo ${repo}@${revision} has no ${missing.join(', no ')}`);
   for (const p of [...required, onnx!]) await get(p);
-  for (const p of optional) if (await exists(p)) await get(p);
+  const got = new Set<string>();
+  for (const p of optional) if (await exists(p)) got.add(await get(p));
+  // follow modules.json into the module folders (Pooling, Dense weights, ...)
+  const modulesFile = [...got].find((f) => path.basename(f) === 'modules.json');
+  if (modulesFile) {
+    let modules: { path?: unknown }[] = [];
+    try {
+      modules = JSON.parse(fs.readFileSync(modulesFile, 'utf8'));
+    } catch {
+      modules = [];
+    }
+    for (const m of Array.isArray(modules) ? modules : []) {
+      if (typeof m?.path !== 'string' || !m.path || m.path.includes('..')) continue;
+      for (const f of ['config.json', 'model.safetensors']) {
+        const p = `${m.path}/${f}`;
+        if (!optional.includes(p) && (await exists(p))) await get(p);
+      }
+    }
+  }
   const refs = path.join(hfCacheDir, `models--${repo.replace(/\//g, '--')}`, 'refs');
   fs.mkdirSync(refs, { recursive: true });
   fs.writeFileSync(path.join(refs, revision), sha);
@@ -201,8 +233,8 @@ export async function resolveModel(ref: string, opts: ResolveOptions = {}): Prom
   // 1. a local folder
   if (fs.existsSync(expanded)) {
     if (!fs.statSync(expanded).isDirectory()) throw new ModelError(`model reference ${ref} is a file; pass the model folder (with tokenizer.json, config.json, onnx/model.onnx)`);
-    const m = folderModel(path.resolve(expanded), 'local', opts.quantized);
-    if (!m) throw new ModelError(`model folder ${path.resolve(expanded)} is missing: ${missingFiles(expanded, opts.quantized).join(', ')}`);
+    const m = folderModel(path.resolve(expanded), 'local', opts.quantized, undefined, opts.weightsOk);
+    if (!m) throw new ModelError(`model folder ${path.resolve(expanded)} is missing: ${missingFiles(expanded, opts.quantized, opts.weightsOk).join(', ')}`);
     return m;
   }
   const hubId = parseHubId(ref);
@@ -211,11 +243,11 @@ export async function resolveModel(ref: string, opts: ResolveOptions = {}): Prom
 
   // 2. our cache, 3. the HF cache
   const ownDir = path.join(opts.cacheDir ?? defaultCacheDir(), ...repo.split('/'));
-  const own = fs.existsSync(ownDir) ? folderModel(ownDir, 'cache', opts.quantized, repo) : undefined;
+  const own = fs.existsSync(ownDir) ? folderModel(ownDir, 'cache', opts.quantized, repo, opts.weightsOk) : undefined;
   if (own) return own;
   const hfCacheDir = opts.hfCacheDir ?? defaultHfCacheDir();
-  const cached = findInHfCache(hfCacheDir, repo, revision, opts.quantized);
-  if (cached) return folderModel(cached, 'hf-cache', opts.quantized, repo)!;
+  const cached = findInHfCache(hfCacheDir, repo, revision, opts.quantized, opts.weightsOk);
+  if (cached) return folderModel(cached, 'hf-cache', opts.quantized, repo, opts.weightsOk)!;
 
   // 4. the hub
   const offline = opts.offline ?? (truthy(process.env.SYNTHTUNE_OFFLINE) || truthy(process.env.HF_HUB_OFFLINE));
@@ -224,12 +256,12 @@ export async function resolveModel(ref: string, opts: ResolveOptions = {}): Prom
   opts.log?.(`downloading ${repo}@${revision} from the Hugging Face hub into ${hfCacheDir}`);
   let dir: string;
   try {
-    dir = await download({ repo, revision, hfCacheDir, required: REQUIRED_FILES, onnxCandidates: onnxCandidates(opts.quantized), optional: OPTIONAL_FILES });
+    dir = await download({ repo, revision, hfCacheDir, required: REQUIRED_FILES, onnxCandidates: onnxCandidates(opts.quantized), optional: OPTIONAL_FILES, weightsOk: opts.weightsOk });
   } catch (e) {
     if (isNetworkError(e)) throw offlineError(ref, repo, ownDir, hfCacheDir, `the Hugging Face hub cannot be reached (${(e as Error).message})`);
     throw new ModelError(`could not download model '${ref}' from the Hugging Face hub: ${(e as Error).message}`);
   }
-  const m = folderModel(dir, 'hub', opts.quantized, repo);
-  if (!m) throw new ModelError(`downloaded model '${ref}' into ${dir} but it is missing: ${missingFiles(dir, opts.quantized).join(', ')}`);
+  const m = folderModel(dir, 'hub', opts.quantized, repo, opts.weightsOk);
+  if (!m) throw new ModelError(`downloaded model '${ref}' into ${dir} but it is missing: ${missingFiles(dir, opts.quantized, opts.weightsOk).join(', ')}`);
   return m;
 }

@@ -1,0 +1,87 @@
+/**
+ * Bi-encoders that ship only model.safetensors (no ONNX graph): loadEncoder runs them with the
+ * native core and must give onnxruntime's embeddings of the same weights (≤ 1e-4), with the
+ * folder's pooling, Dense and Normalize modules and prompts; the resolver accepts such folders only
+ * for callers that can run weights (the bi-encoder), and says what is missing otherwise.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { loadCrossEncoder } from '../lib/models/cross-encoder';
+import { loadEncoder } from '../lib/models/encoder';
+import { encodeSafetensors } from '../lib/models/import';
+import { resolveModel } from '../lib/models/resolve';
+import { writeSentenceTransformersFilesSync, type PoolingMode } from '../lib/models/st-folder';
+import { writeTinyModel } from '../lib/models/tiny';
+import { nativeBertAvailable } from '../lib/training/students/full';
+import { maxAbsDiff, scratchDirs } from './helpers/models';
+
+const tmp = scratchDirs('synthtune-native-enc-');
+const native = nativeBertAvailable();
+if (!native.ok) console.log(`skipping the native-backend encoder tests: ${native.reason}`);
+
+const TEXTS = ['Vaccines reduce the risk of infection.', 'Protein folding', 'A', 'Embedding models map queries and documents to vectors; relevant pairs end up close together.'];
+
+/** A copy of the ONNX folder `src` with model.safetensors (HF names) instead of the graph. */
+function weightsOnly(src: ReturnType<typeof writeTinyModel>, dir: string): string {
+  fs.cpSync(src.dir, dir, { recursive: true });
+  fs.rmSync(path.join(dir, 'onnx'), { recursive: true });
+  fs.writeFileSync(path.join(dir, 'model.safetensors'), encodeSafetensors(src.weights, { format: 'pt' }));
+  return dir;
+}
+
+describe.skipIf(!native.ok)('native backend of the bi-encoder', () => {
+  let tiny: ReturnType<typeof writeTinyModel>;
+  beforeAll(async () => {
+    tiny = writeTinyModel(await tmp(), { seed: 21, std: 0.2 });
+  });
+
+  for (const mode of ['mean', 'cls', 'max', 'weightedmean'] as PoolingMode[]) {
+    it(`a model.safetensors-only folder (${mode} pooling) gives onnxruntime's embeddings`, async () => {
+      const dense = { inFeatures: tiny.config.hidden, outFeatures: 7, bias: true, activation: 'tanh' as const, weight: Float32Array.from({ length: 7 * tiny.config.hidden }, (_, i) => Math.sin(i) / 3), biasData: Float32Array.from({ length: 7 }, (_, i) => i / 10) };
+      const onnxDir = await tmp();
+      fs.cpSync(tiny.dir, onnxDir, { recursive: true });
+      fs.rmSync(path.join(onnxDir, 'modules.json'));
+      writeSentenceTransformersFilesSync(onnxDir, { hidden: tiny.config.hidden, pooling: mode, dense: [dense], normalize: true, prompts: { query: 'query: ' } });
+      const wDir = weightsOnly({ ...tiny, dir: onnxDir }, await tmp());
+      const a = await loadEncoder(onnxDir, { threads: 1, batchSize: 3 });
+      const b = await loadEncoder(wDir, { threads: 1, batchSize: 3 });
+      try {
+        expect(a.backend).toBe('onnxruntime');
+        expect(b.backend).toBe('native');
+        expect(b.dim).toBe(7);
+        const d = maxAbsDiff(await b.encode(TEXTS), await a.encode(TEXTS));
+        console.log(`${mode}: native vs onnxruntime max abs diff ${d.toExponential(2)}`);
+        expect(d).toBeLessThan(1e-4);
+        expect(maxAbsDiff(await b.encodeQueries(TEXTS), await a.encodeQueries(TEXTS))).toBeLessThan(1e-4);
+      } finally {
+        await a.release();
+        await b.release();
+      }
+    });
+  }
+
+  it('refuses what the native core cannot pool, naming it', async () => {
+    const dir = weightsOnly(tiny, await tmp());
+    fs.writeFileSync(path.join(dir, '1_Pooling', 'config.json'), JSON.stringify({ embedding_dimension: tiny.config.hidden, pooling_mode: ['cls', 'mean'] }));
+    await expect(loadEncoder(dir)).rejects.toThrow(/pooling 'cls\+mean' \(several modes\) runs only on an ONNX graph/);
+    fs.writeFileSync(path.join(dir, '1_Pooling', 'config.json'), JSON.stringify({ embedding_dimension: tiny.config.hidden, pooling_mode: 'mean', include_prompt: false }));
+    const enc = await loadEncoder(dir);
+    await expect(enc.encode(TEXTS, { prompt: 'query: ' })).rejects.toThrow(/include_prompt false .* not supported by the native backend/);
+    expect((await enc.encode(TEXTS)).length).toBe(TEXTS.length * tiny.config.hidden);
+  });
+});
+
+describe('resolving weights-only folders', () => {
+  it('only callers that run weights accept a folder without a graph', async () => {
+    const tiny = writeTinyModel(await tmp(), { seed: 5 });
+    const dir = weightsOnly(tiny, await tmp());
+    const r = await resolveModel(dir, { weightsOk: true });
+    expect(r.onnxPath).toBeUndefined();
+    expect(r.weightsPath).toBe(path.join(dir, 'model.safetensors'));
+    await expect(resolveModel(dir)).rejects.toThrow(/is missing: onnx\/model\.onnx \(or onnx\/model_quantized\.onnx or model\.onnx\)$/);
+    await expect(loadCrossEncoder(dir)).rejects.toThrow(/missing: onnx\/model\.onnx/);
+    fs.rmSync(path.join(dir, 'model.safetensors'));
+    await expect(loadEncoder(dir)).rejects.toThrow(/is missing: onnx\/model\.onnx \(or onnx\/model_quantized\.onnx or model\.onnx or model\.safetensors\)/);
+  });
+});
