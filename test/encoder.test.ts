@@ -138,7 +138,7 @@ describe('bi-encoder', () => {
     const broken = path.join(root, 'broken');
     fs.mkdirSync(broken);
     fs.copyFileSync(path.join(tiny.dir, 'config.json'), path.join(broken, 'config.json'));
-    await expect(loadEncoder(broken)).rejects.toThrow(/missing: tokenizer.json, onnx\/model.onnx \(or onnx\/model_quantized.onnx or model.onnx\)/);
+    await expect(loadEncoder(broken)).rejects.toThrow(/missing: tokenizer.json, onnx\/model.onnx \(or onnx\/model_quantized.onnx or model.onnx or model.safetensors\)/);
 
     const odd = path.join(root, 'odd');
     fs.cpSync(tiny.dir, odd, { recursive: true });
