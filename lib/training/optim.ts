@@ -67,6 +67,15 @@ export class Adam {
     for (const p of params) this.update(p, lr);
   }
 
+  /**
+   * Updates params at the current step count without advancing it: for a student whose main
+   * tensors were stepped elsewhere (the native Adam of the full student) in this same step.
+   */
+  stepAtCurrent(params: Param[], lr: number): void {
+    if (this.t < 1) throw new Error('stepAtCurrent: no step has been taken yet');
+    for (const p of params) this.update(p, lr);
+  }
+
   private moments(p: Param): [Float32Array, Float32Array] {
     let m = this.m.get(p.name);
     let v = this.v.get(p.name);

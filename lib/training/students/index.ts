@@ -9,10 +9,12 @@ import type { Student, StudentState } from '../student';
 import { adapterFromState } from './adapter';
 import { staticFromState } from './static';
 import { fullFromState } from './full';
+import { denseHeadFromState } from './dense-head';
 
 export { AdapterStudent, adapterFromState, type AdapterOptions, type MatmulFn } from './adapter';
 export { StaticStudent, staticFromState, type StaticOptions, type TokenIds } from './static';
 export { FullStudent, fullFromState } from './full';
+export { DenseHeadStudent, denseHeadFromState } from './dense-head';
 
 export type StudentFactory = (state: StudentState) => Student<any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -20,6 +22,7 @@ const FACTORIES = new Map<string, StudentFactory>([
   ['adapter', (s) => adapterFromState(s)],
   ['static', (s) => staticFromState(s)],
   ['full', (s) => fullFromState(s)],
+  ['full+dense', (s) => denseHeadFromState(s)],
 ]);
 
 export function registerStudent(kind: string, factory: StudentFactory): void {
