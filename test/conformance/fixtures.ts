@@ -193,6 +193,8 @@ export async function roundtrip(folder: string, texts: string[], scratch: string
   sentence_transformers: number[][];
   modules: string[];
   max_seq_length: number;
+  prompts: Record<string, string>;
+  prompt_embeddings: Record<string, number[][]>;
   automodel: { cls?: number[][]; mean?: number[][]; error?: string };
 }> {
   const tf = path.join(scratch, `texts-${process.pid}-${Date.now()}.json`);

@@ -11,6 +11,8 @@ TEXTS_JSON is a file holding a JSON array of strings. Output:
       "sentence_transformers": [[...], ...],   # SentenceTransformer(EXPORT_DIR).encode(texts)
       "modules": ["Transformer", "Pooling", ...],
       "max_seq_length": 128,
+      "prompts": {"query": "query: ", ...},             # the non-empty prompts of the export
+      "prompt_embeddings": {"query": [[...]], ...},    # encode(texts, prompt_name=...) for each
       "automodel": {"cls": [[...]], "mean": [[...]]} | {"error": "..."}
     }
 
@@ -65,6 +67,9 @@ def main() -> int:
         "sentence_transformers": as_list(st.encode(texts, convert_to_numpy=True, batch_size=4)),
         "modules": [type(m).__name__ for m in st],
         "max_seq_length": st.max_seq_length,
+        "prompts": {k: v for k, v in st.prompts.items() if v},
+        "prompt_embeddings": {k: as_list(st.encode(texts, prompt_name=k, convert_to_numpy=True, batch_size=4))
+                              for k, v in st.prompts.items() if v},
     }
     try:
         tok = transformers.AutoTokenizer.from_pretrained(folder)
