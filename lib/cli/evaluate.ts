@@ -17,6 +17,7 @@ import type { BeirDataset } from '../data/types';
 import { Bm25Builder } from '../evaluation/bm25';
 import { evaluate, evaluateRankings, type Encoder, type Evaluation, type Ranked } from '../evaluation/evaluator';
 import { DEFAULT_KS, METRIC_NAMES, type Convention } from '../evaluation/metrics';
+import type { Encoder as ModelsEncoder } from '../models/encoder';
 import { CliError, intListOption, intOption, numberOption, parseCli } from './util';
 
 const RUN_DEPTH = 100;
@@ -125,6 +126,10 @@ async function denseEvaluation(ds: BeirDataset, s: Settings, depth: number): Pro
   } catch (e) {
     throw new CliError(`cannot load model '${s.model}': ${(e as Error).message}`);
   }
+  const withPrompts = encoder as Partial<ModelsEncoder>;
+  const qp = withPrompts.promptNameFor?.('query');
+  const dp = withPrompts.promptNameFor?.('document');
+  if (qp || dp) log(`${path.basename(s.model)}: queries with prompt ${qp ? JSON.stringify(withPrompts.prompts![qp]) : '(none)'}, documents with ${dp ? JSON.stringify(withPrompts.prompts![dp]) : '(none)'}`);
   const t0 = performance.now();
   const bar = progressBar(ds.queries.length + ds.corpus.length);
   try {
