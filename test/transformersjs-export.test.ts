@@ -1,8 +1,11 @@
 /**
- * Exported model folders load in transformers.js (`feature-extraction` pipeline, local files
- * only, no network) and give the in-process student's embeddings (max abs difference ≤ 1e-5).
- * Students: a static embedding bag, an adapter folded into a tiny BERT, and a full BERT trained
- * in the native core (mean pooling, not normalised: the pipeline pools last_hidden_state itself).
+ * Exported model folders load in transformers.js (local files only, no network) and give the
+ * in-process student's embeddings (max abs difference ≤ 1e-5): the `feature-extraction` pipeline
+ * for the static and full students (mean pooling, not normalised: the pipeline pools
+ * last_hidden_state itself), and the graph's sentence_embedding output through AutoModel for the
+ * adapter (the adapter is a sentence-transformers Dense module after pooling, which the pipeline
+ * does not apply). The int8 graphs (onnx/model_quantized.onnx, dtype 'q8', transformers.js's
+ * default on some devices) load too and follow the float32 ones.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -13,7 +16,8 @@ import { loadEncoder } from '../lib/models/encoder';
 import { writeTinyModel } from '../lib/models/tiny';
 import { TextTokenizer } from '../lib/models/tokenizer';
 import { buildWordPieceTokenizer } from '../lib/models/wordpiece';
-import { exportAdapter } from '../lib/training/export';
+import { agreement } from '../lib/models/onnx/quantize';
+import { exportAdapter, exportFullSafetensors } from '../lib/training/export';
 import { AdapterStudent } from '../lib/training/students/adapter';
 import { StaticStudent } from '../lib/training/students/static';
 import { importFullStudent } from '../lib/training/import-weights';
@@ -25,16 +29,23 @@ afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 
 const TEXTS = ['Vaccines reduce the risk of infection.', 'Protein folding', 'A', 'The quick brown fox jumps over the lazy dog, twice over.'];
 
-async function transformersPipeline(dir: string) {
+type Dtype = 'fp32' | 'q8';
+
+async function transformersJs(dir: string) {
   const tf = await import('@huggingface/transformers');
   tf.env.allowRemoteModels = false;
   tf.env.allowLocalModels = true;
   tf.env.localModelPath = path.dirname(dir);
-  return tf.pipeline('feature-extraction', path.basename(dir), { local_files_only: true, dtype: 'fp32' });
+  return tf;
 }
 
-async function embedWithTransformersJs(dir: string, dim: number): Promise<Float32Array> {
-  const extractor = await transformersPipeline(dir);
+async function transformersPipeline(dir: string, dtype: Dtype = 'fp32') {
+  const tf = await transformersJs(dir);
+  return tf.pipeline('feature-extraction', path.basename(dir), { local_files_only: true, dtype });
+}
+
+async function embedWithTransformersJs(dir: string, dim: number, dtype: Dtype = 'fp32'): Promise<Float32Array> {
+  const extractor = await transformersPipeline(dir, dtype);
   const out = new Float32Array(TEXTS.length * dim);
   // one text at a time: no padding differences to reason about
   for (let i = 0; i < TEXTS.length; i++) {
@@ -42,6 +53,20 @@ async function embedWithTransformersJs(dir: string, dim: number): Promise<Float3
     out.set(t.data as Float32Array, i * dim);
   }
   await extractor.dispose();
+  return out;
+}
+
+/** The graph's sentence_embedding output, one text at a time, through AutoTokenizer + AutoModel. */
+async function sentenceEmbeddings(dir: string, dim: number, dtype: Dtype): Promise<Float32Array> {
+  const tf = await transformersJs(dir);
+  const tokenizer = await tf.AutoTokenizer.from_pretrained(path.basename(dir), { local_files_only: true });
+  const model = await tf.AutoModel.from_pretrained(path.basename(dir), { local_files_only: true, dtype });
+  const out = new Float32Array(TEXTS.length * dim);
+  for (let i = 0; i < TEXTS.length; i++) {
+    const res = await model(tokenizer(TEXTS[i]));
+    out.set(res.sentence_embedding.data as Float32Array, i * dim);
+  }
+  await model.dispose();
   return out;
 }
 
@@ -62,7 +87,7 @@ describe('transformers.js loads exported models', () => {
     expect(maxAbsDiff(got, want)).toBeLessThanOrEqual(1e-5);
   });
 
-  it('adapter folded into a BERT encoder', async () => {
+  it('adapter on a BERT encoder: the graph sentence_embedding through AutoModel; int8 graph', async () => {
     const base = writeTinyModel(path.join(root, 'base'), { seed: 6, std: 0.2 }).dir;
     const enc = await loadEncoder(base, { threads: 1 });
     const x = await enc.encode(TEXTS);
@@ -72,8 +97,13 @@ describe('transformers.js loads exported models', () => {
     const want = a.apply(x, 'query');
     const dir = path.join(root, 'adapter-model');
     await exportAdapter(a, dir, { baseModelDir: base });
-    const got = await embedWithTransformersJs(dir, 32);
+    const got = await sentenceEmbeddings(dir, 32, 'fp32');
     expect(maxAbsDiff(got, want)).toBeLessThanOrEqual(1e-5);
+    // the pipeline pools last_hidden_state, the base transformer's: it gives the base embeddings
+    expect(maxAbsDiff(await embedWithTransformersJs(dir, 32), x)).toBeLessThanOrEqual(1e-5);
+    const q8 = agreement(await sentenceEmbeddings(dir, 32, 'q8'), want, 32);
+    console.log(`adapter export in transformers.js, q8 vs the student: min cosine ${q8.minCosine.toFixed(5)}, max abs ${q8.maxAbsDiff.toExponential(2)}`);
+    expect(q8.minCosine).toBeGreaterThan(0.99);
   });
 
   it.runIf(nativeBertAvailable().ok)('full BERT student (native core) exported through the ONNX builder', async () => {
@@ -86,5 +116,10 @@ describe('transformers.js loads exported models', () => {
     await student.exportArtifact(dir, { tokenizerDir: base });
     const got = await embedWithTransformersJs(dir, 32);
     expect(maxAbsDiff(got, want)).toBeLessThanOrEqual(1e-4);
+    // the int8 graph written beside it (exportFullSafetensors), which transformers.js loads as dtype 'q8'
+    await exportFullSafetensors(student, dir, { sourceDir: base });
+    const q8 = agreement(await embedWithTransformersJs(dir, 32, 'q8'), want, 32);
+    console.log(`full export in transformers.js, q8 vs the student: min cosine ${q8.minCosine.toFixed(5)}, max abs ${q8.maxAbsDiff.toExponential(2)}`);
+    expect(q8.minCosine).toBeGreaterThan(0.99);
   });
 });

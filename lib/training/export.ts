@@ -28,7 +28,6 @@ import { decodeModel, encodeModel, DataType, type ModelProtoObj, type NodeProtoO
 import { agreement, quantizeDynamic, type Agreement, type QuantizeOptions } from '../models/onnx/quantize';
 import { ONNX_CANDIDATES } from '../models/resolve';
 import { readModelFolder, writeSentenceTransformersFiles, type StWriteSpec } from '../models/st-folder';
-import { sentenceTransformersModules } from '../models/tiny';
 import type { AdapterStudent } from './students/adapter';
 import type { FullStudent } from './students/full';
 import type { StaticStudent } from './students/static';
@@ -53,12 +52,6 @@ async function copyTokenizer(from: string, to: string): Promise<void> {
   for (const f of TOKENIZER_FILES) if (await exists(path.join(from, f))) await fsp.copyFile(path.join(from, f), path.join(to, f));
 }
 
-async function writePooling(dir: string, dim: number, pooling: 'mean' | 'cls', normalize = false): Promise<void> {
-  for (const [file, value] of Object.entries(sentenceTransformersModules(dim, pooling, normalize))) {
-    await writeJson(path.join(dir, file), value);
-  }
-}
-
 /** sentence = Σ_s h[b,s]·mask[b,s] / max(Σ_s mask[b,s], 1e-9): (B,S,D), (B,S) int64 → (B,D). */
 function maskedMean(g: GraphBuilder, h: string, mask: string, name?: string): string {
   const m = g.node('Unsqueeze', [g.node('Cast', [mask], { attrs: { to: DataType.FLOAT } }), g.int64([-1])]); // (B,S,1)
@@ -72,10 +65,114 @@ export interface StaticExportOptions {
   tokenizerDir: string;
   /** Declare a Normalize module (a student trained with the cosine score). Default false. */
   normalize?: boolean;
+  /** Quantisation of onnx/model_quantized.onnx; the static graph has no MatMul, so none is written today. */
+  quantize?: QuantizeOptions | false;
 }
 
-/** Writes a static student as a model folder (see the file header). */
-export async function exportStatic(student: StaticStudent, dir: string, opts: StaticExportOptions): Promise<string> {
+export interface StaticExport {
+  dir: string;
+  /** 0_StaticEmbedding was written: SentenceTransformer(dir) loads the folder (see exportStatic). */
+  sentenceTransformers: boolean;
+  /** Why not, when not. */
+  reason?: string;
+  quantized: QuantizedExport | null;
+}
+
+interface TokenizerJson {
+  normalizer?: Record<string, unknown> | null;
+  pre_tokenizer?: { type?: string; pretokenizers?: { type?: string }[] } | null;
+  post_processor?: Record<string, unknown> | null;
+  model?: { type?: string; vocab?: Record<string, number> };
+  added_tokens?: { id: number; content: string }[];
+  truncation?: unknown;
+  padding?: unknown;
+}
+
+type Processor = Record<string, unknown> & { type?: string };
+
+/** Special tokens (strings) the post-processor puts before and after a single text; null when it cannot tell. */
+function singleSpecials(pp: Processor | null | undefined): { before: string[]; after: string[] } | null {
+  if (!pp) return { before: [], after: [] };
+  if (pp.type === 'Sequence') {
+    const parts = ((pp.processors ?? []) as Processor[]).map(singleSpecials);
+    if (parts.some((p) => p === null)) return null;
+    return { before: parts.flatMap((p) => p!.before), after: parts.flatMap((p) => p!.after) };
+  }
+  if (pp.type === 'ByteLevel') return { before: [], after: [] };
+  if (pp.type === 'BertProcessing' || pp.type === 'RobertaProcessing') {
+    return { before: [(pp.cls as [string, number])[0]], after: [(pp.sep as [string, number])[0]] };
+  }
+  if (pp.type === 'TemplateProcessing') {
+    const specials = (pp.special_tokens ?? {}) as Record<string, { tokens?: string[] }>;
+    const out = { before: [] as string[], after: [] as string[] };
+    let seen = false;
+    for (const piece of (pp.single ?? []) as Record<string, { id: string }>[]) {
+      if ('Sequence' in piece) seen = true;
+      else if ('SpecialToken' in piece) (seen ? out.after : out.before).push(...(specials[piece.SpecialToken.id]?.tokens ?? [piece.SpecialToken.id]));
+    }
+    return out;
+  }
+  return null;
+}
+
+/**
+ * The tokenizer.json and (V', D) table of a sentence-transformers StaticEmbedding module that
+ * computes the student's embedding. StaticEmbedding tokenises with add_special_tokens=False, while
+ * the student's ids include the special tokens the post-processor adds ([CLS] … [SEP]). For a
+ * WordPiece tokenizer that splits on whitespace, the module's tokenizer gets one private-use marker
+ * word per special token, put around the text by its normaliser (Prepend, Replace at the end), each
+ * a new vocabulary id whose table row is the special token's: the bag then holds the same rows.
+ * Texts that normalise to nothing ('' exactly) are the one difference: StaticEmbedding gives zeros,
+ * the student the mean of the special tokens' rows.
+ */
+export function staticEmbeddingModule(tok: TokenizerJson, table: Float32Array, V: number, D: number): { tokenizer: TokenizerJson; table: Float32Array } | { reason: string } {
+  const sp = singleSpecials(tok.post_processor as Processor | null);
+  if (!sp) return { reason: `the tokenizer's post-processor (${String((tok.post_processor as Processor)?.type)}) is not one synthtune can mirror` };
+  const specials = [...sp.before, ...sp.after];
+  if (!specials.length) return { tokenizer: { ...tok, truncation: null, padding: null }, table };
+  const pre = tok.pre_tokenizer;
+  const splitsOnSpace = (t?: string) => t === 'BertPreTokenizer' || t === 'Whitespace' || t === 'WhitespaceSplit';
+  if (tok.model?.type !== 'WordPiece' || !tok.model.vocab || !(splitsOnSpace(pre?.type) || (pre?.type === 'Sequence' && (pre.pretokenizers ?? []).some((p) => splitsOnSpace(p.type))))) {
+    return { reason: `the tokenizer adds special tokens and is not a whitespace-split WordPiece (${tok.model?.type}); StaticEmbedding tokenises without special tokens` };
+  }
+  const vocab = { ...tok.model.vocab };
+  const idOf = (t: string) => tok.added_tokens?.find((a) => a.content === t)?.id ?? vocab[t];
+  const markers: string[] = [];
+  const out = new Float32Array((V + specials.length) * D);
+  out.set(table.subarray(0, V * D));
+  let code = 0xe000;
+  for (const [i, t] of specials.entries()) {
+    const id = idOf(t);
+    if (id === undefined || id >= V) return { reason: `special token '${t}' has no row in the student's table` };
+    while (String.fromCharCode(code) in vocab) code++;
+    const m = String.fromCharCode(code++);
+    vocab[m] = V + i;
+    markers.push(m);
+    out.copyWithin((V + i) * D, id * D, (id + 1) * D);
+  }
+  const before = markers.slice(0, sp.before.length);
+  const after = markers.slice(sp.before.length);
+  const normalizers = [
+    ...(tok.normalizer ? [tok.normalizer] : []),
+    ...(before.length ? [{ type: 'Prepend', prepend: `${before.join(' ')} ` }] : []),
+    ...(after.length ? [{ type: 'Replace', pattern: { Regex: '\\z' }, content: ` ${after.join(' ')}` }] : []),
+  ];
+  return {
+    tokenizer: { ...tok, model: { ...tok.model, vocab }, normalizer: { type: 'Sequence', normalizers }, post_processor: null, truncation: null, padding: null },
+    table: out,
+  };
+}
+
+/**
+ * Writes a static student as a model folder: the ONNX embedding bag (see the file header) with the
+ * tokenizer at the top for synthtune and transformers.js, and a sentence-transformers
+ * StaticEmbedding module in 0_StaticEmbedding (model.safetensors 'embedding.weight', its own
+ * tokenizer.json: staticEmbeddingModule) followed by Normalize for a cosine-trained student, so
+ * SentenceTransformer(dir) computes the same embeddings. Where the tokenizer cannot be mirrored
+ * the folder declares Transformer + Pooling (synthtune reads it; Python refuses it, having no
+ * transformer weights) and the result says why.
+ */
+export async function exportStatic(student: StaticStudent, dir: string, opts: StaticExportOptions): Promise<StaticExport> {
   const { vocabSize: V, dim: D } = student;
   await fsp.mkdir(path.join(dir, 'onnx'), { recursive: true });
   await copyTokenizer(opts.tokenizerDir, dir);
@@ -96,14 +193,32 @@ export async function exportStatic(student: StaticStudent, dir: string, opts: St
     max_position_embeddings: srcConfig.max_position_embeddings ?? 512,
     pad_token_id: srcConfig.pad_token_id ?? 0,
   });
-  await writePooling(dir, D, 'mean', opts.normalize);
-  await writeJson(path.join(dir, 'synthtune.json'), { kind: 'static', dim: D, vocabSize: V, normalize: opts.normalize ?? false });
-  return dir;
+  const tok = JSON.parse(await fsp.readFile(path.join(opts.tokenizerDir, 'tokenizer.json'), 'utf8')) as TokenizerJson;
+  const mod = staticEmbeddingModule(tok, student.table, V, D);
+  const normalize = opts.normalize ?? false;
+  if ('tokenizer' in mod) {
+    const mdir = path.join(dir, '0_StaticEmbedding');
+    await fsp.mkdir(mdir, { recursive: true });
+    await fsp.writeFile(path.join(mdir, 'tokenizer.json'), JSON.stringify(mod.tokenizer));
+    await fsp.writeFile(path.join(mdir, 'model.safetensors'),
+      encodeSafetensors({ 'embedding.weight': { dims: [mod.table.length / D, D], data: mod.table } }, { format: 'pt' }));
+    await writeSentenceTransformersFiles(dir, { hidden: D, pooling: 'mean', first: 'StaticEmbedding', transformerPath: '0_StaticEmbedding', normalize });
+  } else {
+    await writeSentenceTransformersFiles(dir, { hidden: D, pooling: 'mean', normalize });
+  }
+  const sentenceTransformers = 'tokenizer' in mod;
+  await writeJson(path.join(dir, 'synthtune.json'), {
+    kind: 'static', dim: D, vocabSize: V, normalize, sentenceTransformers, ...('reason' in mod ? { reason: mod.reason } : {}),
+  });
+  const quantized = opts.quantize === false ? null : await exportQuantized(dir, opts.quantize ?? {});
+  return { dir, sentenceTransformers, ...('reason' in mod ? { reason: mod.reason } : {}), quantized };
 }
 
 export interface AdapterExportOptions {
   /** The frozen encoder's model folder the adapter was trained on. */
   baseModelDir: string;
+  /** Quantisation of onnx/model_quantized.onnx (default int8 per tensor); false: none. */
+  quantize?: QuantizeOptions | false;
 }
 
 export interface AdapterExport {
@@ -111,6 +226,15 @@ export interface AdapterExport {
   dir: string;
   /** Where documents are encoded: the base folder for a query-only adapter, else dir. */
   documentModel: string;
+  /**
+   * 'modules': the adapter is a sentence-transformers Dense module after the base's pooling (and
+   * Dense modules); the ONNX graph is the base's. 'graph': the adapter is inside the ONNX graph's
+   * sentence_embedding (a base that L2-normalises, or one that only has its own sentence_embedding).
+   */
+  layout: 'modules' | 'graph';
+  /** model.safetensors (the base's transformer weights) was written: SentenceTransformer / AutoModel can load the folder. */
+  pytorch: boolean;
+  quantized: QuantizedExport | null;
 }
 
 async function baseGraph(dir: string): Promise<{ file: string; model: ModelProtoObj }> {
@@ -121,25 +245,8 @@ async function baseGraph(dir: string): Promise<{ file: string; model: ModelProto
   throw new Error(`export: no ONNX graph in ${dir} (looked for ${ONNX_CANDIDATES.join(', ')})`);
 }
 
-interface StDecl {
-  pooling: 'mean' | 'cls';
-  normalize: boolean;
-}
-
-async function stDeclaration(dir: string): Promise<StDecl> {
-  const modules = ((await readJson(path.join(dir, 'modules.json'))) as unknown as { type?: string; path?: string }[] | null) ?? [];
-  const list = Array.isArray(modules) ? modules : [];
-  const poolDir = list.find((m) => /Pooling$/.test(m.type ?? ''))?.path ?? '1_Pooling';
-  const pc = await readJson(path.join(dir, poolDir, 'config.json'));
-  return { pooling: pc?.pooling_mode_cls_token ? 'cls' : 'mean', normalize: list.some((m) => /Normalize$/.test(m.type ?? '')) };
-}
-
 function floatTensor(name: string, dims: number[], data: Float32Array): TensorProtoObj {
   return { name, dims, data_type: DataType.FLOAT, raw_data: new Uint8Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength)) };
-}
-
-function node(op: string, inputs: string[], outputs: string[], attribute: NodeProtoObj['attribute'] = []): NodeProtoObj {
-  return { name: `synthtune_adapter_${op}_${outputs[0]}`, op_type: op, input: inputs, output: outputs, attribute };
 }
 
 /** (D,D) y = W·x → Wᵀ row-major, for MatMul(h (…,D), Wᵀ (D,D)). */
@@ -157,69 +264,137 @@ function renameValue(model: ModelProtoObj, from: string, to: string): void {
   }
 }
 
-/** Writes the adapter folded into its base encoder's graph (see the file header). */
+/** Where the adapter's input comes from in the graph. */
+type HeadInput =
+  | { from: 'tokens'; hidden: string; pooling: 'mean' | 'cls'; normalize: boolean }
+  | { from: 'sentence'; name: string };
+
+/**
+ * Appends sentence_embedding (B,D) = adapter(x) to the graph, x pooled from the token output
+ * (masked mean or the first token, then L2-normalised when the base normalises) or the graph's
+ * own sentence embedding (renamed before the call). Replaces any sentence_embedding output.
+ */
+function appendAdapterHead(model: ModelProtoObj, input: HeadInput, D: number, w: Float32Array, b: Float32Array): void {
+  const graph = model.graph;
+  const g = new GraphBuilder('adapter_head');
+  const x0 = input.from === 'tokens' ? input.hidden : input.name;
+  const own = new Set([x0, 'attention_mask', 'sentence_embedding']);
+  let x: string;
+  if (input.from === 'tokens') {
+    const h = g.input(input.hidden, 'FLOAT', ['batch', 'sequence', D]);
+    const mask = g.input('attention_mask', 'INT64', ['batch', 'sequence']);
+    x = input.pooling === 'cls'
+      ? g.node('Squeeze', [g.node('Slice', [h, g.int64([0]), g.int64([1]), g.int64([1])]), g.int64([1])])
+      : maskedMean(g, h, mask);
+    if (input.normalize) {
+      // ‖x‖ as Sqrt(ReduceSum(x²)): ReduceSum takes axes as an input in every opset ≥ 13
+      const norm = g.node('Sqrt', [g.node('ReduceSum', [g.node('Mul', [x, x]), g.int64([1])], { attrs: { keepdims: 1 } })]);
+      x = g.node('Div', [x, g.node('Max', [norm, g.float(1e-12)])]);
+    }
+  } else {
+    x = g.input(input.name, 'FLOAT', ['batch', D]);
+  }
+  const wt = g.initializer('synthtune_adapter_wt', [D, D], transposed(w, D));
+  const bias = g.initializer('synthtune_adapter_b', [D], b);
+  g.node('Add', [g.node('MatMul', [x, wt]), bias], { name: 'sentence_embedding' });
+  // the head's names are local to its builder: prefix them
+  const prefix = (v: string) => (own.has(v) || v.startsWith('synthtune_adapter_') ? v : `synthtune_head_${v}`);
+  graph.initializer = [...(graph.initializer ?? []), ...g.initializers.map((t) => ({ ...t, name: prefix(t.name) }))];
+  graph.node = [...(graph.node ?? []), ...g.nodes.map((n) => ({ ...n, name: `synthtune_head_${n.name}`, input: n.input.map(prefix), output: n.output.map(prefix) }))];
+  graph.output = [...(graph.output ?? []).filter((o) => o.name !== 'sentence_embedding'), {
+    name: 'sentence_embedding',
+    type: { tensor_type: { elem_type: DataType.FLOAT, shape: { dim: [{ dim_param: 'batch' }, { dim_value: D }] } } },
+  }];
+}
+
+/**
+ * Writes an adapter model folder. The adapter computes y = W·x + b on the base encoder's sentence
+ * embedding x (after its pooling, Dense modules and Normalize, as loadEncoder gives it):
+ *
+ *   base without Normalize (layout 'modules'): the folder is the base's transformer (its ONNX graph,
+ *     and its model.safetensors + config.json when the base has them) followed by the
+ *     sentence-transformers modules Pooling → the base's Dense modules → Dense(identity, W, b).
+ *     sentence-transformers, transformers + the modules, and synthtune's loadEncoder compute the
+ *     same. The graph also gets a sentence_embedding output with the whole pipeline (for callers of
+ *     the graph itself, e.g. transformers.js's AutoModel; its feature-extraction pipeline pools
+ *     last_hidden_state and so ignores Dense modules) when the base has no Dense module and
+ *     pools by mean or CLS.
+ *   base with Normalize, or declaring no pooling but with its own sentence_embedding (layout
+ *     'graph'): pooling, normalisation and the adapter are the graph's sentence_embedding and the
+ *     folder declares only the Transformer (loadEncoder then uses the graph's output).
+ *     sentence-transformers would need Normalize before Dense, which synthtune's folder reader
+ *     does not accept yet; no model.safetensors is written, so Python refuses the folder rather
+ *     than computing something else.
+ *
+ * A query-only adapter exports the query model; synthtune.json names the unchanged document model.
+ */
 export async function exportAdapter(student: AdapterStudent, dir: string, opts: AdapterExportOptions): Promise<AdapterExport> {
   const D = student.dim;
-  const { model } = await baseGraph(opts.baseModelDir);
+  const baseDir = opts.baseModelDir;
+  const base = readModelFolder(baseDir);
+  const { model } = await baseGraph(baseDir);
   const graph = model.graph;
   if (!graph) throw new Error('export: the base ONNX model has no graph');
   const outputs = graph.output ?? [];
   const hiddenName = ['last_hidden_state', 'token_embeddings'].find((n) => outputs.some((o) => o.name === n));
-  if (!hiddenName) throw new Error(`export: the base graph has no last_hidden_state / token_embeddings output`);
+  const hasSentence = outputs.some((o) => o.name === 'sentence_embedding');
   const opset = (model.opset_import ?? []).find((o) => !o.domain)?.version ?? 0;
-  if (Number(opset) < 13) throw new Error(`export: the base graph uses opset ${opset}; adapter folding needs opset ≥ 13`);
-  const st = await stDeclaration(opts.baseModelDir);
+  if (Number(opset) < 13) throw new Error(`export: the base graph uses opset ${opset}; the adapter head needs opset ≥ 13`);
   const { w, b } = student.matrix();
-  const base = `${hiddenName}_base`;
-  renameValue(model, hiddenName, base);
-  graph.initializer = [...(graph.initializer ?? []), floatTensor('synthtune_adapter_wt', [D, D], transposed(w, D)), floatTensor('synthtune_adapter_b', [D], b)];
-  const nodes: NodeProtoObj[] = [];
-  let declarePooling = true;
-  if (!st.normalize) {
-    // per token: h' = h·Wᵀ + b, keeps the output's name; pooling is left to the loader
-    nodes.push(node('MatMul', [base, 'synthtune_adapter_wt'], ['synthtune_adapter_hw']));
-    nodes.push(node('Add', ['synthtune_adapter_hw', 'synthtune_adapter_b'], [hiddenName]));
-  } else {
-    // pool → L2-normalise → adapt, as sentence_embedding; the token output stays the base's
-    nodes.push(node('Identity', [base], [hiddenName]));
-    const g = new GraphBuilder('adapter_head');
-    const h = g.input(base, 'FLOAT', ['batch', 'sequence', D]);
-    const mask = g.input('attention_mask', 'INT64', ['batch', 'sequence']);
-    const wt = g.input('synthtune_adapter_wt_ref', 'FLOAT', [D, D]);
-    const bias = g.input('synthtune_adapter_b_ref', 'FLOAT', [D]);
-    const pooled = st.pooling === 'cls'
-      ? g.node('Squeeze', [g.node('Slice', [h, g.int64([0]), g.int64([1]), g.int64([1])]), g.int64([1])])
-      : maskedMean(g, h, mask);
-    // ‖x‖ as Sqrt(ReduceSum(x²)): ReduceSum takes axes as an input in every opset ≥ 13
-    const norm = g.node('Sqrt', [g.node('ReduceSum', [g.node('Mul', [pooled, pooled]), g.int64([1])], { attrs: { keepdims: 1 } })]);
-    const unit = g.node('Div', [pooled, g.node('Max', [norm, g.float(1e-12)])]);
-    g.node('Add', [g.node('MatMul', [unit, wt]), bias], { name: 'sentence_embedding' });
-    // the head's names are local to its builder: prefix them, and point the weight refs at ours
-    const prefix = (x: string) => (x === base || x === 'attention_mask' || x === 'sentence_embedding' ? x
-      : x === 'synthtune_adapter_wt_ref' ? 'synthtune_adapter_wt' : x === 'synthtune_adapter_b_ref' ? 'synthtune_adapter_b' : `synthtune_head_${x}`);
-    for (const t of g.initializers) graph.initializer.push({ ...t, name: prefix(t.name as string) });
-    for (const n of g.nodes) nodes.push({ ...n, name: `synthtune_head_${n.name}`, input: (n.input ?? []).map(prefix), output: (n.output ?? []).map(prefix) });
-    graph.output = [...outputs.filter((o) => o.name !== 'sentence_embedding'), {
-      name: 'sentence_embedding',
-      type: { tensor_type: { elem_type: DataType.FLOAT, shape: { dim: [{ dim_param: 'batch' }, { dim_value: D }] } } },
-    }];
-    declarePooling = false;
-  }
-  graph.node = [...(graph.node ?? []), ...nodes];
+  // what loadEncoder does with the base: its Pooling module, else the graph's sentence_embedding, else mean
+  const modes = base.pooling?.modes ?? (hasSentence ? null : ['mean' as const]);
+  const layout: AdapterExport['layout'] = modes && !base.normalize ? 'modules' : 'graph';
+  if (modes && !hiddenName) throw new Error('export: the base graph has no last_hidden_state / token_embeddings output to pool');
+  const simple = modes?.length === 1 && (modes[0] === 'mean' || modes[0] === 'cls') && base.dense.length === 0 ? (modes[0] as 'mean' | 'cls') : null;
+  let pytorch = false;
   await fsp.mkdir(path.join(dir, 'onnx'), { recursive: true });
-  await fsp.writeFile(path.join(dir, 'onnx', 'model.onnx'), encodeModel(model));
-  await copyTokenizer(opts.baseModelDir, dir);
-  for (const f of ['config.json', 'sentence_bert_config.json']) {
-    if (await exists(path.join(opts.baseModelDir, f))) await fsp.copyFile(path.join(opts.baseModelDir, f), path.join(dir, f));
+  await copyTokenizer(baseDir, dir);
+  if (layout === 'modules') {
+    if (simple) appendAdapterHead(model, { from: 'tokens', hidden: hiddenName!, pooling: simple, normalize: false }, D, w, b);
+    else graph.output = outputs.filter((o) => o.name !== 'sentence_embedding'); // it would not be the adapted embedding
+    const tdir = path.join(baseDir, base.transformerPath);
+    for (const f of ['config.json', 'model.safetensors']) if (await exists(path.join(tdir, f))) await fsp.copyFile(path.join(tdir, f), path.join(dir, f));
+    pytorch = await exists(path.join(tdir, 'model.safetensors'));
+    const pooled = base.dense.length ? base.dense[0].inFeatures : D * modes!.length;
+    await writeSentenceTransformersFiles(dir, {
+      hidden: base.pooling?.dimension ?? pooled / modes!.length,
+      pooling: modes!,
+      includePrompt: base.pooling?.includePrompt ?? true,
+      dense: [
+        ...base.dense.map(({ path: _p, ...d }) => d),
+        { inFeatures: D, outFeatures: D, bias: student.hasBias, activation: 'identity', weight: w, biasData: student.hasBias ? b : null },
+      ],
+      normalize: false,
+      maxSeqLength: base.maxSeqLength,
+      doLowerCase: base.doLowerCase,
+      prompts: base.prompts,
+      defaultPromptName: base.defaultPromptName,
+      ...(base.similarity === 'dot' || base.similarity === 'cosine' ? { similarity: base.similarity } : {}),
+    });
+  } else {
+    if (base.dense.length) throw new Error(`export: ${baseDir} has Dense modules and a Normalize module; an adapter on it cannot be exported yet`);
+    if (modes) {
+      if (modes.length !== 1 || (modes[0] !== 'mean' && modes[0] !== 'cls')) {
+        throw new Error(`export: an adapter on a normalising base with pooling '${modes.join('+')}' cannot be exported yet (mean or cls)`);
+      }
+      appendAdapterHead(model, { from: 'tokens', hidden: hiddenName!, pooling: modes[0], normalize: base.normalize }, D, w, b);
+    } else {
+      renameValue(model, 'sentence_embedding', 'sentence_embedding_base');
+      appendAdapterHead(model, { from: 'sentence', name: 'sentence_embedding_base' }, D, w, b);
+    }
+    for (const f of ['config.json', 'sentence_bert_config.json', 'config_sentence_transformers.json']) {
+      if (await exists(path.join(baseDir, f))) await fsp.copyFile(path.join(baseDir, f), path.join(dir, f));
+    }
+    await writeJson(path.join(dir, 'modules.json'), [{ idx: 0, name: '0', path: '', type: 'sentence_transformers.models.Transformer' }]);
   }
-  if (declarePooling) await writePooling(dir, D, st.pooling);
-  else await writeJson(path.join(dir, 'modules.json'), [{ idx: 0, name: '0', path: '', type: 'sentence_transformers.models.Transformer' }]);
-  const documentModel = student.sides === 'query' ? path.resolve(opts.baseModelDir) : path.resolve(dir);
+  await fsp.writeFile(path.join(dir, 'onnx', 'model.onnx'), encodeModel(model));
+  const documentModel = student.sides === 'query' ? path.resolve(baseDir) : path.resolve(dir);
   await writeJson(path.join(dir, 'synthtune.json'), {
     kind: 'adapter', sides: student.sides, rank: student.rank, dim: D,
-    role: student.sides === 'query' ? 'query-model' : 'model', documentModel,
+    role: student.sides === 'query' ? 'query-model' : 'model', documentModel, layout, pytorch,
   });
-  return { dir, documentModel };
+  const quantized = opts.quantize === false ? null : await exportQuantized(dir, opts.quantize ?? {});
+  return { dir, documentModel, layout, pytorch, quantized };
 }
 
 // ---------------------------------------------------------------------------------------------
