@@ -54,7 +54,7 @@ describe('static export', () => {
 
     const dir = path.join(root, 'static-model');
     await student.exportArtifact(dir, { tokenizerDir: tokDir });
-    for (const f of ['tokenizer.json', 'config.json', 'onnx/model.onnx', '1_Pooling/config.json', 'modules.json']) {
+    for (const f of ['tokenizer.json', 'config.json', 'onnx/model.onnx', 'modules.json', '0_StaticEmbedding/tokenizer.json', '0_StaticEmbedding/model.safetensors']) {
       expect(fs.existsSync(path.join(dir, f))).toBe(true);
     }
     const enc = await loadEncoder(dir, { threads: 1, batchSize: 2 });
