@@ -24,18 +24,21 @@
  *                      input, the value the context MatMul). Renamed biases follow their MatMul;
  *                      renamed LayerNorm parameters follow the LayerNormalization nodes in order.
  *
- * Names: a leading 'bert.', 'distilbert.', 'model.', '0.auto_model.' or 'auto_model.' is dropped; old
- * checkpoints' LayerNorm 'gamma'/'beta' read as 'weight'/'bias'. DistilBERT folders
- * (model_type 'distilbert') are read the same way: their names map to the BERT names
- * (lib/models/onnx/distilbert.ts), and exporter node names like /transformer/layer.0/attention/q_lin/MatMul
- * are understood. pooler.* and classifier.* are
+ * Names: a leading 'bert.', 'roberta.', 'distilbert.', 'mpnet.', 'model.', '0.auto_model.' or
+ * 'auto_model.' is dropped; old checkpoints' LayerNorm 'gamma'/'beta' read as 'weight'/'bias'.
+ * DistilBERT and MPNet folders (model_type 'distilbert' / 'mpnet') are read the same way: their names
+ * map to the BERT names (lib/models/onnx/distilbert.ts, mpnet.ts), and exporter node names like
+ * /transformer/layer.0/attention/q_lin/MatMul or /encoder/layer.0/attention/attn/q/MatMul are
+ * understood. RoBERTa / XLM-RoBERTa use BERT's names. config.json's model_type must be one of
+ * bert, distilbert, roberta, xlm-roberta, mpnet (others: an error naming it). pooler.* and classifier.* are
  * read when present but are not part of the encoder. A tensor the configuration needs and the
  * source lacks is an error naming it.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { bertConfigFromHf, bertWeightShapes, transpose2d, type BertConfig, type NamedTensor, type WeightMap } from './onnx/bert';
+import { bertConfigFromHf, bertWeightShapes, POOLING_MODES, transpose2d, type BertConfig, type NamedTensor, type PoolingMode, type WeightMap } from './onnx/bert';
 import { distilbertToBertName } from './onnx/distilbert';
+import { mpnetToBertName } from './onnx/mpnet';
 import { decodeModel, type ModelProtoObj, type NodeProtoObj, type TensorProtoObj } from './onnx/proto';
 
 // ---------------------------------------------------------------------------------------------
@@ -175,13 +178,13 @@ export function floatToHalf(x: number): number {
 // ---------------------------------------------------------------------------------------------
 // names
 
-const PREFIX = /^(bert\.|distilbert\.|model\.|0\.auto_model\.|auto_model\.)/;
+const PREFIX = /^(bert\.|roberta\.|distilbert\.|mpnet\.|model\.|0\.auto_model\.|auto_model\.)/;
 
-/** (BERT) HF name of a checkpoint name: prefixes dropped, LayerNorm gamma/beta → weight/bias, DistilBERT names mapped. */
+/** (BERT) HF name of a checkpoint name: prefixes dropped, LayerNorm gamma/beta → weight/bias, DistilBERT / MPNet names mapped. */
 export function canonicalName(name: string): string {
   let n = name;
   while (PREFIX.test(n)) n = n.replace(PREFIX, '');
-  return distilbertToBertName(n.replace(/LayerNorm\.gamma$/, 'LayerNorm.weight').replace(/LayerNorm\.beta$/, 'LayerNorm.bias'));
+  return mpnetToBertName(distilbertToBertName(n.replace(/LayerNorm\.gamma$/, 'LayerNorm.weight').replace(/LayerNorm\.beta$/, 'LayerNorm.bias')));
 }
 
 /** Is this HF name a Linear weight (stored [out, in] by PyTorch)? */
@@ -257,6 +260,8 @@ const ROLE_NAME: Record<Role, string> = {
 
 /** Layer and role from an exporter's node name, e.g. /0/auto_model/encoder/layer.3/attention/self/query/MatMul. */
 export function roleFromNodeName(name: string): string | null {
+  const mp = /layer[._/](\d+)[/._]attention[/._]attn[/._](q|k|v|o)[/._]/.exec(`${name}/`);
+  if (mp) return mpnetToBertName(`encoder.layer.${mp[1]}.attention.attn.${mp[2]}.weight`).slice(0, -'.weight'.length);
   const d = /layer[._/](\d+)[/._](attention[/._](q_lin|k_lin|v_lin|out_lin)|ffn[/._](lin1|lin2))[/._]/.exec(`${name}/`);
   if (d) return distilbertToBertName(`transformer.layer.${d[1]}.${d[3] ? `attention.${d[3]}` : `ffn.${d[4]}`}.weight`).slice(0, -'.weight'.length);
   const m = /layer[._/](\d+)[/._](attention[/._]self[/._](query|key|value)|attention[/._]output[/._]dense|intermediate[/._]dense|output[/._]dense)[/._]/.exec(`${name}/`);
@@ -534,8 +539,8 @@ export interface FolderWeights extends ImportedWeights {
   source: 'safetensors' | 'onnx';
   file: string;
   config: BertConfig;
-  /** sentence-transformers pooling of the folder (default mean) and its Normalize module. */
-  pooling: 'mean' | 'cls';
+  /** sentence-transformers pooling modes of the folder (default [mean]; several are concatenated) and its Normalize module. */
+  pooling: PoolingMode[];
   normalize: boolean;
 }
 
@@ -544,25 +549,55 @@ function readJson(file: string): Record<string, unknown> | undefined {
   return JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
 }
 
-/** The BertConfig of a model folder's config.json (bert or distilbert; others are refused with a clear error). */
+/**
+ * The BertConfig of a model folder's config.json (model_type bert, distilbert, roberta, xlm-roberta,
+ * mpnet; any other is refused with an error naming it).
+ */
 export function folderBertConfig(dir: string): BertConfig {
   const json = readJson(path.join(dir, 'config.json'));
   if (!json) throw new Error(`${dir}: no config.json`);
-  const type = String(json.model_type ?? 'bert');
-  if (type !== 'bert' && type !== 'distilbert') {
-    throw new Error(`${dir}: model_type '${type}' is not supported by method 'full' yet (bert and distilbert only)`);
+  try {
+    return bertConfigFromHf(json);
+  } catch (e) {
+    throw new Error(`${dir}: ${(e as Error).message}`);
   }
-  return bertConfigFromHf(json);
 }
 
-/** sentence-transformers pooling and normalisation declared by a folder (default: mean, none). */
-export function folderPooling(dir: string): { pooling: 'mean' | 'cls'; normalize: boolean } {
+/** sentence-transformers' legacy pooling keys (1_Pooling/config.json) and the modes they switch on. */
+const POOLING_KEYS: [string, PoolingMode][] = [
+  ['pooling_mode_cls_token', 'cls'], ['pooling_mode_max_tokens', 'max'], ['pooling_mode_mean_tokens', 'mean'],
+  ['pooling_mode_mean_sqrt_len_tokens', 'mean_sqrt_len_tokens'], ['pooling_mode_weightedmean_tokens', 'weightedmean'],
+  ['pooling_mode_lasttoken', 'lasttoken'],
+];
+
+/**
+ * The pooling modes of a sentence-transformers Pooling config object: `pooling_mode` (a mode or a
+ * list, sentence-transformers ≥ 6) or the legacy `pooling_mode_*` booleans (in sentence-transformers'
+ * order); none: [mean]. An unknown mode is an error naming it.
+ */
+export function poolingModesOf(pc: Record<string, unknown> | undefined): PoolingMode[] {
+  if (!pc) return ['mean'];
+  const known = (m: unknown): PoolingMode => {
+    if (typeof m !== 'string' || !(POOLING_MODES as readonly string[]).includes(m)) {
+      throw new Error(`1_Pooling/config.json: pooling mode '${String(m)}' is not supported (${POOLING_MODES.join(', ')})`);
+    }
+    return m as PoolingMode;
+  };
+  if (pc.pooling_mode !== undefined) {
+    const list = Array.isArray(pc.pooling_mode) ? pc.pooling_mode : [pc.pooling_mode];
+    return list.length ? list.map(known) : ['mean'];
+  }
+  const modes = POOLING_KEYS.filter(([k]) => pc[k] === true).map(([, m]) => m);
+  return modes.length ? modes : ['mean'];
+}
+
+/** sentence-transformers pooling and normalisation declared by a folder (default: [mean], none). */
+export function folderPooling(dir: string): { pooling: PoolingMode[]; normalize: boolean } {
   const modules = readJson(path.join(dir, 'modules.json')) as unknown as { type?: string; path?: string }[] | undefined;
   const list = Array.isArray(modules) ? modules : [];
   const poolingDir = list.find((x) => /Pooling$/.test(x.type ?? ''))?.path ?? '1_Pooling';
   const pc = readJson(path.join(dir, poolingDir, 'config.json'));
-  const pooling = pc?.pooling_mode_cls_token ? 'cls' : 'mean';
-  return { pooling, normalize: list.some((x) => /Normalize$/.test(x.type ?? '')) };
+  return { pooling: poolingModesOf(pc), normalize: list.some((x) => /Normalize$/.test(x.type ?? '')) };
 }
 
 export const ONNX_WEIGHT_FILES = ['onnx/model.onnx', 'model.onnx'];

@@ -8,8 +8,14 @@
  * Padded keys (mask 0) are excluded from attention; padded query rows are still computed (attending
  * to the real keys), which is exactly what the ONNX graph does, so all positions are comparable. A
  * sequence with no real token attends uniformly to all its positions, as the graph's additive mask does.
+ *
+ * Architectures (config.arch; weights under any of their names, see getWeight): RoBERTa / XLM-R
+ * positions (paddingIdx: real tokens paddingIdx + 1 …, counted over the mask; padding paddingIdx),
+ * MPNet's relative attention bias (relativeBuckets: scores[h][i][j] += table[bucket(j − i)][h]).
+ * Pooling: sentence-transformers' modes (see poolRef); none real: 0, except cls.
  */
-import { getWeight, type BertConfig, type WeightMap } from './onnx/bert';
+import { getWeight, type BertConfig, type PoolingMode, type WeightMap } from './onnx/bert';
+import { relativeBucket, RELATIVE_BIAS_NAME } from './onnx/mpnet';
 
 export interface ReferenceInputs {
   /** One array of token ids per sequence; all sequences of a batch have the same length S. */
@@ -78,13 +84,18 @@ function encodeSequence(c: BertConfig, W: WeightMap, ids: number[], mask: number
   const word = w('embeddings.word_embeddings.weight');
   const pos = w('embeddings.position_embeddings.weight');
   const tt = c.typeVocabSize > 0 ? w('embeddings.token_type_embeddings.weight') : null;
+  const positions = positionIds(mask, c.paddingIdx);
   let x: Float64Array = new Float64Array(S * H);
   for (let s = 0; s < S; s++) {
     if (!(ids[s] >= 0 && ids[s] < c.vocabSize)) throw new RangeError(`reference forward: token id ${ids[s]} out of range`);
+    if (!(positions[s] < c.maxPosition)) throw new RangeError(`reference forward: position ${positions[s]} ≥ maxPosition ${c.maxPosition}`);
     for (let h = 0; h < H; h++) {
-      x[s * H + h] = word[ids[s] * H + h] + pos[s * H + h] + (tt ? tt[types[s] * H + h] : 0);
+      x[s * H + h] = word[ids[s] * H + h] + pos[positions[s] * H + h] + (tt ? tt[types[s] * H + h] : 0);
     }
   }
+  // MPNet: bias[a][i][j] = table[bucket(j − i)][a]
+  const rel = c.relativeBuckets ? w(RELATIVE_BIAS_NAME) : null;
+  const relBias = (a: number, i: number, j: number) => (rel ? rel[relativeBucket(j - i, c.relativeBuckets) * A + a] : 0);
   x = layerNorm(x, S, H, w('embeddings.LayerNorm.weight'), w('embeddings.LayerNorm.bias'), c.layerNormEps);
 
   // No real token at all: the ONNX graph's additive mask bias (MASK_BIAS, like HF's finfo.min) then
@@ -104,7 +115,7 @@ function encodeSequence(c: BertConfig, W: WeightMap, ids: number[], mask: number
           if (!mask[j]) continue;
           let dot = 0;
           for (let d = 0; d < D; d++) dot += q[i * H + a * D + d] * k[j * H + a * D + d];
-          scores[j] = dot / Math.sqrt(D);
+          scores[j] = dot / Math.sqrt(D) + relBias(a, i, j);
           if (scores[j] > max) max = scores[j];
         }
         let sum = 0;
@@ -132,6 +143,49 @@ function encodeSequence(c: BertConfig, W: WeightMap, ids: number[], mask: number
   return x;
 }
 
+/** Position ids of one sequence: 0..S-1, or RoBERTa's paddingIdx + (real tokens so far) / paddingIdx on padding. */
+export function positionIds(mask: number[], paddingIdx?: number): number[] {
+  if (paddingIdx === undefined) return mask.map((_, s) => s);
+  let seen = 0;
+  return mask.map((m) => (m ? paddingIdx + ++seen : paddingIdx));
+}
+
+/**
+ * sentence-transformers pooling of one sequence's hidden states h [S, H] over its real tokens:
+ * mean; cls (h[0]); max (per channel); mean_sqrt_len_tokens (sum / √n); weightedmean (weights t + 1);
+ * lasttoken (the last real token). A sequence without real tokens pools to 0 (cls: h[0]).
+ */
+export function poolRef(mode: PoolingMode, h: ArrayLike<number>, mask: number[], S: number, H: number): Float64Array {
+  const e = new Float64Array(H);
+  const real = (s: number) => Boolean(mask[s]);
+  if (mode === 'cls') {
+    for (let d = 0; d < H; d++) e[d] = h[d];
+  } else if (mode === 'lasttoken') {
+    let t = -1;
+    for (let s = 0; s < S; s++) if (real(s)) t = s;
+    if (t >= 0) for (let d = 0; d < H; d++) e[d] = h[t * H + d];
+  } else if (mode === 'max') {
+    for (let d = 0; d < H; d++) {
+      let m = -Infinity;
+      for (let s = 0; s < S; s++) if (real(s)) m = Math.max(m, h[s * H + d]);
+      e[d] = m === -Infinity ? 0 : m;
+    }
+  } else if (mode === 'mean' || mode === 'mean_sqrt_len_tokens' || mode === 'weightedmean') {
+    let n = 0;
+    for (let s = 0; s < S; s++) {
+      if (!real(s)) continue;
+      const wt = mode === 'weightedmean' ? s + 1 : 1;
+      n += wt;
+      for (let d = 0; d < H; d++) e[d] += wt * h[s * H + d];
+    }
+    const div = n === 0 ? 1 : mode === 'mean_sqrt_len_tokens' ? Math.sqrt(n) : n;
+    for (let d = 0; d < H; d++) e[d] /= div;
+  } else {
+    throw new Error(`reference forward: pooling '${String(mode)}' is not supported`);
+  }
+  return e;
+}
+
 /** Runs the batch through BERT (and the pooling / classifier head the config asks for). */
 export function bertForwardRef(config: BertConfig, weights: WeightMap, inputs: ReferenceInputs): ReferenceOutputs {
   const B = inputs.inputIds.length;
@@ -155,18 +209,7 @@ export function bertForwardRef(config: BertConfig, weights: WeightMap, inputs: R
     last.set(h, b * S * H);
 
     if (sent) {
-      const e = new Float64Array(H);
-      if (pooling === 'cls') {
-        for (let d = 0; d < H; d++) e[d] = h[d];
-      } else {
-        let n = 0;
-        for (let s = 0; s < S; s++) {
-          if (!mask[s]) continue;
-          n++;
-          for (let d = 0; d < H; d++) e[d] += h[s * H + d];
-        }
-        for (let d = 0; d < H; d++) e[d] /= Math.max(n, 1e-9);
-      }
+      const e = poolRef(pooling as PoolingMode, h, mask, S, H);
       if (config.normalize) {
         let norm = 0;
         for (let d = 0; d < H; d++) norm += e[d] * e[d];

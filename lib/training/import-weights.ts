@@ -15,6 +15,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { loadEncoder } from '../models/encoder';
 import { bertWeightsFromOnnx, folderOnnx, readFolderWeights, type FolderWeights } from '../models/import';
+import { maxSequenceLength, type PoolingMode } from '../models/onnx/bert';
 import { decodeModel } from '../models/onnx/proto';
 import { TextTokenizer } from '../models/tokenizer';
 import { FullStudent, nativeConfigFrom, type FullDevice, type FullPrecision } from './students/full';
@@ -49,8 +50,8 @@ export interface ImportOptions {
   tolerance?: number;
   /** false skips the acceptance check (no ONNX file to check against). Default true. */
   check?: boolean;
-  /** Override the folder's pooling / normalisation. */
-  pooling?: 'mean' | 'cls';
+  /** Override the folder's pooling (one mode; a folder declaring several is an error naming them) / normalisation. */
+  pooling?: PoolingMode;
   normalize?: boolean;
   /** Native threads (default: the pool's) and onnxruntime threads for the check (default 1). */
   threads?: number;
@@ -91,7 +92,7 @@ export async function importFullStudent(dir: string, opts: ImportOptions = {}): 
   const student = new FullStudent({
     config: nativeConfigFrom(w.config, { pooling, normalize, threads: opts.threads }),
     weights: w.weights,
-    maxLength: Math.min(tokenizer.maxLength, w.config.maxPosition),
+    maxLength: Math.min(tokenizer.maxLength, maxSequenceLength(w.config)),
     padId: tokenizer.padId,
     device: opts.device,
     precision: opts.precision,

@@ -16,16 +16,36 @@
  * Linear weights arrive as HF stores them ([out, in]) and are stored transposed ([in, out]) under
  * the same name so each projection is one MatMul; the model's metadata says so (linear_layout).
  * arch 'distilbert' writes the same graph under HF DistilBERT names (./distilbert.ts), without
- * token_type_ids (typeVocabSize must be 0).
+ * token_type_ids (typeVocabSize must be 0). arch 'roberta' / 'xlm-roberta' (./roberta.ts): BERT names,
+ * position ids paddingIdx + CumSum(mask)·mask instead of Range. arch 'mpnet' (./mpnet.ts): MPNet names,
+ * RoBERTa positions, no token types, and a relative-position bias on every layer's scores
+ * (Gather(relative_attention_bias.weight, Gather(bucket table, j − i)) → [A, S, S]).
+ * Pooling: 'mean', 'cls', 'max', 'mean_sqrt_len_tokens', 'weightedmean', 'lasttoken' (sentence-transformers'
+ * modes over the masked tokens; a sequence without real tokens pools to 0 except for 'cls').
  * Standard opset-17 ops only: Gather, Shape, Range, Add, Mul, Sub, Div, MatMul, Reshape,
- * Transpose, Softmax, Erf (exact GELU), LayerNormalization, Cast, Unsqueeze, ReduceSum, Sqrt, Max, Tanh.
+ * Transpose, Softmax, Erf (exact GELU), LayerNormalization, Cast, Unsqueeze, ReduceSum, Sqrt, Max, Tanh,
+ * CumSum, ReduceMax, Where, Equal, Min.
  */
 import { GraphBuilder } from './graph';
 import { bertToDistilbertName, distilbertConfigFromHf, distilbertConfigToHf } from './distilbert';
+import { bertToMpnetName, mpnetConfigFromHf, mpnetConfigToHf, relativeBucket, RELATIVE_BIAS_NAME } from './mpnet';
+import { isRobertaArch, robertaConfigFromHf, robertaConfigToHf } from './roberta';
+
+/** Architectures of the BERT family synthtune reads, trains and writes (config.json model_type). */
+export const ARCHS = ['bert', 'distilbert', 'roberta', 'xlm-roberta', 'mpnet'] as const;
+export type Arch = (typeof ARCHS)[number];
+
+/** sentence-transformers pooling modes (1_Pooling/config.json's pooling_mode_* keys, without the prefix). */
+export const POOLING_MODES = ['mean', 'cls', 'max', 'mean_sqrt_len_tokens', 'weightedmean', 'lasttoken'] as const;
+export type PoolingMode = (typeof POOLING_MODES)[number];
 
 export interface BertConfig {
-  /** Naming of weights and config.json: 'bert' (default) or 'distilbert' (same math, see ./distilbert.ts). */
-  arch?: 'bert' | 'distilbert';
+  /**
+   * Naming of weights and config.json: 'bert' (default), 'distilbert' (./distilbert.ts), 'roberta' /
+   * 'xlm-roberta' (./roberta.ts) or 'mpnet' (./mpnet.ts); the math differs only through paddingIdx
+   * and relativeBuckets below.
+   */
+  arch?: Arch;
   vocabSize: number;
   hidden: number;
   layers: number;
@@ -35,8 +55,15 @@ export interface BertConfig {
   /** 0 = the model has no token type embeddings and no token_type_ids input (DistilBERT-like). */
   typeVocabSize: number;
   layerNormEps: number;
+  /**
+   * RoBERTa-style position ids (RoBERTa, XLM-R, MPNet): real tokens get paddingIdx + 1, + 2, … (counting
+   * real tokens), padded ones paddingIdx; at most maxPosition − paddingIdx − 1 tokens. Absent: 0..S-1.
+   */
+  paddingIdx?: number;
+  /** MPNet: relative attention bias buckets (32), weight 'encoder.relative_attention_bias.weight' [buckets, heads]. */
+  relativeBuckets?: number;
   /** Adds a sentence_embedding output. Default 'none'. */
-  pooling?: 'mean' | 'cls' | 'none';
+  pooling?: PoolingMode | 'none';
   /** L2-normalise sentence_embedding. */
   normalize?: boolean;
   /** Adds pooler + classifier → logits (cross-encoders). */
@@ -78,6 +105,7 @@ export function bertWeightShapes(c: BertConfig): Map<string, number[]> {
     s.set(`${p}output.LayerNorm.weight`, [H]);
     s.set(`${p}output.LayerNorm.bias`, [H]);
   }
+  if (c.relativeBuckets) s.set(RELATIVE_BIAS_NAME, [c.relativeBuckets, c.heads]);
   if (c.head === 'classifier') {
     s.set('pooler.dense.weight', [H, H]);
     s.set('pooler.dense.bias', [H]);
@@ -95,17 +123,47 @@ export function checkBertConfig(c: BertConfig): void {
   }
   if (c.arch === 'distilbert' && c.typeVocabSize !== 0) throw new Error('DistilBERT config: typeVocabSize must be 0 (no token type embeddings)');
   if (c.arch === 'distilbert' && c.head) throw new Error('DistilBERT config: classifier heads are not supported');
+  if (c.arch !== undefined && !(ARCHS as readonly string[]).includes(c.arch)) {
+    throw new Error(`BERT config: arch '${String(c.arch)}' is not supported (${ARCHS.join(', ')})`);
+  }
+  if ((isRobertaArch(c.arch) || c.arch === 'mpnet') && c.head) throw new Error(`${c.arch} config: classifier heads are not supported`);
+  if (c.arch === 'mpnet' && c.typeVocabSize !== 0) throw new Error('MPNet config: typeVocabSize must be 0 (no token type embeddings)');
+  if ((isRobertaArch(c.arch) || c.arch === 'mpnet') && c.paddingIdx === undefined) throw new Error(`${c.arch} config: paddingIdx is required`);
+  if (c.arch === 'mpnet' && !c.relativeBuckets) throw new Error('MPNet config: relativeBuckets is required');
+  if (c.paddingIdx !== undefined && !(Number.isInteger(c.paddingIdx) && c.paddingIdx >= 0 && c.paddingIdx <= c.maxPosition - 2)) {
+    throw new Error(`BERT config: paddingIdx must be an integer in [0, maxPosition - 2], got ${c.paddingIdx}`);
+  }
+  if (c.relativeBuckets !== undefined && c.relativeBuckets !== 0 && !(Number.isInteger(c.relativeBuckets) && c.relativeBuckets >= 4)) {
+    throw new Error(`BERT config: relativeBuckets must be an integer ≥ 4, got ${c.relativeBuckets}`);
+  }
+  if (c.pooling !== undefined && c.pooling !== 'none' && !(POOLING_MODES as readonly string[]).includes(c.pooling)) {
+    throw new Error(`BERT config: pooling '${String(c.pooling)}' is not supported (${POOLING_MODES.join(', ')})`);
+  }
   if (c.hidden % c.heads !== 0) throw new Error(`BERT config: hidden (${c.hidden}) must be divisible by heads (${c.heads})`);
   if (!(c.layerNormEps > 0)) throw new Error(`BERT config: layerNormEps must be > 0, got ${c.layerNormEps}`);
 }
 
+/** Longest sequence a config accepts: maxPosition, less paddingIdx + 1 with RoBERTa positions. */
+export function maxSequenceLength(c: Pick<BertConfig, 'maxPosition' | 'paddingIdx'>): number {
+  return c.paddingIdx === undefined ? c.maxPosition : c.maxPosition - c.paddingIdx - 1;
+}
+
+/** Initializer / checkpoint name of an internal (BERT) weight name for an arch. */
+export function archWeightName(arch: Arch | undefined, name: string): string {
+  if (arch === 'distilbert') return bertToDistilbertName(name);
+  if (arch === 'mpnet') return bertToMpnetName(name);
+  return name;
+}
+
 /**
- * Looks a weight up by (BERT) HF name, accepting the 'bert.' prefix of *ForSequenceClassification
- * checkpoints and the DistilBERT name of the same tensor (optionally prefixed 'distilbert.').
+ * Looks a weight up by (BERT) HF name, accepting the 'bert.' / 'roberta.' prefixes of checkpoints and
+ * the DistilBERT / MPNet name of the same tensor (optionally prefixed 'distilbert.' / 'mpnet.').
  */
 export function getWeight(weights: WeightMap, name: string, dims?: number[]): NamedTensor {
   const d = bertToDistilbertName(name);
-  const w = weights.get(name) ?? weights.get(`bert.${name}`) ?? weights.get(d) ?? weights.get(`distilbert.${d}`);
+  const m = bertToMpnetName(name);
+  const w = weights.get(name) ?? weights.get(`bert.${name}`) ?? weights.get(`roberta.${name}`) ?? weights.get(d) ?? weights.get(`distilbert.${d}`) ??
+    weights.get(m) ?? weights.get(`mpnet.${m}`);
   if (!w) throw new Error(`BERT weights: missing tensor '${name}'`);
   const n = w.dims.reduce((a, b) => a * b, 1);
   if (n !== w.data.length) throw new Error(`BERT weights: '${name}' has dims [${w.dims.join(', ')}] but ${w.data.length} values`);
@@ -143,7 +201,7 @@ export function buildBertGraph(config: BertConfig, weights: WeightMap): GraphBui
   const eps = { float: config.layerNormEps };
   const g = new GraphBuilder(config.arch ?? 'bert');
   /** Initializer name of an internal (BERT) weight name. */
-  const onnxName = config.arch === 'distilbert' ? bertToDistilbertName : (n: string) => n;
+  const onnxName = (n: string) => archWeightName(config.arch, n);
 
   const param = (name: string) => {
     const init = onnxName(name);
@@ -173,7 +231,11 @@ export function buildBertGraph(config: BertConfig, weights: WeightMap): GraphBui
 
   // --- embeddings: word + position + token type, LayerNorm ---          [B, S, H]
   const seqLen = g.node('Gather', [g.node('Shape', [ids]), g.int64([1], [])], { attrs: { axis: 0 } });
-  const positions = g.node('Range', [g.int64([0], []), seqLen, g.int64([1], [])]);
+  const range = g.node('Range', [g.int64([0], []), seqLen, g.int64([1], [])]); // [S]
+  // BERT: 0..S-1. RoBERTa / MPNet: paddingIdx + CumSum(mask) on real tokens, paddingIdx on padding.  [B, S]
+  const positions = config.paddingIdx === undefined ? range : g.node('Add', [
+    g.node('Mul', [g.node('CumSum', [mask, g.int64([1], [])]), mask]), g.int64([config.paddingIdx], []),
+  ]);
   let emb = g.node('Add', [
     g.node('Gather', [param('embeddings.word_embeddings.weight'), ids], { attrs: { axis: 0 } }),
     g.node('Gather', [param('embeddings.position_embeddings.weight'), positions], { attrs: { axis: 0 } }),
@@ -185,6 +247,18 @@ export function buildBertGraph(config: BertConfig, weights: WeightMap): GraphBui
   const maskF = g.node('Cast', [mask], { attrs: { to: 1 } });
   const maskBias = g.node('Unsqueeze', [g.node('Mul', [g.node('Sub', [g.float(1), maskF]), g.float(MASK_BIAS)]), g.int64([1, 2])]);
 
+  // --- MPNet: relative-position bias, shared by all layers: table[bucket(j − i)][h] → [1, A, S, S] ---
+  let relBias: string | null = null;
+  if (config.relativeBuckets) {
+    const M = config.maxPosition;
+    const buckets = BigInt64Array.from({ length: 2 * M - 1 }, (_, r) => BigInt(relativeBucket(r - (M - 1), config.relativeBuckets)));
+    const table = g.initializer('relative_position_buckets', [2 * M - 1], buckets, 'MPNet bucket of each relative position j - i, offset by maxPosition - 1');
+    const rel = g.node('Sub', [g.node('Unsqueeze', [range, g.int64([0])]), g.node('Unsqueeze', [range, g.int64([1])])]); // [S, S] = j − i
+    const bucket = g.node('Gather', [table, g.node('Add', [rel, g.int64([M - 1], [])])], { attrs: { axis: 0 } });
+    const vals = g.node('Gather', [param(RELATIVE_BIAS_NAME), bucket], { attrs: { axis: 0 } }); // [S, S, A]
+    relBias = g.node('Unsqueeze', [g.node('Transpose', [vals], { attrs: { perm: [2, 0, 1] } }), g.int64([0])]);
+  }
+
   // --- encoder layers ---
   const headShape = g.int64([0, 0, A, D]);
   const mergedShape = g.int64([0, 0, H]);
@@ -195,7 +269,9 @@ export function buildBertGraph(config: BertConfig, weights: WeightMap): GraphBui
     const q = split(linear(x, `${p}.attention.self.query`), [0, 2, 1, 3]); // [B, A, S, D]
     const k = split(linear(x, `${p}.attention.self.key`), [0, 2, 3, 1]); //   [B, A, D, S]
     const v = split(linear(x, `${p}.attention.self.value`), [0, 2, 1, 3]); // [B, A, S, D]
-    const scores = g.node('Add', [g.node('Mul', [g.node('MatMul', [q, k]), scale]), maskBias]); // [B, A, S, S]
+    let scaled = g.node('Mul', [g.node('MatMul', [q, k]), scale]);
+    if (relBias) scaled = g.node('Add', [scaled, relBias]);
+    const scores = g.node('Add', [scaled, maskBias]); // [B, A, S, S]
     const probs = g.node('Softmax', [scores], { attrs: { axis: -1 } });
     const ctx = g.node('Reshape', [g.node('Transpose', [g.node('MatMul', [probs, v])], { attrs: { perm: [0, 2, 1, 3] } }), mergedShape]);
     const x1 = layerNorm(g.node('Add', [linear(ctx, `${p}.attention.output.dense`), x]), `${p}.attention.output.LayerNorm`);
@@ -209,14 +285,32 @@ export function buildBertGraph(config: BertConfig, weights: WeightMap): GraphBui
   // --- optional sentence embedding ---                                     [B, H]
   const pooling = config.pooling ?? 'none';
   if (pooling !== 'none') {
+    const m3 = g.node('Unsqueeze', [maskF, g.int64([2])]); // [B, S, 1]
+    const count = g.node('ReduceSum', [m3, g.int64([1])], { attrs: { keepdims: 0 } }); // [B, 1]
+    const masked = (w: string) => g.node('ReduceSum', [g.node('Mul', [last, w]), g.int64([1])], { attrs: { keepdims: 0 } }); // [B, H]
     let pooled: string;
     if (pooling === 'cls') {
       pooled = g.node('Gather', [last, g.int64([0], [])], { attrs: { axis: 1 } });
+    } else if (pooling === 'mean') {
+      pooled = g.node('Div', [masked(m3), g.node('Max', [count, g.float(1e-9)])]);
+    } else if (pooling === 'mean_sqrt_len_tokens') {
+      pooled = g.node('Div', [masked(m3), g.node('Sqrt', [g.node('Max', [count, g.float(1e-9)])])]);
+    } else if (pooling === 'weightedmean') {
+      // weights t + 1 on real tokens
+      const w = g.node('Unsqueeze', [g.node('Cast', [g.node('Add', [range, g.int64([1], [])])], { attrs: { to: 1 } }), g.int64([1])]); // [S, 1]
+      const wm = g.node('Mul', [m3, w]); // [B, S, 1]
+      const wsum = g.node('ReduceSum', [wm, g.int64([1])], { attrs: { keepdims: 0 } });
+      pooled = g.node('Div', [masked(wm), g.node('Max', [wsum, g.float(1e-9)])]);
+    } else if (pooling === 'lasttoken') {
+      // one-hot of the last real position (t · mask is largest there), times the mask (none real: 0)
+      const lastIdx = g.node('ReduceMax', [g.node('Mul', [mask, range])], { attrs: { axes: [1], keepdims: 1 } }); // [B, 1]
+      const sel = g.node('Mul', [g.node('Cast', [g.node('Equal', [range, lastIdx])], { attrs: { to: 1 } }), maskF]); // [B, S]
+      pooled = masked(g.node('Unsqueeze', [sel, g.int64([2])]));
     } else {
-      const m3 = g.node('Unsqueeze', [maskF, g.int64([2])]); // [B, S, 1]
-      const sum = g.node('ReduceSum', [g.node('Mul', [last, m3]), g.int64([1])], { attrs: { keepdims: 0 } });
-      const count = g.node('Max', [g.node('ReduceSum', [m3, g.int64([1])], { attrs: { keepdims: 0 } }), g.float(1e-9)]);
-      pooled = g.node('Div', [sum, count]);
+      // max over real tokens (padding pushed to -3e38); none real: 0
+      const neg = g.node('Mul', [g.node('Sub', [g.float(1), m3]), g.float(-3e38)]);
+      const mx = g.node('ReduceMax', [g.node('Add', [g.node('Mul', [last, m3]), neg])], { attrs: { axes: [1], keepdims: 0 } });
+      pooled = g.node('Mul', [mx, g.node('Min', [count, g.float(1)])]);
     }
     if (config.normalize) {
       const norm = g.node('Sqrt', [g.node('ReduceSum', [g.node('Mul', [pooled, pooled]), g.int64([-1])], { attrs: { keepdims: 1 } })]);
@@ -236,18 +330,27 @@ export function buildBertGraph(config: BertConfig, weights: WeightMap): GraphBui
 
 /** The .onnx bytes of a BERT encoder (see the file header for inputs and outputs). */
 export function buildBertOnnx(config: BertConfig, weights: WeightMap): Uint8Array {
+  const model = { distilbert: 'DistilBertModel', roberta: 'RobertaModel', 'xlm-roberta': 'XLMRobertaModel', mpnet: 'MPNetModel' } as Record<string, string>;
+  const name = { distilbert: 'DistilBERT', roberta: 'RoBERTa', 'xlm-roberta': 'XLM-RoBERTa', mpnet: 'MPNet' } as Record<string, string>;
   return buildBertGraph(config, weights).toBytes({
-    docString: `${config.arch === 'distilbert' ? 'DistilBERT' : 'BERT'} encoder written by synthtune`,
+    docString: `${name[config.arch ?? ''] ?? 'BERT'} encoder written by synthtune`,
     metadata: {
       linear_layout: 'in_out',
-      architecture: config.arch === 'distilbert' ? 'DistilBertModel' : config.head === 'classifier' ? 'BertForSequenceClassification' : 'BertModel',
+      architecture: model[config.arch ?? ''] ?? (config.head === 'classifier' ? 'BertForSequenceClassification' : 'BertModel'),
     },
   });
 }
 
-/** Reads a BertConfig from a Hugging Face config.json object (bert, and the same keys for similar models; distilbert). */
+/**
+ * Reads a BertConfig from a Hugging Face config.json object: model_type 'bert' (or none), 'distilbert',
+ * 'roberta', 'xlm-roberta', 'mpnet'; any other model_type is an error naming it.
+ */
 export function bertConfigFromHf(json: Record<string, unknown>, extra: Partial<BertConfig> = {}): BertConfig {
-  if (json.model_type === 'distilbert') return distilbertConfigFromHf(json, extra);
+  const type = json.model_type === undefined ? 'bert' : String(json.model_type);
+  if (type === 'distilbert') return distilbertConfigFromHf(json, extra);
+  if (isRobertaArch(type)) return robertaConfigFromHf(json, extra);
+  if (type === 'mpnet') return mpnetConfigFromHf(json, extra);
+  if (type !== 'bert') throw new Error(`config.json: model_type '${type}' is not supported (${ARCHS.join(', ')})`);
   const num = (k: string, dflt?: number) => {
     const v = json[k];
     if (typeof v === 'number') return v;
@@ -270,6 +373,8 @@ export function bertConfigFromHf(json: Record<string, unknown>, extra: Partial<B
 /** A Hugging Face config.json object for a BertConfig (what transformers / transformers.js expect). */
 export function bertConfigToHf(c: BertConfig, numLabels = 0): Record<string, unknown> {
   if (c.arch === 'distilbert') return distilbertConfigToHf(c);
+  if (isRobertaArch(c.arch)) return robertaConfigToHf(c);
+  if (c.arch === 'mpnet') return mpnetConfigToHf(c);
   const json: Record<string, unknown> = {
     architectures: [c.head === 'classifier' ? 'BertForSequenceClassification' : 'BertModel'],
     model_type: 'bert',

@@ -25,14 +25,20 @@
  *
  * DistilBERT is the same model with typeVocabSize 0 (config.arch 'distilbert'): the native layout keeps
  * the BERT names, weights may come under DistilBERT names, and export writes a DistilBERT folder.
+ * RoBERTa / XLM-RoBERTa (arch 'roberta' / 'xlm-roberta') add RoBERTa position ids (paddingIdx), MPNet
+ * (arch 'mpnet') those and a relative attention bias (relativeBuckets); the native layout keeps the
+ * BERT names (plus 'encoder.relative_attention_bias.weight'), weights may come under the
+ * architecture's names, and export writes that architecture's folder. Pooling: any of
+ * sentence-transformers' single modes (PoolingMode); a list of modes is refused with an error naming them.
  *
  * Shapes: B texts per batch, T padded length, C hidden (= dim), V vocabulary.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { loadBackend } from '../../kernels/loader';
-import type { BertConfig, NamedTensor, WeightMap } from '../../models/onnx/bert';
+import { maxSequenceLength, POOLING_MODES, type BertConfig, type NamedTensor, type PoolingMode, type WeightMap } from '../../models/onnx/bert';
 import { distilbertToBertName } from '../../models/onnx/distilbert';
+import { mpnetToBertName } from '../../models/onnx/mpnet';
 import type { Adam } from '../optim';
 import type { Forward, Param, Side, Student, StudentState } from '../student';
 
@@ -50,12 +56,13 @@ export interface TensorLayout {
 }
 
 /**
- * Configuration of the native model: the BERT shape of the ONNX builder's BertConfig (arch only
- * names weights on import/export; distilbert is typeVocabSize 0) plus pooling and threads.
+ * Configuration of the native model: the BERT shape of the ONNX builder's BertConfig (arch names
+ * weights on import/export; distilbert is typeVocabSize 0; paddingIdx and relativeBuckets carry the
+ * RoBERTa / MPNet differences) plus pooling and threads.
  */
 export interface NativeBertConfig
-  extends Pick<BertConfig, 'arch' | 'vocabSize' | 'hidden' | 'layers' | 'heads' | 'intermediate' | 'maxPosition' | 'typeVocabSize' | 'layerNormEps'> {
-  pooling: 'mean' | 'cls';
+  extends Pick<BertConfig, 'arch' | 'vocabSize' | 'hidden' | 'layers' | 'heads' | 'intermediate' | 'maxPosition' | 'typeVocabSize' | 'layerNormEps' | 'paddingIdx' | 'relativeBuckets'> {
+  pooling: PoolingMode;
   normalize: boolean;
   /** CPU threads (0 or absent: the pool's default). */
   threads?: number;
@@ -156,13 +163,33 @@ export function createNativeBert(config: NativeBertConfig, opts: DeviceOptions =
   return new Ctor(device === 'cuda' ? { ...config, device, ...(precision ? { precision } : {}) } : config);
 }
 
+/**
+ * The one pooling mode of a sentence-transformers pooling declaration (a mode or a list of modes).
+ * The native model pools with one mode; a list of several (concatenated by sentence-transformers) is
+ * an error naming them.
+ */
+export function singlePooling(modes: PoolingMode | readonly PoolingMode[] | 'none' | undefined, dflt: PoolingMode = 'mean'): PoolingMode {
+  if (modes === undefined || modes === 'none') return dflt;
+  const list = typeof modes === 'string' ? [modes] : [...modes];
+  if (list.length === 0) return dflt;
+  if (list.length > 1) {
+    throw new Error(`full: pooling modes [${list.join(', ')}] are concatenated by sentence-transformers; method 'full' supports one mode (${POOLING_MODES.join(', ')})`);
+  }
+  if (!(POOLING_MODES as readonly string[]).includes(list[0])) {
+    throw new Error(`full: pooling mode '${String(list[0])}' is not supported (${POOLING_MODES.join(', ')})`);
+  }
+  return list[0];
+}
+
 /** A BertConfig (lib/models/onnx) plus pooling → the native config. */
-export function nativeConfigFrom(c: BertConfig, opts: { pooling?: 'mean' | 'cls'; normalize?: boolean; threads?: number } = {}): NativeBertConfig {
-  const pooling = opts.pooling ?? (c.pooling === 'cls' ? 'cls' : 'mean');
+export function nativeConfigFrom(c: BertConfig, opts: { pooling?: PoolingMode | readonly PoolingMode[]; normalize?: boolean; threads?: number } = {}): NativeBertConfig {
+  const pooling = singlePooling(opts.pooling ?? c.pooling);
   return {
     ...(c.arch ? { arch: c.arch } : {}),
     vocabSize: c.vocabSize, hidden: c.hidden, layers: c.layers, heads: c.heads, intermediate: c.intermediate,
     maxPosition: c.maxPosition, typeVocabSize: c.typeVocabSize, layerNormEps: c.layerNormEps,
+    ...(c.paddingIdx !== undefined ? { paddingIdx: c.paddingIdx } : {}),
+    ...(c.relativeBuckets ? { relativeBuckets: c.relativeBuckets } : {}),
     pooling, normalize: opts.normalize ?? c.normalize ?? false, threads: opts.threads,
   };
 }
@@ -173,6 +200,8 @@ export function bertConfigFrom(c: NativeBertConfig): BertConfig {
     ...(c.arch ? { arch: c.arch } : {}),
     vocabSize: c.vocabSize, hidden: c.hidden, layers: c.layers, heads: c.heads, intermediate: c.intermediate,
     maxPosition: c.maxPosition, typeVocabSize: c.typeVocabSize, layerNormEps: c.layerNormEps,
+    ...(c.paddingIdx !== undefined ? { paddingIdx: c.paddingIdx } : {}),
+    ...(c.relativeBuckets ? { relativeBuckets: c.relativeBuckets } : {}),
     pooling: c.pooling, normalize: c.normalize,
   };
 }
@@ -187,13 +216,13 @@ function weightEntries(w: NamedWeights): [string, Float32Array][] {
 
 /**
  * Copies named weights into the native model. Every tensor of its layout must be present with the
- * right size (a 'bert.' / 'distilbert.' prefix and DistilBERT names are accepted); names the model
+ * right size (a 'bert.' / 'roberta.' / 'distilbert.' / 'mpnet.' prefix and DistilBERT / MPNet names are accepted); names the model
  * does not know are an error unless they are heads it does not train (pooler.*, classifier.*) —
  * those are ignored.
  */
 export function loadNativeWeights(handle: NativeBertHandle, weights: NamedWeights): void {
   const byName = new Map<string, Float32Array>();
-  for (const [k, v] of weightEntries(weights)) byName.set(distilbertToBertName(k.replace(/^(distil)?bert\./, '')), v);
+  for (const [k, v] of weightEntries(weights)) byName.set(mpnetToBertName(distilbertToBertName(k.replace(/^((distil)?bert|roberta|mpnet)\./, ''))), v);
   const layout = handle.layout();
   const known = new Set(layout.map((t) => t.name));
   for (const name of byName.keys()) {
@@ -238,9 +267,9 @@ export interface FullOptions extends DeviceOptions {
   config: NativeBertConfig;
   /** Initial weights by HF name (e.g. lib/models/tiny.ts's randomBertWeights, or a model's initializers). */
   weights: NamedWeights;
-  /** Longer inputs are truncated (default min(maxPosition, 512)). */
+  /** Longer inputs are truncated (default min(maxSequenceLength(config), 512): maxPosition less paddingIdx + 1 for RoBERTa positions). */
   maxLength?: number;
-  /** Token id used for padding (masked, so its value does not matter; default 0). */
+  /** Token id used for padding (masked, so its value does not matter; default paddingIdx, else 0). */
   padId?: number;
 }
 
@@ -272,11 +301,13 @@ export class FullStudent implements Student<TokenIds> {
     this.handle = createNativeBert(this.config, { device: opts.device, precision: opts.precision });
     this.device = this.handle.device;
     this.dim = this.config.hidden;
-    this.maxLength = opts.maxLength ?? Math.min(this.config.maxPosition, 512);
-    if (!(Number.isInteger(this.maxLength) && this.maxLength >= 1 && this.maxLength <= this.config.maxPosition)) {
-      throw new Error(`full: maxLength must be an integer in [1, maxPosition = ${this.config.maxPosition}]`);
+    const maxSeq = maxSequenceLength(this.config);
+    this.maxLength = opts.maxLength ?? Math.min(maxSeq, 512);
+    if (!(Number.isInteger(this.maxLength) && this.maxLength >= 1 && this.maxLength <= maxSeq)) {
+      throw new Error(`full: maxLength must be an integer in [1, ${maxSeq}]` +
+        (this.config.paddingIdx !== undefined ? ` (maxPosition ${this.config.maxPosition} less paddingIdx + 1)` : ` (maxPosition)`));
     }
-    this.padId = opts.padId ?? 0;
+    this.padId = opts.padId ?? this.config.paddingIdx ?? 0;
     this.layout = this.handle.layout();
     loadNativeWeights(this.handle, opts.weights);
     this.flatP = new Float32Array(this.handle.paramsBuffer());
@@ -496,9 +527,22 @@ export class FullStudent implements Student<TokenIds> {
       tokenizerJson: read('tokenizer.json'),
       tokenizerConfig: read('tokenizer_config.json'),
       kind: 'bi-encoder',
-      stPooling: this.config.pooling,
+      stPooling: this.config.pooling === 'cls' ? 'cls' : 'mean',
       stNormalize: this.config.normalize,
     });
+    // lib/models/tiny.ts's sentenceTransformersModules knows mean and cls only: declare the other
+    // modes here (the same keys sentence-transformers writes).
+    if (this.config.pooling !== 'mean' && this.config.pooling !== 'cls') {
+      const keys: Record<PoolingMode, string> = {
+        mean: 'pooling_mode_mean_tokens', cls: 'pooling_mode_cls_token', max: 'pooling_mode_max_tokens',
+        mean_sqrt_len_tokens: 'pooling_mode_mean_sqrt_len_tokens', weightedmean: 'pooling_mode_weightedmean_tokens',
+        lasttoken: 'pooling_mode_lasttoken',
+      };
+      const pc: Record<string, unknown> = { word_embedding_dimension: this.dim };
+      for (const m of POOLING_MODES) pc[keys[m]] = m === this.config.pooling;
+      pc.include_prompt = true;
+      fs.writeFileSync(path.join(dir, '1_Pooling', 'config.json'), JSON.stringify(pc, null, 2));
+    }
   }
 }
 
