@@ -14,11 +14,16 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 import { loadEncoder } from '../lib/models/encoder';
+import { randomFloats } from '../bench/harness';
 import { encodeSafetensors, readSafetensors } from '../lib/models/import';
 import { randomBertWeights, writeTinyModel } from '../lib/models/tiny';
-import { exportFullSafetensors } from '../lib/training/export';
+import { TextTokenizer } from '../lib/models/tokenizer';
+import { buildWordPieceTokenizer } from '../lib/models/wordpiece';
+import { exportAdapter, exportFullSafetensors, exportStatic } from '../lib/training/export';
 import { importFullStudent } from '../lib/training/import-weights';
+import { AdapterStudent } from '../lib/training/students/adapter';
 import { nativeBertAvailable } from '../lib/training/students/full';
+import { StaticStudent } from '../lib/training/students/static';
 import { report, scratchDirs } from './helpers/models';
 
 const tmp = scratchDirs('synthtune-export-py-');
@@ -51,13 +56,28 @@ interface PyOut {
 
 /** Runs load_export.py on a folder; flags as the script takes them. */
 async function python(dir: string, flags: string[]): Promise<PyOut> {
+  const r = await pythonRun(dir, flags);
+  if (r.status !== 0) throw new Error(`load_export.py failed (${r.status}):\n${r.stderr}`);
+  return r.out!;
+}
+
+async function pythonRun(dir: string, flags: string[]): Promise<{ status: number | null; stderr: string; out?: PyOut }> {
   const work = await tmp();
   const textsFile = path.join(work, 'texts.json');
   const outFile = path.join(work, 'out.json');
   fs.writeFileSync(textsFile, JSON.stringify(TEXTS));
   const r = spawnSync('python3', [SCRIPT, dir, textsFile, outFile, ...flags], { encoding: 'utf8', env: { ...process.env, TOKENIZERS_PARALLELISM: 'false' } });
-  if (r.status !== 0) throw new Error(`load_export.py failed (${r.status}):\n${r.stderr}`);
-  return JSON.parse(fs.readFileSync(outFile, 'utf8')) as PyOut;
+  return { status: r.status, stderr: r.stderr, ...(r.status === 0 ? { out: JSON.parse(fs.readFileSync(outFile, 'utf8')) as PyOut } : {}) };
+}
+
+/** synthtune's loadEncoder on a folder. */
+async function synthtune(dir: string): Promise<Float32Array> {
+  const enc = await loadEncoder(dir, { threads: 1, batchSize: 2 });
+  try {
+    return await enc.encode(TEXTS);
+  } finally {
+    await enc.release();
+  }
 }
 
 const flat = (rows: number[][] | undefined): Float32Array => Float32Array.from((rows ?? []).flat());
@@ -137,3 +157,112 @@ describe.runIf(noNative.ok)('full student export', () => {
   }
 });
 
+
+describe('adapter export', () => {
+  /** A tiny BERT base; with model.safetensors (as transformers saves it) unless onnxOnly. */
+  async function base(opts: { pooling?: 'mean' | 'cls'; normalize?: boolean; onnxOnly?: boolean }): Promise<{ dir: string; x: Float32Array }> {
+    const root = await tmp();
+    const { dir, weights } = writeTinyModel(path.join(root, 'base'), { seed: 5, std: 0.2, stPooling: opts.pooling ?? 'mean', stNormalize: opts.normalize });
+    if (!opts.onnxOnly) fs.writeFileSync(path.join(dir, 'model.safetensors'), encodeSafetensors(weights, { format: 'pt' }));
+    return { dir, x: await synthtune(dir) };
+  }
+  function adapter(o: { rank: number; bias: boolean; sides: 'query' | 'both' }): AdapterStudent {
+    const a = new AdapterStudent({ dim: 32, ...o });
+    a.params().forEach((p, i) => p.data.set(Array.from(randomFloats(p.data.length, 9 + i), (v) => 0.2 * v)));
+    return a;
+  }
+
+  for (const c of [
+    { pooling: 'mean' as const, rank: 0, bias: true, sides: 'query' as const },
+    { pooling: 'cls' as const, rank: 4, bias: false, sides: 'both' as const },
+  ]) {
+    it(`${c.pooling} pooling, rank ${c.rank}${c.bias ? ' + bias' : ''}: Transformer → Pooling → Dense in sentence-transformers, as in synthtune`, async () => {
+      const b = await base({ pooling: c.pooling });
+      const a = adapter(c);
+      const want = a.apply(b.x, 'query');
+      const dir = path.join(await tmp(), 'adapter');
+      const res = await exportAdapter(a, dir, { baseModelDir: b.dir });
+      expect(res.layout).toBe('modules');
+      expect(res.pytorch).toBe(true);
+      expect(report('adapter export via loadEncoder', await synthtune(dir), want)).toBeLessThanOrEqual(1e-5);
+      const info = JSON.parse(fs.readFileSync(path.join(dir, 'synthtune.json'), 'utf8'));
+      console.log(`adapter export (${c.pooling}), int8 vs float32: min cosine ${info.quantized.agreement.minCosine.toFixed(5)}, max abs ${info.quantized.agreement.maxAbsDiff.toExponential(2)}`);
+      expect(info.quantized.agreement.minCosine).toBeGreaterThan(0.99);
+      if (noPython) return;
+      const py = await python(dir, ['--st', '--hf', c.pooling]);
+      expect(py.st_modules).toEqual(['Transformer', 'Pooling', 'Dense']);
+      expect(report('adapter export via SentenceTransformer', flat(py.st), want)).toBeLessThanOrEqual(1e-5);
+      // AutoModel is the base transformer: pooled, it gives the adapter's input
+      expect(report('adapter export via AutoModel (the base, pooled)', flat(py.hf), b.x)).toBeLessThanOrEqual(1e-5);
+    });
+  }
+
+  it('a normalising base: the adapter stays in the graph; synthtune reads it, Python refuses it (no weights)', async () => {
+    const b = await base({ normalize: true });
+    const a = adapter({ rank: 0, bias: true, sides: 'query' });
+    const want = a.apply(b.x, 'query');
+    const dir = path.join(await tmp(), 'adapter');
+    const res = await exportAdapter(a, dir, { baseModelDir: b.dir });
+    expect(res.layout).toBe('graph');
+    expect(res.pytorch).toBe(false);
+    expect(fs.existsSync(path.join(dir, 'model.safetensors'))).toBe(false);
+    expect(report('adapter export (normalising base) via loadEncoder', await synthtune(dir), want)).toBeLessThanOrEqual(1e-5);
+    if (noPython) return;
+    expect((await pythonRun(dir, ['--st'])).status).not.toBe(0);
+  });
+
+  it('an ONNX-only base: synthtune reads the export; Python refuses it for lack of transformer weights', async () => {
+    const b = await base({ onnxOnly: true });
+    const a = adapter({ rank: 0, bias: true, sides: 'both' });
+    const dir = path.join(await tmp(), 'adapter');
+    const res = await exportAdapter(a, dir, { baseModelDir: b.dir });
+    expect(res).toMatchObject({ layout: 'modules', pytorch: false });
+    expect(report('adapter export (ONNX-only base) via loadEncoder', await synthtune(dir), a.apply(b.x, 'query'))).toBeLessThanOrEqual(1e-5);
+    if (noPython) return;
+    const r = await pythonRun(dir, ['--st']);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/model\.safetensors|pytorch_model\.bin/);
+  });
+});
+
+describe('static export', () => {
+  async function setup(texts: string[], opts: { specials?: boolean } = {}) {
+    const tokDir = await tmp();
+    const tok = buildWordPieceTokenizer(texts, { vocabSize: 200 });
+    const json = tok.tokenizerJson as { post_processor: unknown; model: { vocab: Record<string, number> } };
+    if (opts.specials === false) json.post_processor = null;
+    fs.writeFileSync(path.join(tokDir, 'tokenizer.json'), JSON.stringify(json));
+    fs.writeFileSync(path.join(tokDir, 'tokenizer_config.json'), JSON.stringify(tok.tokenizerConfig));
+    const tokenizer = new TextTokenizer(json, tok.tokenizerConfig as Record<string, unknown>);
+    const V = Math.max(...Object.values(json.model.vocab)) + 1;
+    return { tokDir, tokenizer, V };
+  }
+
+  for (const c of [{ normalize: false, specials: true }, { normalize: true, specials: true }, { normalize: false, specials: false }]) {
+    it(`StaticEmbedding in sentence-transformers gives the student's embeddings (${c.normalize ? 'normalised' : 'raw'}, ${c.specials ? '[CLS]/[SEP] added' : 'no special tokens'})`, async () => {
+      const texts = [...TEXTS, '  spaced   out  ', 'Ünïcödé àccents and 中文'];
+      const { tokDir, tokenizer, V } = await setup(texts, { specials: c.specials });
+      const student = new StaticStudent({ vocabSize: V, dim: 16, seed: 4 });
+      const ids = TEXTS.map((t) => Int32Array.from(tokenizer.encode(t).ids));
+      if (c.specials) expect(ids[0][0]).toBe(tokenizer.encode('').ids[0]); // [CLS] is part of the student's input
+      let want = await student.encode(ids, 'query');
+      if (c.normalize) {
+        want = want.slice();
+        for (let r = 0; r < TEXTS.length; r++) {
+          const row = want.subarray(r * 16, (r + 1) * 16);
+          const n = Math.hypot(...row);
+          row.forEach((v, i) => (row[i] = v / n));
+        }
+      }
+      const dir = path.join(await tmp(), 'static');
+      const res = await exportStatic(student, dir, { tokenizerDir: tokDir, normalize: c.normalize });
+      expect(res.sentenceTransformers).toBe(true);
+      expect(res.quantized).toBeNull(); // an embedding bag has no MatMul to quantise
+      expect(report('static export via loadEncoder', await synthtune(dir), want)).toBeLessThanOrEqual(1e-5);
+      if (noPython) return;
+      const py = await python(dir, ['--st']);
+      expect(py.st_modules).toEqual(c.normalize ? ['StaticEmbedding', 'Normalize'] : ['StaticEmbedding']);
+      expect(report('static export via SentenceTransformer', flat(py.st), want)).toBeLessThanOrEqual(1e-5);
+    });
+  }
+});
