@@ -192,7 +192,7 @@ async function generateShared(): Promise<string> {
 export async function roundtrip(folder: string, texts: string[], scratch: string): Promise<{
   sentence_transformers: number[][];
   modules: string[];
-  max_seq_length: number;
+  max_seq_length: number | null;
   prompts: Record<string, string>;
   prompt_embeddings: Record<string, number[][]>;
   automodel: { cls?: number[][]; mean?: number[][]; error?: string };
@@ -234,5 +234,9 @@ export function report(what: string, got: ArrayLike<number>, want: ArrayLike<num
   const where = row >= 0 && texts ? ` worst row ${row} "${texts[row].slice(0, 30)}"` : '';
   const len = got.length === want.length ? '' : ` (length ${got.length} vs ${want.length})`;
   console.log(`${max <= tol ? 'PASS' : 'FAIL'} ${what}: max abs diff ${max.toExponential(2)} (tol ${tol})${len}${where} got [${head(got, row)}] want [${head(want, row)}]`);
+  if (!(max <= tol) && got.length === want.length && dim > 0) {
+    const rows = Array.from({ length: got.length / dim }, (_, r) => diff(Array.from(got).slice(r * dim, (r + 1) * dim), Array.from(want).slice(r * dim, (r + 1) * dim)).max);
+    console.log(`  per row: ${rows.map((d) => d.toExponential(1)).join(' ')}`);
+  }
   return max;
 }

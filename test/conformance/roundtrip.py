@@ -10,13 +10,13 @@ TEXTS_JSON is a file holding a JSON array of strings. Output:
     {
       "sentence_transformers": [[...], ...],   # SentenceTransformer(EXPORT_DIR).encode(texts)
       "modules": ["Transformer", "Pooling", ...],
-      "max_seq_length": 128,
+      "max_seq_length": 128 | null,
       "prompts": {"query": "query: ", ...},             # the non-empty prompts of the export
       "prompt_embeddings": {"query": [[...]], ...},    # encode(texts, prompt_name=...) for each
       "automodel": {"cls": [[...]], "mean": [[...]]} | {"error": "..."}
     }
 
-"automodel" is AutoModel.from_pretrained(EXPORT_DIR)'s last_hidden_state, CLS and masked mean,
+"automodel" (when the first module is a Transformer) is AutoModel.from_pretrained(EXPORT_DIR)'s last_hidden_state, CLS and masked mean,
 on AutoTokenizer's tokens truncated to the same max_seq_length (no Dense, no normalisation). A
 failure to load with sentence-transformers exits 1 with the reason on stderr.
 """
@@ -66,11 +66,16 @@ def main() -> int:
     out = {
         "sentence_transformers": as_list(st.encode(texts, convert_to_numpy=True, batch_size=4)),
         "modules": [type(m).__name__ for m in st],
-        "max_seq_length": st.max_seq_length,
+        # an integer, or null where the model has no limit (a StaticEmbedding has none)
+        "max_seq_length": st.max_seq_length if isinstance(st.max_seq_length, int) else None,
         "prompts": {k: v for k, v in st.prompts.items() if v},
         "prompt_embeddings": {k: as_list(st.encode(texts, prompt_name=k, convert_to_numpy=True, batch_size=4))
                               for k, v in st.prompts.items() if v},
     }
+    if out["modules"][:1] != ["Transformer"]:
+        out["automodel"] = {"error": f"no transformer module (modules {out['modules']})"}
+        json.dump(out, sys.stdout, allow_nan=False)
+        return 0
     try:
         tok = transformers.AutoTokenizer.from_pretrained(folder)
         model = transformers.AutoModel.from_pretrained(folder).eval()
@@ -81,7 +86,7 @@ def main() -> int:
         out["automodel"] = {"cls": as_list(h[:, 0]), "mean": as_list((h * m).sum(1) / m.sum(1).clamp(min=1e-9))}
     except Exception as e:  # noqa: BLE001
         out["automodel"] = {"error": f"{type(e).__name__}: {e}"}
-    json.dump(out, sys.stdout)
+    json.dump(out, sys.stdout, allow_nan=False)
     return 0
 
 
