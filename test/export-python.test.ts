@@ -16,13 +16,14 @@ import { describe, expect, it } from 'vitest';
 import { loadEncoder } from '../lib/models/encoder';
 import { randomFloats } from '../bench/harness';
 import { encodeSafetensors, readSafetensors } from '../lib/models/import';
-import { randomBertWeights, writeTinyModel } from '../lib/models/tiny';
+import type { BertConfig } from '../lib/models/onnx/bert';
+import { randomBertWeights, TINY_SHAPE, writeTinyModel } from '../lib/models/tiny';
 import { TextTokenizer } from '../lib/models/tokenizer';
 import { buildWordPieceTokenizer } from '../lib/models/wordpiece';
 import { exportAdapter, exportFullSafetensors, exportStatic } from '../lib/training/export';
 import { importFullStudent } from '../lib/training/import-weights';
 import { AdapterStudent } from '../lib/training/students/adapter';
-import { nativeBertAvailable } from '../lib/training/students/full';
+import { FullStudent, nativeBertAvailable, nativeConfigFrom } from '../lib/training/students/full';
 import { StaticStudent } from '../lib/training/students/static';
 import { report, scratchDirs } from './helpers/models';
 
@@ -157,6 +158,42 @@ describe.runIf(noNative.ok)('full student export', () => {
   }
 });
 
+
+describe.runIf(noNative.ok)('full student export, RoBERTa-style architectures', () => {
+  for (const arch of ['roberta', 'xlm-roberta', 'mpnet'] as const) {
+    it(`${arch}: SentenceTransformer and AutoModel reproduce the student`, async () => {
+      const root = await tmp();
+      const tokDir = path.join(root, 'tok');
+      fs.mkdirSync(tokDir);
+      const tok = buildWordPieceTokenizer(TEXTS, { vocabSize: 300 });
+      fs.writeFileSync(path.join(tokDir, 'tokenizer.json'), JSON.stringify(tok.tokenizerJson));
+      fs.writeFileSync(path.join(tokDir, 'tokenizer_config.json'), JSON.stringify(tok.tokenizerConfig));
+      const tokenizer = new TextTokenizer(tok.tokenizerJson, tok.tokenizerConfig as Record<string, unknown>);
+      const vocab = (tok.tokenizerJson as { model: { vocab: Record<string, number> } }).model.vocab;
+      const config: BertConfig = {
+        ...TINY_SHAPE, arch, vocabSize: Math.max(...Object.values(vocab)) + 1, paddingIdx: 1,
+        ...(arch === 'mpnet' ? { typeVocabSize: 0, relativeBuckets: 32 } : { typeVocabSize: 1 }),
+      };
+      const student = new FullStudent({ config: nativeConfigFrom(config, { pooling: 'mean', threads: 1 }), weights: randomBertWeights(config, { seed: 21, std: 0.2 }) });
+      const ids = TEXTS.map((t) => Int32Array.from(tokenizer.encode(t).ids));
+      // HF derives RoBERTa positions from input_ids != pad_token_id (1 = [UNK] here): keep the texts free of it
+      expect(ids.every((x) => !x.includes(1))).toBe(true);
+      const want = await student.encode(ids, 'query');
+      const dir = path.join(root, 'export');
+      await student.exportArtifact(dir, { tokenizerDir: tokDir });
+      const res = await exportFullSafetensors(student, dir, { sourceDir: tokDir });
+      expect(report(`${arch} export via loadEncoder`, await synthtune(dir), want)).toBeLessThanOrEqual(1e-5);
+      if (noPython) return;
+      const py = await python(dir, ['--st', '--hf', 'mean']);
+      expect(py.hf_class).toBe({ roberta: 'RobertaModel', 'xlm-roberta': 'XLMRobertaModel', mpnet: 'MPNetModel' }[arch]);
+      expect(report(`${arch} export via SentenceTransformer`, flat(py.st), want)).toBeLessThanOrEqual(1e-5);
+      expect(report(`${arch} export via AutoModel (mean-pooled)`, flat(py.hf), want)).toBeLessThanOrEqual(1e-5);
+      expect(py.hf_loading!.unexpected_keys).toEqual([]);
+      expect(py.hf_loading!.missing_keys).toEqual(['pooler.dense.bias', 'pooler.dense.weight']);
+      expect(res.missing).toEqual(['^pooler\\.']);
+    });
+  }
+});
 
 describe('adapter export', () => {
   /** A tiny BERT base; with model.safetensors (as transformers saves it) unless onnxOnly. */

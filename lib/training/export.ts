@@ -23,6 +23,8 @@ import { loadEncoder } from '../models/encoder';
 import { encodeSafetensors, readSafetensors } from '../models/import';
 import { bertConfigToHf, type BertConfig, type NamedTensor } from '../models/onnx/bert';
 import { bertToDistilbertName, distilbertConfigToHf } from '../models/onnx/distilbert';
+import { bertToMpnetName, mpnetConfigToHf } from '../models/onnx/mpnet';
+import { robertaConfigToHf } from '../models/onnx/roberta';
 import { GraphBuilder } from '../models/onnx/graph';
 import { decodeModel, encodeModel, DataType, type ModelProtoObj, type NodeProtoObj, type TensorProtoObj } from '../models/onnx/proto';
 import { agreement, quantizeDynamic, type Agreement, type QuantizeOptions } from '../models/onnx/quantize';
@@ -476,17 +478,24 @@ export interface HfArchitecture {
   tensorName(name: string): string;
   /** config.json keys the student's shape fixes (they win over the source model's config.json). */
   config(c: BertConfig): Record<string, unknown>;
-  /** Tensors the class has but the student does not train (BERT's pooler): copied from the source checkpoint when it has them. */
+  /** Tensors the class has but the student does not train (the pooler): copied from the source checkpoint when it has them. */
   untrained?: RegExp;
+  /** Prefix of the base model's tensors in task checkpoints (BertForMaskedLM's 'bert.'), stripped when reading the source. */
+  prefix?: string;
 }
 
+const same = (n: string) => n;
+
 export const HF_ARCHITECTURES: Record<string, HfArchitecture> = {
-  bert: { modelType: 'bert', architecture: 'BertModel', tensorName: (n) => n, config: (c) => bertConfigToHf({ ...c, arch: undefined, head: undefined }), untrained: /^pooler\./ },
+  bert: { modelType: 'bert', architecture: 'BertModel', tensorName: same, config: (c) => bertConfigToHf({ ...c, arch: undefined, head: undefined }), untrained: /^pooler\./, prefix: 'bert.' },
   distilbert: { modelType: 'distilbert', architecture: 'DistilBertModel', tensorName: bertToDistilbertName, config: distilbertConfigToHf },
+  roberta: { modelType: 'roberta', architecture: 'RobertaModel', tensorName: same, config: robertaConfigToHf, untrained: /^pooler\./, prefix: 'roberta.' },
+  'xlm-roberta': { modelType: 'xlm-roberta', architecture: 'XLMRobertaModel', tensorName: same, config: robertaConfigToHf, untrained: /^pooler\./, prefix: 'roberta.' },
+  mpnet: { modelType: 'mpnet', architecture: 'MPNetModel', tensorName: bertToMpnetName, config: mpnetConfigToHf, untrained: /^pooler\./, prefix: 'mpnet.' },
 };
 
-/** config.json keys where the source model's value is kept (they do not change the forward). */
-const SOURCE_KEEPS = /dropout|^initializer_range$|_token_id$|^(id2label|label2id|_name_or_path|transformers_version|tokenizer_class)$/;
+/** config.json keys where the source model's value is kept (they do not change the forward; pad_token_id does, for RoBERTa's positions). */
+const SOURCE_KEEPS = /dropout|^initializer_range$|^(bos|eos|sep|cls|unk|mask)_token_id$|^(id2label|label2id|_name_or_path|transformers_version|tokenizer_class)$/;
 /** Source keys that would mislead a loader of the exported base model. */
 const SOURCE_DROPS = new Set(['torch_dtype', 'dtype', 'auto_map', 'architectures', 'num_labels', 'problem_type', 'finetuning_task']);
 
@@ -535,9 +544,8 @@ export async function exportFullSafetensors(student: FullStudent, dir: string, o
   const srcSt = path.join(opts.sourceDir, 'model.safetensors');
   if (arch.untrained) {
     const src = (await exists(srcSt)) ? readSafetensors(srcSt).tensors : new Map<string, NamedTensor>();
-    const prefix = new RegExp(`^${arch.modelType}\\.`);
     for (const [name, t] of src) {
-      const n = name.replace(prefix, '');
+      const n = arch.prefix && name.startsWith(arch.prefix) ? name.slice(arch.prefix.length) : name;
       if (arch.untrained.test(n) && !tensors.has(n)) tensors.set(n, { dims: t.dims, data: t.data });
     }
     if (![...tensors.keys()].some((n) => arch.untrained!.test(n))) missing.push(arch.untrained.source);
