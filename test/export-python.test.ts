@@ -24,6 +24,7 @@ import { exportAdapter, exportFullSafetensors, exportStatic } from '../lib/train
 import { importFullStudent } from '../lib/training/import-weights';
 import { AdapterStudent } from '../lib/training/students/adapter';
 import { FullStudent, nativeBertAvailable, nativeConfigFrom } from '../lib/training/students/full';
+import { writeSentenceTransformersFilesSync } from '../lib/models/st-folder';
 import { StaticStudent } from '../lib/training/students/static';
 import { report, scratchDirs } from './helpers/models';
 
@@ -233,6 +234,27 @@ describe('adapter export', () => {
       expect(report('adapter export via AutoModel (the base, pooled)', flat(py.hf), b.x)).toBeLessThanOrEqual(1e-5);
     });
   }
+
+  it('a base with a Dense module: Pooling → its Dense (tanh, 32 → 16) → the adapter\'s Dense', async () => {
+    const root = await tmp();
+    const { dir, weights } = writeTinyModel(path.join(root, 'base'), { seed: 5, std: 0.2 });
+    fs.writeFileSync(path.join(dir, 'model.safetensors'), encodeSafetensors(weights, { format: 'pt' }));
+    const wd = Float32Array.from(randomFloats(16 * 32, 77), (v) => 0.3 * v);
+    writeSentenceTransformersFilesSync(dir, { hidden: 32, pooling: 'mean', dense: [{ inFeatures: 32, outFeatures: 16, bias: true, activation: 'tanh', weight: wd, biasData: new Float32Array(16).fill(0.1) }] });
+    const x = await synthtune(dir);
+    expect(x.length).toBe(TEXTS.length * 16);
+    const a = new AdapterStudent({ dim: 16, rank: 0, bias: true });
+    a.params().forEach((p, i) => p.data.set(Array.from(randomFloats(p.data.length, 31 + i), (v) => 0.2 * v)));
+    const want = a.apply(x, 'query');
+    const out = path.join(root, 'adapter');
+    const res = await exportAdapter(a, out, { baseModelDir: dir });
+    expect(res.layout).toBe('modules');
+    expect(report('adapter on a Dense base via loadEncoder', await synthtune(out), want)).toBeLessThanOrEqual(1e-5);
+    if (noPython) return;
+    const py = await python(out, ['--st']);
+    expect(py.st_modules).toEqual(['Transformer', 'Pooling', 'Dense', 'Dense']);
+    expect(report('adapter on a Dense base via SentenceTransformer', flat(py.st), want)).toBeLessThanOrEqual(1e-5);
+  });
 
   it('a normalising base: the adapter stays in the graph; synthtune reads it, Python refuses it (no weights)', async () => {
     const b = await base({ normalize: true });

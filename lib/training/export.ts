@@ -1,18 +1,25 @@
 /**
- * Exporting trained students as self-contained model folders (tokenizer, config.json,
- * onnx/model.onnx, sentence-transformers pooling files) that synthtune's loadEncoder and
- * onnxruntime read directly, in the Hugging Face / transformers.js layout.
+ * Exporting trained students as self-contained model folders that synthtune's loadEncoder,
+ * onnxruntime, transformers.js and Python (sentence-transformers, transformers) all read and that
+ * give the student's embeddings: tokenizer files, config.json, onnx/model.onnx,
+ * onnx/model_quantized.onnx (dynamic int8, its agreement with float32 measured and recorded in
+ * synthtune.json), the sentence-transformers modules (lib/models/st-folder.ts writes them), and
+ * PyTorch weights where the student has a transformer.
  *
+ * full (exportFullSafetensors, after FullStudent.exportArtifact wrote the graph): model.safetensors
+ *   under the checkpoint names of the architecture's transformers class (HF_ARCHITECTURES: one
+ *   entry per architecture), config.json over the source's, Transformer → Pooling (→ Normalize).
  * static: the graph is Gather(E, input_ids) → last_hidden_state (B,S,D) — the token vectors —
  *   plus sentence_embedding (B,D), the attention-masked mean, so it is the student's forward
  *   when the student was trained on the tokenizer's ids (special tokens included, as
- *   TextTokenizer.encode gives them).
- * adapter: the base encoder's graph with y = h·Wᵀ + b appended to its last_hidden_state. Mean and
- *   CLS pooling are averages with weights summing to 1, so adapting every token vector and then
- *   pooling equals pooling and then adapting: the folded graph reproduces adapter(encoder(x))
- *   exactly. A base that L2-normalises its embeddings (a Normalize module) is not linear before
- *   the adapter; for it the pooling, the normalisation and the adapter are written into the graph
- *   as sentence_embedding and the folder declares no pooling (loadEncoder then uses the graph's).
+ *   TextTokenizer.encode gives them). For Python, a StaticEmbedding module (0_StaticEmbedding)
+ *   whose tokenizer puts the same special tokens' rows in the bag (staticEmbeddingModule).
+ * adapter: y = W·x + b on the base encoder's sentence embedding x. Layout 'modules' (a base without
+ *   Normalize): the base's transformer (ONNX graph, and its model.safetensors when it has one), then
+ *   Pooling → the base's Dense modules → Dense(identity, W, b). Layout 'graph' (a base that
+ *   L2-normalises, which is not linear before the adapter): the pooling, the normalisation and
+ *   the adapter are written into the graph as sentence_embedding and the folder declares no
+ *   pooling (loadEncoder then uses the graph's); Python cannot load it (see exportAdapter).
  *   A query-only adapter exports the query model; synthtune.json names the unchanged document model.
  *
  * Shapes: B batch, S sequence length, V vocabulary, D embedding dimension.
