@@ -19,9 +19,10 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { bertWeightsFromOnnx, readFolderWeights, readSafetensors, bertWeightsFromSafetensors, folderBertConfig, poolingModesOf } from '../lib/models/import';
+import { bertWeightsFromOnnx, folderBertConfig, readFolderWeights } from '../lib/models/import';
 import { bertConfigFromHf, buildBertOnnx, POOLING_MODES, type BertConfig, type PoolingMode, type WeightMap } from '../lib/models/onnx/bert';
 import { relativeBucket } from '../lib/models/onnx/mpnet';
+import { readModelFolder } from '../lib/models/st-folder';
 import { decodeModel } from '../lib/models/onnx/proto';
 import { loadOrtModel } from '../lib/models/ort';
 import { bertForwardRef } from '../lib/models/reference-forward';
@@ -78,12 +79,9 @@ describe('architectures: config.json', () => {
     expect(() => bertConfigFromHf({ ...common, model_type: 'roberta', hidden_act: 'relu' })).toThrow(/hidden_act 'relu'/);
   });
 
-  it('reads sentence-transformers pooling declarations; several modes are refused naming them', () => {
-    expect(poolingModesOf({ pooling_mode: 'max' })).toEqual(['max']);
-    expect(poolingModesOf({ pooling_mode_mean_tokens: false, pooling_mode_weightedmean_tokens: true })).toEqual(['weightedmean']);
-    expect(poolingModesOf(undefined)).toEqual(['mean']);
-    expect(poolingModesOf({ pooling_mode: ['cls', 'mean'] })).toEqual(['cls', 'mean']);
-    expect(() => poolingModesOf({ pooling_mode: 'median' })).toThrow(/pooling mode 'median' is not supported/);
+  it('several pooling modes (concatenated by sentence-transformers) are refused naming them', () => {
+    expect(singlePooling(['max'])).toBe('max');
+    expect(singlePooling(undefined)).toBe('mean');
     expect(() => singlePooling(['cls', 'mean'])).toThrow(/pooling modes \[cls, mean\] are concatenated/);
     expect(() => nativeConfigFrom(shapeOf('bert'), { pooling: ['max', 'mean'] })).toThrow(/\[max, mean\]/);
   });
@@ -234,6 +232,24 @@ describe.runIf(!pythonWhy)('architectures vs PyTorch (transformers-saved tiny mo
     expect(got).toEqual(want);
   });
 
+  it.runIf(avail.ok && fs.existsSync(TOKENIZER))("importFullStudent takes the folder's sentence-transformers pooling and Normalize (st-folder); several modes are an error", async () => {
+    const dir = path.join(root, 'roberta-st');
+    fs.cpSync(path.join(root, 'roberta'), dir, { recursive: true });
+    const modules = [
+      { idx: 0, name: '0', path: '', type: 'sentence_transformers.models.Transformer' },
+      { idx: 1, name: '1', path: '1_Pooling', type: 'sentence_transformers.models.Pooling' },
+      { idx: 2, name: '2', path: '2_Normalize', type: 'sentence_transformers.models.Normalize' },
+    ];
+    fs.writeFileSync(path.join(dir, 'modules.json'), JSON.stringify(modules));
+    fs.mkdirSync(path.join(dir, '1_Pooling'));
+    fs.writeFileSync(path.join(dir, '1_Pooling', 'config.json'), JSON.stringify({ embedding_dimension: 32, pooling_mode: 'weightedmean', include_prompt: true }));
+    const r = await importFullStudent(dir, { threads: 1 });
+    expect(r.student.config).toMatchObject({ arch: 'roberta', pooling: 'weightedmean', normalize: true });
+    expect(r.check!.maxAbsDiff).toBeLessThanOrEqual(1e-4);
+    fs.writeFileSync(path.join(dir, '1_Pooling', 'config.json'), JSON.stringify({ embedding_dimension: 32, pooling_mode: ['cls', 'max'], include_prompt: true }));
+    await expect(importFullStudent(dir, { threads: 1 })).rejects.toThrow(/pooling modes \[cls, max\] are concatenated/);
+  }, 60_000);
+
   const rows = (a: number[], B: number, T: number) => Array.from({ length: B }, (_, b) => a.slice(b * T, (b + 1) * T));
 
   for (const arch of ARCHS) {
@@ -311,8 +327,8 @@ describe.runIf(!pythonWhy)('architectures vs PyTorch (transformers-saved tiny mo
         const cfg = JSON.parse(fs.readFileSync(path.join(out, 'config.json'), 'utf8')) as Record<string, unknown>;
         expect(cfg.model_type).toBe(arch);
         expect(folderBertConfig(out).arch ?? 'bert').toBe(arch);
-        const pc = JSON.parse(fs.readFileSync(path.join(out, '1_Pooling', 'config.json'), 'utf8')) as Record<string, unknown>;
-        expect(poolingModesOf(pc)).toEqual(['max']);
+        expect(readModelFolder(out).pooling?.modes).toEqual(['max']);
+        expect(readModelFolder(out).normalize).toBe(true);
         const model = decodeModel(new Uint8Array(fs.readFileSync(path.join(out, 'onnx', 'model.onnx'))));
         const inits = new Set(model.graph.initializer.map((t) => t.name));
         expect(inits.has(arch === 'mpnet' ? 'encoder.layer.0.attention.attn.q.weight' : 'encoder.layer.0.attention.self.query.weight')).toBe(true);

@@ -36,7 +36,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { bertConfigFromHf, bertWeightShapes, POOLING_MODES, transpose2d, type BertConfig, type NamedTensor, type PoolingMode, type WeightMap } from './onnx/bert';
+import { bertConfigFromHf, bertWeightShapes, transpose2d, type BertConfig, type NamedTensor, type WeightMap } from './onnx/bert';
 import { distilbertToBertName } from './onnx/distilbert';
 import { mpnetToBertName } from './onnx/mpnet';
 import { decodeModel, type ModelProtoObj, type NodeProtoObj, type TensorProtoObj } from './onnx/proto';
@@ -535,13 +535,11 @@ function assignByPosition(
 // ---------------------------------------------------------------------------------------------
 // model folders
 
+/** (The folder's sentence-transformers modules — pooling, Dense, Normalize — are read by ./st-folder.ts.) */
 export interface FolderWeights extends ImportedWeights {
   source: 'safetensors' | 'onnx';
   file: string;
   config: BertConfig;
-  /** sentence-transformers pooling modes of the folder (default [mean]; several are concatenated) and its Normalize module. */
-  pooling: PoolingMode[];
-  normalize: boolean;
 }
 
 function readJson(file: string): Record<string, unknown> | undefined {
@@ -563,43 +561,6 @@ export function folderBertConfig(dir: string): BertConfig {
   }
 }
 
-/** sentence-transformers' legacy pooling keys (1_Pooling/config.json) and the modes they switch on. */
-const POOLING_KEYS: [string, PoolingMode][] = [
-  ['pooling_mode_cls_token', 'cls'], ['pooling_mode_max_tokens', 'max'], ['pooling_mode_mean_tokens', 'mean'],
-  ['pooling_mode_mean_sqrt_len_tokens', 'mean_sqrt_len_tokens'], ['pooling_mode_weightedmean_tokens', 'weightedmean'],
-  ['pooling_mode_lasttoken', 'lasttoken'],
-];
-
-/**
- * The pooling modes of a sentence-transformers Pooling config object: `pooling_mode` (a mode or a
- * list, sentence-transformers ≥ 6) or the legacy `pooling_mode_*` booleans (in sentence-transformers'
- * order); none: [mean]. An unknown mode is an error naming it.
- */
-export function poolingModesOf(pc: Record<string, unknown> | undefined): PoolingMode[] {
-  if (!pc) return ['mean'];
-  const known = (m: unknown): PoolingMode => {
-    if (typeof m !== 'string' || !(POOLING_MODES as readonly string[]).includes(m)) {
-      throw new Error(`1_Pooling/config.json: pooling mode '${String(m)}' is not supported (${POOLING_MODES.join(', ')})`);
-    }
-    return m as PoolingMode;
-  };
-  if (pc.pooling_mode !== undefined) {
-    const list = Array.isArray(pc.pooling_mode) ? pc.pooling_mode : [pc.pooling_mode];
-    return list.length ? list.map(known) : ['mean'];
-  }
-  const modes = POOLING_KEYS.filter(([k]) => pc[k] === true).map(([, m]) => m);
-  return modes.length ? modes : ['mean'];
-}
-
-/** sentence-transformers pooling and normalisation declared by a folder (default: [mean], none). */
-export function folderPooling(dir: string): { pooling: PoolingMode[]; normalize: boolean } {
-  const modules = readJson(path.join(dir, 'modules.json')) as unknown as { type?: string; path?: string }[] | undefined;
-  const list = Array.isArray(modules) ? modules : [];
-  const poolingDir = list.find((x) => /Pooling$/.test(x.type ?? ''))?.path ?? '1_Pooling';
-  const pc = readJson(path.join(dir, poolingDir, 'config.json'));
-  return { pooling: poolingModesOf(pc), normalize: list.some((x) => /Normalize$/.test(x.type ?? '')) };
-}
-
 export const ONNX_WEIGHT_FILES = ['onnx/model.onnx', 'model.onnx'];
 
 /** The ONNX file of a folder (fp32 exports only; null when there is none). */
@@ -614,16 +575,15 @@ export function folderOnnx(dir: string): string | null {
  */
 export function readFolderWeights(dir: string, opts: { source?: 'auto' | 'safetensors' | 'onnx' } = {}): FolderWeights {
   const config = folderBertConfig(dir);
-  const { pooling, normalize } = folderPooling(dir);
   const source = opts.source ?? 'auto';
   const st = path.join(dir, 'model.safetensors');
   if (source === 'safetensors' || (source === 'auto' && fs.existsSync(st))) {
     if (!fs.existsSync(st)) throw new Error(`${dir}: no model.safetensors`);
     const w = bertWeightsFromSafetensors(readSafetensors(st), config, st);
-    return { ...w, source: 'safetensors', file: st, config, pooling, normalize };
+    return { ...w, source: 'safetensors', file: st, config };
   }
   const onnx = folderOnnx(dir);
   if (!onnx) throw new Error(`${dir}: no model.safetensors and no onnx/model.onnx to import weights from`);
   const w = bertWeightsFromOnnx(decodeModel(new Uint8Array(fs.readFileSync(onnx))), config, onnx);
-  return { ...w, source: 'onnx', file: onnx, config, pooling, normalize };
+  return { ...w, source: 'onnx', file: onnx, config };
 }

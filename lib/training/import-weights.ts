@@ -9,13 +9,15 @@
  *
  *   const { student, check } = await importFullStudent('models/minilm', { sampleTexts });
  *
- * Weight reading and name mapping: lib/models/import.ts.
+ * Weight reading and name mapping: lib/models/import.ts; the folder's pooling and Normalize modules:
+ * lib/models/st-folder.ts (one pooling mode: several concatenated modes are an error naming them).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { loadEncoder } from '../models/encoder';
 import { bertWeightsFromOnnx, folderOnnx, readFolderWeights, type FolderWeights } from '../models/import';
 import { maxSequenceLength, type PoolingMode } from '../models/onnx/bert';
+import { readModelFolder, type ModelFolder } from '../models/st-folder';
 import { decodeModel } from '../models/onnx/proto';
 import { TextTokenizer } from '../models/tokenizer';
 import { FullStudent, nativeConfigFrom, type FullDevice, type FullPrecision } from './students/full';
@@ -67,6 +69,8 @@ export interface ImportedFull {
   student: FullStudent;
   tokenizer: TextTokenizer;
   weights: FolderWeights;
+  /** The folder's sentence-transformers description (pooling, Dense, Normalize, prompts). */
+  folder: ModelFolder;
   check: ImportCheck | null;
 }
 
@@ -86,9 +90,10 @@ function clip(t: string, n = 40): string {
 /** Builds the native student from a folder and checks it against onnxruntime on the folder's ONNX file. */
 export async function importFullStudent(dir: string, opts: ImportOptions = {}): Promise<ImportedFull> {
   const w = readFolderWeights(dir, { source: opts.source });
+  const folder = readModelFolder(dir);
   const tokenizer = TextTokenizer.fromFolder(dir, opts.maxLength ? { maxLength: opts.maxLength } : {});
-  const pooling = opts.pooling ?? w.pooling;
-  const normalize = opts.normalize ?? w.normalize;
+  const pooling = opts.pooling ?? folder.pooling?.modes ?? 'mean';
+  const normalize = opts.normalize ?? folder.normalize;
   const student = new FullStudent({
     config: nativeConfigFrom(w.config, { pooling, normalize, threads: opts.threads }),
     weights: w.weights,
@@ -98,8 +103,13 @@ export async function importFullStudent(dir: string, opts: ImportOptions = {}): 
     precision: opts.precision,
   });
   let check: ImportCheck | null = null;
-  if (opts.check !== false) check = await verifyAgainstOnnx(student, tokenizer, dir, w, opts);
-  return { student, tokenizer, weights: w, check };
+  if (opts.check !== false) {
+    if (folder.dense.length) {
+      throw new Error(`import: ${dir} has Dense module(s) after pooling (${folder.dense.map((d) => d.path).join(', ')}); method 'full' trains and exports the transformer and its pooling only`);
+    }
+    check = await verifyAgainstOnnx(student, tokenizer, dir, w, opts);
+  }
+  return { student, tokenizer, weights: w, folder, check };
 }
 
 /**
