@@ -37,7 +37,8 @@ export interface CaseRow {
   kind: 'bi' | 'cross';
   arch: Arch;
   tokenizer: 'wordpiece' | 'unigram' | 'bpe';
-  pooling?: PoolingMode;
+  /** One mode, or several (concatenated). */
+  pooling?: PoolingMode | PoolingMode[];
   dense?: 'tanh' | 'identity' | null;
   normalize?: boolean;
   format: 'st6' | 'legacy';
@@ -148,6 +149,26 @@ export function conformanceFixtures(): Promise<{ dir: string; manifest: Manifest
   return fixtures;
 }
 
+/** A lock left by a process that no longer runs (or, without a readable pid, older than 15 minutes). */
+function lockIsStale(lock: string): boolean {
+  let pid = NaN;
+  try {
+    pid = Number(fs.readFileSync(path.join(lock, 'pid'), 'utf8').trim());
+  } catch {
+    // not written yet (the owner is between mkdir and writeFile), or the lock is gone
+  }
+  if (Number.isInteger(pid) && pid > 0) {
+    try {
+      process.kill(pid, 0);
+      return false;
+    } catch (e) {
+      return (e as NodeJS.ErrnoException).code === 'ESRCH';
+    }
+  }
+  const age = Date.now() - (fs.statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? Date.now());
+  return age > 15 * 60_000;
+}
+
 async function generateShared(): Promise<string> {
   const h = createHash('sha256');
   for (const f of [MAKE_MODELS, CASES_FILE]) h.update(fs.readFileSync(f));
@@ -160,10 +181,10 @@ async function generateShared(): Promise<string> {
   while (!fs.existsSync(done)) {
     try {
       fs.mkdirSync(lock);
+      fs.writeFileSync(path.join(lock, 'pid'), String(process.pid));
     } catch {
-      // someone else is generating: wait for them (a lock older than 15 minutes is stale)
-      const age = Date.now() - (fs.statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? Date.now());
-      if (age > 15 * 60_000) fs.rmSync(lock, { recursive: true, force: true });
+      // someone else is generating: wait for them (a lock whose process is gone is stale)
+      if (lockIsStale(lock)) fs.rmSync(lock, { recursive: true, force: true });
       if (Date.now() > deadline) throw new Error(`conformance: timed out waiting for ${lock}`);
       await sleep(1000);
       continue;

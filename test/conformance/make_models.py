@@ -352,8 +352,9 @@ def make_bi(case: dict, folder: str, work: str) -> dict:
     tok.save_pretrained(hf_dir)
 
     mods = [st_modules.Transformer(hf_dir, max_seq_length=case["maxSeqLength"])]
+    # one mode, or several (their outputs concatenated, as sentence-transformers does)
     mods.append(st_modules.Pooling(HIDDEN, pooling_mode=case["pooling"], include_prompt=case.get("includePrompt", True)))
-    dim = HIDDEN
+    dim = mods[-1].get_embedding_dimension()
     if case.get("dense"):
         act = torch.nn.Tanh() if case["dense"] == "tanh" else torch.nn.Identity()
         dense = st_modules.Dense(dim, DENSE_OUT, activation_function=act)
