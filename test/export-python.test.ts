@@ -285,22 +285,27 @@ describe('adapter export', () => {
 });
 
 describe('static export', () => {
-  async function setup(texts: string[], opts: { specials?: boolean } = {}) {
+  async function setup(texts: string[], opts: { specials?: boolean; maxLength?: number } = {}) {
     const tokDir = await tmp();
     const tok = buildWordPieceTokenizer(texts, { vocabSize: 200 });
     const json = tok.tokenizerJson as { post_processor: unknown; model: { vocab: Record<string, number> } };
     if (opts.specials === false) json.post_processor = null;
+    const cfg = { ...(tok.tokenizerConfig as Record<string, unknown>), ...(opts.maxLength ? { model_max_length: opts.maxLength } : {}) };
     fs.writeFileSync(path.join(tokDir, 'tokenizer.json'), JSON.stringify(json));
-    fs.writeFileSync(path.join(tokDir, 'tokenizer_config.json'), JSON.stringify(tok.tokenizerConfig));
-    const tokenizer = new TextTokenizer(json, tok.tokenizerConfig as Record<string, unknown>);
+    fs.writeFileSync(path.join(tokDir, 'tokenizer_config.json'), JSON.stringify(cfg));
+    const tokenizer = new TextTokenizer(json, cfg);
     const V = Math.max(...Object.values(json.model.vocab)) + 1;
     return { tokDir, tokenizer, V };
   }
 
-  for (const c of [{ normalize: false, specials: true }, { normalize: true, specials: true }, { normalize: false, specials: false }]) {
-    it(`StaticEmbedding in sentence-transformers gives the student's embeddings (${c.normalize ? 'normalised' : 'raw'}, ${c.specials ? '[CLS]/[SEP] added' : 'no special tokens'})`, async () => {
+  for (const c of [
+    { normalize: false, specials: true }, { normalize: true, specials: true }, { normalize: false, specials: false },
+    { normalize: false, specials: true, maxLength: 8 }, { normalize: false, specials: false, maxLength: 6 },
+  ]) {
+    it(`StaticEmbedding in sentence-transformers gives the student's embeddings (${c.normalize ? 'normalised' : 'raw'}, ${c.specials ? '[CLS]/[SEP] added' : 'no special tokens'}${c.maxLength ? `, truncated at ${c.maxLength}` : ''})`, async () => {
       const texts = [...TEXTS, '  spaced   out  ', 'Ünïcödé àccents and 中文'];
-      const { tokDir, tokenizer, V } = await setup(texts, { specials: c.specials });
+      const { tokDir, tokenizer, V } = await setup(texts, { specials: c.specials, maxLength: c.maxLength });
+      if (c.maxLength) expect(TEXTS.some((t) => tokenizer.encode(t).truncated)).toBe(true);
       const student = new StaticStudent({ vocabSize: V, dim: 16, seed: 4 });
       const ids = TEXTS.map((t) => Int32Array.from(tokenizer.encode(t).ids));
       if (c.specials) expect(ids[0][0]).toBe(tokenizer.encode('').ids[0]); // [CLS] is part of the student's input

@@ -36,7 +36,8 @@ import { GraphBuilder } from '../models/onnx/graph';
 import { decodeModel, encodeModel, DataType, type ModelProtoObj, type NodeProtoObj, type TensorProtoObj } from '../models/onnx/proto';
 import { agreement, quantizeDynamic, type Agreement, type QuantizeOptions } from '../models/onnx/quantize';
 import { ONNX_CANDIDATES } from '../models/resolve';
-import { readModelFolder, writeSentenceTransformersFiles, type StWriteSpec } from '../models/st-folder';
+import { readModelFolder, writeSentenceTransformersFiles } from '../models/st-folder';
+import { TextTokenizer } from '../models/tokenizer';
 import type { AdapterStudent } from './students/adapter';
 import type { FullStudent } from './students/full';
 import type { StaticStudent } from './students/static';
@@ -126,19 +127,22 @@ function singleSpecials(pp: Processor | null | undefined): { before: string[]; a
 
 /**
  * The tokenizer.json and (V', D) table of a sentence-transformers StaticEmbedding module that
- * computes the student's embedding. StaticEmbedding tokenises with add_special_tokens=False, while
- * the student's ids include the special tokens the post-processor adds ([CLS] … [SEP]). For a
- * WordPiece tokenizer that splits on whitespace, the module's tokenizer gets one private-use marker
- * word per special token, put around the text by its normaliser (Prepend, Replace at the end), each
- * a new vocabulary id whose table row is the special token's: the bag then holds the same rows.
- * Texts that normalise to nothing ('' exactly) are the one difference: StaticEmbedding gives zeros,
- * the student the mean of the special tokens' rows.
+ * computes the student's embedding. StaticEmbedding tokenises with add_special_tokens=False and
+ * does not truncate, while the student's ids include the special tokens the post-processor adds
+ * ([CLS] … [SEP]) and stop at maxLength. For a WordPiece tokenizer that splits on whitespace, the
+ * module's tokenizer gets one private-use marker word per special token, all put in front of the
+ * text by its normaliser (Prepend; a mean does not depend on the order), each a new vocabulary id
+ * whose table row is the special token's, and truncation at maxLength: the bag then holds the
+ * same rows. Texts that normalise to nothing ('' exactly) are the one difference:
+ * StaticEmbedding gives zeros, the student the mean of the special tokens' rows.
  */
-export function staticEmbeddingModule(tok: TokenizerJson, table: Float32Array, V: number, D: number): { tokenizer: TokenizerJson; table: Float32Array } | { reason: string } {
+export function staticEmbeddingModule(tok: TokenizerJson, table: Float32Array, V: number, D: number, maxLength: number):
+  { tokenizer: TokenizerJson; table: Float32Array } | { reason: string } {
   const sp = singleSpecials(tok.post_processor as Processor | null);
   if (!sp) return { reason: `the tokenizer's post-processor (${String((tok.post_processor as Processor)?.type)}) is not one synthtune can mirror` };
   const specials = [...sp.before, ...sp.after];
-  if (!specials.length) return { tokenizer: { ...tok, truncation: null, padding: null }, table };
+  const truncation = { direction: 'Right', max_length: maxLength, strategy: 'LongestFirst', stride: 0 };
+  if (!specials.length) return { tokenizer: { ...tok, truncation, padding: null }, table };
   const pre = tok.pre_tokenizer;
   const splitsOnSpace = (t?: string) => t === 'BertPreTokenizer' || t === 'Whitespace' || t === 'WhitespaceSplit';
   if (tok.model?.type !== 'WordPiece' || !tok.model.vocab || !(splitsOnSpace(pre?.type) || (pre?.type === 'Sequence' && (pre.pretokenizers ?? []).some((p) => splitsOnSpace(p.type))))) {
@@ -159,15 +163,9 @@ export function staticEmbeddingModule(tok: TokenizerJson, table: Float32Array, V
     markers.push(m);
     out.copyWithin((V + i) * D, id * D, (id + 1) * D);
   }
-  const before = markers.slice(0, sp.before.length);
-  const after = markers.slice(sp.before.length);
-  const normalizers = [
-    ...(tok.normalizer ? [tok.normalizer] : []),
-    ...(before.length ? [{ type: 'Prepend', prepend: `${before.join(' ')} ` }] : []),
-    ...(after.length ? [{ type: 'Replace', pattern: { Regex: '\\z' }, content: ` ${after.join(' ')}` }] : []),
-  ];
+  const normalizers = [...(tok.normalizer ? [tok.normalizer] : []), { type: 'Prepend', prepend: `${markers.join(' ')} ` }];
   return {
-    tokenizer: { ...tok, model: { ...tok.model, vocab }, normalizer: { type: 'Sequence', normalizers }, post_processor: null, truncation: null, padding: null },
+    tokenizer: { ...tok, model: { ...tok.model, vocab }, normalizer: { type: 'Sequence', normalizers }, post_processor: null, truncation, padding: null },
     table: out,
   };
 }
@@ -203,7 +201,9 @@ export async function exportStatic(student: StaticStudent, dir: string, opts: St
     pad_token_id: srcConfig.pad_token_id ?? 0,
   });
   const tok = JSON.parse(await fsp.readFile(path.join(opts.tokenizerDir, 'tokenizer.json'), 'utf8')) as TokenizerJson;
-  const mod = staticEmbeddingModule(tok, student.table, V, D);
+  // the student's ids stop at the tokenizer's maxLength (TextTokenizer.encode): so do the module's
+  const maxLength = TextTokenizer.fromFolder(opts.tokenizerDir).maxLength;
+  const mod = staticEmbeddingModule(tok, student.table, V, D, maxLength);
   const normalize = opts.normalize ?? false;
   if ('tokenizer' in mod) {
     const mdir = path.join(dir, '0_StaticEmbedding');
@@ -215,6 +215,8 @@ export async function exportStatic(student: StaticStudent, dir: string, opts: St
   } else {
     await writeSentenceTransformersFiles(dir, { hidden: D, pooling: 'mean', normalize });
   }
+  // synthtune's loadEncoder truncates where the student's ids were truncated
+  await mergeJson(path.join(dir, 'sentence_bert_config.json'), { max_seq_length: maxLength });
   const sentenceTransformers = 'tokenizer' in mod;
   await writeJson(path.join(dir, 'synthtune.json'), {
     kind: 'static', dim: D, vocabSize: V, normalize, sentenceTransformers, ...('reason' in mod ? { reason: mod.reason } : {}),
@@ -548,7 +550,10 @@ export async function exportFullSafetensors(student: FullStudent, dir: string, o
   const tensors = new Map<string, NamedTensor>();
   for (const [name, t] of student.weightMap()) tensors.set(arch.tensorName(name), t);
   const missing: string[] = [];
-  const srcSt = path.join(opts.sourceDir, 'model.safetensors');
+  // the source's transformer may sit in a module folder (older sentence-transformers saves)
+  const src = readModelFolder(opts.sourceDir);
+  const srcT = path.join(opts.sourceDir, src.transformerPath);
+  const srcSt = path.join(srcT, 'model.safetensors');
   if (arch.untrained) {
     const src = (await exists(srcSt)) ? readSafetensors(srcSt).tensors : new Map<string, NamedTensor>();
     for (const [name, t] of src) {
@@ -560,11 +565,11 @@ export async function exportFullSafetensors(student: FullStudent, dir: string, o
   const sorted = new Map([...tensors.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
   await fsp.mkdir(dir, { recursive: true });
   await fsp.writeFile(path.join(dir, 'model.safetensors'), encodeSafetensors(sorted, { format: 'pt' }));
-  await writeJson(path.join(dir, 'config.json'), hfConfigFor(arch, c, await readJson(path.join(opts.sourceDir, 'config.json'))));
+  await writeJson(path.join(dir, 'config.json'), hfConfigFor(arch, c, (await readJson(path.join(srcT, 'config.json'))) ?? (await readJson(path.join(opts.sourceDir, 'config.json')))));
   await copyTokenizer(opts.sourceDir, dir);
-  const src = readModelFolder(opts.sourceDir);
   await writeSentenceTransformersFiles(dir, {
-    hidden: c.hidden, pooling: c.pooling, normalize: c.normalize, maxSeqLength: student.maxLength, doLowerCase: false,
+    hidden: c.hidden, pooling: c.pooling, includePrompt: src.pooling?.includePrompt ?? true, normalize: c.normalize,
+    maxSeqLength: student.maxLength, doLowerCase: src.doLowerCase ?? false,
     prompts: src.prompts, defaultPromptName: src.defaultPromptName, ...(src.similarity === 'dot' || src.similarity === 'cosine' ? { similarity: src.similarity } : {}),
   });
   await mergeJson(path.join(dir, 'synthtune.json'), {
