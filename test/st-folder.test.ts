@@ -219,6 +219,15 @@ describe('bi-encoder with the folder\'s modules', () => {
     } finally {
       await enc.release();
     }
+    // stopAfterPooling: the pooled embeddings the Dense modules read (weight-import checks)
+    const pooled = await loadEncoder(dir, { threads: 1, stopAfterPooling: true, normalize: false });
+    try {
+      expect(pooled.dim).toBe(2 * H);
+      const got = await pooled.encode(TEXTS.slice(0, 1));
+      expect(maxAbsDiff(got, Float32Array.from([...reference(TEXTS[0], 'cls'), ...reference(TEXTS[0], 'mean')]))).toBeLessThan(1e-5);
+    } finally {
+      await pooled.release();
+    }
   });
 
   it('prompts: by text, by name, by default, and excluded from pooling when include_prompt is false', async () => {

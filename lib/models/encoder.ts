@@ -34,6 +34,8 @@ export interface EncoderOptions extends LoadOptions {
   /** Overrides the folder's pooling (one mode, or 'model'). */
   pooling?: Pooling;
   normalize?: boolean;
+  /** Return the pooled embeddings, without the folder's Dense modules (weight-import checks). Default false. */
+  stopAfterPooling?: boolean;
 }
 
 /** Per-call options; sortByLength / padTo exist to measure the naive path in benchmarks. */
@@ -308,7 +310,7 @@ export async function loadEncoder(ref: string, opts: EncoderOptions = {}): Promi
   }
   const pooling = modes[0];
   // 'model' is the graph's whole sentence pipeline: the folder's Dense / Normalize modules are not applied again.
-  const dense = pooling === 'model' ? [] : folder.dense;
+  const dense = pooling === 'model' || opts.stopAfterPooling ? [] : folder.dense;
   const normalizeDefault = opts.normalize ?? (pooling === 'model' ? false : folder.normalize);
   const includePrompt = folder.pooling?.includePrompt ?? true;
   const { pooledWidth } = backend;
