@@ -92,7 +92,7 @@ interface TokenizerJson {
   normalizer?: Record<string, unknown> | null;
   pre_tokenizer?: { type?: string; pretokenizers?: { type?: string }[] } | null;
   post_processor?: Record<string, unknown> | null;
-  model?: { type?: string; vocab?: Record<string, number> };
+  model?: { type?: string; vocab?: Record<string, number> | [string, number][] };
   added_tokens?: { id: number; content: string }[];
   truncation?: unknown;
   padding?: unknown;
@@ -133,7 +133,8 @@ function singleSpecials(pp: Processor | null | undefined): { before: string[]; a
  * module's tokenizer gets one private-use marker word per special token, all put in front of the
  * text by its normaliser (Prepend; a mean does not depend on the order), each a new vocabulary id
  * whose table row is the special token's, and truncation at maxLength: the bag then holds the
- * same rows. Texts that normalise to nothing ('' exactly) are the one difference:
+ * same rows. A Unigram tokenizer whose Metaspace puts ▁ before every word (XLM-R) works the same way,
+ * its markers being new pieces ▁m of score 0. Texts that normalise to nothing ('' exactly) are the one difference:
  * StaticEmbedding gives zeros, the student the mean of the special tokens' rows.
  */
 export function staticEmbeddingModule(tok: TokenizerJson, table: Float32Array, V: number, D: number, maxLength: number):
@@ -143,26 +144,44 @@ export function staticEmbeddingModule(tok: TokenizerJson, table: Float32Array, V
   const specials = [...sp.before, ...sp.after];
   const truncation = { direction: 'Right', max_length: maxLength, strategy: 'LongestFirst', stride: 0 };
   if (!specials.length) return { tokenizer: { ...tok, truncation, padding: null }, table };
-  const pre = tok.pre_tokenizer;
-  const splitsOnSpace = (t?: string) => t === 'BertPreTokenizer' || t === 'Whitespace' || t === 'WhitespaceSplit';
-  if (tok.model?.type !== 'WordPiece' || !tok.model.vocab || !(splitsOnSpace(pre?.type) || (pre?.type === 'Sequence' && (pre.pretokenizers ?? []).some((p) => splitsOnSpace(p.type))))) {
-    return { reason: `the tokenizer adds special tokens and is not a whitespace-split WordPiece (${tok.model?.type}); StaticEmbedding tokenises without special tokens` };
+  // the marker words must reach the model as whole words: a whitespace split, or Metaspace prepending ▁ to every word
+  const pres = tok.pre_tokenizer?.type === 'Sequence' ? tok.pre_tokenizer.pretokenizers ?? [] : tok.pre_tokenizer ? [tok.pre_tokenizer] : [];
+  const meta = pres.find((p) => p.type === 'Metaspace') as { replacement?: string; prepend_scheme?: string; add_prefix_space?: boolean } | undefined;
+  const splits = pres.some((p) => ['BertPreTokenizer', 'Whitespace', 'WhitespaceSplit'].includes(p.type ?? ''));
+  const type = tok.model?.type;
+  const wordPiece = type === 'WordPiece' && splits && !meta;
+  const unigram = type === 'Unigram' && (splits || meta) && (!meta || (meta.prepend_scheme ?? (meta.add_prefix_space === false ? 'never' : 'always')) === 'always');
+  if (!wordPiece || !tok.model?.vocab) {
+    if (!unigram || !Array.isArray(tok.model?.vocab)) {
+      return { reason: `the tokenizer adds special tokens and is neither a whitespace-split WordPiece nor a Unigram with ▁ on every word (${type}); StaticEmbedding tokenises without special tokens` };
+    }
   }
-  const vocab = { ...tok.model.vocab };
-  const idOf = (t: string) => tok.added_tokens?.find((a) => a.content === t)?.id ?? vocab[t];
+  // WordPiece: vocab {token: id}; Unigram: vocab [[piece, score]] with ids by position
+  const pieces = new Set(Array.isArray(tok.model!.vocab) ? (tok.model!.vocab as [string, number][]).map(([p]) => p) : Object.keys(tok.model!.vocab!));
+  const vocabMap = Array.isArray(tok.model!.vocab) ? null : { ...(tok.model!.vocab as Record<string, number>) };
+  const vocabList = Array.isArray(tok.model!.vocab) ? [...(tok.model!.vocab as [string, number][])] : null;
+  if (vocabList) {
+    if (vocabList.length > V) return { reason: `the tokenizer has ${vocabList.length} pieces, the student's table ${V} rows` };
+    // ids V.. must be the markers': fill the gap (added tokens' ids) with pieces no text contains
+    for (let i = vocabList.length; i < V; i++) vocabList.push([`\u{10FFFD}synthtune-unused-${i}`, -1e4]);
+  }
+  const idOf = (t: string) => tok.added_tokens?.find((a) => a.content === t)?.id ?? vocabMap?.[t] ?? vocabList?.findIndex(([p]) => p === t);
+  const prefix = vocabList && meta ? meta.replacement ?? '\u2581' : '';
   const markers: string[] = [];
   const out = new Float32Array((V + specials.length) * D);
   out.set(table.subarray(0, V * D));
   let code = 0xe000;
   for (const [i, t] of specials.entries()) {
     const id = idOf(t);
-    if (id === undefined || id >= V) return { reason: `special token '${t}' has no row in the student's table` };
-    while (String.fromCharCode(code) in vocab) code++;
+    if (id === undefined || id < 0 || id >= V) return { reason: `special token '${t}' has no row in the student's table` };
+    while ([...pieces].some((p) => p.includes(String.fromCharCode(code)))) code++;
     const m = String.fromCharCode(code++);
-    vocab[m] = V + i;
+    if (vocabMap) vocabMap[m] = V + i;
+    else vocabList!.push([`${prefix}${m}`, 0]); // score 0: the whole marker beats any split of it
     markers.push(m);
     out.copyWithin((V + i) * D, id * D, (id + 1) * D);
   }
+  const vocab = (vocabMap ?? vocabList)!;
   const normalizers = [...(tok.normalizer ? [tok.normalizer] : []), { type: 'Prepend', prepend: `${markers.join(' ')} ` }];
   return {
     tokenizer: { ...tok, model: { ...tok.model, vocab }, normalizer: { type: 'Sequence', normalizers }, post_processor: null, truncation, padding: null },
