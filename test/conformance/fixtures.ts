@@ -169,6 +169,16 @@ function lockIsStale(lock: string): boolean {
   return age > 15 * 60_000;
 }
 
+/** Cache folders of other script versions, untouched for a day, are removed (each is ~10 MB). */
+function removeOldCaches(keep: string): void {
+  const root = path.dirname(keep);
+  for (const name of fs.readdirSync(root)) {
+    if (!/^synthtune-conformance-[0-9a-f]{16}$/.test(name) || path.join(root, name) === keep) continue;
+    const st = fs.statSync(path.join(root, name), { throwIfNoEntry: false });
+    if (st && Date.now() - st.mtimeMs > 24 * 3600_000) fs.rmSync(path.join(root, name), { recursive: true, force: true });
+  }
+}
+
 async function generateShared(): Promise<string> {
   const h = createHash('sha256');
   for (const f of [MAKE_MODELS, CASES_FILE]) h.update(fs.readFileSync(f));
@@ -202,6 +212,7 @@ async function generateShared(): Promise<string> {
       fs.rmSync(dir, { recursive: true, force: true });
       fs.renameSync(tmp, dir);
       console.log(`conformance: generated the fixtures in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+      removeOldCaches(dir);
     } finally {
       fs.rmSync(lock, { recursive: true, force: true });
     }
