@@ -330,3 +330,50 @@ describe('static export', () => {
     });
   }
 });
+
+describe('static export, Unigram tokenizer (XLM-R style: Metaspace, <s> … </s>)', () => {
+  /** A small Unigram tokenizer.json: the specials, ▁, every character, and ▁word for the texts' words. */
+  function unigram(texts: string[]) {
+    const words = new Set(texts.flatMap((t) => t.split(/\s+/).filter(Boolean)));
+    const chars = new Set([...texts.join('')].filter((ch) => !/\s/.test(ch)));
+    const vocab: [string, number][] = [['<s>', 0], ['<pad>', 0], ['</s>', 0], ['<unk>', 0], ['\u2581', -2]];
+    for (const ch of chars) vocab.push([ch, -5]);
+    for (const w of words) vocab.push([`\u2581${w}`, -3 - w.length / 10]);
+    const special = (id: number, content: string) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true });
+    return {
+      version: '1.0', truncation: null, padding: null,
+      added_tokens: [special(0, '<s>'), special(1, '<pad>'), special(2, '</s>'), special(3, '<unk>')],
+      normalizer: null,
+      pre_tokenizer: { type: 'Metaspace', replacement: '\u2581', prepend_scheme: 'always', split: true },
+      post_processor: {
+        type: 'TemplateProcessing',
+        single: [{ SpecialToken: { id: '<s>', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }, { SpecialToken: { id: '</s>', type_id: 0 } }],
+        pair: [{ SpecialToken: { id: '<s>', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }, { SpecialToken: { id: '</s>', type_id: 0 } }, { Sequence: { id: 'B', type_id: 0 } }, { SpecialToken: { id: '</s>', type_id: 0 } }],
+        special_tokens: { '<s>': { id: '<s>', ids: [0], tokens: ['<s>'] }, '</s>': { id: '</s>', ids: [2], tokens: ['</s>'] } },
+      },
+      decoder: { type: 'Metaspace', replacement: '\u2581', prepend_scheme: 'always', split: true },
+      model: { type: 'Unigram', unk_id: 3, vocab, byte_fallback: false },
+    };
+  }
+
+  it('StaticEmbedding in sentence-transformers gives the student\'s embeddings', async () => {
+    const tokDir = await tmp();
+    const json = unigram(TEXTS.slice(0, 3));
+    const cfg = { tokenizer_class: 'XLMRobertaTokenizer', bos_token: '<s>', eos_token: '</s>', pad_token: '<pad>', unk_token: '<unk>', model_max_length: 512 };
+    fs.writeFileSync(path.join(tokDir, 'tokenizer.json'), JSON.stringify(json));
+    fs.writeFileSync(path.join(tokDir, 'tokenizer_config.json'), JSON.stringify(cfg));
+    const tokenizer = new TextTokenizer(json, cfg);
+    const ids = TEXTS.map((t) => Int32Array.from(tokenizer.encode(t).ids));
+    expect(ids[0][0]).toBe(0); // <s> is part of the student's input
+    const student = new StaticStudent({ vocabSize: json.model.vocab.length, dim: 16, seed: 6 });
+    const want = await student.encode(ids, 'query');
+    const dir = path.join(await tmp(), 'static');
+    const res = await exportStatic(student, dir, { tokenizerDir: tokDir });
+    expect(res.sentenceTransformers).toBe(true);
+    expect(report('static export (Unigram) via loadEncoder', await synthtune(dir), want)).toBeLessThanOrEqual(1e-5);
+    if (noPython) return;
+    const py = await python(dir, ['--st']);
+    expect(report('static export (Unigram) via SentenceTransformer', flat(py.st), want)).toBeLessThanOrEqual(1e-5);
+  });
+});
+
