@@ -3,7 +3,8 @@
 //
 //   const m = new addon.BertModel({ vocabSize, hidden, layers, heads, intermediate, maxPosition,
 //                                   typeVocabSize, layerNormEps, paddingIdx, relativeBuckets, relativeMaxDistance,
-//                                   pooling: 'mean'|'cls'|'max'|'mean_sqrt_len_tokens'|'weightedmean'|'lasttoken',
+//                                   pooling: 'mean'|'cls'|'max'|'mean_sqrt_len_tokens'|'weightedmean'|'lasttoken'
+//                                            or an array of them (concatenated: outputs modes·hidden wide),
 //                                   normalize, threads,
 //                                   device: 'cpu'|'cuda', precision: 'fp32'|'tf32' })
 //   (or addon.bertCreate(config))
@@ -26,9 +27,9 @@
 //                                  never handed out). Device 'cpu': no-ops.
 //   m.getTensor(name) → Float32Array copy;  m.setTensor(name, Float32Array)
 //   m.getParams() / m.setParams(Float32Array) / m.getGrads()      whole flat buffers, copied
-//   m.forwardSync(inputIds, attentionMask|null, tokenTypeIds|null, B, T, slot = 0) → Float32Array (B,C)
+//   m.forwardSync(inputIds, attentionMask|null, tokenTypeIds|null, B, T, slot = 0) → Float32Array (B,D), D = modes·hidden
 //   m.forward(...)  → Promise<Float32Array>          (runs on libuv's worker pool)
-//   m.backwardSync(dPooled (B,C), slot = 0);  m.backward(...) → Promise<void>   (gradients accumulate)
+//   m.backwardSync(dPooled (B,D), slot = 0);  m.backward(...) → Promise<void>   (gradients accumulate)
 //   m.zeroGrad();  m.adamStep(lr, beta1, beta2, eps, weightDecay, t, decoupled = true);  m.resetOptimizer()
 //   m.slotInfo(slot) → { batch, seq, generation, valid };  m.activationBytes(B, T)
 //
@@ -126,14 +127,24 @@ st::bert::Config ParseConfig(const Napi::Value& v) {
   Napi::Value pool = o.Get("pooling");
   if (!pool.IsUndefined()) {
     static const char* kModes[st::bert::kPoolModes] = {"mean", "cls", "max", "mean_sqrt_len_tokens", "weightedmean", "lasttoken"};
-    const std::string usage = "config.pooling must be 'mean', 'cls', 'max', 'mean_sqrt_len_tokens', 'weightedmean' or 'lasttoken'";
-    if (!pool.IsString()) throw ArgError{false, usage};
-    std::string s = pool.As<Napi::String>().Utf8Value();
-    c.pooling = -1;
-    for (int i = 0; i < st::bert::kPoolModes; i++) {
-      if (s == kModes[i]) c.pooling = i;
+    const std::string usage = "config.pooling must be 'mean', 'cls', 'max', 'mean_sqrt_len_tokens', 'weightedmean' or 'lasttoken'"
+                              " (or an array of 1 to 6 of them)";
+    auto mode = [&](const Napi::Value& v) {
+      if (!v.IsString()) throw ArgError{false, usage};
+      std::string s = v.As<Napi::String>().Utf8Value();
+      for (int i = 0; i < st::bert::kPoolModes; i++) {
+        if (s == kModes[i]) return i;
+      }
+      throw ArgError{true, usage + ", got '" + s + "'"};
+    };
+    if (pool.IsArray()) {
+      Napi::Array arr = pool.As<Napi::Array>();
+      if (arr.Length() < 1 || arr.Length() > static_cast<uint32_t>(st::bert::kPoolModes)) throw ArgError{true, usage};
+      c.pooling.n = static_cast<int>(arr.Length());
+      for (uint32_t i = 0; i < arr.Length(); i++) c.pooling.mode[i] = mode(arr.Get(i));
+    } else {
+      c.pooling = st::bert::PoolModes::one(mode(pool));
     }
-    if (c.pooling < 0) throw ArgError{true, usage + ", got '" + s + "'"};
   }
   Napi::Value norm = o.Get("normalize");
   if (!norm.IsUndefined()) {
@@ -663,7 +674,7 @@ class BertWrap : public Napi::ObjectWrap<BertWrap> {
     } catch (const ArgError& e) {
       Throw(env, e);
     }
-    Napi::Float32Array out = Napi::Float32Array::New(env, static_cast<size_t>(a.B * model_->config().hidden));
+    Napi::Float32Array out = Napi::Float32Array::New(env, static_cast<size_t>(a.B * st::bert::out_dim(model_->config())));
     try {
       RunForward(*model_, a, out.Data());
     } catch (const std::bad_alloc&) {
@@ -684,7 +695,7 @@ class BertWrap : public Napi::ObjectWrap<BertWrap> {
     if (info.Length() > 1 && !info[1].IsUndefined()) a.slot = static_cast<int>(IntArg(info[1], "slot", 0, kMaxSlots - 1));
     const SlotState s = model_->slot(a.slot);
     if (!s.valid) throw ArgError{false, "backward: no forward pass in slot " + std::to_string(a.slot)};
-    const int64_t need = s.B * model_->config().hidden;
+    const int64_t need = s.B * st::bert::out_dim(model_->config());
     Napi::Float32Array d = F32Arg(info.Length() ? info[0] : info.Env().Undefined(), "dPooled", need);
     a.dout.assign(d.Data(), d.Data() + need);
     for (int64_t i = 0; i < need; i++) {
@@ -763,7 +774,7 @@ class BertWrap : public Napi::ObjectWrap<BertWrap> {
     } catch (const ArgError& e) {
       Throw(env, e);
     }
-    Napi::Float32Array out = Napi::Float32Array::New(env, static_cast<size_t>(a->B * model_->config().hidden));
+    Napi::Float32Array out = Napi::Float32Array::New(env, static_cast<size_t>(a->B * st::bert::out_dim(model_->config())));
     float* dst = out.Data();
     std::shared_ptr<Engine> m = model_;
     return Queue(env, [m, a, dst]() { RunForward(*m, *a, dst); }, out);

@@ -2,7 +2,7 @@
  * RoBERTa / MPNet / pooling modes on the device model (native/cuda/bert_model.cu) against the CPU
  * model of the same addon, on tiny generated models (hidden 32, 2 layers, 4 heads, T ≤ 12, B ≤ 4,
  * so that it also runs under the CPU emulator of CUDA):
- *   forward (fp32) ≤ 1e-4 for every architecture × pooling mode, padded batches with an all-padding
+ *   forward (fp32) ≤ 1e-4 for every architecture × pooling mode (and a list of modes, concatenated), padded batches with an all-padding
  *   sequence; gradients after backwards into two slots, tensor by tensor, relative ≤ 1e-3 (RoBERTa
  *   position rows, MPNet's relative-bias table included); the device forward against the TS reference.
  * Runs when the loaded backend is CUDA (a CUDA build with a device, or the emulator build:
@@ -51,7 +51,7 @@ function randomVec(n: number, seed: number): Float32Array {
   return Float32Array.from({ length: n }, () => rnd() * 2 - 1);
 }
 
-function model(arch: string, device: 'cpu' | 'cuda', pooling: PoolingMode, normalize: boolean): NativeBertHandle {
+function model(arch: string, device: 'cpu' | 'cuda', pooling: PoolingMode | PoolingMode[], normalize: boolean): NativeBertHandle {
   const h = createNativeBert(nativeConfigFrom(SHAPES[arch], { pooling, normalize, threads: 1 }), { device, ...(device === 'cuda' ? { precision: 'fp32' as const } : {}) });
   loadNativeWeights(h, randomBertWeights(SHAPES[arch], { seed: 5, std: 0.2 }));
   return h;
@@ -80,32 +80,34 @@ describe.runIf(onCuda)('architectures: CUDA model vs CPU model (fp32)', () => {
     it(`${arch}: forward of every pooling mode, and gradients, match the CPU`, () => {
       const types = SHAPES[arch].typeVocabSize > 1;
       const fwd: string[] = [];
-      for (const pooling of POOLING_MODES) {
-        const normalize = pooling === 'mean' || pooling === 'max';
+      for (const pooling of [...POOLING_MODES, ['lasttoken', 'max', 'mean', 'cls'] as PoolingMode[]]) {
+        const normalize = pooling === 'mean' || pooling === 'max' || typeof pooling !== 'string';
+        const D = C * [pooling].flat().length;
+        const label = [pooling].flat().join('+');
         const cpu = model(arch, 'cpu', pooling, normalize);
         const dev = model(arch, 'cuda', pooling, normalize);
         const q = batchOf([12, 9, 3, 0], 12, 3);
         const want = cpu.forwardSync(q.ids, q.mask, types ? q.types : null, q.B, q.T, 0);
         const got = dev.forwardSync(q.ids, q.mask, types ? q.types : null, q.B, q.T, 0);
         const d = maxAbsDiff(got, want);
-        fwd.push(`${pooling} ${d.toExponential(2)}`);
-        expect(d, pooling).toBeLessThanOrEqual(1e-4);
+        fwd.push(`${label} ${d.toExponential(2)}`);
+        expect(d, label).toBeLessThanOrEqual(1e-4);
         const rows = (a: Int32Array) => Array.from({ length: q.B }, (_, b) => Array.from(a.subarray(b * q.T, (b + 1) * q.T)));
         const ref = bertForwardRef({ ...SHAPES[arch], pooling, normalize }, randomBertWeights(SHAPES[arch], { seed: 5, std: 0.2 }), {
           inputIds: rows(q.ids), attentionMask: rows(q.mask), ...(types ? { tokenTypeIds: rows(q.types) } : {}),
         }).sentenceEmbedding!;
-        expect(maxAbsDiff(got, ref), `${pooling} vs TS reference`).toBeLessThanOrEqual(1e-4);
+        expect(maxAbsDiff(got, ref), `${label} vs TS reference`).toBeLessThanOrEqual(1e-4);
         // two slots, backwards accumulated
         const d2 = batchOf([7, 4, 1], 7, 4);
         for (const h of [cpu, dev]) {
           h.zeroGrad();
           h.forwardSync(d2.ids, d2.mask, types ? d2.types : null, d2.B, d2.T, 1);
-          h.backwardSync(randomVec(d2.B * C, 6), 1);
-          h.backwardSync(randomVec(q.B * C, 7), 0);
+          h.backwardSync(randomVec(d2.B * D, 6), 1);
+          h.backwardSync(randomVec(q.B * D, 7), 0);
         }
         const { worst, name } = gradientError(cpu, dev);
         fwd.push(`grad ${worst.toExponential(2)} (${name})`);
-        expect(worst, `${pooling} gradients (${name})`).toBeLessThanOrEqual(1e-3);
+        expect(worst, `${label} gradients (${name})`).toBeLessThanOrEqual(1e-3);
       }
       console.log(`${arch} cuda vs cpu: ${fwd.join(', ')}`);
     }, 300_000);

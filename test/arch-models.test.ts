@@ -30,7 +30,7 @@ import { randomBertWeights } from '../lib/models/tiny';
 import { importFullStudent } from '../lib/training/import-weights';
 import { mulberry32 } from '../lib/training/rng';
 import {
-  createNativeBert, FullStudent, loadNativeWeights, nativeBertAvailable, nativeConfigFrom, singlePooling, type NativeBertHandle,
+  createNativeBert, FullStudent, loadNativeWeights, nativeBertAvailable, nativeConfigFrom, type NativeBertHandle,
 } from '../lib/training/students/full';
 import { archForward64, type Arch64Config } from './helpers/arch-ref64';
 import type { Weights64 } from './helpers/bert-ref64';
@@ -79,16 +79,17 @@ describe('architectures: config.json', () => {
     expect(() => bertConfigFromHf({ ...common, model_type: 'roberta', hidden_act: 'relu' })).toThrow(/hidden_act 'relu'/);
   });
 
-  it('several pooling modes (concatenated by sentence-transformers) are refused naming them', () => {
-    expect(singlePooling(['max'])).toBe('max');
-    expect(singlePooling(undefined)).toBe('mean');
-    expect(() => singlePooling(['cls', 'mean'])).toThrow(/pooling modes \[cls, mean\] are concatenated/);
-    expect(() => nativeConfigFrom(shapeOf('bert'), { pooling: ['max', 'mean'] })).toThrow(/\[max, mean\]/);
+  it('pooling: one mode or a list (concatenated); unknown modes are errors naming them', () => {
+    expect(nativeConfigFrom(shapeOf('bert'), { pooling: ['max'] }).pooling).toBe('max');
+    expect(nativeConfigFrom(shapeOf('bert')).pooling).toBe('mean');
+    expect(nativeConfigFrom(shapeOf('bert'), { pooling: ['max', 'mean'] }).pooling).toEqual(['max', 'mean']);
+    expect(() => nativeConfigFrom(shapeOf('bert'), { pooling: ['max', 'median' as never] })).toThrow(/pooling mode 'median' is not supported/);
   });
 
   it.runIf(avail.ok)('the native model refuses unknown pooling and too-long RoBERTa inputs', () => {
     const cfg = nativeConfigFrom(shapeOf('roberta'), { pooling: 'mean' });
     expect(() => createNativeBert({ ...cfg, pooling: 'median' as never })).toThrow(/pooling must be 'mean', 'cls', 'max'.*got 'median'/);
+    expect(() => createNativeBert({ ...cfg, pooling: [] as never })).toThrow(/an array of 1 to 6 of them/);
     const h = createNativeBert(cfg);
     loadNativeWeights(h, randomBertWeights(shapeOf('roberta'), { seed: 1 }));
     // maxPosition 24, paddingIdx 1: at most 22 tokens
@@ -107,7 +108,7 @@ function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
 }
 
 /** Worst relative error of the native gradient of L = <r, out> against central differences (float64). */
-function gradientError(arch: 'bert' | 'roberta' | 'mpnet', pooling: PoolingMode, normalize: boolean, seed: number): { worst: number; name: string } {
+function gradientError(arch: 'bert' | 'roberta' | 'mpnet', pooling: PoolingMode | PoolingMode[], normalize: boolean, seed: number): { worst: number; name: string } {
   const shape = shapeOf(arch);
   const weights = randomBertWeights(shape, { seed, std: 0.3 });
   // MPNet: T = 12 so relative distances reach the logarithmic buckets (|j − i| ≥ 8)
@@ -116,7 +117,8 @@ function gradientError(arch: 'bert' | 'roberta' | 'mpnet', pooling: PoolingMode,
   const tv = shape.typeVocabSize > 1 ? types : null;
   const C = shape.hidden;
   const rnd = mulberry32(seed + 2);
-  const r = Float32Array.from({ length: B * C }, () => rnd() * 2 - 1);
+  const D = C * (typeof pooling === 'string' ? 1 : pooling.length);
+  const r = Float32Array.from({ length: B * D }, () => rnd() * 2 - 1);
   const h = createNativeBert(nativeConfigFrom(shape, { pooling, normalize, threads: 2 }));
   loadNativeWeights(h, weights);
   h.zeroGrad();
@@ -166,14 +168,16 @@ function gradientError(arch: 'bert' | 'roberta' | 'mpnet', pooling: PoolingMode,
 }
 
 describe.runIf(avail.ok)('architectures: native backward vs central differences', () => {
-  const cases: ['bert' | 'roberta' | 'mpnet', PoolingMode, boolean][] = [
+  const cases: ['bert' | 'roberta' | 'mpnet', PoolingMode | PoolingMode[], boolean][] = [
     ['roberta', 'mean', true], ['roberta', 'cls', false], ['mpnet', 'mean', true], ['mpnet', 'lasttoken', false],
     ['bert', 'max', false], ['bert', 'mean_sqrt_len_tokens', true], ['roberta', 'weightedmean', false], ['mpnet', 'max', true],
+    ['roberta', ['cls', 'max', 'weightedmean'], true], ['mpnet', ['lasttoken', 'mean_sqrt_len_tokens', 'mean'], false],
   ];
   cases.forEach(([arch, pooling, normalize], i) => {
-    it(`${arch}, ${pooling} pooling${normalize ? ', normalised' : ''}`, () => {
+    const label = [pooling].flat().join('+');
+    it(`${arch}, ${label} pooling${normalize ? ', normalised' : ''}`, () => {
       const { worst, name } = gradientError(arch, pooling, normalize, 100 + 10 * i);
-      console.log(`FD ${arch} ${pooling}${normalize ? '+norm' : ''}: worst relative error ${worst.toExponential(2)} (${name})`);
+      console.log(`FD ${arch} ${label}${normalize ? '+norm' : ''}: worst relative error ${worst.toExponential(2)} (${name})`);
       expect(worst).toBeLessThanOrEqual(1e-3);
     });
   });
@@ -200,6 +204,7 @@ describe.runIf(avail.ok)('architectures: native backward vs central differences'
 // ---- (c) against PyTorch ------------------------------------------------------------------------
 
 interface Reference {
+  multi: { modes: PoolingMode[]; values: number[] };
   arch: string;
   B: number;
   T: number;
@@ -232,7 +237,7 @@ describe.runIf(!pythonWhy)('architectures vs PyTorch (transformers-saved tiny mo
     expect(got).toEqual(want);
   });
 
-  it.runIf(avail.ok && fs.existsSync(TOKENIZER))("importFullStudent takes the folder's sentence-transformers pooling and Normalize (st-folder); several modes are an error", async () => {
+  it.runIf(avail.ok && fs.existsSync(TOKENIZER))("importFullStudent takes the folder's sentence-transformers pooling (one mode or several) and Normalize (st-folder)", async () => {
     const dir = path.join(root, 'roberta-st');
     fs.cpSync(path.join(root, 'roberta'), dir, { recursive: true });
     const modules = [
@@ -247,7 +252,18 @@ describe.runIf(!pythonWhy)('architectures vs PyTorch (transformers-saved tiny mo
     expect(r.student.config).toMatchObject({ arch: 'roberta', pooling: 'weightedmean', normalize: true });
     expect(r.check!.maxAbsDiff).toBeLessThanOrEqual(1e-4);
     fs.writeFileSync(path.join(dir, '1_Pooling', 'config.json'), JSON.stringify({ embedding_dimension: 32, pooling_mode: ['cls', 'max'], include_prompt: true }));
-    await expect(importFullStudent(dir, { threads: 1 })).rejects.toThrow(/pooling modes \[cls, max\] are concatenated/);
+    const m = await importFullStudent(dir, { threads: 1 });
+    expect(m.student.config.pooling).toEqual(['cls', 'max']);
+    expect(m.student.dim).toBe(64);
+    expect(m.check!.maxAbsDiff).toBeLessThanOrEqual(1e-4);
+    console.log(`roberta ST folder: weightedmean+Normalize check ${r.check!.maxAbsDiff.toExponential(2)}, cls+max+Normalize check ${m.check!.maxAbsDiff.toExponential(2)}`);
+    // export of several modes: sentence-transformers' pooling_mode list, the concatenation in the graph
+    const out = path.join(root, 'roberta-st-export');
+    await m.student.exportArtifact(out, { tokenizerDir: dir });
+    expect(readModelFolder(out).pooling?.modes).toEqual(['cls', 'max']);
+    const back = await importFullStudent(out, { threads: 1 });
+    expect(back.student.dim).toBe(64);
+    expect(back.check!.maxAbsDiff).toBeLessThanOrEqual(1e-4);
   }, 60_000);
 
   const rows = (a: number[], B: number, T: number) => Array.from({ length: B }, (_, b) => a.slice(b * T, (b + 1) * T));
@@ -291,6 +307,11 @@ describe.runIf(!pythonWhy)('architectures vs PyTorch (transformers-saved tiny mo
           diffs.push(`${pooling} ${d.toExponential(2)}`);
           expect(d, pooling).toBeLessThanOrEqual(1e-4);
         }
+        const h = createNativeBert(nativeConfigFrom(w.config, { pooling: ref().multi.modes, threads: 2 }));
+        loadNativeWeights(h, w.weights);
+        const d = maxAbsDiff(h.forwardSync(Int32Array.from(ref().ids), Int32Array.from(ref().mask), null, B, T), ref().multi.values);
+        diffs.push(`${ref().multi.modes.join('+')} ${d.toExponential(2)}`);
+        expect(d, 'several modes').toBeLessThanOrEqual(1e-4);
         console.log(`${arch}: native vs PyTorch max abs: ${diffs.join(', ')}`);
       });
 
@@ -299,18 +320,20 @@ describe.runIf(!pythonWhy)('architectures vs PyTorch (transformers-saved tiny mo
         const { B, T } = ref();
         const big = (a: number[]) => ({ data: BigInt64Array.from(a, (v) => BigInt(v)), dims: [B, T] });
         const diffs: string[] = [];
-        for (const pooling of POOLING_MODES) {
-          const file = path.join(root, `${arch}-${pooling}.onnx`);
+        for (const pooling of [...POOLING_MODES, ref().multi.modes]) {
+          const label = [pooling].flat().join('+');
+          const want = typeof pooling === 'string' ? ref().pooled[pooling] : ref().multi.values;
+          const file = path.join(root, `${arch}-${label}.onnx`);
           fs.writeFileSync(file, buildBertOnnx({ ...w.config, pooling }, w.weights));
           const ort = await loadOrtModel(file, { requiredInputs: ['input_ids', 'attention_mask'], optionalInputs: ['token_type_ids'], anyOutput: ['sentence_embedding'] });
           const feeds: Record<string, { data: BigInt64Array; dims: number[] }> = { input_ids: big(ref().ids), attention_mask: big(ref().mask) };
           if (w.config.typeVocabSize > 0) feeds.token_type_ids = big(new Array(B * T).fill(0));
           const got = await ort.run(feeds, ['sentence_embedding', 'last_hidden_state']);
           await ort.release();
-          const d = maxAbsDiff(got.sentence_embedding.data, ref().pooled[pooling]);
+          const d = maxAbsDiff(got.sentence_embedding.data, want);
           if (pooling === 'mean') expect(maxAbsDiff(got.last_hidden_state.data, ref().last_hidden_state)).toBeLessThanOrEqual(1e-4);
-          diffs.push(`${pooling} ${d.toExponential(2)}`);
-          expect(d, pooling).toBeLessThanOrEqual(1e-4);
+          diffs.push(`${label} ${d.toExponential(2)}`);
+          expect(d, label).toBeLessThanOrEqual(1e-4);
         }
         console.log(`${arch}: ONNX graph (onnxruntime) vs PyTorch max abs: ${diffs.join(', ')}`);
       }, 60_000);

@@ -12,9 +12,9 @@
  * Architectures (config.arch; weights under any of their names, see getWeight): RoBERTa / XLM-R
  * positions (paddingIdx: real tokens paddingIdx + 1 …, counted over the mask; padding paddingIdx),
  * MPNet's relative attention bias (relativeBuckets: scores[h][i][j] += table[bucket(j − i)][h]).
- * Pooling: sentence-transformers' modes (see poolRef); none real: 0, except cls.
+ * Pooling: sentence-transformers' modes (see poolRef), several concatenated in order; none real: 0, except cls.
  */
-import { getWeight, type BertConfig, type PoolingMode, type WeightMap } from './onnx/bert';
+import { getWeight, poolingModes, type BertConfig, type PoolingMode, type WeightMap } from './onnx/bert';
 import { relativeBucket, RELATIVE_BIAS_NAME } from './onnx/mpnet';
 
 export interface ReferenceInputs {
@@ -30,7 +30,7 @@ export interface ReferenceOutputs {
   hidden: number;
   /** [B, S, H] */
   lastHiddenState: Float32Array;
-  /** [B, H] when config.pooling is 'mean' or 'cls' */
+  /** [B, M·H] when config.pooling is set (M modes, concatenated) */
   sentenceEmbedding?: Float32Array;
   /** [B, L] when config.head is 'classifier' */
   logits?: Float32Array;
@@ -193,7 +193,9 @@ export function bertForwardRef(config: BertConfig, weights: WeightMap, inputs: R
   const H = config.hidden;
   const last = new Float32Array(B * S * H);
   const pooling = config.pooling ?? 'none';
-  const sent = pooling !== 'none' ? new Float32Array(B * H) : undefined;
+  const modes = pooling !== 'none' ? poolingModes(pooling) : [];
+  const D = modes.length * H;
+  const sent = pooling !== 'none' ? new Float32Array(B * D) : undefined;
   let logits: Float32Array | undefined;
   let L = 0;
   if (config.head === 'classifier') {
@@ -209,14 +211,15 @@ export function bertForwardRef(config: BertConfig, weights: WeightMap, inputs: R
     last.set(h, b * S * H);
 
     if (sent) {
-      const e = poolRef(pooling as PoolingMode, h, mask, S, H);
+      const e = new Float64Array(D);
+      modes.forEach((m, k) => e.set(poolRef(m, h, mask, S, H), k * H));
       if (config.normalize) {
         let norm = 0;
-        for (let d = 0; d < H; d++) norm += e[d] * e[d];
+        for (let d = 0; d < D; d++) norm += e[d] * e[d];
         norm = Math.max(Math.sqrt(norm), 1e-12);
-        for (let d = 0; d < H; d++) e[d] /= norm;
+        for (let d = 0; d < D; d++) e[d] /= norm;
       }
-      sent.set(e, b * H);
+      sent.set(e, b * D);
     }
 
     if (logits) {

@@ -10,7 +10,7 @@
  *   const { student, check } = await importFullStudent('models/minilm', { sampleTexts });
  *
  * Weight reading and name mapping: lib/models/import.ts; the folder's pooling and Normalize modules:
- * lib/models/st-folder.ts (one pooling mode: several concatenated modes are an error naming them).
+ * lib/models/st-folder.ts (one pooling mode, or several concatenated).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -52,8 +52,8 @@ export interface ImportOptions {
   tolerance?: number;
   /** false skips the acceptance check (no ONNX file to check against). Default true. */
   check?: boolean;
-  /** Override the folder's pooling (one mode; a folder declaring several is an error naming them) / normalisation. */
-  pooling?: PoolingMode;
+  /** Override the folder's pooling (a mode, or several concatenated) / normalisation. */
+  pooling?: PoolingMode | PoolingMode[];
   normalize?: boolean;
   /** Native threads (default: the pool's) and onnxruntime threads for the check (default 1). */
   threads?: number;
@@ -127,7 +127,9 @@ export async function verifyAgainstOnnx(student: FullStudent, tokenizer: TextTok
   const cfg = student.config;
   let enc;
   try {
-    enc = await loadEncoder(dir, { pooling: cfg.pooling, normalize: cfg.normalize, threads: opts.threads ?? 1, maxLength: student.maxLength });
+    // several modes: the folder's own list (an override of the list cannot be passed to the encoder)
+    const pooling = typeof cfg.pooling === 'string' ? cfg.pooling : undefined;
+    enc = await loadEncoder(dir, { pooling, normalize: cfg.normalize, threads: opts.threads ?? 1, maxLength: student.maxLength });
   } catch (e) {
     // a graph with only a sentence_embedding output: compare with that
     enc = await loadEncoder(dir, { pooling: 'model', normalize: cfg.normalize, threads: opts.threads ?? 1, maxLength: student.maxLength });
@@ -162,7 +164,7 @@ export async function verifyAgainstOnnx(student: FullStudent, tokenizer: TextTok
   const bad = diffs.map((d, i) => [d, i] as const).filter(([d]) => !(d <= tolerance));
   const lines = [
     `import check failed for ${dir}: the native forward pass does not reproduce onnxruntime's embeddings of ${onnxPath} ` +
-      `(max abs diff ${worst.toExponential(2)} > ${tolerance}; weights from ${w.file}, ${cfg.pooling} pooling${cfg.normalize ? ', normalised' : ''}).`,
+      `(max abs diff ${worst.toExponential(2)} > ${tolerance}; weights from ${w.file}, ${[cfg.pooling].flat().join('+')} pooling${cfg.normalize ? ', normalised' : ''}).`,
     `  outputs that differ: ${bad.map(([d, i]) => `sample ${i} "${clip(texts[i])}" (${d.toExponential(2)})`).join(', ')}`,
   ];
   lines.push(...diagnoseTensors(w, onnxPath));

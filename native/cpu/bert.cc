@@ -676,86 +676,100 @@ inline int64_t argmax_valid(const float* xb, const int32_t* mk, int64_t T, int64
 }  // namespace
 
 void pool_forward(float* out, float* pooled, float* norm, const float* x, const int32_t* mask,
-                  int64_t B, int64_t T, int64_t C, int pooling, bool normalize) {
+                  int64_t B, int64_t T, int64_t C, const PoolModes& pooling, bool normalize) {
+  const int64_t D = pooling.n * C;
   std::vector<double> acc(C);
   for (int64_t b = 0; b < B; b++) {
-    float* e = pooled + b * C;
     const int32_t* mk = mask ? mask + b * T : nullptr;
     const float* xb = x + b * T * C;
-    if (pooling == kPoolCls) {
-      std::memcpy(e, xb, sizeof(float) * C);
-    } else if (pooling == kPoolLastToken) {
-      const int64_t t = last_valid(mk, T);
-      if (t >= 0) std::memcpy(e, xb + t * C, sizeof(float) * C);
-      else std::memset(e, 0, sizeof(float) * C);
-    } else if (pooling == kPoolMax) {
-      for (int64_t c = 0; c < C; c++) {
-        const int64_t t = argmax_valid(xb, mk, T, C, c);
-        e[c] = t >= 0 ? xb[t * C + c] : 0.0f;
+    for (int k = 0; k < pooling.n; k++) {
+      const int mode = pooling.mode[k];
+      float* e = pooled + b * D + k * C;
+      if (mode == kPoolCls) {
+        std::memcpy(e, xb, sizeof(float) * C);
+      } else if (mode == kPoolLastToken) {
+        const int64_t t = last_valid(mk, T);
+        if (t >= 0) std::memcpy(e, xb + t * C, sizeof(float) * C);
+        else std::memset(e, 0, sizeof(float) * C);
+      } else if (mode == kPoolMax) {
+        for (int64_t c = 0; c < C; c++) {
+          const int64_t t = argmax_valid(xb, mk, T, C, c);
+          e[c] = t >= 0 ? xb[t * C + c] : 0.0f;
+        }
+      } else {
+        std::fill(acc.begin(), acc.end(), 0.0);
+        for (int64_t t = 0; t < T; t++) {
+          const double w = pool_weight(mode, mk, t);
+          if (w == 0) continue;
+          const float* row = xb + t * C;
+          for (int64_t c = 0; c < C; c++) acc[c] += w * row[c];
+        }
+        const double div = pool_divisor(mode, mk, T);
+        const double inv = div > 0 ? 1.0 / div : 0.0;
+        for (int64_t c = 0; c < C; c++) e[c] = static_cast<float>(acc[c] * inv);
       }
-    } else {
-      std::fill(acc.begin(), acc.end(), 0.0);
-      for (int64_t t = 0; t < T; t++) {
-        const double w = pool_weight(pooling, mk, t);
-        if (w == 0) continue;
-        const float* row = xb + t * C;
-        for (int64_t c = 0; c < C; c++) acc[c] += w * row[c];
-      }
-      const double div = pool_divisor(pooling, mk, T);
-      const double inv = div > 0 ? 1.0 / div : 0.0;
-      for (int64_t c = 0; c < C; c++) e[c] = static_cast<float>(acc[c] * inv);
     }
+    const float* e = pooled + b * D;
     double s = 0;
-    for (int64_t c = 0; c < C; c++) s += static_cast<double>(e[c]) * e[c];
+    for (int64_t c = 0; c < D; c++) s += static_cast<double>(e[c]) * e[c];
     norm[b] = static_cast<float>(std::max(std::sqrt(s), 1e-12));
-    float* o = out + b * C;
+    float* o = out + b * D;
     if (normalize) {
       const float inv = 1.0f / norm[b];
-      for (int64_t c = 0; c < C; c++) o[c] = e[c] * inv;
+      for (int64_t c = 0; c < D; c++) o[c] = e[c] * inv;
     } else {
-      std::memcpy(o, e, sizeof(float) * C);
+      std::memcpy(o, e, sizeof(float) * D);
     }
   }
 }
 
 void pool_backward(float* dx, const float* dout, const float* out, const float* norm, const float* x,
-                   const int32_t* mask, int64_t B, int64_t T, int64_t C, int pooling, bool normalize) {
+                   const int32_t* mask, int64_t B, int64_t T, int64_t C, const PoolModes& pooling,
+                   bool normalize) {
+  const int64_t D = pooling.n * C;
   std::memset(dx, 0, sizeof(float) * B * T * C);
-  std::vector<float> de(C);
+  std::vector<float> dall(D);
   for (int64_t b = 0; b < B; b++) {
-    const float* d = dout + b * C;
+    const float* d = dout + b * D;
     const int32_t* mk = mask ? mask + b * T : nullptr;
     float* dxb = dx + b * T * C;
     if (normalize) {
       // y = e/|e|  →  de = (dy − y·(y·dy)) / |e|
-      const float* y = out + b * C;
+      const float* y = out + b * D;
       double yd = 0;
-      for (int64_t c = 0; c < C; c++) yd += static_cast<double>(y[c]) * d[c];
+      for (int64_t c = 0; c < D; c++) yd += static_cast<double>(y[c]) * d[c];
       const float inv = 1.0f / norm[b];
-      for (int64_t c = 0; c < C; c++) de[c] = (d[c] - y[c] * static_cast<float>(yd)) * inv;
+      for (int64_t c = 0; c < D; c++) dall[c] = (d[c] - y[c] * static_cast<float>(yd)) * inv;
     } else {
-      std::memcpy(de.data(), d, sizeof(float) * C);
+      std::memcpy(dall.data(), d, sizeof(float) * D);
     }
-    if (pooling == kPoolCls) {
-      std::memcpy(dxb, de.data(), sizeof(float) * C);
-    } else if (pooling == kPoolLastToken) {
-      const int64_t t = last_valid(mk, T);
-      if (t >= 0) std::memcpy(dxb + t * C, de.data(), sizeof(float) * C);
-    } else if (pooling == kPoolMax) {
-      const float* xb = x + b * T * C;
-      for (int64_t c = 0; c < C; c++) {
-        const int64_t t = argmax_valid(xb, mk, T, C, c);
-        if (t >= 0) dxb[t * C + c] = de[c];
-      }
-    } else {
-      const double div = pool_divisor(pooling, mk, T);
-      if (div == 0) continue;
-      for (int64_t t = 0; t < T; t++) {
-        const double w = pool_weight(pooling, mk, t);
-        if (w == 0) continue;
-        const float f = static_cast<float>(w / div);
-        float* row = dxb + t * C;
-        for (int64_t c = 0; c < C; c++) row[c] = de[c] * f;
+    // every mode adds its part (dx starts at 0, so a single mode's values are exactly its own)
+    for (int k = 0; k < pooling.n; k++) {
+      const int mode = pooling.mode[k];
+      const float* de = dall.data() + k * C;
+      if (mode == kPoolCls) {
+        for (int64_t c = 0; c < C; c++) dxb[c] += de[c];
+      } else if (mode == kPoolLastToken) {
+        const int64_t t = last_valid(mk, T);
+        if (t >= 0) {
+          for (int64_t c = 0; c < C; c++) dxb[t * C + c] += de[c];
+        }
+      } else if (mode == kPoolMax) {
+        const float* xb = x + b * T * C;
+        for (int64_t c = 0; c < C; c++) {
+          const int64_t t = argmax_valid(xb, mk, T, C, c);
+          if (t >= 0) dxb[t * C + c] += de[c];
+        }
+      } else {
+        const double div = pool_divisor(mode, mk, T);
+        if (div == 0) continue;
+        for (int64_t t = 0; t < T; t++) {
+          const double w = pool_weight(mode, mk, t);
+          if (w == 0) continue;
+          const float f = static_cast<float>(w / div);
+          float* row = dxb + t * C;
+          for (int64_t c = 0; c < C; c++) row[c] += de[c] * f;
+        }
       }
     }
   }

@@ -35,23 +35,6 @@
 namespace st {
 namespace bert {
 
-struct Config {
-  int64_t vocab_size = 0;
-  int64_t hidden = 0;
-  int64_t layers = 0;
-  int64_t heads = 0;
-  int64_t intermediate = 0;
-  int64_t max_position = 0;
-  int64_t type_vocab_size = 0;  // 0: no token-type embeddings
-  float layer_norm_eps = 1e-12f;
-  int64_t padding_idx = -1;     // >= 0: RoBERTa-style position ids (see above); -1: 0..T-1
-  int64_t rel_buckets = 0;      // > 0: MPNet relative attention bias with this many buckets
-  int64_t rel_max_distance = 128;
-  int pooling = 0;              // PoolMode
-  bool normalize = false;       // L2-normalise the pooled embedding
-  int threads = 0;              // <= 0: the pool's default
-};
-
 // Pooling of the last hidden states into one vector per sequence (sentence-transformers' modes).
 // A sequence without any real token pools to 0 in every mode except cls (x[b,0]).
 enum PoolMode : int {
@@ -64,8 +47,47 @@ enum PoolMode : int {
   kPoolModes = 6,
 };
 
+// The pooling of a model: n modes (1 .. kPoolModes), their outputs concatenated in this order, as
+// sentence-transformers' Pooling with a list of modes does; the embedding is n·C wide (normalised
+// as a whole). Plain data: passed by value to CUDA kernels too.
+struct PoolModes {
+  int n = 1;
+  int mode[kPoolModes] = {kPoolMean};
+  static PoolModes one(int m) {
+    PoolModes p;
+    p.mode[0] = m;
+    return p;
+  }
+  bool valid() const {
+    if (n < 1 || n > kPoolModes) return false;
+    for (int i = 0; i < n; i++) {
+      if (mode[i] < 0 || mode[i] >= kPoolModes) return false;
+    }
+    return true;
+  }
+};
+
+struct Config {
+  int64_t vocab_size = 0;
+  int64_t hidden = 0;
+  int64_t layers = 0;
+  int64_t heads = 0;
+  int64_t intermediate = 0;
+  int64_t max_position = 0;
+  int64_t type_vocab_size = 0;  // 0: no token-type embeddings
+  float layer_norm_eps = 1e-12f;
+  int64_t padding_idx = -1;     // >= 0: RoBERTa-style position ids (see above); -1: 0..T-1
+  int64_t rel_buckets = 0;      // > 0: MPNet relative attention bias with this many buckets
+  int64_t rel_max_distance = 128;
+  PoolModes pooling;            // one PoolMode, or several concatenated (output width modes · C)
+  bool normalize = false;       // L2-normalise the pooled embedding
+  int threads = 0;              // <= 0: the pool's default
+};
+
 // Empty when the config is usable, else what is wrong.
 std::string check_config(const Config& c);
+// Width of the returned embedding: pooling.n · hidden (D below).
+inline int64_t out_dim(const Config& c) { return c.pooling.n * c.hidden; }
 // Longest T a forward accepts: max_position, less padding_idx + 1 for offset positions.
 int64_t max_seq(const Config& c);
 
@@ -165,9 +187,9 @@ void carve_acts(S& s, const Config& c, int64_t B, int64_t T, Take&& take) {
     a.x2 = take(N * C);
   }
   s.relbias = c.rel_buckets > 0 ? take(NH * T * T) : nullptr;
-  s.pooled = take(B * C);
+  s.pooled = take(B * out_dim(c));
   s.norm = take(B);
-  s.out = take(B * C);
+  s.out = take(B * out_dim(c));
 }
 
 struct Slot {
@@ -182,9 +204,9 @@ struct Slot {
   float* x0;                // (N, C) LayerNorm 0 output
   std::vector<LayerActs> L;
   float* relbias;           // (NH, T, T) relative attention bias (rel_buckets > 0), else nullptr
-  float* pooled;            // (B, C) before normalisation
+  float* pooled;            // (B, D) before normalisation (D = out_dim: modes · C)
   float* norm;              // (B)    max(|pooled|, 1e-12)
-  float* out;               // (B, C) returned embeddings
+  float* out;               // (B, D) returned embeddings
 };
 
 class Model {
@@ -207,10 +229,10 @@ class Model {
   int64_t activation_floats(int64_t B, int64_t T) const;
 
   // ids, mask (0/1), types: (B,T), already validated (ids < V, types < max(TV,1), T <= P).
-  // mask may be nullptr (all ones), types nullptr (all zeros). out: (B,C).
+  // mask may be nullptr (all ones), types nullptr (all zeros). out: (B,D), D = out_dim(config()).
   void forward(int slot, const int32_t* ids, const int32_t* mask, const int32_t* types, int64_t B,
                int64_t T, float* out);
-  // dout (B,C) = ∂loss/∂out of the last forward into `slot`; ACCUMULATES into grads().
+  // dout (B,D) = ∂loss/∂out of the last forward into `slot`; ACCUMULATES into grads().
   void backward(int slot, const float* dout);
   void zero_grad();
   // Adam (decoupled == false: L2 term wd·θ added to g) or AdamW (decoupled: θ -= lr·wd·θ first),
@@ -305,13 +327,15 @@ void gelu_forward(float* out, const float* inp, int64_t n, int threads);
 // dinout (n): dout → dout · gelu'(inp)   (in place)
 void gelu_backward(float* dinout, const float* inp, int64_t n, int threads);
 
-// out, pooled (B,C), norm (B) from x (N,C): pooling is a PoolMode (mask nullptr: all valid),
-// then optionally out = pooled / max(|pooled|, 1e-12).
+// out, pooled (B,D), norm (B) from x (N,C), D = pooling.n·C: each mode's (B,C) block side by side
+// (mask nullptr: all valid), then optionally out = pooled / max(|pooled|, 1e-12) over all D.
 void pool_forward(float* out, float* pooled, float* norm, const float* x, const int32_t* mask,
-                  int64_t B, int64_t T, int64_t C, int pooling, bool normalize);
-// dx (N,C) (overwritten) from dout (B,C); x is the forward's input (max pooling finds its argmax).
+                  int64_t B, int64_t T, int64_t C, const PoolModes& pooling, bool normalize);
+// dx (N,C) (overwritten: the modes' gradients summed) from dout (B,D); x is the forward's input
+// (max pooling finds its argmax).
 void pool_backward(float* dx, const float* dout, const float* out, const float* norm, const float* x,
-                   const int32_t* mask, int64_t B, int64_t T, int64_t C, int pooling, bool normalize);
+                   const int32_t* mask, int64_t B, int64_t T, int64_t C, const PoolModes& pooling,
+                   bool normalize);
 
 }  // namespace bert
 }  // namespace st

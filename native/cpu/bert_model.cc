@@ -49,7 +49,7 @@ std::string check_config(const Config& c) {
   if (c.type_vocab_size < 0 || c.type_vocab_size > (int64_t{1} << 30)) return "typeVocabSize must be an integer in [0, 2^30]";
   if (c.hidden % c.heads != 0) return "hidden must be divisible by heads";
   if (!(c.layer_norm_eps > 0) || !std::isfinite(c.layer_norm_eps)) return "layerNormEps must be > 0";
-  if (c.pooling < 0 || c.pooling >= kPoolModes) return "pooling must be 'mean', 'cls', 'max', 'mean_sqrt_len_tokens', 'weightedmean' or 'lasttoken'";
+  if (!c.pooling.valid()) return "pooling must be 1 to 6 of 'mean', 'cls', 'max', 'mean_sqrt_len_tokens', 'weightedmean', 'lasttoken'";
   if (c.padding_idx < -1 || c.padding_idx >= c.max_position - 1) return "paddingIdx must be -1 (BERT positions) or in [0, maxPosition - 2]";
   if (c.rel_buckets < 0 || c.rel_buckets > 4096 || (c.rel_buckets > 0 && c.rel_buckets < 4)) return "relativeBuckets must be 0 or in [4, 4096]";
   if (c.rel_max_distance < 1 || c.rel_max_distance > (int64_t{1} << 30)) return "relativeMaxDistance must be in [1, 2^30]";
@@ -186,7 +186,7 @@ int64_t Model::activation_floats(int64_t B, int64_t T) const {
   const int64_t per_layer = 3 * N * C + B * NH * T * T + N * C /*atty*/ + N * C /*res1*/ + 2 * N +
                             N * C /*x1*/ + N * F /*h*/ + N * C /*res2*/ + 2 * N + N * C /*x2*/;
   const int64_t relbias = cfg_.rel_buckets > 0 ? NH * T * T : 0;
-  return N * C + 2 * N + N * C + cfg_.layers * per_layer + relbias + 2 * B * C + B;
+  return N * C + 2 * N + N * C + cfg_.layers * per_layer + relbias + 2 * B * out_dim(cfg_) + B;
 }
 
 void Model::ensure_slot(Slot& s, int64_t B, int64_t T) {
@@ -277,7 +277,7 @@ void Model::forward(int slot, const int32_t* ids, const int32_t* mask, const int
     x = a.x2;
   }
   pool_forward(s.out, s.pooled, s.norm, x, s.mask.data(), B, T, C, cfg_.pooling, cfg_.normalize);
-  if (out) std::memcpy(out, s.out, sizeof(float) * B * C);
+  if (out) std::memcpy(out, s.out, sizeof(float) * B * out_dim(cfg_));
   s.valid = true;
 }
 

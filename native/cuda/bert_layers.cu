@@ -529,76 +529,89 @@ __device__ __forceinline__ int argmax_valid(const float* xb, const int32_t* mk, 
   return best;
 }
 
-// One block per sequence.
+// One block per sequence; pooled / out rows are D = modes.n·C wide, one (C) block per mode.
 __global__ void pool_forward_kernel(float* out, float* pooled, float* norm, const float* x, const int32_t* mask,
-                                    int T, int64_t C, int pooling, int normalize) {
+                                    int T, int64_t C, bert::PoolModes modes, int normalize) {
   __shared__ float sh[32];
   const int64_t b = blockIdx.x;
+  const int64_t D = modes.n * C;
   const int32_t* mk = mask ? mask + b * T : nullptr;
-  float* e = pooled + b * C;
+  float* e = pooled + b * D;
   const float* xb = x + b * T * C;
-  const bool sum_mode = pooling == 0 || pooling == 3 || pooling == 4;
-  const float div = sum_mode ? pool_divisor(pooling, mk, T) : 0.0f;
-  const float inv_div = div > 0.0f ? 1.0f / div : 0.0f;
-  const int last = pooling == 5 ? last_valid(mk, T) : 0;
+  const int last = last_valid(mk, T);
   float ss = 0.0f;
-  for (int64_t c = threadIdx.x; c < C; c += blockDim.x) {
-    float v;
-    if (pooling == 1) {
-      v = xb[c];
-    } else if (pooling == 5) {
-      v = last >= 0 ? xb[(int64_t)last * C + c] : 0.0f;
-    } else if (pooling == 2) {
-      const int t = argmax_valid(xb, mk, T, C, c);
-      v = t >= 0 ? xb[(int64_t)t * C + c] : 0.0f;
-    } else {
-      float acc = 0.0f;
-      for (int t = 0; t < T; ++t) {
-        const float w = pool_weight(pooling, mk, t);
-        if (w != 0.0f) acc += w * xb[(int64_t)t * C + c];
+  for (int k = 0; k < modes.n; ++k) {
+    const int pooling = modes.mode[k];
+    const bool sum_mode = pooling == 0 || pooling == 3 || pooling == 4;
+    const float div = sum_mode ? pool_divisor(pooling, mk, T) : 0.0f;
+    const float inv_div = div > 0.0f ? 1.0f / div : 0.0f;
+    for (int64_t c = threadIdx.x; c < C; c += blockDim.x) {
+      float v;
+      if (pooling == 1) {
+        v = xb[c];
+      } else if (pooling == 5) {
+        v = last >= 0 ? xb[(int64_t)last * C + c] : 0.0f;
+      } else if (pooling == 2) {
+        const int t = argmax_valid(xb, mk, T, C, c);
+        v = t >= 0 ? xb[(int64_t)t * C + c] : 0.0f;
+      } else {
+        float acc = 0.0f;
+        for (int t = 0; t < T; ++t) {
+          const float w = pool_weight(pooling, mk, t);
+          if (w != 0.0f) acc += w * xb[(int64_t)t * C + c];
+        }
+        v = acc * inv_div;
       }
-      v = acc * inv_div;
+      e[k * C + c] = v;
+      ss += v * v;
     }
-    e[c] = v;
-    ss += v * v;
   }
   const float nrm = fmaxf(sqrtf(block_sum(ss, sh)), 1e-12f);
   if (threadIdx.x == 0) norm[b] = nrm;
   const float inv = 1.0f / nrm;
-  float* o = out + b * C;
-  for (int64_t c = threadIdx.x; c < C; c += blockDim.x) o[c] = normalize ? e[c] * inv : e[c];
+  float* o = out + b * D;
+  for (int64_t c = threadIdx.x; c < D; c += blockDim.x) o[c] = normalize ? e[c] * inv : e[c];
 }
 
+// dx (N,C): for each channel c and token t, the sum over modes of that mode's gradient.
 __global__ void pool_backward_kernel(float* dx, const float* dout, const float* out, const float* norm,
-                                     const float* x, const int32_t* mask, int T, int64_t C, int pooling,
+                                     const float* x, const int32_t* mask, int T, int64_t C, bert::PoolModes modes,
                                      int normalize) {
   __shared__ float sh[32];
   const int64_t b = blockIdx.x;
+  const int64_t D = modes.n * C;
   const int32_t* mk = mask ? mask + b * T : nullptr;
-  const float* d = dout + b * C;
-  const float* y = out + b * C;
+  const float* d = dout + b * D;
+  const float* y = out + b * D;
   float yd = 0.0f, inv = 1.0f;
   if (normalize) {
     float a = 0.0f;
-    for (int64_t c = threadIdx.x; c < C; c += blockDim.x) a += y[c] * d[c];
+    for (int64_t c = threadIdx.x; c < D; c += blockDim.x) a += y[c] * d[c];
     yd = block_sum(a, sh);
     inv = 1.0f / norm[b];
   }
-  const bool sum_mode = pooling == 0 || pooling == 3 || pooling == 4;
-  const float div = sum_mode ? pool_divisor(pooling, mk, T) : 0.0f;
-  const int last = pooling == 5 ? last_valid(mk, T) : 0;
+  const int last = last_valid(mk, T);
   const float* xb = x + b * T * C;
   float* dxb = dx + b * T * C;
   for (int64_t c = threadIdx.x; c < C; c += blockDim.x) {
-    const float de = normalize ? (d[c] - y[c] * yd) * inv : d[c];
-    const int am = pooling == 2 ? argmax_valid(xb, mk, T, C, c) : -1;
-    for (int t = 0; t < T; ++t) {
-      float v = 0.0f;
-      if (pooling == 1) v = t == 0 ? de : 0.0f;
-      else if (pooling == 5) v = t == last ? de : 0.0f;
-      else if (pooling == 2) v = t == am ? de : 0.0f;
-      else if (div > 0.0f) v = de * (pool_weight(pooling, mk, t) / div);
-      dxb[(int64_t)t * C + c] = v;
+    for (int t = 0; t < T; ++t) dxb[(int64_t)t * C + c] = 0.0f;
+    for (int k = 0; k < modes.n; ++k) {
+      const int pooling = modes.mode[k];
+      const int64_t j = k * C + c;
+      const float de = normalize ? (d[j] - y[j] * yd) * inv : d[j];
+      if (pooling == 1) {
+        dxb[c] += de;
+      } else if (pooling == 5) {
+        if (last >= 0) dxb[(int64_t)last * C + c] += de;
+      } else if (pooling == 2) {
+        const int am = argmax_valid(xb, mk, T, C, c);
+        if (am >= 0) dxb[(int64_t)am * C + c] += de;
+      } else {
+        const float div = pool_divisor(pooling, mk, T);
+        if (div > 0.0f) {
+          for (int t = 0; t < T; ++t) dxb[(int64_t)t * C + c] += de * (pool_weight(pooling, mk, t) / div);
+        }
+      }
     }
   }
 }
@@ -990,11 +1003,11 @@ std::string relbias_backward(float* dtable, const float* dbias, const int32_t* b
 // ---- pooling, L2 norm -------------------------------------------------------------------------
 
 std::string pool_forward(float* out, float* pooled, float* norm, const float* x, const int32_t* mask, int64_t B,
-                         int64_t T, int64_t C, int pooling, bool normalize, DeviceCtx* ctx) {
+                         int64_t T, int64_t C, const bert::PoolModes& pooling, bool normalize, DeviceCtx* ctx) {
   ST_TRY(check_ctx(ctx));
   if (B <= 0 || C <= 0) return std::string();
   if (T <= 0 || T > INT_MAX || B > kMaxGridX) return "cuda pool_forward: bad shape";
-  if (pooling < 0 || pooling >= bert::kPoolModes) return "cuda pool_forward: unknown pooling mode";
+  if (!pooling.valid()) return "cuda pool_forward: bad pooling modes";
   ST_LAUNCH(static_cast<unsigned>(B), kThreads, 0, ctx->stream, pool_forward_kernel)(
       out, pooled, norm, x, mask, (int)T, C, pooling, normalize ? 1 : 0);
   ST_CUDA_CHECK_LAUNCH();
@@ -1002,13 +1015,13 @@ std::string pool_forward(float* out, float* pooled, float* norm, const float* x,
 }
 
 std::string pool_backward(float* dx, const float* dout, const float* out, const float* norm, const float* x,
-                          const int32_t* mask, int64_t B, int64_t T, int64_t C, int pooling, bool normalize,
-                          DeviceCtx* ctx) {
+                          const int32_t* mask, int64_t B, int64_t T, int64_t C, const bert::PoolModes& pooling,
+                          bool normalize, DeviceCtx* ctx) {
   ST_TRY(check_ctx(ctx));
   if (B <= 0 || C <= 0 || T <= 0) return std::string();
   if (T > INT_MAX || B > kMaxGridX) return "cuda pool_backward: bad shape";
-  if (pooling < 0 || pooling >= bert::kPoolModes) return "cuda pool_backward: unknown pooling mode";
-  if (pooling == bert::kPoolMax && !x) return "cuda pool_backward: max pooling needs the forward's input x";
+  if (!pooling.valid()) return "cuda pool_backward: bad pooling modes";
+  if (!x) return "cuda pool_backward: x (the forward's input) is null";
   ST_LAUNCH(static_cast<unsigned>(B), kThreads, 0, ctx->stream, pool_backward_kernel)(
       dx, dout, out, norm, x, mask, (int)T, C, pooling, normalize ? 1 : 0);
   ST_CUDA_CHECK_LAUNCH();

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "common.cuh"
+#include "../cpu/bert.h"  // bert::PoolModes
 
 namespace st {
 namespace cuda_bert {
@@ -126,14 +127,14 @@ std::string residual_forward(float* out, const float* a, const float* b, int64_t
 std::string accumulate(float* dst, const float* src, int64_t n, DeviceCtx* ctx);
 
 // ---- pooling and L2 normalisation --------------------------------------------------------------
-// As the CPU: out, pooled (B,C), norm (B) from x (N,C), pooling a bert::PoolMode,
+// As the CPU: out, pooled (B,D), norm (B) from x (N,C), D = pooling.n·C (the modes side by side),
 // norm = max(|pooled|, 1e-12), out = normalize ? pooled / norm : pooled.
 std::string pool_forward(float* out, float* pooled, float* norm, const float* x, const int32_t* mask, int64_t B,
-                         int64_t T, int64_t C, int pooling, bool normalize, DeviceCtx* ctx);
-// dx (N,C) (overwritten, padded rows 0) from dout (B,C); x: the forward's input (max pooling).
+                         int64_t T, int64_t C, const bert::PoolModes& pooling, bool normalize, DeviceCtx* ctx);
+// dx (N,C) (overwritten: the modes' gradients summed) from dout (B,D); x: the forward's input.
 std::string pool_backward(float* dx, const float* dout, const float* out, const float* norm, const float* x,
-                          const int32_t* mask, int64_t B, int64_t T, int64_t C, int pooling, bool normalize,
-                          DeviceCtx* ctx);
+                          const int32_t* mask, int64_t B, int64_t T, int64_t C, const bert::PoolModes& pooling,
+                          bool normalize, DeviceCtx* ctx);
 // out (B,C) = inp / norm, norm (B) = max(|inp|, 1e-12) per row. out may alias inp.
 std::string l2norm_forward(float* out, float* norm, const float* inp, int64_t B, int64_t C, DeviceCtx* ctx);
 // dinp (B,C) = (dout − out·(out·dout)) / norm (overwritten; may alias dout).

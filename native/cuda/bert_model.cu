@@ -130,7 +130,7 @@ struct Model::Scratch {
   float* tr;     // matmul_backward scratch, N * max(3C, F)
   float* att;    // max(attention_forward_scratch, attention_backward_scratch)
   float* red;    // max(layernorm_backward_scratch, bias_gelu_backward_scratch)
-  float* dout;   // (B,C)   uploaded ∂loss/∂out
+  float* dout;   // (B,D)   uploaded ∂loss/∂out (D = bert::out_dim)
   float* dbias;  // (NH,T,T) relative-bias gradient (rel_buckets > 0), else nullptr
   int32_t* emb;  // embeddings_backward_scratch
 };
@@ -336,7 +336,7 @@ std::string Model::ensure_scratch(int64_t B, int64_t T, Scratch* sc) {
     sc->tr = cv.take(wide);
     sc->att = cv.take(att);
     sc->red = cv.take(red);
-    sc->dout = cv.take(B * C);
+    sc->dout = cv.take(B * bert::out_dim(cfg_));
     sc->dbias = cfg_.rel_buckets > 0 ? cv.take(NH * T * T) : nullptr;
     return cv.used;
   };
@@ -431,7 +431,8 @@ std::string Model::forward_impl(DevSlot& s, const int32_t* ids, const int32_t* m
   }
   ST_TRY(pool_forward(s.out, s.pooled, s.norm, x, s.mask, B, T, C, cfg_.pooling, cfg_.normalize, ctx));
   if (out) {
-    ST_CUDA_TRY(cudaMemcpyAsync(out, s.out, static_cast<size_t>(B * C) * sizeof(float), cudaMemcpyDeviceToHost, st));
+    ST_CUDA_TRY(cudaMemcpyAsync(out, s.out, static_cast<size_t>(B * bert::out_dim(cfg_)) * sizeof(float),
+                                cudaMemcpyDeviceToHost, st));
   }
   return std::string();
 }
@@ -452,7 +453,8 @@ std::string Model::backward_impl(DevSlot& s, const float* dout) {
   DeviceCtx* ctx = ctx_;
   cudaStream_t st = ctx->stream;
   const size_t nc_bytes = static_cast<size_t>(N * C) * sizeof(float);
-  ST_CUDA_TRY(cudaMemcpyAsync(sc.dout, dout, static_cast<size_t>(B * C) * sizeof(float), cudaMemcpyHostToDevice, st));
+  ST_CUDA_TRY(cudaMemcpyAsync(sc.dout, dout, static_cast<size_t>(B * bert::out_dim(cfg_)) * sizeof(float),
+                              cudaMemcpyHostToDevice, st));
 
   const float* last = s.L.empty() ? s.x0 : s.L.back().x2;
   ST_TRY(pool_backward(sc.dx, sc.dout, s.out, s.norm, last, s.mask, B, T, C, cfg_.pooling, cfg_.normalize, ctx));  // dx (N,C)

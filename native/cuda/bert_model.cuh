@@ -83,10 +83,10 @@ class Model {
 
   // ids, mask (0/1), types: host (B,T) int32; mask nullptr = all ones, types nullptr = all zeros.
   // They are re-checked here (ids < V, types < max(TV,1), mask 0/1, T <= P) since the device would
-  // otherwise read out of bounds. out: host (B,C) (nullptr: not copied back).
+  // otherwise read out of bounds. out: host (B,D), D = bert::out_dim(config()) (nullptr: not copied back).
   std::string forward(int slot, const int32_t* ids, const int32_t* mask, const int32_t* types, int64_t B,
                       int64_t T, float* out);
-  // dout: host (B,C) = ∂loss/∂out of the last forward into `slot`; ACCUMULATES into the gradients.
+  // dout: host (B,D) = ∂loss/∂out of the last forward into `slot`; ACCUMULATES into the gradients.
   std::string backward(int slot, const float* dout);
   std::string zero_grad();
   // As bert::Model::adam_step (same arithmetic, cuda_bert::adam_step over the layout's tiles).

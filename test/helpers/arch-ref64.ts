@@ -20,7 +20,7 @@ export interface Arch64Config {
   layerNormEps: number;
   paddingIdx?: number;
   relativeBuckets?: number;
-  pooling: PoolingMode;
+  pooling: PoolingMode | PoolingMode[];
   normalize: boolean;
 }
 
@@ -50,7 +50,7 @@ function layerNorm(x: Float64Array, S: number, C: number, g: Float64Array, b: Fl
   return y;
 }
 
-/** Pooled (and optionally normalised) embeddings (B, C) in float64. ids/mask/types: (B,T) row-major. */
+/** Pooled (and optionally normalised) embeddings (B, M·C) in float64 (M modes, concatenated). ids/mask/types: (B,T) row-major. */
 export function archForward64(c: Arch64Config, W: Weights64, ids: Int32Array, mask: Int32Array, types: Int32Array | null, B: number, T: number): Float64Array {
   const C = c.hidden;
   const NH = c.heads;
@@ -62,7 +62,9 @@ export function archForward64(c: Arch64Config, W: Weights64, ids: Int32Array, ma
     return t;
   };
   const rel = c.relativeBuckets ? w(RELATIVE_BIAS_NAME) : null;
-  const out = new Float64Array(B * C);
+  const modes = typeof c.pooling === 'string' ? [c.pooling] : c.pooling;
+  const D = modes.length * C;
+  const out = new Float64Array(B * D);
   for (let b = 0; b < B; b++) {
     const mk = Array.from(mask.subarray(b * T, (b + 1) * T));
     const pos = positionIds(mk, c.paddingIdx);
@@ -114,14 +116,15 @@ export function archForward64(c: Arch64Config, W: Weights64, ids: Int32Array, ma
       for (let i = 0; i < T * C; i++) o[i] += x1[i];
       x = layerNorm(o, T, C, w(p + 'output.LayerNorm.weight'), w(p + 'output.LayerNorm.bias'), c.layerNormEps);
     }
-    const e = poolRef(c.pooling, x, mk, T, C);
+    const e = new Float64Array(D);
+    modes.forEach((m, k) => e.set(poolRef(m, x, mk, T, C), k * C));
     if (c.normalize) {
       let s = 0;
-      for (let h = 0; h < C; h++) s += e[h] * e[h];
+      for (let h = 0; h < D; h++) s += e[h] * e[h];
       const nrm = Math.max(Math.sqrt(s), 1e-12);
-      for (let h = 0; h < C; h++) e[h] /= nrm;
+      for (let h = 0; h < D; h++) e[h] /= nrm;
     }
-    out.set(e, b * C);
+    out.set(e, b * D);
   }
   return out;
 }

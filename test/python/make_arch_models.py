@@ -10,6 +10,7 @@ For each architecture (bert, roberta, xlm-roberta, mpnet) writes OUT_DIR/<arch>/
                                       (optional; the vocabulary is sized to it)
   reference.json                      input ids / mask of a padded batch, PyTorch's last_hidden_state,
                                       and sentence-transformers' Pooling output for every single mode
+                                      and for one list of modes (concatenated)
 and OUT_DIR/buckets.json: MPNet relative_position_bucket(r) for r in [-600, 600].
 Deterministic: fixed seeds, CPU fp32.
 """
@@ -24,6 +25,8 @@ from sentence_transformers.sentence_transformer.modules import Pooling
 from transformers.models.mpnet.modeling_mpnet import MPNetEncoder
 
 MODES = ["mean", "cls", "max", "mean_sqrt_len_tokens", "weightedmean", "lasttoken"]
+# several modes, concatenated in this order by sentence-transformers' Pooling
+MULTI = ["lasttoken", "max", "mean", "cls"]
 
 
 def make(arch, out, vocab, tok_dir):
@@ -74,7 +77,9 @@ def make(arch, out, vocab, tok_dir):
         pool = Pooling(32, pooling_mode=m)
         with torch.no_grad():
             pooled[m] = pool({"token_embeddings": lhs, "attention_mask": mask})["sentence_embedding"].reshape(-1).tolist()
-    ref = {"arch": arch, "B": 3, "T": T, "pad": pad, "ids": ids.reshape(-1).tolist(), "mask": mask.reshape(-1).tolist(),
+    with torch.no_grad():
+        multi = Pooling(32, pooling_mode=MULTI)({"token_embeddings": lhs, "attention_mask": mask})["sentence_embedding"]
+    ref = {"multi": {"modes": MULTI, "values": multi.reshape(-1).tolist()}, "arch": arch, "B": 3, "T": T, "pad": pad, "ids": ids.reshape(-1).tolist(), "mask": mask.reshape(-1).tolist(),
            "last_hidden_state": lhs.reshape(-1).tolist(), "pooled": pooled}
 
     class Wrap(torch.nn.Module):

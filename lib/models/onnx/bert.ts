@@ -10,7 +10,8 @@
  *   embed    Gather(word) + Gather(position, 0..S-1) + Gather(token type) → LayerNorm     [B, S, H]
  *   layer×N  x1 = LN(x + Wo·Attention(x, mask)); x2 = LN(x1 + W2·GELU(W1·x1))         [B, S, H]
  *   outputs  last_hidden_state [B, S, H]
- *            sentence_embedding [B, H]   when pooling is 'mean' (masked) or 'cls' (optionally L2-normalised)
+ *            sentence_embedding [B, M·H] when pooling is set: M = 1 mode, or a list of modes concatenated
+ *                                        (as sentence-transformers' Pooling), optionally L2-normalised
  *            logits [B, L]               when head is 'classifier' (tanh pooler on [CLS], then linear)
  *
  * Linear weights arrive as HF stores them ([out, in]) and are stored transposed ([in, out]) under
@@ -62,8 +63,8 @@ export interface BertConfig {
   paddingIdx?: number;
   /** MPNet: relative attention bias buckets (32), weight 'encoder.relative_attention_bias.weight' [buckets, heads]. */
   relativeBuckets?: number;
-  /** Adds a sentence_embedding output. Default 'none'. */
-  pooling?: PoolingMode | 'none';
+  /** Adds a sentence_embedding output: one mode, or several concatenated in order. Default 'none'. */
+  pooling?: PoolingMode | PoolingMode[] | 'none';
   /** L2-normalise sentence_embedding. */
   normalize?: boolean;
   /** Adds pooler + classifier → logits (cross-encoders). */
@@ -136,11 +137,22 @@ export function checkBertConfig(c: BertConfig): void {
   if (c.relativeBuckets !== undefined && c.relativeBuckets !== 0 && !(Number.isInteger(c.relativeBuckets) && c.relativeBuckets >= 4)) {
     throw new Error(`BERT config: relativeBuckets must be an integer ≥ 4, got ${c.relativeBuckets}`);
   }
-  if (c.pooling !== undefined && c.pooling !== 'none' && !(POOLING_MODES as readonly string[]).includes(c.pooling)) {
-    throw new Error(`BERT config: pooling '${String(c.pooling)}' is not supported (${POOLING_MODES.join(', ')})`);
-  }
+  if (c.pooling !== undefined && c.pooling !== 'none') poolingModes(c.pooling);
   if (c.hidden % c.heads !== 0) throw new Error(`BERT config: hidden (${c.hidden}) must be divisible by heads (${c.heads})`);
   if (!(c.layerNormEps > 0)) throw new Error(`BERT config: layerNormEps must be > 0, got ${c.layerNormEps}`);
+}
+
+/**
+ * The pooling modes of a config's pooling (a mode or a list, concatenated in order): checked, at
+ * least one; an unknown mode is an error naming it.
+ */
+export function poolingModes(p: PoolingMode | readonly PoolingMode[]): PoolingMode[] {
+  const list = typeof p === 'string' ? [p] : [...p];
+  if (list.length < 1 || list.length > POOLING_MODES.length) throw new Error(`pooling: 1 to ${POOLING_MODES.length} modes, got ${list.length}`);
+  for (const m of list) {
+    if (!(POOLING_MODES as readonly string[]).includes(m)) throw new Error(`pooling mode '${String(m)}' is not supported (${POOLING_MODES.join(', ')})`);
+  }
+  return list;
 }
 
 /** Longest sequence a config accepts: maxPosition, less paddingIdx + 1 with RoBERTa positions. */
@@ -282,41 +294,41 @@ export function buildBertGraph(config: BertConfig, weights: WeightMap): GraphBui
   const last = g.node('Identity', [x], { name: 'last_hidden_state' });
   g.output(last, 'FLOAT', ['batch', 'sequence', H]);
 
-  // --- optional sentence embedding ---                                     [B, H]
+  // --- optional sentence embedding: each mode [B, H], concatenated ---     [B, M·H]
   const pooling = config.pooling ?? 'none';
   if (pooling !== 'none') {
     const m3 = g.node('Unsqueeze', [maskF, g.int64([2])]); // [B, S, 1]
     const count = g.node('ReduceSum', [m3, g.int64([1])], { attrs: { keepdims: 0 } }); // [B, 1]
     const masked = (w: string) => g.node('ReduceSum', [g.node('Mul', [last, w]), g.int64([1])], { attrs: { keepdims: 0 } }); // [B, H]
-    let pooled: string;
-    if (pooling === 'cls') {
-      pooled = g.node('Gather', [last, g.int64([0], [])], { attrs: { axis: 1 } });
-    } else if (pooling === 'mean') {
-      pooled = g.node('Div', [masked(m3), g.node('Max', [count, g.float(1e-9)])]);
-    } else if (pooling === 'mean_sqrt_len_tokens') {
-      pooled = g.node('Div', [masked(m3), g.node('Sqrt', [g.node('Max', [count, g.float(1e-9)])])]);
-    } else if (pooling === 'weightedmean') {
-      // weights t + 1 on real tokens
-      const w = g.node('Unsqueeze', [g.node('Cast', [g.node('Add', [range, g.int64([1], [])])], { attrs: { to: 1 } }), g.int64([1])]); // [S, 1]
-      const wm = g.node('Mul', [m3, w]); // [B, S, 1]
-      const wsum = g.node('ReduceSum', [wm, g.int64([1])], { attrs: { keepdims: 0 } });
-      pooled = g.node('Div', [masked(wm), g.node('Max', [wsum, g.float(1e-9)])]);
-    } else if (pooling === 'lasttoken') {
-      // one-hot of the last real position (t · mask is largest there), times the mask (none real: 0)
-      const lastIdx = g.node('ReduceMax', [g.node('Mul', [mask, range])], { attrs: { axes: [1], keepdims: 1 } }); // [B, 1]
-      const sel = g.node('Mul', [g.node('Cast', [g.node('Equal', [range, lastIdx])], { attrs: { to: 1 } }), maskF]); // [B, S]
-      pooled = masked(g.node('Unsqueeze', [sel, g.int64([2])]));
-    } else {
+    const poolOne = (mode: PoolingMode): string => {
+      if (mode === 'cls') return g.node('Gather', [last, g.int64([0], [])], { attrs: { axis: 1 } });
+      if (mode === 'mean') return g.node('Div', [masked(m3), g.node('Max', [count, g.float(1e-9)])]);
+      if (mode === 'mean_sqrt_len_tokens') return g.node('Div', [masked(m3), g.node('Sqrt', [g.node('Max', [count, g.float(1e-9)])])]);
+      if (mode === 'weightedmean') {
+        // weights t + 1 on real tokens
+        const w = g.node('Unsqueeze', [g.node('Cast', [g.node('Add', [range, g.int64([1], [])])], { attrs: { to: 1 } }), g.int64([1])]); // [S, 1]
+        const wm = g.node('Mul', [m3, w]); // [B, S, 1]
+        const wsum = g.node('ReduceSum', [wm, g.int64([1])], { attrs: { keepdims: 0 } });
+        return g.node('Div', [masked(wm), g.node('Max', [wsum, g.float(1e-9)])]);
+      }
+      if (mode === 'lasttoken') {
+        // one-hot of the last real position (t · mask is largest there), times the mask (none real: 0)
+        const lastIdx = g.node('ReduceMax', [g.node('Mul', [mask, range])], { attrs: { axes: [1], keepdims: 1 } }); // [B, 1]
+        const sel = g.node('Mul', [g.node('Cast', [g.node('Equal', [range, lastIdx])], { attrs: { to: 1 } }), maskF]); // [B, S]
+        return masked(g.node('Unsqueeze', [sel, g.int64([2])]));
+      }
       // max over real tokens (padding pushed to -3e38); none real: 0
       const neg = g.node('Mul', [g.node('Sub', [g.float(1), m3]), g.float(-3e38)]);
       const mx = g.node('ReduceMax', [g.node('Add', [g.node('Mul', [last, m3]), neg])], { attrs: { axes: [1], keepdims: 0 } });
-      pooled = g.node('Mul', [mx, g.node('Min', [count, g.float(1)])]);
-    }
+      return g.node('Mul', [mx, g.node('Min', [count, g.float(1)])]);
+    };
+    const modes = poolingModes(pooling);
+    let pooled = modes.length === 1 ? poolOne(modes[0]) : g.node('Concat', modes.map(poolOne), { attrs: { axis: -1 } }); // [B, M·H]
     if (config.normalize) {
       const norm = g.node('Sqrt', [g.node('ReduceSum', [g.node('Mul', [pooled, pooled]), g.int64([-1])], { attrs: { keepdims: 1 } })]);
       pooled = g.node('Div', [pooled, g.node('Max', [norm, g.float(1e-12)])]);
     }
-    g.output(g.node('Identity', [pooled], { name: 'sentence_embedding' }), 'FLOAT', ['batch', H]);
+    g.output(g.node('Identity', [pooled], { name: 'sentence_embedding' }), 'FLOAT', ['batch', H * modes.length]);
   }
 
   // --- optional classifier head: logits = W_c · tanh(W_p · h[CLS] + b_p) + b_c ---   [B, L]

@@ -15,6 +15,7 @@ export {
   bertConfigFromHf,
   bertConfigToHf,
   maxSequenceLength,
+  poolingModes,
   archWeightName,
   ARCHS,
   POOLING_MODES,

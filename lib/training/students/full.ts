@@ -29,14 +29,15 @@
  * (arch 'mpnet') those and a relative attention bias (relativeBuckets); the native layout keeps the
  * BERT names (plus 'encoder.relative_attention_bias.weight'), weights may come under the
  * architecture's names, and export writes that architecture's folder. Pooling: any of
- * sentence-transformers' single modes (PoolingMode); a list of modes is refused with an error naming them.
+ * sentence-transformers' modes (PoolingMode), or a list of them concatenated in order (then dim =
+ * modes × hidden, normalised as a whole), as sentence-transformers' Pooling.
  *
  * Shapes: B texts per batch, T padded length, C hidden (= dim), V vocabulary.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { loadBackend } from '../../kernels/loader';
-import { maxSequenceLength, POOLING_MODES, type BertConfig, type NamedTensor, type PoolingMode, type WeightMap } from '../../models/onnx/bert';
+import { maxSequenceLength, poolingModes, POOLING_MODES, type BertConfig, type NamedTensor, type PoolingMode, type WeightMap } from '../../models/onnx/bert';
 import { distilbertToBertName } from '../../models/onnx/distilbert';
 import { mpnetToBertName } from '../../models/onnx/mpnet';
 import type { Adam } from '../optim';
@@ -62,7 +63,8 @@ export interface TensorLayout {
  */
 export interface NativeBertConfig
   extends Pick<BertConfig, 'arch' | 'vocabSize' | 'hidden' | 'layers' | 'heads' | 'intermediate' | 'maxPosition' | 'typeVocabSize' | 'layerNormEps' | 'paddingIdx' | 'relativeBuckets'> {
-  pooling: PoolingMode;
+  /** One mode, or several concatenated in order (the embedding is modes × hidden wide). */
+  pooling: PoolingMode | PoolingMode[];
   normalize: boolean;
   /** CPU threads (0 or absent: the pool's default). */
   threads?: number;
@@ -163,27 +165,11 @@ export function createNativeBert(config: NativeBertConfig, opts: DeviceOptions =
   return new Ctor(device === 'cuda' ? { ...config, device, ...(precision ? { precision } : {}) } : config);
 }
 
-/**
- * The one pooling mode of a sentence-transformers pooling declaration (a mode or a list of modes).
- * The native model pools with one mode; a list of several (concatenated by sentence-transformers) is
- * an error naming them.
- */
-export function singlePooling(modes: PoolingMode | readonly PoolingMode[] | 'none' | undefined, dflt: PoolingMode = 'mean'): PoolingMode {
-  if (modes === undefined || modes === 'none') return dflt;
-  const list = typeof modes === 'string' ? [modes] : [...modes];
-  if (list.length === 0) return dflt;
-  if (list.length > 1) {
-    throw new Error(`full: pooling modes [${list.join(', ')}] are concatenated by sentence-transformers; method 'full' supports one mode (${POOLING_MODES.join(', ')})`);
-  }
-  if (!(POOLING_MODES as readonly string[]).includes(list[0])) {
-    throw new Error(`full: pooling mode '${String(list[0])}' is not supported (${POOLING_MODES.join(', ')})`);
-  }
-  return list[0];
-}
-
 /** A BertConfig (lib/models/onnx) plus pooling → the native config. */
 export function nativeConfigFrom(c: BertConfig, opts: { pooling?: PoolingMode | readonly PoolingMode[]; normalize?: boolean; threads?: number } = {}): NativeBertConfig {
-  const pooling = singlePooling(opts.pooling ?? c.pooling);
+  const want = opts.pooling ?? c.pooling;
+  const modes = want === undefined || want === 'none' ? ['mean' as const] : poolingModes(want);
+  const pooling = modes.length === 1 ? modes[0] : modes;
   return {
     ...(c.arch ? { arch: c.arch } : {}),
     vocabSize: c.vocabSize, hidden: c.hidden, layers: c.layers, heads: c.heads, intermediate: c.intermediate,
@@ -300,7 +286,7 @@ export class FullStudent implements Student<TokenIds> {
     this.config = { ...opts.config };
     this.handle = createNativeBert(this.config, { device: opts.device, precision: opts.precision });
     this.device = this.handle.device;
-    this.dim = this.config.hidden;
+    this.dim = this.config.hidden * poolingModes(this.config.pooling).length;
     const maxSeq = maxSequenceLength(this.config);
     this.maxLength = opts.maxLength ?? Math.min(maxSeq, 512);
     if (!(Number.isInteger(this.maxLength) && this.maxLength >= 1 && this.maxLength <= maxSeq)) {
@@ -530,17 +516,11 @@ export class FullStudent implements Student<TokenIds> {
       stPooling: this.config.pooling === 'cls' ? 'cls' : 'mean',
       stNormalize: this.config.normalize,
     });
-    // lib/models/tiny.ts's sentenceTransformersModules knows mean and cls only: declare the other
-    // modes here (the same keys sentence-transformers writes).
-    if (this.config.pooling !== 'mean' && this.config.pooling !== 'cls') {
-      const keys: Record<PoolingMode, string> = {
-        mean: 'pooling_mode_mean_tokens', cls: 'pooling_mode_cls_token', max: 'pooling_mode_max_tokens',
-        mean_sqrt_len_tokens: 'pooling_mode_mean_sqrt_len_tokens', weightedmean: 'pooling_mode_weightedmean_tokens',
-        lasttoken: 'pooling_mode_lasttoken',
-      };
-      const pc: Record<string, unknown> = { word_embedding_dimension: this.dim };
-      for (const m of POOLING_MODES) pc[keys[m]] = m === this.config.pooling;
-      pc.include_prompt = true;
+    // lib/models/tiny.ts's sentenceTransformersModules knows one mode of mean / cls: other modes and
+    // lists are declared here, in sentence-transformers' own format (pooling_mode, a mode or a list).
+    const modes = poolingModes(this.config.pooling);
+    if (modes.length > 1 || (modes[0] !== 'mean' && modes[0] !== 'cls')) {
+      const pc = { embedding_dimension: this.config.hidden, pooling_mode: modes.length === 1 ? modes[0] : modes, include_prompt: true };
       fs.writeFileSync(path.join(dir, '1_Pooling', 'config.json'), JSON.stringify(pc, null, 2));
     }
   }

@@ -380,22 +380,23 @@ void check_gelu(int64_t N, int64_t F) {
   compare("accumulate (residual backward)", host(d_a, n), s, kTolElem);
 }
 
-void check_pool(int64_t B, int64_t T, int64_t C, int pooling, bool normalize, bool with_mask) {
-  std::printf("pool B=%lld T=%lld C=%lld pooling=%d normalize=%d mask=%d\n", (long long)B, (long long)T,
-              (long long)C, pooling, normalize, with_mask);
-  const int64_t N = B * T;
+void check_pool(int64_t B, int64_t T, int64_t C, const bert::PoolModes& pooling, bool normalize, bool with_mask) {
+  std::printf("pool B=%lld T=%lld C=%lld pooling=%d", (long long)B, (long long)T, (long long)C, pooling.mode[0]);
+  for (int k = 1; k < pooling.n; ++k) std::printf("+%d", pooling.mode[k]);
+  std::printf(" normalize=%d mask=%d\n", normalize, with_mask);
+  const int64_t N = B * T, D = pooling.n * C;
   auto x = rnd(N * C);
   auto mask = make_mask(B, T);
   const int32_t* mk = with_mask ? mask.data() : nullptr;
   int32_t* d_mask = with_mask ? dev(mask) : nullptr;
-  std::vector<float> out(B * C), pooled(B * C), norm(B);
+  std::vector<float> out(B * D), pooled(B * D), norm(B);
   bert::pool_forward(out.data(), pooled.data(), norm.data(), x.data(), mk, B, T, C, pooling, normalize);
-  float *d_out = dev_zeros<float>(B * C), *d_pooled = dev_zeros<float>(B * C), *d_norm = dev_zeros<float>(B);
+  float *d_out = dev_zeros<float>(B * D), *d_pooled = dev_zeros<float>(B * D), *d_norm = dev_zeros<float>(B);
   OK(cb::pool_forward(d_out, d_pooled, d_norm, dev(x), d_mask, B, T, C, pooling, normalize, g_ctx));
-  compare("pool_forward out", host(d_out, B * C), out, kTolElem);
-  compare("pool_forward pooled", host(d_pooled, B * C), pooled, kTolElem);
+  compare("pool_forward out", host(d_out, B * D), out, kTolElem);
+  compare("pool_forward pooled", host(d_pooled, B * D), pooled, kTolElem);
   compare("pool_forward norm", host(d_norm, B), norm, kTolElem);
-  auto dout = rnd(B * C);
+  auto dout = rnd(B * D);
   std::vector<float> dx(N * C);
   bert::pool_backward(dx.data(), dout.data(), out.data(), norm.data(), x.data(), mk, B, T, C, pooling, normalize);
   float* d_dx = dev(rnd(N * C));  // garbage that must be overwritten
@@ -409,14 +410,14 @@ void check_l2norm(int64_t B, int64_t C) {
   std::fill(x.begin() + C, x.begin() + 2 * C, 0.0f);  // a zero row: norm clamps to 1e-12
   // Reference: CPU pooling of T=1 sequences with CLS pooling is exactly an L2 normalisation.
   std::vector<float> out(B * C), pooled(B * C), norm(B);
-  bert::pool_forward(out.data(), pooled.data(), norm.data(), x.data(), nullptr, B, 1, C, 1, true);
+  bert::pool_forward(out.data(), pooled.data(), norm.data(), x.data(), nullptr, B, 1, C, bert::PoolModes::one(bert::kPoolCls), true);
   float *d_out = dev_zeros<float>(B * C), *d_norm = dev_zeros<float>(B);
   OK(cb::l2norm_forward(d_out, d_norm, dev(x), B, C, g_ctx));
   compare("l2norm_forward out", host(d_out, B * C), out, kTolElem);
   compare("l2norm_forward norm", host(d_norm, B), norm, kTolElem);
   auto dout = rnd(B * C);
   std::vector<float> dx(B * C);
-  bert::pool_backward(dx.data(), dout.data(), out.data(), norm.data(), x.data(), nullptr, B, 1, C, 1, true);
+  bert::pool_backward(dx.data(), dout.data(), out.data(), norm.data(), x.data(), nullptr, B, 1, C, bert::PoolModes::one(bert::kPoolCls), true);
   float* d_dx = dev(dout);  // in place
   OK(cb::l2norm_backward(d_dx, d_dx, dev(out), dev(norm), B, C, g_ctx));
   compare("l2norm_backward dinp (in place)", host(d_dx, B * C), dx, kTolElem);
@@ -501,9 +502,15 @@ int main() {
     check_gelu(N, F);
     for (int pooling = 0; pooling < bert::kPoolModes; ++pooling)
       for (int normalize = 0; normalize < 2; ++normalize) {
-        check_pool(B, T, C, pooling, normalize != 0, true);
-        check_pool(B, T, C, pooling, normalize != 0, false);
+        check_pool(B, T, C, bert::PoolModes::one(pooling), normalize != 0, true);
+        check_pool(B, T, C, bert::PoolModes::one(pooling), normalize != 0, false);
       }
+    // several modes, concatenated (sentence-transformers' Pooling with a list of modes)
+    bert::PoolModes all;
+    all.n = bert::kPoolModes;
+    for (int k = 0; k < bert::kPoolModes; ++k) all.mode[k] = (k + 2) % bert::kPoolModes;
+    check_pool(B, T, C, all, true, true);
+    check_pool(B, T, C, all, false, false);
   }
   check_layernorm(300, 384);  // several column-reduction chunks, C > one warp's stride many times
   check_matmul(300, 384, 1536, true, true, false, true);
