@@ -262,7 +262,7 @@ export interface AdapterExport {
    * sentence_embedding (a base that L2-normalises, or one that only has its own sentence_embedding).
    */
   layout: 'modules' | 'graph';
-  /** model.safetensors (the base's transformer weights) was written: SentenceTransformer / AutoModel can load the folder. */
+  /** The base's transformer weights (model.safetensors, else pytorch_model.bin) and config.json were copied: SentenceTransformer / AutoModel can load the folder. */
   pytorch: boolean;
   quantized: QuantizedExport | null;
 }
@@ -383,8 +383,10 @@ export async function exportAdapter(student: AdapterStudent, dir: string, opts: 
     if (simple) appendAdapterHead(model, { from: 'tokens', hidden: hiddenName!, pooling: simple, normalize: false }, D, w, b);
     else graph.output = outputs.filter((o) => o.name !== 'sentence_embedding'); // it would not be the adapted embedding
     const tdir = path.join(baseDir, base.transformerPath);
-    for (const f of ['config.json', 'model.safetensors']) if (await exists(path.join(tdir, f))) await fsp.copyFile(path.join(tdir, f), path.join(dir, f));
-    pytorch = await exists(path.join(tdir, 'model.safetensors'));
+    // the base's transformer weights as they are (a pickle only when there is no safetensors file)
+    const weightsFile = (await exists(path.join(tdir, 'model.safetensors'))) ? 'model.safetensors' : (await exists(path.join(tdir, 'pytorch_model.bin'))) ? 'pytorch_model.bin' : null;
+    for (const f of ['config.json', ...(weightsFile ? [weightsFile] : [])]) if (await exists(path.join(tdir, f))) await fsp.copyFile(path.join(tdir, f), path.join(dir, f));
+    pytorch = weightsFile !== null && (await exists(path.join(tdir, 'config.json')));
     const pooled = base.dense.length ? base.dense[0].inFeatures : D * modes!.length;
     await writeSentenceTransformersFiles(dir, {
       hidden: base.pooling?.dimension ?? pooled / modes!.length,
