@@ -90,6 +90,10 @@ describe('architectures: config.json', () => {
     const cfg = nativeConfigFrom(shapeOf('roberta'), { pooling: 'mean' });
     expect(() => createNativeBert({ ...cfg, pooling: 'median' as never })).toThrow(/pooling must be 'mean', 'cls', 'max'.*got 'median'/);
     expect(() => createNativeBert({ ...cfg, pooling: [] as never })).toThrow(/an array of 1 to 6 of them/);
+    const mp = nativeConfigFrom(shapeOf('mpnet'));
+    expect(() => createNativeBert({ ...mp, relativeBuckets: 2 })).toThrow(/relativeBuckets must be 0 or in \[4, 4096\]/);
+    expect(() => createNativeBert({ ...mp, relativeMaxDistance: 8 } as never)).toThrow(/relativeMaxDistance must exceed relativeBuckets \/ 4/);
+    expect(() => createNativeBert({ ...cfg, paddingIdx: 23 })).toThrow(/paddingIdx must be -1 \(BERT positions\) or in \[0, maxPosition - 2\]/);
     const h = createNativeBert(cfg);
     loadNativeWeights(h, randomBertWeights(shapeOf('roberta'), { seed: 1 }));
     // maxPosition 24, paddingIdx 1: at most 22 tokens
@@ -327,7 +331,7 @@ describe.runIf(!pythonWhy)('architectures vs PyTorch (transformers-saved tiny mo
           fs.writeFileSync(file, buildBertOnnx({ ...w.config, pooling }, w.weights));
           const ort = await loadOrtModel(file, { requiredInputs: ['input_ids', 'attention_mask'], optionalInputs: ['token_type_ids'], anyOutput: ['sentence_embedding'] });
           const feeds: Record<string, { data: BigInt64Array; dims: number[] }> = { input_ids: big(ref().ids), attention_mask: big(ref().mask) };
-          if (w.config.typeVocabSize > 0) feeds.token_type_ids = big(new Array(B * T).fill(0));
+          if (arch === 'bert') feeds.token_type_ids = big(new Array(B * T).fill(0));
           const got = await ort.run(feeds, ['sentence_embedding', 'last_hidden_state']);
           await ort.release();
           const d = maxAbsDiff(got.sentence_embedding.data, want);
@@ -368,7 +372,8 @@ describe.runIf(!pythonWhy)('architectures vs PyTorch (transformers-saved tiny mo
         const feeds: Record<string, { data: BigInt64Array; dims: number[] }> = {
           input_ids: big([101, 2054, 2003, 102, 101, 7592, 102, pad]), attention_mask: big([1, 1, 1, 1, 1, 1, 1, 0]),
         };
-        if (student.config.typeVocabSize > 0) feeds.token_type_ids = big(new Array(8).fill(0));
+        if (arch === 'bert') feeds.token_type_ids = big(new Array(8).fill(0));
+        else expect(ort.inputNames ?? [], 'RoBERTa / MPNet graphs take no token_type_ids').not.toContain('token_type_ids');
         const got = await ort.run(feeds, ['sentence_embedding']);
         await ort.release();
         const d = maxAbsDiff(got.sentence_embedding.data, want);

@@ -96,7 +96,8 @@ int32_t relative_bucket(int64_t rel, int64_t NB, int64_t max_distance) {
   const float num = std::log(static_cast<float>(n) / static_cast<float>(max_exact));
   const float den = static_cast<float>(std::log(static_cast<double>(max_distance) / static_cast<double>(max_exact)));
   const float v = num / den * static_cast<float>(half - max_exact);
-  const int64_t large = max_exact + static_cast<int64_t>(v);
+  // (v < half also keeps the cast defined for a degenerate den; check_config refuses those)
+  const int64_t large = v < static_cast<float>(half) ? max_exact + static_cast<int64_t>(v) : half - 1;
   return static_cast<int32_t>(ret + std::min(large, half - 1));
 }
 

@@ -53,6 +53,7 @@ std::string check_config(const Config& c) {
   if (c.padding_idx < -1 || c.padding_idx >= c.max_position - 1) return "paddingIdx must be -1 (BERT positions) or in [0, maxPosition - 2]";
   if (c.rel_buckets < 0 || c.rel_buckets > 4096 || (c.rel_buckets > 0 && c.rel_buckets < 4)) return "relativeBuckets must be 0 or in [4, 4096]";
   if (c.rel_max_distance < 1 || c.rel_max_distance > (int64_t{1} << 30)) return "relativeMaxDistance must be in [1, 2^30]";
+  if (c.rel_buckets > 0 && c.rel_max_distance <= c.rel_buckets / 4) return "relativeMaxDistance must exceed relativeBuckets / 4 (the exact buckets)";
   // Total parameters must fit a Float32Array (< 2^31 elements) and the layout math.
   const double C = static_cast<double>(c.hidden), F = static_cast<double>(c.intermediate);
   const double total = (static_cast<double>(c.vocab_size) + c.max_position + c.type_vocab_size) * C + 2 * C +

@@ -6,7 +6,8 @@
  * Shapes: B batch, S sequence length (both dynamic), H hidden, A heads, D = H / A head size,
  * I intermediate (FFN) size, V vocabulary, L number of labels.
  *
- *   inputs   input_ids, attention_mask, token_type_ids   int64 [B, S]   (no token_type_ids when typeVocabSize = 0)
+ *   inputs   input_ids, attention_mask, token_type_ids   int64 [B, S]   (no token_type_ids when typeVocabSize = 0,
+ *                                                                       nor for RoBERTa / XLM-R's single type)
  *   embed    Gather(word) + Gather(position, 0..S-1) + Gather(token type) → LayerNorm     [B, S, H]
  *   layer×N  x1 = LN(x + Wo·Attention(x, mask)); x2 = LN(x1 + W2·GELU(W1·x1))         [B, S, H]
  *   outputs  last_hidden_state [B, S, H]
@@ -239,7 +240,9 @@ export function buildBertGraph(config: BertConfig, weights: WeightMap): GraphBui
   // --- inputs ---
   const ids = g.input('input_ids', 'INT64', ['batch', 'sequence']);
   const mask = g.input('attention_mask', 'INT64', ['batch', 'sequence']);
-  const types = config.typeVocabSize > 0 ? g.input('token_type_ids', 'INT64', ['batch', 'sequence']) : null;
+  // RoBERTa / XLM-R (one token type): no token_type_ids input, as their usual exports; row 0 is added.
+  const oneType = isRobertaArch(config.arch) && config.typeVocabSize === 1;
+  const types = config.typeVocabSize > 0 && !oneType ? g.input('token_type_ids', 'INT64', ['batch', 'sequence']) : null;
 
   // --- embeddings: word + position + token type, LayerNorm ---          [B, S, H]
   const seqLen = g.node('Gather', [g.node('Shape', [ids]), g.int64([1], [])], { attrs: { axis: 0 } });
@@ -253,6 +256,7 @@ export function buildBertGraph(config: BertConfig, weights: WeightMap): GraphBui
     g.node('Gather', [param('embeddings.position_embeddings.weight'), positions], { attrs: { axis: 0 } }),
   ]);
   if (types) emb = g.node('Add', [emb, g.node('Gather', [param('embeddings.token_type_embeddings.weight'), types], { attrs: { axis: 0 } })]);
+  if (oneType) emb = g.node('Add', [emb, g.node('Gather', [param('embeddings.token_type_embeddings.weight'), g.int64([0], [])], { attrs: { axis: 0 } })]);
   let x = layerNorm(emb, 'embeddings.LayerNorm');
 
   // --- attention mask → additive bias on the scores: (1 - mask) · MASK_BIAS   [B, 1, 1, S] ---

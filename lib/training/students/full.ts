@@ -37,7 +37,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { loadBackend } from '../../kernels/loader';
-import { maxSequenceLength, poolingModes, POOLING_MODES, type BertConfig, type NamedTensor, type PoolingMode, type WeightMap } from '../../models/onnx/bert';
+import { maxSequenceLength, poolingModes, type BertConfig, type NamedTensor, type PoolingMode, type WeightMap } from '../../models/onnx/bert';
 import { distilbertToBertName } from '../../models/onnx/distilbert';
 import { mpnetToBertName } from '../../models/onnx/mpnet';
 import type { Adam } from '../optim';
@@ -500,29 +500,25 @@ export class FullStudent implements Student<TokenIds> {
   }
 
   /**
-   * Writes a model folder (config.json, onnx/model.onnx with a sentence_embedding output,
-   * 1_Pooling, tokenizer files copied from tokenizerDir) through lib/models' ONNX builder.
+   * Writes a model folder (config.json of the architecture, onnx/model.onnx with a sentence_embedding
+   * output, modules.json + 1_Pooling (+ 2_Normalize), tokenizer files copied from tokenizerDir)
+   * through lib/models' ONNX builder and st-folder.
    */
   async exportArtifact(dir: string, opts: { tokenizerDir?: string } = {}): Promise<void> {
     if (!opts.tokenizerDir) throw new Error('full export needs tokenizerDir (the tokenizer the token ids come from)');
     const read = (f: string): unknown => JSON.parse(fs.readFileSync(path.join(opts.tokenizerDir as string, f), 'utf8'));
     const { writeModelFolder } = await import('../../models/tiny.js');
+    const { writeSentenceTransformersFilesSync } = await import('../../models/st-folder.js');
     writeModelFolder(dir, {
       config: bertConfigFrom(this.config),
       weights: this.weightMap(),
       tokenizerJson: read('tokenizer.json'),
       tokenizerConfig: read('tokenizer_config.json'),
       kind: 'bi-encoder',
-      stPooling: this.config.pooling === 'cls' ? 'cls' : 'mean',
-      stNormalize: this.config.normalize,
+      stPooling: null,
     });
-    // lib/models/tiny.ts's sentenceTransformersModules knows one mode of mean / cls: other modes and
-    // lists are declared here, in sentence-transformers' own format (pooling_mode, a mode or a list).
-    const modes = poolingModes(this.config.pooling);
-    if (modes.length > 1 || (modes[0] !== 'mean' && modes[0] !== 'cls')) {
-      const pc = { embedding_dimension: this.config.hidden, pooling_mode: modes.length === 1 ? modes[0] : modes, include_prompt: true };
-      fs.writeFileSync(path.join(dir, '1_Pooling', 'config.json'), JSON.stringify(pc, null, 2));
-    }
+    // modules.json, 1_Pooling (one mode or the list), 2_Normalize: lib/models/st-folder.ts writes them
+    writeSentenceTransformersFilesSync(dir, { hidden: this.config.hidden, pooling: this.config.pooling, normalize: this.config.normalize });
   }
 }
 
