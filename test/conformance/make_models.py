@@ -7,10 +7,10 @@ make them, and PyTorch's outputs on them.
 
 For every row of cases.json (next to this script; --quick: the rows marked quick) it
 
-  1. builds a tokenizer with the `tokenizers` library, trained on a small built-in text (WordPiece as
-     BERT's, Unigram as XLM-R's sentencepiece, byte-level BPE as RoBERTa's), and wraps it in the
-     architecture's transformers tokenizer class, so save_pretrained writes tokenizer.json and
-     tokenizer_config.json as for a hub model;
+  1. builds a tokenizer from a small built-in text (WordPiece as BERT's and MPNet's, Unigram as
+     XLM-R's sentencepiece: vocabularies built from counts; byte-level BPE as RoBERTa's: trained
+     with the `tokenizers` library) in the architecture's transformers tokenizer class, so
+     save_pretrained writes tokenizer.json and tokenizer_config.json as for a hub model;
   2. builds a tiny random model (hidden 32, 2 layers, 4 heads; seeded by the case name; biases and
      LayerNorm parameters perturbed so that a dropped bias or a swapped LayerNorm shows) with
      transformers: AutoModel for bi-encoders, AutoModelForSequenceClassification (num_labels 1) for
@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shutil
 import sys
@@ -45,6 +46,7 @@ import tempfile
 import time
 import warnings
 import zlib
+from collections import Counter
 
 warnings.filterwarnings("ignore")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -67,8 +69,7 @@ import transformers  # noqa: E402
 transformers.utils.logging.disable_progress_bar()
 import sentence_transformers  # noqa: E402
 import tokenizers  # noqa: E402
-from tokenizers import ByteLevelBPETokenizer, SentencePieceUnigramTokenizer  # noqa: E402
-from tokenizers import Tokenizer, models as tk_models, normalizers, pre_tokenizers, trainers  # noqa: E402
+from tokenizers import ByteLevelBPETokenizer, normalizers, pre_tokenizers  # noqa: E402
 from sentence_transformers import CrossEncoder, SentenceTransformer  # noqa: E402
 from sentence_transformers.sentence_transformer import modules as st_modules  # noqa: E402
 
@@ -142,13 +143,58 @@ def log(msg: str) -> None:
 # tokenizers
 
 
+# The tokenizers library's WordPiece and Unigram trainers are not deterministic (hash-map order decides
+# ties and ids), so those two vocabularies are built here from counts, with every tie broken by the
+# string; byte-level BPE training is deterministic and is used as is.
+
+
+def corpus_words(normalizer, pre_tokenizer) -> Counter:
+    words: Counter = Counter()
+    for line in CORPUS:
+        text = normalizer.normalize_str(line) if normalizer else line
+        words.update(w for w, _ in pre_tokenizer.pre_tokenize_str(text))
+    return words
+
+
+def by_count(counts: Counter, n: int, min_count: int = 1) -> list[str]:
+    return [w for w, c in sorted(counts.items(), key=lambda x: (-x[1], x[0])) if c >= min_count][:n]
+
+
 def wordpiece_vocab(specials: list[str], lowercase: bool = True) -> dict[str, int]:
-    tok = Tokenizer(tk_models.WordPiece(unk_token=specials[1] if "[UNK]" in specials[1] else "[UNK]"))
-    tok.normalizer = normalizers.BertNormalizer(lowercase=lowercase)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    trainer = trainers.WordPieceTrainer(vocab_size=400, special_tokens=specials, min_frequency=1, show_progress=False)
-    tok.train_from_iterator(CORPUS, trainer)
-    return tok.get_vocab()
+    """Specials, every character (alone and as ##c), frequent whole words, frequent word starts and ##endings."""
+    words = corpus_words(normalizers.BertNormalizer(lowercase=lowercase), pre_tokenizers.BertPreTokenizer())
+    chars = sorted({c for w in words for c in w})
+    starts: Counter = Counter()
+    ends: Counter = Counter()
+    for w, c in words.items():
+        for k in (3, 4):
+            if len(w) > k + 1:
+                starts[w[:k]] += c
+                ends["##" + w[-k:]] += c
+    tokens = list(specials) + chars + ["##" + c for c in chars]
+    tokens += by_count(words, 150) + by_count(starts, 60, 2) + by_count(ends, 60, 2)
+    vocab: dict[str, int] = {}
+    for t in tokens:
+        vocab.setdefault(t, len(vocab))
+    return vocab
+
+
+def unigram_pieces() -> list[tuple[str, float]]:
+    """XLM-R's layout (<s> <pad> </s> <unk> first, <mask> last); pieces scored log(count / total)."""
+    words = corpus_words(None, pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")]))
+    counts: Counter = Counter()
+    for w, c in words.items():
+        counts[w] += c
+        for i in range(len(w)):
+            counts[w[i]] += c
+            for k in (2, 3, 4):
+                if i + k <= len(w):
+                    counts[w[i:i + k]] += c
+    chars = {p for p in counts if len(p) == 1}
+    keep = chars | set(by_count(Counter({p: c for p, c in counts.items() if len(p) > 1}), 240, 2))
+    total = sum(counts[p] for p in keep)
+    scored = sorted(((p, math.log(counts[p] / total)) for p in keep), key=lambda x: (-x[1], x[0]))
+    return [("<s>", 0.0), ("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0)] + scored + [("<mask>", 0.0)]
 
 
 def make_tokenizer(arch: str, kind: str, model_max_length: int):
@@ -162,12 +208,7 @@ def make_tokenizer(arch: str, kind: str, model_max_length: int):
             vocab = wordpiece_vocab(["<s>", "<pad>", "</s>", "[UNK]", "<mask>"])
             return transformers.MPNetTokenizer(vocab=vocab, do_lower_case=True, **common)
     if kind == "unigram" and arch == "xlm-roberta":
-        sp = SentencePieceUnigramTokenizer()
-        sp.train_from_iterator(CORPUS, vocab_size=300, special_tokens=["<s>", "<pad>", "</s>", "<unk>"], unk_token="<unk>", show_progress=False)
-        pieces = [(p, float(s)) for p, s in json.loads(sp.to_str())["model"]["vocab"]]
-        assert [p for p, _ in pieces[:4]] == ["<s>", "<pad>", "</s>", "<unk>"], pieces[:4]
-        pieces.append(("<mask>", 0.0))
-        return transformers.XLMRobertaTokenizer(vocab=pieces, **common)
+        return transformers.XLMRobertaTokenizer(vocab=unigram_pieces(), **common)
     if kind == "bpe" and arch == "roberta":
         bpe = ByteLevelBPETokenizer()
         bpe.train_from_iterator(CORPUS, vocab_size=400, min_frequency=1, special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"], show_progress=False)
