@@ -28,7 +28,7 @@ describe.skipIf(!enabled)('conformance: cross-encoders through loadCrossEncoder 
       let ce: CrossEncoder | null = null;
       try {
         ce = await loadCrossEncoder(path.join(dir, c!.folder), { threads: 1, batchSize: 4 });
-        expect(ce.numLabels).toBe(c!.numLabels);
+        expect(ce.numLabels, `${row.name}: labels`).toBe(c!.numLabels);
         const got = await ce.score(manifest.pairs);
         const want = Float32Array.from(c!.outputs.logits!);
         const d = report(`${row.name} score`, got, want, 1, TOL.onnx, manifest.pairs.map((p) => `${p[0]} | ${p[1]}`));

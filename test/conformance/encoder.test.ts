@@ -34,7 +34,7 @@ describe.skipIf(!enabled)('conformance: bi-encoders through loadEncoder vs sente
       let enc: Encoder | null = null;
       try {
         enc = await loadEncoder(path.join(dir, c!.folder), { threads: 1, batchSize: 3 });
-        expect(enc.dim).toBe(c!.dim);
+        expect(enc.dim, `${row.name}: embedding size`).toBe(c!.dim);
         const got = await enc.encode(texts);
         const worst = [report(`${row.name} encode`, got, flat(c!.outputs.default!), c!.dim!, TOL.onnx, texts)];
         if (c!.prompts) {
