@@ -37,7 +37,7 @@ describe.skipIf(!enabled || !avail.ok)('conformance: native forward after import
       const imported: ImportedFull = await importFullStudent(folder, { threads: 2, device: 'cpu', sampleTexts: texts, ...(hasOnnx ? {} : { check: false }) });
       const { student, tokenizer } = imported;
       if (imported.check) console.log(`${row.name}: import check vs onnxruntime ${imported.check.maxAbsDiff.toExponential(2)}`);
-      expect(student.dim, `${row.name}: native embedding size (sentence-transformers: ${c!.modules?.join("+")})`).toBe(c!.dim);
+      expect(student.dim, `${row.name}: native embedding size (sentence-transformers: ${c!.modules?.join('+')})`).toBe(c!.dim);
       const got = await student.encode(texts.map((t) => tokenizer.encode(t).ids), 'document');
       const d = report(`${row.name} native`, got, flat(c!.outputs.noprompt!), c!.dim!, TOL.native, texts);
       expect(d).toBeLessThanOrEqual(TOL.native);
