@@ -4,7 +4,8 @@
  * so that it also runs under the CPU emulator of CUDA):
  *   forward (fp32) ≤ 1e-4 for every architecture × pooling mode (and a list of modes, concatenated), padded batches with an all-padding
  *   sequence; gradients after backwards into two slots, tensor by tensor, relative ≤ 1e-3 (RoBERTa
- *   position rows, MPNet's relative-bias table included); the device forward against the TS reference.
+ *   position rows, MPNet's relative-bias table included); the device forward against the TS reference;
+ *   two device runs give bit-identical embeddings and gradients (no atomics in the new kernels).
  * Runs when the loaded backend is CUDA (a CUDA build with a device, or the emulator build:
  * SYNTHTUNE_CUDA_ADDON=build-cuda-emu/synthtune_cuda.node SYNTHTUNE_BACKEND=cuda); skips with a
  * message otherwise.
@@ -110,6 +111,19 @@ describe.runIf(onCuda)('architectures: CUDA model vs CPU model (fp32)', () => {
         expect(worst, `${label} gradients (${name})`).toBeLessThanOrEqual(1e-3);
       }
       console.log(`${arch} cuda vs cpu: ${fwd.join(', ')}`);
+      // determinism: the same forward/backward twice on the device, bit for bit
+      const run = () => {
+        const dev = model(arch, 'cuda', ['max', 'weightedmean'], true);
+        const q = batchOf([12, 9, 3, 0], 12, 8);
+        dev.zeroGrad();
+        const out = dev.forwardSync(q.ids, q.mask, types ? q.types : null, q.B, q.T, 0);
+        dev.backwardSync(randomVec(q.B * 2 * C, 9), 0);
+        return { out, grads: dev.getGrads() };
+      };
+      const a = run();
+      const b = run();
+      const same = (x: Float32Array, y: Float32Array) => Buffer.from(x.buffer, x.byteOffset, x.byteLength).equals(Buffer.from(y.buffer, y.byteOffset, y.byteLength));
+      expect(same(a.out, b.out) && same(a.grads, b.grads)).toBe(true);
     }, 300_000);
   }
 });

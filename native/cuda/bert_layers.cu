@@ -4,7 +4,10 @@
 // STATUS (compile-only so far; written and reviewed without a GPU):
 //   Done here:  every layer function of native/cpu/bert.h as device kernels (embeddings, LayerNorm,
 //               linear, masked softmax, attention as batched GEMMs, GELU, fused bias+GELU, residual
-//               adds, mean/CLS pooling, L2 normalisation, Adam/AdamW over the flat buffers) and a
+//               adds, pooling in every sentence-transformers mode (one or several concatenated), L2
+//               normalisation, Adam/AdamW over the flat buffers; RoBERTa position ids through the
+//               embedding kernels, MPNet's relative attention bias: relbias_forward/backward and the
+//               bias in the softmax and its gradient in attention_backward) and a
 //               standalone GPU-vs-CPU check, native/cuda/tests/bert_layers_check.cu
 //               (`cmake --build build-cuda --target bert_layers_check && build-cuda/bert_layers_check`).
 //   What remains, in order:

@@ -6,7 +6,8 @@
 // CPU model; parameters, gradients and the two Adam moments are four flat DEVICE buffers
 // (cudaMalloc'ed once, freed by the destructor). Activations of a forward live on the device in one
 // buffer per slot (bert::Slot's pieces as bert::carve_acts lays them out, each 128-byte aligned,
-// + the slot's uploaded ids / mask / types), grown on demand; backward scratch is shared and grown
+// + the slot's uploaded ids / mask / types / position ids / relative buckets, the last two computed
+// on the host by bert::position_ids and bert::relative_buckets), grown on demand; backward scratch is shared and grown
 // on demand. forward/backward/adam_step run the layer functions of bert_layers.cuh in exactly
 // bert::Model's order, on the device context's stream, while holding the context's mutex, with
 // ctx->gemm_precision set from this model's own precision (fp32, or tf32 tensor cores where
