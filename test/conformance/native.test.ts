@@ -4,8 +4,9 @@
  * from model.safetensors, pooling / Dense / Normalize / max length from the folder) gives
  * sentence-transformers' embeddings (without prompts) on the folder's own tokens, max abs diff
  * ≤ 1e-4. Folders with an ONNX file go through the default import (with its acceptance check
- * against onnxruntime); folders without one are imported with check: false (there is nothing to
- * check against; the comparison with PyTorch is the check). Skipped with a message where python3,
+ * against onnxruntime), and again with the weights read from the ONNX initializers (source 'onnx':
+ * the TorchScript and the dynamo exporter's graphs); folders without one are imported with
+ * check: false (there is nothing to check against; the comparison with PyTorch is the check). Skipped with a message where python3,
  * its packages or the native addon are missing.
  */
 import * as fs from 'node:fs';
@@ -42,5 +43,20 @@ describe.skipIf(!enabled || !avail.ok)('conformance: native forward after import
       const d = report(`${row.name} native`, got, flat(c!.outputs.noprompt!), c!.dim!, TOL.native, texts);
       expect(d).toBeLessThanOrEqual(TOL.native);
     });
+
+    // The same weights read from the ONNX file's initializers instead (torch.onnx names them
+    // anonymously; the TorchScript and dynamo exporters lay the graph out differently).
+    if (row.exporter !== 'none') {
+      it.skipIf(!!row.skip)(`${row.name} from onnx/model.onnx (${row.exporter} exporter)`, async () => {
+        const c = manifest.cases.find((x) => x.name === row.name);
+        expect(c, `${row.name} is missing from the manifest`).toBeDefined();
+        const texts = manifest.texts;
+        const imported = await importFullStudent(path.join(dir, c!.folder), { source: 'onnx', threads: 2, device: 'cpu', sampleTexts: texts });
+        expect(imported.weights.source).toBe('onnx');
+        const got = await imported.student.encode(texts.map((t) => imported.tokenizer.encode(t).ids), 'document');
+        const d = report(`${row.name} native (weights from ${row.exporter} ONNX)`, got, flat(c!.outputs.noprompt!), c!.dim!, TOL.native, texts);
+        expect(d).toBeLessThanOrEqual(TOL.native);
+      });
+    }
   }
 });
