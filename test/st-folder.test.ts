@@ -230,6 +230,30 @@ describe('bi-encoder with the folder\'s modules', () => {
     }
   });
 
+  it('applies Normalize where modules.json puts it (Pooling → Normalize → Dense)', async () => {
+    const dir = await tmp();
+    fs.cpSync(tiny.dir, dir, { recursive: true });
+    for (const f of ['modules.json', '1_Pooling', '2_Normalize']) fs.rmSync(path.join(dir, f), { recursive: true, force: true });
+    const H = tiny.config.hidden;
+    const d = { inFeatures: H, outFeatures: 4, bias: true, activation: 'identity' as const, weight: Float32Array.from({ length: 4 * H }, (_, i) => Math.cos(i)), biasData: Float32Array.from([1, 2, 3, 4]) };
+    writeSentenceTransformersFilesSync(dir, { hidden: H, pooling: 'mean', dense: [d], normalize: true, normalizeAt: 0 });
+    const modules = JSON.parse(fs.readFileSync(path.join(dir, 'modules.json'), 'utf8'));
+    expect(modules.map((m: { type: string }) => m.type.split('.').pop())).toEqual(['Transformer', 'Pooling', 'Normalize', 'Dense']);
+    expect(readModelFolder(dir).normalizeAt).toBe(0);
+    const enc = await loadEncoder(dir, { threads: 1 });
+    try {
+      const got = await enc.encode(TEXTS);
+      for (let i = 0; i < TEXTS.length; i++) {
+        const x = reference(TEXTS[i], 'mean');
+        const n = Math.hypot(...x);
+        const y = Array.from({ length: 4 }, (_, o) => d.biasData[o] + x.reduce((a, v, k) => a + (v / n) * d.weight[o * H + k], 0));
+        expect(maxAbsDiff(got.subarray(i * 4, i * 4 + 4), Float32Array.from(y))).toBeLessThan(1e-5);
+      }
+    } finally {
+      await enc.release();
+    }
+  });
+
   it('prompts: by text, by name, by default, and excluded from pooling when include_prompt is false', async () => {
     const dir = await tmp();
     fs.cpSync(tiny.dir, dir, { recursive: true });

@@ -376,8 +376,13 @@ export async function loadEncoder(ref: string, opts: EncoderOptions = {}): Promi
     // model + pooling, then the modules after pooling
     let out: Float32Array = new Float32Array(texts.length * pooledWidth);
     await backend.pool(encoded, out, bs, call, stats, pLen);
-    for (const d of dense) out = applyDense(out, texts.length, d);
-    if (call.normalize ?? normalizeDefault) l2NormalizeRows(out, dim);
+    // the modules after pooling, in order; Normalize where the folder has it (last when asked per call)
+    const normalizeAt = dense === folder.dense && folder.normalize ? folder.normalizeAt : dense.length;
+    const normalize = call.normalize ?? normalizeDefault;
+    for (let l = 0; l <= dense.length; l++) {
+      if (l === normalizeAt && normalize) l2NormalizeRows(out, l === 0 ? pooledWidth : dense[l - 1].outFeatures);
+      if (l < dense.length) out = applyDense(out, texts.length, dense[l]);
+    }
     stats.totalMs = performance.now() - t0;
     lastStats = stats;
     return out;

@@ -78,6 +78,8 @@ export interface ModelFolder {
   pooling: PoolingConfig | null;
   dense: DenseModule[];
   normalize: boolean;
+  /** How many Dense modules come before the Normalize module (= dense.length when it is last). */
+  normalizeAt: number;
   maxSeqLength?: number;
   doLowerCase?: boolean;
   prompts: Record<string, string>;
@@ -215,7 +217,7 @@ export function readModelFolder(dir: string): ModelFolder {
   const rawModules = readJsonFile(modulesFile);
   const folder: ModelFolder = {
     dir, config, modelType, isSentenceTransformers: rawModules !== undefined, moduleTypes: [], transformerPath: '',
-    pooling: null, dense: [], normalize: false, prompts: {}, defaultPromptName: null,
+    pooling: null, dense: [], normalize: false, normalizeAt: 0, prompts: {}, defaultPromptName: null,
   };
   if (rawModules !== undefined) {
     if (!Array.isArray(rawModules)) throw new ModelError(`${modulesFile}: expected a JSON list of modules`);
@@ -240,10 +242,11 @@ export function readModelFolder(dir: string): ModelFolder {
         folder.pooling = pc ? poolingFromConfig(pc, file, p) : { modes: ['mean'], includePrompt: true, path: p };
       } else if (short === 'Dense') {
         if (!folder.pooling) throw new ModelError(`${at}: a Dense module before pooling is not supported`);
-        if (folder.normalize) throw new ModelError(`${at}: a Dense module after Normalize is not supported`);
         folder.dense.push(readDense(dir, p));
       } else if (short === 'Normalize') {
+        if (folder.normalize) throw new ModelError(`${at}: a second Normalize module is not supported`);
         folder.normalize = true;
+        folder.normalizeAt = folder.dense.length;
       } else {
         throw new ModelError(`${at}: module type '${short}' is not supported by synthtune (supported: Transformer, Pooling, Dense, Normalize)`);
       }
@@ -415,6 +418,8 @@ export interface StWriteSpec {
   includePrompt?: boolean;
   dense?: DenseSpec[];
   normalize?: boolean;
+  /** How many of the Dense modules come before Normalize (default: all of them; 0: Normalize right after pooling). */
+  normalizeAt?: number;
   /** Written to sentence_bert_config.json (older sentence-transformers read it there). */
   maxSeqLength?: number;
   doLowerCase?: boolean;
@@ -459,7 +464,15 @@ export function stModuleFiles(spec: StWriteSpec): Record<string, unknown> {
     files[`${p}/config.json`] = { embedding_dimension: spec.hidden, pooling_mode: modes.length === 1 ? modes[0] : modes, include_prompt: spec.includePrompt ?? true };
   }
   let width = spec.hidden * modes.length;
-  for (const d of spec.dense ?? []) {
+  const dense = spec.dense ?? [];
+  const normalizeAt = spec.normalizeAt ?? dense.length;
+  if (!(Number.isInteger(normalizeAt) && normalizeAt >= 0 && normalizeAt <= dense.length)) throw new Error(`normalizeAt must be an integer in [0, ${dense.length}], got ${spec.normalizeAt}`);
+  const addNormalize = () => {
+    const p = add('Normalize', 'Normalize');
+    files[`${p}/config.json`] = {};
+  };
+  for (const [l, d] of dense.entries()) {
+    if (spec.normalize && l === normalizeAt) addNormalize();
     if (d.inFeatures !== width) throw new Error(`Dense: in_features ${d.inFeatures} does not match the ${width}-wide input`);
     if (d.weight.length !== d.inFeatures * d.outFeatures) throw new Error(`Dense: weight has ${d.weight.length} values, expected ${d.outFeatures} × ${d.inFeatures}`);
     if (d.bias !== (d.biasData !== null) || (d.biasData && d.biasData.length !== d.outFeatures)) throw new Error('Dense: bias data does not match the bias flag / out_features');
@@ -473,10 +486,7 @@ export function stModuleFiles(spec: StWriteSpec): Record<string, unknown> {
     files[`${p}/model.safetensors`] = encodeSafetensors(tensors, { format: 'pt' });
     width = d.outFeatures;
   }
-  if (spec.normalize) {
-    const p = add('Normalize', 'Normalize');
-    files[`${p}/config.json`] = {};
-  }
+  if (spec.normalize && normalizeAt === dense.length) addNormalize();
   files['modules.json'] = modules;
   if (first === 'Transformer') {
     const sb: Record<string, unknown> = {};
