@@ -256,18 +256,18 @@ describe('adapter export', () => {
     expect(report('adapter on a Dense base via SentenceTransformer', flat(py.st), want)).toBeLessThanOrEqual(1e-5);
   });
 
-  it('a normalising base: the adapter stays in the graph; synthtune reads it, Python refuses it (no weights)', async () => {
+  it('a normalising base: Pooling → Normalize → Dense(adapter), the same in synthtune and sentence-transformers', async () => {
     const b = await base({ normalize: true });
     const a = adapter({ rank: 0, bias: true, sides: 'query' });
     const want = a.apply(b.x, 'query');
     const dir = path.join(await tmp(), 'adapter');
     const res = await exportAdapter(a, dir, { baseModelDir: b.dir });
-    expect(res.layout).toBe('graph');
-    expect(res.pytorch).toBe(false);
-    expect(fs.existsSync(path.join(dir, 'model.safetensors'))).toBe(false);
+    expect(res).toMatchObject({ layout: 'modules', pytorch: true });
     expect(report('adapter export (normalising base) via loadEncoder', await synthtune(dir), want)).toBeLessThanOrEqual(1e-5);
     if (noPython) return;
-    expect((await pythonRun(dir, ['--st'])).status).not.toBe(0);
+    const py = await python(dir, ['--st']);
+    expect(py.st_modules).toEqual(['Transformer', 'Pooling', 'Normalize', 'Dense']);
+    expect(report('adapter export (normalising base) via SentenceTransformer', flat(py.st), want)).toBeLessThanOrEqual(1e-5);
   });
 
   it('an ONNX-only base: synthtune reads the export; Python refuses it for lack of transformer weights', async () => {

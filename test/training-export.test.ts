@@ -117,7 +117,8 @@ describe('adapter export', () => {
         expect(info.documentModel).toBe(res.documentModel);
         const q = await loadEncoder(dir, { threads: 1, batchSize: 2 });
         try {
-          expect(q.pooling).toBe(normalize ? 'model' : 'mean');
+          expect(q.pooling).toBe('mean');
+          expect(q.folder.moduleTypes).toEqual(normalize ? ['Transformer', 'Pooling', 'Normalize', 'Dense'] : ['Transformer', 'Pooling', 'Dense']);
           expect(maxAbsDiff(await q.encode(TEXTS), want)).toBeLessThanOrEqual(1e-5);
         } finally {
           await q.release();

@@ -341,20 +341,19 @@ function appendAdapterHead(model: ModelProtoObj, input: HeadInput, D: number, w:
  * Writes an adapter model folder. The adapter computes y = W·x + b on the base encoder's sentence
  * embedding x (after its pooling, Dense modules and Normalize, as loadEncoder gives it):
  *
- *   base without Normalize (layout 'modules'): the folder is the base's transformer (its ONNX graph,
- *     and its model.safetensors + config.json when the base has them) followed by the
- *     sentence-transformers modules Pooling → the base's Dense modules → Dense(identity, W, b).
+ *   base with a Pooling module (layout 'modules'): the folder is the base's transformer (its ONNX
+ *     graph, and its model.safetensors + config.json when the base has them) followed by the
+ *     sentence-transformers modules Pooling → the base's Dense modules and Normalize, in the base's
+ *     order → Dense(identity, W, b).
  *     sentence-transformers, transformers + the modules, and synthtune's loadEncoder compute the
  *     same. The graph also gets a sentence_embedding output with the whole pipeline (for callers of
  *     the graph itself, e.g. transformers.js's AutoModel; its feature-extraction pipeline pools
  *     last_hidden_state and so ignores Dense modules) when the base has no Dense module and
  *     pools by mean or CLS.
- *   base with Normalize, or declaring no pooling but with its own sentence_embedding (layout
- *     'graph'): pooling, normalisation and the adapter are the graph's sentence_embedding and the
- *     folder declares only the Transformer (loadEncoder then uses the graph's output).
- *     sentence-transformers would need Normalize before Dense, which synthtune's folder reader
- *     does not accept yet; no model.safetensors is written, so Python refuses the folder rather
- *     than computing something else.
+ *   base declaring no pooling but with its own sentence_embedding (layout 'graph'): the adapter
+ *     is applied to the graph's sentence_embedding and the folder declares only the Transformer
+ *     (loadEncoder then uses the graph's output); no model.safetensors is written, so Python
+ *     refuses the folder rather than computing something else.
  *
  * A query-only adapter exports the query model; synthtune.json names the unchanged document model.
  */
@@ -373,14 +372,14 @@ export async function exportAdapter(student: AdapterStudent, dir: string, opts: 
   const { w, b } = student.matrix();
   // what loadEncoder does with the base: its Pooling module, else the graph's sentence_embedding, else mean
   const modes = base.pooling?.modes ?? (hasSentence ? null : ['mean' as const]);
-  const layout: AdapterExport['layout'] = modes && !base.normalize ? 'modules' : 'graph';
+  const layout: AdapterExport['layout'] = modes ? 'modules' : 'graph';
   if (modes && !hiddenName) throw new Error('export: the base graph has no last_hidden_state / token_embeddings output to pool');
   const simple = modes?.length === 1 && (modes[0] === 'mean' || modes[0] === 'cls') && base.dense.length === 0 ? (modes[0] as 'mean' | 'cls') : null;
   let pytorch = false;
   await fsp.mkdir(path.join(dir, 'onnx'), { recursive: true });
   await copyTokenizer(baseDir, dir);
   if (layout === 'modules') {
-    if (simple) appendAdapterHead(model, { from: 'tokens', hidden: hiddenName!, pooling: simple, normalize: false }, D, w, b);
+    if (simple) appendAdapterHead(model, { from: 'tokens', hidden: hiddenName!, pooling: simple, normalize: base.normalize }, D, w, b);
     else graph.output = outputs.filter((o) => o.name !== 'sentence_embedding'); // it would not be the adapted embedding
     const tdir = path.join(baseDir, base.transformerPath);
     // the base's transformer weights as they are (a pickle only when there is no safetensors file)
@@ -396,7 +395,8 @@ export async function exportAdapter(student: AdapterStudent, dir: string, opts: 
         ...base.dense.map(({ path: _p, ...d }) => d),
         { inFeatures: D, outFeatures: D, bias: student.hasBias, activation: 'identity', weight: w, biasData: student.hasBias ? b : null },
       ],
-      normalize: false,
+      normalize: base.normalize,
+      normalizeAt: base.normalizeAt,
       maxSeqLength: base.maxSeqLength,
       doLowerCase: base.doLowerCase,
       prompts: base.prompts,
@@ -404,16 +404,8 @@ export async function exportAdapter(student: AdapterStudent, dir: string, opts: 
       ...(base.similarity === 'dot' || base.similarity === 'cosine' ? { similarity: base.similarity } : {}),
     });
   } else {
-    if (base.dense.length) throw new Error(`export: ${baseDir} has Dense modules and a Normalize module; an adapter on it cannot be exported yet`);
-    if (modes) {
-      if (modes.length !== 1 || (modes[0] !== 'mean' && modes[0] !== 'cls')) {
-        throw new Error(`export: an adapter on a normalising base with pooling '${modes.join('+')}' cannot be exported yet (mean or cls)`);
-      }
-      appendAdapterHead(model, { from: 'tokens', hidden: hiddenName!, pooling: modes[0], normalize: base.normalize }, D, w, b);
-    } else {
-      renameValue(model, 'sentence_embedding', 'sentence_embedding_base');
-      appendAdapterHead(model, { from: 'sentence', name: 'sentence_embedding_base' }, D, w, b);
-    }
+    renameValue(model, 'sentence_embedding', 'sentence_embedding_base');
+    appendAdapterHead(model, { from: 'sentence', name: 'sentence_embedding_base' }, D, w, b);
     for (const f of ['config.json', 'sentence_bert_config.json', 'config_sentence_transformers.json']) {
       if (await exists(path.join(baseDir, f))) await fsp.copyFile(path.join(baseDir, f), path.join(dir, f));
     }
