@@ -2,7 +2,7 @@
  * The native backend of the bi-encoder: a folder that ships model.safetensors and no ONNX graph
  * (most sentence-transformers repos) is run by the native transformer core that full fine-tuning
  * trains (native/cpu/bert.h; BERT, DistilBERT, RoBERTa / XLM-R, MPNet). Weights are read and named
- * by lib/models/import.ts; pooling (one mode) runs in the native core; Dense, Normalize, prompts
+ * by lib/models/import.ts; pooling (one mode or several, concatenated) runs in the native core; Dense, Normalize, prompts
  * and lowercasing are applied by lib/models/encoder.ts as for the ONNX backend.
  *
  * Texts are ordered by token length and batched like the ONNX path, so each batch is padded only to
@@ -26,21 +26,18 @@ export interface NativeBackend {
 
 export async function nativeBackend(resolved: ResolvedModel, folder: ModelFolder, modes: PoolingMode[], opts: EncoderOptions): Promise<NativeBackend> {
   const where = resolved.weightsPath ?? `${resolved.dir}/model.safetensors`;
-  if (modes.length !== 1) {
-    throw new ModelError(`${resolved.dir}: pooling '${modes.join('+')}' (several modes) runs only on an ONNX graph; ${where} is run by the native core, which pools with one mode`);
-  }
   const { importFullStudent } = await import('../training/import-weights.js');
   let imported;
   try {
     imported = await importFullStudent(resolved.dir, {
-      source: 'safetensors', check: false, pooling: modes[0] as never, normalize: false,
+      source: 'safetensors', check: false, pooling: modes, normalize: false,
       threads: opts.threads, maxLength: opts.maxLength, device: 'cpu',
     });
   } catch (e) {
     throw new ModelError(`cannot run ${where} natively: ${(e as Error).message}`);
   }
   const { student, tokenizer } = imported;
-  opts.log?.(`${resolved.dir}: no ONNX graph; running ${where} with the native core (${student.config.layers} layers, hidden ${student.dim}, ${modes[0]} pooling)`);
+  opts.log?.(`${resolved.dir}: no ONNX graph; running ${where} with the native core (${student.config.arch ?? 'bert'}, ${student.config.layers} layers, hidden ${student.config.hidden}, ${modes.join('+')} pooling)`);
   return {
     kind: 'native',
     pooledWidth: student.dim,

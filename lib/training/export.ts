@@ -36,7 +36,7 @@ import { GraphBuilder } from '../models/onnx/graph';
 import { decodeModel, encodeModel, DataType, type ModelProtoObj, type NodeProtoObj, type TensorProtoObj } from '../models/onnx/proto';
 import { agreement, quantizeDynamic, type Agreement, type QuantizeOptions } from '../models/onnx/quantize';
 import { ONNX_CANDIDATES } from '../models/resolve';
-import { readModelFolder, writeSentenceTransformersFiles } from '../models/st-folder';
+import { readModelFolder, writeSentenceTransformersFiles, type DenseSpec } from '../models/st-folder';
 import { TextTokenizer } from '../models/tokenizer';
 import type { AdapterStudent } from './students/adapter';
 import type { FullStudent } from './students/full';
@@ -538,6 +538,8 @@ export interface FullExportOptions {
   sourceDir: string;
   /** Quantisation of onnx/model_quantized.onnx (default int8 per tensor); false: none. */
   quantize?: QuantizeOptions | false;
+  /** The student's sentence-transformers modules after pooling (a full+dense student): trained Dense modules, Normalize last. */
+  head?: { dense: DenseSpec[]; normalize: boolean };
 }
 
 export interface FullExport {
@@ -580,13 +582,16 @@ export async function exportFullSafetensors(student: FullStudent, dir: string, o
   await fsp.writeFile(path.join(dir, 'model.safetensors'), encodeSafetensors(sorted, { format: 'pt' }));
   await writeJson(path.join(dir, 'config.json'), hfConfigFor(arch, c, (await readJson(path.join(srcT, 'config.json'))) ?? (await readJson(path.join(opts.sourceDir, 'config.json')))));
   await copyTokenizer(opts.sourceDir, dir);
+  const head = opts.head;
+  const normalize = head ? head.normalize : c.normalize;
   await writeSentenceTransformersFiles(dir, {
-    hidden: c.hidden, pooling: c.pooling, includePrompt: src.pooling?.includePrompt ?? true, normalize: c.normalize,
+    hidden: c.hidden, pooling: c.pooling, includePrompt: src.pooling?.includePrompt ?? true, normalize, dense: head?.dense,
     maxSeqLength: student.maxLength, doLowerCase: src.doLowerCase ?? false,
     prompts: src.prompts, defaultPromptName: src.defaultPromptName, ...(src.similarity === 'dot' || src.similarity === 'cosine' ? { similarity: src.similarity } : {}),
   });
   await mergeJson(path.join(dir, 'synthtune.json'), {
-    kind: 'full', modelType: arch.modelType, dim: c.hidden, pooling: c.pooling, normalize: c.normalize, maxLength: student.maxLength,
+    kind: head ? 'full+dense' : 'full', modelType: arch.modelType, dim: head ? head.dense[head.dense.length - 1].outFeatures : student.dim,
+    pooling: c.pooling, normalize, dense: head?.dense.length ?? 0, maxLength: student.maxLength,
   });
   const quantized = opts.quantize === false ? null : await exportQuantized(dir, opts.quantize ?? {});
   return { dir, tensors: [...sorted.keys()], missing, quantized };

@@ -17,7 +17,7 @@ import * as path from 'node:path';
 import { loadEncoder } from '../models/encoder';
 import { bertWeightsFromOnnx, folderOnnx, readFolderWeights, type FolderWeights } from '../models/import';
 import { maxSequenceLength, type PoolingMode } from '../models/onnx/bert';
-import { readModelFolder, type ModelFolder } from '../models/st-folder';
+import { readModelFolder, type DenseSpec, type ModelFolder } from '../models/st-folder';
 import { decodeModel } from '../models/onnx/proto';
 import { TextTokenizer } from '../models/tokenizer';
 import { FullStudent, nativeConfigFrom, type FullDevice, type FullPrecision } from './students/full';
@@ -71,6 +71,12 @@ export interface ImportedFull {
   weights: FolderWeights;
   /** The folder's sentence-transformers description (pooling, Dense, Normalize, prompts). */
   folder: ModelFolder;
+  /**
+   * The folder's modules after pooling when it has Dense modules: the student is the transformer
+   * and its pooling (normalised only when Normalize comes right after pooling); wrap it in a
+   * DenseHeadStudent with these to train and export the whole model.
+   */
+  head: { dense: DenseSpec[]; normalize: boolean } | null;
   check: ImportCheck | null;
 }
 
@@ -93,7 +99,17 @@ export async function importFullStudent(dir: string, opts: ImportOptions = {}): 
   const folder = readModelFolder(dir);
   const tokenizer = TextTokenizer.fromFolder(dir, opts.maxLength ? { maxLength: opts.maxLength } : {});
   const pooling = opts.pooling ?? folder.pooling?.modes ?? 'mean';
-  const normalize = opts.normalize ?? folder.normalize;
+  let head: ImportedFull['head'] = null;
+  let folderNormalize = folder.normalize;
+  if (folder.dense.length) {
+    const at = folder.normalizeAt;
+    if (folder.normalize && at !== 0 && at !== folder.dense.length) {
+      throw new Error(`import: ${dir} has a Normalize module between its Dense modules; method 'full' supports Normalize right after pooling or after the last Dense`);
+    }
+    head = { dense: folder.dense.map(({ path: _p, ...d }) => d), normalize: folder.normalize && at === folder.dense.length };
+    folderNormalize = folder.normalize && at === 0;
+  }
+  const normalize = opts.normalize ?? folderNormalize;
   const student = new FullStudent({
     config: nativeConfigFrom(w.config, { pooling, normalize, threads: opts.threads }),
     weights: w.weights,
@@ -103,13 +119,8 @@ export async function importFullStudent(dir: string, opts: ImportOptions = {}): 
     precision: opts.precision,
   });
   let check: ImportCheck | null = null;
-  if (opts.check !== false) {
-    if (folder.dense.length) {
-      throw new Error(`import: ${dir} has Dense module(s) after pooling (${folder.dense.map((d) => d.path).join(', ')}); method 'full' trains and exports the transformer and its pooling only`);
-    }
-    check = await verifyAgainstOnnx(student, tokenizer, dir, w, opts);
-  }
-  return { student, tokenizer, weights: w, folder, check };
+  if (opts.check !== false) check = await verifyAgainstOnnx(student, tokenizer, dir, w, opts);
+  return { student, tokenizer, weights: w, folder, head, check };
 }
 
 /**
@@ -129,7 +140,8 @@ export async function verifyAgainstOnnx(student: FullStudent, tokenizer: TextTok
   try {
     // several modes: the folder's own list (an override of the list cannot be passed to the encoder)
     const pooling = typeof cfg.pooling === 'string' ? cfg.pooling : undefined;
-    enc = await loadEncoder(dir, { pooling, normalize: cfg.normalize, threads: opts.threads ?? 1, maxLength: student.maxLength });
+    // the transformer and its pooling: the folder's Dense modules (trained by a DenseHeadStudent) are not part of the check
+    enc = await loadEncoder(dir, { pooling, normalize: cfg.normalize, threads: opts.threads ?? 1, maxLength: student.maxLength, stopAfterPooling: true });
   } catch (e) {
     // a graph with only a sentence_embedding output: compare with that
     enc = await loadEncoder(dir, { pooling: 'model', normalize: cfg.normalize, threads: opts.threads ?? 1, maxLength: student.maxLength });

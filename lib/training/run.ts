@@ -31,6 +31,7 @@ import { importFullStudent } from './import-weights';
 import { fit, type FitResult } from './fit';
 import type { OptimizerName, SchedulerSpec } from './optim';
 import { AdapterStudent } from './students/adapter';
+import { DenseHeadStudent } from './students/dense-head';
 import { StaticStudent } from './students/static';
 
 export interface FitRunOptions {
@@ -252,13 +253,16 @@ async function fitFull(
   } catch (e) {
     throw new Error(`fit: ${(e as Error).message}`);
   }
-  const { student, tokenizer, weights, check } = imported;
-  const c = student.config;
-  print(`fit: imported ${weights.config.layers}-layer BERT (hidden ${c.hidden}, ${student.layout.reduce((s, t) => s + t.size, 0)} parameters) from ${weights.file}` +
+  const { student: inner, tokenizer, weights, check, head } = imported;
+  const c = inner.config;
+  print(`fit: imported ${weights.config.layers}-layer ${c.arch ?? 'bert'} (hidden ${c.hidden}, ${inner.layout.reduce((s, t) => s + t.size, 0)} parameters, ${[c.pooling].flat().join('+')} pooling) from ${weights.file}` +
     (check ? `; native vs onnxruntime max abs diff ${check.maxAbsDiff.toExponential(2)} on ${check.samples} samples` : ''));
+  // Dense modules after pooling (and Normalize after them) are trained with the transformer
+  const student = head ? new DenseHeadStudent(inner, head) : inner;
+  if (head) print(`fit: training ${head.dense.length} Dense module(s) after pooling (${head.dense.map((d) => `${d.inFeatures}→${d.outFeatures} ${d.activation}`).join(', ')})${head.normalize ? ', then Normalize' : ''}`);
   const backend = loadBackend().info;
-  print(student.device === 'cuda'
-    ? `fit: training on cuda (${backend.device ?? 'GPU'}), ${student.precision} matmuls`
+  print(inner.device === 'cuda'
+    ? `fit: training on cuda (${backend.device ?? 'GPU'}), ${inner.precision} matmuls`
     : `fit: training on cpu (${backend.name}${o.threads ? `, ${o.threads} threads` : ''}), fp32`);
   // the model's query / document prompts go in front of the texts, as sentence-transformers' encode_query / encode_document
   const folder = readModelFolder(o.model);
@@ -288,7 +292,6 @@ async function fitFull(
     const from = path.join(o.model, f);
     if (await fsp.access(from).then(() => true, () => false)) await fsp.copyFile(from, path.join(modelDir, f));
   }
-  await fsp.writeFile(path.join(modelDir, 'sentence_bert_config.json'), `${JSON.stringify({ max_seq_length: student.maxLength, do_lower_case: false }, null, 2)}\n`);
   print(`fit: model written to ${modelDir}`);
   return { ...r, modelDir, documentModel: path.resolve(modelDir), examples: examples.length };
 }

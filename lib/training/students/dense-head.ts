@@ -3,9 +3,10 @@
  * layers (trainable) and Normalize. The layout of distiluse-base-multilingual-cased-v1 and of any
  * model whose modules.json has Dense after Pooling:
  *
- *   forward:  x0 = inner(ids)            (B, C)   the FullStudent, pooled, NOT normalised
+ *   forward:  x0 = inner(ids)            (B, C)   the FullStudent, pooled (normalised when the
+ *                                                   folder has Normalize right after pooling)
  *             z_l = x_{l-1}·W_lᵀ + b_l,  x_l = act_l(z_l)   for each Dense l   (B, O_l)
- *             out = x_L / max(‖x_L‖, 1e-12)  when Normalize, else x_L
+ *             out = x_L / max(‖x_L‖, 1e-12)  when Normalize comes last, else x_L
  *   backward: dx_L = (dout − out·⟨out, dout⟩) / max(‖x_L‖, 1e-12)  (Normalize)
  *             dz_l = dx_l ⊙ act_l'(z_l);  dW_l += dz_lᵀ·x_{l-1};  db_l += Σ_b dz_l;  dx_{l-1} = dz_l·W_l
  *             then the inner student's backward with dx_0.
@@ -15,7 +16,7 @@
  * `dense.<l>.linear.weight|bias`, kind 'full+dense'. Export: the inner export, then the
  * sentence-transformers modules rewritten with the trained Dense weights (lib/models/st-folder.ts).
  */
-import { readModelFolder, writeSentenceTransformersFiles, type DenseActivation, type DenseSpec, type PoolingMode } from '../../models/st-folder';
+import type { DenseActivation, DenseSpec } from '../../models/st-folder';
 import type { Adam } from '../optim';
 import type { Forward, Param, Side, Student, StudentState } from '../student';
 import { fullFromState, type FullStudent, type TokenIds } from './full';
@@ -78,7 +79,6 @@ export class DenseHeadStudent implements Student<TokenIds> {
   private readonly layers: Layer[];
 
   constructor(readonly inner: FullStudent, opts: DenseHeadOptions) {
-    if (inner.config.normalize) throw new Error('full+dense: the inner student must not normalise (Normalize comes after the Dense modules)');
     if (!opts.dense.length) throw new Error('full+dense: no Dense module');
     let width = inner.dim;
     this.layers = opts.dense.map((d, l) => {
@@ -233,24 +233,9 @@ export class DenseHeadStudent implements Student<TokenIds> {
     }
   }
 
-  /** The inner export, then the sentence-transformers modules with the trained Dense weights. */
+  /** The inner export with the trained Dense modules and Normalize as sentence-transformers modules. */
   async exportArtifact(dir: string, opts: { tokenizerDir?: string } = {}): Promise<void> {
-    await this.inner.exportArtifact(dir, opts);
-    const written = readModelFolder(dir);
-    const src = opts.tokenizerDir ? readModelFolder(opts.tokenizerDir) : written;
-    await writeSentenceTransformersFiles(dir, {
-      hidden: this.inner.dim,
-      pooling: (written.pooling?.modes ?? src.pooling?.modes ?? ['mean']) as PoolingMode[],
-      includePrompt: src.pooling?.includePrompt,
-      dense: this.denseSpecs(),
-      normalize: this.normalize,
-      maxSeqLength: this.inner.maxLength,
-      doLowerCase: src.doLowerCase,
-      prompts: src.prompts,
-      defaultPromptName: src.defaultPromptName,
-      similarity: src.similarity === 'dot' ? 'dot' : 'cosine',
-      transformerPath: written.transformerPath || undefined,
-    });
+    await this.inner.exportArtifact(dir, { ...opts, head: { dense: this.denseSpecs(), normalize: this.normalize } });
   }
 }
 

@@ -40,6 +40,7 @@ import { loadBackend } from '../../kernels/loader';
 import { maxSequenceLength, poolingModes, type BertConfig, type NamedTensor, type PoolingMode, type WeightMap } from '../../models/onnx/bert';
 import { distilbertToBertName } from '../../models/onnx/distilbert';
 import { mpnetToBertName } from '../../models/onnx/mpnet';
+import type { FullExportOptions } from '../export';
 import type { Adam } from '../optim';
 import type { Forward, Param, Side, Student, StudentState } from '../student';
 
@@ -504,21 +505,23 @@ export class FullStudent implements Student<TokenIds> {
    * output, modules.json + 1_Pooling (+ 2_Normalize), tokenizer files copied from tokenizerDir)
    * through lib/models' ONNX builder and st-folder.
    */
-  async exportArtifact(dir: string, opts: { tokenizerDir?: string } = {}): Promise<void> {
+  async exportArtifact(dir: string, opts: { tokenizerDir?: string; head?: FullExportOptions['head'] } = {}): Promise<void> {
     if (!opts.tokenizerDir) throw new Error('full export needs tokenizerDir (the tokenizer the token ids come from)');
     const read = (f: string): unknown => JSON.parse(fs.readFileSync(path.join(opts.tokenizerDir as string, f), 'utf8'));
     const { writeModelFolder } = await import('../../models/tiny.js');
-    const { writeSentenceTransformersFilesSync } = await import('../../models/st-folder.js');
+    // with Dense modules after pooling the graph's own sentence_embedding would stop short of them: leave it out
+    const config = bertConfigFrom(this.config);
     writeModelFolder(dir, {
-      config: bertConfigFrom(this.config),
+      config: opts.head ? { ...config, pooling: 'none', normalize: false } : config,
       weights: this.weightMap(),
       tokenizerJson: read('tokenizer.json'),
       tokenizerConfig: read('tokenizer_config.json'),
       kind: 'bi-encoder',
       stPooling: null,
     });
-    // modules.json, 1_Pooling (one mode or the list), 2_Normalize: lib/models/st-folder.ts writes them
-    writeSentenceTransformersFilesSync(dir, { hidden: this.config.hidden, pooling: this.config.pooling, normalize: this.config.normalize });
+    // model.safetensors, config.json, the sentence-transformers modules, onnx/model_quantized.onnx
+    const { exportFullSafetensors } = await import('../export.js');
+    await exportFullSafetensors(this, dir, { sourceDir: opts.tokenizerDir, head: opts.head });
   }
 }
 
