@@ -31,3 +31,8 @@ export { randomBertWeights, writeModelFolder, writeTinyModel, normalSampler, TIN
 export { bertForwardRef, type ReferenceInputs, type ReferenceOutputs } from './reference-forward';
 export * from './onnx';
 export { ModelError } from './errors';
+export {
+  readModelFolder, writeSentenceTransformersFiles, writeSentenceTransformersFilesSync, stModuleFiles, poolTokens, applyDense,
+  sidePromptName, isCrossEncoderFolder, DENSE_ACTIVATIONS,
+  type ModelFolder, type PoolingConfig, type DenseModule, type DenseSpec, type DenseActivation, type StWriteSpec, type Similarity,
+} from './st-folder';

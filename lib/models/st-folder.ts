@@ -30,10 +30,10 @@ import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { ModelError } from './errors';
 import { encodeSafetensors, readSafetensors } from './import';
+import { POOLING_MODES, type PoolingMode } from './onnx/bert';
 import { erf } from './reference-forward';
 
-export const POOLING_MODES = ['cls', 'mean', 'max', 'mean_sqrt_len_tokens', 'weightedmean', 'lasttoken'] as const;
-export type PoolingMode = (typeof POOLING_MODES)[number];
+export { POOLING_MODES, type PoolingMode };
 
 export interface PoolingConfig {
   /** Modes in order; several modes concatenate their outputs (width hidden × modes). */

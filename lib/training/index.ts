@@ -14,10 +14,13 @@ export {
   type Student, type Param, type Forward, type Side, type Example, type StudentState,
 } from './student';
 export {
-  AdapterStudent, StaticStudent, saveStudent, loadStudent, readStudentState, studentFromState, registerStudent,
+  AdapterStudent, StaticStudent, FullStudent, DenseHeadStudent, saveStudent, loadStudent, readStudentState, studentFromState, registerStudent,
   type AdapterOptions, type StaticOptions, type MatmulFn, type TokenIds,
 } from './students';
 export { encodeExamples, tokenizeExamples, type TextExample, type EncodedExamples } from './data';
 export { retrievalEvaluator, type RetrievalEvalOptions } from './evaluation';
-export { exportStatic, exportAdapter, type StaticExportOptions, type AdapterExportOptions, type AdapterExport } from './export';
-export { fitRun, readTrainRows, type FitRunOptions, type FitRunResult } from './run';
+export {
+  exportStatic, exportAdapter, exportFullSafetensors, exportQuantized, HF_ARCHITECTURES,
+  type StaticExportOptions, type AdapterExportOptions, type AdapterExport, type FullExport, type FullExportOptions, type StaticExport, type QuantizedExport,
+} from './export';
+export { fitRun, readTrainRows, methodDefaults, type FitRunOptions, type FitRunResult } from './run';

@@ -25,4 +25,5 @@ export {
   type NamedTensor,
   type WeightMap,
 } from './bert';
+export { quantizeDynamic, agreement, type QuantizeOptions, type Agreement } from './quantize';
 export { encodeModel, decodeModel, DataType, AttributeType, type ModelProtoObj, type GraphProtoObj, type TensorProtoObj } from './proto';

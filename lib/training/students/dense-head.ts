@@ -16,6 +16,7 @@
  * `dense.<l>.linear.weight|bias`, kind 'full+dense'. Export: the inner export, then the
  * sentence-transformers modules rewritten with the trained Dense weights (lib/models/st-folder.ts).
  */
+import { erf } from '../../models/reference-forward';
 import type { DenseActivation, DenseSpec } from '../../models/st-folder';
 import type { Adam } from '../optim';
 import type { Forward, Param, Side, Student, StudentState } from '../student';
@@ -39,13 +40,6 @@ interface HeadCtx {
 }
 
 const SQRT1_2PI = 1 / Math.sqrt(2 * Math.PI);
-
-function erf(x: number): number {
-  const s = x < 0 ? -1 : 1;
-  const a = Math.abs(x);
-  const t = 1 / (1 + 0.3275911 * a);
-  return s * (1 - ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * Math.exp(-a * a));
-}
 
 function act(z: number, a: DenseActivation): number {
   switch (a) {
