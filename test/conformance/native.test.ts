@@ -1,7 +1,8 @@
 /**
  * Conformance (issue 12), the native forward after import: every bi-encoder folder of cases.json
  * marked `native` imported into the native encoder for `method: 'full'` (importFullStudent: weights
- * from model.safetensors, pooling / Dense / Normalize / max length from the folder) gives
+ * from model.safetensors, pooling / Dense / Normalize / max length from the folder; with Dense
+ * modules, the student under its DenseHeadStudent, as fitRun trains it) gives
  * sentence-transformers' embeddings (without prompts) on the folder's own tokens, max abs diff
  * ≤ 1e-4. Folders with an ONNX file go through the default import (with its acceptance check
  * against onnxruntime), and again with the weights read from the ONNX initializers (source 'onnx':
@@ -13,6 +14,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { importFullStudent, type ImportedFull } from '../../lib/training/import-weights';
+import { DenseHeadStudent } from '../../lib/training/students/dense-head';
 import { nativeBertAvailable } from '../../lib/training/students/full';
 import { caseRows, conformanceFixtures, flat, report, suiteEnabled, TOL, type Manifest } from './fixtures';
 
@@ -36,7 +38,9 @@ describe.skipIf(!enabled || !avail.ok)('conformance: native forward after import
       const hasOnnx = fs.existsSync(path.join(folder, 'onnx', 'model.onnx'));
       const texts = manifest.texts;
       const imported: ImportedFull = await importFullStudent(folder, { threads: 2, device: 'cpu', sampleTexts: texts, ...(hasOnnx ? {} : { check: false }) });
-      const { student, tokenizer } = imported;
+      const { tokenizer } = imported;
+      // with Dense modules: the transformer student under its Dense head, as fitRun trains it
+      const student = imported.head ? new DenseHeadStudent(imported.student, imported.head) : imported.student;
       if (imported.check) console.log(`${row.name}: import check vs onnxruntime ${imported.check.maxAbsDiff.toExponential(2)}`);
       expect(student.dim, `${row.name}: native embedding size (sentence-transformers: ${c!.modules?.join('+')})`).toBe(c!.dim);
       const got = await student.encode(texts.map((t) => tokenizer.encode(t).ids), 'document');
@@ -53,7 +57,8 @@ describe.skipIf(!enabled || !avail.ok)('conformance: native forward after import
         const texts = manifest.texts;
         const imported = await importFullStudent(path.join(dir, c!.folder), { source: 'onnx', threads: 2, device: 'cpu', sampleTexts: texts });
         expect(imported.weights.source).toBe('onnx');
-        const got = await imported.student.encode(texts.map((t) => imported.tokenizer.encode(t).ids), 'document');
+        const student = imported.head ? new DenseHeadStudent(imported.student, imported.head) : imported.student;
+        const got = await student.encode(texts.map((t) => imported.tokenizer.encode(t).ids), 'document');
         const d = report(`${row.name} native (weights from ${row.exporter} ONNX)`, got, flat(c!.outputs.noprompt!), c!.dim!, TOL.native, texts);
         expect(d).toBeLessThanOrEqual(TOL.native);
       });
