@@ -80,13 +80,13 @@ describe('synthtune fit', () => {
     expect(r.code).toBe(0);
     expect(r.err).toBe('');
     const j = JSON.parse(r.out);
-    expect(j).toMatchObject({ status: 'finished', method: 'adapter', examples: rows.length, epochs: 2, model: path.resolve(out, 'model'), documentModel: path.resolve(base) });
+    expect(j).toMatchObject({ status: 'finished', method: 'adapter', examples: rows.length, epochs: 2, model: path.resolve(out, 'model'), documentModel: path.resolve(out, 'model') });
     expect(Object.keys(j.before).sort()).toEqual(['ndcg@10', 'ndcg@100', 'recall@10', 'recall@100']);
     expect(metricsOf(out)).toEqual({ before: j.before, after: j.after });
     const enc = await loadEncoder(j.model, { threads: 1 });
     try {
       expect(enc.dim).toBe(32);
-      expect((await enc.encode([QUERIES[1]])).length).toBe(32);
+      expect((await enc.encodeQueries([QUERIES[1]])).length).toBe(32);
     } finally {
       await enc.release();
     }

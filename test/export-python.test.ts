@@ -72,11 +72,11 @@ async function pythonRun(dir: string, flags: string[]): Promise<{ status: number
   return { status: r.status, stderr: r.stderr, ...(r.status === 0 ? { out: JSON.parse(fs.readFileSync(outFile, 'utf8')) as PyOut } : {}) };
 }
 
-/** synthtune's loadEncoder on a folder. */
+/** synthtune's loadEncoder on a folder (the query side of an asymmetric one). */
 async function synthtune(dir: string): Promise<Float32Array> {
   const enc = await loadEncoder(dir, { threads: 1, batchSize: 2 });
   try {
-    return await enc.encode(TEXTS);
+    return enc.asymmetric ? await enc.encodeQueries(TEXTS) : await enc.encode(TEXTS);
   } finally {
     await enc.release();
   }
@@ -214,7 +214,7 @@ describe('adapter export', () => {
     { pooling: 'mean' as const, rank: 0, bias: true, sides: 'query' as const },
     { pooling: 'cls' as const, rank: 4, bias: false, sides: 'both' as const },
   ]) {
-    it(`${c.pooling} pooling, rank ${c.rank}${c.bias ? ' + bias' : ''}: Transformer → Pooling → Dense in sentence-transformers, as in synthtune`, async () => {
+    it(`${c.pooling} pooling, rank ${c.rank}${c.bias ? ' + bias' : ''} (${c.sides === 'query' ? 'query-only: Router query route' : 'both sides: Dense'}) in sentence-transformers, as in synthtune`, async () => {
       const b = await base({ pooling: c.pooling });
       const a = adapter(c);
       const want = a.apply(b.x, 'query');
@@ -227,15 +227,16 @@ describe('adapter export', () => {
       console.log(`adapter export (${c.pooling}), int8 vs float32: min cosine ${info.quantized.agreement.minCosine.toFixed(5)}, max abs ${info.quantized.agreement.maxAbsDiff.toExponential(2)}`);
       expect(info.quantized.agreement.minCosine).toBeGreaterThan(0.99);
       if (noPython) return;
-      const py = await python(dir, ['--st', '--hf', c.pooling]);
-      expect(py.st_modules).toEqual(['Transformer', 'Pooling', 'Dense']);
+      // a query-only adapter is the Router's query route: encode_query applies it
+      const py = await python(dir, ['--st', '--hf', c.pooling, ...(c.sides === 'query' ? ['--query'] : [])]);
+      expect(py.st_modules).toEqual(['Transformer', 'Pooling', c.sides === 'query' ? 'Router' : 'Dense']);
       expect(report('adapter export via SentenceTransformer', flat(py.st), want)).toBeLessThanOrEqual(1e-5);
       // AutoModel is the base transformer: pooled, it gives the adapter's input
       expect(report('adapter export via AutoModel (the base, pooled)', flat(py.hf), b.x)).toBeLessThanOrEqual(1e-5);
     });
   }
 
-  it('a base with a Dense module: Pooling → its Dense (tanh, 32 → 16) → the adapter\'s Dense', async () => {
+  it('a base with a Dense module: Pooling → its Dense (tanh, 32 → 16) → Router(query: the adapter)', async () => {
     const root = await tmp();
     const { dir, weights } = writeTinyModel(path.join(root, 'base'), { seed: 5, std: 0.2 });
     fs.writeFileSync(path.join(dir, 'model.safetensors'), encodeSafetensors(weights, { format: 'pt' }));
@@ -251,12 +252,12 @@ describe('adapter export', () => {
     expect(res.layout).toBe('modules');
     expect(report('adapter on a Dense base via loadEncoder', await synthtune(out), want)).toBeLessThanOrEqual(1e-5);
     if (noPython) return;
-    const py = await python(out, ['--st']);
-    expect(py.st_modules).toEqual(['Transformer', 'Pooling', 'Dense', 'Dense']);
+    const py = await python(out, ['--st', '--query']);
+    expect(py.st_modules).toEqual(['Transformer', 'Pooling', 'Dense', 'Router']);
     expect(report('adapter on a Dense base via SentenceTransformer', flat(py.st), want)).toBeLessThanOrEqual(1e-5);
   });
 
-  it('a normalising base: Pooling → Normalize → Dense(adapter), the same in synthtune and sentence-transformers', async () => {
+  it('a normalising base: Pooling → Normalize → Router(query: the adapter), the same in synthtune and sentence-transformers', async () => {
     const b = await base({ normalize: true });
     const a = adapter({ rank: 0, bias: true, sides: 'query' });
     const want = a.apply(b.x, 'query');
@@ -265,8 +266,8 @@ describe('adapter export', () => {
     expect(res).toMatchObject({ layout: 'modules', pytorch: true });
     expect(report('adapter export (normalising base) via loadEncoder', await synthtune(dir), want)).toBeLessThanOrEqual(1e-5);
     if (noPython) return;
-    const py = await python(dir, ['--st']);
-    expect(py.st_modules).toEqual(['Transformer', 'Pooling', 'Normalize', 'Dense']);
+    const py = await python(dir, ['--st', '--query']);
+    expect(py.st_modules).toEqual(['Transformer', 'Pooling', 'Normalize', 'Router']);
     expect(report('adapter export (normalising base) via SentenceTransformer', flat(py.st), want)).toBeLessThanOrEqual(1e-5);
   });
 

@@ -129,12 +129,19 @@ async function denseEvaluation(ds: BeirDataset, s: Settings, depth: number): Pro
   const withPrompts = encoder as Partial<ModelsEncoder>;
   const qp = withPrompts.promptNameFor?.('query');
   const dp = withPrompts.promptNameFor?.('document');
+  const modelSim = withPrompts.similarity;
+  if (modelSim && modelSim !== 'cosine' && modelSim !== 'dot') {
+    await encoder.release?.();
+    throw new CliError(`${s.model} declares similarity_fn_name '${modelSim}'; synthtune ranks by cosine or dot product only`);
+  }
+  if (withPrompts.asymmetric) log(`${path.basename(s.model)}: queries: ${withPrompts.describeSide!('query')}; documents: ${withPrompts.describeSide!('document')}`);
+  if (modelSim) log(`${path.basename(s.model)}: similarity ${modelSim} (similarity_fn_name)`);
   if (qp || dp) log(`${path.basename(s.model)}: queries with prompt ${qp ? JSON.stringify(withPrompts.prompts![qp]) : '(none)'}, documents with ${dp ? JSON.stringify(withPrompts.prompts![dp]) : '(none)'}`);
   const t0 = performance.now();
   const bar = progressBar(ds.queries.length + ds.corpus.length);
   try {
     const res = await evaluate({
-      encoder, queries: ds.queries, corpus: ds.corpus, qrels: ds.qrels, ks: s.ks, convention: s.convention,
+      encoder, queries: ds.queries, corpus: ds.corpus, qrels: ds.qrels, ks: s.ks, convention: s.convention, normalize: modelSim === 'cosine',
       excludeSelf: s.excludeSelf, depth, batchSize: s.batchSize * 16, onProgress: (d) => bar.update(d),
     });
     bar.stop();

@@ -247,7 +247,8 @@ export async function run(argv: string[]): Promise<number> {
   } else {
     const lines = [
       `${r.status}: ${opts.method} student, ${r.examples} examples, ${r.epochs} epoch(s), ${r.steps} steps in ${seconds.toFixed(1)}s`,
-      `model: ${path.resolve(r.modelDir)}${r.documentModel !== path.resolve(r.modelDir) ? ` (queries; encode documents with ${r.documentModel})` : ''}`,
+      `model: ${path.resolve(r.modelDir)}${opts.method === 'adapter' && opts.sides === 'query'
+        ? ' (query-only adapter: queries go through it, documents through the unchanged base — encodeQueries / encodeDocuments, or encode_query / encode_document in sentence-transformers)' : ''}`,
     ];
     if (keys.length) {
       lines.push('');

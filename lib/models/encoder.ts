@@ -50,6 +50,11 @@ export interface EncodeCallOptions {
   prompt?: string;
   /** A prompt of the folder's config_sentence_transformers.json by name ('query', 'document', ...). */
   promptName?: string;
+  /**
+   * Which side the texts are. Required by an asymmetric folder (a Router: queries and documents
+   * go through different modules); encodeQueries / encodeDocuments set it (and the side's prompt).
+   */
+  side?: 'query' | 'document';
 }
 
 /** Time spent in the last call, in ms: total, tokenisation, and inside session.run. */
@@ -77,6 +82,10 @@ export interface Encoder {
   readonly similarity: Similarity;
   /** The prompt name sentence-transformers would use for queries / documents (undefined: none). */
   promptNameFor(side: 'query' | 'document'): string | undefined;
+  /** Queries and documents are encoded differently (a Router module): plain encode() needs a side. */
+  readonly asymmetric: boolean;
+  /** What encodes each side, in words (for logs): e.g. "query: Transformer → Pooling → Dense (Router 'query' route)". */
+  describeSide(side: 'query' | 'document'): string;
   readonly normalize: boolean;
   readonly maxLength: number;
   readonly batchSize: number;
@@ -323,6 +332,30 @@ export async function loadEncoder(ref: string, opts: EncoderOptions = {}): Promi
     width = d.outFeatures;
   }
   const dim = width;
+  // an asymmetric folder: each side's route continues from the shared modules, to the same width
+  const routes = pooling === 'model' || opts.stopAfterPooling ? null : folder.routes;
+  if (routes) {
+    for (const side of ['query', 'document'] as const) {
+      let w = dim;
+      for (const m of routes[side]) {
+        if (m.kind !== 'dense') continue;
+        if (m.dense.inFeatures !== w) {
+          await backend.release();
+          throw new ModelError(`Dense module ${m.dense.path} of the '${side}' route in ${resolved.dir}: in_features ${m.dense.inFeatures} does not match the ${w}-wide embedding before it`);
+        }
+        w = m.dense.outFeatures;
+      }
+      if (w !== dim) {
+        await backend.release();
+        throw new ModelError(`${resolved.dir}: the '${side}' route gives ${w}-wide embeddings, the other side ${dim}: queries and documents must share a width`);
+      }
+    }
+  }
+  const describe = (side: 'query' | 'document') => {
+    const shared = [folder.moduleTypes[0] ?? 'Transformer', ...(folder.pooling ? ['Pooling'] : []), ...folder.moduleTypes.slice(1).filter((t) => t !== 'Pooling' && t !== 'Router')];
+    const route = routes ? routes[side].map((m) => (m.kind === 'dense' ? `Dense(${m.dense.inFeatures}→${m.dense.outFeatures})` : 'Normalize')) : [];
+    return `${[...shared, ...route].join(' → ')}${routes ? ` (the Router's '${side}' route)` : ''} from ${resolved.dir}`;
+  };
   let lastStats = emptyStats();
 
   const promptLengths = new Map<string, number>();
@@ -362,6 +395,10 @@ export async function loadEncoder(ref: string, opts: EncoderOptions = {}): Promi
 
   async function encode(texts: string[], call: EncodeCallOptions = {}): Promise<Float32Array> {
     const t0 = performance.now();
+    if (call.side !== undefined && call.side !== 'query' && call.side !== 'document') throw new TypeError(`side must be 'query' or 'document', got ${JSON.stringify(call.side)}`);
+    if (routes && !call.side) {
+      throw new ModelError(`${resolved.dir} encodes queries and documents differently (a Router module in modules.json): call encodeQueries(texts) or encodeDocuments(texts), or pass { side }`);
+    }
     checkTexts(texts, 'texts', opts.allowEmpty);
     const bs = checkBatchSize(call.batchSize, batchSize);
     const prompt = resolvePrompt(call);
@@ -383,6 +420,10 @@ export async function loadEncoder(ref: string, opts: EncoderOptions = {}): Promi
       if (l === normalizeAt && normalize) l2NormalizeRows(out, l === 0 ? pooledWidth : dense[l - 1].outFeatures);
       if (l < dense.length) out = applyDense(out, texts.length, dense[l]);
     }
+    for (const m of routes && call.side ? routes[call.side] : []) {
+      if (m.kind === 'dense') out = applyDense(out, texts.length, m.dense);
+      else l2NormalizeRows(out, dim);
+    }
     stats.totalMs = performance.now() - t0;
     lastStats = stats;
     return out;
@@ -397,6 +438,8 @@ export async function loadEncoder(ref: string, opts: EncoderOptions = {}): Promi
     prompts: { ...folder.prompts },
     similarity: folder.similarity ?? 'cosine',
     promptNameFor: (side) => sidePromptName(folder, side),
+    asymmetric: routes !== null,
+    describeSide: describe,
     normalize: normalizeDefault,
     maxLength: tokenizer.maxLength,
     batchSize,
@@ -407,8 +450,8 @@ export async function loadEncoder(ref: string, opts: EncoderOptions = {}): Promi
       return lastStats;
     },
     encode,
-    encodeQueries: (texts, call = {}) => encode(texts, sideCall(call, 'query')),
-    encodeDocuments: (texts, call = {}) => encode(texts, sideCall(call, 'document')),
+    encodeQueries: (texts, call = {}) => encode(texts, { ...sideCall(call, 'query'), side: 'query' }),
+    encodeDocuments: (texts, call = {}) => encode(texts, { ...sideCall(call, 'document'), side: 'document' }),
     release: () => backend.release(),
   };
 }

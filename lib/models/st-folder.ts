@@ -15,6 +15,10 @@
  *     2_Dense/config.json + model.safetensors   in_features, out_features, bias, activation_function;
  *                                      tensors linear.weight (out, in), linear.bias (out)
  *     3_Normalize/                     L2 normalisation (no files needed)
+ *     4_Router/router_config.json      asymmetric models (sentence-transformers' Router.for_query_document):
+ *                                      {types, structure: {query: [ids], document: [ids]}, parameters:
+ *                                      {default_route}}; each id is a module folder inside (Dense,
+ *                                      Normalize). Supported as the last module, after the shared ones.
  *
  * Module types are matched by their last dotted segment, so old paths
  * (`sentence_transformers.models.Pooling`) and new ones
@@ -63,6 +67,19 @@ export interface DenseModule {
 
 export type Similarity = 'cosine' | 'dot' | 'euclidean' | 'manhattan';
 
+/** A module of one route of a Router: a Dense layer or L2 normalisation. */
+export type RouteModule = { kind: 'dense'; dense: DenseModule } | { kind: 'normalize' };
+
+/** The two sides of an asymmetric model: modules applied after the shared ones, per side. */
+export interface Routes {
+  /** Router module folder, relative. */
+  path: string;
+  query: RouteModule[];
+  document: RouteModule[];
+  /** The route sentence-transformers' plain encode() takes (null: it needs a task). */
+  defaultRoute: 'query' | 'document' | null;
+}
+
 export interface ModelFolder {
   dir: string;
   /** config.json ({} when absent). */
@@ -80,6 +97,8 @@ export interface ModelFolder {
   normalize: boolean;
   /** How many Dense modules come before the Normalize module (= dense.length when it is last). */
   normalizeAt: number;
+  /** A Router after the shared modules: queries and documents are encoded differently (null: one model for both). */
+  routes: Routes | null;
   maxSeqLength?: number;
   doLowerCase?: boolean;
   prompts: Record<string, string>;
@@ -207,6 +226,53 @@ function readDense(dir: string, modulePath: string): DenseModule {
   return { path: modulePath, inFeatures: I, outFeatures: O, bias, activation, weight: w.data, biasData };
 }
 
+/** A Router module folder: its routes' Dense / Normalize modules (see the file header). */
+function readRouter(dir: string, modulePath: string): Routes {
+  const rdir = path.join(dir, modulePath);
+  let file = path.join(rdir, 'router_config.json');
+  let cfg = readObject(file);
+  if (!cfg) {
+    file = path.join(rdir, 'config.json');
+    cfg = readObject(file);
+  }
+  if (!cfg) throw new ModelError(`Router module ${modulePath}: ${path.join(rdir, 'router_config.json')} is missing`);
+  const types = (cfg.types ?? {}) as Record<string, unknown>;
+  const structure = (cfg.structure ?? {}) as Record<string, unknown>;
+  const params = (cfg.parameters ?? {}) as Record<string, unknown>;
+  const mappings = params.route_mappings as Record<string, unknown> | undefined;
+  if (mappings && Object.keys(mappings).length) throw new ModelError(`${file}: route_mappings are not supported (only the query / document routes of Router.for_query_document)`);
+  const keys = Object.keys(structure);
+  const unknown = keys.filter((k) => k !== 'query' && k !== 'document');
+  if (unknown.length || !keys.length) {
+    throw new ModelError(`${file}: routes ${keys.map((k) => `'${k}'`).join(', ') || '(none)'}; synthtune supports the 'query' and 'document' routes of Router.for_query_document`);
+  }
+  const route = (name: 'query' | 'document'): RouteModule[] => {
+    const ids = structure[name] ?? [];
+    if (!Array.isArray(ids)) throw new ModelError(`${file}: structure.${name} must be a list of module ids`);
+    let normalized = false;
+    return ids.map((id) => {
+      const type = types[String(id)];
+      const short = typeof type === 'string' ? type.split('.').pop() : undefined;
+      if (short === 'Dense') {
+        if (normalized) throw new ModelError(`${file}: a Dense module after Normalize in the '${name}' route is not supported`);
+        return { kind: 'dense', dense: readDense(dir, path.join(modulePath, String(id))) };
+      }
+      if (short === 'Normalize') {
+        normalized = true;
+        return { kind: 'normalize' };
+      }
+      throw new ModelError(`${file}: module '${String(id)}' (${String(type)}) of the '${name}' route is not supported (Dense and Normalize are)`);
+    });
+  };
+  const dr = params.default_route;
+  return {
+    path: modulePath,
+    query: route('query'),
+    document: route('document'),
+    defaultRoute: dr === 'query' || dr === 'document' ? dr : null,
+  };
+}
+
 const SIMILARITIES: Similarity[] = ['cosine', 'dot', 'euclidean', 'manhattan'];
 
 /** Reads what a model folder declares (see the file header). Throws ModelError on anything it cannot honour. */
@@ -217,7 +283,7 @@ export function readModelFolder(dir: string): ModelFolder {
   const rawModules = readJsonFile(modulesFile);
   const folder: ModelFolder = {
     dir, config, modelType, isSentenceTransformers: rawModules !== undefined, moduleTypes: [], transformerPath: '',
-    pooling: null, dense: [], normalize: false, normalizeAt: 0, prompts: {}, defaultPromptName: null,
+    pooling: null, dense: [], normalize: false, normalizeAt: 0, routes: null, prompts: {}, defaultPromptName: null,
   };
   if (rawModules !== undefined) {
     if (!Array.isArray(rawModules)) throw new ModelError(`${modulesFile}: expected a JSON list of modules`);
@@ -228,7 +294,11 @@ export function readModelFolder(dir: string): ModelFolder {
       const p = typeof m.path === 'string' ? m.path : '';
       folder.moduleTypes.push(short);
       const at = `module ${i} (${m.type}) in ${modulesFile}`;
-      if (short === 'Transformer') {
+      if (folder.routes) throw new ModelError(`${at}: a module after the Router is not supported (the Router must be last)`);
+      if (short === 'Router') {
+        if (!folder.pooling) throw new ModelError(`${at}: a Router before pooling is not supported (only one after the shared Transformer and Pooling)`);
+        folder.routes = readRouter(dir, p);
+      } else if (short === 'Transformer') {
         if (i !== 0) throw new ModelError(`${at}: a Transformer module must come first`);
         folder.transformerPath = p;
       } else if (short === 'StaticEmbedding') {
@@ -420,6 +490,8 @@ export interface StWriteSpec {
   normalize?: boolean;
   /** How many of the Dense modules come before Normalize (default: all of them; 0: Normalize right after pooling). */
   normalizeAt?: number;
+  /** An asymmetric model: a Router after the shared modules with these Dense modules per side (either may be empty). */
+  router?: { query: DenseSpec[]; document: DenseSpec[] };
   /** Written to sentence_bert_config.json (older sentence-transformers read it there). */
   maxSeqLength?: number;
   doLowerCase?: boolean;
@@ -438,7 +510,24 @@ const TYPE_PATHS = {
   Pooling: 'sentence_transformers.sentence_transformer.modules.pooling.Pooling',
   Dense: 'sentence_transformers.base.modules.dense.Dense',
   Normalize: 'sentence_transformers.base.modules.normalize.Normalize',
+  Router: 'sentence_transformers.base.modules.router.Router',
 };
+
+/** config.json + model.safetensors of a Dense module, by file name. */
+function denseFiles(d: DenseSpec, width: number): Record<string, unknown> {
+  if (d.inFeatures !== width) throw new Error(`Dense: in_features ${d.inFeatures} does not match the ${width}-wide input`);
+  if (d.weight.length !== d.inFeatures * d.outFeatures) throw new Error(`Dense: weight has ${d.weight.length} values, expected ${d.outFeatures} × ${d.inFeatures}`);
+  if (d.bias !== (d.biasData !== null) || (d.biasData && d.biasData.length !== d.outFeatures)) throw new Error('Dense: bias data does not match the bias flag / out_features');
+  const tensors: Record<string, { dims: number[]; data: Float32Array }> = { 'linear.weight': { dims: [d.outFeatures, d.inFeatures], data: d.weight } };
+  if (d.biasData) tensors['linear.bias'] = { dims: [d.outFeatures], data: d.biasData };
+  return {
+    'config.json': {
+      in_features: d.inFeatures, out_features: d.outFeatures, bias: d.bias, activation_function: ACTIVATION_NAMES[d.activation],
+      module_input_name: 'sentence_embedding', module_output_name: 'sentence_embedding',
+    },
+    'model.safetensors': encodeSafetensors(tensors, { format: 'pt' }),
+  };
+}
 
 /**
  * The files of the sentence-transformers modules, by relative path: JSON values, or bytes for
@@ -473,20 +562,27 @@ export function stModuleFiles(spec: StWriteSpec): Record<string, unknown> {
   };
   for (const [l, d] of dense.entries()) {
     if (spec.normalize && l === normalizeAt) addNormalize();
-    if (d.inFeatures !== width) throw new Error(`Dense: in_features ${d.inFeatures} does not match the ${width}-wide input`);
-    if (d.weight.length !== d.inFeatures * d.outFeatures) throw new Error(`Dense: weight has ${d.weight.length} values, expected ${d.outFeatures} × ${d.inFeatures}`);
-    if (d.bias !== (d.biasData !== null) || (d.biasData && d.biasData.length !== d.outFeatures)) throw new Error('Dense: bias data does not match the bias flag / out_features');
     const p = add('Dense', 'Dense');
-    files[`${p}/config.json`] = {
-      in_features: d.inFeatures, out_features: d.outFeatures, bias: d.bias, activation_function: ACTIVATION_NAMES[d.activation],
-      module_input_name: 'sentence_embedding', module_output_name: 'sentence_embedding',
-    };
-    const tensors: Record<string, { dims: number[]; data: Float32Array }> = { 'linear.weight': { dims: [d.outFeatures, d.inFeatures], data: d.weight } };
-    if (d.biasData) tensors['linear.bias'] = { dims: [d.outFeatures], data: d.biasData };
-    files[`${p}/model.safetensors`] = encodeSafetensors(tensors, { format: 'pt' });
+    for (const [f, v] of Object.entries(denseFiles(d, width))) files[`${p}/${f}`] = v;
     width = d.outFeatures;
   }
   if (spec.normalize && normalizeAt === dense.length) addNormalize();
+  if (spec.router) {
+    const p = add('Router', 'Router');
+    const types: Record<string, string> = {};
+    const structure: Record<string, string[]> = { query: [], document: [] };
+    for (const side of ['query', 'document'] as const) {
+      let w = width;
+      spec.router[side].forEach((d, i) => {
+        const id = `${side}_${i}_Dense`;
+        types[id] = TYPE_PATHS.Dense;
+        structure[side].push(id);
+        for (const [f, v] of Object.entries(denseFiles(d, w))) files[`${p}/${id}/${f}`] = v;
+        w = d.outFeatures;
+      });
+    }
+    files[`${p}/router_config.json`] = { types, structure, parameters: { default_route: 'document', allow_empty_key: true, route_mappings: {} } };
+  }
   files['modules.json'] = modules;
   if (first === 'Transformer') {
     const sb: Record<string, unknown> = {};

@@ -101,7 +101,10 @@ export async function synthesize(opts: SynthesizeOptions): Promise<Run> {
   const models = await resolveModels(opts);
   let p: ReturnType<typeof plan>;
   try {
-    p = plan({ ...opts, ...models });
+    // the similarity the dense miners declare, unless the caller chose one (cosine when they disagree or say nothing)
+    const declared = [...new Set(models.miner.flatMap((m) => (typeof m === 'object' && m.similarity ? [m.similarity] : [])))];
+    const similarity = opts.similarity ?? (declared.length === 1 ? declared[0] : undefined);
+    p = plan({ ...opts, ...models, similarity });
   } catch (e) {
     await releaseAll(models.releases);
     throw e;

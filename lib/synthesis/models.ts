@@ -60,10 +60,12 @@ export async function loadMiner(ref: MinerRef, o: ModelLoadOptions = {}): Promis
   const id = await modelIdentity(enc.modelDir);
   const miner: Encoder = {
     dim: enc.dim, id, encode: (texts) => enc.encode(texts),
+    ...(enc.similarity === 'cosine' || enc.similarity === 'dot' ? { similarity: enc.similarity } : {}),
     encodeQueries: (texts) => enc.encodeQueries(texts), encodeDocuments: (texts) => enc.encodeDocuments(texts),
   };
   const qp = enc.promptNameFor('query');
   const dp = enc.promptNameFor('document');
+  if (enc.asymmetric) o.log?.(`miner ${ref}: queries: ${enc.describeSide('query')}; documents: ${enc.describeSide('document')}`);
   if (qp || dp) o.log?.(`miner ${ref}: queries encoded with prompt ${qp ? JSON.stringify(enc.prompts[qp]) : '(none)'}, documents with ${dp ? JSON.stringify(enc.prompts[dp]) : '(none)'}`);
   return { miner, release: () => enc.release() };
 }

@@ -10,6 +10,8 @@ export interface Encoder {
   /** Used for the queries / the corpus when present (models with query and document prompts). */
   encodeQueries?(texts: string[]): Promise<Float32Array>;
   encodeDocuments?(texts: string[]): Promise<Float32Array>;
+  /** The similarity the model declares (sentence-transformers' similarity_fn_name); mining uses it unless told otherwise. */
+  readonly similarity?: 'cosine' | 'dot';
   readonly dim: number;
   /** Identity recorded in config.json (model path / hash); a resume refuses a different one. */
   readonly id?: string;

@@ -230,9 +230,9 @@ export async function exportStatic(student: StaticStudent, dir: string, opts: St
     await fsp.writeFile(path.join(mdir, 'tokenizer.json'), JSON.stringify(mod.tokenizer));
     await fsp.writeFile(path.join(mdir, 'model.safetensors'),
       encodeSafetensors({ 'embedding.weight': { dims: [mod.table.length / D, D], data: mod.table } }, { format: 'pt' }));
-    await writeSentenceTransformersFiles(dir, { hidden: D, pooling: 'mean', first: 'StaticEmbedding', transformerPath: '0_StaticEmbedding', normalize });
+    await writeSentenceTransformersFiles(dir, { hidden: D, pooling: 'mean', first: 'StaticEmbedding', transformerPath: '0_StaticEmbedding', normalize, similarity: normalize ? 'cosine' : 'dot' });
   } else {
-    await writeSentenceTransformersFiles(dir, { hidden: D, pooling: 'mean', normalize });
+    await writeSentenceTransformersFiles(dir, { hidden: D, pooling: 'mean', normalize, similarity: normalize ? 'cosine' : 'dot' });
   }
   // synthtune's loadEncoder truncates where the student's ids were truncated
   await mergeJson(path.join(dir, 'sentence_bert_config.json'), { max_seq_length: maxLength });
@@ -247,14 +247,16 @@ export async function exportStatic(student: StaticStudent, dir: string, opts: St
 export interface AdapterExportOptions {
   /** The frozen encoder's model folder the adapter was trained on. */
   baseModelDir: string;
+  /** The score the adapter was trained with, declared as similarity_fn_name (default: the base's, else cosine). */
+  similarity?: 'cosine' | 'dot';
   /** Quantisation of onnx/model_quantized.onnx (default int8 per tensor); false: none. */
   quantize?: QuantizeOptions | false;
 }
 
 export interface AdapterExport {
-  /** The folder written: the query model (query-only adapter) or the model for both sides. */
+  /** The folder written: both sides (a query-only adapter routes queries through it and documents past it). */
   dir: string;
-  /** Where documents are encoded: the base folder for a query-only adapter, else dir. */
+  /** Where documents are encoded: dir (the folder holds both sides). */
   documentModel: string;
   /**
    * 'modules': the adapter is a sentence-transformers Dense module after the base's pooling (and
@@ -304,11 +306,11 @@ type HeadInput =
  * (masked mean or the first token, then L2-normalised when the base normalises) or the graph's
  * own sentence embedding (renamed before the call). Replaces any sentence_embedding output.
  */
-function appendAdapterHead(model: ModelProtoObj, input: HeadInput, D: number, w: Float32Array, b: Float32Array): void {
+function appendAdapterHead(model: ModelProtoObj, input: HeadInput, D: number, w: Float32Array, b: Float32Array, output = 'sentence_embedding'): void {
   const graph = model.graph;
   const g = new GraphBuilder('adapter_head');
   const x0 = input.from === 'tokens' ? input.hidden : input.name;
-  const own = new Set([x0, 'attention_mask', 'sentence_embedding']);
+  const own = new Set([x0, 'attention_mask', output]);
   let x: string;
   if (input.from === 'tokens') {
     const h = g.input(input.hidden, 'FLOAT', ['batch', 'sequence', D]);
@@ -326,13 +328,13 @@ function appendAdapterHead(model: ModelProtoObj, input: HeadInput, D: number, w:
   }
   const wt = g.initializer('synthtune_adapter_wt', [D, D], transposed(w, D));
   const bias = g.initializer('synthtune_adapter_b', [D], b);
-  g.node('Add', [g.node('MatMul', [x, wt]), bias], { name: 'sentence_embedding' });
+  g.node('Add', [g.node('MatMul', [x, wt]), bias], { name: output });
   // the head's names are local to its builder: prefix them
   const prefix = (v: string) => (own.has(v) || v.startsWith('synthtune_adapter_') ? v : `synthtune_head_${v}`);
   graph.initializer = [...(graph.initializer ?? []), ...g.initializers.map((t) => ({ ...t, name: prefix(t.name) }))];
   graph.node = [...(graph.node ?? []), ...g.nodes.map((n) => ({ ...n, name: `synthtune_head_${n.name}`, input: n.input.map(prefix), output: n.output.map(prefix) }))];
-  graph.output = [...(graph.output ?? []).filter((o) => o.name !== 'sentence_embedding'), {
-    name: 'sentence_embedding',
+  graph.output = [...(graph.output ?? []).filter((o) => o.name !== 'sentence_embedding' && o.name !== output), {
+    name: output,
     type: { tensor_type: { elem_type: DataType.FLOAT, shape: { dim: [{ dim_param: 'batch' }, { dim_value: D }] } } },
   }];
 }
@@ -355,7 +357,12 @@ function appendAdapterHead(model: ModelProtoObj, input: HeadInput, D: number, w:
  *     (loadEncoder then uses the graph's output); no model.safetensors is written, so Python
  *     refuses the folder rather than computing something else.
  *
- * A query-only adapter exports the query model; synthtune.json names the unchanged document model.
+ * A query-only adapter keeps the document side unchanged: its Dense module sits in the 'query' route
+ * of a sentence-transformers Router after the shared modules (the 'document' route is empty), so
+ * encode_query / encodeQueries apply it and encode_document / encodeDocuments do not; the
+ * folder is self-contained. The ONNX graph then names the adapted output query_embedding, not
+ * sentence_embedding (it is right for queries only). Every export declares the training score as
+ * similarity_fn_name.
  */
 export async function exportAdapter(student: AdapterStudent, dir: string, opts: AdapterExportOptions): Promise<AdapterExport> {
   const D = student.dim;
@@ -374,12 +381,19 @@ export async function exportAdapter(student: AdapterStudent, dir: string, opts: 
   const modes = base.pooling?.modes ?? (hasSentence ? null : ['mean' as const]);
   const layout: AdapterExport['layout'] = modes ? 'modules' : 'graph';
   if (modes && !hiddenName) throw new Error('export: the base graph has no last_hidden_state / token_embeddings output to pool');
+  const queryOnly = student.sides === 'query';
+  if (queryOnly && !modes) {
+    throw new Error(`export: a query-only adapter needs a base whose modules.json declares its Pooling (${baseDir} has only the graph's own sentence_embedding); train it on both sides (--both-sides)`);
+  }
+  if (base.routes) throw new Error(`export: ${baseDir} is already asymmetric (a Router module); an adapter on it is not supported`);
+  const similarity = opts.similarity ?? (base.similarity === 'dot' || base.similarity === 'cosine' ? base.similarity : 'cosine');
   const simple = modes?.length === 1 && (modes[0] === 'mean' || modes[0] === 'cls') && base.dense.length === 0 ? (modes[0] as 'mean' | 'cls') : null;
   let pytorch = false;
   await fsp.mkdir(path.join(dir, 'onnx'), { recursive: true });
   await copyTokenizer(baseDir, dir);
   if (layout === 'modules') {
-    if (simple) appendAdapterHead(model, { from: 'tokens', hidden: hiddenName!, pooling: simple, normalize: base.normalize }, D, w, b);
+    // the graph's own output of the adapted embedding: sentence_embedding, or query_embedding for a query-only adapter
+    if (simple) appendAdapterHead(model, { from: 'tokens', hidden: hiddenName!, pooling: simple, normalize: base.normalize }, D, w, b, queryOnly ? 'query_embedding' : 'sentence_embedding');
     else graph.output = outputs.filter((o) => o.name !== 'sentence_embedding'); // it would not be the adapted embedding
     const tdir = path.join(baseDir, base.transformerPath);
     // the base's transformer weights as they are (a pickle only when there is no safetensors file)
@@ -387,21 +401,21 @@ export async function exportAdapter(student: AdapterStudent, dir: string, opts: 
     for (const f of ['config.json', ...(weightsFile ? [weightsFile] : [])]) if (await exists(path.join(tdir, f))) await fsp.copyFile(path.join(tdir, f), path.join(dir, f));
     pytorch = weightsFile !== null && (await exists(path.join(tdir, 'config.json')));
     const pooled = base.dense.length ? base.dense[0].inFeatures : D * modes!.length;
+    const adapterDense = { inFeatures: D, outFeatures: D, bias: student.hasBias, activation: 'identity' as const, weight: w, biasData: student.hasBias ? b : null };
+    const baseDense = base.dense.map(({ path: _p, ...d }) => d);
     await writeSentenceTransformersFiles(dir, {
       hidden: base.pooling?.dimension ?? pooled / modes!.length,
       pooling: modes!,
       includePrompt: base.pooling?.includePrompt ?? true,
-      dense: [
-        ...base.dense.map(({ path: _p, ...d }) => d),
-        { inFeatures: D, outFeatures: D, bias: student.hasBias, activation: 'identity', weight: w, biasData: student.hasBias ? b : null },
-      ],
+      dense: queryOnly ? baseDense : [...baseDense, adapterDense],
       normalize: base.normalize,
       normalizeAt: base.normalizeAt,
+      ...(queryOnly ? { router: { query: [adapterDense], document: [] } } : {}),
       maxSeqLength: base.maxSeqLength,
       doLowerCase: base.doLowerCase,
       prompts: base.prompts,
       defaultPromptName: base.defaultPromptName,
-      ...(base.similarity === 'dot' || base.similarity === 'cosine' ? { similarity: base.similarity } : {}),
+      similarity,
     });
   } else {
     renameValue(model, 'sentence_embedding', 'sentence_embedding_base');
@@ -410,12 +424,14 @@ export async function exportAdapter(student: AdapterStudent, dir: string, opts: 
       if (await exists(path.join(baseDir, f))) await fsp.copyFile(path.join(baseDir, f), path.join(dir, f));
     }
     await writeJson(path.join(dir, 'modules.json'), [{ idx: 0, name: '0', path: '', type: 'sentence_transformers.models.Transformer' }]);
+    await mergeJson(path.join(dir, 'config_sentence_transformers.json'), { similarity_fn_name: similarity });
   }
   await fsp.writeFile(path.join(dir, 'onnx', 'model.onnx'), encodeModel(model));
-  const documentModel = student.sides === 'query' ? path.resolve(baseDir) : path.resolve(dir);
+  const documentModel = path.resolve(dir);
   await writeJson(path.join(dir, 'synthtune.json'), {
-    kind: 'adapter', sides: student.sides, rank: student.rank, dim: D,
-    role: student.sides === 'query' ? 'query-model' : 'model', documentModel, layout, pytorch,
+    kind: 'adapter', sides: student.sides, rank: student.rank, dim: D, layout, pytorch, similarity,
+    // a query-only adapter: queries through the Router's 'query' route (the adapter), documents through its empty 'document' route
+    ...(queryOnly ? { asymmetric: true } : {}),
   });
   const quantized = opts.quantize === false ? null : await exportQuantized(dir, opts.quantize ?? {});
   return { dir, documentModel, layout, pytorch, quantized };
@@ -472,7 +488,9 @@ export async function exportQuantized(dir: string, opts: QuantizeOptions & { sam
   const [f32, q8] = [await loadEncoder(dir, { threads: 1 }), await loadEncoder(dir, { threads: 1, quantized: true })];
   let a: Agreement;
   try {
-    a = agreement(await q8.encode(texts), await f32.encode(texts), f32.dim);
+    // an asymmetric export: the query side, which holds the adapter
+    const side = f32.asymmetric ? { side: 'query' as const } : {};
+    a = agreement(await q8.encode(texts, side), await f32.encode(texts, side), f32.dim);
   } finally {
     await f32.release();
     await q8.release();
@@ -540,6 +558,8 @@ export interface FullExportOptions {
   quantize?: QuantizeOptions | false;
   /** The student's sentence-transformers modules after pooling (a full+dense student): trained Dense modules, Normalize last. */
   head?: { dense: DenseSpec[]; normalize: boolean };
+  /** The score the student was trained with, declared as similarity_fn_name (default: the source's). */
+  similarity?: 'cosine' | 'dot';
 }
 
 export interface FullExport {
@@ -587,7 +607,8 @@ export async function exportFullSafetensors(student: FullStudent, dir: string, o
   await writeSentenceTransformersFiles(dir, {
     hidden: c.hidden, pooling: c.pooling, includePrompt: src.pooling?.includePrompt ?? true, normalize, dense: head?.dense,
     maxSeqLength: student.maxLength, doLowerCase: src.doLowerCase ?? false,
-    prompts: src.prompts, defaultPromptName: src.defaultPromptName, ...(src.similarity === 'dot' || src.similarity === 'cosine' ? { similarity: src.similarity } : {}),
+    prompts: src.prompts, defaultPromptName: src.defaultPromptName,
+    ...(opts.similarity ? { similarity: opts.similarity } : src.similarity === 'dot' || src.similarity === 'cosine' ? { similarity: src.similarity } : {}),
   });
   await mergeJson(path.join(dir, 'synthtune.json'), {
     kind: head ? 'full+dense' : 'full', modelType: arch.modelType, dim: head ? head.dense[head.dense.length - 1].outFeatures : student.dim,

@@ -183,6 +183,10 @@ export async function fitRun(o: FitRunOptions): Promise<FitRunResult> {
     if (!o.model) throw new Error('fit: --model (the frozen encoder) is required for the adapter');
     const enc = await loadEncoder(o.model);
     try {
+      if (enc.asymmetric) throw new Error(`fit: ${enc.modelDir} already encodes queries and documents differently (a Router module); train the adapter on a symmetric encoder`);
+      if ((o.sides ?? 'query') === 'query' && enc.pooling === 'model') {
+        throw new Error(`fit: a query-only adapter needs a base whose modules.json declares its Pooling (${enc.modelDir} has only its graph's sentence_embedding), so its export can route queries and documents; use --both-sides`);
+      }
       print(`fit: encoding the training texts with ${enc.modelDir} (dim ${enc.dim})`);
       logPrompts(enc, print);
       const { examples } = await encodeExamples(trainRows, enc.dim, (t) => enc.encodeDocuments(t), { encodeQuery: (t) => enc.encodeQueries(t) });
@@ -201,10 +205,10 @@ export async function fitRun(o: FitRunOptions): Promise<FitRunResult> {
         }));
       }
       const r = await fit({ ...common, student, trainData: examples, callbacks });
-      await student.exportArtifact(modelDir, { baseModelDir: enc.modelDir });
-      const documentModel = student.sides === 'query' ? path.resolve(enc.modelDir) : path.resolve(modelDir);
-      print(`fit: model written to ${modelDir}${student.sides === 'query' ? ` (query model; documents: ${documentModel})` : ''}`);
-      return { ...r, modelDir, documentModel, examples: examples.length };
+      await student.exportArtifact(modelDir, { baseModelDir: enc.modelDir, similarity: o.score ?? 'dot' });
+      print(`fit: model written to ${modelDir}${student.sides === 'query'
+        ? ' (query-only adapter: encodeQueries / encode_query apply it, encodeDocuments / encode_document give the unchanged base embeddings)' : ''}`);
+      return { ...r, modelDir, documentModel: path.resolve(modelDir), examples: examples.length };
     } finally {
       await enc.release();
     }
@@ -287,7 +291,7 @@ async function fitFull(
     }));
   }
   const r = await fit({ ...common, student, trainData: examples, callbacks });
-  await student.exportArtifact(modelDir, { tokenizerDir: o.model });
+  await student.exportArtifact(modelDir, { tokenizerDir: o.model, similarity: o.score ?? 'dot' });
   for (const f of FULL_EXTRA_FILES) {
     const from = path.join(o.model, f);
     if (await fsp.access(from).then(() => true, () => false)) await fsp.copyFile(from, path.join(modelDir, f));

@@ -1,8 +1,9 @@
 """Loads a synthtune export the way Python users do and prints its embeddings, for
 test/export-python.test.ts to compare with synthtune's.
 
-usage: load_export.py DIR TEXTS.json OUT.json [--st] [--hf mean|cls] [--normalize]
+usage: load_export.py DIR TEXTS.json OUT.json [--st] [--query] [--hf mean|cls] [--normalize]
   --st      SentenceTransformer(DIR).encode(texts)                       -> out["st"]
+  --query   with --st: encode_query instead of encode (a query-only adapter's query side)
   --hf P    AutoTokenizer + AutoModel.from_pretrained(DIR), P-pooled last_hidden_state
             (mean over the attention mask, or the first token), optionally L2-normalised
                                                                         -> out["hf"], out["hf_loading"]
@@ -25,7 +26,8 @@ def main():
         from sentence_transformers import SentenceTransformer
 
         model = SentenceTransformer(d, device='cpu')
-        out['st'] = [model.encode([t], convert_to_numpy=True)[0].tolist() for t in texts]
+        enc = model.encode_query if '--query' in flags else model.encode
+        out['st'] = [enc([t], convert_to_numpy=True)[0].tolist() for t in texts]
         out['st_modules'] = [type(m).__name__ for m in model]
     if '--hf' in flags:
         pooling = flags[flags.index('--hf') + 1]

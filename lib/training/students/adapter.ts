@@ -189,11 +189,11 @@ export class AdapterStudent implements Student<Float32Array> {
     return { w, b };
   }
 
-  /** The adapter folded into its base encoder's ONNX graph; opts.baseModelDir: that encoder's folder. */
-  async exportArtifact(dir: string, opts: { baseModelDir?: string } = {}): Promise<void> {
+  /** The adapter as a model folder on its base encoder (lib/training/export.ts); opts.baseModelDir: that encoder's folder. */
+  async exportArtifact(dir: string, opts: { baseModelDir?: string; similarity?: 'cosine' | 'dot' } = {}): Promise<void> {
     if (!opts.baseModelDir) throw new Error('adapter export needs baseModelDir (the frozen encoder the adapter was trained on)');
     const { exportAdapter } = await import('../export.js');
-    await exportAdapter(this, dir, { baseModelDir: opts.baseModelDir });
+    await exportAdapter(this, dir, { baseModelDir: opts.baseModelDir, similarity: opts.similarity });
   }
 
   config(): Record<string, unknown> {

@@ -228,7 +228,7 @@ export class DenseHeadStudent implements Student<TokenIds> {
   }
 
   /** The inner export with the trained Dense modules and Normalize as sentence-transformers modules. */
-  async exportArtifact(dir: string, opts: { tokenizerDir?: string } = {}): Promise<void> {
+  async exportArtifact(dir: string, opts: { tokenizerDir?: string; similarity?: 'cosine' | 'dot' } = {}): Promise<void> {
     await this.inner.exportArtifact(dir, { ...opts, head: { dense: this.denseSpecs(), normalize: this.normalize } });
   }
 }

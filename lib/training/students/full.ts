@@ -505,7 +505,7 @@ export class FullStudent implements Student<TokenIds> {
    * output, modules.json + 1_Pooling (+ 2_Normalize), tokenizer files copied from tokenizerDir)
    * through lib/models' ONNX builder and st-folder.
    */
-  async exportArtifact(dir: string, opts: { tokenizerDir?: string; head?: FullExportOptions['head'] } = {}): Promise<void> {
+  async exportArtifact(dir: string, opts: { tokenizerDir?: string; head?: FullExportOptions['head']; similarity?: 'cosine' | 'dot' } = {}): Promise<void> {
     if (!opts.tokenizerDir) throw new Error('full export needs tokenizerDir (the tokenizer the token ids come from)');
     const read = (f: string): unknown => JSON.parse(fs.readFileSync(path.join(opts.tokenizerDir as string, f), 'utf8'));
     const { writeModelFolder } = await import('../../models/tiny.js');
@@ -521,7 +521,7 @@ export class FullStudent implements Student<TokenIds> {
     });
     // model.safetensors, config.json, the sentence-transformers modules, onnx/model_quantized.onnx
     const { exportFullSafetensors } = await import('../export.js');
-    await exportFullSafetensors(this, dir, { sourceDir: opts.tokenizerDir, head: opts.head });
+    await exportFullSafetensors(this, dir, { sourceDir: opts.tokenizerDir, head: opts.head, similarity: opts.similarity });
   }
 }
 
