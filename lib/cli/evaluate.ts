@@ -134,7 +134,7 @@ async function denseEvaluation(ds: BeirDataset, s: Settings, depth: number): Pro
     await encoder.release?.();
     throw new CliError(`${s.model} declares similarity_fn_name '${modelSim}'; synthtune ranks by cosine or dot product only`);
   }
-  if (withPrompts.asymmetric) log(`${path.basename(s.model)}: queries: ${withPrompts.describeSide!('query')}; documents: ${withPrompts.describeSide!('document')}`);
+  if (withPrompts.describeSide) log(`${path.basename(s.model)}: queries: ${withPrompts.describeSide('query')}; documents: ${withPrompts.describeSide('document')}`);
   if (modelSim) log(`${path.basename(s.model)}: similarity ${modelSim} (similarity_fn_name)`);
   if (qp || dp) log(`${path.basename(s.model)}: queries with prompt ${qp ? JSON.stringify(withPrompts.prompts![qp]) : '(none)'}, documents with ${dp ? JSON.stringify(withPrompts.prompts![dp]) : '(none)'}`);
   const t0 = performance.now();

@@ -162,7 +162,7 @@ export async function run(argv: string[]): Promise<number> {
   const opts = options(v);
   const queries = await readInput(queriesPath, 'queries', v['query-split']);
   const corpus = await readInput(corpusPath, 'corpus');
-  const r = await synthesize({ ...opts, queries, corpus });
+  const r = await synthesize({ ...opts, queries, corpus, ...(v.json ? {} : { log: (l: string) => process.stderr.write(`${l}\n`) }) });
   try {
     const status = await r.wait();
     if (v.json) process.stdout.write(JSON.stringify({ run: r.folder, trainData: r.trainData, ...status }) + '\n');

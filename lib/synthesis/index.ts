@@ -78,11 +78,11 @@ async function resolveModels(o: SynthesizeOptions): Promise<{ miner: MinerSpec[]
   const miner: MinerSpec[] = [];
   try {
     for (const ref of Array.isArray(minerRefs) ? minerRefs : [minerRefs]) {
-      const m = await loadMiner(ref, { modelOptions: o.modelOptions });
+      const m = await loadMiner(ref, { modelOptions: o.modelOptions, log: o.log });
       if (m.release) releases.push(m.release);
       miner.push(m.miner);
     }
-    const s = await loadScorer(scorerRef, { modelOptions: o.modelOptions });
+    const s = await loadScorer(scorerRef, { modelOptions: o.modelOptions, log: o.log });
     if (s.release) releases.push(s.release);
     return { miner, scorer: s.scorer, releases };
   } catch (e) {

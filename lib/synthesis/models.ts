@@ -65,7 +65,7 @@ export async function loadMiner(ref: MinerRef, o: ModelLoadOptions = {}): Promis
   };
   const qp = enc.promptNameFor('query');
   const dp = enc.promptNameFor('document');
-  if (enc.asymmetric) o.log?.(`miner ${ref}: queries: ${enc.describeSide('query')}; documents: ${enc.describeSide('document')}`);
+  o.log?.(`miner ${ref}: queries: ${enc.describeSide('query')}; documents: ${enc.describeSide('document')}; similarity ${enc.similarity}`);
   if (qp || dp) o.log?.(`miner ${ref}: queries encoded with prompt ${qp ? JSON.stringify(enc.prompts[qp]) : '(none)'}, documents with ${dp ? JSON.stringify(enc.prompts[dp]) : '(none)'}`);
   return { miner, release: () => enc.release() };
 }

@@ -75,6 +75,8 @@ export interface SynthesizeOptions {
   models?: { relationMiner: string; crossEncoder: string } | string;
   /** Options for models loaded from references (threads, device, batchSize, ...). */
   modelOptions?: Record<string, unknown>;
+  /** Lines about the models loaded from references (what encodes queries and documents, prompts, similarity). */
+  log?: (line: string) => void;
   /** Documents retrieved per query: 1 positive + numRelations − 1 negatives (default 10, ≥ 2). */
   numRelations?: number;
   index?: IndexKind;
