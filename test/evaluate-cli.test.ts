@@ -135,9 +135,11 @@ describe('synthtune evaluate --model <folder> (dense)', () => {
     expect(err).toMatch(/cannot load model/);
   });
 
-  it('encodes with the model, ranks by inner product, reports every metric', async () => {
+  it('encodes with the model, ranks by the similarity it declares (here dot: inner product), reports every metric', async () => {
     const modelDir = path.join(root, 'tiny-model');
     writeTinyModel(modelDir, { seed: 3, std: 0.2 });
+    const cfgFile = path.join(modelDir, 'config_sentence_transformers.json');
+    writeFileSync(cfgFile, JSON.stringify({ ...JSON.parse(readFileSync(cfgFile, 'utf8')), similarity_fn_name: 'dot' }));
     const runFile = path.join(root, 'dense.run');
     expect(await main(['evaluate', '--data', data, '--model', modelDir, '--k', '1,5', '--json', '--save-run', runFile])).toBe(0);
     const m = JSON.parse(out);
