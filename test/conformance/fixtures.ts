@@ -222,11 +222,15 @@ async function generateShared(): Promise<string> {
 
 /** Runs roundtrip.py on an exported folder: what sentence-transformers (and AutoModel) compute on it. */
 export async function roundtrip(folder: string, texts: string[], scratch: string): Promise<{
-  sentence_transformers: number[][];
+  sentence_transformers: number[][] | null;
+  encode_error?: string;
+  encode_query: number[][];
+  encode_document: number[][];
   modules: string[];
   max_seq_length: number | null;
   prompts: Record<string, string>;
   prompt_embeddings: Record<string, number[][]>;
+  prompt_errors?: Record<string, string>;
   automodel: { cls?: number[][]; mean?: number[][]; error?: string };
 }> {
   const tf = path.join(scratch, `texts-${process.pid}-${Date.now()}.json`);

@@ -8,11 +8,14 @@ Python tools users will load it with, and prints what they compute, as JSON on s
 TEXTS_JSON is a file holding a JSON array of strings. Output:
 
     {
-      "sentence_transformers": [[...], ...],   # SentenceTransformer(EXPORT_DIR).encode(texts)
+      "sentence_transformers": [[...], ...] | null,   # SentenceTransformer(EXPORT_DIR).encode(texts)
+      "encode_error": "...",                    # when encode refused (a Router without default route)
+      "encode_query": [[...]], "encode_document": [[...]],
       "modules": ["Transformer", "Pooling", ...],
       "max_seq_length": 128 | null,
       "prompts": {"query": "query: ", ...},             # the non-empty prompts of the export
       "prompt_embeddings": {"query": [[...]], ...},    # encode(texts, prompt_name=...) for each
+      "prompt_errors": {"query": "..."},                # where that was refused
       "automodel": {"cls": [[...]], "mean": [[...]]} | {"error": "..."}
     }
 
@@ -63,15 +66,28 @@ def main() -> int:
     except Exception as e:  # noqa: BLE001 (the reason is the output)
         print(f"roundtrip: SentenceTransformer({folder!r}) failed: {type(e).__name__}: {e}", file=sys.stderr)
         return 1
+    def embed(fn, **kw):
+        return as_list(fn(texts, convert_to_numpy=True, batch_size=4, **kw))
+
     out = {
-        "sentence_transformers": as_list(st.encode(texts, convert_to_numpy=True, batch_size=4)),
         "modules": [type(m).__name__ for m in st],
         # an integer, or null where the model has no limit (a StaticEmbedding has none)
         "max_seq_length": st.max_seq_length if isinstance(st.max_seq_length, int) else None,
         "prompts": {k: v for k, v in st.prompts.items() if v},
-        "prompt_embeddings": {k: as_list(st.encode(texts, prompt_name=k, convert_to_numpy=True, batch_size=4))
-                              for k, v in st.prompts.items() if v},
+        "encode_query": embed(st.encode_query),
+        "encode_document": embed(st.encode_document),
     }
+    # plain encode (and encode with a prompt name) may be refused, e.g. by a Router with no default route
+    try:
+        out["sentence_transformers"] = embed(st.encode)
+    except Exception as e:  # noqa: BLE001
+        out["sentence_transformers"], out["encode_error"] = None, f"{type(e).__name__}: {e}"
+    out["prompt_embeddings"] = {}
+    for k in out["prompts"]:
+        try:
+            out["prompt_embeddings"][k] = embed(st.encode, prompt_name=k)
+        except Exception as e:  # noqa: BLE001
+            out.setdefault("prompt_errors", {})[k] = f"{type(e).__name__}: {e}"
     if out["modules"][:1] != ["Transformer"]:
         out["automodel"] = {"error": f"no transformer module (modules {out['modules']})"}
         json.dump(out, sys.stdout, allow_nan=False)

@@ -1,11 +1,12 @@
 /**
  * Conformance (issue 12), the round trip: a model folder made by sentence-transformers
  * (cases.json rows marked `roundtrip`) is trained by synthtune's fitRun with each method — full
- * (the native encoder, then exported), adapter (on the folder as frozen encoder, sides 'both'),
- * static (on the folder's tokenizer) — and the exported <out>/model is loaded back in Python
- * (roundtrip.py: SentenceTransformer(folder), AutoModel.from_pretrained(folder)). The export must
- * give, through sentence-transformers, the embeddings synthtune's loadEncoder gives on it,
- * max abs diff ≤ 1e-5, with the same prompts; for `full`, also those of the trained in-process
+ * (the native encoder, then exported), adapter (on the folder as frozen encoder, sides 'both', and
+ * query-only), static (on the folder's tokenizer) — and the exported <out>/model is loaded back in
+ * Python (roundtrip.py: SentenceTransformer(folder), AutoModel.from_pretrained(folder)). The export
+ * must give, through sentence-transformers, the embeddings synthtune's loadEncoder gives on it,
+ * max abs diff ≤ 1e-5: encode (or both refuse it, for an asymmetric model), encode_query vs
+ * encodeQueries, encode_document vs encodeDocuments, and the same prompts; for `full`, also those of the trained in-process
  * student (≤ 1e-4: native vs PyTorch arithmetic), and AutoModel's last_hidden_state pooled as the
  * source declares (no Dense) equals loadEncoder's un-normalised embeddings (≤ 1e-5).
  * Skipped with a message where python3 or its packages are missing.
@@ -50,34 +51,43 @@ describe.skipIf(!enabled)('conformance: synthtune export → sentence-transforme
    * trained from, whose prompts it must keep (null: whatever prompts the export declares are only
    * checked to mean the same on both sides).
    */
-  async function compareExport(label: string, modelDir: string, source: Manifest['cases'][number] | null): Promise<{ ours: Float32Array; py: Float32Array; dim: number }> {
+  async function compareExport(label: string, modelDir: string, source: Manifest['cases'][number] | null): Promise<{ py: Float32Array; dim: number }> {
     const texts = manifest.texts;
     const scratch = await tmp();
     const py = await roundtrip(modelDir, texts, scratch);
+    const modules = py.modules.join('+');
     let enc: Encoder | null = null;
     try {
       enc = await loadEncoder(modelDir, { threads: 1, batchSize: 3 });
-      const ours = await enc.encode(texts);
       const dim = enc.dim;
-      const worst = [report(`${label} sentence-transformers vs loadEncoder (modules ${py.modules.join('+')})`, ours, flat(py.sentence_transformers), dim, TOL.roundtrip, texts)];
+      const worst: number[] = [];
+      // plain encode: the same embeddings, or refused by both (an asymmetric model: queries and documents differ)
+      if (py.sentence_transformers) {
+        worst.push(report(`${label} sentence-transformers vs loadEncoder (modules ${modules})`, await enc.encode(texts), flat(py.sentence_transformers), dim, TOL.roundtrip, texts));
+      } else {
+        console.log(`${label}: sentence-transformers refuses plain encode (${py.encode_error}); synthtune must too`);
+        await expect(enc.encode(texts), `${label}: encode on a folder whose plain encode sentence-transformers refuses`).rejects.toThrow();
+      }
+      worst.push(report(`${label} encode_query vs encodeQueries (modules ${modules})`, await enc.encodeQueries(texts), flat(py.encode_query), dim, TOL.roundtrip, texts));
+      worst.push(report(`${label} encode_document vs encodeDocuments`, await enc.encodeDocuments(texts), flat(py.encode_document), dim, TOL.roundtrip, texts));
       // the source's prompts survive the export, and mean the same on both sides
       if (source) {
         const wantPrompts = Object.fromEntries(Object.entries(source.prompts ?? {}).filter(([, v]) => v));
         expect(py.prompts, `${label}: prompts of the export`).toEqual(wantPrompts);
       }
-      for (const name of Object.keys(py.prompts)) {
+      for (const name of Object.keys(py.prompt_embeddings)) {
         worst.push(report(`${label} prompt '${name}'`, await enc.encode(texts, { promptName: name }), flat(py.prompt_embeddings[name]), dim, TOL.roundtrip, texts));
       }
       // AutoModel: the transformer alone, pooled as declared, before Dense / Normalize
       const pooling = enc.pooling;
       const bare = py.modules[0] === 'Transformer' && !py.modules.includes('Dense');
-      if ((pooling === 'mean' || pooling === 'cls') && bare) {
+      if ((pooling === 'mean' || pooling === 'cls') && bare && py.sentence_transformers) {
         expect(py.automodel.error, `${label}: AutoModel.from_pretrained failed`).toBeUndefined();
         const raw = await enc.encode(texts, { normalize: false });
         worst.push(report(`${label} AutoModel ${pooling} vs loadEncoder (normalize false)`, raw, flat(py.automodel[pooling]!), dim, TOL.roundtrip, texts));
       }
       for (const w of worst) expect(w).toBeLessThanOrEqual(TOL.roundtrip);
-      return { ours, py: flat(py.sentence_transformers), dim };
+      return { py: flat(py.encode_document), dim };
     } finally {
       await enc?.release();
     }
@@ -104,7 +114,7 @@ describe.skipIf(!enabled)('conformance: synthtune export → sentence-transforme
       const native = await student.encode(ids, 'document');
       const noPromptPy = c.prompts && Object.values(c.prompts).some((v) => v) ? null : py;
       if (noPromptPy) {
-        const d = report(`${row.name} full: sentence-transformers on the export vs the in-process student`, native, noPromptPy, dim, TOL.native, manifest.texts);
+        const d = report(`${row.name} full: sentence-transformers (encode_document) on the export vs the in-process student`, native, noPromptPy, dim, TOL.native, manifest.texts);
         expect(d).toBeLessThanOrEqual(TOL.native);
       }
     });
@@ -113,6 +123,12 @@ describe.skipIf(!enabled)('conformance: synthtune export → sentence-transforme
       const c = manifest.cases.find((x) => x.name === row.name)!;
       const r = await fitRun({ train, method: 'adapter', model: path.join(dir, c.folder), sides: 'both', epochs: 1, batchSize: 4, seed: 1, out: await tmp(), log: null });
       await compareExport(`${row.name} adapter`, r.modelDir, c);
+    });
+
+    it.skipIf(!!row.skip)(`adapter, query-only: ${describeCase}`, async () => {
+      const c = manifest.cases.find((x) => x.name === row.name)!;
+      const r = await fitRun({ train, method: 'adapter', model: path.join(dir, c.folder), sides: 'query', epochs: 1, batchSize: 4, seed: 1, out: await tmp(), log: null });
+      await compareExport(`${row.name} adapter (query-only)`, r.modelDir, c);
     });
 
     it.skipIf(!!row.skip)(`static: ${describeCase}`, async () => {
