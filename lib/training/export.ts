@@ -27,8 +27,8 @@
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { loadEncoder } from '../models/encoder';
-import { encodeSafetensors, readSafetensors } from '../models/import';
-import { bertConfigToHf, type BertConfig, type NamedTensor } from '../models/onnx/bert';
+import { encodeSafetensors, readFolderWeights, readSafetensors } from '../models/import';
+import { bertConfigToHf, buildBertOnnx, type BertConfig, type NamedTensor } from '../models/onnx/bert';
 import { bertToDistilbertName, distilbertConfigToHf } from '../models/onnx/distilbert';
 import { bertToMpnetName, mpnetConfigToHf } from '../models/onnx/mpnet';
 import { robertaConfigToHf } from '../models/onnx/roberta';
@@ -269,12 +269,15 @@ export interface AdapterExport {
   quantized: QuantizedExport | null;
 }
 
+/** The base's ONNX graph; for a base with only model.safetensors, one built from its weights (last_hidden_state). */
 async function baseGraph(dir: string): Promise<{ file: string; model: ModelProtoObj }> {
   for (const c of ONNX_CANDIDATES) {
     const f = path.join(dir, c);
     if (await exists(f)) return { file: f, model: decodeModel(await fsp.readFile(f)) };
   }
-  throw new Error(`export: no ONNX graph in ${dir} (looked for ${ONNX_CANDIDATES.join(', ')})`);
+  if (!(await exists(path.join(dir, 'model.safetensors')))) throw new Error(`export: no ONNX graph in ${dir} (looked for ${ONNX_CANDIDATES.join(', ')}) and no model.safetensors to build one from`);
+  const w = readFolderWeights(dir, { source: 'safetensors' });
+  return { file: w.file, model: decodeModel(buildBertOnnx({ ...w.config, pooling: 'none', normalize: false }, w.weights)) };
 }
 
 function floatTensor(name: string, dims: number[], data: Float32Array): TensorProtoObj {

@@ -152,7 +152,8 @@ export async function verifyAgainstOnnx(student: FullStudent, tokenizer: TextTok
       throw new ImportCheckError(`import check failed for ${dir}: onnxruntime's embeddings of ${onnxPath} have ${enc.dim} dimensions, the native model's ${student.dim}`,
         { onnxPath, samples: texts.length, maxAbsDiff: Infinity, tolerance });
     }
-    ref = await enc.encode(texts);
+    // the texts as they are: no prompt (the native student below gets none either)
+    ref = enc.asymmetric ? await enc.encode(texts, { prompt: '', side: 'document' }) : await enc.encode(texts, { prompt: '' });
   } finally {
     await enc.release();
   }

@@ -21,6 +21,7 @@ import type { BeirDataset } from '../data/types';
 import type { MetricName } from '../evaluation';
 import { loadBackend } from '../kernels/loader';
 import { loadEncoder, type Encoder } from '../models/encoder';
+import { folderOnnx } from '../models/import';
 import { readModelFolder, sidePromptName } from '../models/st-folder';
 import { TextTokenizer } from '../models/tokenizer';
 import { EvaluationCallback, type Callback } from './callbacks';
@@ -248,12 +249,15 @@ async function fitFull(
 ): Promise<FitRunResult> {
   if (!o.model) throw new Error('fit: --model (the BERT or DistilBERT model folder to fine-tune) is required for method full');
   const stat = await fsp.stat(o.model).catch(() => null);
-  if (!stat?.isDirectory()) throw new Error(`fit: ${o.model} is not a model folder (method full needs a local folder with config.json, tokenizer.json and onnx/model.onnx)`);
+  if (!stat?.isDirectory()) throw new Error(`fit: ${o.model} is not a model folder (method full needs a local folder with config.json, tokenizer.json and model.safetensors or onnx/model.onnx)`);
   // the acceptance check's samples: the first distinct training texts (queries and documents)
   const sampleTexts = [...new Set(trainRows.slice(0, 50).flatMap((r) => [r.query, r.positive, ...(r.negatives ?? (r.negative ? [r.negative] : []))]))].slice(0, 6);
   let imported;
   try {
-    imported = await importFullStudent(o.model, { sampleTexts, threads: o.threads, maxLength: o.maxLength, device: o.device ?? 'auto', precision: o.precision });
+    // a folder with only model.safetensors has no graph to check the native forward against
+    const graph = folderOnnx(o.model);
+    if (!graph) print(`fit: ${o.model} has no ONNX graph: the imported weights are not checked against onnxruntime (the native forward pass is checked against PyTorch by the conformance suite)`);
+    imported = await importFullStudent(o.model, { sampleTexts, threads: o.threads, maxLength: o.maxLength, device: o.device ?? 'auto', precision: o.precision, check: graph !== null });
   } catch (e) {
     throw new Error(`fit: ${(e as Error).message}`);
   }
