@@ -70,6 +70,8 @@ export function roundtripSuite(file: string, methods: RoundtripMethod[]): void {
         enc = await loadEncoder(modelDir, { threads: 1, batchSize: 3 });
         const dim = enc.dim;
         const worst: number[] = [];
+        worst.push(report(`${label} encode_query vs encodeQueries (modules ${modules})`, await enc.encodeQueries(texts), flat(py.encode_query), dim, TOL.roundtrip, texts));
+        worst.push(report(`${label} encode_document vs encodeDocuments`, await enc.encodeDocuments(texts), flat(py.encode_document), dim, TOL.roundtrip, texts));
         // plain encode: the same embeddings, or refused by both (an asymmetric model: queries and documents differ)
         if (py.sentence_transformers) {
           worst.push(report(`${label} sentence-transformers vs loadEncoder (modules ${modules})`, await enc.encode(texts), flat(py.sentence_transformers), dim, TOL.roundtrip, texts));
@@ -77,8 +79,6 @@ export function roundtripSuite(file: string, methods: RoundtripMethod[]): void {
           console.log(`${label}: sentence-transformers refuses plain encode (${py.encode_error}); synthtune must too`);
           await expect(enc.encode(texts), `${label}: encode on a folder whose plain encode sentence-transformers refuses`).rejects.toThrow();
         }
-        worst.push(report(`${label} encode_query vs encodeQueries (modules ${modules})`, await enc.encodeQueries(texts), flat(py.encode_query), dim, TOL.roundtrip, texts));
-        worst.push(report(`${label} encode_document vs encodeDocuments`, await enc.encodeDocuments(texts), flat(py.encode_document), dim, TOL.roundtrip, texts));
         // the source's prompts survive the export, and mean the same on both sides
         if (source) {
           const wantPrompts = Object.fromEntries(Object.entries(source.prompts ?? {}).filter(([, v]) => v));
