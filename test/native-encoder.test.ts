@@ -79,7 +79,7 @@ describe('resolving weights-only folders', () => {
     expect(r.onnxPath).toBeUndefined();
     expect(r.weightsPath).toBe(path.join(dir, 'model.safetensors'));
     await expect(resolveModel(dir)).rejects.toThrow(/is missing: onnx\/model\.onnx \(or onnx\/model_quantized\.onnx or model\.onnx\)$/);
-    await expect(loadCrossEncoder(dir)).rejects.toThrow(/missing: onnx\/model\.onnx/);
+    await expect(loadCrossEncoder(dir)).rejects.toThrow(/has no ONNX graph \(only model\.safetensors\): cross-encoders run on onnxruntime only/);
     fs.rmSync(path.join(dir, 'model.safetensors'));
     await expect(loadEncoder(dir)).rejects.toThrow(/is missing: onnx\/model\.onnx \(or onnx\/model_quantized\.onnx or model\.onnx or model\.safetensors\)/);
   });

@@ -13,6 +13,7 @@
 import * as path from 'node:path';
 import { ModelError } from './errors';
 import type { IoSpec } from './ort';
+import { resolveModel } from './resolve';
 import { readModelFolder } from './st-folder';
 import { checkPairs, type Encoded } from './tokenizer';
 import {
@@ -54,7 +55,11 @@ export const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
 /** Loads a cross-encoder (a sequence-classification graph with a `logits` output). */
 export async function loadCrossEncoder(ref: string, opts: LoadOptions = {}): Promise<CrossEncoder> {
   const batchSize = checkBatchSize(opts.batchSize);
-  const m = await openModel(ref, CROSS_IO, opts);
+  const resolved = await resolveModel(ref, { ...opts, weightsOk: true });
+  if (!resolved.onnxPath) {
+    throw new ModelError(`${resolved.dir} has no ONNX graph (only ${path.basename(resolved.weightsPath ?? 'model.safetensors')}): cross-encoders run on onnxruntime only; export it to onnx/model.onnx first (e.g. optimum-cli export onnx, or torch.onnx.export of the sequence-classification model with a logits output)`);
+  }
+  const m = await openModel(resolved, CROSS_IO, opts);
   const { tokenizer, session } = m;
   try {
     const folder = readModelFolder(m.resolved.dir);
