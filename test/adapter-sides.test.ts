@@ -16,26 +16,10 @@ import { writeTinyModel } from '../lib/models/tiny';
 import { fitRun } from '../lib/training/run';
 import { runCli } from './helpers/cli';
 import { maxAbsDiff, scratchDirs } from './helpers/models';
+import { DOCS, QUERIES, writeTinyBeir } from './helpers/tiny-beir';
 
 const tmp = scratchDirs('synthtune-adapter-sides-');
 
-const TOPICS = [
-  'vaccine infection risk immunity', 'protein folding structure chains', 'quick brown fox jumps', 'embedding vectors queries search',
-  'clinical trials safety dosage', 'gene expression cells tissue', 'ocean tides moon gravity', 'river delta sediment flood',
-];
-const DOCS = TOPICS.flatMap((t, i) => {
-  const w = t.split(' ');
-  return [`${t} study number ${i}`, `${w[1]} ${w[0]} review and notes`, `notes on ${w[2]} and ${w[3]} in ${w[0]} research`];
-});
-const QUERIES = TOPICS.map((t) => `what about ${t.split(' ')[0]} ${t.split(' ')[2]}`);
-
-function beirFolder(dir: string): string {
-  fs.mkdirSync(path.join(dir, 'qrels'), { recursive: true });
-  fs.writeFileSync(path.join(dir, 'corpus.jsonl'), DOCS.map((text, i) => JSON.stringify({ _id: `d${i}`, title: '', text })).join('\n'));
-  fs.writeFileSync(path.join(dir, 'queries.jsonl'), QUERIES.map((text, i) => JSON.stringify({ _id: `q${i}`, text })).join('\n'));
-  fs.writeFileSync(path.join(dir, 'qrels', 'test.tsv'), ['query-id\tcorpus-id\tscore', ...QUERIES.flatMap((_, i) => [`q${i}\td${3 * i}\t1`, `q${i}\td${3 * i + 2}\t1`])].join('\n'));
-  return dir;
-}
 
 function trainFile(dir: string): string {
   const rows = QUERIES.flatMap((q, i) => [1, 2].map((j) => ({ query: q, positive: DOCS[3 * i], negative: DOCS[(3 * i + 3 * j + 1) % DOCS.length], margin: 0.5 + 0.1 * j })));
@@ -51,7 +35,7 @@ describe('query-only adapter export', () => {
   beforeAll(async () => {
     root = await tmp();
     base = writeTinyModel(path.join(root, 'base'), { seed: 9, std: 0.2, texts: [...DOCS, ...QUERIES], vocabSize: 300 }).dir;
-    beir = beirFolder(path.join(root, 'beir'));
+    beir = writeTinyBeir(path.join(root, 'beir'));
   });
 
   for (const score of ['cosine', 'dot'] as const) {

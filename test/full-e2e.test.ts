@@ -19,6 +19,7 @@ import type { Callback } from '../lib/training/callbacks';
 import { fitRun } from '../lib/training/run';
 import { FullStudent, nativeBertAvailable } from '../lib/training/students/full';
 import { runCli } from './helpers/cli';
+import { DOCS, QUERIES, writeTinyBeir } from './helpers/tiny-beir';
 
 const avail = nativeBertAvailable();
 if (!avail.ok) console.log(`full end-to-end tests skipped: ${avail.reason}`);
@@ -26,21 +27,7 @@ if (!avail.ok) console.log(`full end-to-end tests skipped: ${avail.reason}`);
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'synthtune-full-e2e-'));
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 
-const TOPICS = [
-  'vaccine infection risk immunity', 'protein folding structure chains', 'quick brown fox jumps', 'embedding vectors queries search',
-  'clinical trials safety dosage', 'gene expression cells tissue', 'ocean tides moon gravity', 'river delta sediment flood',
-];
-const DOCS = TOPICS.flatMap((t, i) => {
-  const w = t.split(' ');
-  return [`${t} study number ${i}`, `${w[1]} ${w[0]} review and notes`, `notes on ${w[2]} and ${w[3]} in ${w[0]} research`];
-});
-const QUERIES = TOPICS.map((t) => `what about ${t.split(' ')[0]} ${t.split(' ')[2]}`);
-
-const beir = path.join(root, 'beir');
-fs.mkdirSync(path.join(beir, 'qrels'), { recursive: true });
-fs.writeFileSync(path.join(beir, 'corpus.jsonl'), DOCS.map((text, i) => JSON.stringify({ _id: `d${i}`, title: '', text })).join('\n'));
-fs.writeFileSync(path.join(beir, 'queries.jsonl'), QUERIES.map((text, i) => JSON.stringify({ _id: `q${i}`, text })).join('\n'));
-fs.writeFileSync(path.join(beir, 'qrels', 'test.tsv'), ['query-id\tcorpus-id\tscore', ...QUERIES.flatMap((_, i) => [`q${i}\td${3 * i}\t1`, `q${i}\td${3 * i + 2}\t1`])].join('\n'));
+const beir = writeTinyBeir(path.join(root, 'beir'));
 
 const base = writeTinyModel(path.join(root, 'base'), {
   seed: 9, texts: [...DOCS, ...QUERIES], vocabSize: 400,

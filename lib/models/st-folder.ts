@@ -53,16 +53,21 @@ export interface PoolingConfig {
 export const DENSE_ACTIVATIONS = ['tanh', 'identity', 'relu', 'sigmoid', 'gelu'] as const;
 export type DenseActivation = (typeof DENSE_ACTIVATIONS)[number];
 
-export interface DenseModule {
-  /** Module folder, relative to the model folder. */
-  path: string;
+/** A Dense layer: y = act(W·x + b), W (out, in) row-major. */
+export interface DenseSpec {
   inFeatures: number;
   outFeatures: number;
   bias: boolean;
   activation: DenseActivation;
-  /** (out, in) row-major: y = act(W·x + b). */
+  /** (out, in) row-major. */
   weight: Float32Array;
   biasData: Float32Array | null;
+}
+
+/** A Dense module read from a folder. */
+export interface DenseModule extends DenseSpec {
+  /** Module folder, relative to the model folder. */
+  path: string;
 }
 
 export type Similarity = 'cosine' | 'dot' | 'euclidean' | 'manhattan';
@@ -470,16 +475,6 @@ export function applyDense(x: Float32Array, N: number, d: DenseModule): Float32A
 
 // ---------------------------------------------------------------------------------------------
 // writing
-
-export interface DenseSpec {
-  inFeatures: number;
-  outFeatures: number;
-  bias: boolean;
-  activation: DenseActivation;
-  /** (out, in) row-major. */
-  weight: Float32Array;
-  biasData: Float32Array | null;
-}
 
 export interface StWriteSpec {
   /** Width of the transformer's token embeddings. */
