@@ -11,6 +11,7 @@
  */
 export { loadEncoder, lengthSortedBatches, l2NormalizeRows, meanPool, type Encoder, type EncoderOptions, type EncodeCallOptions, type LoadOptions, type Pooling, type CallStats } from './encoder';
 export { loadCrossEncoder, sigmoid, type CrossEncoder, type ScoreOptions } from './cross-encoder';
+export { loadQueryGenerator, warpLogits, type QueryGenerator, type QueryGeneratorOptions, type GenerateOptions, type WarpOptions } from './seq2seq';
 export {
   resolveModel,
   synthesisModelEn,

@@ -26,12 +26,15 @@ export interface IoSpec {
   requiredInputs: string[];
   /** Inputs the caller can feed when the graph declares them (e.g. token_type_ids). */
   optionalInputs?: string[];
+  /** Further inputs the caller can feed, by name pattern (e.g. past_key_values.{i}.decoder.key of any layer count). */
+  optionalInputPattern?: RegExp;
   /** At least one of these outputs must exist. */
   anyOutput: string[];
 }
 
 export interface FeedTensor {
-  data: BigInt64Array | Float32Array | Int32Array;
+  /** int64, float32, int32, or bool (a Uint8Array of 0/1, e.g. optimum's use_cache_branch). */
+  data: BigInt64Array | Float32Array | Int32Array | Uint8Array;
   dims: number[];
 }
 export interface OutTensor {
@@ -61,7 +64,7 @@ export function availableDevices(): string[] {
 function checkIo(modelPath: string, inputs: readonly string[], outputs: readonly string[], spec: IoSpec): void {
   const known = new Set([...spec.requiredInputs, ...(spec.optionalInputs ?? [])]);
   const missing = spec.requiredInputs.filter((n) => !inputs.includes(n));
-  const unexpected = inputs.filter((n) => !known.has(n));
+  const unexpected = inputs.filter((n) => !known.has(n) && !spec.optionalInputPattern?.test(n));
   const problems: string[] = [];
   if (missing.length) problems.push(`missing input(s) ${missing.map((n) => `'${n}'`).join(', ')}`);
   if (unexpected.length) problems.push(`unexpected input(s) ${unexpected.map((n) => `'${n}'`).join(', ')}`);
@@ -125,7 +128,7 @@ export async function loadOrtModel(modelPath: string, io: IoSpec, opts: SessionO
       const ortFeeds: Record<string, ort.Tensor> = {};
       for (const [name, t] of Object.entries(feeds)) {
         if (!session.inputNames.includes(name)) continue; // e.g. token_type_ids for a model without them
-        const type = t.data instanceof BigInt64Array ? 'int64' : t.data instanceof Int32Array ? 'int32' : 'float32';
+        const type = t.data instanceof BigInt64Array ? 'int64' : t.data instanceof Int32Array ? 'int32' : t.data instanceof Uint8Array ? 'bool' : 'float32';
         ortFeeds[name] = new ort.Tensor(type, t.data, t.dims);
       }
       let result: ort.InferenceSession.ReturnType;

@@ -13,6 +13,8 @@
  * The ONNX graph is onnx/model.onnx, else onnx/model_quantized.onnx, else model.onnx. Callers that
  * can run the weights themselves (the bi-encoder, through the native forward pass) pass
  * `weightsOk`: then a folder with model.safetensors and no graph resolves too (onnxPath undefined).
+ * Callers with other graphs (the seq2seq query generator: onnx/encoder_model.onnx + decoders) pass
+ * `graphFiles` (the candidates instead of the ones above) and `extraFiles` (fetched when present).
  * Downloads follow modules.json into the module folders (1_Pooling/config.json, 2_Dense/...).
  *
  * Named presets (as in Finetuner) pair a relation miner (bi-encoder) with a cross-encoder teacher.
@@ -76,6 +78,10 @@ export interface ResolveOptions {
   quantized?: boolean;
   /** Accept a folder with model.safetensors and no ONNX graph (the caller runs the weights natively). */
   weightsOk?: boolean;
+  /** Graph files to look for instead of onnx/model.onnx & co., in order; the first found is onnxPath. */
+  graphFiles?: string[];
+  /** Further files a download fetches when the repo has them (e.g. the decoder graphs of a seq2seq export). */
+  extraFiles?: string[];
   /** Replaces the hub download (tests; custom mirrors). */
   download?: HubDownloader;
   log?: (line: string) => void;
@@ -93,24 +99,26 @@ export function defaultHfCacheDir(): string {
   return path.join(home, 'hub');
 }
 
-function onnxCandidates(quantized?: boolean): string[] {
+function onnxCandidates(quantized?: boolean, graphFiles?: string[]): string[] {
+  if (graphFiles?.length) return graphFiles;
   return quantized ? ['onnx/model_quantized.onnx', 'onnx/model.onnx', 'model.onnx'] : ONNX_CANDIDATES;
 }
 
 /** Which required files a folder lacks (the ONNX graph counts as one, with its alternatives). */
-export function missingFiles(dir: string, quantized?: boolean, weightsOk?: boolean): string[] {
+export function missingFiles(dir: string, quantized?: boolean, weightsOk?: boolean, graphFiles?: string[]): string[] {
   const missing = REQUIRED_FILES.filter((f) => !fs.existsSync(path.join(dir, f)));
-  const onnx = onnxCandidates(quantized);
+  const onnx = onnxCandidates(quantized, graphFiles);
   const hasWeights = weightsOk && fs.existsSync(path.join(dir, WEIGHTS_FILE));
   if (!hasWeights && !onnx.some((f) => fs.existsSync(path.join(dir, f)))) {
-    missing.push(`${onnx[0]} (or ${onnx.slice(1).join(' or ')}${weightsOk ? ` or ${WEIGHTS_FILE}` : ''})`);
+    const alternatives = [...onnx.slice(1), ...(weightsOk ? [WEIGHTS_FILE] : [])];
+    missing.push(alternatives.length ? `${onnx[0]} (or ${alternatives.join(' or ')})` : onnx[0]);
   }
   return missing;
 }
 
-function folderModel(dir: string, source: ResolvedModel['source'], quantized?: boolean, id?: string, weightsOk?: boolean): ResolvedModel | undefined {
-  if (missingFiles(dir, quantized, weightsOk).length) return undefined;
-  const onnx = onnxCandidates(quantized).find((f) => fs.existsSync(path.join(dir, f)));
+function folderModel(dir: string, source: ResolvedModel['source'], quantized?: boolean, id?: string, weightsOk?: boolean, graphFiles?: string[]): ResolvedModel | undefined {
+  if (missingFiles(dir, quantized, weightsOk, graphFiles).length) return undefined;
+  const onnx = onnxCandidates(quantized, graphFiles).find((f) => fs.existsSync(path.join(dir, f)));
   const weights = fs.existsSync(path.join(dir, WEIGHTS_FILE)) ? path.join(dir, WEIGHTS_FILE) : undefined;
   return { dir, onnxPath: onnx ? path.join(dir, onnx) : undefined, weightsPath: weights, source, id };
 }
@@ -125,7 +133,7 @@ export function parseHubId(ref: string): { repo: string; revision: string } | un
 }
 
 /** A snapshot folder of the HF cache holding a complete model, or undefined. */
-export function findInHfCache(hfCacheDir: string, repo: string, revision: string, quantized?: boolean, weightsOk?: boolean): string | undefined {
+export function findInHfCache(hfCacheDir: string, repo: string, revision: string, quantized?: boolean, weightsOk?: boolean, graphFiles?: string[]): string | undefined {
   const root = path.join(hfCacheDir, `models--${repo.replace(/\//g, '--')}`);
   const snapshots = path.join(root, 'snapshots');
   if (!fs.existsSync(snapshots)) return undefined;
@@ -133,13 +141,13 @@ export function findInHfCache(hfCacheDir: string, repo: string, revision: string
   const commit = fs.existsSync(refFile) ? fs.readFileSync(refFile, 'utf8').trim() : /^[0-9a-f]{40}$/.test(revision) ? revision : undefined;
   if (commit) {
     const dir = path.join(snapshots, commit);
-    return fs.existsSync(dir) && !missingFiles(dir, quantized, weightsOk).length ? dir : undefined;
+    return fs.existsSync(dir) && !missingFiles(dir, quantized, weightsOk, graphFiles).length ? dir : undefined;
   }
   // No ref for this revision name: take the newest complete snapshot.
   const dirs = fs
     .readdirSync(snapshots)
     .map((d) => path.join(snapshots, d))
-    .filter((d) => fs.statSync(d).isDirectory() && !missingFiles(d, quantized, weightsOk).length)
+    .filter((d) => fs.statSync(d).isDirectory() && !missingFiles(d, quantized, weightsOk, graphFiles).length)
     .sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs);
   return dirs[0];
 }
@@ -233,8 +241,8 @@ export async function resolveModel(ref: string, opts: ResolveOptions = {}): Prom
   // 1. a local folder
   if (fs.existsSync(expanded)) {
     if (!fs.statSync(expanded).isDirectory()) throw new ModelError(`model reference ${ref} is a file; pass the model folder (with tokenizer.json, config.json, onnx/model.onnx)`);
-    const m = folderModel(path.resolve(expanded), 'local', opts.quantized, undefined, opts.weightsOk);
-    if (!m) throw new ModelError(`model folder ${path.resolve(expanded)} is missing: ${missingFiles(expanded, opts.quantized, opts.weightsOk).join(', ')}`);
+    const m = folderModel(path.resolve(expanded), 'local', opts.quantized, undefined, opts.weightsOk, opts.graphFiles);
+    if (!m) throw new ModelError(`model folder ${path.resolve(expanded)} is missing: ${missingFiles(expanded, opts.quantized, opts.weightsOk, opts.graphFiles).join(', ')}`);
     return m;
   }
   const hubId = parseHubId(ref);
@@ -243,11 +251,11 @@ export async function resolveModel(ref: string, opts: ResolveOptions = {}): Prom
 
   // 2. our cache, 3. the HF cache
   const ownDir = path.join(opts.cacheDir ?? defaultCacheDir(), ...repo.split('/'));
-  const own = fs.existsSync(ownDir) ? folderModel(ownDir, 'cache', opts.quantized, repo, opts.weightsOk) : undefined;
+  const own = fs.existsSync(ownDir) ? folderModel(ownDir, 'cache', opts.quantized, repo, opts.weightsOk, opts.graphFiles) : undefined;
   if (own) return own;
   const hfCacheDir = opts.hfCacheDir ?? defaultHfCacheDir();
-  const cached = findInHfCache(hfCacheDir, repo, revision, opts.quantized, opts.weightsOk);
-  if (cached) return folderModel(cached, 'hf-cache', opts.quantized, repo, opts.weightsOk)!;
+  const cached = findInHfCache(hfCacheDir, repo, revision, opts.quantized, opts.weightsOk, opts.graphFiles);
+  if (cached) return folderModel(cached, 'hf-cache', opts.quantized, repo, opts.weightsOk, opts.graphFiles)!;
 
   // 4. the hub
   const offline = opts.offline ?? (truthy(process.env.SYNTHTUNE_OFFLINE) || truthy(process.env.HF_HUB_OFFLINE));
@@ -256,12 +264,12 @@ export async function resolveModel(ref: string, opts: ResolveOptions = {}): Prom
   opts.log?.(`downloading ${repo}@${revision} from the Hugging Face hub into ${hfCacheDir}`);
   let dir: string;
   try {
-    dir = await download({ repo, revision, hfCacheDir, required: REQUIRED_FILES, onnxCandidates: onnxCandidates(opts.quantized), optional: OPTIONAL_FILES, weightsOk: opts.weightsOk });
+    dir = await download({ repo, revision, hfCacheDir, required: REQUIRED_FILES, onnxCandidates: onnxCandidates(opts.quantized, opts.graphFiles), optional: [...OPTIONAL_FILES, ...(opts.extraFiles ?? [])], weightsOk: opts.weightsOk });
   } catch (e) {
     if (isNetworkError(e)) throw offlineError(ref, repo, ownDir, hfCacheDir, `the Hugging Face hub cannot be reached (${(e as Error).message})`);
     throw new ModelError(`could not download model '${ref}' from the Hugging Face hub: ${(e as Error).message}`);
   }
-  const m = folderModel(dir, 'hub', opts.quantized, repo, opts.weightsOk);
-  if (!m) throw new ModelError(`downloaded model '${ref}' into ${dir} but it is missing: ${missingFiles(dir, opts.quantized, opts.weightsOk).join(', ')}`);
+  const m = folderModel(dir, 'hub', opts.quantized, repo, opts.weightsOk, opts.graphFiles);
+  if (!m) throw new ModelError(`downloaded model '${ref}' into ${dir} but it is missing: ${missingFiles(dir, opts.quantized, opts.weightsOk, opts.graphFiles).join(', ')}`);
   return m;
 }
