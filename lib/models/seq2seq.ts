@@ -108,14 +108,19 @@ export function warpLogits(logits: Float32Array, { temperature = 1, topK = 0, to
     for (let i = 0; i < v; i++) if (out[i] < threshold) out[i] = -Infinity;
   }
   if (topP < 1) {
-    const order = Array.from({ length: v }, (_, i) => i).sort((a, b) => out[a] - out[b] || a - b); // ascending
-    const max = out[order[v - 1]];
+    // Entries already removed (-Infinity) have probability 0: HF sorts them first and drops them again,
+    // so only the finite ones need sorting (after top-k, k of them instead of V).
+    const order: number[] = [];
+    for (let i = 0; i < v; i++) if (out[i] !== -Infinity) order.push(i);
+    order.sort((a, b) => out[a] - out[b] || a - b); // ascending
+    const n = order.length;
+    const max = out[order[n - 1]];
     let total = 0;
-    for (let i = 0; i < v; i++) total += Math.exp(out[i] - max);
+    for (const i of order) total += Math.exp(out[i] - max);
     let cum = 0;
     const cut = 1 - topP;
     const remove: number[] = [];
-    for (let j = 0; j < v - 1; j++) {
+    for (let j = 0; j < n - 1; j++) {
       // the last (best) token is always kept (min_tokens_to_keep = 1)
       cum += Math.exp(out[order[j]] - max) / total;
       if (cum <= cut) remove.push(order[j]);
