@@ -10,6 +10,8 @@
  * queries listed in qrels/<split>.tsv, whose judgements are otherwise unused).
  * Output: a run folder (see lib/synthesis/run.ts); running the same command again resumes it.
  * Progress bars on a terminal, plain lines otherwise; the summary goes to stdout.
+ * With --generate-queries N, pseudo-queries made from the corpus (lib/synthesis/pseudo-queries.ts)
+ * join the queries (or replace them with --replace-queries); --queries is then optional.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -19,6 +21,7 @@ import { readQrels } from '../data/beir';
 import { readText } from '../data/text';
 import type { Document } from '../data/types';
 import { synthesize } from '../synthesis';
+import { PSEUDO_QUERY_METHODS, type PseudoQueryMethod } from '../synthesis/pseudo-queries';
 import type { NegativeSelection, ProgressMode, SynthesizeOptions } from '../synthesis/types';
 import { CliError, intOption, parseCli } from './util';
 
@@ -41,6 +44,12 @@ const USAGE = `usage: synthtune synthesize --queries <file | BEIR folder> --corp
   --embeddings-on-disk     leave corpus embeddings in checkpoint files, stream them per search
   --batch-size <n>         texts per encode call / checkpoint (default 512)
   --score-batch-size <n>   queries per scoring checkpoint (default 64)
+  --generate-queries <N>   also make N pseudo-queries per document and method from the corpus
+                           (their source document is the positive; --queries becomes optional)
+  --generation-methods <m> comma-separated: salient (top-idf terms), icl (a sentence), title
+                           (default salient,icl,title)
+  --sample-documents <M>   generate from a seeded sample of M documents only (GPL's new_size)
+  --replace-queries        use only the generated queries, not --queries
   --csv                    also write Finetuner's scored-pair CSV (train.csv)
   --overwrite              replace a run folder that holds a different synthesis
   --progress <mode>        auto (default), bar, lines or none
@@ -66,6 +75,10 @@ const OPTIONS = {
   'embeddings-on-disk': { type: 'boolean' },
   'batch-size': { type: 'string' },
   'score-batch-size': { type: 'string' },
+  'generate-queries': { type: 'string' },
+  'generation-methods': { type: 'string' },
+  'sample-documents': { type: 'string' },
+  'replace-queries': { type: 'boolean' },
   csv: { type: 'boolean' },
   overwrite: { type: 'boolean' },
   progress: { type: 'string' },
@@ -121,6 +134,27 @@ function progressMode(v: string | undefined): ProgressMode {
 
 type Values = ReturnType<typeof parseCli<typeof OPTIONS>>['values'];
 
+function generation(v: Values): SynthesizeOptions['generateQueries'] {
+  if (v['generate-queries'] === undefined) {
+    for (const f of ['generation-methods', 'sample-documents', 'replace-queries'] as const) {
+      if (v[f] !== undefined) throw new CliError(`--${f} needs --generate-queries`);
+    }
+    return undefined;
+  }
+  const methods = (v['generation-methods'] ?? PSEUDO_QUERY_METHODS.join(',')).split(',').map((m) => m.trim()).filter((m) => m);
+  if (methods.length === 0) throw new CliError(`--generation-methods must list at least one of ${PSEUDO_QUERY_METHODS.join(', ')}`);
+  for (const m of methods) {
+    if (!(PSEUDO_QUERY_METHODS as readonly string[]).includes(m)) throw new CliError(`--generation-methods: unknown method '${m}' (choose from ${PSEUDO_QUERY_METHODS.join(', ')})`);
+  }
+  const sample = v['sample-documents'];
+  return {
+    perDocument: intOption('generate-queries', v['generate-queries'], 1),
+    methods: methods as PseudoQueryMethod[],
+    ...(sample === undefined ? {} : { sampleDocuments: intOption('sample-documents', sample, 1) }),
+    mode: v['replace-queries'] ? 'replace' : 'mix',
+  };
+}
+
 function options(v: Values): Omit<SynthesizeOptions, 'queries' | 'corpus'> {
   const index = v.index ?? 'exact';
   if (index !== 'exact' && index !== 'hnsw') throw new CliError(`--index must be exact or hnsw, got '${index}'`);
@@ -144,6 +178,7 @@ function options(v: Values): Omit<SynthesizeOptions, 'queries' | 'corpus'> {
     embeddingStore: v['embeddings-on-disk'] ? 'disk' : 'memory',
     encodeBatchSize: intOption('batch-size', v['batch-size'], 512),
     scoreBatchSize: intOption('score-batch-size', v['score-batch-size'], 64),
+    generateQueries: generation(v),
     csv: v.csv ?? false,
     overwrite: v.overwrite ?? false,
     progress: progressMode(v.progress),
@@ -157,10 +192,11 @@ export async function run(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
-  const queriesPath = required(v.queries, 'queries');
+  // with --generate-queries the user's queries are optional (and unused with --replace-queries)
+  const queriesPath = v['generate-queries'] === undefined ? required(v.queries, 'queries') : v['replace-queries'] ? undefined : v.queries;
   const corpusPath = required(v.corpus, 'corpus');
   const opts = options(v);
-  const queries = await readInput(queriesPath, 'queries', v['query-split']);
+  const queries = queriesPath === undefined ? [] : await readInput(queriesPath, 'queries', v['query-split']);
   const corpus = await readInput(corpusPath, 'corpus');
   const r = await synthesize({ ...opts, queries, corpus, ...(v.json ? {} : { log: (l: string) => process.stderr.write(`${l}\n`) }) });
   try {

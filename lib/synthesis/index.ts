@@ -14,10 +14,11 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { cleanTemp, exists, readJson, writeJsonAtomic } from './fsutil';
+import { cleanTemp, exists, readJson, writeAtomic, writeJsonAtomic } from './fsutil';
 import { execute } from './pipeline';
 import { loadMiner, loadScorer, resolvePreset } from './models';
 import { plan, resolveParams, type RunConfig } from './prepare';
+import { dataGuidance, FEW_EXAMPLES, FEW_QUERIES } from './pseudo-queries';
 import { Progress } from './progress';
 import { getRun, Run, RUN_FILES, RunWriter, runsDir } from './run';
 import type { MinerSpec, RunStatus, ScorerSpec, SynthesizeOptions } from './types';
@@ -25,6 +26,7 @@ import type { MinerSpec, RunStatus, ScorerSpec, SynthesizeOptions } from './type
 export { getRun, Run, runsDir } from './run';
 export type * from './types';
 export { toHalf, fromHalf } from './store';
+export { dataGuidance, FEW_EXAMPLES, FEW_QUERIES, generatePseudoQueries, PSEUDO_QUERY_METHODS, type PseudoQuery, type PseudoQueryMethod, type PseudoQueryOptions } from './pseudo-queries';
 
 function outFolder(o: SynthesizeOptions): string {
   if (o.out) return path.resolve(o.out);
@@ -36,7 +38,10 @@ type FolderState = 'fresh' | 'resume' | 'finished';
 
 function differences(a: RunConfig, b: RunConfig): string[] {
   const out: string[] = [];
-  for (const [k, v] of Object.entries(a.parameters)) if (JSON.stringify(v) !== JSON.stringify((b.parameters as unknown as Record<string, unknown>)[k])) out.push(k);
+  const pa = a.parameters as unknown as Record<string, unknown>;
+  const pb = b.parameters as unknown as Record<string, unknown>;
+  // both sides' keys: an optional parameter (generateQueries) may be on one side only
+  for (const k of new Set([...Object.keys(pa), ...Object.keys(pb)])) if (JSON.stringify(pa[k]) !== JSON.stringify(pb[k])) out.push(k);
   if (JSON.stringify(a.models) !== JSON.stringify(b.models)) out.push('models');
   if (JSON.stringify(a.inputs) !== JSON.stringify(b.inputs)) out.push('inputs');
   return out.length ? out : ['known positives'];
@@ -60,7 +65,7 @@ async function folderState(folder: string, config: RunConfig, overwrite: boolean
 }
 
 async function clearRun(folder: string): Promise<void> {
-  for (const f of [RUN_FILES.config, RUN_FILES.status, RUN_FILES.logs, RUN_FILES.train, RUN_FILES.csv, RUN_FILES.checkpoints]) {
+  for (const f of [RUN_FILES.config, RUN_FILES.status, RUN_FILES.logs, RUN_FILES.train, RUN_FILES.csv, RUN_FILES.generatedQueries, RUN_FILES.checkpoints]) {
     await fs.promises.rm(path.join(folder, f), { recursive: true, force: true });
   }
 }
@@ -145,6 +150,8 @@ async function start(opts: SynthesizeOptions, p: ReturnType<typeof plan>): Promi
   } else {
     await writer.loadLogs();
   }
+  // deterministic, so rewriting it on a resume gives the same bytes (and repairs a kill before it was written)
+  if (p.generated.length) await writeAtomic(path.join(folder, RUN_FILES.generatedQueries), p.generated.map((g) => JSON.stringify(g) + '\n'));
   const completion = runInBackground(writer, progress, p, opts, state === 'resume');
   return new Run(folder, name, completion);
 }
@@ -155,6 +162,16 @@ async function runInBackground(writer: RunWriter, progress: Progress, p: ReturnT
     const { numRelations, index } = p.params;
     await writer.log('info', resumed ? 'resumed synthesis from checkpoints' : 'started synthesis', { queries: p.qids.length, documents: p.docIds.length, numRelations, index, models: p.config.models });
     progress.message(`${resumed ? 'resuming' : 'starting'}: ${p.qids.length} queries, ${p.docIds.length} documents, ${numRelations} relations`);
+    if (p.generated.length) {
+      const byMethod: Record<string, number> = {};
+      for (const g of p.generated) byMethod[g.method] = (byMethod[g.method] ?? 0) + 1;
+      await writer.log('info', `generated ${p.generated.length} pseudo-queries from the corpus`, { generated: p.generated.length, byMethod, file: RUN_FILES.generatedQueries });
+    }
+    const advice = dataGuidance(p.qids.length * (numRelations - 1), p.qids.length);
+    if (advice) {
+      await writer.log('warn', advice, { examples: p.qids.length * (numRelations - 1), queries: p.qids.length, fewExamples: FEW_EXAMPLES, fewQueries: FEW_QUERIES });
+      progress.message(`warning: ${advice}`);
+    }
     const n = await execute({ plan: p, writer, progress, hook: opts.onCheckpoint, ckpt: writer.file(RUN_FILES.checkpoints) }, opts.csv ?? false);
     await writer.setStatus({ status: 'FINISHED', stage: 'done', progress: 1, examples: n, done: undefined, total: undefined });
     progress.message(`wrote ${n} examples to ${writer.file(RUN_FILES.train)}`);

@@ -16,6 +16,8 @@ export interface ExampleSource {
   /** (Q, R): teacher scores of the same pairs. */
   scores: Float32Array;
   R: number;
+  /** Per query, the method of a generated pseudo-query, or null; such rows get `generated`. */
+  generatedMethod?: readonly (string | null)[];
 }
 
 /** Examples in output order (query by query, negatives in rank order). */
@@ -24,6 +26,7 @@ export function* examples(src: ExampleSource): Generator<Example> {
   for (let r = 0; r < src.qids.length; r++) {
     const pos = src.relations[r * R];
     const posScore = src.scores[r * R];
+    const generated = src.generatedMethod?.[r] ?? null;
     for (let j = 1; j < R; j++) {
       const neg = src.relations[r * R + j];
       const negScore = src.scores[r * R + j];
@@ -37,6 +40,7 @@ export function* examples(src: ExampleSource): Generator<Example> {
         negId: src.docIds[neg],
         posScore,
         negScore,
+        ...(generated === null ? {} : { generated }),
       };
     }
   }

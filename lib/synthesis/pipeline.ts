@@ -233,7 +233,7 @@ async function scoreAll(ctx: Context, rel: Int32Array, lexical: () => LexicalInd
 
 async function writeOutputs(ctx: Context, rel: Int32Array, scores: Float32Array, csv: boolean): Promise<number> {
   const { plan } = ctx;
-  const src: ExampleSource = { qids: plan.qids, queries: plan.queries, docIds: plan.docIds, docs: plan.docs, relations: rel, scores, R: plan.params.numRelations };
+  const src: ExampleSource = { qids: plan.qids, queries: plan.queries, docIds: plan.docIds, docs: plan.docs, relations: rel, scores, R: plan.params.numRelations, generatedMethod: plan.generatedMethod };
   await writeAtomic(ctx.writer.file(RUN_FILES.train), jsonlLines(src));
   if (csv) await writeAtomic(ctx.writer.file(RUN_FILES.csv), csvLines(src, plan.scorer === 'bm25' ? 'max' : 'sigmoid'));
   return plan.qids.length * (plan.params.numRelations - 1);

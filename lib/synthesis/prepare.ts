@@ -13,6 +13,7 @@ import { DataError } from '../data/errors';
 import { toDocuments } from '../data/memory';
 import type { Document } from '../data/types';
 import { candidatesNeeded } from './mining';
+import { checkMethods, generatePseudoQueries, PSEUDO_QUERY_METHODS, type PseudoQuery, type PseudoQueryMethod } from './pseudo-queries';
 import type { Encoder, HnswOptions, IndexKind, MinerSpec, NegativeSelection, Scorer, SynthesizeOptions } from './types';
 
 export interface Resolved {
@@ -28,6 +29,8 @@ export interface Resolved {
   scoreBatchSize: number;
   maxDocuments: number | null;
   seed: number;
+  /** Absent when no queries are generated (so older run keys are unchanged). */
+  generateQueries?: { perDocument: number; methods: PseudoQueryMethod[]; sampleDocuments: number | null; mode: 'mix' | 'replace' };
 }
 
 export interface Plan {
@@ -42,6 +45,10 @@ export interface Plan {
   known: (number[] | null)[];
   /** Candidates fetched per query and miner. */
   fetch: number;
+  /** Per query, the generation method of a pseudo-query (null for the user's queries). */
+  generatedMethod: (string | null)[];
+  /** The generated pseudo-queries, in query order (empty when none). */
+  generated: PseudoQuery[];
   config: RunConfig;
 }
 
@@ -50,7 +57,7 @@ export interface RunConfig {
   key: string;
   parameters: Resolved;
   models: { miners: string[]; scorer: string };
-  inputs: { queries: { count: number; sha256: string }; corpus: { count: number; sha256: string; originalCount: number }; knownPositives: number };
+  inputs: { queries: { count: number; sha256: string; generated?: number }; corpus: { count: number; sha256: string; originalCount: number }; knownPositives: number };
 }
 
 function intAtLeast(name: string, v: number | undefined, dflt: number, min: number): number {
@@ -94,6 +101,18 @@ export function resolveParams(o: SynthesizeOptions): Resolved {
     scoreBatchSize: intAtLeast('scoreBatchSize', o.scoreBatchSize, 64, 1),
     maxDocuments: o.maxDocuments === undefined ? null : intAtLeast('maxDocuments', o.maxDocuments, 0, 1),
     seed: intAtLeast('seed', o.seed, 42, 0),
+    ...(o.generateQueries === undefined ? {} : { generateQueries: resolveGeneration(o.generateQueries) }),
+  };
+}
+
+function resolveGeneration(g: NonNullable<SynthesizeOptions['generateQueries']>): NonNullable<Resolved['generateQueries']> {
+  const mode = g.mode ?? 'mix';
+  if (mode !== 'mix' && mode !== 'replace') throw new RangeError(`generateQueries.mode must be 'mix' or 'replace', got '${mode}'`);
+  return {
+    perDocument: intAtLeast('generateQueries.perDocument', g.perDocument, 0, 1),
+    methods: checkMethods(g.methods ?? PSEUDO_QUERY_METHODS),
+    sampleDocuments: g.sampleDocuments === undefined ? null : intAtLeast('generateQueries.sampleDocuments', g.sampleDocuments, 0, 1),
+    mode,
   };
 }
 
@@ -161,9 +180,12 @@ export function plan(o: PlanInput): Plan {
   const params = resolveParams(o);
   const miners = Array.isArray(o.miner) ? [...o.miner] : [o.miner];
   checkModels(miners, o.scorer);
-  const queryDocs = documents(o.queries, 'queries');
+  const gen = params.generateQueries;
+  // with generation the user's queries may be absent; in 'replace' mode they are not used
+  const userQueries = gen && (gen.mode === 'replace' || !o.queries || o.queries.length === 0) ? [] : documents(o.queries, 'queries');
   const allDocs = documents(o.corpus, 'corpus');
   const known = knownMap(o.knownPositives);
+  if (gen?.mode === 'replace') for (const q of known.keys()) known.delete(q);
   const allIndex = new Map(allDocs.map((d, i) => [d.id, i]));
   const keep = new Set<number>();
   for (const [qid, ids] of known) {
@@ -178,6 +200,15 @@ export function plan(o: PlanInput): Plan {
   const R = params.numRelations;
   if (R > docs.length) throw new RangeError(`numRelations (${R}) exceeds the corpus size (${docs.length} document${docs.length === 1 ? '' : 's'}); lower numRelations or add documents`);
   const docIndex = new Map(docs.map((d, i) => [d.id, i]));
+  // pseudo-queries come from the documents synthesis uses, so each source document is in the corpus
+  const generated = gen ? generatePseudoQueries(docs, { perDocument: gen.perDocument, methods: gen.methods, seed: params.seed, sampleDocuments: gen.sampleDocuments ?? undefined }) : [];
+  const userIds = new Set(userQueries.map((q) => q.id));
+  for (const g of generated) {
+    if (userIds.has(g.id)) throw new RangeError(`query id '${g.id}' is used by a user query and a generated one; rename the user query`);
+    known.set(g.id, [g.sourceDocId]);
+  }
+  const queryDocs: Document[] = [...userQueries, ...generated.map((g) => ({ id: g.id, text: g.text }))];
+  if (queryDocs.length === 0) throw new DataError('<queries>', undefined, 'no queries: the queries input is empty and no pseudo-query could be generated from the corpus');
   const p: Omit<Plan, 'config'> = {
     params,
     miners,
@@ -191,6 +222,8 @@ export function plan(o: PlanInput): Plan {
       return ids && ids.length ? ids.map((id) => docIndex.get(id)!) : null;
     }),
     fetch: Math.min(candidatesNeeded(R, params.negatives), docs.length),
+    generatedMethod: [...userQueries.map(() => null), ...generated.map((g) => g.method)],
+    generated,
   };
   return { ...p, config: makeConfig(p, allDocs.length) };
 }
@@ -199,7 +232,7 @@ function makeConfig(p: Omit<Plan, 'config'>, originalCount: number): RunConfig {
   const { threads: _t, recallSample: _r, ...hnswKey } = p.params.hnsw;
   const models = { miners: p.miners.map(modelId), scorer: modelId(p.scorer) };
   const inputs = {
-    queries: { count: p.qids.length, sha256: sha256(docParts(p.qids, p.queries)) },
+    queries: { count: p.qids.length, sha256: sha256(docParts(p.qids, p.queries)), ...(p.generated.length ? { generated: p.generated.length } : {}) },
     corpus: { count: p.docIds.length, sha256: sha256(docParts(p.docIds, p.docs)), originalCount },
     knownPositives: p.known.reduce((s, k) => s + (k ? k.length : 0), 0),
   };

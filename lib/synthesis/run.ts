@@ -5,6 +5,7 @@
  *   status.json   CREATED / STARTED / FINISHED / FAILED, stage, progress, pid
  *   logs.jsonl    one JSON object per line
  *   train.jsonl   the examples (run.trainData); train.csv on request
+ *   generated-queries.jsonl   pseudo-queries made from the corpus {id, text, method, sourceDocId}, when asked for
  *   checkpoints/  embeddings, indexes, mined candidates and scores of finished batches
  *
  * Every file is replaced atomically (fsutil.writeAtomic), logs included: the whole log is
@@ -26,6 +27,7 @@ export const RUN_FILES = {
   logs: 'logs.jsonl',
   train: 'train.jsonl',
   csv: 'train.csv',
+  generatedQueries: 'generated-queries.jsonl',
   lock: 'lock',
   checkpoints: 'checkpoints',
 } as const;

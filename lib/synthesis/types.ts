@@ -61,8 +61,27 @@ export type NegativeSelection =
 
 export type ProgressMode = 'auto' | 'bar' | 'lines' | 'none';
 
+/** Model-free pseudo-queries from the corpus (lib/synthesis/pseudo-queries.ts), GPL's first step. */
+export interface GenerateQueriesOptions {
+  /** Queries per document and method (GPL's queries_per_passage). */
+  perDocument: number;
+  /** 'salient' (top-idf terms), 'icl' (inverse cloze: a sentence), 'title'; default all three. */
+  methods?: ('salient' | 'icl' | 'title')[];
+  /** Generate from a seeded sample of this many documents (GPL's new_size); default all. */
+  sampleDocuments?: number;
+  /** 'mix' (default): generated queries join the user's; 'replace': only generated queries are used. */
+  mode?: 'mix' | 'replace';
+}
+
 export interface SynthesizeOptions {
-  queries: readonly (string | Document)[];
+  /** The user's queries; may be empty (or omitted) when generateQueries is given. */
+  queries?: readonly (string | Document)[];
+  /**
+   * Also make pseudo-queries from the (sampled) corpus; each one's source document is a known
+   * positive. The run folder lists them in generated-queries.jsonl; their train.jsonl rows carry
+   * `generated: <method>`.
+   */
+  generateQueries?: GenerateQueriesOptions;
   corpus: readonly (string | Document)[];
   /**
    * One relation miner, or several whose candidate lists are merged (reciprocal-rank fusion):
@@ -129,6 +148,8 @@ export interface Example {
   negId: string;
   posScore: number;
   negScore: number;
+  /** Present on rows of generated pseudo-queries: the method that made the query. */
+  generated?: string;
 }
 
 export type RunState = 'CREATED' | 'STARTED' | 'FINISHED' | 'FAILED';

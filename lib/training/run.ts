@@ -24,6 +24,7 @@ import { loadEncoder, type Encoder } from '../models/encoder';
 import { folderOnnx } from '../models/import';
 import { readModelFolder, sidePromptName } from '../models/st-folder';
 import { TextTokenizer } from '../models/tokenizer';
+import { dataGuidance } from '../synthesis/pseudo-queries';
 import { EvaluationCallback, type Callback } from './callbacks';
 import { encodeExamples, tokenizeExamples, type TextExample } from './data';
 import { retrievalEvaluator } from './evaluation';
@@ -179,6 +180,11 @@ export async function fitRun(o: FitRunOptions): Promise<FitRunResult> {
   };
   const modelDir = path.join(o.out, 'model');
   print(`fit: ${trainRows.length} examples, method ${o.method}`);
+  const advice = dataGuidance(trainRows.length, new Set(trainRows.map((r) => r.query)).size);
+  if (advice) {
+    const steps = Math.ceil(trainRows.length / (o.batchSize ?? 32)) * (o.epochs ?? 1);
+    print(`fit: warning: ${advice.replace('--num-relations', 'synthesize --num-relations')}; that is ${steps} optimizer step${steps === 1 ? '' : 's'} at batch size ${o.batchSize ?? 32} over ${o.epochs ?? 1} epoch(s)`);
+  }
 
   if (o.method === 'adapter') {
     if (!o.model) throw new Error('fit: --model (the frozen encoder) is required for the adapter');

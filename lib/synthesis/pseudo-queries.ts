@@ -1,0 +1,187 @@
+/**
+ * Model-free pseudo-queries from the corpus (GPL's first step without a query generator): more
+ * training signal when query logs are few or absent. Every generated query has a source document,
+ * which synthesis takes as a known positive.
+ *
+ *   salient  the document's highest-idf terms (BM25 analyzer: stopwords dropped, idf of the Porter
+ *            stem over the whole corpus), 3–5 of them in document order. Query j > 0 of a document
+ *            draws its terms from the top 2·k by seeded sampling, so repeats differ.
+ *   icl      inverse cloze: one sentence of the document (seeded choice), verbatim. The whole
+ *            document stays the positive, span included (the pipeline mines, scores and writes
+ *            from one text per document): the span leaks into its positive, which makes these
+ *            pairs easier than real ones (Lee et al. keep the span 10% of the time for that reason).
+ *   title    the document's title, when it has one (at most one per document).
+ *
+ * Deterministic for a seed: the same corpus, options and seed give the same queries and ids.
+ * Ids are `gen-<method>-<docId>-<j>`.
+ *
+ * Also here: the 'how much data' advice (dataGuidance) that synthesize and fit log, whose remedy
+ * is these pseudo-queries. It has no dependencies so lib/training can use it.
+ */
+import { toDocuments } from '../data/memory';
+import type { Document } from '../data/types';
+import { englishAnalyzer, tokenize } from '../evaluation/analyzer';
+
+export const PSEUDO_QUERY_METHODS = ['salient', 'icl', 'title'] as const;
+export type PseudoQueryMethod = (typeof PSEUDO_QUERY_METHODS)[number];
+
+export interface PseudoQuery {
+  id: string;
+  text: string;
+  method: PseudoQueryMethod;
+  sourceDocId: string;
+}
+
+export interface PseudoQueryOptions {
+  /** Queries per document and method (GPL's queries_per_passage); title gives at most one. */
+  perDocument: number;
+  /** Default: all three. */
+  methods?: readonly PseudoQueryMethod[];
+  /** Seed for sampling documents, terms and sentences (default 42). */
+  seed?: number;
+  /** Generate for a seeded sample of this many documents only (GPL's new_size); default all. */
+  sampleDocuments?: number;
+}
+
+/** Salient-term queries have between these many terms (inclusive). */
+const MIN_TERMS = 3;
+const MAX_TERMS = 5;
+/** Sentences shorter than this many tokens are not used as inverse-cloze spans (headings, fragments). */
+const MIN_SPAN_TOKENS = 4;
+
+/** mulberry32: small, fast, seedable. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), a | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** A seed per (global seed, document, method, j): stable whatever else is generated. */
+function subSeed(seed: number, doc: string, method: string, j: number): number {
+  let h = (seed ^ 0x811c9dc5) >>> 0;
+  for (const s of [doc, method, String(j)]) {
+    for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193) >>> 0;
+    h = Math.imul(h ^ 0xff, 0x01000193) >>> 0;
+  }
+  return h;
+}
+
+function shuffled<T>(xs: T[], rand: () => number): T[] {
+  const a = [...xs];
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    [a[i], a[j]] = [a[j], a[i]];
+  }
+  return a;
+}
+
+/** Sentences: split after . ! ? followed by white space, or at line breaks; trimmed, non-empty. */
+export function sentences(text: string): string[] {
+  return text
+    .split(/(?<=[.!?])\s+|\n+/)
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+}
+
+export function checkMethods(methods: readonly string[]): PseudoQueryMethod[] {
+  if (methods.length === 0) throw new RangeError(`generation methods must not be empty (choose from ${PSEUDO_QUERY_METHODS.join(', ')})`);
+  for (const m of methods) {
+    if (!(PSEUDO_QUERY_METHODS as readonly string[]).includes(m)) throw new RangeError(`unknown generation method '${m}' (choose from ${PSEUDO_QUERY_METHODS.join(', ')})`);
+  }
+  return [...new Set(methods)] as PseudoQueryMethod[];
+}
+
+/** Pseudo-queries for a corpus, document by document (corpus order), methods in the given order. */
+export function generatePseudoQueries(corpus: readonly (string | Document)[], opts: PseudoQueryOptions): PseudoQuery[] {
+  const { perDocument } = opts;
+  if (!Number.isInteger(perDocument) || perDocument < 1) throw new RangeError(`perDocument must be an integer ≥ 1, got ${perDocument}`);
+  const methods = checkMethods(opts.methods ?? PSEUDO_QUERY_METHODS);
+  const seed = opts.seed ?? 42;
+  if (opts.sampleDocuments !== undefined && (!Number.isInteger(opts.sampleDocuments) || opts.sampleDocuments < 1)) {
+    throw new RangeError(`sampleDocuments must be an integer ≥ 1, got ${opts.sampleDocuments}`);
+  }
+  const docs = toDocuments(corpus as never) as Document[];
+  let chosen = docs.map((_, i) => i);
+  if (opts.sampleDocuments !== undefined && opts.sampleDocuments < docs.length) {
+    chosen = shuffled(chosen, rng(seed)).slice(0, opts.sampleDocuments).sort((a, b) => a - b);
+  }
+
+  // document frequency of stems over the whole corpus (idf is a corpus property, not the sample's)
+  const analyzer = englishAnalyzer();
+  const term = analyzer.term!;
+  let df: Map<string, number> | null = null;
+  if (methods.includes('salient')) {
+    df = new Map();
+    for (const d of docs) for (const s of new Set(analyzer(d.text))) df.set(s, (df.get(s) ?? 0) + 1);
+  }
+  const N = docs.length;
+  const idf = (s: string) => Math.log(1 + (N - df!.get(s)! + 0.5) / (df!.get(s)! + 0.5));
+
+  const out: PseudoQuery[] = [];
+  const seen = new Set<string>();
+  const push = (d: Document, method: PseudoQueryMethod, j: number, text: string) => {
+    const t = text.trim();
+    const k = `${d.id}\0${t}`;
+    if (!t || seen.has(k)) return; // a document's duplicate queries add nothing
+    seen.add(k);
+    out.push({ id: `gen-${method}-${d.id}-${j}`, text: t, method, sourceDocId: d.id });
+  };
+  for (const i of chosen) {
+    const d = docs[i];
+    for (const method of methods) {
+      if (method === 'title') {
+        if (d.title && d.title.trim()) push(d, 'title', 0, d.title);
+        continue;
+      }
+      if (method === 'salient') {
+        // distinct surface tokens, first occurrence order, scored by the idf of their stem
+        const firstAt = new Map<string, { token: string; pos: number; idf: number }>();
+        tokenize(d.text).forEach((tok, pos) => {
+          const s = term(tok);
+          if (s === null || firstAt.has(s) || /^\p{N}+$/u.test(tok)) return;
+          firstAt.set(s, { token: tok, pos, idf: idf(s) });
+        });
+        const ranked = [...firstAt.values()].sort((a, b) => b.idf - a.idf || a.pos - b.pos);
+        if (ranked.length === 0) continue;
+        for (let j = 0; j < perDocument; j++) {
+          const rand = rng(subSeed(seed, d.id, method, j));
+          const k = Math.min(ranked.length, MIN_TERMS + Math.floor(rand() * (MAX_TERMS - MIN_TERMS + 1)));
+          const pool = j === 0 ? ranked.slice(0, k) : shuffled(ranked.slice(0, 2 * k), rand).slice(0, k);
+          push(d, 'salient', j, pool.sort((a, b) => a.pos - b.pos).map((t) => t.token).join(' '));
+        }
+        continue;
+      }
+      // icl
+      const spans = sentences(d.text).filter((s) => tokenize(s).length >= MIN_SPAN_TOKENS);
+      if (spans.length === 0) continue;
+      const order = shuffled(spans, rng(subSeed(seed, d.id, method, 0)));
+      for (let j = 0; j < Math.min(perDocument, order.length); j++) push(d, 'icl', j, order[j]);
+    }
+  }
+  return out;
+}
+
+// ---- how much data -------------------------------------------------------------------------
+/**
+ * Rules of thumb, not thresholds measured on synthtune: below them a Margin-MSE run is unlikely
+ * to move a pretrained model. 1,000 examples is ~31 optimizer steps at fit's default batch of 32,
+ * far from the thousands of steps GPL trains for (its default is 140k steps over ~100k+
+ * pseudo-queries); with under ~200 distinct queries every epoch repeats the same few queries and
+ * the student overfits them. Both produce advice in the logs, never a failure.
+ */
+export const FEW_EXAMPLES = 1000;
+export const FEW_QUERIES = 200;
+
+/** The 'too little data' advice, or null when the run is large enough. */
+export function dataGuidance(examples: number, queries: number): string | null {
+  if (examples >= FEW_EXAMPLES && queries >= FEW_QUERIES) return null;
+  return (
+    `only ${examples} examples from ${queries} queries (advised: at least ${FEW_EXAMPLES} examples and ${FEW_QUERIES} queries); ` +
+    'fine-tuning on this little data is unlikely to help. Add queries, or generate pseudo-queries from the corpus with ' +
+    '--generate-queries N (generateQueries: { perDocument: N }), or raise --num-relations'
+  );
+}
