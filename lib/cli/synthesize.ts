@@ -50,6 +50,10 @@ const USAGE = `usage: synthtune synthesize --queries <file | BEIR folder> --corp
                            (default salient,icl,title)
   --sample-documents <M>   generate from a seeded sample of M documents only (GPL's new_size)
   --replace-queries        use only the generated queries, not --queries
+  --query-generator <m>    also generate N queries per document with a doc2query T5 model in ONNX
+                           (folder or hub id: onnx/encoder_model.onnx + decoder; GPL's sampling:
+                           top-p 0.95, top-k 25, 64 tokens); the model-free methods then only with
+                           --generation-methods
   --csv                    also write Finetuner's scored-pair CSV (train.csv)
   --overwrite              replace a run folder that holds a different synthesis
   --progress <mode>        auto (default), bar, lines or none
@@ -79,6 +83,7 @@ const OPTIONS = {
   'generation-methods': { type: 'string' },
   'sample-documents': { type: 'string' },
   'replace-queries': { type: 'boolean' },
+  'query-generator': { type: 'string' },
   csv: { type: 'boolean' },
   overwrite: { type: 'boolean' },
   progress: { type: 'string' },
@@ -136,13 +141,15 @@ type Values = ReturnType<typeof parseCli<typeof OPTIONS>>['values'];
 
 function generation(v: Values): SynthesizeOptions['generateQueries'] {
   if (v['generate-queries'] === undefined) {
-    for (const f of ['generation-methods', 'sample-documents', 'replace-queries'] as const) {
+    for (const f of ['generation-methods', 'sample-documents', 'replace-queries', 'query-generator'] as const) {
       if (v[f] !== undefined) throw new CliError(`--${f} needs --generate-queries`);
     }
     return undefined;
   }
-  const methods = (v['generation-methods'] ?? PSEUDO_QUERY_METHODS.join(',')).split(',').map((m) => m.trim()).filter((m) => m);
-  if (methods.length === 0) throw new CliError(`--generation-methods must list at least one of ${PSEUDO_QUERY_METHODS.join(', ')}`);
+  const generator = v['query-generator'];
+  // with a doc2query model the model-free methods are added only when asked for
+  const methods = (v['generation-methods'] ?? (generator ? '' : PSEUDO_QUERY_METHODS.join(','))).split(',').map((m) => m.trim()).filter((m) => m);
+  if (methods.length === 0 && !generator) throw new CliError(`--generation-methods must list at least one of ${PSEUDO_QUERY_METHODS.join(', ')}`);
   for (const m of methods) {
     if (!(PSEUDO_QUERY_METHODS as readonly string[]).includes(m)) throw new CliError(`--generation-methods: unknown method '${m}' (choose from ${PSEUDO_QUERY_METHODS.join(', ')})`);
   }
@@ -152,6 +159,7 @@ function generation(v: Values): SynthesizeOptions['generateQueries'] {
     methods: methods as PseudoQueryMethod[],
     ...(sample === undefined ? {} : { sampleDocuments: intOption('sample-documents', sample, 1) }),
     mode: v['replace-queries'] ? 'replace' : 'mix',
+    ...(generator ? { generator } : {}),
   };
 }
 

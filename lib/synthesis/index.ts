@@ -16,9 +16,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { cleanTemp, exists, readJson, writeAtomic, writeJsonAtomic } from './fsutil';
 import { execute } from './pipeline';
-import { loadMiner, loadScorer, resolvePreset } from './models';
-import { plan, resolveParams, type RunConfig } from './prepare';
-import { dataGuidance, FEW_EXAMPLES, FEW_QUERIES } from './pseudo-queries';
+import { loadMiner, loadScorer, modelIdentity, resolvePreset } from './models';
+import { plan, resolveParams, synthesisDocuments, type PlanInput, type RunConfig } from './prepare';
+import { dataGuidance, FEW_EXAMPLES, FEW_QUERIES, generateModelQueries } from './pseudo-queries';
 import { Progress } from './progress';
 import { getRun, Run, RUN_FILES, RunWriter, runsDir } from './run';
 import type { MinerSpec, RunStatus, ScorerSpec, SynthesizeOptions } from './types';
@@ -26,7 +26,7 @@ import type { MinerSpec, RunStatus, ScorerSpec, SynthesizeOptions } from './type
 export { getRun, Run, runsDir } from './run';
 export type * from './types';
 export { toHalf, fromHalf } from './store';
-export { dataGuidance, FEW_EXAMPLES, FEW_QUERIES, generatePseudoQueries, PSEUDO_QUERY_METHODS, type PseudoQuery, type PseudoQueryMethod, type PseudoQueryOptions } from './pseudo-queries';
+export { dataGuidance, FEW_EXAMPLES, FEW_QUERIES, generatePseudoQueries, generateModelQueries, PSEUDO_QUERY_METHODS, type Doc2QueryOptions, type PseudoQuery, type PseudoQueryMethod, type PseudoQueryOptions } from './pseudo-queries';
 
 function outFolder(o: SynthesizeOptions): string {
   if (o.out) return path.resolve(o.out);
@@ -100,6 +100,31 @@ async function releaseAll(releases: Release[]): Promise<void> {
   for (const r of releases) await r().catch(() => undefined);
 }
 
+/**
+ * doc2query pseudo-queries when generateQueries.generator is set: the generator runs on the
+ * documents the synthesis uses, with a seed per batch, so a rerun (resume) generates the same.
+ */
+async function doc2query(opts: SynthesizeOptions): Promise<PlanInput['pregenerated'] | undefined> {
+  const params = resolveParams(opts);
+  const g = params.generateQueries;
+  if (!g?.generator) return undefined;
+  const { loadQueryGenerator } = await import('../models/seq2seq.js');
+  const gen = await loadQueryGenerator(g.generator.ref, { ...(opts.modelOptions as object), log: opts.log });
+  try {
+    const docs = synthesisDocuments(opts, params);
+    const t0 = Date.now();
+    const queries = await generateModelQueries(docs, gen, {
+      perDocument: g.perDocument, seed: params.seed, sampleDocuments: g.sampleDocuments ?? undefined,
+      maxNewTokens: g.generator.maxNewTokens, topK: g.generator.topK, topP: g.generator.topP, temperature: g.generator.temperature,
+      onProgress: (done, total) => opts.log?.(`doc2query: ${done}/${total} documents`),
+    });
+    opts.log?.(`doc2query: ${queries.length} queries from ${gen.modelDir} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    return { queries, generatorId: await modelIdentity(gen.modelDir) };
+  } finally {
+    await gen.release();
+  }
+}
+
 /** Starts (or resumes) a synthesis run; resolves once the run folder is claimed. */
 export async function synthesize(opts: SynthesizeOptions): Promise<Run> {
   resolveParams(opts); // cheap argument errors before any model is loaded
@@ -109,7 +134,8 @@ export async function synthesize(opts: SynthesizeOptions): Promise<Run> {
     // the similarity the dense miners declare, unless the caller chose one (cosine when they disagree or say nothing)
     const declared = [...new Set(models.miner.flatMap((m) => (typeof m === 'object' && m.similarity ? [m.similarity] : [])))];
     const similarity = opts.similarity ?? (declared.length === 1 ? declared[0] : undefined);
-    p = plan({ ...opts, ...models, similarity });
+    const pregenerated = await doc2query(opts);
+    p = plan({ ...opts, ...models, similarity, ...(pregenerated ? { pregenerated } : {}) });
   } catch (e) {
     await releaseAll(models.releases);
     throw e;

@@ -30,7 +30,11 @@ export interface Resolved {
   maxDocuments: number | null;
   seed: number;
   /** Absent when no queries are generated (so older run keys are unchanged). */
-  generateQueries?: { perDocument: number; methods: PseudoQueryMethod[]; sampleDocuments: number | null; mode: 'mix' | 'replace' };
+  generateQueries?: {
+    perDocument: number; methods: PseudoQueryMethod[]; sampleDocuments: number | null; mode: 'mix' | 'replace';
+    /** doc2query: the generator as given and its sampling (its identity is in the models section of the config). */
+    generator?: { ref: string; maxNewTokens: number; topK: number; topP: number; temperature: number };
+  };
 }
 
 export interface Plan {
@@ -108,11 +112,28 @@ export function resolveParams(o: SynthesizeOptions): Resolved {
 function resolveGeneration(g: NonNullable<SynthesizeOptions['generateQueries']>): NonNullable<Resolved['generateQueries']> {
   const mode = g.mode ?? 'mix';
   if (mode !== 'mix' && mode !== 'replace') throw new RangeError(`generateQueries.mode must be 'mix' or 'replace', got '${mode}'`);
+  if (g.generator !== undefined && (typeof g.generator !== 'string' || !g.generator.trim())) throw new TypeError('generateQueries.generator must be a model folder or hub id');
+  const sm = g.sampling ?? {};
+  const num = (name: string, v: number | undefined, dflt: number, ok: (x: number) => boolean) => {
+    const x = v ?? dflt;
+    if (typeof x !== 'number' || !ok(x)) throw new RangeError(`generateQueries.sampling.${name} is out of range: ${v}`);
+    return x;
+  };
   return {
     perDocument: intAtLeast('generateQueries.perDocument', g.perDocument, 0, 1),
-    methods: checkMethods(g.methods ?? PSEUDO_QUERY_METHODS),
+    // with a generator the model-free methods are optional
+    methods: g.generator !== undefined && (g.methods === undefined || g.methods.length === 0) ? [] : checkMethods(g.methods ?? PSEUDO_QUERY_METHODS),
     sampleDocuments: g.sampleDocuments === undefined ? null : intAtLeast('generateQueries.sampleDocuments', g.sampleDocuments, 0, 1),
     mode,
+    ...(g.generator === undefined ? {} : {
+      generator: {
+        ref: g.generator,
+        maxNewTokens: num('maxNewTokens', sm.maxNewTokens, 64, (x) => Number.isInteger(x) && x >= 1),
+        topK: num('topK', sm.topK, 25, (x) => Number.isInteger(x) && x >= 0),
+        topP: num('topP', sm.topP, 0.95, (x) => x > 0 && x <= 1),
+        temperature: num('temperature', sm.temperature, 1, (x) => x > 0),
+      },
+    }),
   };
 }
 
@@ -174,18 +195,18 @@ function checkModels(miners: MinerSpec[], scorer: unknown): void {
 }
 
 /** Validates options and inputs; builds the Plan (throws RangeError / TypeError / DataError). */
-export type PlanInput = Omit<SynthesizeOptions, 'miner' | 'scorer'> & { miner: MinerSpec | MinerSpec[]; scorer: Scorer | 'bm25' };
+export type PlanInput = Omit<SynthesizeOptions, 'miner' | 'scorer'> & {
+  miner: MinerSpec | MinerSpec[];
+  scorer: Scorer | 'bm25';
+  /** doc2query pseudo-queries made beforehand from synthesisDocuments(...) (synthesize does this), and the generator's identity. */
+  pregenerated?: { queries: PseudoQuery[]; generatorId: string };
+};
 
-export function plan(o: PlanInput): Plan {
-  const params = resolveParams(o);
-  const miners = Array.isArray(o.miner) ? [...o.miner] : [o.miner];
-  checkModels(miners, o.scorer);
-  const gen = params.generateQueries;
-  // with generation the user's queries may be absent; in 'replace' mode they are not used
-  const userQueries = gen && (gen.mode === 'replace' || !o.queries || o.queries.length === 0) ? [] : documents(o.queries, 'queries');
+/** The documents a synthesis uses (the corpus, or the maxDocuments sample that keeps known positives). */
+export function synthesisDocuments(o: Pick<SynthesizeOptions, 'corpus' | 'knownPositives' | 'generateQueries' | 'maxDocuments' | 'seed'>, params = resolveParams(o as SynthesizeOptions)): Document[] {
   const allDocs = documents(o.corpus, 'corpus');
   const known = knownMap(o.knownPositives);
-  if (gen?.mode === 'replace') for (const q of known.keys()) known.delete(q);
+  if (params.generateQueries?.mode === 'replace') known.clear();
   const allIndex = new Map(allDocs.map((d, i) => [d.id, i]));
   const keep = new Set<number>();
   for (const [qid, ids] of known) {
@@ -196,12 +217,29 @@ export function plan(o: PlanInput): Plan {
     }
   }
   const picked = params.maxDocuments === null ? allDocs.map((_, i) => i) : sampleDocs(allDocs.length, params.maxDocuments, keep, params.seed);
-  const docs = picked.map((i) => allDocs[i]);
+  return picked.map((i) => allDocs[i]);
+}
+
+export function plan(o: PlanInput): Plan {
+  const params = resolveParams(o);
+  const miners = Array.isArray(o.miner) ? [...o.miner] : [o.miner];
+  checkModels(miners, o.scorer);
+  const gen = params.generateQueries;
+  // with generation the user's queries may be absent; in 'replace' mode they are not used
+  const userQueries = gen && (gen.mode === 'replace' || !o.queries || o.queries.length === 0) ? [] : documents(o.queries, 'queries');
+  const allCount = documents(o.corpus, 'corpus').length;
+  const known = knownMap(o.knownPositives);
+  if (gen?.mode === 'replace') for (const q of known.keys()) known.delete(q);
+  const docs = synthesisDocuments(o, params);
   const R = params.numRelations;
   if (R > docs.length) throw new RangeError(`numRelations (${R}) exceeds the corpus size (${docs.length} document${docs.length === 1 ? '' : 's'}); lower numRelations or add documents`);
   const docIndex = new Map(docs.map((d, i) => [d.id, i]));
   // pseudo-queries come from the documents synthesis uses, so each source document is in the corpus
-  const generated = gen ? generatePseudoQueries(docs, { perDocument: gen.perDocument, methods: gen.methods, seed: params.seed, sampleDocuments: gen.sampleDocuments ?? undefined }) : [];
+  if (gen?.generator && !o.pregenerated) throw new TypeError('plan: doc2query queries must be generated before planning (synthesize does this)');
+  const generated = [
+    ...(gen && gen.methods.length ? generatePseudoQueries(docs, { perDocument: gen.perDocument, methods: gen.methods, seed: params.seed, sampleDocuments: gen.sampleDocuments ?? undefined }) : []),
+    ...(o.pregenerated?.queries ?? []),
+  ];
   const userIds = new Set(userQueries.map((q) => q.id));
   for (const g of generated) {
     if (userIds.has(g.id)) throw new RangeError(`query id '${g.id}' is used by a user query and a generated one; rename the user query`);
@@ -225,12 +263,12 @@ export function plan(o: PlanInput): Plan {
     generatedMethod: [...userQueries.map(() => null), ...generated.map((g) => g.method)],
     generated,
   };
-  return { ...p, config: makeConfig(p, allDocs.length) };
+  return { ...p, config: makeConfig(p, allCount, o.pregenerated?.generatorId) };
 }
 
-function makeConfig(p: Omit<Plan, 'config'>, originalCount: number): RunConfig {
+function makeConfig(p: Omit<Plan, 'config'>, originalCount: number, generatorId?: string): RunConfig {
   const { threads: _t, recallSample: _r, ...hnswKey } = p.params.hnsw;
-  const models = { miners: p.miners.map(modelId), scorer: modelId(p.scorer) };
+  const models = { miners: p.miners.map(modelId), scorer: modelId(p.scorer), ...(generatorId ? { generator: generatorId } : {}) };
   const inputs = {
     queries: { count: p.qids.length, sha256: sha256(docParts(p.qids, p.queries)), ...(p.generated.length ? { generated: p.generated.length } : {}) },
     corpus: { count: p.docIds.length, sha256: sha256(docParts(p.docIds, p.docs)), originalCount },

@@ -28,7 +28,8 @@ export type PseudoQueryMethod = (typeof PSEUDO_QUERY_METHODS)[number];
 export interface PseudoQuery {
   id: string;
   text: string;
-  method: PseudoQueryMethod;
+  /** A model-free method, or 'doc2query' (a seq2seq query generator, generateModelQueries). */
+  method: PseudoQueryMethod | 'doc2query';
   sourceDocId: string;
 }
 
@@ -87,6 +88,64 @@ export function sentences(text: string): string[] {
     .filter((s) => s.length > 0);
 }
 
+/** Indices of the documents queries are generated from: all, or a seeded sample (corpus order). */
+export function sampleDocuments(n: number, sample: number | undefined, seed: number): number[] {
+  const all = Array.from({ length: n }, (_, i) => i);
+  return sample !== undefined && sample < n ? shuffled(all, rng(seed)).slice(0, sample).sort((a, b) => a - b) : all;
+}
+
+/** What generateModelQueries needs of a query generator (lib/models/seq2seq.ts's QueryGenerator). */
+export interface TextGenerator {
+  generate(texts: string[], opts: { maxNewTokens: number; numReturnSequences?: number; doSample?: boolean; topK?: number; topP?: number; temperature?: number; seed?: number; batchSize?: number }): Promise<string[][]>;
+}
+
+/** Sampling settings of doc2query generation; defaults are GPL's (top-p 0.95, top-k 25, 64 tokens). */
+export interface Doc2QueryOptions {
+  perDocument: number;
+  seed?: number;
+  sampleDocuments?: number;
+  maxNewTokens?: number;
+  topK?: number;
+  topP?: number;
+  temperature?: number;
+  batchSize?: number;
+  /** After each batch: documents done, of total. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+/**
+ * doc2query pseudo-queries (GPL's first step): `perDocument` sampled queries per document from a
+ * seq2seq generator, ids `gen-doc2query-<docId>-<j>`, the same document sample as the model-free
+ * methods for the same seed. Empty and repeated queries of a document are dropped.
+ */
+export async function generateModelQueries(corpus: readonly Document[], generator: TextGenerator, opts: Doc2QueryOptions): Promise<PseudoQuery[]> {
+  const { perDocument } = opts;
+  if (!Number.isInteger(perDocument) || perDocument < 1) throw new RangeError(`perDocument must be an integer ≥ 1, got ${perDocument}`);
+  const seed = opts.seed ?? 42;
+  const chosen = sampleDocuments(corpus.length, opts.sampleDocuments, seed);
+  const bs = opts.batchSize ?? 16;
+  const out: PseudoQuery[] = [];
+  for (let s = 0; s < chosen.length; s += bs) {
+    const docs = chosen.slice(s, s + bs).map((i) => corpus[i]);
+    // the seed of a batch depends on its position, so a resumed run generates the same queries
+    const res = await generator.generate(docs.map((d) => d.text), {
+      maxNewTokens: opts.maxNewTokens ?? 64, numReturnSequences: perDocument, doSample: true,
+      topK: opts.topK ?? 25, topP: opts.topP ?? 0.95, temperature: opts.temperature ?? 1, seed: seed + s, batchSize: bs,
+    });
+    docs.forEach((d, b) => {
+      const seen = new Set<string>();
+      res[b].forEach((q, j) => {
+        const t = q.trim();
+        if (!t || seen.has(t)) return;
+        seen.add(t);
+        out.push({ id: `gen-doc2query-${d.id}-${j}`, text: t, method: 'doc2query', sourceDocId: d.id });
+      });
+    });
+    opts.onProgress?.(Math.min(chosen.length, s + bs), chosen.length);
+  }
+  return out;
+}
+
 export function checkMethods(methods: readonly string[]): PseudoQueryMethod[] {
   if (methods.length === 0) throw new RangeError(`generation methods must not be empty (choose from ${PSEUDO_QUERY_METHODS.join(', ')})`);
   for (const m of methods) {
@@ -105,10 +164,7 @@ export function generatePseudoQueries(corpus: readonly (string | Document)[], op
     throw new RangeError(`sampleDocuments must be an integer ≥ 1, got ${opts.sampleDocuments}`);
   }
   const docs = toDocuments(corpus as never) as Document[];
-  let chosen = docs.map((_, i) => i);
-  if (opts.sampleDocuments !== undefined && opts.sampleDocuments < docs.length) {
-    chosen = shuffled(chosen, rng(seed)).slice(0, opts.sampleDocuments).sort((a, b) => a - b);
-  }
+  const chosen = sampleDocuments(docs.length, opts.sampleDocuments, seed);
 
   // document frequency of stems over the whole corpus (idf is a corpus property, not the sample's)
   const analyzer = englishAnalyzer();

@@ -71,6 +71,13 @@ export interface GenerateQueriesOptions {
   sampleDocuments?: number;
   /** 'mix' (default): generated queries join the user's; 'replace': only generated queries are used. */
   mode?: 'mix' | 'replace';
+  /**
+   * A doc2query seq2seq model (folder or hub id; lib/models/seq2seq.ts): perDocument sampled queries
+   * per document besides the model-free methods (which then default to none).
+   */
+  generator?: string;
+  /** Sampling of the generator; defaults are GPL's (top-p 0.95, top-k 25, 64 new tokens, temperature 1). */
+  sampling?: { maxNewTokens?: number; topK?: number; topP?: number; temperature?: number };
 }
 
 export interface SynthesizeOptions {
