@@ -1,14 +1,22 @@
 /**
- * Bi-encoder inference: texts → one embedding per text, reading as tokenize → model → pool.
+ * Bi-encoder inference: texts → one embedding per text, reading as tokenize → model → pool →
+ * the folder's modules after pooling (Dense, Normalize, a Router's side).
  *
  *   const enc = await loadEncoder('sentence-transformers/msmarco-distilbert-base-v3', { threads: 2 });
  *   const vecs = await enc.encode(texts);          // Float32Array [N * enc.dim], row i = texts[i]
+ *   await enc.encodeQueries(texts);                // the folder's query prompt / the Router's query side
+ *   await enc.encodeDocuments(texts);              // … and the document side
+ *
+ * What the folder declares comes from lib/models/st-folder.ts: pooling (every sentence-transformers
+ * mode, several concatenated, include_prompt), Dense and Normalize in their order, prompts,
+ * do_lower_case, a Router (an asymmetric model: plain encode() then needs a side), similarity.
+ * The model runs on onnxruntime (the folder's ONNX graph), or, for a folder with only
+ * model.safetensors, on the native core (./native-encoder.ts). Without a Pooling module the graph's
+ * own `sentence_embedding` output is used when it has one ('model': the whole pipeline, no modules
+ * applied again), else mean pooling.
  *
  * Texts are tokenised once, ordered by token length, and cut into batches, so each batch is padded
- * only to its own longest text; results are written back in input order. Pooling is masked mean,
- * CLS, or the model's own `sentence_embedding` output ('model'); the default follows the folder's
- * sentence-transformers config (1_Pooling/config.json, modules.json), else 'model' when the graph
- * has that output, else mean. Optional L2 normalisation.
+ * only to its own longest text; results are written back in input order.
  *
  * Shapes: N texts, B batch, S padded length of a batch, H hidden size, dim = embedding size.
  */
