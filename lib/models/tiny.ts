@@ -127,7 +127,8 @@ export function writeTinyModel(dir: string, opts: TinyModelOptions = {}): { dir:
   const kind = opts.kind ?? 'bi-encoder';
   const tok = opts.tokenizer ?? buildWordPieceTokenizer(opts.texts ?? SAMPLE_TEXT, { vocabSize: opts.vocabSize ?? 1000 });
   const vocab = (tok.tokenizerJson as { model: { vocab: Record<string, number> } }).model.vocab;
-  const vocabSize = Math.max(...Object.values(vocab)) + 1;
+  let vocabSize = 0;
+  for (const id of Object.values(vocab)) vocabSize = Math.max(vocabSize, id + 1);
   const config: BertConfig = {
     ...TINY_SHAPE,
     ...(opts.arch === 'distilbert' ? { arch: 'distilbert' as const, typeVocabSize: 0 } : {}),

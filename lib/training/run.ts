@@ -121,9 +121,11 @@ export async function readTrainRows(train: string, max = Infinity): Promise<Text
 function vocabSize(tokenizerDir: string, json: unknown): number {
   const vocab = (json as { model?: { vocab?: Record<string, number> | [string, number][] } }).model?.vocab;
   if (!vocab) throw new Error(`fit: cannot read the vocabulary size from ${tokenizerDir}/tokenizer.json`);
-  const ids = Array.isArray(vocab) ? vocab.map((_, i) => i) : Object.values(vocab);
-  const added = ((json as { added_tokens?: { id: number }[] }).added_tokens ?? []).map((t) => t.id);
-  return Math.max(...ids, ...added) + 1;
+  // a loop, not Math.max(...ids): vocabularies of 150k+ tokens overflow the call stack as arguments
+  let max = Array.isArray(vocab) ? vocab.length - 1 : -1;
+  if (!Array.isArray(vocab)) for (const id of Object.values(vocab)) if (id > max) max = id;
+  for (const t of (json as { added_tokens?: { id: number }[] }).added_tokens ?? []) if (t.id > max) max = t.id;
+  return max + 1;
 }
 
 function rows(m: Float32Array, n: number, D: number): Float32Array[] {

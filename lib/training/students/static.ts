@@ -17,6 +17,7 @@
  *
  * Shapes: V vocabulary size, D dim, B texts per batch, L_b tokens of text b. E (V,D).
  */
+import * as os from 'node:os';
 import { embeddingBag, embeddingBagBackward } from '../../kernels/train';
 import { normals } from '../rng';
 import type { Forward, Param, Side, Student, StudentState } from '../student';
@@ -56,6 +57,11 @@ export class StaticStudent implements Student<TokenIds> {
     const { vocabSize: V, dim: D } = opts;
     if (!(Number.isInteger(V) && V > 0)) throw new Error('static: vocabSize must be a positive integer');
     if (!(Number.isInteger(D) && D > 0)) throw new Error('static: dim must be a positive integer');
+    // the table, its gradient and two Adam moments: 4 · V · D floats
+    const bytes = 16 * V * D;
+    if (V * D > 2 ** 32 - 1 || bytes > os.totalmem()) {
+      throw new Error(`static: a ${V}-token vocabulary × dim ${D} table needs ${(bytes / 2 ** 30).toFixed(1)} GiB with its gradient and Adam moments (this machine has ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB); choose a smaller dim`);
+    }
     this.vocabSize = V;
     this.dim = D;
     this.seed = opts.seed ?? 0;
