@@ -32,6 +32,7 @@ import { GraphBuilder } from './graph';
 import { bertToDistilbertName, distilbertConfigFromHf, distilbertConfigToHf } from './distilbert';
 import { bertToMpnetName, mpnetConfigFromHf, mpnetConfigToHf, relativeBucket, RELATIVE_BIAS_NAME } from './mpnet';
 import { isRobertaArch, robertaConfigFromHf, robertaConfigToHf } from './roberta';
+import { hfNumbers, hfShape, hfShapeKeys, HF_TRAINING_KEYS } from './hf-config';
 
 /** Architectures of the BERT family synthtune reads, trains and writes (config.json model_type). */
 export const ARCHS = ['bert', 'distilbert', 'roberta', 'xlm-roberta', 'mpnet'] as const;
@@ -367,23 +368,8 @@ export function bertConfigFromHf(json: Record<string, unknown>, extra: Partial<B
   if (isRobertaArch(type)) return robertaConfigFromHf(json, extra);
   if (type === 'mpnet') return mpnetConfigFromHf(json, extra);
   if (type !== 'bert') throw new Error(`config.json: model_type '${type}' is not supported (${ARCHS.join(', ')})`);
-  const num = (k: string, dflt?: number) => {
-    const v = json[k];
-    if (typeof v === 'number') return v;
-    if (dflt !== undefined) return dflt;
-    throw new Error(`config.json: missing numeric '${k}'`);
-  };
-  return {
-    vocabSize: num('vocab_size'),
-    hidden: num('hidden_size'),
-    layers: num('num_hidden_layers'),
-    heads: num('num_attention_heads'),
-    intermediate: num('intermediate_size'),
-    maxPosition: num('max_position_embeddings', 512),
-    typeVocabSize: num('type_vocab_size', 2),
-    layerNormEps: num('layer_norm_eps', 1e-12),
-    ...extra,
-  };
+  const num = hfNumbers(json, 'config.json');
+  return { ...hfShape(num, 512), typeVocabSize: num('type_vocab_size', 2), ...extra };
 }
 
 /** A Hugging Face config.json object for a BertConfig (what transformers / transformers.js expect). */
@@ -394,18 +380,8 @@ export function bertConfigToHf(c: BertConfig, numLabels = 0): Record<string, unk
   const json: Record<string, unknown> = {
     architectures: [c.head === 'classifier' ? 'BertForSequenceClassification' : 'BertModel'],
     model_type: 'bert',
-    vocab_size: c.vocabSize,
-    hidden_size: c.hidden,
-    num_hidden_layers: c.layers,
-    num_attention_heads: c.heads,
-    intermediate_size: c.intermediate,
-    max_position_embeddings: c.maxPosition,
-    type_vocab_size: c.typeVocabSize,
-    layer_norm_eps: c.layerNormEps,
-    hidden_act: 'gelu',
-    hidden_dropout_prob: 0.1,
-    attention_probs_dropout_prob: 0.1,
-    initializer_range: 0.02,
+    ...hfShapeKeys(c, true),
+    ...HF_TRAINING_KEYS,
     pad_token_id: 0,
     position_embedding_type: 'absolute',
   };

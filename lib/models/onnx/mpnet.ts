@@ -21,6 +21,7 @@
  * buckets with 32 whatever the config says, so other values are refused). Only type imports from ./bert.
  */
 import type { BertConfig } from './bert';
+import { hfNumbers, hfShape, hfShapeKeys, HF_TRAINING_KEYS } from './hf-config';
 
 const TO_MPNET: [string, string][] = [
   ['attention.self.query', 'attention.attn.q'],
@@ -71,26 +72,15 @@ export function relativeBucket(rel: number, numBuckets = MPNET_BUCKETS, maxDista
 
 /** A BertConfig (arch 'mpnet') from an MPNet config.json object. */
 export function mpnetConfigFromHf(json: Record<string, unknown>, extra: Partial<BertConfig> = {}): BertConfig {
-  const num = (k: string, dflt?: number) => {
-    const v = json[k];
-    if (typeof v === 'number') return v;
-    if (dflt !== undefined) return dflt;
-    throw new Error(`config.json (mpnet): missing numeric '${k}'`);
-  };
+  const num = hfNumbers(json, 'config.json (mpnet)');
   const act = json.hidden_act ?? 'gelu';
   if (act !== 'gelu') throw new Error(`config.json (mpnet): hidden_act '${String(act)}' is not supported (gelu only)`);
   const nb = num('relative_attention_num_buckets', MPNET_BUCKETS);
   if (nb !== MPNET_BUCKETS) throw new Error(`config.json (mpnet): relative_attention_num_buckets ${nb} is not supported (transformers uses ${MPNET_BUCKETS})`);
   return {
     arch: 'mpnet',
-    vocabSize: num('vocab_size'),
-    hidden: num('hidden_size'),
-    layers: num('num_hidden_layers'),
-    heads: num('num_attention_heads'),
-    intermediate: num('intermediate_size'),
-    maxPosition: num('max_position_embeddings', 514),
+    ...hfShape(num, 514),
     typeVocabSize: 0,
-    layerNormEps: num('layer_norm_eps', 1e-12),
     paddingIdx: MPNET_PADDING_IDX,
     relativeBuckets: MPNET_BUCKETS,
     ...extra,
@@ -102,18 +92,9 @@ export function mpnetConfigToHf(c: BertConfig): Record<string, unknown> {
   return {
     architectures: ['MPNetModel'],
     model_type: 'mpnet',
-    vocab_size: c.vocabSize,
-    hidden_size: c.hidden,
-    num_hidden_layers: c.layers,
-    num_attention_heads: c.heads,
-    intermediate_size: c.intermediate,
-    max_position_embeddings: c.maxPosition,
-    layer_norm_eps: c.layerNormEps,
+    ...hfShapeKeys(c, false),
     relative_attention_num_buckets: c.relativeBuckets ?? MPNET_BUCKETS,
-    hidden_act: 'gelu',
-    hidden_dropout_prob: 0.1,
-    attention_probs_dropout_prob: 0.1,
-    initializer_range: 0.02,
+    ...HF_TRAINING_KEYS,
     pad_token_id: 1,
     bos_token_id: 0,
     eos_token_id: 2,

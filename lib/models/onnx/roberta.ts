@@ -13,6 +13,7 @@
  * config.json: model_type 'roberta' or 'xlm-roberta' with BERT's keys. Only type imports from ./bert.
  */
 import type { BertConfig } from './bert';
+import { hfNumbers, hfShape, hfShapeKeys, HF_TRAINING_KEYS } from './hf-config';
 
 export const ROBERTA_ARCHS = ['roberta', 'xlm-roberta'] as const;
 export type RobertaArch = (typeof ROBERTA_ARCHS)[number];
@@ -25,26 +26,15 @@ export function isRobertaArch(a: unknown): a is RobertaArch {
 export function robertaConfigFromHf(json: Record<string, unknown>, extra: Partial<BertConfig> = {}): BertConfig {
   const type = String(json.model_type);
   if (!isRobertaArch(type)) throw new Error(`config.json: model_type '${type}' is not RoBERTa`);
-  const num = (k: string, dflt?: number) => {
-    const v = json[k];
-    if (typeof v === 'number') return v;
-    if (dflt !== undefined) return dflt;
-    throw new Error(`config.json (${type}): missing numeric '${k}'`);
-  };
+  const num = hfNumbers(json, `config.json (${type})`);
   const act = json.hidden_act ?? 'gelu';
   if (act !== 'gelu') throw new Error(`config.json (${type}): hidden_act '${String(act)}' is not supported (gelu only)`);
   const pet = json.position_embedding_type ?? 'absolute';
   if (pet !== 'absolute') throw new Error(`config.json (${type}): position_embedding_type '${String(pet)}' is not supported (absolute only)`);
   return {
     arch: type,
-    vocabSize: num('vocab_size'),
-    hidden: num('hidden_size'),
-    layers: num('num_hidden_layers'),
-    heads: num('num_attention_heads'),
-    intermediate: num('intermediate_size'),
-    maxPosition: num('max_position_embeddings', 514),
+    ...hfShape(num, 514),
     typeVocabSize: num('type_vocab_size', 1),
-    layerNormEps: num('layer_norm_eps', 1e-12),
     paddingIdx: num('pad_token_id', 1),
     ...extra,
   };
@@ -56,18 +46,8 @@ export function robertaConfigToHf(c: BertConfig): Record<string, unknown> {
   return {
     architectures: [arch === 'xlm-roberta' ? 'XLMRobertaModel' : 'RobertaModel'],
     model_type: arch,
-    vocab_size: c.vocabSize,
-    hidden_size: c.hidden,
-    num_hidden_layers: c.layers,
-    num_attention_heads: c.heads,
-    intermediate_size: c.intermediate,
-    max_position_embeddings: c.maxPosition,
-    type_vocab_size: c.typeVocabSize,
-    layer_norm_eps: c.layerNormEps,
-    hidden_act: 'gelu',
-    hidden_dropout_prob: 0.1,
-    attention_probs_dropout_prob: 0.1,
-    initializer_range: 0.02,
+    ...hfShapeKeys(c, true),
+    ...HF_TRAINING_KEYS,
     pad_token_id: c.paddingIdx ?? 1,
     bos_token_id: 0,
     eos_token_id: 2,
