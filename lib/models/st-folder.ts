@@ -446,7 +446,8 @@ export function poolTokens(h: Float32Array, mask: ArrayLike<number | bigint>, B:
   }
 }
 
-function activate(x: number, a: DenseActivation): number {
+/** A Dense module's activation of one value (the Dense head of the full student uses it too). */
+export function activate(x: number, a: DenseActivation): number {
   switch (a) {
     case 'tanh': return Math.tanh(x);
     case 'relu': return x > 0 ? x : 0;

@@ -17,7 +17,7 @@
  * sentence-transformers modules rewritten with the trained Dense weights (lib/models/st-folder.ts).
  */
 import { erf } from '../../models/reference-forward';
-import type { DenseActivation, DenseSpec } from '../../models/st-folder';
+import { activate, type DenseActivation, type DenseSpec } from '../../models/st-folder';
 import type { Adam } from '../optim';
 import type { Forward, Param, Side, Student, StudentState } from '../student';
 import { fullFromState, type FullStudent, type TokenIds } from './full';
@@ -40,16 +40,6 @@ interface HeadCtx {
 }
 
 const SQRT1_2PI = 1 / Math.sqrt(2 * Math.PI);
-
-function act(z: number, a: DenseActivation): number {
-  switch (a) {
-    case 'tanh': return Math.tanh(z);
-    case 'relu': return z > 0 ? z : 0;
-    case 'sigmoid': return 1 / (1 + Math.exp(-z));
-    case 'gelu': return 0.5 * z * (1 + erf(z / Math.SQRT2));
-    default: return z;
-  }
-}
 
 function actGrad(z: number, y: number, a: DenseActivation): number {
   switch (a) {
@@ -110,7 +100,7 @@ export class DenseHeadStudent implements Student<TokenIds> {
           let s = L.b ? L.b.data[o] : 0;
           for (let i = 0; i < L.inF; i++) s += W[o * L.inF + i] * x[r * L.inF + i];
           z[r * L.outF + o] = s;
-          y[r * L.outF + o] = act(s, L.act);
+          y[r * L.outF + o] = activate(s, L.act);
         }
       }
       zs.push(z);
