@@ -40,8 +40,10 @@ export async function modelIdentity(dir: string): Promise<string> {
     if (!fs.existsSync(d)) continue;
     for (const f of fs.readdirSync(d).sort()) if (f.endsWith('.onnx')) files.push(path.join(d, f));
   }
-  // what else changes the embeddings: weights without a graph, modules (pooling, Dense), prompts
-  for (const f of ['model.safetensors', 'modules.json', 'config_sentence_transformers.json', 'sentence_bert_config.json']) {
+  // what else changes the embeddings: the weights when there is no graph (the native backend runs
+  // them; beside a graph they are not used, so not hashed), modules (pooling, Dense), prompts
+  const weightsOnly = files.length === 0;
+  for (const f of [...(weightsOnly ? ['model.safetensors'] : []), 'modules.json', 'config_sentence_transformers.json', 'sentence_bert_config.json']) {
     if (fs.existsSync(path.join(dir, f))) files.push(path.join(dir, f));
   }
   for (const d of fs.readdirSync(dir).sort()) {
