@@ -20,7 +20,6 @@
  *
  * Shapes: N texts, B batch, S padded length of a batch, H hidden size, dim = embedding size.
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { loadOrtModel, type IoSpec, type OrtModel, type OutTensor, type SessionOptions } from './ort';
 import { resolveModel, type ResolveOptions, type ResolvedModel } from './resolve';
@@ -118,24 +117,14 @@ export interface OpenedModel {
   resolved: ResolvedModel;
   tokenizer: TextTokenizer;
   session: OrtModel;
-  readJson(file: string): Record<string, unknown> | undefined;
 }
 
 export async function openModel(ref: string | ResolvedModel, io: IoSpec, opts: LoadOptions): Promise<OpenedModel> {
   const resolved = typeof ref === 'string' ? await resolveModel(ref, opts) : ref;
   if (!resolved.onnxPath) throw new ModelError(`${resolved.dir} has no ONNX graph (onnx/model.onnx); this use needs one`);
-  const readJson = (file: string) => {
-    const p = path.join(resolved.dir, file);
-    if (!fs.existsSync(p)) return undefined;
-    try {
-      return JSON.parse(fs.readFileSync(p, 'utf8')) as Record<string, unknown>;
-    } catch (e) {
-      throw new ModelError(`could not parse ${p}: ${(e as Error).message}`);
-    }
-  };
   const tokenizer = TextTokenizer.fromFolder(resolved.dir, opts);
   const session = await loadOrtModel(resolved.onnxPath, io, opts);
-  return { resolved, tokenizer, session, readJson };
+  return { resolved, tokenizer, session };
 }
 
 export function checkBatchSize(n: number | undefined, dflt = 32): number {
@@ -200,22 +189,9 @@ export async function runBatches(
   }
 }
 
-/** Masked mean over the sequence: out[b] = Σ_s mask[b,s]·h[b,s] / Σ_s mask[b,s].  h is [B, S, H]. */
+/** Masked mean over the sequence: out[b] = Σ_s mask[b,s]·h[b,s] / Σ_s mask[b,s].  h is [B, S, H]. (poolTokens' 'mean'.) */
 export function meanPool(h: Float32Array, mask: BigInt64Array, B: number, S: number, H: number, out: Float32Array, rows: number[], dim: number): void {
-  const acc = new Float64Array(H);
-  for (let b = 0; b < B; b++) {
-    acc.fill(0);
-    let n = 0;
-    for (let s = 0; s < S; s++) {
-      if (mask[b * S + s] === 0n) continue;
-      n++;
-      const base = (b * S + s) * H;
-      for (let d = 0; d < H; d++) acc[d] += h[base + d];
-    }
-    const inv = 1 / Math.max(n, 1e-9);
-    const o = rows[b] * dim;
-    for (let d = 0; d < H; d++) out[o + d] = acc[d] * inv;
-  }
+  poolTokens(h, mask, B, S, H, ['mean'], out, rows, dim);
 }
 
 /** In-place L2 normalisation of N rows of length dim (norms clamped at 1e-12 like F.normalize). */
