@@ -17,6 +17,7 @@ import { fitRun } from '../lib/training/run';
 import { runCli } from './helpers/cli';
 import { maxAbsDiff, scratchDirs } from './helpers/models';
 import { DOCS, QUERIES, writeTinyBeir } from './helpers/tiny-beir';
+import { pythonMissing } from './helpers/python';
 
 const tmp = scratchDirs('synthtune-adapter-sides-');
 
@@ -88,9 +89,9 @@ describe('query-only adapter export', () => {
   });
 
   it('a Router folder saved by sentence-transformers reads the same', async () => {
-    const py = spawnSync('python3', ['-c', 'import torch, sentence_transformers'], { encoding: 'utf8' });
-    if (py.error || py.status !== 0) {
-      console.log('skipping the sentence-transformers Router check: python3 with torch and sentence-transformers is not available');
+    const noPython = pythonMissing(['torch', 'sentence_transformers']);
+    if (noPython) {
+      console.log(`skipping the sentence-transformers Router check: ${noPython}`);
       return;
     }
     // our writer's Router, then sentence-transformers' own encode_query / encode_document on it

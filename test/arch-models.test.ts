@@ -35,15 +35,12 @@ import {
 import { archForward64, type Arch64Config } from './helpers/arch-ref64';
 import type { Weights64 } from './helpers/bert-ref64';
 import { batchOf, scratchDirs } from './helpers/models';
+import { pythonMissing } from './helpers/python';
 
 const avail = nativeBertAvailable();
 if (!avail.ok) console.log(`arch native tests skipped: ${avail.reason}`);
 
-const pythonWhy = (() => {
-  const r = spawnSync('python3', ['-c', 'import torch, transformers, sentence_transformers'], { encoding: 'utf8' });
-  if (r.error) return `python3 not runnable (${r.error.message})`;
-  return r.status === 0 ? null : `python3 lacks torch / transformers / sentence-transformers (${(r.stderr || '').trim().split('\n').pop()})`;
-})();
+const pythonWhy = pythonMissing(['torch', 'transformers', 'sentence_transformers']);
 if (pythonWhy) console.log(`arch PyTorch comparisons skipped: ${pythonWhy}`);
 
 const TOKENIZER = path.join(__dirname, '..', '..', 'shared', 'models', 'all-MiniLM-L6-v2');

@@ -14,10 +14,10 @@ import { synthesize } from '../lib/synthesis';
 import { generateModelQueries } from '../lib/synthesis/pseudo-queries';
 import { runCli } from './helpers/cli';
 import { scratchDirs } from './helpers/models';
+import { pythonMissing } from './helpers/python';
 
 const tmp = scratchDirs('synthtune-doc2query-');
-const py = spawnSync('python3', ['-c', 'import torch, transformers, tokenizers, onnx'], { encoding: 'utf8' });
-const noPython = py.error || py.status !== 0 ? 'python3 with torch, transformers, tokenizers and onnx is not available' : null;
+const noPython = pythonMissing(['torch', 'transformers', 'tokenizers', 'onnx']);
 if (noPython) console.log(`doc2query synthesis tests skipped: ${noPython}`);
 
 const CORPUS = [

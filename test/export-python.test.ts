@@ -27,6 +27,7 @@ import { FullStudent, nativeBertAvailable, nativeConfigFrom } from '../lib/train
 import { writeSentenceTransformersFilesSync } from '../lib/models/st-folder';
 import { StaticStudent } from '../lib/training/students/static';
 import { report, scratchDirs } from './helpers/models';
+import { pythonMissing } from './helpers/python';
 
 const tmp = scratchDirs('synthtune-export-py-');
 const SCRIPT = path.join(__dirname, 'python', 'load_export.py');
@@ -38,12 +39,7 @@ const TEXTS = [
   'The quick brown fox jumps over the lazy dog, twice over.',
 ];
 
-function pythonMissing(): string | null {
-  const r = spawnSync('python3', ['-c', 'import torch, transformers, sentence_transformers'], { encoding: 'utf8' });
-  if (r.error) return `python3 not runnable (${r.error.message})`;
-  return r.status === 0 ? null : `python3 lacks torch / transformers / sentence-transformers (${(r.stderr || '').trim().split('\n').pop()})`;
-}
-const noPython = pythonMissing();
+const noPython = pythonMissing(['torch', 'transformers', 'sentence_transformers']);
 if (noPython) console.warn(`export-python.test: skipping the Python loads: ${noPython}`);
 const noNative = nativeBertAvailable();
 if (!noNative.ok) console.warn(`export-python.test: skipping the full student: ${noNative.reason}`);

@@ -15,12 +15,12 @@ import { writeTinyModel } from '../lib/models/tiny';
 import { fitRun } from '../lib/training/run';
 import { nativeBertAvailable } from '../lib/training/students/full';
 import { maxAbsDiff, scratchDirs } from './helpers/models';
+import { pythonMissing } from './helpers/python';
 
 const avail = nativeBertAvailable();
 if (!avail.ok) console.log(`full+dense fit test skipped: ${avail.reason}`);
 const tmp = scratchDirs('synthtune-full-dense-');
-const py = spawnSync('python3', ['-c', 'import torch, transformers, sentence_transformers'], { encoding: 'utf8' });
-const noPython = py.error || py.status !== 0 ? 'python3 with torch, transformers and sentence-transformers is not available' : null;
+const noPython = pythonMissing(['torch', 'transformers', 'sentence_transformers']);
 if (noPython) console.log(`full+dense fit test: skipping the sentence-transformers load: ${noPython}`);
 
 const TEXTS = ['vaccine infection risk', 'protein folding structure chains', 'quick brown fox jumps', 'embedding vectors for search', 'clinical trials and safety'];

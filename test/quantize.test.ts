@@ -14,16 +14,12 @@ import { writeTinyModel } from '../lib/models/tiny';
 import { agreement, quantizeDynamic, quantizeWeight, type WeightQuantType } from '../lib/models/onnx/quantize';
 import { decodeModel, encodeModel, DataType, type TensorProtoObj } from '../lib/models/onnx/proto';
 import { maxAbsDiff, scratchDirs, seededInts } from './helpers/models';
+import { pythonMissing } from './helpers/python';
 
 const tmp = scratchDirs('synthtune-quant-');
 const SCRIPT = path.join(__dirname, 'python', 'quant_dynamic.py');
 
-function pythonMissing(): string | null {
-  const r = spawnSync('python3', ['-c', 'import onnxruntime.quantization, onnx'], { encoding: 'utf8' });
-  if (r.error) return `python3 not runnable (${r.error.message})`;
-  return r.status === 0 ? null : `python3 lacks onnxruntime / onnx (${(r.stderr || '').trim().split('\n').pop()})`;
-}
-const noPython = pythonMissing();
+const noPython = pythonMissing(['onnxruntime.quantization', 'onnx']);
 if (noPython) console.warn(`quantize.test: skipping the comparison with onnxruntime's quantize_dynamic: ${noPython}`);
 
 /** A padded batch of B sequences of lengths 3..S within vocabulary V. */

@@ -17,16 +17,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { loadQueryGenerator, warpLogits, type QueryGenerator } from '../lib/models/seq2seq';
 import { scratchDirs } from './helpers/models';
+import { pythonMissing } from './helpers/python';
 
 const tmp = scratchDirs('synthtune-t5-');
 const SCRIPT = path.join(__dirname, 'python', 'make_t5.py');
 
-function pythonMissing(): string | null {
-  const r = spawnSync('python3', ['-c', 'import torch, transformers, tokenizers, onnx'], { encoding: 'utf8' });
-  if (r.error) return `python3 not runnable (${r.error.message})`;
-  return r.status === 0 ? null : `python3 lacks torch / transformers / tokenizers / onnx (${(r.stderr || '').trim().split('\n').pop()})`;
-}
-const noPython = pythonMissing();
+const noPython = pythonMissing(['torch', 'transformers', 'tokenizers', 'onnx']);
 if (noPython) console.warn(`seq2seq.test: skipping (the fixture needs Python): ${noPython}`);
 
 interface Reference {
