@@ -202,8 +202,8 @@ describe('CSV', () => {
     await expectDataError(readCsv(extra, { isLabeled: true }), extra, 4, /extra column\(s\): expected 2, got 3/);
     const labeled3 = file('a,A,x\n');
     await expectDataError(readCsv(labeled3, { isLabeled: true }), labeled3, 1, /extra column/);
-    const one = file('just one column\n');
-    await expectDataError(readCsv(one), one, 1, /missing column/);
+    const four = file('a,b,0.5,x\n');
+    await expectDataError(readCsv(four), four, 1, /4 columns fit no shape; considered one column/);
     const range = file('a,b,0.5\nc,d,1.5\n');
     await expectDataError(readCsv(range), range, 2, /score 1.5 outside \[0, 1\]/);
     const nan = file('a,b,0.5\nc,d,high\n');

@@ -1,19 +1,33 @@
 /**
- * CSV reader for the three shapes Finetuner accepts, with options modelled on its CSVOptions.
+ * CSV reader for Finetuner's three CSV shapes and plain lists, with options modelled on its
+ * CSVOptions (size, sampling_rate, dialect, encoding, is_labeled).
  *
- *   isLabeled: true          rows (text, label)                → { kind: 'labeled', documents }
- *   isLabeled: false, 2 cols rows (query, document)            → { kind: 'pairs', queries, documents }
+ *   1 column                 rows (text)                        → { kind: 'texts', documents }
+ *   isLabeled: true          rows (text, label)                 → { kind: 'labeled', documents }
+ *   isLabeled: false, 2 cols rows (query, document)             → { kind: 'pairs', queries, documents }
  *                            a query and all documents paired with the same query text share a
  *                            label (the query's id)
- *   isLabeled: false, 3 cols rows (text, text, score ∈ [0, 1]) → { kind: 'scored', pairs }
+ *   3 cols                   rows (text, text, score ∈ [0, 1])  → { kind: 'scored', pairs }
+ *
+ * A header row names the columns and then decides the shape (see COLUMN_ROLES): `id,text` (or
+ * `_id,title,text`) is a list of texts with ids, `text,label` labeled items, `query,document`
+ * pairs, any two text columns plus `score` scored pairs. Without a header the shape comes from the
+ * column count as above; two columns with isLabeled left unset are read as pairs (Finetuner's
+ * default) unless the second column repeats like a label column (at most half as many distinct
+ * values as rows, and fewer than the first column): that file is ambiguous and refused with an
+ * error that names both readings and how to choose.
  *
  * Parsing is done by csv-parse (quoted fields may hold delimiters, doubled quotes and newlines),
  * fed line by line from the streaming reader in ./lines.ts (so invalid bytes name their line).
  * Dialects follow Python's csv module: 'excel' (`,` and `"`), 'excel-tab' (tab and `"`), 'unix'
  * (`,` and `"`; it differs from excel only when writing), or 'auto' (default): the delimiter
- * (`,` tab `;` `|`) and quote (`"` or `'`) are sniffed from the first 20 lines.
- * A header row is skipped when `header: true`, or with 'auto' (default) when the first row looks
- * like one: its score column is not a number (3 columns, unlabeled) or all its cells are common column names.
+ * (`,` tab `;` `|`) and quote (`"` or `'`) are sniffed from the first 20 lines, and so is
+ * skipinitialspace as Python's csv.Sniffer does (every delimiter of the first line followed by a
+ * space), so Finetuner's `"a, b", "c", 0.8` layout reads as three fields. With any dialect a quote
+ * that follows a delimiter and spaces (`, "c"`) opens a quoted field (Python would keep the quotes
+ * and the space as text; csv-parse would fail with "Invalid Opening Quote").
+ * A header row is used when `header: true`, or with 'auto' (default) when the first row looks
+ * like one: all its cells are known column names, or (3 columns, unlabeled) its score column is not a number.
  * `samplingRate` keeps each data row with that probability (seeded PRNG, `seed`, default 0);
  * reading stops once `size` rows were kept. CRLF line ends become LF, also inside quoted fields.
  */
@@ -28,6 +42,8 @@ export type CsvDialectName = 'auto' | 'excel' | 'excel-tab' | 'unix';
 export interface CsvDialect {
   delimiter: string;
   quote: string;
+  /** Ignore spaces after a delimiter (Python's skipinitialspace). Default false. */
+  skipInitialSpace?: boolean;
 }
 
 export interface CsvOptions {
@@ -41,6 +57,8 @@ export interface CsvOptions {
   /** Probability in (0, 1] of keeping each data row (default 1). */
   samplingRate?: number;
   seed?: number;
+  /** Called once with the dialect in use (sniffed or given). */
+  onDialect?: (d: CsvDialect) => void;
 }
 
 const DIALECTS: Record<Exclude<CsvDialectName, 'auto'>, CsvDialect> = {
@@ -50,11 +68,21 @@ const DIALECTS: Record<Exclude<CsvDialectName, 'auto'>, CsvDialect> = {
 };
 const SNIFF_LINES = 20;
 const DELIMITERS = [',', '\t', ';', '|'];
-const HEADER_WORDS = new Set([
-  'text', 'label', 'query', 'queries', 'document', 'documents', 'doc', 'passage', 'score', 'sentence', 'sentence1',
-  'sentence2', 'text1', 'text2', 'text_a', 'text_b', 'left', 'right', 'anchor', 'positive', 'content', 'question',
-  'answer', 'similarity', 'class', 'category', 'id',
-]);
+
+/** What a header cell says its column holds. */
+export type ColumnRole = 'id' | 'title' | 'text' | 'query' | 'document' | 'label' | 'score';
+
+/** Known header names (lower-cased, trimmed) and their roles. */
+export const COLUMN_ROLES: Readonly<Record<string, ColumnRole>> = {
+  id: 'id', _id: 'id', doc_id: 'id', docid: 'id', 'doc-id': 'id', 'corpus-id': 'id', query_id: 'id', 'query-id': 'id', qid: 'id',
+  title: 'title',
+  text: 'text', content: 'text', sentence: 'text', item: 'text',
+  query: 'query', queries: 'query', question: 'query', anchor: 'query', sentence1: 'query', text1: 'query', text_a: 'query', left: 'query',
+  document: 'document', documents: 'document', doc: 'document', passage: 'document', positive: 'document', answer: 'document',
+  sentence2: 'document', text2: 'document', text_b: 'document', right: 'document',
+  label: 'label', labels: 'label', class: 'label', category: 'label', finetuner_label: 'label',
+  score: 'score', similarity: 'score', finetuner_score: 'score',
+};
 
 // ---------------------------------------------------------------- dialect sniffing
 
@@ -75,6 +103,36 @@ function sniffQuote(lines: string[], delimiter: string): string {
   return lines.some((l) => single.test(l)) ? "'" : '"';
 }
 
+/** Positions of `ch` outside quoted parts of a line. */
+function positionsOutsideQuotes(line: string, ch: string, quote: string): number[] {
+  const out: number[] = [];
+  let inQuotes = false;
+  for (let i = 0; i < line.length; i++) {
+    if (line[i] === quote) inQuotes = !inQuotes;
+    else if (line[i] === ch && !inQuotes) out.push(i);
+  }
+  return out;
+}
+
+/**
+ * Python's csv.Sniffer rule (every delimiter of the first line that has one is followed by a
+ * space), or any sample line where a delimiter, spaces and a quote start a field.
+ */
+function sniffSkipInitialSpace(lines: readonly string[], delimiter: string, quote: string): boolean {
+  const first = lines.find((l) => positionsOutsideQuotes(l, delimiter, quote).length > 0);
+  if (first !== undefined && positionsOutsideQuotes(first, delimiter, quote).every((i) => first[i + 1] === ' ')) return true;
+  return spaceBeforeQuote(lines, delimiter, quote);
+}
+
+/** True when some line has a field made of spaces and then a quote (`, "c"`). */
+function spaceBeforeQuote(lines: readonly string[], delimiter: string, quote: string): boolean {
+  return lines.some((l) => positionsOutsideQuotes(l, delimiter, quote).some((i) => {
+    let j = i + 1;
+    while (l[j] === ' ') j++;
+    return j > i + 1 && l[j] === quote;
+  }));
+}
+
 /** Picks the delimiter whose per-line count is most consistent (then most frequent). */
 export function sniffDialect(sample: readonly string[]): CsvDialect {
   const lines = sample.filter((l) => l.trim());
@@ -88,7 +146,8 @@ export function sniffDialect(sample: readonly string[]): CsvDialect {
       best = { delimiter: d, consistent, count: mode };
     }
   }
-  return { delimiter: best.delimiter, quote: sniffQuote(lines, best.delimiter) };
+  const quote = sniffQuote(lines, best.delimiter);
+  return { delimiter: best.delimiter, quote, skipInitialSpace: sniffSkipInitialSpace(lines, best.delimiter, quote) };
 }
 
 function resolveDialect(d: CsvOptions['dialect'], sample: string[]): CsvDialect {
@@ -96,7 +155,7 @@ function resolveDialect(d: CsvOptions['dialect'], sample: string[]): CsvDialect 
   if (typeof d === 'string') {
     const known = DIALECTS[d];
     if (!known) throw new RangeError(`unknown CSV dialect '${d}' (expected auto, excel, excel-tab or unix)`);
-    return known;
+    return spaceBeforeQuote(sample, known.delimiter, known.quote) ? { ...known, skipInitialSpace: true } : known;
   }
   return d;
 }
@@ -125,10 +184,17 @@ async function takeSample(it: AsyncGenerator<Line>): Promise<Line[]> {
   return sample;
 }
 
+/** Waits for 'drain' or 'close', then removes both listeners (a listener left behind per wait
+ *  was the MaxListenersExceededWarning on larger files). */
 function drained(p: NodeJS.WritableStream & { destroyed: boolean }): Promise<void> {
   return new Promise((resolve) => {
-    p.once('drain', resolve);
-    p.once('close', resolve);
+    const done = () => {
+      p.off('drain', done);
+      p.off('close', done);
+      resolve();
+    };
+    p.on('drain', done);
+    p.on('close', done);
   });
 }
 
@@ -142,11 +208,15 @@ function csvError(file: string, e: unknown, lastLine: number): DataError {
 }
 
 /** Raw CSV records of a file (no header/shape handling), streamed. */
-export async function* csvRecords(file: string, opts: Pick<CsvOptions, 'dialect' | 'encoding'> = {}): AsyncGenerator<CsvRecord> {
+export async function* csvRecords(file: string, opts: Pick<CsvOptions, 'dialect' | 'encoding' | 'onDialect'> = {}): AsyncGenerator<CsvRecord> {
   const lines = readLines(file, { encoding: opts.encoding });
   const sample = await takeSample(lines);
-  const { delimiter, quote } = resolveDialect(opts.dialect, sample.map((l) => l.text));
-  const parser = parse({ delimiter, quote, escape: quote, relax_column_count: true, skip_empty_lines: true, info: true });
+  const dialect = resolveDialect(opts.dialect, sample.map((l) => l.text));
+  opts.onDialect?.(dialect);
+  const { delimiter, quote } = dialect;
+  const parser = parse({
+    delimiter, quote, escape: quote, ltrim: dialect.skipInitialSpace ?? false, relax_column_count: true, skip_empty_lines: true, info: true,
+  });
   const feed = async () => {
     for (const l of sample) parser.write(l.text + '\n');
     for await (const l of lines) {
@@ -170,35 +240,105 @@ export async function* csvRecords(file: string, opts: Pick<CsvOptions, 'dialect'
   }
 }
 
-// ---------------------------------------------------------------- shapes
+// ---------------------------------------------------------------- layouts (shape + columns)
 
-type Shape = 'labeled' | 'pairs' | 'scored';
+type Shape = 'texts' | 'labeled' | 'pairs' | 'scored';
 
-function shapeOf(file: string, r: CsvRecord, isLabeled: boolean): Shape {
-  const n = r.cells.length;
-  if (isLabeled) {
-    if (n !== 2) throw columnError(file, r, 2);
-    return 'labeled';
+/** Which column holds what, for one shape; `why` says how it was decided (for inspect). */
+export interface CsvLayout {
+  shape: Shape;
+  columns: number;
+  text?: number;
+  id?: number;
+  title?: number;
+  label?: number;
+  query?: number;
+  document?: number;
+  score?: number;
+  /** The header row's cells, when the file has one. */
+  header?: string[];
+  why: string;
+}
+
+const SHAPES_CONSIDERED = 'one column (text), (text, label), (query, document), (text, text, score), or a header naming id/_id, text/content, title, query, document, label, score';
+
+function roleOf(cell: string): ColumnRole | undefined {
+  return COLUMN_ROLES[cell.trim().toLowerCase()];
+}
+
+function looksLikeHeader(cells: string[], isLabeled: boolean | undefined): boolean {
+  if (cells.every((c) => roleOf(c) !== undefined)) return true;
+  return isLabeled !== true && cells.length === 3 && !Number.isFinite(Number(cells[2])) && cells[2].trim() !== '';
+}
+
+/** The layout a header row names; a DataError when its names fit no shape. */
+function layoutFromHeader(file: string, r: CsvRecord, isLabeled: boolean | undefined): CsvLayout {
+  const cells = r.cells;
+  const n = cells.length;
+  const named = cells.map(roleOf);
+  if (named.some((x) => x === undefined)) {
+    // not every cell is a known name (a header forced with header: true, or a 3-column header
+    // whose score column is not a number): the columns are read by position
+    const positional = layoutFromCount(file, r, isLabeled);
+    return { ...positional, header: cells, why: `header '${cells.join(',')}' (names not known, columns by position): ${positional.why}` };
   }
-  if (n === 2) return 'pairs';
-  if (n === 3) return 'scored';
-  throw new DataError(file, r.line, `${n < 2 ? 'missing' : 'extra'} column(s): expected 2 (query, document) or 3 (text, text, score), got ${n}`);
+  const at = (role: ColumnRole) => named.flatMap((x, i) => (x === role ? [i] : []));
+  const one = (role: ColumnRole): number | undefined => {
+    const cols = at(role);
+    if (cols.length > 1) throw new DataError(file, r.line, `header '${cells.join(',')}' has ${cols.length} ${role} columns`);
+    return cols[0];
+  };
+  const id = one('id');
+  const title = one('title');
+  const label = one('label');
+  const score = one('score');
+  const texty = named.flatMap((x, i) => (x === 'text' || x === 'query' || x === 'document' ? [i] : []));
+  const header = cells;
+  const names = `header '${cells.join(',')}'`;
+  if (isLabeled === false && label !== undefined) throw new DataError(file, r.line, `${names} names a label column but isLabeled is false`);
+  if (score !== undefined) {
+    if (texty.length !== 2 || label !== undefined) throw new DataError(file, r.line, `${names}: a score column needs exactly two text columns (text, text, score)`);
+    return { shape: 'scored', columns: n, query: texty[0], document: texty[1], score, id, header, why: `${names}: two texts and a score` };
+  }
+  if (label !== undefined || isLabeled === true) {
+    const labelCol = label ?? (texty.length === 2 && n === 2 ? texty[1] : undefined);
+    const textCols = texty.filter((i) => i !== labelCol);
+    if (labelCol === undefined || textCols.length !== 1) throw new DataError(file, r.line, `${names}: labeled items need one text column and one label column`);
+    return { shape: 'labeled', columns: n, text: textCols[0], label: labelCol, id, title, header, why: label !== undefined ? `${names}: a label column` : `${names} read as (text, label) because isLabeled is true` };
+  }
+  const query = one('query');
+  const document = one('document');
+  if (query !== undefined && document !== undefined && texty.length === 2) {
+    return { shape: 'pairs', columns: n, query, document, header, why: `${names}: a query and a document column` };
+  }
+  if (texty.length === 1) {
+    return { shape: 'texts', columns: n, text: texty[0], id, title, header, why: `${names}: one text column${id !== undefined ? ' with ids' : ''}` };
+  }
+  throw new DataError(file, r.line, `${names} fits no shape; expected ${SHAPES_CONSIDERED}`);
 }
 
-function columnError(file: string, r: CsvRecord, expected: number): DataError {
-  const what = r.cells.length < expected ? 'missing' : 'extra';
-  return new DataError(file, r.line, `${what} column(s): expected ${expected}, got ${r.cells.length}`);
+/** The layout of a headerless file, from the column count of its first record. */
+function layoutFromCount(file: string, r: CsvRecord, isLabeled: boolean | undefined): CsvLayout {
+  const n = r.cells.length;
+  if (isLabeled === true) {
+    if (n !== 2) throw columnError(file, r, 2, '(text, label) because isLabeled is true');
+    return { shape: 'labeled', columns: 2, text: 0, label: 1, why: 'two columns read as (text, label) because isLabeled is true' };
+  }
+  if (n === 1) return { shape: 'texts', columns: 1, text: 0, why: 'one column: a list of texts' };
+  if (n === 2) return { shape: 'pairs', columns: 2, query: 0, document: 1, why: isLabeled === false ? 'two columns read as (query, document) because isLabeled is false' : 'two columns without a header: (query, document) pairs (Finetuner\'s default when is_labeled is not set)' };
+  if (n === 3) return { shape: 'scored', columns: 3, query: 0, document: 1, score: 2, why: 'three columns: (text, text, score)' };
+  throw new DataError(file, r.line, `${n} columns fit no shape; considered ${SHAPES_CONSIDERED}`);
 }
 
-function looksLikeHeader(cells: string[], isLabeled: boolean): boolean {
-  if (!isLabeled && cells.length === 3 && !Number.isFinite(Number(cells[2])) && cells[2].trim() !== '') return true;
-  return cells.every((c) => HEADER_WORDS.has(c.trim().toLowerCase()));
+function columnError(file: string, r: CsvRecord, expected: number, what?: string): DataError {
+  const kind = r.cells.length < expected ? 'missing' : 'extra';
+  return new DataError(file, r.line, `${kind} column(s): expected ${expected}${what ? ` ${what}` : ''}, got ${r.cells.length}`);
 }
 
-function parseScore(file: string, r: CsvRecord): number {
-  const raw = r.cells[2].trim();
+function parseScore(file: string, r: CsvRecord, col: number): number {
+  const raw = r.cells[col].trim();
   const s = Number(raw);
-  if (raw === '' || !Number.isFinite(s)) throw new DataError(file, r.line, `score '${r.cells[2]}' is not a number`);
+  if (raw === '' || !Number.isFinite(s)) throw new DataError(file, r.line, `score '${r.cells[col]}' is not a number`);
   if (s < 0 || s > 1) throw new DataError(file, r.line, `score ${s} outside [0, 1]`);
   return s;
 }
@@ -209,31 +349,74 @@ export const seededRandom: (seed: number) => () => number = mulberry32;
 /** Collects rows into the shape's result. */
 class ShapeBuilder {
   private readonly docIds = new IdAssigner();
+  private readonly idLine = new Map<string, number>();
   readonly documents: Document[] = [];
   readonly queries = new Map<string, Query>();
   readonly pairs: ScoredPair[] = [];
+  /** Distinct values per column of a 2-column pairs file (the ambiguity check). */
+  readonly distinct: [Set<string>, Set<string>] = [new Set(), new Set()];
+  firstLine = 0;
 
-  constructor(private readonly file: string, readonly shape: Shape) {}
+  constructor(private readonly file: string, readonly layout: CsvLayout) {}
+
+  private cell(r: CsvRecord, col: number | undefined): string {
+    const v = col === undefined ? '' : r.cells[col];
+    if (col !== undefined && !v.trim()) throw new DataError(this.file, r.line, 'empty field');
+    return v;
+  }
+
+  private item(r: CsvRecord, text: string): Document {
+    const L = this.layout;
+    let id: string;
+    if (L.id !== undefined) {
+      id = this.cell(r, L.id).trim();
+      const prev = this.idLine.get(id);
+      if (prev !== undefined) throw new DataError(this.file, r.line, `duplicate id '${id}' (first seen on line ${prev})`);
+      this.idLine.set(id, r.line);
+    } else {
+      id = this.docIds.next(text);
+    }
+    const doc: Document = { id, text };
+    if (L.title !== undefined && r.cells[L.title].trim()) doc.title = r.cells[L.title];
+    return doc;
+  }
 
   add(r: CsvRecord): void {
-    const [a, b] = r.cells;
-    if (!a.trim() || !b.trim()) throw new DataError(this.file, r.line, 'empty field');
-    if (this.shape === 'labeled') this.documents.push({ id: this.docIds.next(a), text: a, label: b.trim() });
-    else if (this.shape === 'scored') this.pairs.push({ left: a, right: b, score: parseScore(this.file, r) });
-    else this.addPair(a, b);
+    const L = this.layout;
+    if (!this.firstLine) this.firstLine = r.line;
+    if (L.shape === 'texts') this.documents.push(this.item(r, this.cell(r, L.text)));
+    else if (L.shape === 'labeled') this.documents.push({ ...this.item(r, this.cell(r, L.text)), label: this.cell(r, L.label).trim() });
+    else if (L.shape === 'scored') this.pairs.push({ left: this.cell(r, L.query), right: this.cell(r, L.document), score: parseScore(this.file, r, L.score!) });
+    else this.addPair(this.cell(r, L.query), this.cell(r, L.document));
   }
 
   private addPair(query: string, doc: string): void {
+    this.distinct[0].add(query);
+    this.distinct[1].add(doc);
     const qid = contentId(query);
     if (!this.queries.has(query)) this.queries.set(query, { id: qid, text: query, label: qid });
     this.documents.push({ id: this.docIds.next(doc), text: doc, label: qid });
   }
 
   result(): CsvData {
-    if (this.shape === 'labeled') return { kind: 'labeled', documents: this.documents };
-    if (this.shape === 'scored') return { kind: 'scored', pairs: this.pairs };
+    const shape = this.layout.shape;
+    if (shape === 'texts') return { kind: 'texts', documents: this.documents };
+    if (shape === 'labeled') return { kind: 'labeled', documents: this.documents };
+    if (shape === 'scored') return { kind: 'scored', pairs: this.pairs };
     return { kind: 'pairs', queries: [...this.queries.values()], documents: this.documents };
   }
+}
+
+/**
+ * A headerless 2-column file read as pairs whose second column repeats like labels: at most half
+ * as many distinct values as rows (and at least 4 rows), and fewer distinct values than the first
+ * column. Returns the counts when so.
+ */
+function labelLike(b: ShapeBuilder): { rows: number; distinct: number } | null {
+  const rows = b.documents.length;
+  const [first, second] = b.distinct;
+  if (rows >= 4 && second.size * 2 <= rows && second.size < first.size) return { rows, distinct: second.size };
+  return null;
 }
 
 function checkOptions(opts: CsvOptions): void {
@@ -244,25 +427,58 @@ function checkOptions(opts: CsvOptions): void {
   }
 }
 
-/** Reads a Finetuner-style CSV file (see the file header for shapes and options). */
-export async function readCsv(file: string, opts: CsvOptions = {}): Promise<CsvData> {
+/** readCsv's result with how the file was read (for `synthtune inspect`). */
+export interface CsvReading {
+  data: CsvData;
+  layout: CsvLayout;
+  dialect: CsvDialect;
+  /** Data rows read (before sampling). */
+  rows: number;
+}
+
+/** Reads a CSV file and says how (dialect, header, shape and why). See the file header. */
+export async function readCsvDetailed(file: string, opts: CsvOptions = {}): Promise<CsvReading> {
   checkOptions(opts);
   const rate = opts.samplingRate ?? 1;
   const random = seededRandom(opts.seed ?? 0);
   let builder: ShapeBuilder | null = null;
   let kept = 0;
+  let rows = 0;
   let first = true;
-  for await (const r of csvRecords(file, opts)) {
-    const isHeader = first && (opts.header === true || ((opts.header ?? 'auto') === 'auto' && looksLikeHeader(r.cells, opts.isLabeled ?? false)));
-    first = false;
-    if (isHeader) continue;
-    builder ??= new ShapeBuilder(file, shapeOf(file, r, opts.isLabeled ?? false));
-    const expected = builder.shape === 'scored' ? 3 : 2;
-    if (r.cells.length !== expected) throw columnError(file, r, expected);
+  let dialect: CsvDialect = DIALECTS.excel;
+  const header = opts.header ?? 'auto';
+  for await (const r of csvRecords(file, { ...opts, onDialect: (d) => { dialect = d; opts.onDialect?.(d); } })) {
+    if (first) {
+      first = false;
+      const isHeader = header === true || (header === 'auto' && looksLikeHeader(r.cells, opts.isLabeled));
+      if (isHeader) {
+        builder = new ShapeBuilder(file, layoutFromHeader(file, r, opts.isLabeled));
+        continue;
+      }
+    }
+    builder ??= new ShapeBuilder(file, layoutFromCount(file, r, opts.isLabeled));
+    const L = builder.layout;
+    if (r.cells.length !== L.columns) throw columnError(file, r, L.columns);
+    rows++;
     if (rate < 1 && random() >= rate) continue;
     builder.add(r);
     if (opts.size !== undefined && ++kept >= opts.size) break;
   }
-  if (!builder) throw new DataError(file, undefined, first ? 'empty file' : 'no data rows (only a header)');
-  return builder.result();
+  if (!builder) throw new DataError(file, undefined, 'empty file');
+  if (rows === 0) throw new DataError(file, undefined, 'no data rows (only a header)');
+  const L = builder.layout;
+  if (L.shape === 'pairs' && !L.header && opts.isLabeled === undefined) {
+    const like = labelLike(builder);
+    if (like) {
+      throw new DataError(file, builder.firstLine, `ambiguous: two columns and no header, so this is either (query, document) pairs or labeled (text, label) items; `
+        + `the second column has only ${like.distinct} distinct values in ${like.rows} rows, like labels. Say which: isLabeled true or false `
+        + `(CLI --is-labeled / --no-is-labeled), or a header row 'text,label' or 'query,document'`);
+    }
+  }
+  return { data: builder.result(), layout: L, dialect, rows };
+}
+
+/** Reads a Finetuner-style CSV file (see the file header for shapes and options). */
+export async function readCsv(file: string, opts: CsvOptions = {}): Promise<CsvData> {
+  return (await readCsvDetailed(file, opts)).data;
 }

@@ -41,11 +41,40 @@ export interface ScoredPair {
   score: number;
 }
 
-/** The three CSV shapes Finetuner documents, as returned by readCsv. */
-export type CsvData =
-  /** Rows (text, label). */
+/**
+ * One synthesized Margin-MSE row (train.jsonl of a synthesis run): a query, its positive, one
+ * negative (or several) and the teacher's score margin(s) positive − negative. Extra fields of the
+ * file (qid, posId, ...) are kept.
+ */
+export interface MarginExample {
+  query: string;
+  positive: string;
+  negative?: string;
+  margin?: number;
+  negatives?: string[];
+  margins?: number[];
+  [extra: string]: unknown;
+}
+
+/**
+ * Every kind of data synthtune reads, one typed result per kind (what `fit` trains on and
+ * `inspect` reports):
+ *   texts    a plain list of queries or documents (one-column CSV, `id,text` CSV, text file,
+ *            JSONL/DocumentArray records without label or score): input for synthesize
+ *   labeled  items with a class label (Finetuner `is_labeled`, `tags.finetuner_label`): items
+ *            sharing a label are positives of each other
+ *   pairs    (query, document) rows: a query and all its documents share one label (the query's id)
+ *   scored   (text, text, score ∈ [0, 1]) rows (Finetuner's third CSV shape, `tags.finetuner_score`)
+ *   margins  synthesized Margin-MSE rows (synthtune's train.jsonl)
+ */
+export type TrainingData =
+  | { kind: 'texts'; documents: Document[] }
   | { kind: 'labeled'; documents: Document[] }
-  /** Rows (query, document); a query and all its documents share one label. */
   | { kind: 'pairs'; queries: Query[]; documents: Document[] }
-  /** Rows (text, text, score). */
-  | { kind: 'scored'; pairs: ScoredPair[] };
+  | { kind: 'scored'; pairs: ScoredPair[] }
+  | { kind: 'margins'; examples: MarginExample[] };
+
+export type DataKind = TrainingData['kind'];
+
+/** The CSV shapes, as returned by readCsv (every kind but margins). */
+export type CsvData = Exclude<TrainingData, { kind: 'margins' }>;
