@@ -15,22 +15,24 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { readCsv } from '../data/csv';
 import { readJsonl } from '../data/jsonl';
 import { readQrels } from '../data/beir';
-import { readText } from '../data/text';
+import { readTexts, type ReadDataOptions } from '../data/forms';
 import type { Document } from '../data/types';
 import { synthesize } from '../synthesis';
 import { PSEUDO_QUERY_METHODS, type PseudoQueryMethod } from '../synthesis/pseudo-queries';
 import type { NegativeSelection, ProgressMode, SynthesizeOptions } from '../synthesis/types';
-import { CliError, intOption, parseCli } from './util';
+import { CliError, csvOptions, CSV_OPTIONS, CSV_USAGE, intOption, parseCli } from './util';
 
 const USAGE = `usage: synthtune synthesize --queries <file | BEIR folder> --corpus <file | BEIR folder>
                             --miner <model | bm25> --scorer <model | bm25> --out <run folder> [options]
 
-  --queries <path>         queries: .jsonl, .csv/.tsv, text file (one per line) or BEIR folder
+  --queries <path>         queries: .jsonl/.json (DocumentArray records), .csv/.tsv, text file
+                           (one per line) or BEIR folder
   --query-split <name>     with a BEIR folder: only the queries judged in qrels/<name>.tsv
-  --corpus <path>          documents: same formats (BEIR: corpus.jsonl)
+  --corpus <path>          documents: same formats (BEIR: corpus.jsonl); of labeled data the
+                           texts (not the labels), of (query, document) pairs the documents
+${CSV_USAGE}
   --miner <m>              bi-encoder folder / hub id, or bm25; repeat to merge several miners
   --scorer <m>             cross-encoder folder / hub id, or bm25
   --num-relations <n>      documents per query: 1 positive + n−1 negatives (default 10)
@@ -89,24 +91,12 @@ const OPTIONS = {
   progress: { type: 'string' },
   json: { type: 'boolean' },
   out: { type: 'string' },
+  ...CSV_OPTIONS,
 } as const;
 
 function required(v: string | undefined, name: string): string {
   if (!v) throw new CliError(`--${name} is required\n\n${USAGE}`);
   return v;
-}
-
-/** Documents of a file, by extension. */
-async function readFile(file: string, role: 'queries' | 'corpus'): Promise<Document[]> {
-  const ext = path.extname(file).toLowerCase();
-  if (ext === '.jsonl') return readJsonl(file);
-  if (ext === '.csv' || ext === '.tsv') {
-    const data = await readCsv(file);
-    if (data.kind === 'labeled') return data.documents;
-    if (data.kind === 'pairs') return role === 'queries' ? data.queries : data.documents;
-    throw new CliError(`${file}: a scored-pair CSV (text, text, score) cannot be used as ${role}`);
-  }
-  return readText(file);
 }
 
 async function readBeirQueries(dir: string, split: string | undefined): Promise<Document[]> {
@@ -116,14 +106,14 @@ async function readBeirQueries(dir: string, split: string | undefined): Promise<
   return queries.filter((q) => qrels.has(q.id));
 }
 
-export async function readInput(p: string, role: 'queries' | 'corpus', split?: string): Promise<Document[]> {
+export async function readInput(p: string, role: 'queries' | 'corpus', split?: string, dataOpts: ReadDataOptions = {}): Promise<Document[]> {
   if (!fs.existsSync(p)) throw new CliError(`--${role}: ${p} does not exist`);
   if (fs.statSync(p).isDirectory()) {
     if (role === 'queries') return readBeirQueries(p, split);
     return readJsonl(path.join(p, 'corpus.jsonl'), { requireId: true });
   }
   if (role === 'queries' && split) throw new CliError('--query-split needs --queries to be a BEIR folder');
-  return readFile(p, role);
+  return readTexts(p, role, dataOpts);
 }
 
 function negatives(v: string | undefined, seed: number): NegativeSelection {
@@ -204,8 +194,9 @@ export async function run(argv: string[]): Promise<number> {
   const queriesPath = v['generate-queries'] === undefined ? required(v.queries, 'queries') : v['replace-queries'] ? undefined : v.queries;
   const corpusPath = required(v.corpus, 'corpus');
   const opts = options(v);
-  const queries = queriesPath === undefined ? [] : await readInput(queriesPath, 'queries', v['query-split']);
-  const corpus = await readInput(corpusPath, 'corpus');
+  const dataOpts = csvOptions(v);
+  const queries = queriesPath === undefined ? [] : await readInput(queriesPath, 'queries', v['query-split'], dataOpts);
+  const corpus = await readInput(corpusPath, 'corpus', undefined, dataOpts);
   const r = await synthesize({ ...opts, queries, corpus, ...(v.json ? {} : { log: (l: string) => process.stderr.write(`${l}\n`) }) });
   try {
     const status = await r.wait();

@@ -1,7 +1,7 @@
 /** Small helpers shared by the CLI subcommands: argument parsing on node:util.parseArgs, errors. */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
-type ParsedFor<T extends OptionSpec> = ReturnType<typeof parseArgs<{ options: T & typeof HELP_OPTION; allowPositionals: boolean; strict: true }>>;
+type ParsedFor<T extends OptionSpec> = ReturnType<typeof parseArgs<{ options: T & typeof HELP_OPTION; allowPositionals: boolean; strict: true; allowNegative: true }>>;
 
 /** An error whose message is meant for the user as is (no stack trace). */
 export class CliError extends Error {
@@ -15,10 +15,13 @@ export type OptionSpec = NonNullable<ParseArgsConfig['options']>;
 
 const HELP_OPTION = { help: { type: 'boolean', short: 'h' } } as const;
 
-/** parseArgs with strict checking (unknown options are errors), turning its errors into CliError. */
+/**
+ * parseArgs with strict checking (unknown options are errors), turning its errors into CliError.
+ * Boolean options also take a `--no-` form (`--no-is-labeled`), which sets them to false.
+ */
 export function parseCli<T extends OptionSpec>(argv: string[], options: T, allowPositionals = false): ParsedFor<T> {
   try {
-    return parseArgs({ args: argv, options: { ...HELP_OPTION, ...options } as T & typeof HELP_OPTION, allowPositionals, strict: true });
+    return parseArgs({ args: argv, options: { ...HELP_OPTION, ...options } as T & typeof HELP_OPTION, allowPositionals, strict: true, allowNegative: true });
   } catch (e) {
     throw new CliError((e as Error).message);
   }
@@ -45,6 +48,45 @@ export function intListOption(name: string, v: string | undefined, dflt: number[
   const out = parts.map((p) => Number(p));
   if (!out.length || out.some((n) => !Number.isInteger(n) || n < 1)) {
     throw new CliError(`--${name} must be a comma-separated list of positive integers, got '${v}'`);
+  }
+  return out;
+}
+
+// ------------------------------------------------------------------ data-reading options
+
+/** Finetuner's CSVOptions as CLI options, shared by the commands that read data files. */
+export const CSV_OPTIONS = {
+  dialect: { type: 'string' },
+  'is-labeled': { type: 'boolean' },
+  size: { type: 'string' },
+  'sampling-rate': { type: 'string' },
+} as const;
+
+export const CSV_USAGE = `  --dialect <d>            CSV dialect: auto (default: delimiter, quote and spaces after
+                           delimiters sniffed), excel, excel-tab or unix
+  --is-labeled             a 2-column CSV is (text, label); --no-is-labeled: (query, document)
+                           (default: from the header, else pairs unless the file is ambiguous)
+  --size <n>               read at most n rows of each data file
+  --sampling-rate <x>      keep each row with probability x in (0, 1] (seeded)`;
+
+const DIALECT_NAMES = ['auto', 'excel', 'excel-tab', 'unix'] as const;
+
+/** The reader options (lib/data/forms.ts ReadDataOptions) from parsed CSV_OPTIONS values. */
+export function csvOptions(values: Record<string, unknown>): { dialect?: (typeof DIALECT_NAMES)[number]; isLabeled?: boolean; size?: number; samplingRate?: number } {
+  const out: ReturnType<typeof csvOptions> = {};
+  const dialect = values.dialect as string | undefined;
+  if (dialect !== undefined) {
+    if (!(DIALECT_NAMES as readonly string[]).includes(dialect)) throw new CliError(`--dialect must be one of ${DIALECT_NAMES.join(', ')}, got '${dialect}'`);
+    out.dialect = dialect as (typeof DIALECT_NAMES)[number];
+  }
+  if (typeof values['is-labeled'] === 'boolean') out.isLabeled = values['is-labeled'];
+  const size = values.size as string | undefined;
+  if (size !== undefined) out.size = intOption('size', size, 0);
+  const rate = values['sampling-rate'] as string | undefined;
+  if (rate !== undefined) {
+    const r = Number(rate);
+    if (!(r > 0 && r <= 1)) throw new CliError(`--sampling-rate must be a number in (0, 1], got '${rate}'`);
+    out.samplingRate = r;
   }
   return out;
 }
