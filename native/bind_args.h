@@ -6,9 +6,12 @@
 // while parsing and turn it into the JS error with Throw().
 #pragma once
 #include <napi.h>
+#include <uv.h>
 
 #include <cmath>
 #include <cstdint>
+#include <algorithm>
+#include <cstdio>
 #include <limits>
 #include <string>
 
@@ -99,6 +102,40 @@ template <typename A, typename B>
 void NoOverlap(const View<A>& a, const char* an, const View<B>& b, const char* bn) {
   if (a.len == 0 || b.len == 0) return;
   if (a.lo() < b.hi() && b.lo() < a.hi()) throw ArgError{true, std::string(an) + " must not share memory with " + bn};
+}
+
+// Bytes of memory this process can still get (0 when unknown): libuv's free memory (MemAvailable
+// on Linux), or less under a cgroup limit (the limit less the resident set).
+inline uint64_t AvailableMemory() {
+  uint64_t avail = uv_get_free_memory();
+  const uint64_t limit = uv_get_constrained_memory();
+  if (limit > 0 && limit < uv_get_total_memory()) {
+    size_t rss = 0;
+    if (uv_resident_set_memory(&rss) == 0) avail = std::min<uint64_t>(avail, rss < limit ? limit - rss : 0);
+  }
+  return avail;
+}
+
+// Bytes of memory of the machine, or the cgroup limit when lower.
+inline uint64_t TotalMemory() {
+  const uint64_t total = uv_get_total_memory();
+  const uint64_t limit = uv_get_constrained_memory();
+  return limit > 0 && limit < total ? limit : total;
+}
+
+inline std::string GiB(uint64_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f GiB", static_cast<double>(bytes) / (1024.0 * 1024.0 * 1024.0));
+  return buf;
+}
+
+// A RangeError (as ArgError) when `bytes` for `what` do not fit in the memory available now.
+inline void CheckAvailable(const std::string& what, double bytes) {
+  const uint64_t avail = AvailableMemory();
+  if (avail > 0 && bytes > static_cast<double>(avail)) {
+    throw ArgError{true, what + " needs " + GiB(static_cast<uint64_t>(bytes)) + " but only " + GiB(avail) +
+                             " of memory is available"};
+  }
 }
 
 }  // namespace bind

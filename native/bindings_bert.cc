@@ -61,6 +61,9 @@ constexpr int kMaxSlots = st::bert::Model::kMaxSlots;
 using st::bind::ArgError;
 using st::bind::NumberArg;
 using st::bind::Throw;
+using st::bind::CheckAvailable;
+using st::bind::GiB;
+using st::bind::TotalMemory;
 
 int64_t IntArg(const Napi::Value& v, const std::string& name, int64_t lo, int64_t hi) {
   double d = NumberArg(v, name);
@@ -407,6 +410,15 @@ class BertWrap : public Napi::ObjectWrap<BertWrap> {
 #endif
     }
     try {
+      // Four flat buffers (parameters, gradients, Adam m and v), allocated and zeroed now.
+      int64_t n_params = 0;
+      st::bert::make_layout(c, &n_params);
+      CheckAvailable("BertModel: " + std::to_string(n_params) + " parameters (weights, gradients and Adam moments)",
+                     16.0 * static_cast<double>(n_params));
+    } catch (const ArgError& e) {
+      Throw(env, e);
+    }
+    try {
       model_ = std::make_shared<CpuEngine>(c);
     } catch (const std::bad_alloc&) {
       throw Napi::RangeError::New(env, "BertModel: out of memory allocating the parameter buffers");
@@ -624,6 +636,14 @@ class BertWrap : public Napi::ObjectWrap<BertWrap> {
     if (probs > 8.0 * (1u << 30) || static_cast<double>(model_->activation_floats(a.B, a.T)) > 8.0 * (1u << 30)) {
       throw ArgError{true, "batch " + std::to_string(a.B) + " x seq " + std::to_string(a.T) +
                                " needs more than 32 GiB of activations"};
+    }
+    // A slot's activations are kept between calls, so the check is against the machine's memory
+    // (a repeated call reuses what the slot holds), not the memory free now.
+    const double act = 4.0 * static_cast<double>(model_->activation_floats(a.B, a.T));
+    if (act > static_cast<double>(TotalMemory())) {
+      throw ArgError{true, "batch " + std::to_string(a.B) + " x seq " + std::to_string(a.T) + " needs " +
+                               GiB(static_cast<uint64_t>(act)) + " of activations but this machine has " +
+                               GiB(TotalMemory())};
     }
     if (info.Length() > 5 && !info[5].IsUndefined()) a.slot = static_cast<int>(IntArg(info[5], "slot", 0, kMaxSlots - 1));
     const int64_t N = a.B * a.T;

@@ -8,6 +8,15 @@
  *   matmul(a, b, { m, n, k, batch?, transB?, alpha?, beta?, c? })   -> Promise<Float32Array>
  *   topk(queries, corpus, { dim, k, exclude? })                      -> Promise<TopKResult>
  *   ...Sync variants block the calling thread; the async ones run native work off the JS thread.
+ *
+ * Async calls and detachable memory: while an async call runs, JavaScript may transfer (detach) an
+ * argument's ArrayBuffer. The addon therefore copies every argument over an ordinary ArrayBuffer
+ * before the call and writes the results back when it completes — or rejects, writing nothing, if
+ * the output was detached meanwhile. Arrays over a SharedArrayBuffer cannot be detached and are
+ * used in place: give a large corpus searched many times a SharedArrayBuffer to skip its copy.
+ * An array already detached when a call starts is a TypeError. Outputs must not share memory
+ * with inputs (RangeError); inputs may share memory with each other.
+ * Top-k ranks NaN scores nowhere: they are never returned (their slots stay -1 / -Infinity).
  */
 import { loadBackend, type BackendInfo } from './loader';
 import { matmulRef, topkRef } from './reference';

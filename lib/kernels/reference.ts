@@ -73,6 +73,7 @@ export function topkRef(queries: Float32Array, corpus: Float32Array, args: TopKA
       const cOff = j * D;
       for (let p = 0; p < D; p++) s += queries[qOff + p] * corpus[cOff + p];
       const sf = Math.fround(s);
+      if (Number.isNaN(sf)) continue; // NaN scores are never returned (as in the native kernels)
       if (filled === k && !(sf > scores[base + k - 1])) continue; // ties keep the earlier index
       let pos = filled < k ? filled : k - 1;
       while (pos > 0 && sf > scores[base + pos - 1]) {

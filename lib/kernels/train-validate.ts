@@ -7,7 +7,7 @@
  * CSR texts: text b is ids[offsets[b] .. offsets[b+1]); offsets has B+1 entries, starts at 0,
  * never decreases and ends at ids.length.
  */
-import { checkThreads, dimension, f32, typeName } from './validate';
+import { attached, checkThreads, dimension, disjoint, f32, typeName } from './validate';
 
 /** Adam/AdamW constants of one step (see lib/training/optim.ts). */
 export interface AdamRowsConsts {
@@ -27,22 +27,13 @@ export interface AdamRowsConsts {
 
 function i32(name: string, v: unknown): Int32Array {
   if (!(v instanceof Int32Array)) throw new TypeError(`${name} must be an Int32Array, got ${typeName(v)}`);
-  return v;
+  return attached(name, v);
 }
 
 function length(name: string, a: ArrayLike<number>, want: number, what: string): void {
   if (a.length !== want) throw new RangeError(`${name} has length ${a.length}, expected ${what} = ${want}`);
 }
 
-/** Whether two typed arrays share any byte of memory. */
-export function overlaps(a: ArrayBufferView, b: ArrayBufferView): boolean {
-  if (a.buffer !== b.buffer || a.byteLength === 0 || b.byteLength === 0) return false;
-  return a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength;
-}
-
-function disjoint(an: string, a: ArrayBufferView, bn: string, b: ArrayBufferView): void {
-  if (overlaps(a, b)) throw new RangeError(`${an} must not share memory with ${bn}`);
-}
 
 /** Checks ids/offsets as CSR over a vocabulary of V rows; returns B (texts). */
 export function checkCsr(ids: unknown, offsets: unknown, V: number): number {

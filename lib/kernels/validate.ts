@@ -1,8 +1,10 @@
 /**
  * Argument checks shared by every backend. The native code only ever receives what passed here:
- * typed arrays of the right length and positive integer dimensions. Messages are fixed texts that
- * the tests assert.
+ * typed arrays of the right length, attached (not transferred away), an output that shares no
+ * memory with an input, and positive integer dimensions. Allocations sized by the arguments are
+ * checked against the memory available first. Messages are fixed texts that the tests assert.
  */
+import * as os from 'node:os';
 import type { GemmArgs, TopKArgs } from './types';
 
 export interface CheckedGemm {
@@ -33,9 +35,67 @@ export function typeName(v: unknown): string {
   return typeof v;
 }
 
+/**
+ * Whether an ArrayBuffer is detached (transferred by structuredClone / postMessage, or by
+ * ArrayBuffer.prototype.transfer). Node 20 has no `detached` getter: a detached buffer has byte
+ * length 0 and cannot be viewed.
+ */
+export function isDetached(buf: ArrayBufferLike): boolean {
+  if (typeof SharedArrayBuffer !== 'undefined' && buf instanceof SharedArrayBuffer) return false;
+  const d = (buf as { detached?: unknown }).detached;
+  if (typeof d === 'boolean') return d;
+  if (buf.byteLength !== 0) return false;
+  try {
+    new Uint8Array(buf);
+    return false;
+  } catch {
+    return true;
+  }
+}
+
+/** A TypeError for an array whose ArrayBuffer was transferred away (it reads as empty). */
+export function attached<T extends ArrayBufferView>(name: string, v: T): T {
+  if (isDetached(v.buffer)) {
+    throw new TypeError(`${name} is detached: its ArrayBuffer was transferred (postMessage / structuredClone) and holds no data`);
+  }
+  return v;
+}
+
 export function f32(name: string, v: unknown): Float32Array {
   if (!(v instanceof Float32Array)) throw new TypeError(`${name} must be a Float32Array, got ${typeName(v)}`);
-  return v;
+  return attached(name, v);
+}
+
+/** Whether two typed arrays share any byte of memory. */
+export function overlaps(a: ArrayBufferView, b: ArrayBufferView): boolean {
+  if (a.buffer !== b.buffer || a.byteLength === 0 || b.byteLength === 0) return false;
+  return a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength;
+}
+
+/** RangeError when `out` shares memory with `input` (an output read after it is partly written). */
+export function disjoint(outName: string, out: ArrayBufferView, inName: string, input: ArrayBufferView): void {
+  if (overlaps(out, input)) throw new RangeError(`${outName} must not share memory with ${inName}`);
+}
+
+const GiB = 1024 ** 3;
+
+/**
+ * Bytes of memory this process can still get: os.freemem() (MemAvailable on Linux), or less under
+ * a cgroup limit (process.constrainedMemory less the resident set).
+ */
+export function availableMemory(): number {
+  let avail = os.freemem();
+  const limit = (process as { constrainedMemory?: () => number | undefined }).constrainedMemory?.();
+  if (limit !== undefined && limit > 0 && limit < os.totalmem()) avail = Math.min(avail, Math.max(0, limit - process.memoryUsage.rss()));
+  return avail;
+}
+
+/** A RangeError giving the size needed when `bytes` (for `what`) does not fit in the memory available now. */
+export function checkAlloc(what: string, bytes: number): void {
+  const avail = availableMemory();
+  if (bytes > avail) {
+    throw new RangeError(`${what} needs ${(bytes / GiB).toFixed(2)} GiB but only ${(avail / GiB).toFixed(2)} GiB of memory is available`);
+  }
 }
 
 function finite(name: string, v: unknown, dflt: number): number {
@@ -77,11 +137,12 @@ export function checkGemm(a: unknown, b: unknown, args: GemmArgs): CheckedGemm {
     if (c.length !== batch * m * n) {
       throw new RangeError(`c has length ${c.length}, expected batch*m*n = ${batch}*${m}*${n} = ${batch * m * n}`);
     }
-    if (c.buffer === A.buffer || c.buffer === B.buffer) {
-      throw new RangeError('c must not share memory with a or b');
-    }
+    // a and b may overlap; c may not (it would be read after it is partly written).
+    disjoint('c', c, 'a', A);
+    disjoint('c', c, 'b', B);
   } else {
     if (beta !== 0) throw new RangeError('beta != 0 needs an output buffer c to accumulate into');
+    checkAlloc(`matmul: the output c (batch*m*n = ${batch * m * n} floats)`, batch * m * n * 4);
     c = new Float32Array(batch * m * n);
   }
   return { m, n, k, batch, transB: Boolean(args.transB), alpha, beta, c };
@@ -114,7 +175,9 @@ export function checkTopK(queries: unknown, corpus: unknown, args: TopKArgs): Ch
       throw new RangeError(`exclude has ${args.exclude.length} entries, expected one per query (${q})`);
     }
   }
-  return { q, n, dim, k: Math.min(kReq, n) };
+  const k = Math.min(kReq, n);
+  checkAlloc(`topk: the results (queries*k = ${q * k} indices and scores)`, q * k * 8);
+  return { q, n, dim, k };
 }
 
 /** Exclusion lists as CSR (offsets Q+1, ids), with ids validated as integers. null when none. */
