@@ -18,3 +18,4 @@ export { FINETUNER_LABEL, FINETUNER_SCORE, jsonlRecords, jsonRecords, recordKind
 export { readTexts, readTrainingData, subsample, textsFor, type DataFormat, type DataReading, type ReadDataOptions } from './forms';
 export { toDocuments, type DocumentLike } from './memory';
 export { writeFileAtomic } from './atomic';
+export { evaluationSet, labeledQrels, type EvaluationSet, type EvaluationSetOptions } from './relevance';

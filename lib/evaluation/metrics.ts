@@ -35,8 +35,50 @@
 import type { Qrels } from '../data/types';
 
 export type Convention = 'trec' | 'docarray';
+/** synthtune's metric names (BEIR's). */
 export const METRIC_NAMES = ['ndcg', 'map', 'mrr', 'recall', 'precision', 'hit', 'f1', 'dcg'] as const;
-export type MetricName = (typeof METRIC_NAMES)[number];
+export type SynthtuneMetricName = (typeof METRIC_NAMES)[number];
+
+/**
+ * Finetuner's metric names (its EvaluationCallback reports docarray's metric functions) and the
+ * synthtune metric each one is. Either name set is accepted wherever metrics are chosen; results
+ * are keyed `<name as asked>@<k>`.
+ */
+export const FINETUNER_METRICS = {
+  precision_at_k: 'precision',
+  recall_at_k: 'recall',
+  f1_score_at_k: 'f1',
+  hit_at_k: 'hit',
+  average_precision: 'map',
+  reciprocal_rank: 'mrr',
+  dcg_at_k: 'dcg',
+  ndcg_at_k: 'ndcg',
+} as const satisfies Record<string, SynthtuneMetricName>;
+export type FinetunerMetricName = keyof typeof FINETUNER_METRICS;
+export const FINETUNER_METRIC_NAMES = Object.keys(FINETUNER_METRICS) as FinetunerMetricName[];
+/** A metric in either naming. */
+export type MetricName = SynthtuneMetricName | FinetunerMetricName;
+
+/** The synthtune metric a name (either set) stands for; a RangeError naming both sets otherwise. */
+export function canonicalMetric(name: string): SynthtuneMetricName {
+  if ((METRIC_NAMES as readonly string[]).includes(name)) return name as SynthtuneMetricName;
+  const alias = (FINETUNER_METRICS as Record<string, SynthtuneMetricName>)[name];
+  if (alias) return alias;
+  throw new RangeError(`unknown metric '${name}': choose from ${METRIC_NAMES.join(', ')} or Finetuner's ${FINETUNER_METRIC_NAMES.join(', ')}`);
+}
+
+/** "ndcg,recall_at_k" → ['ndcg', 'recall_at_k'], every name checked (RangeError), no repeats. */
+export function parseMetricNames(list: string): MetricName[] {
+  const names = list.split(',').map((x) => x.trim()).filter(Boolean);
+  if (!names.length) throw new RangeError(`no metric named in '${list}'`);
+  const seen = new Set<string>();
+  for (const n of names) {
+    canonicalMetric(n);
+    if (seen.has(n)) throw new RangeError(`metric '${n}' named twice`);
+    seen.add(n);
+  }
+  return names as MetricName[];
+}
 /** Keys are `<metric>@<k>`, e.g. `ndcg@10`. */
 export type MetricValues = Record<string, number>;
 
@@ -45,7 +87,7 @@ export const DEFAULT_KS: Record<Convention, readonly number[]> = { trec: [1, 3, 
 export interface MetricOptions {
   ks?: readonly number[];
   convention?: Convention;
-  /** Metrics to report (default all of METRIC_NAMES). */
+  /** Metrics to report, in either naming (default all of METRIC_NAMES). */
   metrics?: readonly MetricName[];
 }
 
@@ -150,7 +192,7 @@ function checkKs(ks: readonly number[]): void {
 }
 
 function metricAt(name: MetricName, grades: number[], k: number, all: number[], nRel: number, c: Convention): number {
-  switch (name) {
+  switch (canonicalMetric(name)) {
     case 'ndcg': return ndcgAt(grades, k, all, c);
     case 'map': return averagePrecisionAt(grades, k, nRel, c);
     case 'mrr': return reciprocalRankAt(grades, k);
