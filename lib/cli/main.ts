@@ -14,7 +14,8 @@ type Command = { load: () => Promise<{ run(argv: string[]): Promise<number> }>; 
 const COMMANDS: Record<string, Command> = {
   synthesize: { load: () => import('./synthesize.js'), summary: 'mine, pseudo-label and write Margin-MSE training data into a resumable run folder' },
   fit: { load: () => import('./fit.js'), summary: 'train an adapter, static or full student with Margin-MSE on synthesized data, before/after metrics' },
-  evaluate: { load: () => import('./evaluate.js'), summary: 'retrieval metrics (nDCG, MAP, MRR, recall...) of BM25 or a model on a BEIR folder' },
+  evaluate: { load: () => import('./evaluate.js'), summary: 'retrieval metrics (nDCG, MAP, MRR, recall...) of BM25 or a model on a BEIR folder, labeled or pair data' },
+  inspect: { load: () => import('./inspect.js'), summary: 'what a data file or folder holds: kind and why, counts, labels, text lengths, duplicates, what fit would do' },
   bench: { load: () => import('./bench.js'), summary: 'benchmark suites: kernels, encode, mining, train (native vs pure-TS and outside references)' },
   demo: { load: () => import('./demo.js'), summary: 'synthesize → fit → evaluate on the bundled sample dataset (BM25 teacher, static student)' },
   info: { load: () => import('./info.js'), summary: 'show the active kernel backend and why better ones were not loaded' },

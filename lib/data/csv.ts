@@ -57,6 +57,8 @@ export interface CsvOptions {
   /** Probability in (0, 1] of keeping each data row (default 1). */
   samplingRate?: number;
   seed?: number;
+  /** Keep empty text cells as '' instead of failing (`synthtune inspect` counts them). Labels and scores must never be empty. */
+  allowEmpty?: boolean;
   /** Called once with the dialect in use (sniffed or given). */
   onDialect?: (d: CsvDialect) => void;
 }
@@ -357,11 +359,12 @@ class ShapeBuilder {
   readonly distinct: [Set<string>, Set<string>] = [new Set(), new Set()];
   firstLine = 0;
 
-  constructor(private readonly file: string, readonly layout: CsvLayout) {}
+  constructor(private readonly file: string, readonly layout: CsvLayout, private readonly allowEmpty = false) {}
 
-  private cell(r: CsvRecord, col: number | undefined): string {
+  /** A text cell ('' allowed with allowEmpty); `required` cells (ids, labels) are never empty. */
+  private cell(r: CsvRecord, col: number | undefined, required = false): string {
     const v = col === undefined ? '' : r.cells[col];
-    if (col !== undefined && !v.trim()) throw new DataError(this.file, r.line, 'empty field');
+    if (col !== undefined && !v.trim() && (required || !this.allowEmpty)) throw new DataError(this.file, r.line, 'empty field');
     return v;
   }
 
@@ -369,7 +372,7 @@ class ShapeBuilder {
     const L = this.layout;
     let id: string;
     if (L.id !== undefined) {
-      id = this.cell(r, L.id).trim();
+      id = this.cell(r, L.id, true).trim();
       const prev = this.idLine.get(id);
       if (prev !== undefined) throw new DataError(this.file, r.line, `duplicate id '${id}' (first seen on line ${prev})`);
       this.idLine.set(id, r.line);
@@ -385,7 +388,7 @@ class ShapeBuilder {
     const L = this.layout;
     if (!this.firstLine) this.firstLine = r.line;
     if (L.shape === 'texts') this.documents.push(this.item(r, this.cell(r, L.text)));
-    else if (L.shape === 'labeled') this.documents.push({ ...this.item(r, this.cell(r, L.text)), label: this.cell(r, L.label).trim() });
+    else if (L.shape === 'labeled') this.documents.push({ ...this.item(r, this.cell(r, L.text)), label: this.cell(r, L.label, true).trim() });
     else if (L.shape === 'scored') this.pairs.push({ left: this.cell(r, L.query), right: this.cell(r, L.document), score: parseScore(this.file, r, L.score!) });
     else this.addPair(this.cell(r, L.query), this.cell(r, L.document));
   }
@@ -452,11 +455,11 @@ export async function readCsvDetailed(file: string, opts: CsvOptions = {}): Prom
       first = false;
       const isHeader = header === true || (header === 'auto' && looksLikeHeader(r.cells, opts.isLabeled));
       if (isHeader) {
-        builder = new ShapeBuilder(file, layoutFromHeader(file, r, opts.isLabeled));
+        builder = new ShapeBuilder(file, layoutFromHeader(file, r, opts.isLabeled), opts.allowEmpty);
         continue;
       }
     }
-    builder ??= new ShapeBuilder(file, layoutFromCount(file, r, opts.isLabeled));
+    builder ??= new ShapeBuilder(file, layoutFromCount(file, r, opts.isLabeled), opts.allowEmpty);
     const L = builder.layout;
     if (r.cells.length !== L.columns) throw columnError(file, r, L.columns);
     rows++;

@@ -66,10 +66,10 @@ export function recordKind(file: string, line: number, r: Rec): RecordKind {
   throw new DataError(file, line, "record has no text: expected 'text' or 'content' (a string), 'chunks' (two texts), or query/positive (a synthesized row)");
 }
 
-function textOf(file: string, line: number, r: Rec, where: string): string {
+function textOf(file: string, line: number, r: Rec, where: string, allowEmpty = false): string {
   const v = typeof r.text === 'string' ? r.text : r.content;
   if (typeof v !== 'string') throw new DataError(file, line, `${where}: 'text' or 'content' must be a string`);
-  if (!v.trim()) throw new DataError(file, line, `${where}: empty text`);
+  if (!v.trim() && !allowEmpty) throw new DataError(file, line, `${where}: empty text`);
   return v;
 }
 
@@ -86,10 +86,10 @@ function scoreOf(file: string, line: number, v: unknown): number {
   return s;
 }
 
-function chunkTexts(file: string, line: number, r: Rec): [string, string] {
+function chunkTexts(file: string, line: number, r: Rec, allowEmpty: boolean): [string, string] {
   const [a, b] = r.chunks as unknown[];
   if (!isObject(a) || !isObject(b)) throw new DataError(file, line, 'chunks must be two objects with text or content');
-  return [textOf(file, line, a, 'chunks[0]'), textOf(file, line, b, 'chunks[1]')];
+  return [textOf(file, line, a, 'chunks[0]', allowEmpty), textOf(file, line, b, 'chunks[1]', allowEmpty)];
 }
 
 function marginExample(file: string, line: number, r: Rec): MarginExample {
@@ -107,8 +107,9 @@ function marginExample(file: string, line: number, r: Rec): MarginExample {
   return r as MarginExample;
 }
 
-/** Builds the typed result from records of one kind. */
-export function recordsToData(file: string, records: Iterable<RawRecord>): TrainingData {
+/** Builds the typed result from records of one kind (`allowEmpty`: keep empty texts, for inspect). */
+export function recordsToData(file: string, records: Iterable<RawRecord>, opts: { allowEmpty?: boolean } = {}): TrainingData {
+  const allowEmpty = opts.allowEmpty ?? false;
   let kind: RecordKind | undefined;
   let firstLine = 0;
   const ids = new IdAssigner();
@@ -142,17 +143,17 @@ export function recordsToData(file: string, records: Iterable<RawRecord>): Train
     } else if (k !== kind) {
       throw new DataError(file, line, `${KIND_WORDS[k]}, but the file started with ${KIND_WORDS[kind]} (line ${firstLine}); one file holds one kind of data`);
     }
-    if (k === 'texts') documents.push(item(line, r, textOf(file, line, r, 'record')));
+    if (k === 'texts') documents.push(item(line, r, textOf(file, line, r, 'record', allowEmpty)));
     else if (k === 'labeled') {
       const tags = tagsOf(r);
       const raw = tags?.[FINETUNER_LABEL] ?? r.label;
       const field = tags?.[FINETUNER_LABEL] !== undefined ? `tags.${FINETUNER_LABEL}` : 'label';
-      documents.push({ ...item(line, r, textOf(file, line, r, 'record')), label: scalarString(file, line, raw, field) });
+      documents.push({ ...item(line, r, textOf(file, line, r, 'record', allowEmpty)), label: scalarString(file, line, raw, field) });
     } else if (k === 'scored') {
-      const [left, right] = chunkTexts(file, line, r);
+      const [left, right] = chunkTexts(file, line, r, allowEmpty);
       pairs.push({ left, right, score: scoreOf(file, line, tagsOf(r)![FINETUNER_SCORE]) });
     } else if (k === 'pairs') {
-      const [q, d] = chunkTexts(file, line, r);
+      const [q, d] = chunkTexts(file, line, r, allowEmpty);
       const qid = contentId(q);
       if (!queries.has(q)) queries.set(q, { id: qid, text: q, label: qid });
       documents.push({ id: ids.next(d), text: d, label: qid });

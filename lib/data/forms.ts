@@ -108,7 +108,7 @@ export async function readTrainingData(p: string, opts: ReadDataOptions = {}): P
   if (format === 'json') records.push(...(await jsonRecords(p, { encoding: opts.encoding })));
   else for await (const r of jsonlRecords(p, { encoding: opts.encoding })) records.push(r);
   if (!records.length) throw new DataError(p, undefined, 'empty file (no record)');
-  const data = recordsToData(p, subsample(records, opts));
+  const data = recordsToData(p, subsample(records, opts), { allowEmpty: opts.allowEmpty });
   const what = format === 'json' ? 'JSON array of records (DocumentArray.to_json)' : 'JSONL, one record per line';
   return { data, format, file: p, why: [`${path.extname(p)} file: ${what}`, KIND_WHY[data.kind]] };
 }

@@ -19,3 +19,4 @@ export { readTexts, readTrainingData, subsample, textsFor, type DataFormat, type
 export { toDocuments, type DocumentLike } from './memory';
 export { writeFileAtomic } from './atomic';
 export { evaluationSet, labeledQrels, type EvaluationSet, type EvaluationSetOptions } from './relevance';
+export { distribution, KIND_USE, lengthStats, percentile, summarize, summarizeBeir, type DataSummary, type Distribution, type GroupStats, type LengthStats, type SummaryOptions } from './summary';
