@@ -8,13 +8,23 @@
  * queries. Inner-product space: score = 1 − distance. Known positives are excluded with
  * hnswlib's filter callback (only for queries that have some).
  * The worker source is a plain JS string (eval) so it runs the same from TS sources and dist/.
+ *
+ * A saved graph is a resume checkpoint, and hnswlib trusts its files: a damaged one can crash the
+ * process (neighbour ids out of range) or silently return wrong neighbours. So the SHA-256 of the
+ * file is written beside it (<file>.sha256) when it is saved, and before hnswlib reads a graph
+ * (HnswSearcher.open) the file is checked (./hnsw-file.ts): the checksum, and the whole layout
+ * against the expected dimension, count and M. A bad file is an HnswIndexError naming the file
+ * and the way out; hnswlib never sees it.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { checkHnswFile, writeHnswChecksum, type HnswExpect } from './hnsw-file';
 import type { Exclusions, Ranked } from './mining';
 import type { VectorStore } from './store';
+
+export { checkHnswFile, checksumFile, HnswIndexError, type HnswExpect, type HnswFileInfo } from './hnsw-file';
 
 export interface HnswBuildOptions {
   M: number;
@@ -99,6 +109,9 @@ export async function buildHnsw(store: VectorStore, file: string, opts: HnswBuil
     const fh = await fs.promises.open(tmp, 'r+');
     await fh.sync();
     await fh.close();
+    // The checksum goes first: a graph file present is then always beside its checksum (a run
+    // killed in between has no graph yet and rebuilds it, writing the checksum again).
+    await writeHnswChecksum(tmp, file);
     await fs.promises.rename(tmp, file);
   } finally {
     await w.terminate();
@@ -119,7 +132,12 @@ export class HnswSearcher {
     this.workers = workers;
   }
 
-  static open(file: string, dim: number, threads: number, ef: number): HnswSearcher {
+  /**
+   * Checks the graph file (checksum, layout against `dim` and, when given, `expect.count` and
+   * `expect.M`), then starts the workers. Throws HnswIndexError for a damaged or foreign file.
+   */
+  static open(file: string, dim: number, threads: number, ef: number, expect: Omit<HnswExpect, 'dim'> = {}): HnswSearcher {
+    checkHnswFile(file, { ...expect, dim });
     const workers = Array.from({ length: Math.max(1, threads) }, () => spawn({ mode: 'search', dim, file }));
     return new HnswSearcher(workers, dim, ef);
   }
