@@ -211,8 +211,8 @@ export function summarize(data: TrainingData, opts: SummaryOptions = {}): DataSu
     }
   }
   for (const [role, s] of Object.entries(texts)) {
-    if (s.empty) warnings.push(`${s.empty} empty ${role} text(s)`);
-    if (s.truncated) warnings.push(`${s.truncated} ${role} text(s) longer than ${opts.maxLength} tokens would be truncated`);
+    if (s.empty) warnings.push(`${s.empty} empty text(s) (${role})`);
+    if (s.truncated) warnings.push(`${s.truncated} text(s) (${role}) longer than ${opts.maxLength} tokens would be truncated`);
   }
   return out;
 }
@@ -246,8 +246,8 @@ export async function summarizeBeir(dir: string, opts: SummaryOptions = {}): Pro
   const warnings: string[] = [];
   if (unjudged) warnings.push(`${unjudged} of ${queries.length} queries have no judgement in any split (BEIR's loader drops them; synthesize --queries <folder> uses them unless --query-split is given)`);
   for (const [role, s] of Object.entries(texts)) {
-    if (s.empty) warnings.push(`${s.empty} empty ${role} text(s)`);
-    if (s.truncated) warnings.push(`${s.truncated} ${role} text(s) longer than ${opts.maxLength} tokens would be truncated`);
+    if (s.empty) warnings.push(`${s.empty} empty text(s) (${role})`);
+    if (s.truncated) warnings.push(`${s.truncated} text(s) (${role}) longer than ${opts.maxLength} tokens would be truncated`);
   }
   return {
     kind: 'beir', counts: { documents: corpus.length, queries: queries.length, splits: Object.keys(splits).length }, texts,
