@@ -114,6 +114,9 @@ describe('Finetuner CSV forms', () => {
     expect(q).toEqual({ kind: 'texts', documents: ['how do I cook rice', 'what is a good pasta sauce', 'vegetable soup recipe'].map((t) => ({ id: contentId(t), text: t })) });
     const d = await readCsv(fx('documents.tsv'));
     expect(d.kind === 'texts' && d.documents.map((x) => x.text)).toEqual(['Chicken curry is a rice dish.', 'Risotto is made with arborio rice.', 'Minestrone is an Italian vegetable soup.']);
+    // a .tsv is tab-separated even when its only column holds commas on every line
+    const commas = file('rice, beans\npasta, sauce\n', '.tsv');
+    expect(await readCsv(commas)).toEqual({ kind: 'texts', documents: ['rice, beans', 'pasta, sauce'].map((t) => ({ id: contentId(t), text: t })) });
   });
 
   it('an id,text CSV gives texts with their ids, never ids as queries', async () => {

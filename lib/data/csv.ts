@@ -21,7 +21,7 @@
  * fed line by line from the streaming reader in ./lines.ts (so invalid bytes name their line).
  * Dialects follow Python's csv module: 'excel' (`,` and `"`), 'excel-tab' (tab and `"`), 'unix'
  * (`,` and `"`; it differs from excel only when writing), or 'auto' (default): the delimiter
- * (`,` tab `;` `|`) and quote (`"` or `'`) are sniffed from the first 20 lines, and so is
+ * (`,` tab `;` `|`; always tab for a .tsv file) and quote (`"` or `'`) are sniffed from the first 20 lines, and so is
  * skipinitialspace as Python's csv.Sniffer does (every delimiter of the first line followed by a
  * space), so Finetuner's `"a, b", "c", 0.8` layout reads as three fields. With any dialect a quote
  * that follows a delimiter and spaces (`, "c"`) opens a quoted field (Python would keep the quotes
@@ -152,7 +152,14 @@ export function sniffDialect(sample: readonly string[]): CsvDialect {
   return { delimiter: best.delimiter, quote, skipInitialSpace: sniffSkipInitialSpace(lines, best.delimiter, quote) };
 }
 
-function resolveDialect(d: CsvOptions['dialect'], sample: string[]): CsvDialect {
+function resolveDialect(d: CsvOptions['dialect'], sample: string[], file: string): CsvDialect {
+  if ((d === undefined || d === 'auto') && file.toLowerCase().endsWith('.tsv')) {
+    // a .tsv file is tab-separated even when no sampled line has a tab (a one-column list whose
+    // texts hold commas would otherwise sniff as comma-separated)
+    const lines = sample.filter((l) => l.trim());
+    const quote = sniffQuote(lines, '\t');
+    return { delimiter: '\t', quote, skipInitialSpace: spaceBeforeQuote(lines, '\t', quote) };
+  }
   if (d === undefined || d === 'auto') return sniffDialect(sample);
   if (typeof d === 'string') {
     const known = DIALECTS[d];
@@ -213,7 +220,7 @@ function csvError(file: string, e: unknown, lastLine: number): DataError {
 export async function* csvRecords(file: string, opts: Pick<CsvOptions, 'dialect' | 'encoding' | 'onDialect'> = {}): AsyncGenerator<CsvRecord> {
   const lines = readLines(file, { encoding: opts.encoding });
   const sample = await takeSample(lines);
-  const dialect = resolveDialect(opts.dialect, sample.map((l) => l.text));
+  const dialect = resolveDialect(opts.dialect, sample.map((l) => l.text), file);
   opts.onDialect?.(dialect);
   const { delimiter, quote } = dialect;
   const parser = parse({
