@@ -33,8 +33,7 @@ export function matmulRef(a: Float32Array, b: Float32Array, args: GemmArgs): Flo
         }
       } else {
         for (let p = 0; p < K; p++) {
-          const av = a[aOff + i * K + p];
-          if (av === 0) continue;
+          const av = a[aOff + i * K + p]; // no skip of zeros: 0·NaN and 0·Inf are NaN, as in the native kernels
           const br = bOff + p * N;
           for (let j = 0; j < N; j++) row[j] += av * b[br + j];
         }

@@ -156,12 +156,14 @@ export function checkHnswFile(file: string, expect: HnswExpect): HnswFileInfo {
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new HnswIndexError(file, 'does not exist');
-    if (code === 'EISDIR') throw new HnswIndexError(file, 'is a folder, not a graph file');
     throw e;
   }
   const hash = digest === null ? null : createHash('sha256');
   try {
-    const size = fs.fstatSync(fd).size;
+    const st = fs.fstatSync(fd);
+    if (st.isDirectory()) throw new HnswIndexError(file, 'is a folder, not a graph file');
+    if (!st.isFile()) throw new HnswIndexError(file, 'is not a regular file');
+    const size = st.size;
     const r = new SequentialReader(fd, size, hash);
     let info: Omit<HnswFileInfo, 'checksum'> | undefined;
     let problem: string | undefined;
