@@ -27,7 +27,7 @@ import { Bm25Builder } from '../evaluation/bm25';
 import { evaluate, evaluateRankings, type Encoder, type Evaluation, type Ranked } from '../evaluation/evaluator';
 import { DEFAULT_KS, METRIC_NAMES, parseMetricNames, type Convention, type MetricName } from '../evaluation/metrics';
 import type { Encoder as ModelsEncoder } from '../models/encoder';
-import { CliError, csvOptions, CSV_OPTIONS, CSV_USAGE, intListOption, intOption, numberOption, parseCli } from './util';
+import { CliError, csvOptions, csvUsage, CSV_OPTIONS, intListOption, intOption, numberOption, parseCli } from './util';
 
 const RUN_DEPTH = 100;
 
@@ -55,7 +55,7 @@ const USAGE = `usage: synthtune evaluate --data <beir folder> --model <bm25 | mo
   --exclude-self        never retrieve the document whose id equals the query id (default
                         with labeled --query-data; --no-exclude-self turns it off)
   --batch-size <n>      texts per model call for dense models (default 64)
-${CSV_USAGE}
+${csvUsage(24)}
 `;
 
 const OPTIONS = {

@@ -14,7 +14,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { readTrainingData, type DataReading } from '../data/forms';
 import { summarize, summarizeBeir, type DataSummary, type Distribution, type LengthStats, type SummaryOptions } from '../data/summary';
-import { CliError, csvOptions, CSV_OPTIONS, CSV_USAGE, intOption, parseCli } from './util';
+import { CliError, csvOptions, csvUsage, CSV_OPTIONS, intOption, parseCli } from './util';
 
 const USAGE = `usage: synthtune inspect <data> [options]
 
@@ -24,7 +24,7 @@ const USAGE = `usage: synthtune inspect <data> [options]
                           its max length (default: lengths in words)
   --max-length <n>        the max length to check against (default: the tokenizer's)
   --json                  print one JSON object
-${CSV_USAGE}
+${csvUsage(26)}
 `;
 
 const OPTIONS = {

@@ -22,7 +22,7 @@ import type { Document } from '../data/types';
 import { synthesize } from '../synthesis';
 import { PSEUDO_QUERY_METHODS, type PseudoQueryMethod } from '../synthesis/pseudo-queries';
 import type { NegativeSelection, ProgressMode, SynthesizeOptions } from '../synthesis/types';
-import { CliError, csvOptions, CSV_OPTIONS, CSV_USAGE, intOption, parseCli } from './util';
+import { CliError, csvOptions, csvUsage, CSV_OPTIONS, intOption, parseCli } from './util';
 
 const USAGE = `usage: synthtune synthesize --queries <file | BEIR folder> --corpus <file | BEIR folder>
                             --miner <model | bm25> --scorer <model | bm25> --out <run folder> [options]
@@ -32,7 +32,7 @@ const USAGE = `usage: synthtune synthesize --queries <file | BEIR folder> --corp
   --query-split <name>     with a BEIR folder: only the queries judged in qrels/<name>.tsv
   --corpus <path>          documents: same formats (BEIR: corpus.jsonl); of labeled data the
                            texts (not the labels), of (query, document) pairs the documents
-${CSV_USAGE}
+${csvUsage(27)}
   --miner <m>              bi-encoder folder / hub id, or bm25; repeat to merge several miners
   --scorer <m>             cross-encoder folder / hub id, or bm25
   --num-relations <n>      documents per query: 1 positive + n−1 negatives (default 10)

@@ -62,12 +62,16 @@ export const CSV_OPTIONS = {
   'sampling-rate': { type: 'string' },
 } as const;
 
-export const CSV_USAGE = `  --dialect <d>            CSV dialect: auto (default: delimiter, quote and spaces after
-                           delimiters sniffed), excel, excel-tab or unix
-  --is-labeled             a 2-column CSV is (text, label); --no-is-labeled: (query, document)
-                           (default: from the header, else pairs unless the file is ambiguous)
-  --size <n>               read at most n rows of each data file
-  --sampling-rate <x>      keep each row with probability x in (0, 1] (seeded)`;
+/** Help lines for CSV_OPTIONS, descriptions starting at column `width` (to match each command's help). */
+export function csvUsage(width: number): string {
+  const rows: [string, string[]][] = [
+    ['--dialect <d>', ['CSV dialect: auto (default: delimiter, quote and spaces after', 'delimiters sniffed), excel, excel-tab or unix']],
+    ['--is-labeled', ['a 2-column CSV is (text, label); --no-is-labeled: (query, document)', '(default: from the header, else pairs unless the file is ambiguous)']],
+    ['--size <n>', ['read at most n rows of each data file']],
+    ['--sampling-rate <x>', ['keep each row with probability x in (0, 1] (seeded)']],
+  ];
+  return rows.map(([flag, lines]) => lines.map((l, i) => (i === 0 ? `  ${flag}`.padEnd(width) : ' '.repeat(width)) + l).join('\n')).join('\n');
+}
 
 const DIALECT_NAMES = ['auto', 'excel', 'excel-tab', 'unix'] as const;
 
