@@ -5,15 +5,17 @@
  * label / score / chunks, synthesized rows; the ambiguity and shape errors with file and line;
  * what synthesize takes from each kind; no MaxListenersExceededWarning on a larger CSV.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
-  contentId, DataError, readCsv, readCsvDetailed, readTexts, readTrainingData, recordsToData, textsFor, type TrainingData,
+  contentId, csvRecords, DataError, readCsv, readCsvDetailed, readTexts, readTrainingData, recordsToData, textsFor, type TrainingData,
 } from '../lib/data/index';
 import { arrayElementLines } from '../lib/data/docarray';
 import { runCli } from './helpers/cli';
+import { pythonMissing } from './helpers/python';
 
 const FIX = path.join(__dirname, 'fixtures', 'finetuner');
 const fx = (name: string) => path.join(FIX, name);
@@ -171,6 +173,38 @@ describe('Finetuner CSV forms', () => {
       process.off('warning', onWarning);
     }
     expect(warnings.filter((w) => w.includes('MaxListeners'))).toEqual([]);
+  });
+});
+
+// Finetuner reads CSV with Python: csv.Sniffer().sniff(first 1024 chars), falling back to 'excel',
+// then csv.reader. Our records must be the same cells. Not compared: the one-column lists, where
+// the Sniffer picks a letter as the delimiter (queries.csv: 'i') or gives up (documents.tsv).
+const PY_CSV = `
+import csv, json, sys
+out = {}
+for f in sys.argv[1:]:
+    with open(f, encoding='utf-8', newline='') as fp:
+        try:
+            d = csv.Sniffer().sniff(fp.read(1024))
+        except csv.Error:
+            d = 'excel'
+        fp.seek(0)
+        out[f] = [r for r in csv.reader(fp, dialect=d) if r]
+print(json.dumps(out))
+`;
+
+describe.skipIf(pythonMissing(['csv']) !== null)("the same cells as Python's csv.Sniffer + csv.reader (Finetuner's CSV path)", () => {
+  it('every two- and three-column fixture', async () => {
+    const files = readdirSync(FIX).filter((f) => /\.(csv|tsv)$/.test(f) && !['queries.csv', 'documents.tsv'].includes(f)).map(fx);
+    expect(files.length).toBeGreaterThanOrEqual(9);
+    const r = spawnSync('python3', ['-c', PY_CSV, ...files], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    const py = JSON.parse(r.stdout) as Record<string, string[][]>;
+    for (const f of files) {
+      const ours: string[][] = [];
+      for await (const rec of csvRecords(f)) ours.push(rec.cells);
+      expect(ours, f).toEqual(py[f]);
+    }
   });
 });
 
