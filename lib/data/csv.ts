@@ -364,7 +364,6 @@ class ShapeBuilder {
   readonly pairs: ScoredPair[] = [];
   /** Distinct values per column of a 2-column pairs file (the ambiguity check). */
   readonly distinct: [Set<string>, Set<string>] = [new Set(), new Set()];
-  firstLine = 0;
 
   constructor(private readonly file: string, readonly layout: CsvLayout, private readonly allowEmpty = false) {}
 
@@ -393,7 +392,6 @@ class ShapeBuilder {
 
   add(r: CsvRecord): void {
     const L = this.layout;
-    if (!this.firstLine) this.firstLine = r.line;
     if (L.shape === 'texts') this.documents.push(this.item(r, this.cell(r, L.text)));
     else if (L.shape === 'labeled') this.documents.push({ ...this.item(r, this.cell(r, L.text)), label: this.cell(r, L.label, true).trim() });
     else if (L.shape === 'scored') this.pairs.push({ left: this.cell(r, L.query), right: this.cell(r, L.document), score: parseScore(this.file, r, L.score!) });
@@ -454,6 +452,7 @@ export async function readCsvDetailed(file: string, opts: CsvOptions = {}): Prom
   let builder: ShapeBuilder | null = null;
   let kept = 0;
   let rows = 0;
+  let firstDataLine = 0;
   let first = true;
   let dialect: CsvDialect = DIALECTS.excel;
   const header = opts.header ?? 'auto';
@@ -469,7 +468,7 @@ export async function readCsvDetailed(file: string, opts: CsvOptions = {}): Prom
     builder ??= new ShapeBuilder(file, layoutFromCount(file, r, opts.isLabeled), opts.allowEmpty);
     const L = builder.layout;
     if (r.cells.length !== L.columns) throw columnError(file, r, L.columns);
-    rows++;
+    if (rows++ === 0) firstDataLine = r.line;
     if (rate < 1 && random() >= rate) continue;
     builder.add(r);
     if (opts.size !== undefined && ++kept >= opts.size) break;
@@ -480,7 +479,7 @@ export async function readCsvDetailed(file: string, opts: CsvOptions = {}): Prom
   if (L.shape === 'pairs' && !L.header && opts.isLabeled === undefined) {
     const like = labelLike(builder);
     if (like) {
-      throw new DataError(file, builder.firstLine, `ambiguous: two columns and no header, so this is either (query, document) pairs or labeled (text, label) items; `
+      throw new DataError(file, firstDataLine, `ambiguous: two columns and no header, so this is either (query, document) pairs or labeled (text, label) items; `
         + `the second column has only ${like.distinct} distinct values in ${like.rows} rows, like labels. Say which: isLabeled true or false `
         + `(CLI --is-labeled / --no-is-labeled), or a header row 'text,label' or 'query,document'`);
     }
