@@ -135,6 +135,10 @@ describe('synthtune inspect', () => {
     expect(bad.err).toContain(`${fx('labeled.csv')}:1: ambiguous`);
     const ok = await runCli('inspect', [fx('labeled.csv'), '--is-labeled', '--json']);
     expect(JSON.parse(ok.out)).toMatchObject({ kind: 'labeled', counts: { items: 6, labels: 2 } });
+    const pairs = await runCli('inspect', [fx('labeled.csv'), '--no-is-labeled', '--json']);
+    expect(JSON.parse(pairs.out)).toMatchObject({ kind: 'pairs', counts: { queries: 6, documents: 6 } });
+    const both = await runCli('inspect', [fx('labeled.csv'), '--no-is-labeled', '--is-labeled']);
+    expect(both.err).toMatch(/--is-labeled or --no-is-labeled, not both/);
     const sized = await runCli('inspect', [fx('labeled.csv'), '--is-labeled', '--size', '2', '--json']);
     expect(JSON.parse(sized.out).counts.items).toBe(2);
     const none = await runCli('inspect', []);

@@ -72,6 +72,7 @@ const OPTIONS = {
   k1: { type: 'string' },
   b: { type: 'string' },
   'exclude-self': { type: 'boolean' },
+  'no-exclude-self': { type: 'boolean' },
   'batch-size': { type: 'string' },
   ...CSV_OPTIONS,
 } as const;
@@ -104,6 +105,7 @@ function settings(values: Record<string, string | boolean | undefined>): Setting
   if (!data && !queryData) throw new CliError('--data <beir folder> or --query-data <file> is required');
   if (str('index-data') && !queryData) throw new CliError('--index-data needs --query-data');
   if (!str('model')) throw new CliError("--model <bm25 | model folder> is required");
+  if (values['exclude-self'] && values['no-exclude-self']) throw new CliError('give --exclude-self or --no-exclude-self, not both');
   const convention = (str('convention') ?? (queryData ? 'docarray' : 'trec')) as Convention;
   if (convention !== 'trec' && convention !== 'docarray') throw new CliError(`--convention must be trec or docarray, got '${convention}'`);
   let metrics: MetricName[] = [...METRIC_NAMES];
@@ -125,7 +127,7 @@ function settings(values: Record<string, string | boolean | undefined>): Setting
     saveRun: str('save-run'),
     k1: numberOption('k1', str('k1'), 0.9),
     b: numberOption('b', str('b'), 0.4),
-    excludeSelf: values['exclude-self'] as boolean | undefined,
+    excludeSelf: values['exclude-self'] ? true : values['no-exclude-self'] ? false : undefined,
     batchSize: intOption('batch-size', str('batch-size'), 64),
   };
 }

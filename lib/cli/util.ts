@@ -1,7 +1,7 @@
 /** Small helpers shared by the CLI subcommands: argument parsing on node:util.parseArgs, errors. */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
-type ParsedFor<T extends OptionSpec> = ReturnType<typeof parseArgs<{ options: T & typeof HELP_OPTION; allowPositionals: boolean; strict: true; allowNegative: true }>>;
+type ParsedFor<T extends OptionSpec> = ReturnType<typeof parseArgs<{ options: T & typeof HELP_OPTION; allowPositionals: boolean; strict: true }>>;
 
 /** An error whose message is meant for the user as is (no stack trace). */
 export class CliError extends Error {
@@ -17,11 +17,12 @@ const HELP_OPTION = { help: { type: 'boolean', short: 'h' } } as const;
 
 /**
  * parseArgs with strict checking (unknown options are errors), turning its errors into CliError.
- * Boolean options also take a `--no-` form (`--no-is-labeled`), which sets them to false.
+ * No automatic `--no-` forms (parseArgs' allowNegative would turn an option declared as
+ * `no-hold-out` into `hold-out: false`): a negative flag is declared as an option of its own.
  */
 export function parseCli<T extends OptionSpec>(argv: string[], options: T, allowPositionals = false): ParsedFor<T> {
   try {
-    return parseArgs({ args: argv, options: { ...HELP_OPTION, ...options } as T & typeof HELP_OPTION, allowPositionals, strict: true, allowNegative: true });
+    return parseArgs({ args: argv, options: { ...HELP_OPTION, ...options } as T & typeof HELP_OPTION, allowPositionals, strict: true });
   } catch (e) {
     throw new CliError((e as Error).message);
   }
@@ -58,6 +59,7 @@ export function intListOption(name: string, v: string | undefined, dflt: number[
 export const CSV_OPTIONS = {
   dialect: { type: 'string' },
   'is-labeled': { type: 'boolean' },
+  'no-is-labeled': { type: 'boolean' },
   size: { type: 'string' },
   'sampling-rate': { type: 'string' },
 } as const;
@@ -83,7 +85,9 @@ export function csvOptions(values: Record<string, unknown>): { dialect?: (typeof
     if (!(DIALECT_NAMES as readonly string[]).includes(dialect)) throw new CliError(`--dialect must be one of ${DIALECT_NAMES.join(', ')}, got '${dialect}'`);
     out.dialect = dialect as (typeof DIALECT_NAMES)[number];
   }
-  if (typeof values['is-labeled'] === 'boolean') out.isLabeled = values['is-labeled'];
+  if (values['is-labeled'] && values['no-is-labeled']) throw new CliError('give --is-labeled or --no-is-labeled, not both');
+  if (values['is-labeled']) out.isLabeled = true;
+  if (values['no-is-labeled']) out.isLabeled = false;
   const size = values.size as string | undefined;
   if (size !== undefined) out.size = intOption('size', size, 0);
   const rate = values['sampling-rate'] as string | undefined;
