@@ -12,6 +12,8 @@
  *   {query, positive, negative | negatives, margin | margins} margins  (synthtune's train.jsonl)
  *   {text | content} (no label, no score)                     texts
  *
+ * A JSON array is parsed whole (JSON.parse; the line of each record is found by a small scanner),
+ * so large data belongs in JSONL, which is streamed line by line.
  * Ids: `id` or `_id` when present (duplicates are errors), else content ids (ids.ts). Labels and
  * scores may be strings or numbers (Finetuner's CSV handler stores the CSV cell, a string). Pairs
  * follow the CSV rule: the query's content id is the label of the query and of its documents.
