@@ -99,8 +99,15 @@ describe('synthtune fit', () => {
     const out = path.join(root, 'run-folder');
     const r = await cli(['--train', runDir, '--method', 'static', '--model', tokDir, '--dim', '8', '--max-examples', '20', '--out', out, '--quiet']);
     expect(r.code).toBe(0);
-    expect(r.out).toMatch(/^finished: static student, 20 examples, 1 epoch\(s\)/);
+    // 20 examples, one step per epoch: the default epochs rise to the cap (10) toward 1000 steps
+    expect(r.out).toMatch(/^finished: static student, 20 examples, 10 epoch\(s\), 10 steps/);
     expect(r.out).not.toMatch(/before fine-tuning/);
+    const config = JSON.parse(fs.readFileSync(path.join(out, 'config.json'), 'utf8'));
+    expect(config.epochs).toMatchObject({ value: 10, source: 'auto' });
+    expect(config.init).toMatchObject({ value: 'idf', source: 'auto' });
+    expect(config.score).toMatchObject({ value: 'cosine', source: 'auto' });
+    expect(config.heldOut.value).toBe(0); // fewer than 40 queries: no held-out split
+    expect(config.marginScale.source).toBe('auto');
     expect(fs.existsSync(path.join(out, 'model', 'onnx', 'model.onnx'))).toBe(true);
   });
 

@@ -92,7 +92,9 @@ describe('synthtune synthesize --generate-queries', () => {
     fs.writeFileSync(path.join(tokDir, 'tokenizer_config.json'), JSON.stringify(tok.tokenizerConfig));
     const r = await runCli('fit', ['--train', train, '--method', 'static', '--tokenizer', tokDir, '--dim', '8', '--epochs', '2', '--batch-size', '16', '--out', path.join(tmp, 'fit')]);
     expect(r.code).toBe(0);
-    // 100 examples from 50 distinct queries; ceil(100 / 16) × 2 epochs = 14 steps
-    expect(r.err).toMatch(/fit: warning: only 100 examples from 50 queries.*synthesize --num-relations; that is 14 optimizer steps at batch size 16 over 2 epoch\(s\)/);
+    // 100 examples from 50 distinct queries; 5 queries (10 examples) are held out for the
+    // best-epoch check, so ceil(90 / 16) × 2 epochs = 12 steps
+    expect(r.err).toMatch(/fit: held out 5 \(5 of 50 queries \(10 examples\)/);
+    expect(r.err).toMatch(/fit: warning: only 100 examples from 50 queries.*synthesize --num-relations; that is 12 optimizer steps at batch size 16 over 2 epoch\(s\)/);
   });
 });

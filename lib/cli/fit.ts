@@ -6,7 +6,7 @@
  *                 [--dim 256] --out <folder>
  *   synthtune fit --train <run folder | train.jsonl> --method full --model <BERT or DistilBERT model folder> --out <folder>
  *                 [--max-length 128] [--threads n] [--device auto|cpu|cuda] [--precision tf32|fp32]
- *                 [--epochs --lr --batch-size --seed --margin-scale --score dot|cosine]
+ *                 [--epochs --lr --batch-size --seed --margin-scale --score dot|cosine --init idf|random --no-hold-out]
  *                 [--eval-data <BEIR folder> --eval-split test --k 10,100]
  *
  * Progress goes to stderr; the summary (and, with --eval-data, one line per metric
@@ -39,16 +39,26 @@ const USAGE = `usage: synthtune fit --train <run folder | train.jsonl> --method 
   --device <d>            full: auto (default: the GPU when the CUDA build and a device are present),
                           cpu or cuda (an error without the CUDA backend)
   --precision <p>         full on cuda: tf32 (default, tensor-core matmuls) or fp32
-  --epochs <n>            default 1
-  --lr <x>                learning rate (default 2e-5 for full, 1e-3 for adapter and static)
+  Unset, the options marked (auto) are derived from the data; the values chosen, and why, are
+  printed and written to <out>/config.json.
+  --epochs <n>            (auto) enough epochs for 1000 steps (static), 500 (adapter), 300 (full);
+                          at most 10
+  --lr <x>                learning rate (auto: 2e-5 for full, 1e-3 for adapter, static: 1% of the
+                          RMS of its initial table entries)
   --batch-size <n>        examples per step (default 32)
   --seed <n>              default 0
   --optimizer <o>         AdamW (default) or Adam
   --weight-decay <x>      default 0.01 with AdamW
   --warmup <x>            warm-up steps (≥ 1) or fraction of all steps (< 1) (default 0.1 for full, else 0)
   --decay <d>             linear (default), cosine or constant learning-rate schedule
-  --score <s>             dot (default) or cosine similarity in the loss and the evaluation
-  --margin-scale <x>      multiply every margin by x (BM25 margins need ~0.005 with cosine)
+  --score <s>             dot or cosine similarity in the loss and the evaluation (default: cosine
+                          for static, dot for adapter and full)
+  --margin-scale <x>      multiply every margin by x (auto: the spread of the untrained student's
+                          margins over the teacher's, when they correlate; else a fixed temperature)
+  --init <i>              static: idf (default: random vectors scaled by each token's BM25 idf over
+                          the training documents) or random (N(0, 1/dim))
+  --no-hold-out           train on every query (default: with ≥ 40 queries, 10% are held out and
+                          the best epoch by their Margin-MSE is kept, the untrained weights included)
   --max-examples <n>      use at most the first n training examples
   --eval-data <dir>       BEIR folder to evaluate on before and after training
   --eval-split <name>     qrels split of --eval-data (default test)
@@ -82,6 +92,8 @@ const OPTIONS = {
   decay: { type: 'string' },
   score: { type: 'string' },
   'margin-scale': { type: 'string' },
+  init: { type: 'string' },
+  'no-hold-out': { type: 'boolean' },
   'max-examples': { type: 'string' },
   'eval-data': { type: 'string' },
   'eval-split': { type: 'string' },
@@ -117,6 +129,13 @@ function metricList(v: string | undefined): MetricName[] | undefined {
   const bad = names.filter((n) => !(METRIC_NAMES as readonly string[]).includes(n));
   if (!names.length || bad.length) throw new CliError(`--metrics: unknown metric(s) ${bad.join(', ') || "''"}; choose from ${METRIC_NAMES.join(', ')}`);
   return names as MetricName[];
+}
+
+function initOption(v: string | undefined, method: string): 'idf' | 'random' | undefined {
+  if (v === undefined) return undefined;
+  if (method !== 'static') throw new CliError('--init is for --method static');
+  if (v !== 'idf' && v !== 'random') throw new CliError(`--init must be idf or random, got '${v}'`);
+  return v;
 }
 
 function warmupOption(v: string | undefined): number {
@@ -168,8 +187,8 @@ export function fitOptions(v: Values) {
       if (!fs.existsSync(path.join(dir, f))) throw new CliError(`--eval-data: ${dir} is not a BEIR folder with that split (no ${f})`);
     }
   }
-  const score = v.score ?? 'dot';
-  if (score !== 'dot' && score !== 'cosine') throw new CliError(`--score must be dot or cosine, got '${score}'`);
+  const score = v.score;
+  if (score !== undefined && score !== 'dot' && score !== 'cosine') throw new CliError(`--score must be dot or cosine, got '${score}'`);
   const optimizer = v.optimizer ?? 'AdamW';
   if (optimizer !== 'AdamW' && optimizer !== 'Adam') throw new CliError(`--optimizer must be AdamW or Adam, got '${optimizer}'`);
   const decay = v.decay ?? 'linear';
@@ -189,7 +208,7 @@ export function fitOptions(v: Values) {
     dim: method === 'static' ? intOption('dim', v.dim, 256) : undefined,
     rank: v.rank === undefined ? undefined : intOption('rank', v.rank, 0),
     sides: (v['both-sides'] ? 'both' : 'query') as 'query' | 'both',
-    epochs: intOption('epochs', v.epochs, 1),
+    epochs: v.epochs === undefined ? undefined : intOption('epochs', v.epochs, 1),
     learningRate: positive('lr', v.lr),
     batchSize: intOption('batch-size', v['batch-size'], 32),
     seed: intOption('seed', v.seed, 0, 0),
@@ -198,8 +217,10 @@ export function fitOptions(v: Values) {
     // unset parts of the schedule are left to fitRun's per-method defaults
     scheduler: warmup === undefined && v.decay === undefined ? undefined
       : { ...(warmup === undefined ? {} : { warmup }), decay: decay as 'linear' | 'cosine' | 'constant' },
-    score: score as 'dot' | 'cosine',
+    score: score as 'dot' | 'cosine' | undefined,
     marginScale: positive('margin-scale', v['margin-scale']),
+    init: initOption(v.init, method),
+    holdOut: v['no-hold-out'] ? false : undefined,
     maxExamples: v['max-examples'] === undefined ? undefined : intOption('max-examples', v['max-examples'], 0),
     evalData: v['eval-data'],
     evalSplit: v['eval-data'] ? v['eval-split'] ?? 'test' : undefined,
@@ -242,7 +263,7 @@ export async function run(argv: string[]): Promise<number> {
     process.stdout.write(JSON.stringify({
       status: r.status, method: opts.method, examples: r.examples, epochs: r.epochs, steps: r.steps, epochLosses: r.epochLosses,
       before: r.before, after: r.after, stopReason: r.stopReason, resumedFrom: r.resumedFrom,
-      out: path.resolve(opts.out), model: path.resolve(r.modelDir), documentModel: r.documentModel, seconds,
+      out: path.resolve(opts.out), model: path.resolve(r.modelDir), documentModel: r.documentModel, config: r.config, seconds,
     }) + '\n');
   } else {
     const lines = [

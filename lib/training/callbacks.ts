@@ -284,3 +284,100 @@ export class WiSEFTCallback implements Callback {
     return true;
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+
+export interface HeldOutOptions {
+  /** The held-out measure of the student as it is now. */
+  loss: (student: Student<any>) => Promise<number>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  /** 'min' (default: a loss) or 'max' (an agreement or accuracy). */
+  mode?: 'min' | 'max';
+  /** What the loss is, for the log (default 'held-out loss'). */
+  label?: string;
+  /** Folder for the best weights (default <outDir>/best-model), so a resumed run can restore them. */
+  dir?: string;
+}
+
+/**
+ * Keeps the best weights by a held-out measure taken before training and after every epoch; the
+ * untrained weights count, so the student never ends worse than it started by that measure.
+ * Records `held_out` in ctx.metrics and logs.jsonl.
+ */
+export class KeepBestHeldOut implements Callback {
+  readonly name = 'KeepBestHeldOut';
+  readonly needsInitialState = true;
+  private readonly opts: HeldOutOptions;
+  best: number | null = null;
+  /** -1: the initial weights. */
+  bestEpoch: number | null = null;
+  lastEpoch = -1;
+  initial: number | null = null;
+  private bestState: StudentState | null = null;
+
+  constructor(opts: HeldOutOptions) {
+    this.opts = opts;
+  }
+
+  private get label(): string {
+    return this.opts.label ?? 'held-out loss';
+  }
+
+  private dir(ctx: FitContext): string | null {
+    return this.opts.dir ?? (ctx.outDir ? path.join(ctx.outDir, 'best-model') : null);
+  }
+
+  async onTrainBegin(ctx: FitContext): Promise<void> {
+    if (this.best !== null) return; // restored
+    const v = await this.opts.loss(ctx.student);
+    this.best = v;
+    this.initial = v;
+    this.bestEpoch = -1;
+    ctx.record({ type: 'held-out', epoch: null, value: v });
+    ctx.log(`${this.label} before training: ${v.toPrecision(5)}`);
+  }
+
+  async onEpochEnd(ctx: FitContext, e: EpochSummary): Promise<void> {
+    const v = await this.opts.loss(ctx.student);
+    ctx.metrics.held_out = v;
+    this.lastEpoch = e.epoch;
+    ctx.record({ type: 'held-out', epoch: e.epoch, value: v });
+    const better = this.best === null || (this.opts.mode === 'max' ? v > this.best : v < this.best);
+    ctx.log(`epoch ${e.epoch + 1}: ${this.label} ${v.toPrecision(5)}${better ? ' (best so far)' : ''}`);
+    if (!better) return;
+    this.best = v;
+    this.bestEpoch = e.epoch;
+    this.bestState = ctx.student.state();
+    const dir = this.dir(ctx);
+    if (dir) await saveStudent(dir, ctx.student);
+  }
+
+  async transformWeights(ctx: FitContext): Promise<boolean> {
+    if (this.bestEpoch === null || this.bestEpoch === this.lastEpoch) return false;
+    if (this.bestEpoch === -1) {
+      if (!ctx.initialState) throw new Error('KeepBestHeldOut: the initial weights are not available');
+      ctx.student.load(ctx.initialState);
+      ctx.log(`kept the untrained weights: no epoch improved the ${this.label} on ${this.initial?.toPrecision(5)}`);
+      return true;
+    }
+    if (!this.bestState) {
+      const dir = this.dir(ctx);
+      if (!dir) return false;
+      this.bestState = await readStudentState(dir);
+    }
+    ctx.student.load(this.bestState);
+    ctx.log(`kept the weights of epoch ${this.bestEpoch + 1} (${this.label} ${this.best?.toPrecision(5)}; untrained ${this.initial?.toPrecision(5)})`);
+    return true;
+  }
+
+  state(): unknown {
+    return { best: this.best, bestEpoch: this.bestEpoch, lastEpoch: this.lastEpoch, initial: this.initial };
+  }
+
+  restore(s: unknown): void {
+    const x = s as { best: number | null; bestEpoch: number | null; lastEpoch: number; initial: number | null };
+    this.best = x.best;
+    this.bestEpoch = x.bestEpoch;
+    this.lastEpoch = x.lastEpoch;
+    this.initial = x.initial;
+  }
+}

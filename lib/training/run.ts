@@ -25,12 +25,16 @@ import { folderOnnx } from '../models/import';
 import { readModelFolder, sidePromptName } from '../models/st-folder';
 import { TextTokenizer } from '../models/tokenizer';
 import { dataGuidance } from '../synthesis/pseudo-queries';
-import { EvaluationCallback, type Callback } from './callbacks';
+import { autoEpochs, autoLearningRate, defaultWarmup, heldOutAgreement, holdOutByQuery, HOLDOUT_MIN_QUERIES, idfStaticInit, idfWeights, marginScale, optionChoice, studentMargins, type Choice, type FitMethod } from './auto';
+import { EvaluationCallback, KeepBestHeldOut, type Callback } from './callbacks';
 import { encodeExamples, tokenizeExamples, type TextExample } from './data';
 import { retrievalEvaluator } from './evaluation';
 import { exportStatic } from './export';
 import { importFullStudent } from './import-weights';
 import { fit, type FitResult } from './fit';
+import { writeJsonAtomic } from './io';
+import type { Score } from './losses/margin-mse';
+import { normalizeExample, type Example, type Student } from './student';
 import type { OptimizerName, SchedulerSpec } from './optim';
 import { AdapterStudent } from './students/adapter';
 import { DenseHeadStudent } from './students/dense-head';
@@ -76,10 +80,15 @@ export interface FitRunOptions {
   evalKs?: number[];
   evalMetrics?: MetricName[];
   /**
-   * Multiply every margin by this (default 1). Margin-MSE is scale-sensitive: BM25 margins run to
-   * tens, far beyond what a cosine (|s| ≤ 1) or a freshly initialised dot-product student scores.
+   * Multiply every margin by this. Default: derived from the data (./auto.ts: the spread of the
+   * untrained student's margins over the teacher's). Margin-MSE is scale-sensitive: BM25 margins
+   * run to tens, far beyond what a cosine (|s| ≤ 1) student scores.
    */
   marginScale?: number;
+  /** static: the initial table, 'idf' (default: random vectors scaled by BM25 idf) or 'random' (N(0, 1/D)). */
+  init?: 'idf' | 'random';
+  /** Hold out 10% of the queries (with ≥ 40) and keep the best epoch by their Margin-MSE (default true). */
+  holdOut?: boolean;
   /** Use at most this many training examples (the first ones). */
   maxExamples?: number;
   out: string;
@@ -94,6 +103,8 @@ export interface FitRunResult extends FitResult {
   /** Where documents are encoded (the base encoder for a query-only adapter). */
   documentModel: string;
   examples: number;
+  /** The settings used and where each came from (also <out>/config.json). */
+  config: FitRunConfig;
 }
 
 /** train.jsonl rows as text examples (the synthesis format: query, positive, negative, margin). */
@@ -147,9 +158,8 @@ function logPrompts(enc: Pick<Encoder, 'promptNameFor' | 'prompts' | 'modelDir'>
 }
 
 /**
- * Per-method defaults. Full fine-tuning updates a pretrained transformer: 2e-5 with 10% linear
- * warm-up, as sentence-transformers and GPL train (1e-3 would wreck a pretrained model). The
- * adapter and the static student start from scratch (identity / random tables): 1e-3, no warm-up.
+ * Fixed per-method starting points (what autoLearningRate gives adapter and full; static's rate is
+ * derived from its table, see ./auto.ts). Kept for callers that want the plain numbers.
  */
 export function methodDefaults(method: FitRunOptions['method']): { learningRate: number; warmup: number } {
   return method === 'full' ? { learningRate: 2e-5, warmup: 0.1 } : { learningRate: 1e-3, warmup: 0 };
@@ -163,30 +173,101 @@ export function withDefaultWarmup(s: SchedulerSpec | undefined, warmup: number):
   return s.warmup === undefined ? { ...s, warmup } : s;
 }
 
+/** The settings a run used, each with where it came from; written to <out>/config.json. */
+export interface FitRunConfig {
+  method: FitRunOptions['method'];
+  examples: number;
+  heldOutExamples: number;
+  score: Choice<Score>;
+  marginScale: Choice<number> & { correlation?: number };
+  learningRate: Choice<number>;
+  epochs: Choice<number>;
+  batchSize: number;
+  scheduler: SchedulerSpec | 'linear';
+  optimizer: OptimizerName;
+  weightDecay: number | null;
+  seed: number;
+  init?: Choice<'idf' | 'random'>;
+  heldOut: Choice<number>;
+}
+
+/** Splits the rows for the held-out check (or not), per the option and the number of queries. */
+function splitRows(o: FitRunOptions, rows: TextExample[]): { train: TextExample[]; heldOut: TextExample[]; choice: Choice<number> } {
+  if (o.holdOut === false) return { train: rows, heldOut: [], choice: optionChoice(0) };
+  const s = holdOutByQuery(rows, (r) => r.query, o.seed ?? 0);
+  const distinct = new Set(rows.map((r) => r.query)).size;
+  return {
+    train: s.train, heldOut: s.heldOut,
+    choice: s.queries
+      ? { value: s.queries, source: 'auto', why: `${s.queries} of ${distinct} queries (${s.heldOut.length} examples) held out to keep the best epoch by the teacher's margins` }
+      : { value: 0, source: 'auto', why: `only ${distinct} distinct queries (< ${HOLDOUT_MIN_QUERIES}): all of them train` },
+  };
+}
+
+/**
+ * The run's settings from the options and the data, then fit(): margins scaled, epochs, learning
+ * rate, the held-out check. Shared by the three methods.
+ */
+async function trainStudent<I>(
+  o: FitRunOptions, method: FitMethod, student: Student<I>, trainEx: Example<I>[], heldOutEx: Example<I>[], heldQueries: string[],
+  heldOutChoice: Choice<number>, callbacks: Callback[], print: (l: string) => void, warn: string | null,
+  extra: { score: Choice<Score>; init?: Choice<'idf' | 'random'>; learningRate: () => Choice<number> },
+): Promise<{ result: FitResult; config: FitRunConfig }> {
+  const train = trainEx.map((e, i) => normalizeExample(e, i));
+  const held = heldOutEx.map((e, i) => normalizeExample(e, i));
+  const score = extra.score.value;
+  let scale: FitRunConfig['marginScale'];
+  if (o.marginScale !== undefined) {
+    if (!(o.marginScale > 0)) throw new Error('fit: marginScale must be > 0');
+    scale = optionChoice(o.marginScale);
+  } else {
+    const m = await studentMargins(student, train, score, { max: 2000, seed: o.seed ?? 0 });
+    scale = marginScale(m.student, m.teacher, score);
+  }
+  if (scale.value !== 1) for (const e of [...train, ...held]) e.margins = e.margins.map((x) => x * scale.value);
+  const batchSize = o.batchSize ?? 32;
+  const epochs = o.epochs !== undefined ? optionChoice(o.epochs) : autoEpochs(method, train.length, batchSize);
+  const learningRate = o.learningRate !== undefined ? optionChoice(o.learningRate) : extra.learningRate();
+  const scheduler = withDefaultWarmup(o.scheduler, defaultWarmup(method));
+  const config: FitRunConfig = {
+    method, examples: train.length, heldOutExamples: held.length, score: extra.score, marginScale: scale, learningRate, epochs,
+    batchSize, scheduler: scheduler ?? 'linear', optimizer: o.optimizer ?? 'AdamW', weightDecay: o.weightDecay ?? null, seed: o.seed ?? 0,
+    ...(extra.init ? { init: extra.init } : {}), heldOut: heldOutChoice,
+  };
+  if (warn) {
+    const steps = Math.ceil(train.length / batchSize) * epochs.value;
+    print(`${warn}; that is ${steps} optimizer step${steps === 1 ? '' : 's'} at batch size ${batchSize} over ${epochs.value} epoch(s)`);
+  }
+  const show = (name: string, c: Choice<unknown>) => print(`fit: ${name} ${String(c.value)} (${c.source === 'option' ? 'option' : c.why})`);
+  show('score', extra.score);
+  if (extra.init) show('init', extra.init);
+  show('margin scale', scale);
+  show('learning rate', learningRate);
+  show('epochs', epochs);
+  show('held out', heldOutChoice);
+  await fsp.mkdir(o.out, { recursive: true });
+  await writeJsonAtomic(path.join(o.out, 'config.json'), config);
+  const all = [...callbacks];
+  if (held.length) {
+    all.push(new KeepBestHeldOut({ loss: (s) => heldOutAgreement(s, held, heldQueries, score), mode: 'max', label: 'held-out agreement with the teacher' }));
+  }
+  const result = await fit({
+    student, trainData: train, callbacks: all, epochs: epochs.value, learningRate: learningRate.value, batchSize, seed: o.seed,
+    optimizer: o.optimizer, weightDecay: o.weightDecay, scheduler, score, outDir: o.out, resume: o.resume, log: o.log,
+  });
+  return { result, config };
+}
+
 export async function fitRun(o: FitRunOptions): Promise<FitRunResult> {
   const print = o.log === undefined ? (l: string) => process.stderr.write(`${l}\n`) : o.log ?? (() => undefined);
-  const scale = o.marginScale ?? 1;
-  if (!(scale > 0)) throw new Error('fit: marginScale must be > 0');
-  const trainRows = (await readTrainRows(o.train, o.maxExamples)).map((r) => scale === 1 ? r : {
-    ...r,
-    margin: r.margin === undefined ? undefined : r.margin * scale,
-    margins: r.margins?.map((m) => m * scale),
-  });
+  const allRows = await readTrainRows(o.train, o.maxExamples);
   const beir: BeirDataset | null = o.evalData ? await readBeir(o.evalData, { split: o.evalSplit ?? 'test' }) : null;
   const ks = o.evalKs ?? [10, 100];
-  const defaults = methodDefaults(o.method);
-  const scheduler = withDefaultWarmup(o.scheduler, defaults.warmup);
-  const common = {
-    epochs: o.epochs, learningRate: o.learningRate ?? defaults.learningRate, batchSize: o.batchSize, seed: o.seed, optimizer: o.optimizer,
-    weightDecay: o.weightDecay, scheduler, score: o.score, outDir: o.out, resume: o.resume, log: o.log,
-  };
   const modelDir = path.join(o.out, 'model');
-  print(`fit: ${trainRows.length} examples, method ${o.method}`);
-  const advice = dataGuidance(trainRows.length, new Set(trainRows.map((r) => r.query)).size);
-  if (advice) {
-    const steps = Math.ceil(trainRows.length / (o.batchSize ?? 32)) * (o.epochs ?? 1);
-    print(`fit: warning: ${advice.replace('--num-relations', 'synthesize --num-relations')}; that is ${steps} optimizer step${steps === 1 ? '' : 's'} at batch size ${o.batchSize ?? 32} over ${o.epochs ?? 1} epoch(s)`);
-  }
+  print(`fit: ${allRows.length} examples, method ${o.method}`);
+  const advice = dataGuidance(allRows.length, new Set(allRows.map((r) => r.query)).size);
+  const warn = advice ? `fit: warning: ${advice.replace('--num-relations', 'synthesize --num-relations')}` : null;
+  const { train: trainRows, heldOut: heldRows, choice: heldOut } = splitRows(o, allRows);
 
   if (o.method === 'adapter') {
     if (!o.model) throw new Error('fit: --model (the frozen encoder) is required for the adapter');
@@ -198,8 +279,11 @@ export async function fitRun(o: FitRunOptions): Promise<FitRunResult> {
       }
       print(`fit: encoding the training texts with ${enc.modelDir} (dim ${enc.dim})`);
       logPrompts(enc, print);
-      const { examples } = await encodeExamples(trainRows, enc.dim, (t) => enc.encodeDocuments(t), { encodeQuery: (t) => enc.encodeQueries(t) });
+      const encode = (rows: TextExample[]) => encodeExamples(rows, enc.dim, (t) => enc.encodeDocuments(t), { encodeQuery: (t) => enc.encodeQueries(t) });
+      const { examples } = await encode(trainRows);
+      const held = heldRows.length ? (await encode(heldRows)).examples : [];
       const student = new AdapterStudent({ dim: enc.dim, rank: o.rank, bias: o.bias, sides: o.sides, seed: o.seed });
+      const score: Choice<Score> = o.score ? optionChoice(o.score) : { value: 'dot', source: 'auto', why: 'the adapter is trained with dot-product scores (GPL)' };
       const callbacks = [...(o.callbacks ?? [])];
       if (beir) {
         print(`fit: encoding ${beir.queries.length} queries and ${beir.corpus.length} documents for evaluation`);
@@ -209,21 +293,22 @@ export async function fitRun(o: FitRunOptions): Promise<FitRunResult> {
           evaluate: retrievalEvaluator({
             queries: rows(q, beir.queries.length, enc.dim), queryIds: beir.queries.map((x) => x.id),
             documents: rows(d, beir.corpus.length, enc.dim), docIds: beir.corpus.map((x) => x.id),
-            qrels: beir.qrels, ks, limit: Math.max(...ks), metrics: o.evalMetrics, normalize: o.score === 'cosine',
+            qrels: beir.qrels, ks, limit: Math.max(...ks), metrics: o.evalMetrics, normalize: score.value === 'cosine',
           }),
         }));
       }
-      const r = await fit({ ...common, student, trainData: examples, callbacks });
-      await student.exportArtifact(modelDir, { baseModelDir: enc.modelDir, similarity: o.score ?? 'dot' });
+      const { result: r, config } = await trainStudent(o, 'adapter', student, examples, held, heldRows.map((r) => r.query), heldOut, callbacks, print, warn,
+        { score, learningRate: () => autoLearningRate('adapter') });
+      await student.exportArtifact(modelDir, { baseModelDir: enc.modelDir, similarity: score.value });
       print(`fit: model written to ${modelDir}${student.sides === 'query'
         ? ' (query-only adapter: encodeQueries / encode_query apply it, encodeDocuments / encode_document give the unchanged base embeddings)' : ''}`);
-      return { ...r, modelDir, documentModel: path.resolve(modelDir), examples: examples.length };
+      return { ...r, modelDir, documentModel: path.resolve(modelDir), examples: examples.length, config };
     } finally {
       await enc.release();
     }
   }
 
-  if (o.method === 'full') return fitFull(o, trainRows, beir, ks, common, modelDir, print);
+  if (o.method === 'full') return fitFull(o, trainRows, heldRows, heldOut, beir, ks, modelDir, print, warn);
   if (o.method !== 'static') throw new Error(`fit: unknown method '${String(o.method)}' (adapter | static | full)`);
   const tokDir = o.tokenizer ?? o.model;
   if (!tokDir) throw new Error('fit: --tokenizer (or --model) is required for the static student');
@@ -231,29 +316,48 @@ export async function fitRun(o: FitRunOptions): Promise<FitRunResult> {
   const V = vocabSize(tokDir, JSON.parse(await fsp.readFile(path.join(tokDir, 'tokenizer.json'), 'utf8')));
   const ids = (t: string): number[] => tokenizer.encode(t).ids;
   const examples = tokenizeExamples(trainRows, ids);
-  const student = new StaticStudent({ vocabSize: V, dim: o.dim ?? 256, seed: o.seed });
+  const held = tokenizeExamples(heldRows, ids);
+  const D = o.dim ?? 256;
+  const seed = o.seed ?? 0;
+  let init: Choice<'idf' | 'random'>;
+  let table: Float32Array | undefined;
+  if ((o.init ?? 'idf') === 'idf') {
+    // idf over the distinct training documents (positives and negatives)
+    const docs = new Set<Int32Array>();
+    for (const e of examples) for (const d of [e.positive, ...(e.negatives ?? (e.negative ? [e.negative] : []))]) docs.add(d as Int32Array);
+    const { idf, documents } = idfWeights(docs, V);
+    table = idfStaticInit(V, D, seed, idf);
+    init = { value: 'idf', source: o.init ? 'option' : 'auto', why: `random token vectors scaled by their BM25 idf over the ${documents} distinct training documents` };
+  } else {
+    init = optionChoice('random');
+  }
+  const student = new StaticStudent({ vocabSize: V, dim: D, seed, init: table });
+  const score: Choice<Score> = o.score ? optionChoice(o.score) : { value: 'cosine', source: 'auto', why: 'a static student is scored by cosine (its norms follow text length)' };
   const callbacks = [...(o.callbacks ?? [])];
   if (beir) {
     callbacks.unshift(new EvaluationCallback({
       evaluate: retrievalEvaluator({
         queries: beir.queries.map((x) => Int32Array.from(ids(x.text))), queryIds: beir.queries.map((x) => x.id),
         documents: beir.corpus.map((x) => Int32Array.from(ids(beirText(x)))), docIds: beir.corpus.map((x) => x.id),
-        qrels: beir.qrels, ks, limit: Math.max(...ks), metrics: o.evalMetrics, normalize: o.score === 'cosine',
+        qrels: beir.qrels, ks, limit: Math.max(...ks), metrics: o.evalMetrics, normalize: score.value === 'cosine',
       }),
     }));
   }
-  const r = await fit({ ...common, student, trainData: examples, callbacks });
-  await exportStatic(student, modelDir, { tokenizerDir: tokDir, normalize: o.score === 'cosine' });
+  const used = new Set<number>();
+  for (const e of examples) for (const x of [e.query, e.positive, ...(e.negatives ?? [])]) for (const t of x as Int32Array) used.add(t);
+  const { result: r, config } = await trainStudent(o, 'static', student, examples, held, heldRows.map((r) => r.query), heldOut, callbacks, print, warn,
+    { score, init, learningRate: () => autoLearningRate('static', { table: student.table, dim: D, rows: used }) });
+  await exportStatic(student, modelDir, { tokenizerDir: tokDir, normalize: score.value === 'cosine' });
   print(`fit: model written to ${modelDir}`);
-  return { ...r, modelDir, documentModel: path.resolve(modelDir), examples: examples.length };
+  return { ...r, modelDir, documentModel: path.resolve(modelDir), examples: examples.length, config };
 }
 
 const FULL_EXTRA_FILES = ['special_tokens_map.json', 'vocab.txt'];
 
 /** method 'full': import (with the acceptance check) → tokenise → fit → export the model folder. */
 async function fitFull(
-  o: FitRunOptions, trainRows: TextExample[], beir: BeirDataset | null, ks: number[],
-  common: Omit<Parameters<typeof fit>[0], 'student' | 'trainData'>, modelDir: string, print: (l: string) => void,
+  o: FitRunOptions, trainRows: TextExample[], heldRows: TextExample[], heldOut: Choice<number>, beir: BeirDataset | null, ks: number[],
+  modelDir: string, print: (l: string) => void, warn: string | null,
 ): Promise<FitRunResult> {
   if (!o.model) throw new Error('fit: --model (the BERT or DistilBERT model folder to fine-tune) is required for method full');
   const stat = await fsp.stat(o.model).catch(() => null);
@@ -292,22 +396,25 @@ async function fitFull(
   const ids = (t: string): number[] => tokenizer.encode(lower(dp + t)).ids;
   const qids = (t: string): number[] => tokenizer.encode(lower(qp + t)).ids;
   const examples = tokenizeExamples(trainRows, ids, qids);
+  const held = tokenizeExamples(heldRows, ids, qids);
+  const score: Choice<Score> = o.score ? optionChoice(o.score) : { value: 'dot', source: 'auto', why: 'full fine-tuning with dot-product scores (GPL)' };
   const callbacks = [...(o.callbacks ?? [])];
   if (beir) {
     callbacks.unshift(new EvaluationCallback({
       evaluate: retrievalEvaluator({
         queries: beir.queries.map((x) => Int32Array.from(qids(x.text))), queryIds: beir.queries.map((x) => x.id),
         documents: beir.corpus.map((x) => Int32Array.from(ids(beirText(x)))), docIds: beir.corpus.map((x) => x.id),
-        qrels: beir.qrels, ks, limit: Math.max(...ks), metrics: o.evalMetrics, normalize: o.score === 'cosine', batchSize: 64,
+        qrels: beir.qrels, ks, limit: Math.max(...ks), metrics: o.evalMetrics, normalize: score.value === 'cosine', batchSize: 64,
       }),
     }));
   }
-  const r = await fit({ ...common, student, trainData: examples, callbacks });
-  await student.exportArtifact(modelDir, { tokenizerDir: o.model, similarity: o.score ?? 'dot' });
+  const { result: r, config } = await trainStudent(o, 'full', student, examples, held, heldRows.map((r) => r.query), heldOut, callbacks, print, warn,
+    { score, learningRate: () => autoLearningRate('full') });
+  await student.exportArtifact(modelDir, { tokenizerDir: o.model, similarity: score.value });
   for (const f of FULL_EXTRA_FILES) {
     const from = path.join(o.model, f);
     if (await fsp.access(from).then(() => true, () => false)) await fsp.copyFile(from, path.join(modelDir, f));
   }
   print(`fit: model written to ${modelDir}`);
-  return { ...r, modelDir, documentModel: path.resolve(modelDir), examples: examples.length };
+  return { ...r, modelDir, documentModel: path.resolve(modelDir), examples: examples.length, config };
 }
