@@ -30,6 +30,12 @@ using st::cpu::SimdLevel;
 
 static int g_failures = 0;
 static std::mt19937_64 g_rng(12345);
+// SYNTHTUNE_CHECK_QUICK=1 (the sanitizer run of scripts/asan-check.sh): fewer and smaller shapes,
+// still one of every edge (odd sizes, K > KC, N > NC, M > MC, batches, exclusions, D = 0).
+static const bool g_quick = [] {
+  const char* e = std::getenv("SYNTHTUNE_CHECK_QUICK");
+  return e && *e && *e != '0';
+}();
 
 #define CHECK(cond, ...)                                  \
   do {                                                    \
@@ -105,13 +111,14 @@ static void check_sgemm(SimdLevel lv, bool trans_b, int64_t batch, int64_t M, in
 
 static void test_sgemm(SimdLevel lv) {
   GemmErr err;
-  const int64_t dims[] = {1, 2, 7, 13, 16, 31, 33, 129};
+  const std::vector<int64_t> dims = g_quick ? std::vector<int64_t>{1, 7, 16, 33} : std::vector<int64_t>{1, 2, 7, 13, 16, 31, 33, 129};
   int n = 0;
   for (int64_t M : dims)
     for (int64_t N : dims)
       for (int64_t K : {1, 7, 16, 129})
         for (int tb = 0; tb < 2; ++tb) {
           const int threads = 1 + (n++ % 3);
+          if (g_quick && (n % 2) == 0) continue;
           check_sgemm(lv, tb, 1, M, N, K, 1.0f, 0.0f, threads, err);
         }
   // bigger / blocked shapes, alpha & beta, batches, K > KC, N > NC, M > MC
@@ -127,9 +134,15 @@ static void test_sgemm(SimdLevel lv) {
       {7, 3, 5, 9, 1.0f, 0.0f, 0},        {1, 190, 513, 2049, 1.0f, 0.0f, 2},
       {2, 160, 300, 600, 1.0f, 0.0f, 1},  {1, 33, 33, 1, 1.0f, 3.0f, 3},
   };
-  for (auto& s : shapes)
-    for (int tb = 0; tb < 2; ++tb)
+  int si = 0;
+  for (auto& s : shapes) {
+    ++si;
+    for (int tb = 0; tb < 2; ++tb) {
+      // quick: one transpose each, and the two largest products (their blocking is seen elsewhere) skipped
+      if (g_quick && (tb != si % 2 || s.M * s.N * s.K > 100000000)) continue;
       check_sgemm(lv, tb, s.b, s.M, s.N, s.K, s.alpha, s.beta, s.threads, err);
+    }
+  }
   // K == 0 and alpha == 0: C = beta * C
   for (float beta : {0.0f, 0.5f}) {
     std::vector<float> C(12, std::numeric_limits<float>::quiet_NaN());
@@ -238,12 +251,18 @@ static void test_topk(SimdLevel lv) {
           const int threads = 1 + (n % 3);
           const bool excl = (n % 2) == 1, integer = (n % 4) < 2;
           ++n;
+          if (g_quick && (n % 3) != 0) continue;
           check_topk(lv, Q, N, D, k, excl, integer, threads);
         }
   // big enough for several query groups / corpus blocks / D chunks
-  check_topk(lv, 300, 3000, 600, 10, true, true, 2);
-  check_topk(lv, 300, 3000, 600, 10, false, false, 3);
-  check_topk(lv, 70, 20000, 40, 100, true, true, 0);
+  if (g_quick) {
+    check_topk(lv, 40, 3000, 600, 10, true, true, 2);
+    check_topk(lv, 20, 5000, 40, 100, true, false, 0);
+  } else {
+    check_topk(lv, 300, 3000, 600, 10, true, true, 2);
+    check_topk(lv, 300, 3000, 600, 10, false, false, 3);
+    check_topk(lv, 70, 20000, 40, 100, true, true, 0);
+  }
   check_topk(lv, 3, 100, 0, 4, false, true, 2);  // D = 0: all scores 0 -> indices 0..3
   check_topk(lv, 5, 50, 1100, 60, true, false, 2);
   std::printf("topk   %-6s  max abs score diff %.3g\n", st::cpu::simd_level_name(lv),
@@ -260,7 +279,7 @@ static void test_public_and_concurrency() {
   st::cpu::sgemm_naive(false, M, N, K, 1.0f, A.data(), B.data(), 0.0f, ref.data());
   auto worker = [&](int id, int* bad) {
     std::vector<float> C(M * N);
-    for (int it = 0; it < 20; ++it) {
+    for (int it = 0; it < (g_quick ? 4 : 20); ++it) {
       st::sgemm(false, 1, M, N, K, 1.0f, A.data(), B.data(), 0.0f, C.data(), id % 2 ? 2 : 0);
       if (C != ref) ++*bad;  // integer data: exact
     }
