@@ -10,8 +10,8 @@
 //    make a failed build fail the install instead (CI does).
 'use strict';
 const { spawnSync } = require('node:child_process');
-const fs = require('node:fs');
 const path = require('node:path');
+const { localNodeDir, nodeGypCommand } = require('./gyp-env');
 
 const root = path.resolve(__dirname, '..');
 const force = process.argv.includes('--force');
@@ -29,29 +29,6 @@ function prebuildWorks() {
   } catch {
     return null;
   }
-}
-
-/** The local Node headers: <prefix>/include/node next to the running node binary. */
-function localNodeDir() {
-  if (process.env.npm_config_nodedir && fs.existsSync(path.join(process.env.npm_config_nodedir, 'include', 'node', 'node_api.h'))) {
-    return process.env.npm_config_nodedir;
-  }
-  const prefix = path.resolve(path.dirname(process.execPath), '..');
-  return fs.existsSync(path.join(prefix, 'include', 'node', 'node_api.h')) ? prefix : null;
-}
-
-/** node-gyp: the one npm runs us with, else the one bundled with npm, else a local install. */
-function nodeGypCommand() {
-  const candidates = [process.env.npm_config_node_gyp];
-  try {
-    candidates.push(require.resolve('node-gyp/bin/node-gyp.js'));
-  } catch {
-    /* not installed locally */
-  }
-  const npmDir = path.resolve(path.dirname(process.execPath), '..', 'lib', 'node_modules', 'npm');
-  candidates.push(path.join(npmDir, 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'));
-  const found = candidates.find((c) => c && fs.existsSync(c));
-  return found ? [process.execPath, found] : ['node-gyp'];
 }
 
 function main() {

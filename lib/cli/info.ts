@@ -1,6 +1,84 @@
-/** `synthtune info [--json]`: the active kernel backend, its SIMD level and threads, and why better ones were not loaded. */
-import { backend } from '../kernels';
+/**
+ * `synthtune info [--json]`: what this installation runs on.
+ *   - the kernel backend (CUDA / native SIMD level / pure TypeScript), its threads, and why better ones were not loaded
+ *   - the native addon file in use (a prebuilt binary from prebuilds/, or a local build)
+ *   - HNSW: whether hnswlib-node's addon loads, and what to run when it does not
+ *   - onnxruntime: the onnxruntime-node version and folder, its execution providers, and whether
+ *     the CUDA provider libraries (downloaded by its install script, skipped with
+ *     ONNXRUNTIME_NODE_INSTALL=skip) are present
+ * Reads the backend through inspectBackend(): never logs the fallback notice, never throws for
+ * SYNTHTUNE_REQUIRE_NATIVE, so it can always say why.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { hnswStatus, inspectBackend, packageRoot, type BackendInfo, type HnswStatus } from '../kernels/loader';
 import { parseCli } from './util';
+
+export interface OnnxRuntimeInfo {
+  /** onnxruntime-node's version, or null when the package is missing. */
+  version: string | null;
+  /** The package folder. */
+  dir: string | null;
+  /** The native binding folder for this platform (bin/napi-v6/<platform>/<arch>), when it exists. */
+  bindingDir: string | null;
+  /** Execution providers the loaded runtime lists ([] when it failed to load). */
+  providers: string[];
+  /** Whether libonnxruntime_providers_cuda.so (the optional CUDA download) is installed. */
+  cudaLibraries: boolean;
+  /** Why the runtime did not load (absent when it did). */
+  error?: string;
+}
+
+export interface InstallInfo extends BackendInfo {
+  /** The native addon file in use (absent on the pure-TypeScript path). */
+  addonFile?: string;
+  hnsw: HnswStatus;
+  onnxruntime: OnnxRuntimeInfo;
+}
+
+/** The .node file node-gyp-build resolves (a prebuild or build/Release), when the native backend is the CPU addon. */
+function addonFile(name: string): string | undefined {
+  if (!name.startsWith('native-')) return undefined;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    const nodeGypBuild = require('node-gyp-build') as { resolve(dir: string): string };
+    return nodeGypBuild.resolve(packageRoot());
+  } catch {
+    return undefined;
+  }
+}
+
+export async function onnxRuntimeInfo(): Promise<OnnxRuntimeInfo> {
+  let pkgJson: string;
+  try {
+    pkgJson = require.resolve('onnxruntime-node/package.json');
+  } catch {
+    return { version: null, dir: null, bindingDir: null, providers: [], cudaLibraries: false, error: 'onnxruntime-node is not installed' };
+  }
+  const dir = path.dirname(pkgJson);
+  const version = (JSON.parse(fs.readFileSync(pkgJson, 'utf8')) as { version: string }).version;
+  const bin = path.join(dir, 'bin', 'napi-v6', process.platform, process.arch);
+  const bindingDir = fs.existsSync(bin) ? bin : null;
+  const cudaLibraries = bindingDir !== null && fs.existsSync(path.join(bin, 'libonnxruntime_providers_cuda.so'));
+  try {
+    const { availableDevices } = await import('../models/ort.js'); // lazily: the runtime is heavy
+    return { version, dir, bindingDir, providers: availableDevices(), cudaLibraries };
+  } catch (e) {
+    const error = (e instanceof Error ? e.message : String(e)).split('\n')[0];
+    return { version, dir, bindingDir, providers: [], cudaLibraries, error };
+  }
+}
+
+export async function installInfo(): Promise<InstallInfo> {
+  const { info } = inspectBackend();
+  return {
+    ...info,
+    reasons: [...info.reasons],
+    addonFile: addonFile(info.name),
+    hnsw: hnswStatus(),
+    onnxruntime: await onnxRuntimeInfo(),
+  };
+}
 
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseCli(argv, { json: { type: 'boolean' } });
@@ -8,13 +86,27 @@ export async function run(argv: string[]): Promise<number> {
     process.stdout.write('usage: synthtune info [--json]\n');
     return 0;
   }
-  const be = backend();
+  const be = await installInfo();
   if (values.json) {
     process.stdout.write(JSON.stringify(be) + '\n');
     return 0;
   }
-  process.stdout.write(`backend: ${be.name}\nsimd: ${be.simd}\nthreads: ${be.threads}\n`);
-  if (be.device) process.stdout.write(`device: ${be.device}\n`);
-  for (const r of be.reasons) process.stdout.write(`not used: ${r}\n`);
+  const out: string[] = [`backend: ${be.name}`, `simd: ${be.simd}`, `threads: ${be.threads}`];
+  if (be.device) out.push(`device: ${be.device}`);
+  if (be.addonFile) out.push(`addon: ${path.relative(process.cwd(), be.addonFile) || be.addonFile}`);
+  for (const r of be.reasons) out.push(`not used: ${r}`);
+  out.push(be.hnsw.available ? `hnsw: available (hnswlib-node ${be.hnsw.version})` : `hnsw: unavailable: ${be.hnsw.reason}`);
+  const ort = be.onnxruntime;
+  if (!ort.version) {
+    out.push(`onnxruntime: unavailable: ${ort.error}`);
+  } else {
+    const where = ort.bindingDir ? path.relative(process.cwd(), ort.bindingDir) || ort.bindingDir : `no binding for ${process.platform}-${process.arch}`;
+    out.push(`onnxruntime: onnxruntime-node ${ort.version} (${where})`);
+    out.push(ort.error ? `onnxruntime: failed to load: ${ort.error}` : `onnxruntime providers: ${ort.providers.join(', ')}`);
+    out.push(
+      `onnxruntime CUDA libraries: ${ort.cudaLibraries ? 'installed' : 'not installed (CPU only; its install script downloads them unless ONNXRUNTIME_NODE_INSTALL=skip)'}`,
+    );
+  }
+  process.stdout.write(out.join('\n') + '\n');
   return 0;
 }

@@ -8,6 +8,15 @@
  * SYNTHTUNE_BACKEND=js|cpu|cuda forces a choice (auto by default); a forced backend that cannot
  * load falls back like auto does, and says so in the reasons.
  *
+ * A process that ends up on the pure-TypeScript kernels without asking for them (SYNTHTUNE_BACKEND=js)
+ * says so once on stderr, on the first kernel call, with the reasons and what to run; with
+ * SYNTHTUNE_REQUIRE_NATIVE=1 that first call throws NativeRequiredError instead. `synthtune info`
+ * reads the same choice through inspectBackend(), which neither logs nor throws.
+ *
+ * Prebuilt binaries (scripts/prebuildify.js, shipped in the npm package) are named
+ * prebuilds/<platform>-<arch>/synthtune.napi.<glibc|musl>.node; node-gyp-build tells musl from glibc
+ * by /etc/alpine-release only, so on another musl distribution LIBC=musl is set here first.
+ *
  * SYNTHTUNE_CUDA_ADDON=/path/to/synthtune_cuda.node loads that CUDA build instead of
  * build-cuda/Release/synthtune_cuda.node (relative paths from the working directory), e.g. the
  * CPU-emulated build of `npm run build:cuda-emu` (build-cuda-emu/synthtune_cuda.node), which reports
@@ -94,10 +103,57 @@ function message(e: unknown): string {
   return s.split('\n')[0];
 }
 
-let cached: LoadedBackend | null = null;
+/** Thrown by the first kernel call when SYNTHTUNE_REQUIRE_NATIVE=1 and no native backend loaded. */
+export class NativeRequiredError extends Error {
+  constructor(readonly reasons: string[]) {
+    super(`SYNTHTUNE_REQUIRE_NATIVE=1 but the native kernels did not load: ${reasons.join('; ')}`);
+    this.name = 'NativeRequiredError';
+  }
+}
 
+/** What to run to get the native addon, for a consumer and in this repository. */
+export const BUILD_HINT =
+  'reinstall with install scripts enabled, or run `npm rebuild synthtune` (builds it with node-gyp; needs a C++17 compiler; `npm run build:native` in the synthtune repository)';
+
+/** musl without /etc/alpine-release: tell node-gyp-build, which would otherwise pick the glibc prebuild. */
+function markMusl(): void {
+  if (process.platform !== 'linux' || process.env.LIBC || fs.existsSync('/etc/alpine-release')) return;
+  try {
+    const header = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header;
+    if (header && !header.glibcVersionRuntime) process.env.LIBC = 'musl';
+  } catch {
+    /* no report support: keep node-gyp-build's own guess */
+  }
+}
+
+let cached: LoadedBackend | null = null;
+let forcedJs = false;
+let fallbackAnnounced = false;
+
+/**
+ * The backend for a kernel call: inspectBackend()'s choice, plus the fallback policy: the
+ * pure-TypeScript path taken without SYNTHTUNE_BACKEND=js is logged once on stderr, or, with
+ * SYNTHTUNE_REQUIRE_NATIVE=1, is a NativeRequiredError.
+ */
 export function loadBackend(): LoadedBackend {
+  const loaded = inspectBackend();
+  if (loaded.addon || forcedJs) return loaded;
+  if (process.env.SYNTHTUNE_REQUIRE_NATIVE === '1') throw new NativeRequiredError(loaded.info.reasons);
+  if (!fallbackAnnounced) {
+    fallbackAnnounced = true;
+    process.stderr.write(
+      `synthtune: native kernels unavailable, using the pure-TypeScript kernels (100-200x slower): ` +
+        `${loaded.info.reasons.join('; ')}\n` +
+        `synthtune: to get them, ${BUILD_HINT}; SYNTHTUNE_BACKEND=js silences this, SYNTHTUNE_REQUIRE_NATIVE=1 makes it an error\n`,
+    );
+  }
+  return loaded;
+}
+
+/** Which backend loads and why better ones did not, without logging or throwing (`synthtune info`). */
+export function inspectBackend(): LoadedBackend {
   if (cached) return cached;
+  forcedJs = false;
   const want = (process.env.SYNTHTUNE_BACKEND ?? 'auto').toLowerCase();
   const reasons: string[] = [];
   const root = packageRoot();
@@ -106,6 +162,7 @@ export function loadBackend(): LoadedBackend {
   }
   if (want === 'js') {
     reasons.push('SYNTHTUNE_BACKEND=js forces the pure-TypeScript kernels');
+    forcedJs = true;
     cached = { info: { name: 'js', simd: 'none', threads: 1, reasons }, addon: null };
     return cached;
   }
@@ -148,6 +205,7 @@ export function loadBackend(): LoadedBackend {
   }
   try {
     // node-gyp-build looks in prebuilds/<platform>-<arch>/ and then build/Release.
+    markMusl();
     // eslint-disable-next-line @typescript-eslint/no-var-requires
     const nodeGypBuild = require('node-gyp-build') as (dir: string) => NativeAddon;
     const addon = nodeGypBuild(root);
@@ -163,7 +221,7 @@ export function loadBackend(): LoadedBackend {
     cached = { info: { name, simd, threads: addon.defaultThreads(), reasons }, addon };
     return cached;
   } catch (e) {
-    reasons.push(`native: addon not loaded (${message(e)}); run \`npm run build:native\``);
+    reasons.push(`native: addon not loaded (${message(e)}); ${BUILD_HINT}`);
   }
   if (cudaBuild) {
     const simd = cudaBuild.simdLevel();
@@ -178,4 +236,62 @@ export function loadBackend(): LoadedBackend {
 /** For tests: forget the cached choice so a changed SYNTHTUNE_BACKEND is honoured. */
 export function resetBackendForTests(): void {
   cached = null;
+  forcedJs = false;
+  fallbackAnnounced = false;
+}
+
+export interface HnswStatus {
+  available: boolean;
+  /** hnswlib-node's version, when its package is installed. */
+  version?: string;
+  /** Why it is unavailable and what to run (absent when available). */
+  reason?: string;
+}
+
+/** Thrown by requireHnswlib() when hnswlib-node's native addon cannot be loaded. */
+export class HnswUnavailableError extends Error {
+  constructor(reason: string) {
+    super(`HNSW index unavailable: ${reason}`);
+    this.name = 'HnswUnavailableError';
+  }
+}
+
+let hnswCached: HnswStatus | null = null;
+
+/**
+ * Whether hnswlib-node (compiled from source by its own install script, no prebuilt binary) loads.
+ * Installed with --ignore-scripts it is present but unbuilt; the reason says what to run.
+ */
+export function hnswStatus(): HnswStatus {
+  if (hnswCached) return hnswCached;
+  let version: string | undefined;
+  try {
+    version = (require('hnswlib-node/package.json') as { version: string }).version;
+  } catch {
+    hnswCached = { available: false, reason: 'hnswlib-node is not installed (run `npm install hnswlib-node`); use --index exact' };
+    return hnswCached;
+  }
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    const lib = require('hnswlib-node') as { HierarchicalNSW?: unknown };
+    if (typeof lib.HierarchicalNSW !== 'function') throw new Error('HierarchicalNSW is not exported');
+    hnswCached = { available: true, version };
+  } catch (e) {
+    hnswCached = {
+      available: false,
+      version,
+      reason:
+        `hnswlib-node ${version} did not load (${message(e)}): its addon is compiled by its install script, ` +
+        'which did not run (--ignore-scripts?) or failed; run `npm rebuild hnswlib-node` (needs a C++ compiler and python3), ' +
+        'or mine with --index exact (the native top-k)',
+    };
+  }
+  return hnswCached;
+}
+
+/** The resolved path of hnswlib-node for a worker to require, or a HnswUnavailableError saying what to run. */
+export function hnswlibPath(): string {
+  const st = hnswStatus();
+  if (!st.available) throw new HnswUnavailableError(st.reason ?? 'hnswlib-node did not load');
+  return require.resolve('hnswlib-node');
 }

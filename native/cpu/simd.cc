@@ -2,8 +2,9 @@
 //
 // The native addon is compiled once, without -march flags, and must run on any x86-64. The SIMD
 // kernels carry GCC target attributes instead, and are only called after this file has checked
-// (with __builtin_cpu_supports, which also accounts for OS support of the wider registers) that
-// the CPU can run them:
+// (CPUID for the instructions, XGETBV for the OS saving the wider registers, as libgcc's
+// __builtin_cpu_supports does; read directly so that the clang/zig builds of the prebuilt
+// binaries, whose runtime lacks libgcc's __cpu_model, detect the same way) that the CPU can run them:
 //   "avx512": avx512f + avx512bw + avx512dq + avx512vl (and fma)
 //   "avx2"  : avx2 + fma
 //   "scalar": anything else, and every non-x86 build
@@ -11,6 +12,9 @@
 // CPU); asking for a level the CPU lacks is ignored and the detected level is kept.
 #include <cstdlib>
 #include <cstring>
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <cpuid.h>
+#endif
 
 #include "../kernels.h"
 #include "threadpool.h"
@@ -18,14 +22,29 @@
 namespace st {
 namespace cpu {
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+// XCR0 (XGETBV 0) without the xsave target attribute: the raw instruction bytes.
+static unsigned long long xcr0() {
+  unsigned eax, edx;
+  __asm__ volatile(".byte 0x0f, 0x01, 0xd0" : "=a"(eax), "=d"(edx) : "c"(0));
+  return (static_cast<unsigned long long>(edx) << 32) | eax;
+}
+#endif
+
 SimdLevel simd_level_detected() {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
   static const SimdLevel detected = [] {
-    __builtin_cpu_init();
-    const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    const bool avx512 = avx2 && __builtin_cpu_supports("avx512f") &&
-                        __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
-                        __builtin_cpu_supports("avx512vl");
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return kScalar;
+    const bool osxsave = c & (1u << 27), avx = c & (1u << 28), fma = c & (1u << 12);
+    if (!osxsave || !avx) return kScalar;
+    const unsigned long long xcr = xcr0();
+    if ((xcr & 0x6) != 0x6) return kScalar;  // XMM + YMM state saved by the OS
+    if (__get_cpuid_max(0, nullptr) < 7) return kScalar;
+    __cpuid_count(7, 0, a, b, c, d);
+    const bool avx2 = fma && (b & (1u << 5));
+    const bool avx512 = avx2 && (xcr & 0xe6) == 0xe6 &&  // + opmask, ZMM0-15 upper, ZMM16-31
+                        (b & (1u << 16)) && (b & (1u << 17)) && (b & (1u << 30)) && (b & (1u << 31));  // F DQ BW VL
     return avx512 ? kAvx512 : avx2 ? kAvx2 : kScalar;
   }();
   return detected;
