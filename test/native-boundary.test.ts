@@ -6,6 +6,10 @@
  *
  * Outcomes asserted: a correct result (compared with the sync kernel or the TS reference), or a
  * clear error naming the argument or file — never a signal, never a silent wrong result.
+ *
+ * SYNTHTUNE_TEST_ADDON=<file.node> makes the child processes load that addon (scripts/asan-addon.sh
+ * passes a sanitizer build, with SYNTHTUNE_TEST_PRELOAD naming the sanitizer runtimes to preload
+ * into the children only); the tests that map many GiB of zero pages are skipped then.
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -26,12 +30,21 @@ const { addon, info } = loadBackend();
 const native = addon !== null;
 if (!native) console.log(`native boundary tests of the addon skipped: ${info.reasons.join('; ')}`);
 
+const childAddon = process.env.SYNTHTUNE_TEST_ADDON;
+const preload = process.env.SYNTHTUNE_TEST_PRELOAD;
+const sanitized = preload !== undefined && preload !== '';
+const loadAddon = childAddon ? `require(${JSON.stringify(path.resolve(childAddon))})` : `require('node-gyp-build')(${JSON.stringify(root)})`;
+
 /** Runs `body` in `node --expose-gc` with `addon` loaded; returns the exit status, signal and output. */
 function child(body: string, timeout = 60_000) {
-  const r = spawnSync(process.execPath, ['--expose-gc', '-e', `const addon = require('node-gyp-build')(${JSON.stringify(root)});\n${body}`], {
+  const env = sanitized
+    ? { ...process.env, LD_PRELOAD: preload, ASAN_OPTIONS: 'detect_leaks=0:abort_on_error=1', UBSAN_OPTIONS: 'halt_on_error=1:print_stacktrace=1' }
+    : process.env;
+  const r = spawnSync(process.execPath, ['--expose-gc', '-e', `const addon = ${loadAddon};\n${body}`], {
     cwd: root,
     encoding: 'utf8',
-    timeout,
+    env,
+    timeout: sanitized ? timeout * 4 : timeout,
   });
   return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
 }
@@ -256,7 +269,7 @@ describe('NaN and Inf inputs', () => {
 
 // ---- sizes past int32 and allocations past the machine ---------------------------------------------
 
-describe.runIf(native)('sizes past 2^31 elements', () => {
+describe.runIf(native && !sanitized)('sizes past 2^31 elements', () => {
   // A corpus of N·D > 2^31 floats, all zero pages except three rows (never touched for writing,
   // so it costs address space, not memory): int32 index arithmetic would read the wrong rows.
   it('topk and matmul index a 2^31+ element matrix correctly', () => {
@@ -300,7 +313,7 @@ describe('allocations larger than the memory available', () => {
     expect(Date.now() - t0).toBeLessThan(1000); // refused, not allocated
   });
   // An async topk over 16 GiB of zero pages given as both queries and corpus: 32 GiB to copy.
-  it.runIf(native && 32 * GiB > 1.1 * availableMemory())('an async call whose argument copies exceed memory is refused with the size needed', () => {
+  it.runIf(native && !sanitized && 32 * GiB > 1.1 * availableMemory())('an async call whose argument copies exceed memory is refused with the size needed', () => {
     const r = result(child(String.raw`
 const d = 2 ** 31 - 1, x = new Float32Array(2 * d);
 let message = null;
