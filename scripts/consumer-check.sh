@@ -28,11 +28,11 @@ work="$(mktemp -d "${TMPDIR:-/tmp}/synthtune-consumer.XXXXXX")"
 if [ "${CONSUMER_KEEP:-0}" != 1 ]; then trap 'rm -rf "$work"' EXIT; fi
 export ONNXRUNTIME_NODE_INSTALL=skip npm_config_audit=false npm_config_fund=false npm_config_update_notifier=false
 # node-gyp (hnswlib-node's build) uses this Node's own headers; anything it would download lands in
-# this empty devdir, which is checked at the end.
+# its devdir, $XDG_CACHE_HOME/node-gyp, with XDG_CACHE_HOME an empty folder for the installs: checked at the end.
 prefix="$(cd "$(dirname "$(command -v node)")/.." && pwd)"
 if [ -f "$prefix/include/node/node_api.h" ]; then export npm_config_nodedir="$prefix"; fi
-export npm_config_devdir="$work/node-gyp-devdir"
-mkdir -p "$npm_config_devdir"
+gypcache="$work/xdg-cache"
+mkdir -p "$gypcache"
 summary=()
 t0=$(date +%s)
 step() { echo "== consumer-check: $* =="; }
@@ -99,7 +99,7 @@ check_project() {
   write_project "$dir"
   local s
   s=$(date +%s)
-  (cd "$dir" && npm install --no-audit --no-fund --prefer-offline "$@" "$tgz" >"$dir/install.log" 2>&1) || { cat "$dir/install.log" >&2; fail "$mode: npm install"; }
+  (cd "$dir" && XDG_CACHE_HOME="$gypcache" npm install --no-audit --no-fund --prefer-offline "$@" "$tgz" >"$dir/install.log" 2>&1) || { cat "$dir/install.log" >&2; fail "$mode: npm install"; }
   summary+=("$mode: npm install $(elapsed "$s") s")
   echo "${summary[-1]}"
   if grep -i "getaddrinfo\|ENOTFOUND\|downloading\|nodejs.org" "$dir/install.log"; then fail "$mode: the install tried the network (above)"; fi
@@ -142,7 +142,7 @@ check_project() {
   if [ "$mode" = ignore-scripts ] || [ "${CONSUMER_DEMO:-}" = all ]; then
     step "$mode: npx synthtune demo"
     s=$(date +%s)
-    (cd "$dir" && SYNTHTUNE_REQUIRE_NATIVE=1 SYNTHTUNE_BACKEND=cpu npx --no-install synthtune demo) || fail "$mode: synthtune demo"
+    (cd "$dir" && SYNTHTUNE_REQUIRE_NATIVE=1 SYNTHTUNE_BACKEND=cpu npx --no-install synthtune demo --out "$dir/demo") || fail "$mode: synthtune demo"
     summary+=("$mode: demo $(elapsed "$s") s")
   fi
 }
@@ -170,8 +170,8 @@ fi
 if [ "${CONSUMER_MUSL:-1}" != 0 ] && command -v musl-gcc >/dev/null; then
   step "linux-x64-musl: dlopen by musl's dynamic loader"
   addon="$work/ignore-scripts/node_modules/synthtune/prebuilds/linux-x64/synthtune.napi.musl.node"
-  # Stubs for the N-API functions the addon imports (Node provides them); everything else must come from musl.
-  nm -D --undefined-only "$addon" | awk '{print $NF}' | grep -E '^(napi_|node_api_)' | sed 's/.*/int &(void) { return 9; }/' >"$work/napi-stubs.c"
+  # Stubs for the N-API and libuv functions the addon imports (Node provides them); everything else must come from musl.
+  nm -D --undefined-only "$addon" | awk '{print $NF}' | grep -E '^(napi_|node_api_|uv_)' | sed 's/.*/int &(void) { return 9; }/' >"$work/napi-stubs.c"
   cat >"$work/musl-host.c" <<'EOF'
 #include <dlfcn.h>
 #include <stdio.h>
@@ -185,13 +185,13 @@ int main(int argc, char** argv) {
 EOF
   musl-gcc -O1 -rdynamic -o "$work/musl-host" "$work/musl-host.c" "$work/napi-stubs.c" || fail "musl-gcc"
   "$work/musl-host" "$addon" || fail "the musl prebuild does not load under musl"
-  summary+=("linux-x64-musl: loads under musl's dynamic loader ($(wc -l <"$work/napi-stubs.c") napi imports stubbed)")
+  summary+=("linux-x64-musl: loads under musl's dynamic loader ($(wc -l <"$work/napi-stubs.c") napi/uv imports stubbed)")
 else
   echo "== consumer-check: linux-x64-musl load skipped (needs musl-tools; CONSUMER_MUSL=${CONSUMER_MUSL:-1}) =="
 fi
 
-if [ -n "$(ls -A "$npm_config_devdir")" ]; then fail "node-gyp downloaded into $npm_config_devdir: $(ls "$npm_config_devdir")"; fi
-summary+=("node-gyp devdir empty: no Node headers were downloaded")
+if [ -e "$gypcache/node-gyp" ]; then fail "node-gyp downloaded Node headers into $gypcache/node-gyp: $(ls -R "$gypcache/node-gyp" | head -5)"; fi
+summary+=("node-gyp cache empty: no Node headers were downloaded (nodedir ${npm_config_nodedir:-unset})")
 
 echo "== consumer-check summary =="
 printf '%s\n' "${summary[@]}"

@@ -211,7 +211,9 @@ export function inspectBackend(): LoadedBackend {
     const addon = nodeGypBuild(root);
     const simd = addon.simdLevel();
     const name = `native-${simd}` as BackendName;
-    if (simd !== 'avx512') {
+    if (simd !== 'avx512' && process.arch !== 'x64') {
+      reasons.push(`native-avx2/avx512: x86-64 only; ${process.arch} runs the scalar C++ kernels`);
+    } else if (simd !== 'avx512') {
       reasons.push(
         simd === 'avx2'
           ? 'native-avx512: this CPU (or SYNTHTUNE_SIMD) lacks AVX-512F/BW/DQ/VL'
