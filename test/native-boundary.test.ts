@@ -290,6 +290,15 @@ console.log(JSON.stringify({ n: N, idx: Array.from(idx), sc: Array.from(sc), c: 
   }, 120_000);
 });
 
+describe('counts past int32 in the TypeScript layer', () => {
+  it('exclusion lists of more than 2^31 − 1 ids in total are refused before any allocation', async () => {
+    const x = new Float32Array(8);
+    const huge = [{ length: 2 ** 30 }, { length: 2 ** 30 }] as unknown as number[][];
+    await expect(topk(x, x, { dim: 2, k: 1, exclude: [...huge, null, null] })).rejects.toThrow(/^exclude lists hold 2147483648 ids in total, more than 2\^31 - 1$/);
+    expect(() => topkRef(x, x, { dim: 2, k: 1, exclude: [...huge, null, null] })).toThrow(/more than 2\^31 - 1/);
+  });
+});
+
 describe('allocations larger than the memory available', () => {
   const GiB = 1024 ** 3;
   it('matmul without c: refused before allocating, with the size needed', () => {

@@ -90,6 +90,17 @@ export function availableMemory(): number {
   return avail;
 }
 
+/** new Float32Array(n) after checkAlloc, with a RangeError naming `what` where a typed array cannot be that long. */
+export function allocF32(what: string, n: number): Float32Array {
+  checkAlloc(what, n * 4);
+  try {
+    return new Float32Array(n);
+  } catch (e) {
+    if (e instanceof RangeError) throw new RangeError(`${what} is longer than a Float32Array can be (${e.message})`);
+    throw e;
+  }
+}
+
 /** A RangeError giving the size needed when `bytes` (for `what`) does not fit in the memory available now. */
 export function checkAlloc(what: string, bytes: number): void {
   const avail = availableMemory();
@@ -142,8 +153,7 @@ export function checkGemm(a: unknown, b: unknown, args: GemmArgs): CheckedGemm {
     disjoint('c', c, 'b', B);
   } else {
     if (beta !== 0) throw new RangeError('beta != 0 needs an output buffer c to accumulate into');
-    checkAlloc(`matmul: the output c (batch*m*n = ${batch * m * n} floats)`, batch * m * n * 4);
-    c = new Float32Array(batch * m * n);
+    c = allocF32(`matmul: the output c (batch*m*n = ${batch * m * n} floats)`, batch * m * n);
   }
   return { m, n, k, batch, transB: Boolean(args.transB), alpha, beta, c };
 }
@@ -198,6 +208,7 @@ export function exclusionCsr(
     }
     offsets[i + 1] = total;
   }
+  if (total > 2 ** 31 - 1) throw new RangeError(`exclude lists hold ${total} ids in total, more than 2^31 - 1`);
   if (total === 0) return null;
   const ids = new Int32Array(total);
   for (let i = 0; i < q; i++) {
