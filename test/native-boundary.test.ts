@@ -22,8 +22,10 @@ import {
 } from '../lib/kernels';
 import { loadBackend } from '../lib/kernels/loader';
 import { availableMemory } from '../lib/kernels/validate';
+import { synthesize } from '../lib/synthesis';
 import { buildHnsw, checkHnswFile, checksumFile, HnswIndexError, HnswSearcher } from '../lib/synthesis/hnsw';
 import { denseStore } from '../lib/synthesis/store';
+import { FakeEncoder, FakeScorer, syntheticData } from './synthesis-fakes';
 
 const root = path.resolve(__dirname, '..');
 const { addon, info } = loadBackend();
@@ -439,6 +441,38 @@ describe.runIf(hnswOk)('damaged HNSW graph files', () => {
     fs.rmSync(checksumFile(file()));
     expect(() => checkHnswFile(path.join(tmp, 'absent.bin'), { dim })).toThrow(/absent\.bin: does not exist/);
     expect(() => checkHnswFile(tmp, { dim })).toThrow(/is a folder/);
+  });
+
+  it('a resumed synthesis whose hnsw-0.bin was scrambled fails with the file named (was: a segfault)', async () => {
+    const out = path.join(tmp, 'run');
+    const data = syntheticData(20, 200, 5);
+    const opts = { ...data, miner: new FakeEncoder(16), scorer: new FakeScorer(), index: 'hnsw' as const, numRelations: 3, out, hnsw: { recallSample: 10, threads: 1 } };
+    // stop right after the graph is saved, as a killed run would
+    const first = await synthesize({ ...opts, onCheckpoint: async (stage: string) => {
+      if (stage === 'index:0') throw new Error('stopped after the index');
+    } });
+    await expect(first.wait()).rejects.toThrow(/stopped after the index/);
+    const graph = path.join(out, 'checkpoints', 'hnsw-0.bin');
+    expect(fs.existsSync(checksumFile(graph))).toBe(true);
+    const b = fs.readFileSync(graph);
+    const M0 = Number(b.readBigUInt64LE(64));
+    for (let i = 0; i < 200; i += 7) {  // level-0 neighbour ids far out of range: hnswlib would read wild memory
+      const at = 96 + i * Number(b.readBigUInt64LE(24));
+      b.writeUInt16LE(M0, at);
+      for (let j = 0; j < M0; j++) b.writeUInt32LE(0x7fff0000 + j, at + 4 + 4 * j);
+    }
+    fs.writeFileSync(graph, b);
+    const resumed = await synthesize(opts);
+    let err: unknown = null;
+    await resumed.wait().catch((e) => {
+      err = e;
+    });
+    expect(err).toBeInstanceOf(HnswIndexError);
+    expect((err as Error).message).toMatch(new RegExp(`^${graph.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: does not match its checksum`));
+    // without the checksum file, the layout check refuses it too
+    fs.rmSync(checksumFile(graph));
+    const again = await synthesize(opts);
+    await expect(again.wait()).rejects.toThrow(/hnsw-0\.bin: element 0: level-0 neighbour 2147418112 is not one of the 200 elements/);
   });
 
   it('HnswSearcher.open refuses a damaged graph before any worker reads it, and searches a good one', async () => {
