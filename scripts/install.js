@@ -1,7 +1,11 @@
 #!/usr/bin/env node
 // Install step of synthtune (`npm install` runs it; `npm run build:native` forces a rebuild).
 //
-// 1. A usable prebuild (prebuilds/<platform>-<arch>/, made by `npm run prebuildify`) -> done.
+// 1. A usable prebuilt binary (prebuilds/<platform>-<arch>/, shipped in the npm package; see
+//    scripts/prebuildify.js) or an existing build -> done. In a git checkout (a developer's clone,
+//    CI) only build/Release counts, so a prebuild left by `npm pack` never stands in for changed
+//    native code.
+//    Installing with --ignore-scripts skips this file: node-gyp-build then finds the prebuild itself.
 // 2. Otherwise build the CPU addon with node-gyp from binding.gyp, offline: node-gyp is pointed
 //    at the headers of the running Node (<prefix>/include/node) when they exist, so it never
 //    downloads them.
@@ -21,10 +25,11 @@ function log(msg) {
   process.stderr.write(`synthtune install: ${msg}\n`);
 }
 
-function prebuildWorks() {
+/** The SIMD level of the addon node-gyp-build finds (build/Release only, in a checkout), or null. */
+function addonWorks(buildOnly) {
   try {
-    const load = require('node-gyp-build');
-    const addon = load(root);
+    const file = path.join(root, 'build', 'Release', 'synthtune.node');
+    const addon = buildOnly ? require(file) : require('node-gyp-build')(root);
     return typeof addon.simdLevel === 'function' ? addon.simdLevel() : null;
   } catch {
     return null;
@@ -32,8 +37,9 @@ function prebuildWorks() {
 }
 
 function main() {
+  const checkout = require('node:fs').existsSync(path.join(root, '.git'));
   if (!force) {
-    const simd = prebuildWorks();
+    const simd = addonWorks(checkout);
     if (simd) {
       log(`native addon already available (${simd}); nothing to build`);
       return 0;
@@ -47,7 +53,7 @@ function main() {
   log(`building the CPU addon: ${[path.basename(cmd), ...args.map((a) => (a.includes('/') ? path.basename(a) : a))].join(' ')}`);
   const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit', env: process.env });
   if (r.status === 0) {
-    const simd = prebuildWorks();
+    const simd = addonWorks();
     log(simd ? `native addon built; this CPU uses the ${simd} kernels` : 'built, but the addon does not load');
     if (simd) return 0;
   }
