@@ -12,7 +12,7 @@ export { synthesize, getRun, Run } from './synthesis';
 export { fit, fitRun } from './training';
 export { evaluate, Bm25Index, Bm25Builder } from './evaluation';
 export { loadEncoder, loadCrossEncoder } from './models';
-export { readBeir, readCsv, readJsonl, readText, DataError } from './data';
+export { readBeir, readCsv, readJsonl, readText, readTrainingData, DataError } from './data';
 
 export * as data from './data';
 export * as models from './models';

@@ -37,7 +37,7 @@ describe('the bundled sample', () => {
 describe('synthtune demo', () => {
   it('synthesizes, fits and prints before/after next to BM25 (--json)', async () => {
     const out = path.join(root, 'cli');
-    const r = await cli(['--out', out, '--json', '--quiet', '--epochs', '3']);
+    const r = await cli(['--out', out, '--json', '--quiet']);
     expect(r.code).toBe(0);
     const j = JSON.parse(r.out) as DemoResult;
     expect(j.out).toBe(out);
@@ -48,8 +48,13 @@ describe('synthtune demo', () => {
         expect(m[k]).toBeLessThanOrEqual(1);
       }
     }
-    expect(j.after['ndcg@10']).toBeGreaterThan(j.before['ndcg@10']);
-    expect(j.after['mrr@10']).toBeGreaterThan(j.before['mrr@10']);
+    // fit's defaults: the idf-initialised student already ranks like a lexical retriever; training
+    // must not lose that, and it ends at ≥ 0.75× its BM25 teacher (issue 14's target)
+    expect(j.after['ndcg@10']).toBeGreaterThanOrEqual(j.before['ndcg@10']);
+    expect(j.after['mrr@10']).toBeGreaterThanOrEqual(j.before['mrr@10']);
+    expect(j.after['ndcg@10']).toBeGreaterThanOrEqual(0.75 * j.bm25['ndcg@10']);
+    expect(j.fit.epochs).toMatchObject({ source: 'auto' });
+    expect(j.fit.marginScale).toMatchObject({ source: 'auto' });
     expect(fs.existsSync(path.join(j.modelDir, 'onnx', 'model.onnx'))).toBe(true);
     const metrics = JSON.parse(fs.readFileSync(path.join(out, 'fit', 'metrics.json'), 'utf8'));
     expect(metrics).toEqual({ before: j.before, after: j.after });

@@ -25,7 +25,7 @@ import type { MetricName } from '../evaluation/metrics';
 import { buildWordPieceTokenizer } from '../models/wordpiece';
 import { synthesize } from '../synthesis';
 import type { ProgressMode } from '../synthesis/types';
-import { fitRun } from '../training/run';
+import { fitRun, type FitRunConfig } from '../training/run';
 import { CliError, intOption, numberOption, parseCli } from './util';
 
 const KS = [10, 100];
@@ -49,10 +49,11 @@ export interface DemoOptions {
   vocabSize?: number;
   /** Static student dimension (default 256). */
   dim?: number;
+  /** Training options; unset, fit derives them from the data (lib/training/auto.ts). */
   epochs?: number;
   learningRate?: number;
   batchSize?: number;
-  /** BM25 margins × this (the student scores with cosine; default 0.005). */
+  /** BM25 margins × this (default: derived from the data). */
   marginScale?: number;
   /** Synthesis progress (default 'none'). */
   progress?: ProgressMode;
@@ -75,7 +76,9 @@ export interface DemoResult {
   trainData: string;
   modelDir: string;
   seconds: { tokenizer: number; synthesis: number; fit: number; total: number };
-  settings: Required<Pick<DemoOptions, 'seed' | 'numRelations' | 'vocabSize' | 'dim' | 'epochs' | 'learningRate' | 'batchSize' | 'marginScale'>>;
+  settings: Required<Pick<DemoOptions, 'seed' | 'numRelations' | 'vocabSize' | 'dim'>>;
+  /** What fit used, each value with its source (option or auto) and why: <fit>/config.json. */
+  fit: FitRunConfig;
 }
 
 /** data/sample/ of the installed package (found from lib/cli/ in the sources and dist/lib/cli/ when built). */
@@ -119,10 +122,6 @@ export async function demo(o: DemoOptions = {}): Promise<DemoResult> {
     numRelations: o.numRelations ?? 10,
     vocabSize: o.vocabSize ?? 8000,
     dim: o.dim ?? 256,
-    epochs: o.epochs ?? 5,
-    learningRate: o.learningRate ?? 1e-2,
-    batchSize: o.batchSize ?? 64,
-    marginScale: o.marginScale ?? 0.005,
   };
   const train = await readBeir(data, { split: trainSplit });
   const test = await readBeir(data, { split: testSplit });
@@ -157,19 +156,19 @@ export async function demo(o: DemoOptions = {}): Promise<DemoResult> {
   print(`demo: [3/4] BM25 on the ${testSplit} split (the teacher's own quality)`);
   const bm25 = bm25Metrics(test);
   t = performance.now();
-  print(`demo: [4/4] training a static student (dim ${settings.dim}, ${settings.epochs} epochs, cosine, margins × ${settings.marginScale})`);
+  print(`demo: [4/4] training a static student (dim ${settings.dim}; fit's defaults, derived from the data, for what is not set)`);
   const fr = await fitRun({
-    train: r.trainData, method: 'static', tokenizer: tokenizerDir, dim: settings.dim, epochs: settings.epochs,
-    learningRate: settings.learningRate, batchSize: settings.batchSize, seed: settings.seed, score: 'cosine',
-    marginScale: settings.marginScale, evalData: data, evalSplit: testSplit, evalKs: KS, evalMetrics: METRICS,
+    train: r.trainData, method: 'static', tokenizer: tokenizerDir, dim: settings.dim, epochs: o.epochs,
+    learningRate: o.learningRate, batchSize: o.batchSize, seed: settings.seed, score: 'cosine',
+    marginScale: o.marginScale, evalData: data, evalSplit: testSplit, evalKs: KS, evalMetrics: METRICS,
     out: path.join(out, 'fit'), resume: false, log: o.log === undefined ? (l) => print(`  ${l}`) : o.log,
   });
   const tFit = since(t);
   if (!fr.before || !fr.after) throw new Error('demo: the fit produced no before/after metrics');
   return {
-    data, documents: test.corpus.length, trainQueries: queries.length, testQueries: test.queries.length, examples: fr.examples,
+    data, documents: test.corpus.length, trainQueries: queries.length, testQueries: test.queries.length, examples: fr.config.examples + fr.config.heldOutExamples,
     bm25, before: fr.before, after: fr.after, out, tokenizerDir, trainData: r.trainData, modelDir: path.resolve(fr.modelDir),
-    seconds: { tokenizer: tTok, synthesis: tSyn, fit: tFit, total: since(t0) }, settings,
+    seconds: { tokenizer: tTok, synthesis: tSyn, fit: tFit, total: since(t0) }, settings, fit: fr.config,
   };
 }
 
@@ -185,7 +184,7 @@ export function demoTable(r: DemoResult): string {
     head,
     ...lines,
     '',
-    `The static student (student before: random token vectors) reaches ${share('ndcg@10')} of its BM25 teacher's nDCG@10 and ${share('recall@100')} of its recall@100.`,
+    `The static student (before: random token vectors scaled by their idf in the training documents) reaches ${share('ndcg@10')} of its BM25 teacher's nDCG@10 and ${share('recall@100')} of its recall@100.`,
     `Model: ${r.modelDir}`,
     `  (evaluate it again: synthtune evaluate --data ${r.data} --model ${r.modelDir})`,
     `Took ${r.seconds.total.toFixed(1)}s (synthesis ${r.seconds.synthesis.toFixed(1)}s, training + evaluation ${r.seconds.fit.toFixed(1)}s).`,
@@ -206,10 +205,10 @@ metrics on the sample's test queries: BM25, the student before and after fine-tu
   --num-relations <n>   documents mined per query (default 10)
   --vocab-size <n>      WordPiece vocabulary (default 8000)
   --dim <n>             student dimension (default 256)
-  --epochs <n>          default 5
-  --lr <x>              default 0.01
-  --batch-size <n>      default 64
-  --margin-scale <x>    BM25 margins × x (default 0.005)
+  --epochs <n>          training epochs (default: fit's, from the data size)
+  --lr <x>              learning rate (default: fit's, from the table's scale)
+  --batch-size <n>      default 32
+  --margin-scale <x>    BM25 margins × x (default: fit's, from the margins' spread)
   --quiet               no progress
 `;
 

@@ -17,7 +17,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { METRIC_NAMES, type MetricName } from '../evaluation/metrics';
+import { METRIC_NAMES, parseMetricNames, type MetricName } from '../evaluation/metrics';
 import type { OptimizerName } from '../training/optim';
 import { CliError, intListOption, intOption, numberOption, parseCli } from './util';
 
@@ -125,10 +125,11 @@ function existing(p: string, flag: string, kind: 'file or folder' | 'folder'): s
 
 function metricList(v: string | undefined): MetricName[] | undefined {
   if (v === undefined) return undefined;
-  const names = v.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
-  const bad = names.filter((n) => !(METRIC_NAMES as readonly string[]).includes(n));
-  if (!names.length || bad.length) throw new CliError(`--metrics: unknown metric(s) ${bad.join(', ') || "''"}; choose from ${METRIC_NAMES.join(', ')}`);
-  return names as MetricName[];
+  try {
+    return parseMetricNames(v);
+  } catch (e) {
+    throw new CliError(`--metrics: ${(e as Error).message}`);
+  }
 }
 
 function initOption(v: string | undefined, method: string): 'idf' | 'random' | undefined {

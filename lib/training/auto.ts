@@ -25,9 +25,11 @@
  *  - Held-out check. With ≥ 40 distinct training queries, 10% of them (at least 5) are held out;
  *    how often the student orders their candidate documents as the teacher does (pairwise
  *    agreement; the held-out Margin-MSE follows ranking quality poorly) is measured before
- *    training and after every epoch, and the student ends with the best of those weights, the
- *    untrained ones included. So training never ends worse than it started by the teacher's own
- *    ranking of unseen queries.
+ *    training and after every epoch. The student keeps its final weights unless they fall
+ *    clearly (more than two standard errors) below the best measured, the untrained weights
+ *    included; then it ends with the best. So training cannot end clearly worse than it started
+ *    by the teacher's own ranking of unseen queries, and noise on a few held-out queries does not
+ *    undo a real gain.
  */
 import type { Score } from './losses/margin-mse';
 import { marginMseForward } from './losses/margin-mse';
@@ -248,7 +250,7 @@ export function holdOutByQuery<T>(rows: readonly T[], key: (r: T) => string, see
  * positive follow from the margins: the teacher's −m, the student's −(s(q,p) − s(q,n)).
  * `groups[i]` is example i's query (examples of one query share its positive).
  */
-export async function heldOutAgreement<I>(student: Student<I>, examples: readonly NormalExample<I>[], groups: readonly string[], score: Score): Promise<number> {
+export async function heldOutAgreement<I>(student: Student<I>, examples: readonly NormalExample<I>[], groups: readonly string[], score: Score): Promise<{ value: number; se: number }> {
   if (groups.length !== examples.length) throw new Error('heldOutAgreement: one group per example');
   const m = await studentMargins(student, examples, score, { max: Infinity });
   // candidates per query: the positive (0, 0), then (−teacher, −student) per negative
@@ -275,7 +277,9 @@ export async function heldOutAgreement<I>(student: Student<I>, examples: readonl
       }
     }
   }
-  return pairs ? agree / pairs : 1;
+  const p = pairs ? agree / pairs : 1;
+  // the binomial standard error over the pairs (pairs of one query are not independent: a floor)
+  return { value: p, se: pairs ? Math.sqrt(Math.max(p * (1 - p), 1e-4) / pairs) : 0 };
 }
 
 /** Margin-MSE of the student on examples (every example, every negative). */

@@ -288,28 +288,31 @@ export class WiSEFTCallback implements Callback {
 // ---------------------------------------------------------------------------------------------
 
 export interface HeldOutOptions {
-  /** The held-out measure of the student as it is now. */
-  loss: (student: Student<any>) => Promise<number>; // eslint-disable-line @typescript-eslint/no-explicit-any
-  /** 'min' (default: a loss) or 'max' (an agreement or accuracy). */
-  mode?: 'min' | 'max';
-  /** What the loss is, for the log (default 'held-out loss'). */
+  /** The held-out measure of the student as it is now (higher is better) and its standard error. */
+  measure: (student: Student<any>) => Promise<{ value: number; se: number }>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  /** What is measured, for the log (default 'held-out agreement'). */
   label?: string;
   /** Folder for the best weights (default <outDir>/best-model), so a resumed run can restore them. */
   dir?: string;
+  /** The final weights stay unless below the best by more than this many standard errors (default 2). */
+  tolerance?: number;
 }
 
 /**
- * Keeps the best weights by a held-out measure taken before training and after every epoch; the
- * untrained weights count, so the student never ends worse than it started by that measure.
- * Records `held_out` in ctx.metrics and logs.jsonl.
+ * A guard on the final weights by a held-out measure (higher is better) taken before training
+ * and after every epoch: the final weights are kept unless they are clearly worse (by more than
+ * `tolerance` standard errors) than the best measured, the untrained weights included; then the
+ * best weights are restored. Records `held_out` in ctx.metrics and logs.jsonl.
  */
 export class KeepBestHeldOut implements Callback {
   readonly name = 'KeepBestHeldOut';
   readonly needsInitialState = true;
   private readonly opts: HeldOutOptions;
   best: number | null = null;
+  bestSe = 0;
   /** -1: the initial weights. */
   bestEpoch: number | null = null;
+  last: number | null = null;
   lastEpoch = -1;
   initial: number | null = null;
   private bestState: StudentState | null = null;
@@ -319,7 +322,7 @@ export class KeepBestHeldOut implements Callback {
   }
 
   private get label(): string {
-    return this.opts.label ?? 'held-out loss';
+    return this.opts.label ?? 'held-out agreement';
   }
 
   private dir(ctx: FitContext): string | null {
@@ -328,23 +331,27 @@ export class KeepBestHeldOut implements Callback {
 
   async onTrainBegin(ctx: FitContext): Promise<void> {
     if (this.best !== null) return; // restored
-    const v = await this.opts.loss(ctx.student);
-    this.best = v;
-    this.initial = v;
+    const { value, se } = await this.opts.measure(ctx.student);
+    this.best = value;
+    this.bestSe = se;
+    this.initial = value;
+    this.last = value;
     this.bestEpoch = -1;
-    ctx.record({ type: 'held-out', epoch: null, value: v });
-    ctx.log(`${this.label} before training: ${v.toPrecision(5)}`);
+    ctx.record({ type: 'held-out', epoch: null, value, se });
+    ctx.log(`${this.label} before training: ${value.toFixed(4)} (± ${se.toFixed(4)})`);
   }
 
   async onEpochEnd(ctx: FitContext, e: EpochSummary): Promise<void> {
-    const v = await this.opts.loss(ctx.student);
-    ctx.metrics.held_out = v;
+    const { value, se } = await this.opts.measure(ctx.student);
+    ctx.metrics.held_out = value;
+    this.last = value;
     this.lastEpoch = e.epoch;
-    ctx.record({ type: 'held-out', epoch: e.epoch, value: v });
-    const better = this.best === null || (this.opts.mode === 'max' ? v > this.best : v < this.best);
-    ctx.log(`epoch ${e.epoch + 1}: ${this.label} ${v.toPrecision(5)}${better ? ' (best so far)' : ''}`);
+    ctx.record({ type: 'held-out', epoch: e.epoch, value, se });
+    const better = this.best === null || value > this.best;
+    ctx.log(`epoch ${e.epoch + 1}: ${this.label} ${value.toFixed(4)}${better ? ' (best so far)' : ''}`);
     if (!better) return;
-    this.best = v;
+    this.best = value;
+    this.bestSe = se;
     this.bestEpoch = e.epoch;
     this.bestState = ctx.student.state();
     const dir = this.dir(ctx);
@@ -352,11 +359,16 @@ export class KeepBestHeldOut implements Callback {
   }
 
   async transformWeights(ctx: FitContext): Promise<boolean> {
-    if (this.bestEpoch === null || this.bestEpoch === this.lastEpoch) return false;
+    if (this.bestEpoch === null || this.best === null || this.last === null || this.bestEpoch === this.lastEpoch) return false;
+    const margin = (this.opts.tolerance ?? 2) * this.bestSe;
+    if (this.last >= this.best - margin) {
+      ctx.log(`kept the final weights: ${this.label} ${this.last.toFixed(4)} is within ${margin.toFixed(4)} (${this.opts.tolerance ?? 2} standard errors) of the best, ${this.best.toFixed(4)}`);
+      return false;
+    }
     if (this.bestEpoch === -1) {
       if (!ctx.initialState) throw new Error('KeepBestHeldOut: the initial weights are not available');
       ctx.student.load(ctx.initialState);
-      ctx.log(`kept the untrained weights: no epoch improved the ${this.label} on ${this.initial?.toPrecision(5)}`);
+      ctx.log(`restored the untrained weights: the final ${this.label} ${this.last.toFixed(4)} fell clearly below the untrained ${this.best.toFixed(4)}`);
       return true;
     }
     if (!this.bestState) {
@@ -365,18 +377,20 @@ export class KeepBestHeldOut implements Callback {
       this.bestState = await readStudentState(dir);
     }
     ctx.student.load(this.bestState);
-    ctx.log(`kept the weights of epoch ${this.bestEpoch + 1} (${this.label} ${this.best?.toPrecision(5)}; untrained ${this.initial?.toPrecision(5)})`);
+    ctx.log(`restored the weights of epoch ${this.bestEpoch + 1}: ${this.label} ${this.best.toFixed(4)}, the final ${this.last.toFixed(4)} fell clearly below it (untrained ${this.initial?.toFixed(4)})`);
     return true;
   }
 
   state(): unknown {
-    return { best: this.best, bestEpoch: this.bestEpoch, lastEpoch: this.lastEpoch, initial: this.initial };
+    return { best: this.best, bestSe: this.bestSe, bestEpoch: this.bestEpoch, last: this.last, lastEpoch: this.lastEpoch, initial: this.initial };
   }
 
   restore(s: unknown): void {
-    const x = s as { best: number | null; bestEpoch: number | null; lastEpoch: number; initial: number | null };
+    const x = s as { best: number | null; bestSe: number; bestEpoch: number | null; last: number | null; lastEpoch: number; initial: number | null };
     this.best = x.best;
+    this.bestSe = x.bestSe;
     this.bestEpoch = x.bestEpoch;
+    this.last = x.last;
     this.lastEpoch = x.lastEpoch;
     this.initial = x.initial;
   }

@@ -199,7 +199,7 @@ function splitRows(o: FitRunOptions, rows: TextExample[]): { train: TextExample[
   return {
     train: s.train, heldOut: s.heldOut,
     choice: s.queries
-      ? { value: s.queries, source: 'auto', why: `${s.queries} of ${distinct} queries (${s.heldOut.length} examples) held out to keep the best epoch by the teacher's margins` }
+      ? { value: s.queries, source: 'auto', why: `${s.queries} of ${distinct} queries (${s.heldOut.length} examples) held out: training must not end clearly below its best ranking agreement with the teacher on them` }
       : { value: 0, source: 'auto', why: `only ${distinct} distinct queries (< ${HOLDOUT_MIN_QUERIES}): all of them train` },
   };
 }
@@ -249,7 +249,7 @@ async function trainStudent<I>(
   await writeJsonAtomic(path.join(o.out, 'config.json'), config);
   const all = [...callbacks];
   if (held.length) {
-    all.push(new KeepBestHeldOut({ loss: (s) => heldOutAgreement(s, held, heldQueries, score), mode: 'max', label: 'held-out agreement with the teacher' }));
+    all.push(new KeepBestHeldOut({ measure: (s) => heldOutAgreement(s, held, heldQueries, score), label: 'held-out agreement with the teacher' }));
   }
   const result = await fit({
     student, trainData: train, callbacks: all, epochs: epochs.value, learningRate: learningRate.value, batchSize, seed: o.seed,
@@ -273,6 +273,9 @@ export async function fitRun(o: FitRunOptions): Promise<FitRunResult> {
     if (!o.model) throw new Error('fit: --model (the frozen encoder) is required for the adapter');
     const enc = await loadEncoder(o.model);
     try {
+      if (enc.folder.moduleTypes[0] === 'StaticEmbedding') {
+        throw new Error(`fit: ${enc.modelDir} is a static embedding model (a StaticEmbedding module); the adapter is for transformer encoders — train a static model with --method static`);
+      }
       if (enc.asymmetric) throw new Error(`fit: ${enc.modelDir} already encodes queries and documents differently (a Router module); train the adapter on a symmetric encoder`);
       if ((o.sides ?? 'query') === 'query' && enc.pooling === 'model') {
         throw new Error(`fit: a query-only adapter needs a base whose modules.json declares its Pooling (${enc.modelDir} has only its graph's sentence_embedding), so its export can route queries and documents; use --both-sides`);
