@@ -113,13 +113,13 @@ check_project() {
     const i = JSON.parse(json);
     const fail = (m) => { console.error(`consumer-check FAILED: ${mode}: ${m}`); process.exit(1); };
     if (!i.name.startsWith("native-")) fail(`backend ${i.name}, not native: ${i.reasons.join("; ")}`);
-    if (!/[\\/]prebuilds[\\/]linux-/.test(i.addonFile || "")) fail(`addon ${i.addonFile} is not a prebuilt binary`);
+    if (!/[\\/]prebuilds[\\/]linux-/.test(i.file || "")) fail(`addon ${i.file} is not a prebuilt binary`);
     if (mode === "scripts" && !i.hnsw.available) fail(`hnsw unavailable with install scripts: ${i.hnsw.reason}`);
     if (mode === "ignore-scripts" && (i.hnsw.available || !/npm rebuild hnswlib-node/.test(i.hnsw.reason))) fail(`hnsw status ${JSON.stringify(i.hnsw)}`);
     if (!i.onnxruntime.version || i.onnxruntime.error) fail(`onnxruntime: ${JSON.stringify(i.onnxruntime)}`);
     if (i.onnxruntime.cudaLibraries) fail("the onnxruntime CUDA libraries were downloaded despite ONNXRUNTIME_NODE_INSTALL=skip");
   ' "$mode" "$info"
-  summary+=("$mode: backend $(node -p 'const i=JSON.parse(process.argv[1]); `${i.name} from ${require("path").relative(process.argv[2], i.addonFile)}; hnsw ${i.hnsw.available ? "available" : "unavailable"}; onnxruntime-node ${i.onnxruntime.version} [${i.onnxruntime.providers}]`' "$info" "$dir")")
+  summary+=("$mode: backend $(node -p 'const i=JSON.parse(process.argv[1]); `${i.name} from ${require("path").relative(process.argv[2], i.file)}; hnsw ${i.hnsw.available ? "available" : "unavailable"}; onnxruntime-node ${i.onnxruntime.version} [${i.onnxruntime.providers}]`' "$info" "$dir")")
 
   step "$mode: require() and ESM import"
   (cd "$dir" && node -e '

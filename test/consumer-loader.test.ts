@@ -102,7 +102,7 @@ describe('prebuilt binaries', () => {
     expect(err.join('')).toBe('');
     const info = await installInfo();
     expect(info.name).toMatch(/^native-/);
-    expect(info.addonFile).toBe(path.join(empty, 'prebuilds', key, 'synthtune.napi.glibc.node'));
+    expect(info.file).toBe(path.join(empty, 'prebuilds', key, 'synthtune.napi.glibc.node'));
   });
 });
 

@@ -1,7 +1,7 @@
 /**
  * `synthtune info [--json]`: what this installation runs on.
  *   - the kernel backend (CUDA / native SIMD level / pure TypeScript), its threads, and why better ones were not loaded
- *   - the native addon file in use (a prebuilt binary from prebuilds/, or a local build)
+ *   - the addon file in use (a prebuilt binary from prebuilds/, a local build, the CUDA build)
  *   - HNSW: whether hnswlib-node's addon loads, and what to run when it does not
  *   - onnxruntime: the onnxruntime-node version and folder, its execution providers, and whether
  *     the CUDA provider libraries (downloaded by its install script, skipped with
@@ -11,7 +11,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { hnswStatus, inspectBackend, packageRoot, type BackendInfo, type HnswStatus } from '../kernels/loader';
+import { hnswStatus, inspectBackend, type BackendInfo, type HnswStatus } from '../kernels/loader';
 import { parseCli } from './util';
 
 export interface OnnxRuntimeInfo {
@@ -30,22 +30,8 @@ export interface OnnxRuntimeInfo {
 }
 
 export interface InstallInfo extends BackendInfo {
-  /** The native addon file in use (absent on the pure-TypeScript path). */
-  addonFile?: string;
   hnsw: HnswStatus;
   onnxruntime: OnnxRuntimeInfo;
-}
-
-/** The .node file node-gyp-build resolves (a prebuild or build/Release), when the native backend is the CPU addon. */
-function addonFile(name: string): string | undefined {
-  if (!name.startsWith('native-')) return undefined;
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
-    const nodeGypBuild = require('node-gyp-build') as { resolve(dir: string): string };
-    return nodeGypBuild.resolve(packageRoot());
-  } catch {
-    return undefined;
-  }
 }
 
 export async function onnxRuntimeInfo(): Promise<OnnxRuntimeInfo> {
@@ -74,7 +60,6 @@ export async function installInfo(): Promise<InstallInfo> {
   return {
     ...info,
     reasons: [...info.reasons],
-    addonFile: addonFile(info.name),
     hnsw: hnswStatus(),
     onnxruntime: await onnxRuntimeInfo(),
   };
@@ -93,7 +78,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   const out: string[] = [`backend: ${be.name}`, `simd: ${be.simd}`, `threads: ${be.threads}`];
   if (be.device) out.push(`device: ${be.device}`);
-  if (be.addonFile) out.push(`addon: ${path.relative(process.cwd(), be.addonFile) || be.addonFile}`);
+  if (be.file) out.push(`addon: ${path.relative(process.cwd(), be.file) || be.file}`);
   for (const r of be.reasons) out.push(`not used: ${r}`);
   out.push(be.hnsw.available ? `hnsw: available (hnswlib-node ${be.hnsw.version})` : `hnsw: unavailable: ${be.hnsw.reason}`);
   const ort = be.onnxruntime;

@@ -14,8 +14,7 @@
  * reads the same choice through inspectBackend(), which neither logs nor throws.
  *
  * Prebuilt binaries (scripts/prebuildify.js, shipped in the npm package) are named
- * prebuilds/<platform>-<arch>/synthtune.napi.<glibc|musl>.node; node-gyp-build tells musl from glibc
- * by /etc/alpine-release only, so on another musl distribution LIBC=musl is set here first.
+ * prebuilds/<platform>-<arch>/synthtune.napi.<glibc|musl>.node (see loadCpuAddon for musl).
  *
  * SYNTHTUNE_CUDA_ADDON=/path/to/synthtune_cuda.node loads that CUDA build instead of
  * build-cuda/Release/synthtune_cuda.node (relative paths from the working directory), e.g. the
@@ -71,6 +70,8 @@ export interface BackendInfo {
   threads: number;
   /** CUDA device name, when name is 'cuda'. */
   device?: string;
+  /** The addon file in use: a prebuilt binary (prebuilds/), a local build, or the CUDA build. */
+  file?: string;
   /** Why each better backend was not used (empty when the best one loaded). */
   reasons: string[];
 }
@@ -115,14 +116,33 @@ export class NativeRequiredError extends Error {
 export const BUILD_HINT =
   'reinstall with install scripts enabled, or run `npm rebuild synthtune` (builds it with node-gyp; needs a C++17 compiler; `npm run build:native` in the synthtune repository)';
 
-/** musl without /etc/alpine-release: tell node-gyp-build, which would otherwise pick the glibc prebuild. */
-function markMusl(): void {
-  if (process.platform !== 'linux' || process.env.LIBC || fs.existsSync('/etc/alpine-release')) return;
+/** Whether this Linux process runs on musl (asked only after a failed load: the report costs ~15 ms). */
+function isMusl(): boolean {
+  if (process.platform !== 'linux') return false;
   try {
     const header = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header;
-    if (header && !header.glibcVersionRuntime) process.env.LIBC = 'musl';
+    return !!header && !header.glibcVersionRuntime;
   } catch {
-    /* no report support: keep node-gyp-build's own guess */
+    return false;
+  }
+}
+
+/**
+ * The CPU addon through node-gyp-build (build/Release, then prebuilds/<platform>-<arch>/), and the
+ * file it came from. node-gyp-build tells musl from glibc by /etc/alpine-release alone, so on another
+ * musl distribution it picks the glibc prebuild, which fails to load: then the musl one is tried.
+ */
+function loadCpuAddon(root: string): { addon: NativeAddon; file: string } {
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const nodeGypBuild = require('node-gyp-build') as { resolve(dir: string): string };
+  let file = '';
+  try {
+    file = nodeGypBuild.resolve(root);
+    return { addon: require(file) as NativeAddon, file };
+  } catch (e) {
+    const musl = path.join(root, 'prebuilds', `${process.platform}-${process.arch}`, 'synthtune.napi.musl.node');
+    if (!process.env.LIBC && file !== musl && fs.existsSync(musl) && isMusl()) return { addon: require(musl) as NativeAddon, file: musl };
+    throw e;
   }
 }
 
@@ -168,6 +188,7 @@ export function inspectBackend(): LoadedBackend {
   }
   // The CUDA build also carries the CPU kernels: kept as a CPU fallback when no device is visible.
   let cudaBuild: NativeAddon | null = null;
+  let cudaFile: string | undefined;
   if (want !== 'cpu') {
     const override = process.env.SYNTHTUNE_CUDA_ADDON;
     const cudaPath = override ? path.resolve(override) : path.join(root, 'build-cuda', 'Release', 'synthtune_cuda.node');
@@ -181,6 +202,7 @@ export function inspectBackend(): LoadedBackend {
       try {
         const addon = require(cudaPath) as NativeAddon;
         cudaBuild = addon;
+        cudaFile = cudaPath;
         const count = addon.cudaDeviceCount ? addon.cudaDeviceCount() : 0;
         if (count > 0) {
           cached = {
@@ -189,6 +211,7 @@ export function inspectBackend(): LoadedBackend {
               simd: addon.simdLevel(),
               threads: addon.defaultThreads(),
               device: addon.cudaDeviceName ? addon.cudaDeviceName(0) : 'cuda:0',
+              file: cudaPath,
               reasons,
             },
             addon,
@@ -205,10 +228,7 @@ export function inspectBackend(): LoadedBackend {
   }
   try {
     // node-gyp-build looks in prebuilds/<platform>-<arch>/ and then build/Release.
-    markMusl();
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
-    const nodeGypBuild = require('node-gyp-build') as (dir: string) => NativeAddon;
-    const addon = nodeGypBuild(root);
+    const { addon, file } = loadCpuAddon(root);
     const simd = addon.simdLevel();
     const name = `native-${simd}` as BackendName;
     if (simd !== 'avx512' && process.arch !== 'x64') {
@@ -220,7 +240,7 @@ export function inspectBackend(): LoadedBackend {
           : 'native-avx2: this CPU (or SYNTHTUNE_SIMD) lacks AVX2+FMA',
       );
     }
-    cached = { info: { name, simd, threads: addon.defaultThreads(), reasons }, addon };
+    cached = { info: { name, simd, threads: addon.defaultThreads(), file, reasons }, addon };
     return cached;
   } catch (e) {
     reasons.push(`native: addon not loaded (${message(e)}); ${BUILD_HINT}`);
@@ -228,7 +248,7 @@ export function inspectBackend(): LoadedBackend {
   if (cudaBuild) {
     const simd = cudaBuild.simdLevel();
     reasons.push('native: using the CPU kernels of the CUDA build');
-    cached = { info: { name: `native-${simd}` as BackendName, simd, threads: cudaBuild.defaultThreads(), reasons }, addon: cudaBuild };
+    cached = { info: { name: `native-${simd}` as BackendName, simd, threads: cudaBuild.defaultThreads(), file: cudaFile, reasons }, addon: cudaBuild };
     return cached;
   }
   cached = { info: { name: 'js', simd: 'none', threads: 1, reasons }, addon: null };
