@@ -55,7 +55,7 @@ for f in prebuilds/linux-x64/synthtune.napi.glibc.node prebuilds/linux-x64/synth
          binding.gyp scripts/install.js scripts/gyp-env.js native/addon.cc data/sample/corpus.jsonl; do
   grep -qxF "$f" "$work/contents.txt" || fail "the tarball lacks $f"
 done
-if grep -E '^(test|build|build-cuda|build-cuda-emu|node_modules|coverage|\.bench-cache|\.synthtune-cache)/|^native/tests/|\.test\.(ts|js)$|\.tgz$' "$work/contents.txt"; then
+if grep -E '^(test|build|build-cuda|build-cuda-emu|node_modules|coverage|\.bench-cache|\.synthtune-cache)/|^native/(tests|cuda/emu)/|\.test\.(ts|js)$|\.tgz$' "$work/contents.txt"; then
   fail "the tarball holds tests or build output (listed above)"
 fi
 bytes=$(stat -c %s "$tgz")
