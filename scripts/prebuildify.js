@@ -229,11 +229,15 @@ function main() {
     /* first build */
   }
   const cacheDir = process.env.SYNTHTUNE_PREBUILD_CACHE || path.join(cacheHome(), 'synthtune', 'prebuilds');
-  const missing = [];
+  const toolchains = new Map(opts.targets.map((t) => [t, toolchain(t, opts.fetch)]));
+  const missing = opts.targets.filter((t) => toolchains.get(t).missing).map((t) => `${t}: ${toolchains.get(t).missing}`);
+  if (missing.length && opts.all) {
+    log(`missing toolchains, the package would lack these prebuilt binaries:\n  ${missing.join('\n  ')}`);
+    return 1;
+  }
   for (const target of opts.targets) {
-    const tc = toolchain(target, opts.fetch);
+    const tc = toolchains.get(target);
     if (tc.missing) {
-      missing.push(`${target}: ${tc.missing}`);
       log(`${target}: skipped, no ${tc.missing}`);
       continue;
     }
@@ -268,19 +272,20 @@ function main() {
   if (opts.all) {
     // The package holds exactly the targets asked for: drop files (and manifest rows) of others.
     const keep = new Set(opts.targets.map(outFile));
-    for (const [target, row] of Object.entries(manifest)) {
-      if (!keep.has(row.file)) {
-        fs.rmSync(path.join(root, row.file), { force: true });
-        delete manifest[target];
-        log(`${target}: removed (not among the targets)`);
+    for (const [target, row] of Object.entries(manifest)) if (!keep.has(row.file)) delete manifest[target];
+    const dir = path.join(root, 'prebuilds');
+    for (const sub of fs.existsSync(dir) ? fs.readdirSync(dir) : []) {
+      if (!fs.statSync(path.join(dir, sub)).isDirectory()) continue;
+      for (const f of fs.readdirSync(path.join(dir, sub))) {
+        const rel = path.join('prebuilds', sub, f);
+        if (!keep.has(rel)) {
+          fs.rmSync(path.join(root, rel), { recursive: true, force: true });
+          log(`${rel}: removed (not among the targets ${opts.targets.join(', ')})`);
+        }
       }
     }
     fs.mkdirSync(path.dirname(manifestPath), { recursive: true });
     fs.writeFileSync(manifestPath, JSON.stringify(manifest, null, 2) + '\n');
-  }
-  if (missing.length && opts.all) {
-    log(`missing toolchains, the package would lack these prebuilt binaries:\n  ${missing.join('\n  ')}`);
-    return 1;
   }
   return 0;
 }
