@@ -191,6 +191,18 @@ export interface FitRunConfig {
   heldOut: Choice<number>;
 }
 
+/**
+ * The score a pretrained model is trained with by default: the similarity its folder declares
+ * (similarity_fn_name, what sentence-transformers, evaluate and synthesize score it with), so
+ * training, evaluation and the export agree; dot (GPL's) when it declares none or another one.
+ */
+function declaredScore(similarity: string | undefined, dir: string): Choice<Score> {
+  if (similarity === 'cosine' || similarity === 'dot') {
+    return { value: similarity, source: 'auto', why: `${dir} declares similarity_fn_name '${similarity}'` };
+  }
+  return { value: 'dot', source: 'auto', why: similarity ? `${dir} declares '${similarity}', which Margin-MSE does not train: dot-product scores (GPL)` : `${dir} declares no similarity: dot-product scores (GPL)` };
+}
+
 /** Splits the rows for the held-out check (or not), per the option and the number of queries. */
 function splitRows(o: FitRunOptions, rows: TextExample[]): { train: TextExample[]; heldOut: TextExample[]; choice: Choice<number> } {
   if (o.holdOut === false) return { train: rows, heldOut: [], choice: optionChoice(0) };
@@ -286,7 +298,7 @@ export async function fitRun(o: FitRunOptions): Promise<FitRunResult> {
       const { examples } = await encode(trainRows);
       const held = heldRows.length ? (await encode(heldRows)).examples : [];
       const student = new AdapterStudent({ dim: enc.dim, rank: o.rank, bias: o.bias, sides: o.sides, seed: o.seed });
-      const score: Choice<Score> = o.score ? optionChoice(o.score) : { value: 'dot', source: 'auto', why: 'the adapter is trained with dot-product scores (GPL)' };
+      const score = o.score ? optionChoice(o.score) : declaredScore(enc.folder.similarity, enc.modelDir);
       const callbacks = [...(o.callbacks ?? [])];
       if (beir) {
         print(`fit: encoding ${beir.queries.length} queries and ${beir.corpus.length} documents for evaluation`);
@@ -400,7 +412,7 @@ async function fitFull(
   const qids = (t: string): number[] => tokenizer.encode(lower(qp + t)).ids;
   const examples = tokenizeExamples(trainRows, ids, qids);
   const held = tokenizeExamples(heldRows, ids, qids);
-  const score: Choice<Score> = o.score ? optionChoice(o.score) : { value: 'dot', source: 'auto', why: 'full fine-tuning with dot-product scores (GPL)' };
+  const score = o.score ? optionChoice(o.score) : declaredScore(folder.similarity, o.model);
   const callbacks = [...(o.callbacks ?? [])];
   if (beir) {
     callbacks.unshift(new EvaluationCallback({
