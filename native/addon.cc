@@ -198,7 +198,12 @@ Napi::Value QueueStaged(Napi::Env env, const char* what, Stager&& stage) {
     Throw(env, e);
   }
   Napi::Promise p = job->Promise();
-  job->Queue();
+  try {
+    job->Queue();
+  } catch (...) {
+    delete job;  // never queued: nothing will complete (or delete) it
+    throw;
+  }
   return p;
 }
 
