@@ -456,7 +456,7 @@ describe.runIf(onCuda)("fitRun method 'full' on device 'cuda'", () => {
     const lines: string[] = [];
     const r = await fitRun({
       train: trainFile, method: 'full', model: base.dir, device: 'cuda', epochs: 3, batchSize: 4, learningRate: 3e-3, seed: 1,
-      score: 'cosine', maxLength: 16, out: path.join(e2eRoot, 'fit'), log: (l) => lines.push(l), callbacks: [grab],
+      score: 'cosine', marginScale: 1, maxLength: 16, out: path.join(e2eRoot, 'fit'), log: (l) => lines.push(l), callbacks: [grab],
     });
     console.log(lines.filter((l) => /device|training on|imported/.test(l)).join('\n'));
     expect(lines.some((l) => /^fit: training on cuda \(.*\), tf32 matmuls$/.test(l))).toBe(true);

@@ -19,6 +19,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { METRIC_NAMES, parseMetricNames, type MetricName } from '../evaluation/metrics';
 import type { OptimizerName } from '../training/optim';
+import { FolderInUseError } from '../util/folder-lock';
 import { CliError, intListOption, intOption, numberOption, parseCli } from './util';
 
 const USAGE = `usage: synthtune fit --train <run folder | train.jsonl> --method adapter|static|full --out <folder> [options]
@@ -253,7 +254,7 @@ export async function run(argv: string[]): Promise<number> {
     // Problems with the inputs (bad train.jsonl rows, a checkpoint of other settings, a model that
     // does not load, a diverging loss...) are the user's to fix: a message, exit code 2.
     const msg = (e as Error)?.message ?? '';
-    if (e instanceof Error && /^(fit|example \d+|export|\S+:\d+)[: ]|Could not|cannot|ENOENT|EACCES|no such file/.test(msg)) {
+    if (e instanceof FolderInUseError || (e instanceof Error && /^(fit|example \d+|export|\S+:\d+)[: ]|Could not|cannot|ENOENT|EACCES|no such file/.test(msg))) {
       throw new CliError(msg.includes('checkpoint.bin belongs') ? msg.replace('pass resume: false', 'use --restart') : msg);
     }
     throw e;

@@ -6,7 +6,7 @@
 import { CliError } from './util';
 
 /** Errors whose message is written for the user: printed without a stack trace, exit code 2. */
-const USER_ERRORS = new Set(['DataError', 'ModelError', 'ImportCheckError']);
+const USER_ERRORS = new Set(['DataError', 'ModelError', 'ImportCheckError', 'FolderInUseError']);
 
 type Command = { load: () => Promise<{ run(argv: string[]): Promise<number> }>; summary: string };
 

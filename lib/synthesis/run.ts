@@ -18,6 +18,7 @@ import * as path from 'node:path';
 import { readLines } from '../data/lines';
 import { exists, readJson, writeAtomic, writeJsonAtomic } from './fsutil';
 import type { Example, LogEntry, RunState, RunStatus } from './types';
+import { lockFolder, pidAlive } from '../util/folder-lock';
 
 const fsp = fs.promises;
 
@@ -44,14 +45,7 @@ export function resolveRunFolder(nameOrFolder: string): string {
   return path.join(runsDir(), nameOrFolder);
 }
 
-export function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
+export { pidAlive };
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
@@ -203,24 +197,16 @@ export class RunWriter {
     return this.chain;
   }
 
-  /** Exclusive use of the folder: a second live process on the same run is refused. */
+  private release: (() => Promise<void>) | null = null;
+
+  /** Exclusive use of the folder: a second live process on the same run is refused (FolderInUseError). */
   async lock(): Promise<void> {
-    const f = this.file(RUN_FILES.lock);
-    for (let attempt = 0; attempt < 3; attempt++) {
-      try {
-        await fsp.writeFile(f, String(process.pid), { flag: 'wx' });
-        return;
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      }
-      const pid = Number(await fsp.readFile(f, 'utf8').catch(() => ''));
-      if (pid && pid !== process.pid && pidAlive(pid)) throw new Error(`run folder ${this.folder} is in use by process ${pid}`);
-      await fsp.rm(f, { force: true });
-    }
-    throw new Error(`could not lock run folder ${this.folder}`);
+    this.release = await lockFolder(this.folder, RUN_FILES.lock);
   }
 
   async unlock(): Promise<void> {
-    await fsp.rm(this.file(RUN_FILES.lock), { force: true });
+    const release = this.release;
+    this.release = null;
+    if (release) await release();
   }
 }

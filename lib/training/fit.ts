@@ -17,6 +17,7 @@
  * checkpoint.bin, student/ (student.json + weights.bin: the trained weights, before any export),
  * best-model/ (BestModelCheckpoint).
  */
+import { createHash, type Hash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import type { Callback, EpochSummary, FitContext, Metrics } from './callbacks';
@@ -24,6 +25,7 @@ import { EvaluationCallback } from './callbacks';
 import { readTensorFile, writeJsonAtomic, writeTensorFile } from './io';
 import { marginMse, type Score } from './losses/margin-mse';
 import { Adam, learningRate, type OptimizerName, type SchedulerSpec } from './optim';
+import { lockFolder, removeStaleTemps } from '../util/folder-lock';
 import { epochPermutation } from './rng';
 import { normalizeExample, type Example, type NormalExample, type Student, type StudentState } from './student';
 import { saveStudent } from './students';
@@ -147,14 +149,44 @@ export async function collectExamples<I>(data: Iterable<Example<I>> | AsyncItera
   return out;
 }
 
-/** Identifies a run: a checkpoint only resumes a fit with the same data size and settings. */
-function fingerprint<I>(s: Settings, data: NormalExample<I>[], student: Student<I>): Record<string, unknown> {
-  let h = 0x811c9dc5;
-  for (const e of data) {
-    for (const m of e.margins) h = Math.imul(h ^ Math.round(m * 1e6), 0x01000193) >>> 0;
-    h = Math.imul(h ^ e.negatives.length, 0x01000193) >>> 0;
+/** Feeds an input (token ids, an embedding, a string...) to a hash, with its type and length. */
+function hashInput(h: Hash, x: unknown): void {
+  if (ArrayBuffer.isView(x)) {
+    h.update(`${x.constructor.name}:${x.byteLength}:`);
+    h.update(new Uint8Array(x.buffer, x.byteOffset, x.byteLength));
+  } else if (Array.isArray(x)) {
+    h.update(`array:${x.length}:`);
+    for (const v of x) hashInput(h, v);
+  } else {
+    h.update(`${typeof x}:${JSON.stringify(x)}:`);
   }
-  return { ...s, scheduler: JSON.stringify(s.scheduler), examples: data.length, dataHash: h, student: student.kind };
+}
+
+/**
+ * Identifies a run: a checkpoint only resumes a fit with the same settings, the same training
+ * data (every input and margin, hashed) and the same starting student (kind, configuration and
+ * initial weights, hashed) — so new texts or another base model start a new run instead of
+ * returning the old one.
+ */
+function fingerprint<I>(s: Settings, data: NormalExample<I>[], student: Student<I>): Record<string, unknown> {
+  const d = createHash('sha256');
+  for (const e of data) {
+    hashInput(d, e.query);
+    hashInput(d, e.positive);
+    for (const n of e.negatives) hashInput(d, n);
+    hashInput(d, Float64Array.from(e.margins));
+  }
+  const st = student.state();
+  const w = createHash('sha256');
+  w.update(JSON.stringify({ kind: st.kind, config: st.config }));
+  for (const name of Object.keys(st.tensors).sort()) {
+    w.update(name);
+    hashInput(w, st.tensors[name]);
+  }
+  return {
+    ...s, scheduler: JSON.stringify(s.scheduler), examples: data.length, data: d.digest('hex').slice(0, 32),
+    student: student.kind, initialWeights: w.digest('hex').slice(0, 32),
+  };
 }
 
 /** One batch in the loss's layout. */
@@ -292,6 +324,21 @@ function defaultLog(line: string): void {
 // ---------------------------------------------------------------------------------------------
 
 export async function fit<I>(opts: FitOptions<I>): Promise<FitResult> {
+  if (!opts.outDir) return fitInFolder(opts);
+  // one process per run folder (a second fit on it is refused while the first lives); temporary
+  // files of killed writers are removed
+  await fsp.mkdir(opts.outDir, { recursive: true });
+  const unlock = await lockFolder(opts.outDir, 'lock');
+  try {
+    const stale = await removeStaleTemps(opts.outDir);
+    if (stale.length && opts.log !== null) (opts.log ?? defaultLog)(`removed ${stale.length} temporary file(s) an interrupted run left in ${opts.outDir}`);
+    return await fitInFolder(opts);
+  } finally {
+    await unlock();
+  }
+}
+
+async function fitInFolder<I>(opts: FitOptions<I>): Promise<FitResult> {
   const s = settings(opts);
   const { student } = opts;
   const callbacks = opts.callbacks ?? [];
