@@ -144,6 +144,22 @@ check_project() {
   step "$mode: native kernels vs the TypeScript references"
   SYNTHTUNE_BACKEND=cpu node "$root/scripts/kernel-compare.js" "$dir" native-
 
+  if [ "$mode" = ignore-scripts ]; then
+    step "$mode: no usable addon (SYNTHTUNE_PREBUILD=<empty folder>): logged once; an error under SYNTHTUNE_REQUIRE_NATIVE=1"
+    mkdir -p "$dir/no-addon"
+    local js='const s = require("synthtune"); for (let i = 0; i < 3; i++) s.matmulSync(new Float32Array(4), new Float32Array(4), { m: 2, n: 2, k: 2 }); console.log(s.backend().name);'
+    local out
+    out=$(cd "$dir" && env -u SYNTHTUNE_REQUIRE_NATIVE SYNTHTUNE_BACKEND=cpu SYNTHTUNE_PREBUILD="$dir/no-addon" node -e "$js" 2>"$dir/fallback.err")
+    [ "$out" = js ] && [ "$(grep -c 'native kernels unavailable' "$dir/fallback.err")" = 1 ] && grep -q 'npm rebuild synthtune' "$dir/fallback.err" \
+      || { cat "$dir/fallback.err" >&2; fail "$mode: the fallback notice (backend '$out')"; }
+    head -c 300 "$dir/fallback.err"; echo
+    if (cd "$dir" && SYNTHTUNE_BACKEND=cpu SYNTHTUNE_PREBUILD="$dir/no-addon" SYNTHTUNE_REQUIRE_NATIVE=1 node -e "$js" 2>"$dir/required.err"); then
+      fail "$mode: SYNTHTUNE_REQUIRE_NATIVE=1 did not make the fallback an error"
+    fi
+    grep -q NativeRequiredError "$dir/required.err" || { cat "$dir/required.err" >&2; fail "$mode: no NativeRequiredError"; }
+    echo "fallback notice once; NativeRequiredError under SYNTHTUNE_REQUIRE_NATIVE=1"
+  fi
+
   if [ "$mode" = ignore-scripts ] || [ "${CONSUMER_DEMO:-}" = all ]; then
     step "$mode: npx synthtune demo"
     s=$(date +%s)

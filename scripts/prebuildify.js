@@ -24,7 +24,7 @@
 // Each target builds in its own staging folder under the OS temp dir (never in build/, so a
 // developer's build/Release is left alone), against the running Node's headers (nothing is
 // downloaded), and is stripped. prebuilds/manifest.json records, per file, the sha256 of its inputs
-// (binding.gyp, native/*.{cc,h}, native/cpu/*, the compiler's version): a target whose inputs did
+// (binding.gyp, native/*.{cc,h}, native/cpu/*, the compiler's version and flags): a target whose inputs did
 // not change is not rebuilt, and a built file is also kept in ~/.cache/synthtune/prebuilds/<hash>/
 // (SYNTHTUNE_PREBUILD_CACHE) so a fresh clone on the same machine reuses it (--no-cache: always build).
 //
@@ -153,9 +153,12 @@ function toolchain(target, fetch) {
   };
 }
 
-/** The files the addon is built from (what binding.gyp compiles), relative to the root. */
+/**
+ * The files the addon is built from (what binding.gyp compiles), relative to the root. With the
+ * compiler's identity and flags (inputsHash) they decide whether a prebuild is current.
+ */
 function sourceFiles() {
-  const list = ['binding.gyp', 'scripts/prebuildify.js'];
+  const list = ['binding.gyp'];
   for (const dir of ['native', 'native/cpu']) {
     for (const f of fs.readdirSync(path.join(root, dir)).sort()) {
       if (/\.(cc|h)$/.test(f)) list.push(`${dir}/${f}`);
