@@ -100,7 +100,7 @@ async function hnswMiner(ctx: Context, m: number, corpus: VectorStore, queries: 
     await ctx.writer.log('info', `built HNSW index for miner ${m}`, { miner: m, M: hnsw.M, efConstruction: hnsw.efConstruction, seconds: (Date.now() - t0) / 1000 });
     await ctx.hook?.(`index:${m}`, 0);
   }
-  const searcher = HnswSearcher.open(file, dim, hnsw.threads || defaultThreads(), hnsw.efSearch);
+  const searcher = HnswSearcher.open(file, dim, hnsw.threads || defaultThreads(), hnsw.efSearch, { count: corpus.n, M: hnsw.M });
   const rows = (s: number, e: number) => queries.subarray(s * dim, e * dim);
   return {
     search: (s, e, k, ex) => searcher.search(rows(s, e), k, ex),
