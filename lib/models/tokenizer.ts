@@ -95,13 +95,19 @@ export class TextTokenizer {
   private readonly specialsSingle: number;
   private readonly specialsPair: number;
   private readonly specialIds: Set<number>;
+  /** tokenizer.json has no decoder: decode joins the tokens with spaces (HF tokenizers' behaviour). */
+  private readonly spaceJoinDecode: boolean;
 
   constructor(tokenizerJson: unknown, tokenizerConfig: Record<string, unknown> = {}, opts: TokenizerOptions & { modelConfig?: Record<string, unknown>; sentenceBertConfig?: Record<string, unknown> } = {}) {
     if (typeof tokenizerJson !== 'object' || tokenizerJson === null || !('model' in tokenizerJson)) {
       throw new ModelError('tokenizer.json must be an object with a "model" entry');
     }
     // The library ignores padding/truncation anyway; drop them so nobody relies on them.
-    const json = { ...(tokenizerJson as Record<string, unknown>), padding: null, truncation: null };
+    const json: Record<string, unknown> = { ...(tokenizerJson as Record<string, unknown>), padding: null, truncation: null };
+    // tokenizer.json may have no decoder (HF's Rust tokenizers then joins the tokens with spaces);
+    // the JS library insists on one: give it a placeholder and decode as Rust does (decode() below)
+    this.spaceJoinDecode = json.decoder === undefined || json.decoder === null;
+    if (this.spaceJoinDecode) json.decoder = { type: 'Fuse' };
     this.tok = new Tokenizer(json, tokenizerConfig);
     this.maxLength = resolveMaxLength({ tokenizerConfig, modelConfig: opts.modelConfig, sentenceBertConfig: opts.sentenceBertConfig }, opts.maxLength).maxLength;
     const padToken = typeof tokenizerConfig.pad_token === 'string' ? tokenizerConfig.pad_token : undefined;
@@ -216,6 +222,9 @@ export class TextTokenizer {
   }
 
   decode(ids: number[], skipSpecial = true): string {
+    if (this.spaceJoinDecode) {
+      return ids.filter((id) => !(skipSpecial && this.specialIds.has(id))).map((id) => this.tok.id_to_token(id) ?? '').join(' ');
+    }
     return ids.length ? this.tok.decode(ids, { skip_special_tokens: skipSpecial }) : '';
   }
 
