@@ -139,7 +139,14 @@ function resolveGeneration(g: NonNullable<SynthesizeOptions['generateQueries']>)
 
 function documents(items: SynthesizeOptions['queries'] | undefined, what: string): Document[] {
   if (!items || items.length === 0) throw new DataError(`<${what}>`, undefined, `no ${what}: the ${what} input is empty`);
-  return toDocuments(items as never);
+  const docs = toDocuments(items as never);
+  // an empty text would become an empty positive or negative in the training data
+  docs.forEach((d, i) => {
+    if (!`${d.title ?? ''}${d.text}`.trim()) {
+      throw new DataError(`<${what}>`, i + 1, `${what === 'corpus' ? 'document' : 'query'} '${d.id}' has no text${what === 'corpus' ? ' (title and text are empty)' : ''}; remove it or give it text`);
+    }
+  });
+  return docs;
 }
 
 function knownMap(k: SynthesizeOptions['knownPositives']): Map<string, readonly string[]> {
