@@ -1,10 +1,13 @@
 /**
- * fit(): the Margin-MSE training loop (Finetuner's `fit(loss='MarginMSELoss')`).
+ * fit(): the training loop (Finetuner's `fit(loss=...)`), Margin-MSE by default; every loss of
+ * ./losses/index.ts (MultipleNegativesRankingLoss, CoSENTLoss, CosineSimilarityLoss, SupConLoss)
+ * plugs in through the TrainingLoss interface.
  *
  * TypeScript orchestrates; the student does the heavy math (native GEMM for the adapter). One
- * step: assemble a batch (B queries, their B positives, T ≥ B negatives) → student forward on
- * both sides → Margin-MSE forward/backward → student backward → optimizer step with the
- * scheduled learning rate.
+ * step: the loss assembles a batch (groups of inputs, each on the query or document side; for
+ * Margin-MSE B queries, then their B positives and T ≥ B negatives) → student forward of every
+ * group → loss forward/backward → student backward of every trained group → optimizer step with
+ * the scheduled learning rate.
  *
  * Determinism: the order of examples in epoch e is a permutation that depends only on
  * (seed, e); every other operation is sequential. A checkpoint (student weights, optimizer
@@ -23,7 +26,8 @@ import * as path from 'node:path';
 import type { Callback, EpochSummary, FitContext, Metrics } from './callbacks';
 import { EvaluationCallback } from './callbacks';
 import { readTensorFile, writeJsonAtomic, writeTensorFile } from './io';
-import { marginMse, type Score } from './losses/margin-mse';
+import { assembleMargins, lossByName, marginLossBatch, marginMseLoss, type LossBatch, type LossName, type LossSettings, type MarginBatch, type TrainingLoss, type TrainItem } from './losses';
+import type { Score } from './losses/margin-mse';
 import { Adam, learningRate, type OptimizerName, type SchedulerSpec } from './optim';
 import { lockFolder, removeStaleTemps } from '../util/folder-lock';
 import { epochPermutation } from './rng';
@@ -32,9 +36,15 @@ import { saveStudent } from './students';
 
 export interface FitOptions<I> {
   student: Student<I>;
-  /** Examples whose inputs are the student's input type (vectors for the adapter, token ids for static). */
-  trainData: Iterable<Example<I>> | AsyncIterable<Example<I>>;
-  loss?: 'MarginMSELoss';
+  /**
+   * Items whose inputs are the student's input type (vectors for the adapter, token ids for
+   * static): Margin-MSE examples, or the loss's items (PairItem, ScoredItem, LabeledItem).
+   */
+  trainData: Iterable<TrainItem<I>> | AsyncIterable<TrainItem<I>>;
+  /** A loss name or object (default 'MarginMSELoss'). */
+  loss?: LossName | TrainingLoss<I, unknown>;
+  /** Settings of a loss given by name (scale, perLabel). */
+  lossSettings?: LossSettings;
   /** Similarity used by the loss (default 'dot'). */
   score?: Score;
   optimizer?: OptimizerName;
@@ -119,7 +129,6 @@ interface Settings {
 }
 
 function settings<I>(o: FitOptions<I>): Settings {
-  if ((o.loss ?? 'MarginMSELoss') !== 'MarginMSELoss') throw new Error(`unsupported loss: ${String(o.loss)}`);
   const optimizer = o.optimizer ?? 'AdamW';
   const s: Settings = {
     lr: o.learningRate ?? 1e-3,
@@ -168,14 +177,10 @@ function hashInput(h: Hash, x: unknown): void {
  * initial weights, hashed) — so new texts or another base model start a new run instead of
  * returning the old one.
  */
-function fingerprint<I>(s: Settings, data: NormalExample<I>[], student: Student<I>): Record<string, unknown> {
+function fingerprint<I>(s: Settings, data: unknown[], student: Student<I>, loss: TrainingLoss<I, unknown>): Record<string, unknown> {
   const d = createHash('sha256');
-  for (const e of data) {
-    hashInput(d, e.query);
-    hashInput(d, e.positive);
-    for (const n of e.negatives) hashInput(d, n);
-    hashInput(d, Float64Array.from(e.margins));
-  }
+  const add = (x: unknown): void => hashInput(d, x);
+  for (const e of data) loss.hash(e, add);
   const st = student.state();
   const w = createHash('sha256');
   w.update(JSON.stringify({ kind: st.kind, config: st.config }));
@@ -186,63 +191,55 @@ function fingerprint<I>(s: Settings, data: NormalExample<I>[], student: Student<
   return {
     ...s, scheduler: JSON.stringify(s.scheduler), examples: data.length, data: d.digest('hex').slice(0, 32),
     student: student.kind, initialWeights: w.digest('hex').slice(0, 32),
+    // Margin-MSE runs keep the fingerprint they had before losses were pluggable
+    ...(loss.name === 'MarginMSELoss' ? {} : { loss: loss.name, lossSettings: JSON.stringify(loss.settings()) }),
   };
 }
 
-/** One batch in the loss's layout. */
-export interface Batch<I> {
-  queries: I[];
-  /** B positives, then T negatives. */
-  docs: I[];
-  owner: Int32Array;
-  margin: Float64Array;
+/** The loss of the options (a name, an object, or Margin-MSE). */
+export function resolveLoss<I>(o: Pick<FitOptions<I>, 'loss' | 'lossSettings'>): TrainingLoss<I, unknown> {
+  if (o.loss === undefined) return marginMseLoss<I>() as TrainingLoss<I, unknown>;
+  if (typeof o.loss === 'string') return lossByName<I>(o.loss, o.lossSettings);
+  return o.loss;
 }
 
-/** Examples order[start..end) as a batch: B queries, B positives then T negatives with owners and margins. */
+/** Reads the items once (an async iterable too) and validates each with the loss. */
+async function collectItems<I>(data: Iterable<TrainItem<I>> | AsyncIterable<TrainItem<I>>, loss: TrainingLoss<I, unknown>): Promise<unknown[]> {
+  const out: unknown[] = [];
+  for await (const e of data as AsyncIterable<TrainItem<I>>) out.push(loss.normalize(e, out.length));
+  if (out.length === 0) throw new Error('fit: no training examples');
+  return out;
+}
+
+/** One Margin-MSE batch: B queries, B positives then T negatives, the owner and margin of each negative. */
+export type Batch<I> = MarginBatch<I>;
+
+/** Examples order[start..end) as a Margin-MSE batch. */
 export function assemble<I>(data: NormalExample<I>[], order: Int32Array, start: number, end: number): Batch<I> {
-  const queries: I[] = [];
-  const positives: I[] = [];
-  const negatives: I[] = [];
-  const owner: number[] = [];
-  const margin: number[] = [];
-  for (let i = start; i < end; i++) {
-    const e = data[order[i]];
-    const b = queries.length;
-    queries.push(e.query);
-    positives.push(e.positive);
-    for (let j = 0; j < e.negatives.length; j++) {
-      negatives.push(e.negatives[j]);
-      owner.push(b);
-      margin.push(e.margins[j]);
-    }
-  }
-  return { queries, docs: positives.concat(negatives), owner: Int32Array.from(owner), margin: Float64Array.from(margin) };
+  return assembleMargins(data, order, start, end);
 }
 
-/** One optimisation step on a batch; returns the batch loss. */
+/** One optimisation step on a Margin-MSE batch; returns the batch loss. */
 export async function trainStep<I>(student: Student<I>, batch: Batch<I>, optimizer: Adam, lr: number, score: Score): Promise<number> {
-  const D = student.dim;
-  const B = batch.queries.length;
+  return lossStep(student, marginLossBatch(batch), optimizer, lr, score);
+}
+
+/**
+ * One optimisation step on a batch of any loss: every group forwarded on its side, the loss's
+ * gradients backpropagated for each group the student trains (not the documents of a student
+ * whose documents are frozen), then the optimizer step. Returns the batch loss.
+ */
+export async function lossStep<I>(student: Student<I>, batch: LossBatch<I>, optimizer: Adam, lr: number, score: Score): Promise<number> {
   student.zeroGrad();
-  const fq = await student.forward(batch.queries, 'query'); // (B,D)
-  const fd = await student.forward(batch.docs, 'document'); // (B+T,D)
+  const forwards = [];
+  for (const g of batch.groups) forwards.push(await student.forward(g.inputs, g.side));
   const frozenDocs = student.documentsFrozen === true;
-  const { loss, dq, dp, dn } = marginMse({
-    q: fq.out,
-    p: fd.out.subarray(0, B * D),
-    n: fd.out.subarray(B * D),
-    owner: batch.owner,
-    margin: batch.margin,
-    dim: D,
-    score,
-    queryGradOnly: frozenDocs,
-  });
-  await student.backward(fq, dq as Float32Array);
-  if (!frozenDocs) {
-    const dDocs = new Float32Array(fd.out.length);
-    dDocs.set(dp);
-    dDocs.set(dn, B * D);
-    await student.backward(fd, dDocs);
+  const trainable = batch.groups.map((g) => !(frozenDocs && g.side === 'document'));
+  const { loss, grads } = batch.compute(forwards.map((f) => f.out), student.dim, score, trainable);
+  for (let k = 0; k < forwards.length; k++) {
+    const g = grads[k];
+    if (!trainable[k] || !g) continue;
+    await student.backward(forwards[k], g instanceof Float32Array ? g : Float32Array.from(g));
   }
   if (student.step) student.step(optimizer, lr);
   else optimizer.step(student.params(), lr);
@@ -342,7 +339,8 @@ async function fitInFolder<I>(opts: FitOptions<I>): Promise<FitResult> {
   const s = settings(opts);
   const { student } = opts;
   const callbacks = opts.callbacks ?? [];
-  const data = await collectExamples(opts.trainData);
+  const loss = resolveLoss(opts);
+  const data = await collectItems(opts.trainData, loss);
   const n = data.length;
   const perEpoch = Math.ceil(n / s.batchSize);
   const totalSteps = s.epochs * perEpoch;
@@ -352,7 +350,7 @@ async function fitInFolder<I>(opts: FitOptions<I>): Promise<FitResult> {
   const print = (line: string): void => {
     if (sink) sink(line);
   };
-  const fp = fingerprint(s, data, student);
+  const fp = fingerprint(s, data, student, loss);
   const needsInitial = callbacks.some((c) => c.needsInitialState);
 
   let pos: Position = { epoch: 0, batch: 0, step: 0, epochLossSum: 0, epochSteps: 0, epochLosses: [], stopped: null };
@@ -429,14 +427,14 @@ async function fitInFolder<I>(opts: FitOptions<I>): Promise<FitResult> {
   };
 
   if (resumedFrom) ctx.log(`resuming from epoch ${pos.epoch + 1}, step ${pos.step}`);
-  ctx.log(`training ${student.kind} student: ${n} examples, ${s.epochs} epoch(s) × ${perEpoch} steps, batch ${s.batchSize}, ${s.optimizer} lr ${s.lr}`);
+  ctx.log(`training ${student.kind} student with ${loss.name}: ${n} examples, ${s.epochs} epoch(s) × ${perEpoch} steps, batch ${s.batchSize}, ${s.optimizer} lr ${s.lr}`);
   await status('running');
   const stepLosses: number[] = [];
   try {
     for (const cb of callbacks) await cb.onTrainBegin?.(ctx);
     const progressEvery = opts.progressEvery ?? Math.max(1, Math.ceil(perEpoch / 10));
     while (pos.epoch < s.epochs && !pos.stopped) {
-      const order = epochPermutation(n, s.seed, pos.epoch, s.shuffle);
+      const order = loss.order ? loss.order(data, s.seed, pos.epoch, s.shuffle) : epochPermutation(n, s.seed, pos.epoch, s.shuffle);
       while (pos.batch < perEpoch) {
         if (opts.signal?.aborted) {
           await checkpoint();
@@ -446,18 +444,18 @@ async function fitInFolder<I>(opts: FitOptions<I>): Promise<FitResult> {
           return result('interrupted');
         }
         const start = pos.batch * s.batchSize;
-        const batch = assemble(data, order, start, Math.min(n, start + s.batchSize));
+        const batch = loss.batch(data, order, start, Math.min(n, start + s.batchSize));
         const lr = learningRate(s.lr, pos.step, totalSteps, s.scheduler);
-        const loss = await trainStep(student, batch, optimizer, lr, s.score);
-        if (!Number.isFinite(loss)) throw new Error(`fit: loss became ${loss} at step ${pos.step} (lower the learning rate?)`);
-        stepLosses.push(loss);
+        const value = await lossStep(student, batch, optimizer, lr, s.score);
+        if (!Number.isFinite(value)) throw new Error(`fit: loss became ${value} at step ${pos.step} (lower the learning rate?)`);
+        stepLosses.push(value);
         pos.step++;
         pos.batch++;
-        pos.epochLossSum += loss;
+        pos.epochLossSum += value;
         pos.epochSteps++;
         ctx.step = pos.step;
-        run.record({ type: 'step', epoch: pos.epoch, step: pos.step, loss, lr });
-        for (const cb of callbacks) await cb.onStepEnd?.(ctx, { epoch: pos.epoch, step: pos.step, loss, lr });
+        run.record({ type: 'step', epoch: pos.epoch, step: pos.step, loss: value, lr });
+        for (const cb of callbacks) await cb.onStepEnd?.(ctx, { epoch: pos.epoch, step: pos.step, loss: value, lr });
         if (pos.batch % progressEvery === 0 || pos.batch === perEpoch) {
           print(`epoch ${pos.epoch + 1}/${s.epochs} step ${pos.batch}/${perEpoch} loss ${(pos.epochLossSum / pos.epochSteps).toFixed(5)} lr ${lr.toExponential(2)}`);
         }
