@@ -12,8 +12,10 @@
  * processes via getRun(). Calling it again with the same arguments on the same folder resumes a
  * killed or failed run from its checkpoints (or returns the finished run unchanged).
  */
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { DataError } from '../data/errors';
 import { cleanTemp, exists, readJson, writeAtomic, writeJsonAtomic } from './fsutil';
 import { execute } from './pipeline';
 import { loadMiner, loadScorer, modelIdentity, resolvePreset } from './models';
@@ -151,6 +153,34 @@ export async function synthesize(opts: SynthesizeOptions): Promise<Run> {
   return run;
 }
 
+/** Lines and SHA-256 of a file (streamed). */
+async function digestLines(file: string): Promise<{ lines: number; sha256: string }> {
+  const h = createHash('sha256');
+  let lines = 0;
+  for await (const chunk of fs.createReadStream(file)) {
+    h.update(chunk as Buffer);
+    for (const b of chunk as Buffer) if (b === 10) lines++;
+  }
+  return { lines, sha256: h.digest('hex') };
+}
+
+/**
+ * A finished run is returned as it is only if its train.jsonl is the one it wrote: same SHA-256
+ * (or, for runs written before the checksum, the same number of lines as its examples). A deleted
+ * train.jsonl makes the run resume (folderState), which writes it again from the checkpoints.
+ */
+async function checkFinishedTrain(folder: string): Promise<void> {
+  const statusFile = path.join(folder, RUN_FILES.status);
+  const status = JSON.parse(await fs.promises.readFile(statusFile, 'utf8')) as RunStatus;
+  const file = path.join(folder, RUN_FILES.train);
+  const got = await digestLines(file).catch(() => null);
+  const how = `it was changed or truncated after the run finished; delete it to have it written again from the run's checkpoints (${path.join(folder, RUN_FILES.checkpoints)}), or use another --out`;
+  if (!got) return; // deleted: the run resumes and writes it again from its checkpoints
+  if (status.trainSha256 ? got.sha256 !== status.trainSha256 : status.examples !== undefined && got.lines !== status.examples) {
+    throw new DataError(file, undefined, `holds ${got.lines} line(s) but the finished run wrote ${status.examples} example(s)${status.trainSha256 ? ' (its SHA-256 differs)' : ''}: ${how}`);
+  }
+}
+
 async function start(opts: SynthesizeOptions, p: ReturnType<typeof plan>): Promise<Run> {
   const folder = outFolder(opts);
   const name = opts.name ?? path.basename(folder);
@@ -166,7 +196,11 @@ async function start(opts: SynthesizeOptions, p: ReturnType<typeof plan>): Promi
     throw e;
   }
   if (state === 'finished') {
-    await writer.unlock();
+    try {
+      await checkFinishedTrain(folder);
+    } finally {
+      await writer.unlock();
+    }
     return getRun(folder);
   }
   await cleanTemp(folder);
@@ -199,7 +233,8 @@ async function runInBackground(writer: RunWriter, progress: Progress, p: ReturnT
       progress.message(`warning: ${advice}`);
     }
     const n = await execute({ plan: p, writer, progress, hook: opts.onCheckpoint, ckpt: writer.file(RUN_FILES.checkpoints) }, opts.csv ?? false);
-    await writer.setStatus({ status: 'FINISHED', stage: 'done', progress: 1, examples: n, done: undefined, total: undefined });
+    const { sha256 } = await digestLines(writer.file(RUN_FILES.train));
+    await writer.setStatus({ status: 'FINISHED', stage: 'done', progress: 1, examples: n, trainSha256: sha256, done: undefined, total: undefined });
     progress.message(`wrote ${n} examples to ${writer.file(RUN_FILES.train)}`);
   } catch (e) {
     const msg = (e as Error)?.message ?? String(e);

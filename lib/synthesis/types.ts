@@ -174,6 +174,8 @@ export interface RunStatus {
   host?: string;
   error?: string;
   examples?: number;
+  /** SHA-256 of train.jsonl as the finished run wrote it (a reopened run checks it). */
+  trainSha256?: string;
 }
 
 export interface LogEntry {
