@@ -29,3 +29,37 @@ describe('synthesize: empty texts', () => {
       .rejects.toThrow(/query '.*' has no text|empty/);
   });
 });
+
+describe('synthesize: a teacher that returns NaN', () => {
+  it('fails with a ModelError naming the pair, never writes "margin": null', async () => {
+    const corpus = Array.from({ length: 6 }, (_, i) => ({ id: `d${i}`, text: `doc ${i} words w${i} shared` }));
+    const nanScorer = { id: 'nan-scorer', score: async (pairs: [string, string][]) => Float32Array.from(pairs, ([, d]) => (d.includes('w3') ? NaN : 1)) };
+    const out = path.join(tmp, 'nan');
+    const run = await synthesize({ queries: ['w3 shared', 'doc 1'], corpus, miner: 'bm25', scorer: nanScorer, numRelations: 6, out, progress: 'none' });
+    const err = await run.wait().catch((e) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect(err.name).toBe('ModelError');
+    expect(err.message).toMatch(/the scorer \(.*\) gave NaN for query '.*' and document 'd3': teacher scores must be finite/);
+    expect(fs.existsSync(path.join(out, 'train.jsonl'))).toBe(false);
+    expect(JSON.parse(fs.readFileSync(path.join(out, 'status.json'), 'utf8')).status).toBe('FAILED');
+  });
+});
+
+describe('synthesize: a damaged mining checkpoint', () => {
+  it('an index outside the corpus is a DataError naming the checkpoint folder, not a row without a positive', async () => {
+    const corpus = Array.from({ length: 8 }, (_, i) => ({ id: `d${i}`, text: `doc ${i} words w${i} shared` }));
+    const out = path.join(tmp, 'mine');
+    const o = { queries: ['w3 shared', 'doc 1', 'w5'], corpus, miner: 'bm25', scorer: 'bm25', numRelations: 4, out, progress: 'none' as const };
+    await (await synthesize(o)).wait();
+    const ck = path.join(out, 'checkpoints');
+    const mine = fs.readdirSync(ck).find((f) => f.startsWith('mine-'))!;
+    const rel = new Int32Array(new Uint8Array(fs.readFileSync(path.join(ck, mine))).buffer);
+    rel[1] = 999; // out of range, same size
+    fs.writeFileSync(path.join(ck, mine), Buffer.from(rel.buffer));
+    for (const f of fs.readdirSync(ck)) if (f.startsWith('score-')) fs.rmSync(path.join(ck, f));
+    fs.rmSync(path.join(out, 'train.jsonl')); // the run resumes from its checkpoints
+    const err = await (await synthesize(o)).wait().catch((e) => e);
+    expect(err.name).toBe('DataError');
+    expect(err.message).toMatch(/name document 999 of 8: a mining checkpoint is damaged; delete .*checkpoints to mine again/);
+  });
+});

@@ -12,6 +12,8 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { DataError } from '../data/errors';
+import { ModelError } from '../models/errors';
 import { buildHnsw, defaultThreads, HnswSearcher } from './hnsw';
 import { exactSearch, fuseRanked, lexicalSearch, recallAt, selectRelations, type Ranked } from './mining';
 import { csvLines, jsonlLines, type ExampleSource } from './output';
@@ -206,6 +208,13 @@ async function scoreAll(ctx: Context, rel: Int32Array, lexical: () => LexicalInd
   const { plan } = ctx;
   const R = plan.params.numRelations;
   const q = plan.qids.length;
+  // the relations come from checkpoints that may be damaged: every one must name a document
+  const nDocs = plan.docIds.length;
+  for (let i = 0; i < rel.length; i++) {
+    if (!(rel[i] >= 0 && rel[i] < nDocs)) {
+      throw new DataError(path.join(ctx.ckpt), undefined, `the mined relations (query '${plan.qids[Math.floor(i / R)]}', rank ${i % R}) name document ${rel[i]} of ${nDocs}: a mining checkpoint is damaged; delete ${ctx.ckpt} to mine again`);
+    }
+  }
   const rowScorer = plan.scorer === 'bm25' ? lexicalRowScorer(lexical(), plan.queries, rel, R) : modelRowScorer(plan.scorer, plan.queries, plan.docs, rel, R);
   const bar = ctx.progress.stage('score', q);
   const t0 = Date.now();
@@ -226,6 +235,12 @@ async function scoreAll(ctx: Context, rel: Int32Array, lexical: () => LexicalInd
     },
   });
   bar.stop();
+  // a teacher's NaN or ±Infinity would become a margin of null in train.jsonl
+  for (let i = 0; i < scores.length; i++) {
+    if (!Number.isFinite(scores[i])) {
+      throw new ModelError(`the scorer (${ctx.plan.config.models.scorer}) gave ${scores[i]} for query '${plan.qids[Math.floor(i / R)]}' and document '${plan.docIds[rel[i]]}': teacher scores must be finite numbers${fs.existsSync(ctx.ckpt) ? ` (its checkpoints in ${ctx.ckpt} may be damaged: delete them to score again)` : ''}`);
+    }
+  }
   const sec = (Date.now() - t0) / 1000;
   await ctx.writer.log('info', `scored ${q * R} pairs`, { pairs: q * R, scoredNow: freshPairs, seconds: sec, pairsPerSecond: sec > 0 ? freshPairs / sec : null });
   return scores;
