@@ -63,3 +63,24 @@ describe('synthesize: a damaged mining checkpoint', () => {
     expect(err.message).toMatch(/name document 999 of 8: a mining checkpoint is damaged; delete .*checkpoints to mine again/);
   });
 });
+
+describe('synthesize: a truncated embedding checkpoint', () => {
+  it('is a DataError naming the file (was: zero vectors for the missing documents)', async () => {
+    const { FakeEncoder, FakeScorer } = await import('./synthesis-fakes');
+    const corpus = Array.from({ length: 20 }, (_, i) => ({ id: `d${i}`, text: `doc ${i} words w${i % 7} shared` }));
+    const out = path.join(tmp, 'emb');
+    const o = { queries: ['w3 shared', 'doc 1', 'w5'], corpus, miner: new FakeEncoder(8), scorer: new FakeScorer(), numRelations: 4, encodeBatchSize: 8, out, progress: 'none' as const };
+    await (await synthesize(o)).wait();
+    const ck = path.join(out, 'checkpoints');
+    const files = fs.readdirSync(path.join(ck, 'emb-0')).filter((f) => f.startsWith('corpus-'));
+    expect(files.length).toBe(3); // 20 documents in batches of 8
+    const victim = path.join(ck, 'emb-0', files.sort()[0]);
+    fs.truncateSync(victim, fs.statSync(victim).size - 32);
+    for (const f of fs.readdirSync(ck)) if (f.startsWith('mine-') || f.startsWith('score-')) fs.rmSync(path.join(ck, f));
+    fs.rmSync(path.join(out, 'train.jsonl'));
+    const err = await (await synthesize(o)).wait().catch((e) => e);
+    expect(err.name).toBe('DataError');
+    expect(err.message).toContain(victim);
+    expect(err.message).toMatch(/expected \d+: a truncated or damaged checkpoint; delete it to compute it again/);
+  });
+});

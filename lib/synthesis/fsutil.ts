@@ -9,6 +9,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { writeFileAtomic, writeJsonAtomic } from '../data/atomic';
+import { DataError } from '../data/errors';
 
 const fsp = fs.promises;
 
@@ -21,13 +22,20 @@ export function bytesOf(a: Float32Array | Int32Array | Uint16Array): Uint8Array 
   return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 }
 
-/** Reads a file of raw little-endian values into a fresh, aligned typed array. */
+/**
+ * Reads a file of raw little-endian values into a fresh, aligned typed array. With `expected`,
+ * a checkpoint of another length (truncated, damaged) is a DataError saying how to recover.
+ */
 export async function readTyped<T extends Float32Array | Int32Array | Uint16Array>(
   file: string,
   ctor: { new (buf: ArrayBuffer): T; BYTES_PER_ELEMENT: number },
+  expected?: number,
 ): Promise<T> {
   const buf = await fsp.readFile(file);
-  if (buf.byteLength % ctor.BYTES_PER_ELEMENT) throw new Error(`${file}: size ${buf.byteLength} is not a multiple of ${ctor.BYTES_PER_ELEMENT}`);
+  const got = buf.byteLength / ctor.BYTES_PER_ELEMENT;
+  if (buf.byteLength % ctor.BYTES_PER_ELEMENT || (expected !== undefined && got !== expected)) {
+    throw new DataError(file, undefined, `holds ${buf.byteLength} bytes, expected ${expected !== undefined ? expected * ctor.BYTES_PER_ELEMENT : `a multiple of ${ctor.BYTES_PER_ELEMENT}`}: a truncated or damaged checkpoint; delete it to compute it again`);
+  }
   const ab = new ArrayBuffer(buf.byteLength);
   new Uint8Array(ab).set(buf);
   return new ctor(ab);

@@ -170,7 +170,7 @@ async function mineAll(ctx: Context, miners: ReadyMiner[]): Promise<Int32Array> 
     const e = Math.min(q, s + size);
     const file = mineFile(ctx.ckpt, b);
     const fresh = !(await exists(file));
-    const part = fresh ? await mineBatch(ctx, miners, s, e) : await readTyped(file, Int32Array);
+    const part = fresh ? await mineBatch(ctx, miners, s, e) : await readTyped(file, Int32Array, (e - s) * R);
     if (part.length !== (e - s) * R) throw new Error(`${file}: ${part.length} entries, expected ${(e - s) * R}`);
     if (fresh) await writeAtomic(file, bytesOf(part));
     rel.set(part, s * R);

@@ -72,8 +72,7 @@ export async function scoreCheckpointed(job: ScoreJob): Promise<Float32Array> {
       s = await job.rowScorer(start, end);
       await writeAtomic(file, bytesOf(s));
     } else {
-      s = await readTyped(file, Float32Array);
-      if (s.length !== (end - start) * R) throw new Error(`${file}: ${s.length} scores, expected ${(end - start) * R}`);
+      s = await readTyped(file, Float32Array, (end - start) * R);
     }
     all.set(s, start * R);
     await job.onBatch?.(b + 1, total, fresh, b);

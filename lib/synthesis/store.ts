@@ -145,8 +145,13 @@ export async function encodeCheckpointed(job: EncodeJob): Promise<number> {
   return total;
 }
 
-async function readBatch(file: string, dtype: Dtype): Promise<Float32Array> {
-  return dtype === 'float16' ? decodeHalf(await readTyped(file, Uint16Array)) : readTyped(file, Float32Array);
+async function readBatch(file: string, dtype: Dtype, values: number): Promise<Float32Array> {
+  return dtype === 'float16' ? decodeHalf(await readTyped(file, Uint16Array, values)) : readTyped(file, Float32Array, values);
+}
+
+/** Values in batch b of a store: rows of that batch × dim. */
+function batchValues(spec: StoreSpec, b: number): number {
+  return (Math.min(spec.n, (b + 1) * spec.batchSize) - b * spec.batchSize) * spec.dim;
 }
 
 // ---- stores ------------------------------------------------------------------------------------
@@ -167,7 +172,7 @@ export async function memoryStore(spec: StoreSpec): Promise<VectorStore> {
   const batches = Math.ceil(n / batchSize);
   for (let b = 0; b < batches; b++) {
     const file = batchFile(spec.dir, spec.prefix, b);
-    const part = dtype === 'float16' ? await readTyped(file, Uint16Array) : await readTyped(file, Float32Array);
+    const part = dtype === 'float16' ? await readTyped(file, Uint16Array, batchValues(spec, b)) : await readTyped(file, Float32Array, batchValues(spec, b));
     all.set(part as never, b * batchSize * dim);
   }
   if (all instanceof Float32Array) return denseStore(all, dim);
@@ -210,7 +215,7 @@ export function diskStore(spec: StoreSpec): VectorStore {
     dim: spec.dim,
     bytes: 0,
     async *chunks() {
-      for (let b = 0; b < batches; b++) yield { start: b * spec.batchSize, vectors: await readBatch(batchFile(spec.dir, spec.prefix, b), spec.dtype) };
+      for (let b = 0; b < batches; b++) yield { start: b * spec.batchSize, vectors: await readBatch(batchFile(spec.dir, spec.prefix, b), spec.dtype, batchValues(spec, b)) };
     },
   };
 }
