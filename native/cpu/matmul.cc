@@ -69,11 +69,20 @@ void sgemm_naive(bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, con
 
 // ---- micro-kernels --------------------------------------------------------------------------
 // Scalar: generic C++ (the compiler vectorises the j loop with SSE2 on x86-64, NEON on arm64).
+// clang's loop vectoriser would vectorise the i loop instead (4 wide across rows), 3x slower than
+// GCC here; with it off for that loop, clang's SLP vectoriser does the j loop as GCC does (the
+// zig/clang builds of the prebuilt binaries: 6 -> 19.5 GFLOP/s single-threaded, GCC 18).
+#if defined(__clang__)
+#define ST_NO_LOOP_VECTORIZE _Pragma("clang loop vectorize(disable)")
+#else
+#define ST_NO_LOOP_VECTORIZE
+#endif
 template <int MR, int NR>
 static void ukr_scalar(int64_t kc, const float* Ap, const float* Bp, float* C, int64_t ldc,
                        float alpha, float beta) {
   float acc[MR][NR] = {};
   for (int64_t p = 0; p < kc; ++p) {
+    ST_NO_LOOP_VECTORIZE
     for (int i = 0; i < MR; ++i) {
       const float a = Ap[i];
       for (int j = 0; j < NR; ++j) acc[i][j] += a * Bp[j];
