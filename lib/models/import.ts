@@ -40,6 +40,7 @@ import { bertConfigFromHf, bertWeightShapes, transpose2d, type BertConfig, type 
 import { distilbertToBertName } from './onnx/distilbert';
 import { mpnetToBertName } from './onnx/mpnet';
 import { decodeModel, type ModelProtoObj, type NodeProtoObj, type TensorProtoObj } from './onnx/proto';
+import { ModelError } from './errors';
 
 // ---------------------------------------------------------------------------------------------
 // numbers
@@ -544,7 +545,11 @@ export interface FolderWeights extends ImportedWeights {
 
 function readJson(file: string): Record<string, unknown> | undefined {
   if (!fs.existsSync(file)) return undefined;
-  return JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
+  } catch (e) {
+    throw new ModelError(`could not parse ${file}: ${(e as Error).message}`);
+  }
 }
 
 /**

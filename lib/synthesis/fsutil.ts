@@ -50,8 +50,14 @@ export async function exists(file: string): Promise<boolean> {
   }
 }
 
+/** A run folder's JSON file; damaged JSON is a DataError naming the file and the way out. */
 export async function readJson<T>(file: string): Promise<T> {
-  return JSON.parse(await fsp.readFile(file, 'utf8')) as T;
+  const text = await fsp.readFile(file, 'utf8');
+  try {
+    return JSON.parse(text) as T;
+  } catch (e) {
+    throw new DataError(file, undefined, `damaged JSON (${(e as Error).message}): repair or delete the file, or use another run folder`);
+  }
 }
 
 /** Removes temporary files left behind by a killed writer, recursively. */

@@ -53,12 +53,12 @@ async function folderState(folder: string, config: RunConfig, overwrite: boolean
   const cfgFile = path.join(folder, RUN_FILES.config);
   if (!(await exists(cfgFile))) {
     const entries = (await fs.promises.readdir(folder)).filter((e) => e !== RUN_FILES.lock && !e.endsWith('.tmp'));
-    if (entries.length) throw new Error(`${folder} is not empty and is not a synthesis run folder (no ${RUN_FILES.config})`);
+    if (entries.length) throw new DataError(folder, undefined, `is not empty and is not a synthesis run folder (no ${RUN_FILES.config}); choose an empty or new output folder`);
     return 'fresh';
   }
   const old = await readJson<RunConfig>(cfgFile);
   if (old.key !== config.key) {
-    if (!overwrite) throw new Error(`${folder} holds a different synthesis (differs in: ${differences(config, old).join(', ')}); use another output folder or overwrite`);
+    if (!overwrite) throw new DataError(folder, undefined, `holds a different synthesis (differs in: ${differences(config, old).join(', ')}); use another output folder or overwrite (--overwrite)`);
     await clearRun(folder);
     return 'fresh';
   }
@@ -171,7 +171,7 @@ async function digestLines(file: string): Promise<{ lines: number; sha256: strin
  */
 async function checkFinishedTrain(folder: string): Promise<void> {
   const statusFile = path.join(folder, RUN_FILES.status);
-  const status = JSON.parse(await fs.promises.readFile(statusFile, 'utf8')) as RunStatus;
+  const status = await readJson<RunStatus>(statusFile);
   const file = path.join(folder, RUN_FILES.train);
   const got = await digestLines(file).catch(() => null);
   const how = `it was changed or truncated after the run finished; delete it to have it written again from the run's checkpoints (${path.join(folder, RUN_FILES.checkpoints)}), or use another --out`;

@@ -1,0 +1,64 @@
+/**
+ * A damaged or foreign run folder gets a one-line error naming the file and the way out, exit 2
+ * (issue 15: these were stack traces with exit 1).
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { main } from '../lib/cli/main';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'synthtune-runerr-'));
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+async function cli(args: string[]): Promise<{ code: number; err: string }> {
+  let err = '';
+  vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+  vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((err += String(s)), true));
+  try {
+    return { code: await main(args), err };
+  } finally {
+    vi.restoreAllMocks();
+  }
+}
+
+const corpus = path.join(tmp, 'corpus.txt');
+fs.writeFileSync(corpus, Array.from({ length: 10 }, (_, i) => `document ${i} about topic ${i % 3}`).join('\n'));
+const queries = path.join(tmp, 'queries.txt');
+fs.writeFileSync(queries, 'topic 1\ndocument 4\n');
+const args = (out: string, extra: string[] = []) => ['synthesize', '--queries', queries, '--corpus', corpus, '--miner', 'bm25', '--scorer', 'bm25', '--num-relations', '3', '--out', out, '--progress', 'none', ...extra];
+
+describe('damaged and foreign run folders', () => {
+  it('damaged config.json: exit 2 naming the file; damaged status.json: resumed from the checkpoints', async () => {
+    const out = path.join(tmp, 'run');
+    expect((await cli(args(out))).code).toBe(0);
+    fs.writeFileSync(path.join(out, 'config.json'), '{"key": ');
+    let r = await cli(args(out));
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/config\.json: damaged JSON .*repair or delete the file, or use another run folder/);
+    expect(r.err).not.toMatch(/\n\s+at /); // no stack trace
+    fs.rmSync(out, { recursive: true });
+    expect((await cli(args(out))).code).toBe(0);
+    // a damaged status.json only loses the state: the run resumes from its checkpoints, same output
+    const train = fs.readFileSync(path.join(out, 'train.jsonl'), 'utf8');
+    fs.writeFileSync(path.join(out, 'status.json'), 'not json');
+    r = await cli(args(out));
+    expect(r.code).toBe(0);
+    expect(fs.readFileSync(path.join(out, 'train.jsonl'), 'utf8')).toBe(train);
+    expect(JSON.parse(fs.readFileSync(path.join(out, 'status.json'), 'utf8')).status).toBe('FINISHED');
+  });
+
+  it('a folder of something else, and a different synthesis: exit 2 with the way out', async () => {
+    const other = path.join(tmp, 'other');
+    fs.mkdirSync(other);
+    fs.writeFileSync(path.join(other, 'notes.txt'), 'mine');
+    let r = await cli(args(other));
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/is not empty and is not a synthesis run folder \(no config\.json\); choose an empty or new output folder/);
+    const out = path.join(tmp, 'run2');
+    expect((await cli(args(out))).code).toBe(0);
+    r = await cli(args(out, ['--num-relations', '4']));
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/holds a different synthesis \(differs in: numRelations\); use another output folder or overwrite \(--overwrite\)/);
+  });
+});
