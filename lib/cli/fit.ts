@@ -1,6 +1,9 @@
 /**
- * `synthtune fit`: train a student with Margin-MSE on synthesized data (lib/training/run.ts fitRun).
+ * `synthtune fit`: train a student on synthesized data (Margin-MSE) or on pairs, scored pairs or
+ * labeled items in any form the readers take (lib/training/run.ts fitRun; the loss follows the data
+ * kind, --loss overrides it).
  *
+ *   synthtune fit --train <run folder | train.jsonl | data file> [--loss <name>] [--dialect --is-labeled --size --sampling-rate]
  *   synthtune fit --train <run folder | train.jsonl> --method adapter --model <model folder> --out <folder>
  *   synthtune fit --train <run folder | train.jsonl> --method static (--tokenizer <folder> | --model <folder>)
  *                 [--dim 256] --out <folder>
@@ -18,13 +21,25 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { METRIC_NAMES, parseMetricNames, type MetricName } from '../evaluation/metrics';
+import { DataError } from '../data/errors';
+import { LOSS_NAMES, type LossName } from '../training/losses';
 import type { OptimizerName } from '../training/optim';
 import { FolderInUseError } from '../util/folder-lock';
-import { CliError, intListOption, intOption, numberOption, parseCli } from './util';
+import { CliError, csvOptions, csvUsage, CSV_OPTIONS, intListOption, intOption, numberOption, parseCli } from './util';
 
-const USAGE = `usage: synthtune fit --train <run folder | train.jsonl> --method adapter|static|full --out <folder> [options]
+const USAGE = `usage: synthtune fit --train <run folder | train.jsonl | data file> --method adapter|static|full --out <folder> [options]
 
-  --train <path>          a synthesis run folder (holding train.jsonl) or a train.jsonl file
+  --train <path>          a synthesis run folder (holding train.jsonl) or a train.jsonl file (Margin-MSE),
+                          or training data in any form synthtune reads (CSV/TSV, JSON, JSONL,
+                          DocumentArray records): (query, document) pairs, scored pairs (text, text,
+                          score) or labeled items (text, label); see synthtune inspect
+  --loss <name>           (auto) from the data: MarginMSELoss (synthesized rows),
+                          MultipleNegativesRankingLoss (pairs; also synthesized rows' query-positive
+                          pairs), MultipleNegativesSymmetricRankingLoss, CoSENTLoss (scored pairs),
+                          CosineSimilarityLoss (scored pairs), SupConLoss (labeled items)
+  --loss-scale <x>        similarity scale of MultipleNegativesRankingLoss, CoSENTLoss and SupConLoss
+                          (default 20 on cosine, 1 on dot)
+${csvUsage(26)}
   --method <m>            adapter: a linear map on a frozen ONNX encoder (needs --model)
                           static: a static token-embedding model (needs --tokenizer or --model)
                           full: the whole BERT encoder, trained in the native core (needs --model)
@@ -54,16 +69,17 @@ const USAGE = `usage: synthtune fit --train <run folder | train.jsonl> --method 
   --decay <d>             linear (default), cosine or constant learning-rate schedule
   --score <s>             dot or cosine similarity in the loss and the evaluation (default: cosine
                           for static, dot for adapter and full)
-  --margin-scale <x>      multiply every margin by x (auto: the spread of the untrained student's
+  --margin-scale <x>      Margin-MSE: multiply every margin by x (auto: the spread of the untrained student's
                           margins over the teacher's, when they correlate; else a fixed temperature)
   --init <i>              static: idf (default: random vectors scaled by each token's BM25 idf over
                           the training documents) or random (N(0, 1/dim))
-  --no-hold-out           train on every query (default: with ≥ 40 queries, 10% are held out and
+  --no-hold-out           Margin-MSE: train on every query (default: with ≥ 40 queries, 10% are held out and
                           the best epoch by their Margin-MSE is kept, the untrained weights included)
   --max-examples <n>      use at most the first n training examples
   --eval-data <dir>       BEIR folder to evaluate on before and after training
   --eval-split <name>     qrels split of --eval-data (default test)
   --k <list>              metric cut-offs (default 10,100)
+  --convention <c>        metric definitions of the evaluation: trec (default) or docarray
   --metrics <list>        metrics to report (default all: ${METRIC_NAMES.join(',')})
   --out <folder>          run folder; the model is written to <out>/model
   --restart               start over instead of resuming a checkpoint in <out>
@@ -73,6 +89,10 @@ const USAGE = `usage: synthtune fit --train <run folder | train.jsonl> --method 
 
 const OPTIONS = {
   train: { type: 'string' },
+  loss: { type: 'string' },
+  'loss-scale': { type: 'string' },
+  convention: { type: 'string' },
+  ...CSV_OPTIONS,
   method: { type: 'string' },
   model: { type: 'string' },
   tokenizer: { type: 'string' },
@@ -152,6 +172,11 @@ type Values = ReturnType<typeof parseCli<typeof OPTIONS>>['values'];
 /** The fitRun options of a command line (exported for tests). */
 export function fitOptions(v: Values) {
   const train = existing(need(v.train, '--train <run folder | train.jsonl>'), 'train', 'file or folder');
+  const loss = v.loss;
+  if (loss !== undefined && !(LOSS_NAMES as readonly string[]).includes(loss)) throw new CliError(`--loss must be one of ${LOSS_NAMES.join(', ')}, got '${loss}'`);
+  const convention = v.convention;
+  if (convention !== undefined && convention !== 'trec' && convention !== 'docarray') throw new CliError(`--convention must be trec or docarray, got '${convention}'`);
+  if (convention !== undefined && !v['eval-data']) throw new CliError('--convention needs --eval-data <BEIR folder>');
   const method = need(v.method, '--method adapter|static|full');
   if (method !== 'adapter' && method !== 'static' && method !== 'full') throw new CliError(`--method must be adapter, static or full, got '${method}'`);
   const out = need(v.out, '--out <folder>');
@@ -200,6 +225,10 @@ export function fitOptions(v: Values) {
   if (wd !== undefined && wd < 0) throw new CliError(`--weight-decay must be ≥ 0, got '${v['weight-decay']}'`);
   return {
     train,
+    read: csvOptions(v),
+    loss: loss as LossName | undefined,
+    lossScale: positive('loss-scale', v['loss-scale']),
+    evalConvention: convention as 'trec' | 'docarray' | undefined,
     method: method as 'adapter' | 'static' | 'full',
     model: method === 'adapter' || method === 'full' ? v.model : undefined,
     maxLength: v['max-length'] === undefined ? undefined : intOption('max-length', v['max-length'], 0, 2),
@@ -254,7 +283,7 @@ export async function run(argv: string[]): Promise<number> {
     // Problems with the inputs (bad train.jsonl rows, a checkpoint of other settings, a model that
     // does not load, a diverging loss...) are the user's to fix: a message, exit code 2.
     const msg = (e as Error)?.message ?? '';
-    if (e instanceof FolderInUseError || (e instanceof Error && /^(fit|example \d+|export|\S+:\d+)[: ]|Could not|cannot|ENOENT|EACCES|no such file/.test(msg))) {
+    if (e instanceof FolderInUseError || e instanceof DataError || (e instanceof Error && /^(fit|example \d+|export|\S+:\d+)[: ]|Could not|cannot|ENOENT|EACCES|no such file/.test(msg))) {
       throw new CliError(msg.includes('checkpoint.bin belongs') ? msg.replace('pass resume: false', 'use --restart') : msg);
     }
     throw e;
@@ -263,13 +292,13 @@ export async function run(argv: string[]): Promise<number> {
   const keys = [...new Set([...Object.keys(r.before ?? {}), ...Object.keys(r.after ?? {})])];
   if (v.json) {
     process.stdout.write(JSON.stringify({
-      status: r.status, method: opts.method, examples: r.examples, epochs: r.epochs, steps: r.steps, epochLosses: r.epochLosses,
+      status: r.status, method: opts.method, loss: r.config.loss.value, data: r.config.data.kind, examples: r.examples, epochs: r.epochs, steps: r.steps, epochLosses: r.epochLosses,
       before: r.before, after: r.after, stopReason: r.stopReason, resumedFrom: r.resumedFrom,
       out: path.resolve(opts.out), model: path.resolve(r.modelDir), documentModel: r.documentModel, config: r.config, seconds,
     }) + '\n');
   } else {
     const lines = [
-      `${r.status}: ${opts.method} student, ${r.examples} examples, ${r.epochs} epoch(s), ${r.steps} steps in ${seconds.toFixed(1)}s`,
+      `${r.status}: ${opts.method} student, ${r.examples} examples, ${r.epochs} epoch(s), ${r.steps} steps in ${seconds.toFixed(1)}s (${r.config.loss.value} on ${r.config.data.kind} data)`,
       `model: ${path.resolve(r.modelDir)}${opts.method === 'adapter' && opts.sides === 'query'
         ? ' (query-only adapter: queries go through it, documents through the unchanged base — encodeQueries / encodeDocuments, or encode_query / encode_document in sentence-transformers)' : ''}`,
     ];

@@ -141,21 +141,21 @@ export const KIND_USE: Record<DataKind | 'beir', string[]> = {
   ],
   labeled: [
     'synthesize: as --queries or --corpus its texts are used (the labels are not texts)',
-    'fit: labeled items, trained with a label-aware in-batch loss (items of one label are positives of each other)',
+    'fit: labeled items, trained with SupConLoss (supervised contrastive, in-batch: items of one label are positives of each other; batches hold several items of each label)',
     'evaluate: --query-data (relevant = items with the same label, the query itself excluded), as Finetuner\'s EvaluationCallback',
   ],
   pairs: [
     'synthesize: as --queries its queries are used, as --corpus its documents',
-    'fit: (query, document) pairs, trained with in-batch negatives (MultipleNegativesRankingLoss)',
+    'fit: (query, document) pairs, trained with in-batch negatives (MultipleNegativesRankingLoss; --loss MultipleNegativesSymmetricRankingLoss for both directions)',
     'evaluate: --query-data (relevant = the documents paired with each query)',
   ],
   scored: [
     'synthesize: not an input (it is training data already)',
-    'fit: scored pairs, trained to match the scores (CoSENT or CosineSimilarityLoss)',
+    'fit: scored pairs, trained to order the pairs as the scores do (CoSENTLoss; --loss CosineSimilarityLoss fits the cosines to the scores)',
   ],
   margins: [
     'synthesize: this is its output',
-    'fit: --train trains with Margin-MSE on these rows',
+    'fit: --train trains with Margin-MSE on these rows (--loss MultipleNegativesRankingLoss: on their query-positive pairs)',
   ],
   beir: [
     'synthesize: --queries <folder> [--query-split train] and --corpus <folder>',

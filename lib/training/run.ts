@@ -1,6 +1,12 @@
 /**
  * fitRun(): the whole `synthtune fit` job, files in, model folder out.
  *
+ * The training data is any form lib/data/forms.ts reads, and the loss follows its kind (`loss`
+ * overrides it): synthesized margins (a run folder or train.jsonl) → MarginMSELoss; (query,
+ * document) pairs → MultipleNegativesRankingLoss; scored pairs → CoSENTLoss; labeled items →
+ * SupConLoss. The margin scale and the held-out agreement check are Margin-MSE's and apply only
+ * to it. config.json records the loss, the data kind, and why each was chosen.
+ *
  *   train.jsonl (a synthesis run folder or the file) → student inputs (adapter: every text encoded
  *   once by the frozen encoder; static: every text tokenised once) → fit() with an
  *   EvaluationCallback on a BEIR split when given → <out>/model: the exported model folder.
@@ -16,6 +22,7 @@
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { beirText, readBeir } from '../data/beir';
+import { readTrainingData, type DataReading, type ReadDataOptions } from '../data/forms';
 import { readLines } from '../data/lines';
 import type { BeirDataset } from '../data/types';
 import type { MetricName } from '../evaluation';
@@ -27,7 +34,9 @@ import { TextTokenizer } from '../models/tokenizer';
 import { dataGuidance } from '../synthesis/pseudo-queries';
 import { autoEpochs, autoLearningRate, defaultWarmup, heldOutAgreement, holdOutByQuery, HOLDOUT_MIN_QUERIES, idfStaticInit, idfWeights, marginScale, optionChoice, studentMargins, type Choice, type FitMethod } from './auto';
 import { EvaluationCallback, KeepBestHeldOut, type Callback } from './callbacks';
-import { encodeExamples, tokenizeExamples, type TextExample } from './data';
+import { documentInputs, encodeExamples, encodeTextItems, firstItems, itemInputs, mapTextItems, pairsOfMargins, sideTexts, textItems, tokenizeExamples, type TextExample, type TextItems } from './data';
+import type { Convention } from '../evaluation/metrics';
+import { LOSS_NAMES, type LossName, type TrainItem } from './losses';
 import { retrievalEvaluator } from './evaluation';
 import { exportStatic } from './export';
 import { importFullStudent } from './import-weights';
@@ -41,8 +50,20 @@ import { DenseHeadStudent } from './students/dense-head';
 import { StaticStudent } from './students/static';
 
 export interface FitRunOptions {
-  /** A synthesis run folder (holding train.jsonl) or a train.jsonl file. */
+  /**
+   * The training data: a synthesis run folder (holding train.jsonl) or a train.jsonl file, or any
+   * file lib/data/forms.ts reads (CSV/TSV, JSON, JSONL, DocumentArray records) holding pairs,
+   * scored pairs or labeled items.
+   */
   train: string;
+  /** Reader options of --train (CSV dialect, isLabeled, size, samplingRate). */
+  read?: ReadDataOptions;
+  /** The loss (default: from the data kind, see the file header). */
+  loss?: LossName;
+  /** Similarity scale of MultipleNegativesRankingLoss, CoSENTLoss and SupConLoss (default 20 on cosine, 1 on dot). */
+  lossScale?: number;
+  /** Metric definitions of the evaluation (default trec). */
+  evalConvention?: Convention;
   method: 'adapter' | 'static' | 'full';
   /**
    * adapter: the frozen encoder (folder or hub id). static: a model folder whose tokenizer to use.
@@ -176,10 +197,14 @@ export function withDefaultWarmup(s: SchedulerSpec | undefined, warmup: number):
 /** The settings a run used, each with where it came from; written to <out>/config.json. */
 export interface FitRunConfig {
   method: FitRunOptions['method'];
+  /** The training data: its kind, how it was read and why. */
+  data: { kind: string; file: string; format: string; why: string[] };
+  loss: Choice<LossName>;
   examples: number;
   heldOutExamples: number;
   score: Choice<Score>;
-  marginScale: Choice<number> & { correlation?: number };
+  /** Margin-MSE only (null for the other losses). */
+  marginScale: (Choice<number> & { correlation?: number }) | null;
   learningRate: Choice<number>;
   epochs: Choice<number>;
   batchSize: number;
@@ -203,6 +228,84 @@ function declaredScore(similarity: string | undefined, dir: string): Choice<Scor
   return { value: 'dot', source: 'auto', why: similarity ? `${dir} declares '${similarity}', which Margin-MSE does not train: dot-product scores (GPL)` : `${dir} declares no similarity: dot-product scores (GPL)` };
 }
 
+/** The training data of a run: synthesized rows (Margin-MSE) or the text items of another loss. */
+export interface TrainSet {
+  loss: Choice<LossName>;
+  data: FitRunConfig['data'];
+  /** Synthesized rows when the loss is Margin-MSE, else null. */
+  rows: TextExample[] | null;
+  /** The items of the other losses, else null. */
+  items: TextItems | null;
+}
+
+/** The losses each kind of training data can train with; the first is the default. */
+export const KIND_LOSSES: Record<'margins' | 'pairs' | 'scored' | 'labeled', readonly LossName[]> = {
+  margins: ['MarginMSELoss', 'MultipleNegativesRankingLoss', 'MultipleNegativesSymmetricRankingLoss'],
+  pairs: ['MultipleNegativesRankingLoss', 'MultipleNegativesSymmetricRankingLoss'],
+  scored: ['CoSENTLoss', 'CosineSimilarityLoss'],
+  labeled: ['SupConLoss'],
+};
+
+const KIND_LOSS_WHY: Record<keyof typeof KIND_LOSSES, string> = {
+  margins: 'synthesized rows with the teacher\'s margins: Margin-MSE (GPL)',
+  pairs: '(query, document) pairs: in-batch negatives (sentence-transformers\' default for pairs)',
+  scored: 'scored pairs: CoSENT (sentence-transformers\' recommended loss for scored pairs)',
+  labeled: 'labeled items: supervised contrastive loss, items of one label are positives of each other',
+};
+
+/** True when the path is a synthesis run folder or a JSONL file whose first record is a synthesized row. */
+async function synthesizedRows(train: string): Promise<boolean> {
+  const stat = await fsp.stat(train).catch(() => null);
+  if (!stat) throw new Error(`fit: ${train} does not exist`);
+  if (stat.isDirectory()) return fsp.access(path.join(train, 'train.jsonl')).then(() => true, () => false);
+  if (!/\.(jsonl|ndjson)$/i.test(train)) return false;
+  for await (const { text } of readLines(train)) {
+    if (!text.trim()) continue;
+    try {
+      const r = JSON.parse(text) as Record<string, unknown>;
+      return typeof r === 'object' && r !== null && typeof r.query === 'string' && typeof r.positive === 'string';
+    } catch {
+      return false;
+    }
+  }
+  return false;
+}
+
+/**
+ * Reads --train (every form lib/data/forms.ts reads) and picks the loss from its kind unless
+ * o.loss names one; a loss the kind cannot train is an error that lists those it can.
+ */
+export async function readTrainSet(o: Pick<FitRunOptions, 'train' | 'read' | 'loss' | 'maxExamples' | 'seed'>): Promise<TrainSet> {
+  if (o.loss !== undefined && !(LOSS_NAMES as readonly string[]).includes(o.loss)) throw new Error(`fit: unknown loss '${o.loss}' (${LOSS_NAMES.join(', ')})`);
+  let reading: DataReading | null = null;
+  let rows: TextExample[] | null = null;
+  if (await synthesizedRows(o.train)) {
+    rows = await readTrainRows(o.train, o.maxExamples);
+  } else {
+    reading = await readTrainingData(o.train, { seed: o.seed, ...o.read });
+    if (reading.data.kind === 'margins') rows = reading.data.examples.slice(0, o.maxExamples ?? Infinity) as TextExample[];
+  }
+  const kind = rows ? 'margins' : (reading as DataReading).data.kind;
+  const file = reading?.file ?? o.train;
+  if (kind === 'texts') {
+    throw new Error(`fit: ${file} is a list of texts (no pairs, scores, labels or margins): not training data by itself; synthesize Margin-MSE rows from it (synthtune synthesize --queries/--corpus ${file}) and fit on the run folder`);
+  }
+  const allowed = KIND_LOSSES[kind];
+  const loss: Choice<LossName> = o.loss !== undefined ? optionChoice(o.loss) : { value: allowed[0], source: 'auto', why: KIND_LOSS_WHY[kind] };
+  if (!allowed.includes(loss.value)) throw new Error(`fit: --loss ${loss.value} cannot train ${kind} data (${file}); it trains with ${allowed.join(' or ')}`);
+  const data = reading
+    ? { kind, file: reading.file, format: reading.format, why: reading.why }
+    : { kind, file: o.train, format: 'run', why: ['synthesized rows (query, positive, negative(s), margin(s))'] };
+  if (rows) {
+    if (loss.value === 'MarginMSELoss') return { loss, data, rows, items: null };
+    return { loss, data, rows: null, items: pairsOfMargins(rows) };
+  }
+  let items = textItems((reading as DataReading).data, file);
+  if (o.maxExamples !== undefined) items = firstItems(items, o.maxExamples);
+  if (!items.items.length) throw new Error(`fit: ${file} holds no training items`);
+  return { loss, data, rows: null, items };
+}
+
 /** Splits the rows for the held-out check (or not), per the option and the number of queries. */
 function splitRows(o: FitRunOptions, rows: TextExample[]): { train: TextExample[]; heldOut: TextExample[]; choice: Choice<number> } {
   if (o.holdOut === false) return { train: rows, heldOut: [], choice: optionChoice(0) };
@@ -216,33 +319,46 @@ function splitRows(o: FitRunOptions, rows: TextExample[]): { train: TextExample[
   };
 }
 
+/** CosineSimilarityLoss compares cosines: its score is cosine (an error when dot was asked for). */
+function lossScore(set: TrainSet, score: Choice<Score>): Choice<Score> {
+  if (set.loss.value !== 'CosineSimilarityLoss' || score.value === 'cosine') return score;
+  if (score.source === 'option') throw new Error('fit: CosineSimilarityLoss compares cosine similarities with the scores; --score dot does not apply (use CoSENTLoss for dot products)');
+  return { value: 'cosine', source: 'auto', why: 'CosineSimilarityLoss fits the cosine similarity of each pair to its score' };
+}
+
 /**
  * The run's settings from the options and the data, then fit(): margins scaled, epochs, learning
  * rate, the held-out check. Shared by the three methods.
  */
 async function trainStudent<I>(
-  o: FitRunOptions, method: FitMethod, student: Student<I>, trainEx: Example<I>[], heldOutEx: Example<I>[], heldQueries: string[],
+  o: FitRunOptions, method: FitMethod, student: Student<I>, trainEx: TrainItem<I>[], heldOutEx: Example<I>[], heldQueries: string[],
   heldOutChoice: Choice<number>, callbacks: Callback[], print: (l: string) => void, warn: string | null,
-  extra: { score: Choice<Score>; init?: Choice<'idf' | 'random'>; learningRate: () => Choice<number> },
+  extra: { score: Choice<Score>; init?: Choice<'idf' | 'random'>; learningRate: () => Choice<number>; set: TrainSet },
 ): Promise<{ result: FitResult; config: FitRunConfig }> {
-  const train = trainEx.map((e, i) => normalizeExample(e, i));
+  const lossChoice = extra.set.loss;
+  const margins = lossChoice.value === 'MarginMSELoss';
+  const train: TrainItem<I>[] = margins ? trainEx.map((e, i) => normalizeExample(e as Example<I>, i)) : trainEx;
   const held = heldOutEx.map((e, i) => normalizeExample(e, i));
   const score = extra.score.value;
-  let scale: FitRunConfig['marginScale'];
-  if (o.marginScale !== undefined) {
-    if (!(o.marginScale > 0)) throw new Error('fit: marginScale must be > 0');
-    scale = optionChoice(o.marginScale);
-  } else {
-    const m = await studentMargins(student, train, score, { max: 2000, seed: o.seed ?? 0 });
-    scale = marginScale(m.student, m.teacher, score);
+  let scale: FitRunConfig['marginScale'] = null;
+  if (margins) {
+    const rows = train as ReturnType<typeof normalizeExample<I>>[];
+    if (o.marginScale !== undefined) {
+      if (!(o.marginScale > 0)) throw new Error('fit: marginScale must be > 0');
+      scale = optionChoice(o.marginScale);
+    } else {
+      const m = await studentMargins(student, rows, score, { max: 2000, seed: o.seed ?? 0 });
+      scale = marginScale(m.student, m.teacher, score);
+    }
+    const k = scale.value;
+    if (k !== 1) for (const e of [...rows, ...held]) e.margins = e.margins.map((x) => x * k);
   }
-  if (scale.value !== 1) for (const e of [...train, ...held]) e.margins = e.margins.map((x) => x * scale.value);
   const batchSize = o.batchSize ?? 32;
   const epochs = o.epochs !== undefined ? optionChoice(o.epochs) : autoEpochs(method, train.length, batchSize);
   const learningRate = o.learningRate !== undefined ? optionChoice(o.learningRate) : extra.learningRate();
   const scheduler = withDefaultWarmup(o.scheduler, defaultWarmup(method));
   const config: FitRunConfig = {
-    method, examples: train.length, heldOutExamples: held.length, score: extra.score, marginScale: scale, learningRate, epochs,
+    method, data: extra.set.data, loss: lossChoice, examples: train.length, heldOutExamples: held.length, score: extra.score, marginScale: scale, learningRate, epochs,
     batchSize, scheduler: scheduler ?? 'linear', optimizer: o.optimizer ?? 'AdamW', weightDecay: o.weightDecay ?? null, seed: o.seed ?? 0,
     ...(extra.init ? { init: extra.init } : {}), heldOut: heldOutChoice,
   };
@@ -251,9 +367,10 @@ async function trainStudent<I>(
     print(`${warn}; that is ${steps} optimizer step${steps === 1 ? '' : 's'} at batch size ${batchSize} over ${epochs.value} epoch(s)`);
   }
   const show = (name: string, c: Choice<unknown>) => print(`fit: ${name} ${String(c.value)} (${c.source === 'option' ? 'option' : c.why})`);
+  show('loss', lossChoice);
   show('score', extra.score);
   if (extra.init) show('init', extra.init);
-  show('margin scale', scale);
+  if (scale) show('margin scale', scale);
   show('learning rate', learningRate);
   show('epochs', epochs);
   show('held out', heldOutChoice);
@@ -264,7 +381,7 @@ async function trainStudent<I>(
     all.push(new KeepBestHeldOut({ measure: (s) => heldOutAgreement(s, held, heldQueries, score), label: 'held-out agreement with the teacher' }));
   }
   const result = await fit({
-    student, trainData: train, callbacks: all, epochs: epochs.value, learningRate: learningRate.value, batchSize, seed: o.seed,
+    student, trainData: train, loss: lossChoice.value, lossSettings: { scale: o.lossScale }, callbacks: all, epochs: epochs.value, learningRate: learningRate.value, batchSize, seed: o.seed,
     optimizer: o.optimizer, weightDecay: o.weightDecay, scheduler, score, outDir: o.out, resume: o.resume, log: o.log,
   });
   return { result, config };
@@ -272,14 +389,26 @@ async function trainStudent<I>(
 
 export async function fitRun(o: FitRunOptions): Promise<FitRunResult> {
   const print = o.log === undefined ? (l: string) => process.stderr.write(`${l}\n`) : o.log ?? (() => undefined);
-  const allRows = await readTrainRows(o.train, o.maxExamples);
+  const set = await readTrainSet(o);
+  if (!set.rows && o.marginScale !== undefined) throw new Error(`fit: marginScale (--margin-scale) is Margin-MSE's; ${set.loss.value} on ${set.data.kind} data has no margins to scale`);
+  if (o.lossScale !== undefined && !(o.lossScale > 0)) throw new Error('fit: lossScale must be > 0');
+  if (o.lossScale !== undefined && ['MarginMSELoss', 'CosineSimilarityLoss'].includes(set.loss.value)) throw new Error(`fit: lossScale (--loss-scale) does not apply to ${set.loss.value}`);
+  const allRows = set.rows ?? [];
   const beir: BeirDataset | null = o.evalData ? await readBeir(o.evalData, { split: o.evalSplit ?? 'test' }) : null;
   const ks = o.evalKs ?? [10, 100];
   const modelDir = path.join(o.out, 'model');
-  print(`fit: ${allRows.length} examples, method ${o.method}`);
-  const advice = dataGuidance(allRows.length, new Set(allRows.map((r) => r.query)).size);
-  const warn = advice ? `fit: warning: ${advice.replace('--num-relations', 'synthesize --num-relations')}` : null;
-  const { train: trainRows, heldOut: heldRows, choice: heldOut } = splitRows(o, allRows);
+  let warn: string | null = null;
+  let split: ReturnType<typeof splitRows>;
+  if (set.rows) {
+    print(`fit: ${allRows.length} examples, method ${o.method}`);
+    const advice = dataGuidance(allRows.length, new Set(allRows.map((r) => r.query)).size);
+    warn = advice ? `fit: warning: ${advice.replace('--num-relations', 'synthesize --num-relations')}` : null;
+    split = splitRows(o, allRows);
+  } else {
+    print(`fit: ${(set.items as TextItems).items.length} ${set.data.kind === 'margins' ? '(query, positive) pairs of synthesized rows' : `${set.data.kind} items`} from ${set.data.file}, method ${o.method}`);
+    split = { train: [], heldOut: [], choice: { value: 0, source: 'auto', why: `the held-out check measures agreement with a teacher's margins (Margin-MSE only); ${set.loss.value} trains on every item` } };
+  }
+  const { train: trainRows, heldOut: heldRows, choice: heldOut } = split;
 
   if (o.method === 'adapter') {
     if (!o.model) throw new Error('fit: --model (the frozen encoder) is required for the adapter');
@@ -295,10 +424,12 @@ export async function fitRun(o: FitRunOptions): Promise<FitRunResult> {
       print(`fit: encoding the training texts with ${enc.modelDir} (dim ${enc.dim})`);
       logPrompts(enc, print);
       const encode = (rows: TextExample[]) => encodeExamples(rows, enc.dim, (t) => enc.encodeDocuments(t), { encodeQuery: (t) => enc.encodeQueries(t) });
-      const { examples } = await encode(trainRows);
+      const examples: TrainItem<Float32Array>[] = set.items
+        ? await encodeTextItems(set.items, enc.dim, (t) => enc.encodeDocuments(t), (t) => enc.encodeQueries(t))
+        : (await encode(trainRows)).examples;
       const held = heldRows.length ? (await encode(heldRows)).examples : [];
       const student = new AdapterStudent({ dim: enc.dim, rank: o.rank, bias: o.bias, sides: o.sides, seed: o.seed });
-      const score = o.score ? optionChoice(o.score) : declaredScore(enc.folder.similarity, enc.modelDir);
+      const score = lossScore(set, o.score ? optionChoice(o.score) : declaredScore(enc.folder.similarity, enc.modelDir));
       const callbacks = [...(o.callbacks ?? [])];
       if (beir) {
         print(`fit: encoding ${beir.queries.length} queries and ${beir.corpus.length} documents for evaluation`);
@@ -308,12 +439,12 @@ export async function fitRun(o: FitRunOptions): Promise<FitRunResult> {
           evaluate: retrievalEvaluator({
             queries: rows(q, beir.queries.length, enc.dim), queryIds: beir.queries.map((x) => x.id),
             documents: rows(d, beir.corpus.length, enc.dim), docIds: beir.corpus.map((x) => x.id),
-            qrels: beir.qrels, ks, limit: Math.max(...ks), metrics: o.evalMetrics, normalize: score.value === 'cosine',
+            qrels: beir.qrels, ks, limit: Math.max(...ks), metrics: o.evalMetrics, convention: o.evalConvention, normalize: score.value === 'cosine',
           }),
         }));
       }
       const { result: r, config } = await trainStudent(o, 'adapter', student, examples, held, heldRows.map((r) => r.query), heldOut, callbacks, print, warn,
-        { score, learningRate: () => autoLearningRate('adapter') });
+        { score, learningRate: () => autoLearningRate('adapter'), set });
       await student.exportArtifact(modelDir, { baseModelDir: enc.modelDir, similarity: score.value });
       print(`fit: model written to ${modelDir}${student.sides === 'query'
         ? ' (query-only adapter: encodeQueries / encode_query apply it, encodeDocuments / encode_document give the unchanged base embeddings)' : ''}`);
@@ -323,14 +454,14 @@ export async function fitRun(o: FitRunOptions): Promise<FitRunResult> {
     }
   }
 
-  if (o.method === 'full') return fitFull(o, trainRows, heldRows, heldOut, beir, ks, modelDir, print, warn);
+  if (o.method === 'full') return fitFull(o, set, trainRows, heldRows, heldOut, beir, ks, modelDir, print, warn);
   if (o.method !== 'static') throw new Error(`fit: unknown method '${String(o.method)}' (adapter | static | full)`);
   const tokDir = o.tokenizer ?? o.model;
   if (!tokDir) throw new Error('fit: --tokenizer (or --model) is required for the static student');
   const tokenizer = TextTokenizer.fromFolder(tokDir);
   const V = vocabSize(tokDir, JSON.parse(await fsp.readFile(path.join(tokDir, 'tokenizer.json'), 'utf8')));
   const ids = (t: string): number[] => tokenizer.encode(t).ids;
-  const examples = tokenizeExamples(trainRows, ids);
+  const examples: TrainItem<Int32Array>[] = set.items ? mapTextItems(set.items, (t) => Int32Array.from(ids(t)), (t) => Int32Array.from(ids(t))) : tokenizeExamples(trainRows, ids);
   const held = tokenizeExamples(heldRows, ids);
   const D = o.dim ?? 256;
   const seed = o.seed ?? 0;
@@ -339,7 +470,7 @@ export async function fitRun(o: FitRunOptions): Promise<FitRunResult> {
   if ((o.init ?? 'idf') === 'idf') {
     // idf over the distinct training documents (positives and negatives)
     const docs = new Set<Int32Array>();
-    for (const e of examples) for (const d of [e.positive, ...(e.negatives ?? (e.negative ? [e.negative] : []))]) docs.add(d as Int32Array);
+    for (const e of examples) for (const d of documentInputs(e)) docs.add(d);
     const { idf, documents } = idfWeights(docs, V);
     table = idfStaticInit(V, D, seed, idf);
     init = { value: 'idf', source: o.init ? 'option' : 'auto', why: `random token vectors scaled by their BM25 idf over the ${documents} distinct training documents` };
@@ -347,21 +478,21 @@ export async function fitRun(o: FitRunOptions): Promise<FitRunResult> {
     init = optionChoice('random');
   }
   const student = new StaticStudent({ vocabSize: V, dim: D, seed, init: table });
-  const score: Choice<Score> = o.score ? optionChoice(o.score) : { value: 'cosine', source: 'auto', why: 'a static student is scored by cosine (its norms follow text length)' };
+  const score: Choice<Score> = lossScore(set, o.score ? optionChoice(o.score) : { value: 'cosine', source: 'auto', why: 'a static student is scored by cosine (its norms follow text length)' });
   const callbacks = [...(o.callbacks ?? [])];
   if (beir) {
     callbacks.unshift(new EvaluationCallback({
       evaluate: retrievalEvaluator({
         queries: beir.queries.map((x) => Int32Array.from(ids(x.text))), queryIds: beir.queries.map((x) => x.id),
         documents: beir.corpus.map((x) => Int32Array.from(ids(beirText(x)))), docIds: beir.corpus.map((x) => x.id),
-        qrels: beir.qrels, ks, limit: Math.max(...ks), metrics: o.evalMetrics, normalize: score.value === 'cosine',
+        qrels: beir.qrels, ks, limit: Math.max(...ks), metrics: o.evalMetrics, convention: o.evalConvention, normalize: score.value === 'cosine',
       }),
     }));
   }
   const used = new Set<number>();
-  for (const e of examples) for (const x of [e.query, e.positive, ...(e.negatives ?? [])]) for (const t of x as Int32Array) used.add(t);
+  for (const e of examples) for (const x of itemInputs(e)) for (const t of x) used.add(t);
   const { result: r, config } = await trainStudent(o, 'static', student, examples, held, heldRows.map((r) => r.query), heldOut, callbacks, print, warn,
-    { score, init, learningRate: () => autoLearningRate('static', { table: student.table, dim: D, rows: used }) });
+    { score, init, learningRate: () => autoLearningRate('static', { table: student.table, dim: D, rows: used }), set });
   await exportStatic(student, modelDir, { tokenizerDir: tokDir, normalize: score.value === 'cosine' });
   print(`fit: model written to ${modelDir}`);
   return { ...r, modelDir, documentModel: path.resolve(modelDir), examples: examples.length, config };
@@ -371,14 +502,17 @@ const FULL_EXTRA_FILES = ['special_tokens_map.json', 'vocab.txt'];
 
 /** method 'full': import (with the acceptance check) → tokenise → fit → export the model folder. */
 async function fitFull(
-  o: FitRunOptions, trainRows: TextExample[], heldRows: TextExample[], heldOut: Choice<number>, beir: BeirDataset | null, ks: number[],
+  o: FitRunOptions, set: TrainSet, trainRows: TextExample[], heldRows: TextExample[], heldOut: Choice<number>, beir: BeirDataset | null, ks: number[],
   modelDir: string, print: (l: string) => void, warn: string | null,
 ): Promise<FitRunResult> {
   if (!o.model) throw new Error('fit: --model (the BERT or DistilBERT model folder to fine-tune) is required for method full');
   const stat = await fsp.stat(o.model).catch(() => null);
   if (!stat?.isDirectory()) throw new Error(`fit: ${o.model} is not a model folder (method full needs a local folder with config.json, tokenizer.json and model.safetensors or onnx/model.onnx)`);
   // the acceptance check's samples: the first distinct training texts (queries and documents)
-  const sampleTexts = [...new Set(trainRows.slice(0, 50).flatMap((r) => [r.query, r.positive, ...(r.negatives ?? (r.negative ? [r.negative] : []))]))].slice(0, 6);
+  const sides = set.items ? sideTexts(firstItems(set.items, 50)) : null;
+  const sampleTexts = sides
+    ? [...new Set([...sides.query.slice(0, 3), ...sides.document])].slice(0, 6)
+    : [...new Set(trainRows.slice(0, 50).flatMap((r) => [r.query, r.positive, ...(r.negatives ?? (r.negative ? [r.negative] : []))]))].slice(0, 6);
   let imported;
   try {
     // a folder with only model.safetensors has no graph to check the native forward against
@@ -410,21 +544,23 @@ async function fitFull(
   const lower = (t: string) => (folder.doLowerCase ? t.toLowerCase() : t);
   const ids = (t: string): number[] => tokenizer.encode(lower(dp + t)).ids;
   const qids = (t: string): number[] => tokenizer.encode(lower(qp + t)).ids;
-  const examples = tokenizeExamples(trainRows, ids, qids);
+  const examples: TrainItem<Int32Array>[] = set.items
+    ? mapTextItems(set.items, (t) => Int32Array.from(qids(t)), (t) => Int32Array.from(ids(t)))
+    : tokenizeExamples(trainRows, ids, qids);
   const held = tokenizeExamples(heldRows, ids, qids);
-  const score = o.score ? optionChoice(o.score) : declaredScore(folder.similarity, o.model);
+  const score = lossScore(set, o.score ? optionChoice(o.score) : declaredScore(folder.similarity, o.model));
   const callbacks = [...(o.callbacks ?? [])];
   if (beir) {
     callbacks.unshift(new EvaluationCallback({
       evaluate: retrievalEvaluator({
         queries: beir.queries.map((x) => Int32Array.from(qids(x.text))), queryIds: beir.queries.map((x) => x.id),
         documents: beir.corpus.map((x) => Int32Array.from(ids(beirText(x)))), docIds: beir.corpus.map((x) => x.id),
-        qrels: beir.qrels, ks, limit: Math.max(...ks), metrics: o.evalMetrics, normalize: score.value === 'cosine', batchSize: 64,
+        qrels: beir.qrels, ks, limit: Math.max(...ks), metrics: o.evalMetrics, convention: o.evalConvention, normalize: score.value === 'cosine', batchSize: 64,
       }),
     }));
   }
   const { result: r, config } = await trainStudent(o, 'full', student, examples, held, heldRows.map((r) => r.query), heldOut, callbacks, print, warn,
-    { score, learningRate: () => autoLearningRate('full') });
+    { score, learningRate: () => autoLearningRate('full'), set });
   await student.exportArtifact(modelDir, { tokenizerDir: o.model, similarity: score.value });
   for (const f of FULL_EXTRA_FILES) {
     const from = path.join(o.model, f);
