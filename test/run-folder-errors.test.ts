@@ -62,3 +62,28 @@ describe('damaged and foreign run folders', () => {
     expect(r.err).toMatch(/holds a different synthesis \(differs in: numRelations\); use another output folder or overwrite \(--overwrite\)/);
   });
 });
+
+describe('the environment refuses', () => {
+  it('a read-only output folder: one line naming the path and the reason, exit 2 (not a stack trace)', async () => {
+    if (process.getuid?.() === 0) {
+      // root ignores permission bits: use a path under a regular file instead (ENOTDIR)
+      const file = path.join(tmp, 'plain-file');
+      fs.writeFileSync(file, 'x');
+      const r = await cli(args(path.join(file, 'run')));
+      expect(r.code).toBe(2);
+      expect(r.err).toMatch(/cannot \w+ .*plain-file.*: a part of the path is not a folder \(ENOTDIR\)|not a folder|ENOTDIR|EEXIST/);
+      expect(r.err).not.toMatch(/\n\s+at /);
+      return;
+    }
+    const ro = path.join(tmp, 'ro');
+    fs.mkdirSync(ro);
+    fs.chmodSync(ro, 0o500);
+    try {
+      const r = await cli(args(path.join(ro, 'run')));
+      expect(r.code).toBe(2);
+      expect(r.err).toMatch(/cannot mkdir .*ro\/run: permission denied \(EACCES\)/);
+    } finally {
+      fs.chmodSync(ro, 0o700);
+    }
+  });
+});

@@ -8,6 +8,22 @@ import { CliError } from './util';
 /** Errors whose message is written for the user: printed without a stack trace, exit code 2. */
 const USER_ERRORS = new Set(['DataError', 'ModelError', 'ImportCheckError', 'FolderInUseError']);
 
+/** What the machine's file system refused, in words (the environment's errors, not bugs). */
+const FS_ERRORS: Record<string, string> = {
+  EACCES: 'permission denied', EPERM: 'operation not permitted', EROFS: 'the file system is read-only',
+  ENOSPC: 'no space left on the device', EDQUOT: 'disk quota exceeded', EEXIST: 'it already exists',
+  EISDIR: 'it is a folder, a file was expected', ENOTDIR: 'a part of the path is not a folder',
+  ENOENT: 'no such file or folder', EMFILE: 'too many open files', ENAMETOOLONG: 'the name is too long',
+};
+
+/** One line for a Node file-system error (code + path), or null for anything else. */
+export function fileSystemMessage(e: unknown): string | null {
+  const x = e as NodeJS.ErrnoException & { dest?: string };
+  if (!x || typeof x.code !== 'string' || !(x.code in FS_ERRORS) || typeof x.syscall !== 'string') return null;
+  const where = x.path ? `${x.path}${x.dest ? ` → ${x.dest}` : ''}` : 'a file';
+  return `cannot ${x.syscall} ${where}: ${FS_ERRORS[x.code]} (${x.code})`;
+}
+
 type Command = { load: () => Promise<{ run(argv: string[]): Promise<number> }>; summary: string };
 
 // One line per subcommand; modules load lazily so `synthtune bench` never pays for onnxruntime.
@@ -50,6 +66,11 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     if (e instanceof CliError || e instanceof TypeError || e instanceof RangeError || USER_ERRORS.has((e as Error)?.name)) {
       process.stderr.write(`synthtune ${cmd}: ${(e as Error).message}\n`);
+      return 2;
+    }
+    const fsMessage = fileSystemMessage(e);
+    if (fsMessage) {
+      process.stderr.write(`synthtune ${cmd}: ${fsMessage}\n`);
       return 2;
     }
     throw e;
