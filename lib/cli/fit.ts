@@ -76,10 +76,14 @@ ${csvUsage(26)}
   --no-hold-out           Margin-MSE: train on every query (default: with ≥ 40 queries, 10% are held out and
                           the best epoch by their Margin-MSE is kept, the untrained weights included)
   --max-examples <n>      use at most the first n training examples
-  --eval-data <dir>       BEIR folder to evaluate on before and after training
+  --eval-data <path>      what to evaluate on before and after training: a BEIR folder, or a labeled
+                          data file (relevant = items with the query's label, the query itself
+                          excluded) or a pairs file (relevant = each query's documents), as
+                          Finetuner's EvaluationCallback; read with the CSV options
   --eval-split <name>     qrels split of --eval-data (default test)
   --k <list>              metric cut-offs (default 10,100)
-  --convention <c>        metric definitions of the evaluation: trec (default) or docarray
+  --convention <c>        metric definitions of the evaluation: trec (default for a BEIR folder) or
+                          docarray (default for a data file)
   --metrics <list>        metrics to report (default all: ${METRIC_NAMES.join(',')})
   --out <folder>          run folder; the model is written to <out>/model
   --restart               start over instead of resuming a checkpoint in <out>
@@ -176,7 +180,7 @@ export function fitOptions(v: Values) {
   if (loss !== undefined && !(LOSS_NAMES as readonly string[]).includes(loss)) throw new CliError(`--loss must be one of ${LOSS_NAMES.join(', ')}, got '${loss}'`);
   const convention = v.convention;
   if (convention !== undefined && convention !== 'trec' && convention !== 'docarray') throw new CliError(`--convention must be trec or docarray, got '${convention}'`);
-  if (convention !== undefined && !v['eval-data']) throw new CliError('--convention needs --eval-data <BEIR folder>');
+  if (convention !== undefined && !v['eval-data']) throw new CliError('--convention needs --eval-data <BEIR folder | data file>');
   const method = need(v.method, '--method adapter|static|full');
   if (method !== 'adapter' && method !== 'static' && method !== 'full') throw new CliError(`--method must be adapter, static or full, got '${method}'`);
   const out = need(v.out, '--out <folder>');
@@ -208,7 +212,10 @@ export function fitOptions(v: Values) {
     if (!fs.existsSync(path.join(tokenizer, 'tokenizer.json'))) throw new CliError(`--${v.tokenizer ? 'tokenizer' : 'model'}: ${tokenizer} holds no tokenizer.json`);
   }
   if (v['eval-split'] !== undefined && !v['eval-data']) throw new CliError('--eval-split needs --eval-data <BEIR folder>');
-  if (v['eval-data']) {
+  if (v['eval-data'] && fs.existsSync(v['eval-data']) && !fs.statSync(v['eval-data']).isDirectory()) {
+    // a labeled or pairs data file (read by fitRun, which names what is wrong with it)
+    if (v['eval-split'] !== undefined) throw new CliError('--eval-split is for a BEIR folder; a data file given as --eval-data has no splits');
+  } else if (v['eval-data']) {
     const dir = existing(v['eval-data'], 'eval-data', 'folder');
     for (const f of ['corpus.jsonl', 'queries.jsonl', path.join('qrels', `${v['eval-split'] ?? 'test'}.tsv`)]) {
       if (!fs.existsSync(path.join(dir, f))) throw new CliError(`--eval-data: ${dir} is not a BEIR folder with that split (no ${f})`);

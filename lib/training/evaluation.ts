@@ -24,6 +24,8 @@ export interface RetrievalEvalOptions<I> {
   limit?: number;
   metrics?: readonly MetricName[];
   convention?: Convention;
+  /** Never retrieve the document whose id equals the query id (labeled evaluation data). */
+  excludeSelf?: boolean;
   /** Cosine instead of dot product (default false). */
   normalize?: boolean;
   /** Inputs per student.encode call (default 512). */
@@ -55,7 +57,7 @@ export function retrievalEvaluator<I>(o: RetrievalEvalOptions<I>): (student: Stu
     }
     const res = await evaluate({
       queryEmbeddings, corpusEmbeddings, dim: student.dim, queryIds: o.queryIds, docIds: o.docIds,
-      qrels: o.qrels, ks, depth, metrics: o.metrics, convention: o.convention, normalize: o.normalize,
+      qrels: o.qrels, ks, depth, metrics: o.metrics, convention: o.convention, excludeSelf: o.excludeSelf, normalize: o.normalize,
     });
     return { ...res.mean };
   };

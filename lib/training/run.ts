@@ -24,7 +24,8 @@ import * as path from 'node:path';
 import { beirText, readBeir } from '../data/beir';
 import { readTrainingData, type DataReading, type ReadDataOptions } from '../data/forms';
 import { readLines } from '../data/lines';
-import type { BeirDataset } from '../data/types';
+import { evaluationSet } from '../data/relevance';
+import type { BeirDataset, Document, Qrels, Query } from '../data/types';
 import type { MetricName } from '../evaluation';
 import { loadBackend } from '../kernels/loader';
 import { loadEncoder, type Encoder } from '../models/encoder';
@@ -62,7 +63,7 @@ export interface FitRunOptions {
   loss?: LossName;
   /** Similarity scale of MultipleNegativesRankingLoss, CoSENTLoss and SupConLoss (default 20 on cosine, 1 on dot). */
   lossScale?: number;
-  /** Metric definitions of the evaluation (default trec). */
+  /** Metric definitions of the evaluation (default trec for a BEIR folder, docarray for a data file). */
   evalConvention?: Convention;
   method: 'adapter' | 'static' | 'full';
   /**
@@ -94,7 +95,11 @@ export interface FitRunOptions {
   weightDecay?: number;
   scheduler?: SchedulerSpec;
   score?: 'dot' | 'cosine';
-  /** BEIR folder to evaluate on before and after training. */
+  /**
+   * What to evaluate on before and after training: a BEIR folder (evalSplit), or a labeled or
+   * pairs data file (Finetuner's EvaluationCallback: relevant = items of the query's label, the
+   * query itself excluded; or the documents paired with each query).
+   */
   evalData?: string;
   evalSplit?: string;
   /** Cut-offs of the reported metrics (default [10, 100]). */
@@ -226,6 +231,40 @@ function declaredScore(similarity: string | undefined, dir: string): Choice<Scor
     return { value: similarity, source: 'auto', why: `${dir} declares similarity_fn_name '${similarity}'` };
   }
   return { value: 'dot', source: 'auto', why: similarity ? `${dir} declares '${similarity}', which Margin-MSE does not train: dot-product scores (GPL)` : `${dir} declares no similarity: dot-product scores (GPL)` };
+}
+
+/** The evaluation data of a run: a BEIR split, or an evaluation set from labeled or pairs data. */
+export interface EvalData {
+  queries: Query[];
+  corpus: Document[];
+  qrels: Qrels;
+  /** Never retrieve the index item with the query's own id (labeled data, as Finetuner's exclude_self). */
+  excludeSelf: boolean;
+  /** The metric definitions unless evalConvention says otherwise: trec for BEIR, docarray for Finetuner-style data. */
+  convention: Convention;
+  /** How relevance was defined (data files only). */
+  how?: string;
+}
+
+/**
+ * --eval-data: a BEIR folder (its evalSplit), or a labeled / pairs data file read as Finetuner's
+ * EvaluationCallback does (lib/data/relevance.ts: relevant = same label, the query itself
+ * excluded; or the documents paired with each query).
+ */
+export async function readEvalData(o: Pick<FitRunOptions, 'evalData' | 'evalSplit' | 'read' | 'seed'>): Promise<EvalData> {
+  const p = o.evalData as string;
+  const stat = await fsp.stat(p).catch(() => null);
+  if (!stat) throw new Error(`fit: evaluation data ${p} does not exist`);
+  if (stat.isDirectory()) {
+    const b: BeirDataset = await readBeir(p, { split: o.evalSplit ?? 'test' });
+    return { queries: b.queries, corpus: b.corpus, qrels: b.qrels, excludeSelf: false, convention: 'trec' };
+  }
+  const r = await readTrainingData(p, { seed: o.seed, ...o.read });
+  if (r.data.kind !== 'labeled' && r.data.kind !== 'pairs') {
+    throw new Error(`fit: evaluation data ${p} holds ${r.data.kind} data; evaluation needs a BEIR folder, labeled items (relevant = same label) or (query, document) pairs`);
+  }
+  const e = evaluationSet(r.data, undefined, { queryFile: p });
+  return { queries: e.queries, corpus: e.corpus, qrels: e.qrels, excludeSelf: e.excludeSelf, convention: 'docarray', how: e.how };
 }
 
 /** The training data of a run: synthesized rows (Margin-MSE) or the text items of another loss. */
@@ -394,7 +433,8 @@ export async function fitRun(o: FitRunOptions): Promise<FitRunResult> {
   if (o.lossScale !== undefined && !(o.lossScale > 0)) throw new Error('fit: lossScale must be > 0');
   if (o.lossScale !== undefined && ['MarginMSELoss', 'CosineSimilarityLoss'].includes(set.loss.value)) throw new Error(`fit: lossScale (--loss-scale) does not apply to ${set.loss.value}`);
   const allRows = set.rows ?? [];
-  const beir: BeirDataset | null = o.evalData ? await readBeir(o.evalData, { split: o.evalSplit ?? 'test' }) : null;
+  const beir: EvalData | null = o.evalData ? await readEvalData(o) : null;
+  if (beir?.how) print(`fit: evaluation on ${o.evalData}: ${beir.queries.length} queries, ${beir.corpus.length} index items; ${beir.how}`);
   const ks = o.evalKs ?? [10, 100];
   const modelDir = path.join(o.out, 'model');
   let warn: string | null = null;
@@ -439,7 +479,7 @@ export async function fitRun(o: FitRunOptions): Promise<FitRunResult> {
           evaluate: retrievalEvaluator({
             queries: rows(q, beir.queries.length, enc.dim), queryIds: beir.queries.map((x) => x.id),
             documents: rows(d, beir.corpus.length, enc.dim), docIds: beir.corpus.map((x) => x.id),
-            qrels: beir.qrels, ks, limit: Math.max(...ks), metrics: o.evalMetrics, convention: o.evalConvention, normalize: score.value === 'cosine',
+            qrels: beir.qrels, ks, limit: Math.max(...ks), metrics: o.evalMetrics, convention: o.evalConvention ?? beir.convention, excludeSelf: beir.excludeSelf, normalize: score.value === 'cosine',
           }),
         }));
       }
@@ -485,7 +525,7 @@ export async function fitRun(o: FitRunOptions): Promise<FitRunResult> {
       evaluate: retrievalEvaluator({
         queries: beir.queries.map((x) => Int32Array.from(ids(x.text))), queryIds: beir.queries.map((x) => x.id),
         documents: beir.corpus.map((x) => Int32Array.from(ids(beirText(x)))), docIds: beir.corpus.map((x) => x.id),
-        qrels: beir.qrels, ks, limit: Math.max(...ks), metrics: o.evalMetrics, convention: o.evalConvention, normalize: score.value === 'cosine',
+        qrels: beir.qrels, ks, limit: Math.max(...ks), metrics: o.evalMetrics, convention: o.evalConvention ?? beir.convention, excludeSelf: beir.excludeSelf, normalize: score.value === 'cosine',
       }),
     }));
   }
@@ -502,7 +542,7 @@ const FULL_EXTRA_FILES = ['special_tokens_map.json', 'vocab.txt'];
 
 /** method 'full': import (with the acceptance check) → tokenise → fit → export the model folder. */
 async function fitFull(
-  o: FitRunOptions, set: TrainSet, trainRows: TextExample[], heldRows: TextExample[], heldOut: Choice<number>, beir: BeirDataset | null, ks: number[],
+  o: FitRunOptions, set: TrainSet, trainRows: TextExample[], heldRows: TextExample[], heldOut: Choice<number>, beir: EvalData | null, ks: number[],
   modelDir: string, print: (l: string) => void, warn: string | null,
 ): Promise<FitRunResult> {
   if (!o.model) throw new Error('fit: --model (the BERT or DistilBERT model folder to fine-tune) is required for method full');
@@ -555,7 +595,7 @@ async function fitFull(
       evaluate: retrievalEvaluator({
         queries: beir.queries.map((x) => Int32Array.from(qids(x.text))), queryIds: beir.queries.map((x) => x.id),
         documents: beir.corpus.map((x) => Int32Array.from(ids(beirText(x)))), docIds: beir.corpus.map((x) => x.id),
-        qrels: beir.qrels, ks, limit: Math.max(...ks), metrics: o.evalMetrics, convention: o.evalConvention, normalize: score.value === 'cosine', batchSize: 64,
+        qrels: beir.qrels, ks, limit: Math.max(...ks), metrics: o.evalMetrics, convention: o.evalConvention ?? beir.convention, excludeSelf: beir.excludeSelf, normalize: score.value === 'cosine', batchSize: 64,
       }),
     }));
   }
