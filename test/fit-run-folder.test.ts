@@ -88,3 +88,18 @@ describe('fit run folder', () => {
     expect(fs.readdirSync(dir).sort()).toEqual([live, 'keep.tmp'].sort());
   });
 });
+
+describe('train.jsonl rows are checked with their line', () => {
+  const bad: [string, object, RegExp][] = [
+    ['a margin that is not a number', { query: 'q', positive: 'p', negative: 'n', margin: 'x' }, /bad-1\.jsonl:2: margin "x" is not a finite number/],
+    ['no margin', { query: 'q', positive: 'p', negative: 'n' }, /bad-2\.jsonl:2: 1 negative\(s\) but 0 margin\(s\)/],
+    ['no negative', { query: 'q', positive: 'p', margin: 1 }, /bad-3\.jsonl:2: needs a negative/],
+    ['more margins than negatives', { query: 'q', positive: 'p', negatives: ['n'], margins: [1, 2] }, /bad-4\.jsonl:2: 1 negative\(s\) but 2 margin\(s\)/],
+  ];
+  bad.forEach(([what, row, msg], i) => {
+    it(what, async () => {
+      const f = write(`bad-${i + 1}.jsonl`, [rows('alpha')[0], row]);
+      await expect(fitRun({ ...opts, train: f, out: path.join(tmp, `bad-${i}`) })).rejects.toThrow(msg);
+    });
+  });
+});

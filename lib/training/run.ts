@@ -148,6 +148,13 @@ export async function readTrainRows(train: string, max = Infinity): Promise<Text
       throw new Error(`${file}:${no}: bad JSON: ${(e as Error).message}`);
     }
     if (typeof r.query !== 'string' || typeof r.positive !== 'string') throw new Error(`${file}:${no}: query and positive must be strings`);
+    // checked here, with the line, rather than later as "example <index>"
+    const negatives = r.negatives ?? (r.negative !== undefined ? [r.negative] : []);
+    const margins = r.margins ?? (r.margin !== undefined ? [r.margin] : []);
+    if (!Array.isArray(negatives) || !negatives.length || negatives.some((n) => typeof n !== 'string')) throw new Error(`${file}:${no}: needs a negative (a string) or negatives (strings)`);
+    if (!Array.isArray(margins) || margins.length !== negatives.length) throw new Error(`${file}:${no}: ${negatives.length} negative(s) but ${Array.isArray(margins) ? margins.length : 0} margin(s)`);
+    const bad = margins.findIndex((m) => typeof m !== 'number' || !Number.isFinite(m));
+    if (bad >= 0) throw new Error(`${file}:${no}: margin ${JSON.stringify(margins[bad])} is not a finite number`);
     rows.push(r);
     if (rows.length >= max) break;
   }
