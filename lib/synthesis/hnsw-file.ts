@@ -30,7 +30,7 @@ import { DataError } from '../data/errors';
 export class HnswIndexError extends DataError {
   constructor(file: string, problem: string) {
     super(file, undefined, `${problem}. The HNSW graph (a resume checkpoint) is damaged or belongs to another run: `
-      + 'delete it to rebuild it, or rerun with --restart');
+      + 'delete it (the synthesis rebuilds it when resumed), or use another output folder');
   }
 }
 
