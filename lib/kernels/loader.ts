@@ -2,8 +2,9 @@
  * Finds and loads the native addon, and says which backend is active and why a better one is not.
  *
  * Order: the CUDA build (build-cuda/Release/synthtune_cuda.node, made by `npm run build:cuda`)
- * when a CUDA device is present; then the CPU addon through node-gyp-build (prebuilds/ first,
- * then build/Release); then the pure-TypeScript kernels. Every failed step leaves a reason.
+ * when a CUDA device is present; then the CPU addon through node-gyp-build (a local
+ * build/Release first, then the prebuilt prebuilds/<platform>-<arch>/); then the pure-TypeScript
+ * kernels. Every failed step leaves a reason.
  *
  * SYNTHTUNE_BACKEND=js|cpu|cuda forces a choice (auto by default); a forced backend that cannot
  * load falls back like auto does, and says so in the reasons.
@@ -227,7 +228,6 @@ export function inspectBackend(): LoadedBackend {
     reasons.push('SYNTHTUNE_BACKEND=cpu skips the CUDA backend');
   }
   try {
-    // node-gyp-build looks in prebuilds/<platform>-<arch>/ and then build/Release.
     const { addon, file } = loadCpuAddon(root);
     const simd = addon.simdLevel();
     const name = `native-${simd}` as BackendName;
