@@ -6,7 +6,7 @@
 import { CliError } from './util';
 
 /** Errors whose message is written for the user: printed without a stack trace, exit code 2. */
-const USER_ERRORS = new Set(['DataError', 'ModelError', 'ImportCheckError', 'FolderInUseError']);
+const USER_ERRORS = new Set(['DataError', 'ModelError', 'ImportCheckError', 'FolderInUseError', 'NativeRequiredError', 'HnswUnavailableError']);
 
 /** What the machine's file system refused, in words (the environment's errors, not bugs). */
 const FS_ERRORS: Record<string, string> = {
@@ -34,7 +34,7 @@ const COMMANDS: Record<string, Command> = {
   inspect: { load: () => import('./inspect.js'), summary: 'what a data file or folder holds: kind and why, counts, labels, text lengths, duplicates, what fit would do' },
   bench: { load: () => import('./bench.js'), summary: 'benchmark suites: kernels, encode, mining, train (native vs pure-TS and outside references)' },
   demo: { load: () => import('./demo.js'), summary: 'synthesize → fit → evaluate on the bundled sample dataset (BM25 teacher, static student)' },
-  info: { load: () => import('./info.js'), summary: 'show the active kernel backend and why better ones were not loaded' },
+  info: { load: () => import('./info.js'), summary: 'the kernel backend (and why not a better one), the addon file, HNSW and the onnxruntime-node build' },
 };
 
 function usage(): string {

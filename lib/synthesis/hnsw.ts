@@ -20,6 +20,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { hnswlibPath } from '../kernels/loader';
 import { checkHnswFile, writeHnswChecksum, type HnswExpect } from './hnsw-file';
 import type { Exclusions, Ranked } from './mining';
 import type { VectorStore } from './store';
@@ -73,7 +74,7 @@ if (workerData.mode === 'build') {
 `;
 
 function spawn(data: Record<string, unknown>): Worker {
-  return new Worker(WORKER_SOURCE, { eval: true, workerData: { ...data, hnswlib: require.resolve('hnswlib-node') } });
+  return new Worker(WORKER_SOURCE, { eval: true, workerData: { ...data, hnswlib: hnswlibPath() } });
 }
 
 function nextMessage<T>(w: Worker): Promise<T> {
