@@ -4,7 +4,9 @@
 #   1. `npm pack` (prepack builds the prebuilt binaries: scripts/prebuildify.js --all), then the
 #      tarball's contents (prebuilds for linux-x64/arm64 × glibc/musl, dist, types; no tests, no
 #      build folders) and size.
-#   2. For each of "scripts" (plain `npm install <tgz>`) and "ignore-scripts" (`--ignore-scripts`):
+#   2. For each of "scripts" (plain `npm install <tgz>`), "ignore-scripts" (`--ignore-scripts`) and
+#      "no-compiler" (install scripts run, but cc/c++/g++/make fail: hnswlib-node, an optional
+#      dependency, cannot build and the install still succeeds):
 #      a fresh project installs the tarball with ONNXRUNTIME_NODE_INSTALL=skip and no network beyond
 #      the registry (node-gyp gets the local Node headers, never a download: checked with an empty
 #      devdir that must stay empty), then
@@ -104,7 +106,14 @@ check_project() {
   write_project "$dir"
   local s
   s=$(date +%s)
-  (cd "$dir" && XDG_CACHE_HOME="$gypcache" npm install --no-audit --no-fund --prefer-offline "$@" "$tgz" >"$dir/install.log" 2>&1) || { cat "$dir/install.log" >&2; fail "$mode: npm install"; }
+  local path_for_install="$PATH"
+  if [ "$mode" = no-compiler ]; then
+    # install scripts run, but there is no C/C++ compiler and no make: shims that fail first in PATH
+    mkdir -p "$work/no-compiler-bin"
+    for c in cc c++ gcc g++ clang clang++ make; do printf '#!/bin/sh\necho "%s: no compiler on this machine" >&2\nexit 127\n' "$c" >"$work/no-compiler-bin/$c"; chmod +x "$work/no-compiler-bin/$c"; done
+    path_for_install="$work/no-compiler-bin:$PATH"
+  fi
+  (cd "$dir" && PATH="$path_for_install" CC=cc CXX=c++ XDG_CACHE_HOME="$gypcache" npm install --no-audit --no-fund --prefer-offline "$@" "$tgz" >"$dir/install.log" 2>&1) || { cat "$dir/install.log" >&2; fail "$mode: npm install"; }
   summary+=("$mode: npm install $(elapsed "$s") s")
   echo "${summary[-1]}"
   if grep -i "getaddrinfo\|ENOTFOUND\|downloading\|nodejs.org" "$dir/install.log"; then fail "$mode: the install tried the network (above)"; fi
@@ -121,6 +130,8 @@ check_project() {
     if (!/[\\/]prebuilds[\\/]linux-/.test(i.file || "")) fail(`addon ${i.file} is not a prebuilt binary`);
     if (mode === "scripts" && !i.hnsw.available) fail(`hnsw unavailable with install scripts: ${i.hnsw.reason}`);
     if (mode === "ignore-scripts" && (i.hnsw.available || !/npm rebuild hnswlib-node/.test(i.hnsw.reason))) fail(`hnsw status ${JSON.stringify(i.hnsw)}`);
+    // no compiler: hnswlib-node (an optional dependency) fails to build and is left out, or stays unbuilt
+    if (mode === "no-compiler" && (i.hnsw.available || !/npm (rebuild|install) hnswlib-node/.test(i.hnsw.reason))) fail(`hnsw status ${JSON.stringify(i.hnsw)}`);
     if (!i.onnxruntime.version || i.onnxruntime.error) fail(`onnxruntime: ${JSON.stringify(i.onnxruntime)}`);
     if (i.onnxruntime.cudaLibraries) fail("the onnxruntime CUDA libraries were downloaded despite ONNXRUNTIME_NODE_INSTALL=skip");
   ' "$mode" "$info"
@@ -170,6 +181,7 @@ check_project() {
 
 check_project scripts
 check_project ignore-scripts --ignore-scripts
+check_project no-compiler
 
 if [ "${CONSUMER_ARM64:-1}" != 0 ] && has_target linux-arm64-glibc && command -v qemu-aarch64 >/dev/null && [ -f /usr/aarch64-linux-gnu/lib/libstdc++.so.6 ]; then
   step "linux-arm64 under qemu-aarch64"
