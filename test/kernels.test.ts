@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { backend, matmul, matmulRef, matmulSync, topk, topkRef, topkSync } from '../lib/kernels';
 import { randomFloats } from '../bench/harness';
 import { compareTopK, maxAbsDiff } from './helpers/compare';
+import { InputRangeError, InputTypeError } from '../lib/util/errors';
 
 const be = backend();
 console.log(`kernel backend under test: ${be.name} (simd ${be.simd}, ${be.threads} threads)${be.reasons.length ? '; ' + be.reasons.join('; ') : ''}`);
@@ -80,14 +81,14 @@ describe('matmul', () => {
   it('rejects bad arguments with clear errors', () => {
     const a = new Float32Array(6);
     const b = new Float32Array(6);
-    expect(() => matmulSync([1, 2] as unknown as Float32Array, b, { m: 2, n: 2, k: 3 })).toThrow(new TypeError('a must be a Float32Array, got Array'));
+    expect(() => matmulSync([1, 2] as unknown as Float32Array, b, { m: 2, n: 2, k: 3 })).toThrow(new InputTypeError('a must be a Float32Array, got Array'));
     expect(() => matmulSync(a, new Float64Array(6) as unknown as Float32Array, { m: 2, n: 2, k: 3 })).toThrow(
-      new TypeError('b must be a Float32Array, got Float64Array'),
+      new InputTypeError('b must be a Float32Array, got Float64Array'),
     );
-    expect(() => matmulSync(a, b, { m: 2, n: 2, k: 4 })).toThrow(new RangeError('a has length 6, expected batch*m*k = 1*2*4 = 8'));
-    expect(() => matmulSync(a, b, { m: 0, n: 2, k: 3 })).toThrow(new RangeError('m must be > 0, got 0'));
+    expect(() => matmulSync(a, b, { m: 2, n: 2, k: 4 })).toThrow(new InputRangeError('a has length 6, expected batch*m*k = 1*2*4 = 8'));
+    expect(() => matmulSync(a, b, { m: 0, n: 2, k: 3 })).toThrow(new InputRangeError('m must be > 0, got 0'));
     expect(() => matmulSync(a, b, { m: -2, n: 2, k: 3 })).toThrow(RangeError);
-    expect(() => matmulSync(a, b, { m: 2.5, n: 2, k: 3 })).toThrow(new TypeError('m must be an integer, got 2.5'));
+    expect(() => matmulSync(a, b, { m: 2.5, n: 2, k: 3 })).toThrow(new InputTypeError('m must be an integer, got 2.5'));
     expect(() => matmulSync(a, b, { m: 2, n: 2, k: 3, batch: 2 })).toThrow(RangeError);
     expect(() => matmulSync(a, b, { m: 2, n: 2, k: 3, beta: 1 })).toThrow(/beta != 0 needs an output buffer/);
     expect(() => matmulSync(a, b, { m: 2, n: 2, k: 3, c: new Float32Array(3) })).toThrow(/c has length 3/);
@@ -162,16 +163,16 @@ describe('topk', () => {
   it('rejects bad arguments with clear errors', () => {
     const q = new Float32Array(8);
     const c = new Float32Array(12);
-    expect(() => topkSync(q, c, { dim: 4, k: 0 })).toThrow(new RangeError('k must be > 0, got 0'));
+    expect(() => topkSync(q, c, { dim: 4, k: 0 })).toThrow(new InputRangeError('k must be > 0, got 0'));
     expect(() => topkSync(q, c, { dim: 4, k: -3 })).toThrow(RangeError);
-    expect(() => topkSync(q, c, { dim: 0, k: 1 })).toThrow(new RangeError('dim must be > 0, got 0'));
-    expect(() => topkSync(q, c, { dim: 5, k: 1 })).toThrow(new RangeError('queries has length 8, not a multiple of dim 5'));
-    expect(() => topkSync(q, new Float32Array(10), { dim: 4, k: 1 })).toThrow(new RangeError('corpus has length 10, not a multiple of dim 4'));
-    expect(() => topkSync(q, new Float32Array(0), { dim: 4, k: 1 })).toThrow(new RangeError('corpus is empty'));
+    expect(() => topkSync(q, c, { dim: 0, k: 1 })).toThrow(new InputRangeError('dim must be > 0, got 0'));
+    expect(() => topkSync(q, c, { dim: 5, k: 1 })).toThrow(new InputRangeError('queries has length 8, not a multiple of dim 5'));
+    expect(() => topkSync(q, new Float32Array(10), { dim: 4, k: 1 })).toThrow(new InputRangeError('corpus has length 10, not a multiple of dim 4'));
+    expect(() => topkSync(q, new Float32Array(0), { dim: 4, k: 1 })).toThrow(new InputRangeError('corpus is empty'));
     expect(() => topkSync(new Int8Array(8) as unknown as Float32Array, c, { dim: 4, k: 1 })).toThrow(
-      new TypeError('queries must be a Float32Array, got Int8Array'),
+      new InputTypeError('queries must be a Float32Array, got Int8Array'),
     );
-    expect(() => topkSync(q, c, { dim: 4, k: 1, exclude: [[1]] })).toThrow(new RangeError('exclude has 1 entries, expected one per query (2)'));
+    expect(() => topkSync(q, c, { dim: 4, k: 1, exclude: [[1]] })).toThrow(new InputRangeError('exclude has 1 entries, expected one per query (2)'));
     expect(() => topkSync(q, c, { dim: 4, k: 1, exclude: [[1.5], []] })).toThrow(/exclude\[0\]\[0\] must be an integer/);
     expect(() => topkSync(q, c, { dim: 4, k: 1, exclude: 'x' as never })).toThrow(TypeError);
   });

@@ -87,3 +87,42 @@ describe('the environment refuses', () => {
     }
   });
 });
+
+describe('input errors versus bugs', () => {
+  it('synthtune\'s argument errors are marked; the runtime\'s are not; native argument errors become input errors', async () => {
+    const { InputRangeError, InputTypeError, isInputError, nativeArgumentError } = await import('../lib/util/errors');
+    expect(isInputError(new InputTypeError('x'))).toBe(true);
+    expect(new InputTypeError('x')).toBeInstanceOf(TypeError);
+    expect(new InputRangeError('x')).toBeInstanceOf(RangeError);
+    expect(isInputError(new TypeError('x'))).toBe(false);
+    let bug: unknown;
+    try {
+      (undefined as unknown as { a: number }).a;
+    } catch (e) {
+      bug = e;
+    }
+    expect(bug).toBeInstanceOf(TypeError);
+    expect(isInputError(bug)).toBe(false); // a runtime TypeError stays a bug (stack trace, exit 1)
+    const converted = nativeArgumentError(new RangeError('BertModel: out of memory allocating the parameter buffers'));
+    expect(isInputError(converted)).toBe(true);
+    expect((converted as Error).message).toBe('BertModel: out of memory allocating the parameter buffers');
+    const plain = new Error('CUDA failure');
+    expect(nativeArgumentError(plain)).toBe(plain);
+  });
+
+  it('a BERT config far beyond what the native core can hold is refused as an input error', async () => {
+    const { createNativeBert, nativeBertAvailable } = await import('../lib/training/students/full');
+    const { isInputError } = await import('../lib/util/errors');
+    if (!nativeBertAvailable().ok) return; // the native core is required for this check (CI has it)
+    const huge = { vocabSize: 4_000_000, hidden: 4096, layers: 48, heads: 32, intermediate: 16384, maxPosition: 512, typeVocabSize: 2, layerNormEps: 1e-12, pooling: 'mean' as const, normalize: false };
+    let err: unknown;
+    try {
+      createNativeBert(huge);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeDefined();
+    expect(isInputError(err)).toBe(true);
+    expect((err as Error).message).toMatch(/too many parameters|GiB/);
+  });
+});

@@ -3,6 +3,7 @@
  * synthtune command-line entry. Each subcommand lives in its own module under lib/cli/ and
  * exports `run(argv): Promise<number>` (the exit code); this file only dispatches.
  */
+import { isInputError } from '../util/errors';
 import { CliError } from './util';
 
 /** Errors whose message is written for the user: printed without a stack trace, exit code 2. */
@@ -64,7 +65,9 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return await mod.run(rest);
   } catch (e) {
-    if (e instanceof CliError || e instanceof TypeError || e instanceof RangeError || USER_ERRORS.has((e as Error)?.name)) {
+    // synthtune's own argument errors (InputTypeError / InputRangeError) are bad input; a TypeError or
+    // RangeError from the runtime ("Cannot read properties of undefined") is a bug: stack trace, exit 1
+    if (e instanceof CliError || isInputError(e) || USER_ERRORS.has((e as Error)?.name)) {
       process.stderr.write(`synthtune ${cmd}: ${(e as Error).message}\n`);
       return 2;
     }

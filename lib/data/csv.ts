@@ -37,6 +37,7 @@ import { contentId, IdAssigner } from './ids';
 import { readLines, type Line } from './lines';
 import type { CsvData, Document, Query, ScoredPair } from './types';
 import { mulberry32 } from '../util/rng';
+import { InputRangeError } from '../util/errors';
 
 export type CsvDialectName = 'auto' | 'excel' | 'excel-tab' | 'unix';
 export interface CsvDialect {
@@ -163,7 +164,7 @@ function resolveDialect(d: CsvOptions['dialect'], sample: string[], file: string
   if (d === undefined || d === 'auto') return sniffDialect(sample);
   if (typeof d === 'string') {
     const known = DIALECTS[d];
-    if (!known) throw new RangeError(`unknown CSV dialect '${d}' (expected auto, excel, excel-tab or unix)`);
+    if (!known) throw new InputRangeError(`unknown CSV dialect '${d}' (expected auto, excel, excel-tab or unix)`);
     return spaceBeforeQuote(sample, known.delimiter, known.quote) ? { ...known, skipInitialSpace: true } : known;
   }
   return d;
@@ -429,9 +430,9 @@ function labelLike(b: ShapeBuilder): { rows: number; distinct: number } | null {
 
 function checkOptions(opts: CsvOptions): void {
   const rate = opts.samplingRate ?? 1;
-  if (!(rate > 0 && rate <= 1)) throw new RangeError(`samplingRate must be in (0, 1], got ${opts.samplingRate}`);
+  if (!(rate > 0 && rate <= 1)) throw new InputRangeError(`samplingRate must be in (0, 1], got ${opts.samplingRate}`);
   if (opts.size !== undefined && !(Number.isInteger(opts.size) && opts.size >= 1)) {
-    throw new RangeError(`size must be an integer ≥ 1, got ${opts.size}`);
+    throw new InputRangeError(`size must be an integer ≥ 1, got ${opts.size}`);
   }
 }
 

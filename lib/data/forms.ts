@@ -21,6 +21,7 @@ import { DataError } from './errors';
 import { IdAssigner } from './ids';
 import { readLines } from './lines';
 import type { DataKind, Document, TrainingData } from './types';
+import { InputRangeError } from '../util/errors';
 
 export type DataFormat = 'csv' | 'jsonl' | 'json' | 'text' | 'run';
 
@@ -39,8 +40,8 @@ export interface DataReading {
 
 function checkSampling(opts: ReadDataOptions): void {
   const rate = opts.samplingRate ?? 1;
-  if (!(rate > 0 && rate <= 1)) throw new RangeError(`samplingRate must be in (0, 1], got ${opts.samplingRate}`);
-  if (opts.size !== undefined && !(Number.isInteger(opts.size) && opts.size >= 1)) throw new RangeError(`size must be an integer ≥ 1, got ${opts.size}`);
+  if (!(rate > 0 && rate <= 1)) throw new InputRangeError(`samplingRate must be in (0, 1], got ${opts.samplingRate}`);
+  if (opts.size !== undefined && !(Number.isInteger(opts.size) && opts.size >= 1)) throw new InputRangeError(`size must be an integer ≥ 1, got ${opts.size}`);
 }
 
 /** Finetuner's `_subsample`: keep each item with probability `rate` (seeded), at most `size`. */

@@ -17,6 +17,7 @@
  * score() finds a document in a term's postings by binary search, so it costs O(|q|·log df) per doc.
  */
 import { englishAnalyzer, type Analyzer } from './analyzer';
+import { InputRangeError } from '../util/errors';
 
 export interface Bm25Params {
   k1?: number;
@@ -83,7 +84,7 @@ export class Bm25Builder {
   constructor(params: Bm25Params = {}) {
     this.k1 = params.k1 ?? 0.9;
     this.b = params.b ?? 0.4;
-    if (!(this.k1 >= 0) || !(this.b >= 0 && this.b <= 1)) throw new RangeError(`BM25 needs k1 ≥ 0 and b in [0, 1], got k1=${this.k1}, b=${this.b}`);
+    if (!(this.k1 >= 0) || !(this.b >= 0 && this.b <= 1)) throw new InputRangeError(`BM25 needs k1 ≥ 0 and b in [0, 1], got k1=${this.k1}, b=${this.b}`);
     this.analyzer = params.analyzer ?? englishAnalyzer();
     this.docStart.push(0);
   }
@@ -310,7 +311,7 @@ export class Bm25Index {
 
   /** The k best documents for a query, best first (ties: lower index first). Only docs sharing a term. */
   search(query: string, k = 10): Bm25Hit[] {
-    if (!Number.isInteger(k) || k < 1) throw new RangeError(`k must be an integer ≥ 1, got ${k}`);
+    if (!Number.isInteger(k) || k < 1) throw new InputRangeError(`k must be an integer ≥ 1, got ${k}`);
     const acc = (this.acc ??= new Float64Array(this.ids.length));
     const touched = (this.touched ??= new Uint32Array(this.ids.length));
     let n = 0;
@@ -351,7 +352,7 @@ export class Bm25Index {
     if (!this.idIndex) this.idIndex = new Map(this.ids.map((id, i) => [id, i]));
     const indices = docIds.map((id) => {
       const i = this.idIndex!.get(id);
-      if (i === undefined) throw new RangeError(`unknown document id '${id}'`);
+      if (i === undefined) throw new InputRangeError(`unknown document id '${id}'`);
       return i;
     });
     return this.scoreIndices(query, indices);

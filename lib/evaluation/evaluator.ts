@@ -13,6 +13,7 @@ import { beirText } from '../data/beir';
 import type { Document, Qrels, Query } from '../data/types';
 import { topk } from '../kernels/index';
 import { DEFAULT_KS, evaluateRun, rankByScore, type Convention, type MetricName, type RunEvaluation } from './metrics';
+import { InputRangeError } from '../util/errors';
 
 export interface Encoder {
   dim: number;
@@ -91,12 +92,12 @@ export function l2Normalize(x: Float32Array, dim: number): Float32Array {
 }
 
 function checkShapes(i: EmbeddingInput): void {
-  if (!Number.isInteger(i.dim) || i.dim < 1) throw new RangeError(`dim must be a positive integer, got ${i.dim}`);
+  if (!Number.isInteger(i.dim) || i.dim < 1) throw new InputRangeError(`dim must be a positive integer, got ${i.dim}`);
   if (i.queryEmbeddings.length !== i.queryIds.length * i.dim) {
-    throw new RangeError(`queryEmbeddings has ${i.queryEmbeddings.length} floats, expected ${i.queryIds.length} × ${i.dim}`);
+    throw new InputRangeError(`queryEmbeddings has ${i.queryEmbeddings.length} floats, expected ${i.queryIds.length} × ${i.dim}`);
   }
   if (i.corpusEmbeddings.length !== i.docIds.length * i.dim) {
-    throw new RangeError(`corpusEmbeddings has ${i.corpusEmbeddings.length} floats, expected ${i.docIds.length} × ${i.dim}`);
+    throw new InputRangeError(`corpusEmbeddings has ${i.corpusEmbeddings.length} floats, expected ${i.docIds.length} × ${i.dim}`);
   }
 }
 
@@ -135,7 +136,7 @@ export async function encodeAll(encoder: Encoder, texts: readonly string[], batc
     const batch = texts.slice(s, s + batchSize);
     const emb = await call(batch);
     if (emb.length !== batch.length * encoder.dim) {
-      throw new RangeError(`encoder returned ${emb.length} floats for ${batch.length} texts of dim ${encoder.dim}`);
+      throw new InputRangeError(`encoder returned ${emb.length} floats for ${batch.length} texts of dim ${encoder.dim}`);
     }
     out.set(emb, s * encoder.dim);
     onBatch?.(batch.length);

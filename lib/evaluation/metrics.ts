@@ -33,6 +33,7 @@
  * (score descending, then doc id descending), so equal-score documents get a reproducible order.
  */
 import type { Qrels } from '../data/types';
+import { InputRangeError } from '../util/errors';
 
 export type Convention = 'trec' | 'docarray';
 /** synthtune's metric names (BEIR's). */
@@ -64,17 +65,17 @@ export function canonicalMetric(name: string): SynthtuneMetricName {
   if ((METRIC_NAMES as readonly string[]).includes(name)) return name as SynthtuneMetricName;
   const alias = (FINETUNER_METRICS as Record<string, SynthtuneMetricName>)[name];
   if (alias) return alias;
-  throw new RangeError(`unknown metric '${name}': choose from ${METRIC_NAMES.join(', ')} or Finetuner's ${FINETUNER_METRIC_NAMES.join(', ')}`);
+  throw new InputRangeError(`unknown metric '${name}': choose from ${METRIC_NAMES.join(', ')} or Finetuner's ${FINETUNER_METRIC_NAMES.join(', ')}`);
 }
 
 /** "ndcg,recall_at_k" → ['ndcg', 'recall_at_k'], every name checked (RangeError), no repeats. */
 export function parseMetricNames(list: string): MetricName[] {
   const names = list.split(',').map((x) => x.trim()).filter(Boolean);
-  if (!names.length) throw new RangeError(`no metric named in '${list}'`);
+  if (!names.length) throw new InputRangeError(`no metric named in '${list}'`);
   const seen = new Set<string>();
   for (const n of names) {
     canonicalMetric(n);
-    if (seen.has(n)) throw new RangeError(`metric '${n}' named twice`);
+    if (seen.has(n)) throw new InputRangeError(`metric '${n}' named twice`);
     seen.add(n);
   }
   return names as MetricName[];
@@ -113,7 +114,7 @@ export function gradesOf(ranking: readonly string[], judged: ReadonlyMap<string,
   const seen = new Set<string>();
   const out = new Array<number>(n);
   for (let i = 0; i < n; i++) {
-    if (seen.has(ranking[i])) throw new RangeError(`doc '${ranking[i]}' appears twice in a ranking`);
+    if (seen.has(ranking[i])) throw new InputRangeError(`doc '${ranking[i]}' appears twice in a ranking`);
     seen.add(ranking[i]);
     out[i] = Math.max(0, judged.get(ranking[i]) ?? 0);
   }
@@ -188,7 +189,7 @@ export function averagePrecisionAt(grades: readonly number[], k: number, nRel: n
 // ------------------------------------------------------------------ per query and per run
 
 function checkKs(ks: readonly number[]): void {
-  if (!ks.length || ks.some((k) => !Number.isInteger(k) || k < 1)) throw new RangeError(`ks must be positive integers, got [${ks.join(', ')}]`);
+  if (!ks.length || ks.some((k) => !Number.isInteger(k) || k < 1)) throw new InputRangeError(`ks must be positive integers, got [${ks.join(', ')}]`);
 }
 
 function metricAt(name: MetricName, grades: number[], k: number, all: number[], nRel: number, c: Convention): number {

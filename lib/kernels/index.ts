@@ -18,6 +18,7 @@
  * with inputs (RangeError); inputs may share memory with each other.
  * Top-k ranks NaN scores nowhere: they are never returned (their slots stay -1 / -Infinity).
  */
+import { awaitNative, callNative } from '../util/errors';
 import { loadBackend, type BackendInfo } from './loader';
 import { matmulRef, topkRef } from './reference';
 import type { GemmArgs, TopKArgs, TopKResult } from './types';
@@ -39,9 +40,9 @@ export function matmulSync(a: Float32Array, b: Float32Array, args: GemmArgs): Fl
   const { info, addon } = loadBackend();
   if (!addon) return matmulRef(a, b, args);
   if (info.name === 'cuda' && addon.cudaSgemmSync) {
-    addon.cudaSgemmSync(g.transB, g.batch, g.m, g.n, g.k, g.alpha, a, b, g.beta, g.c);
+    callNative(() => addon.cudaSgemmSync!(g.transB, g.batch, g.m, g.n, g.k, g.alpha, a, b, g.beta, g.c));
   } else {
-    addon.sgemmSync(g.transB, g.batch, g.m, g.n, g.k, g.alpha, a, b, g.beta, g.c, checkThreads(args.threads));
+    callNative(() => addon.sgemmSync(g.transB, g.batch, g.m, g.n, g.k, g.alpha, a, b, g.beta, g.c, checkThreads(args.threads)));
   }
   return g.c;
 }
@@ -51,9 +52,9 @@ export async function matmul(a: Float32Array, b: Float32Array, args: GemmArgs): 
   const { info, addon } = loadBackend();
   if (!addon) return matmulRef(a, b, args);
   if (info.name === 'cuda' && addon.cudaSgemm) {
-    await addon.cudaSgemm(g.transB, g.batch, g.m, g.n, g.k, g.alpha, a, b, g.beta, g.c);
+    await awaitNative(addon.cudaSgemm(g.transB, g.batch, g.m, g.n, g.k, g.alpha, a, b, g.beta, g.c));
   } else {
-    await addon.sgemm(g.transB, g.batch, g.m, g.n, g.k, g.alpha, a, b, g.beta, g.c, checkThreads(args.threads));
+    await awaitNative(addon.sgemm(g.transB, g.batch, g.m, g.n, g.k, g.alpha, a, b, g.beta, g.c, checkThreads(args.threads)));
   }
   return g.c;
 }
@@ -73,9 +74,9 @@ export function topkSync(queries: Float32Array, corpus: Float32Array, args: TopK
   const off = csr ? csr.offsets : null;
   const ids = csr ? csr.ids : null;
   if (info.name === 'cuda' && addon.cudaTopkSync) {
-    addon.cudaTopkSync(queries, corpus, t.q, t.n, t.dim, t.k, off, ids, indices, scores);
+    callNative(() => addon.cudaTopkSync!(queries, corpus, t.q, t.n, t.dim, t.k, off, ids, indices, scores));
   } else {
-    addon.topkSync(queries, corpus, t.q, t.n, t.dim, t.k, off, ids, indices, scores, checkThreads(args.threads));
+    callNative(() => addon.topkSync(queries, corpus, t.q, t.n, t.dim, t.k, off, ids, indices, scores, checkThreads(args.threads)));
   }
   return { k: t.k, indices, scores };
 }
@@ -87,9 +88,9 @@ export async function topk(queries: Float32Array, corpus: Float32Array, args: To
   const off = csr ? csr.offsets : null;
   const ids = csr ? csr.ids : null;
   if (info.name === 'cuda' && addon.cudaTopk) {
-    await addon.cudaTopk(queries, corpus, t.q, t.n, t.dim, t.k, off, ids, indices, scores);
+    await awaitNative(addon.cudaTopk(queries, corpus, t.q, t.n, t.dim, t.k, off, ids, indices, scores));
   } else {
-    await addon.topk(queries, corpus, t.q, t.n, t.dim, t.k, off, ids, indices, scores, checkThreads(args.threads));
+    await awaitNative(addon.topk(queries, corpus, t.q, t.n, t.dim, t.k, off, ids, indices, scores, checkThreads(args.threads)));
   }
   return { k: t.k, indices, scores };
 }

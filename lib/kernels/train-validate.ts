@@ -8,6 +8,7 @@
  * never decreases and ends at ids.length.
  */
 import { attached, checkThreads, dimension, disjoint, f32, typeName } from './validate';
+import { InputTypeError, InputRangeError } from '../util/errors';
 
 /** Adam/AdamW constants of one step (see lib/training/optim.ts). */
 export interface AdamRowsConsts {
@@ -26,12 +27,12 @@ export interface AdamRowsConsts {
 }
 
 function i32(name: string, v: unknown): Int32Array {
-  if (!(v instanceof Int32Array)) throw new TypeError(`${name} must be an Int32Array, got ${typeName(v)}`);
+  if (!(v instanceof Int32Array)) throw new InputTypeError(`${name} must be an Int32Array, got ${typeName(v)}`);
   return attached(name, v);
 }
 
 function length(name: string, a: ArrayLike<number>, want: number, what: string): void {
-  if (a.length !== want) throw new RangeError(`${name} has length ${a.length}, expected ${what} = ${want}`);
+  if (a.length !== want) throw new InputRangeError(`${name} has length ${a.length}, expected ${what} = ${want}`);
 }
 
 
@@ -39,18 +40,18 @@ function length(name: string, a: ArrayLike<number>, want: number, what: string):
 export function checkCsr(ids: unknown, offsets: unknown, V: number): number {
   const I = i32('ids', ids);
   const O = i32('offsets', offsets);
-  if (O.length < 1) throw new RangeError('offsets must have B+1 ≥ 1 entries, got 0');
+  if (O.length < 1) throw new InputRangeError('offsets must have B+1 ≥ 1 entries, got 0');
   const B = O.length - 1;
-  if (O[0] !== 0) throw new RangeError(`offsets[0] must be 0, got ${O[0]}`);
+  if (O[0] !== 0) throw new InputRangeError(`offsets[0] must be 0, got ${O[0]}`);
   for (let b = 0; b < B; b++) {
     if (O[b + 1] < O[b]) {
-      throw new RangeError(`offsets must be non-decreasing: offsets[${b + 1}] = ${O[b + 1]} < offsets[${b}] = ${O[b]}`);
+      throw new InputRangeError(`offsets must be non-decreasing: offsets[${b + 1}] = ${O[b + 1]} < offsets[${b}] = ${O[b]}`);
     }
   }
-  if (O[B] !== I.length) throw new RangeError(`offsets[B] = ${O[B]} must equal ids.length = ${I.length}`);
+  if (O[B] !== I.length) throw new InputRangeError(`offsets[B] = ${O[B]} must equal ids.length = ${I.length}`);
   for (let t = 0; t < I.length; t++) {
     const id = I[t];
-    if (id < 0 || id >= V) throw new RangeError(`ids[${t}] = ${id} is outside [0, V=${V})`);
+    if (id < 0 || id >= V) throw new InputRangeError(`ids[${t}] = ${id} is outside [0, V=${V})`);
   }
   return B;
 }
@@ -108,16 +109,16 @@ export function checkAdamRows(x: unknown, g: unknown, m: unknown, v: unknown, wi
   const G = f32('g', g);
   const M = f32('m', m);
   const Vv = f32('v', v);
-  if (X.length === 0) throw new RangeError('x is empty');
+  if (X.length === 0) throw new InputRangeError('x is empty');
   length('g', G, X.length, 'x.length');
   length('m', M, X.length, 'x.length');
   length('v', Vv, X.length, 'x.length');
   const w = dimension('width', width);
-  if (X.length % w !== 0) throw new RangeError(`width ${w} does not divide x.length ${X.length}`);
-  if (k === null || typeof k !== 'object') throw new TypeError('adam constants must be an object { lr, b1, b2, eps, c1, c2, l2, decoupled }');
+  if (X.length % w !== 0) throw new InputRangeError(`width ${w} does not divide x.length ${X.length}`);
+  if (k === null || typeof k !== 'object') throw new InputTypeError('adam constants must be an object { lr, b1, b2, eps, c1, c2, l2, decoupled }');
   for (const key of ADAM_KEYS) {
     const val = (k as Record<string, unknown>)[key];
-    if (typeof val !== 'number' || !Number.isFinite(val)) throw new TypeError(`${key} must be a finite number, got ${String(val)}`);
+    if (typeof val !== 'number' || !Number.isFinite(val)) throw new InputTypeError(`${key} must be a finite number, got ${String(val)}`);
   }
   checkThreads(threads);
   const pairs: [string, Float32Array][] = [['x', X], ['g', G], ['m', M], ['v', Vv]];
@@ -130,8 +131,8 @@ export function checkAdamRows(x: unknown, g: unknown, m: unknown, v: unknown, wi
   const seen = new Uint8Array(n);
   for (let i = 0; i < R.length; i++) {
     const r = R[i];
-    if (r < 0 || r >= n) throw new RangeError(`rows[${i}] = ${r} is outside [0, ${n})`);
-    if (seen[r]) throw new RangeError(`rows[${i}] = ${r} is repeated (rows must be distinct)`);
+    if (r < 0 || r >= n) throw new InputRangeError(`rows[${i}] = ${r} is outside [0, ${n})`);
+    if (seen[r]) throw new InputRangeError(`rows[${i}] = ${r} is repeated (rows must be distinct)`);
     seen[r] = 1;
   }
   for (const [name, a] of pairs) disjoint('rows', R, name, a);

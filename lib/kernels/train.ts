@@ -12,6 +12,7 @@
  * Synchronous: these are short calls inside a training step.
  */
 import { loadBackend } from './loader';
+import { callNative } from '../util/errors';
 import {
   adamRowsUnchecked, embeddingBagBackwardUnchecked, embeddingBagUnchecked,
 } from './train-reference';
@@ -29,7 +30,7 @@ export function embeddingBag(E: Float32Array, V: number, D: number, ids: Int32Ar
   const c = checkEmbeddingBag(E, V, D, ids, offsets, out, threads);
   if (c.B === 0) return c.out;
   const { addon } = loadBackend();
-  if (addon?.embeddingBagForward) addon.embeddingBagForward(E, V, D, ids, offsets, c.B, c.out, checkThreads(threads));
+  if (addon?.embeddingBagForward) callNative(() => addon.embeddingBagForward!(E, V, D, ids, offsets, c.B, c.out, checkThreads(threads)));
   else embeddingBagUnchecked(E, D, ids, offsets, c.B, c.out);
   return c.out;
 }
@@ -40,7 +41,7 @@ export function embeddingBagBackward(dOut: Float32Array, ids: Int32Array, offset
   const B = checkEmbeddingBagBackward(dOut, ids, offsets, D, gradE, V, threads);
   if (B === 0) return;
   const { addon } = loadBackend();
-  if (addon?.embeddingBagBackward) addon.embeddingBagBackward(dOut, ids, offsets, B, D, gradE, V, checkThreads(threads));
+  if (addon?.embeddingBagBackward) callNative(() => addon.embeddingBagBackward!(dOut, ids, offsets, B, D, gradE, V, checkThreads(threads)));
   else embeddingBagBackwardUnchecked(dOut, ids, offsets, B, D, gradE);
 }
 
@@ -54,7 +55,7 @@ export function adamRows(x: Float32Array, g: Float32Array, m: Float32Array, v: F
   if (rows !== null && rows.length === 0) return;
   const { addon } = loadBackend();
   if (addon?.adamRows) {
-    addon.adamRows(x, g, m, v, width, rows, k.lr, k.b1, k.b2, k.eps, k.c1, k.c2, k.l2, k.decoupled, checkThreads(threads));
+    callNative(() => addon.adamRows!(x, g, m, v, width, rows, k.lr, k.b1, k.b2, k.eps, k.c1, k.c2, k.l2, k.decoupled, checkThreads(threads)));
   } else {
     adamRowsUnchecked(x, g, m, v, width, rows, k);
   }

@@ -6,6 +6,7 @@
  */
 import * as os from 'node:os';
 import type { GemmArgs, TopKArgs } from './types';
+import { InputTypeError, InputRangeError } from '../util/errors';
 
 export interface CheckedGemm {
   m: number;
@@ -21,10 +22,10 @@ export interface CheckedGemm {
 /** A positive integer dimension below 2^31, or a TypeError/RangeError naming it. */
 export function dimension(name: string, v: unknown): number {
   if (typeof v !== 'number' || !Number.isFinite(v) || !Number.isInteger(v)) {
-    throw new TypeError(`${name} must be an integer, got ${String(v)}`);
+    throw new InputTypeError(`${name} must be an integer, got ${String(v)}`);
   }
-  if (v <= 0) throw new RangeError(`${name} must be > 0, got ${v}`);
-  if (v > 2 ** 31 - 1) throw new RangeError(`${name} must be < 2^31, got ${v}`);
+  if (v <= 0) throw new InputRangeError(`${name} must be > 0, got ${v}`);
+  if (v > 2 ** 31 - 1) throw new InputRangeError(`${name} must be < 2^31, got ${v}`);
   return v;
 }
 
@@ -56,13 +57,13 @@ export function isDetached(buf: ArrayBufferLike): boolean {
 /** A TypeError for an array whose ArrayBuffer was transferred away (it reads as empty). */
 export function attached<T extends ArrayBufferView>(name: string, v: T): T {
   if (isDetached(v.buffer)) {
-    throw new TypeError(`${name} is detached: its ArrayBuffer was transferred (postMessage / structuredClone) and holds no data`);
+    throw new InputTypeError(`${name} is detached: its ArrayBuffer was transferred (postMessage / structuredClone) and holds no data`);
   }
   return v;
 }
 
 export function f32(name: string, v: unknown): Float32Array {
-  if (!(v instanceof Float32Array)) throw new TypeError(`${name} must be a Float32Array, got ${typeName(v)}`);
+  if (!(v instanceof Float32Array)) throw new InputTypeError(`${name} must be a Float32Array, got ${typeName(v)}`);
   return attached(name, v);
 }
 
@@ -74,7 +75,7 @@ export function overlaps(a: ArrayBufferView, b: ArrayBufferView): boolean {
 
 /** RangeError when `out` shares memory with `input` (an output read after it is partly written). */
 export function disjoint(outName: string, out: ArrayBufferView, inName: string, input: ArrayBufferView): void {
-  if (overlaps(out, input)) throw new RangeError(`${outName} must not share memory with ${inName}`);
+  if (overlaps(out, input)) throw new InputRangeError(`${outName} must not share memory with ${inName}`);
 }
 
 const GiB = 1024 ** 3;
@@ -96,7 +97,7 @@ export function allocF32(what: string, n: number): Float32Array {
   try {
     return new Float32Array(n);
   } catch (e) {
-    if (e instanceof RangeError) throw new RangeError(`${what} is longer than a Float32Array can be (${e.message})`);
+    if (e instanceof RangeError) throw new InputRangeError(`${what} is longer than a Float32Array can be (${e.message})`);
     throw e;
   }
 }
@@ -105,26 +106,26 @@ export function allocF32(what: string, n: number): Float32Array {
 export function checkAlloc(what: string, bytes: number): void {
   const avail = availableMemory();
   if (bytes > avail) {
-    throw new RangeError(`${what} needs ${(bytes / GiB).toFixed(2)} GiB but only ${(avail / GiB).toFixed(2)} GiB of memory is available`);
+    throw new InputRangeError(`${what} needs ${(bytes / GiB).toFixed(2)} GiB but only ${(avail / GiB).toFixed(2)} GiB of memory is available`);
   }
 }
 
 function finite(name: string, v: unknown, dflt: number): number {
   if (v === undefined) return dflt;
-  if (typeof v !== 'number' || !Number.isFinite(v)) throw new TypeError(`${name} must be a finite number, got ${String(v)}`);
+  if (typeof v !== 'number' || !Number.isFinite(v)) throw new InputTypeError(`${name} must be a finite number, got ${String(v)}`);
   return v;
 }
 
 export function checkThreads(v: unknown): number {
   if (v === undefined) return 0;
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 1024) {
-    throw new RangeError(`threads must be an integer in [1, 1024], got ${String(v)}`);
+    throw new InputRangeError(`threads must be an integer in [1, 1024], got ${String(v)}`);
   }
   return v;
 }
 
 export function checkGemm(a: unknown, b: unknown, args: GemmArgs): CheckedGemm {
-  if (args === null || typeof args !== 'object') throw new TypeError('matmul: args must be an object { m, n, k, ... }');
+  if (args === null || typeof args !== 'object') throw new InputTypeError('matmul: args must be an object { m, n, k, ... }');
   const A = f32('a', a);
   const B = f32('b', b);
   const m = dimension('m', args.m);
@@ -135,10 +136,10 @@ export function checkGemm(a: unknown, b: unknown, args: GemmArgs): CheckedGemm {
   const beta = finite('beta', args.beta, 0);
   checkThreads(args.threads);
   if (A.length !== batch * m * k) {
-    throw new RangeError(`a has length ${A.length}, expected batch*m*k = ${batch}*${m}*${k} = ${batch * m * k}`);
+    throw new InputRangeError(`a has length ${A.length}, expected batch*m*k = ${batch}*${m}*${k} = ${batch * m * k}`);
   }
   if (B.length !== batch * k * n) {
-    throw new RangeError(
+    throw new InputRangeError(
       `b has length ${B.length}, expected batch*k*n = ${batch}*${k}*${n} = ${batch * k * n}`,
     );
   }
@@ -146,13 +147,13 @@ export function checkGemm(a: unknown, b: unknown, args: GemmArgs): CheckedGemm {
   if (args.c !== undefined) {
     c = f32('c', args.c);
     if (c.length !== batch * m * n) {
-      throw new RangeError(`c has length ${c.length}, expected batch*m*n = ${batch}*${m}*${n} = ${batch * m * n}`);
+      throw new InputRangeError(`c has length ${c.length}, expected batch*m*n = ${batch}*${m}*${n} = ${batch * m * n}`);
     }
     // a and b may overlap; c may not (it would be read after it is partly written).
     disjoint('c', c, 'a', A);
     disjoint('c', c, 'b', B);
   } else {
-    if (beta !== 0) throw new RangeError('beta != 0 needs an output buffer c to accumulate into');
+    if (beta !== 0) throw new InputRangeError('beta != 0 needs an output buffer c to accumulate into');
     c = allocF32(`matmul: the output c (batch*m*n = ${batch * m * n} floats)`, batch * m * n);
   }
   return { m, n, k, batch, transB: Boolean(args.transB), alpha, beta, c };
@@ -167,22 +168,22 @@ export interface CheckedTopK {
 }
 
 export function checkTopK(queries: unknown, corpus: unknown, args: TopKArgs): CheckedTopK {
-  if (args === null || typeof args !== 'object') throw new TypeError('topk: args must be an object { dim, k, ... }');
+  if (args === null || typeof args !== 'object') throw new InputTypeError('topk: args must be an object { dim, k, ... }');
   const Qv = f32('queries', queries);
   const X = f32('corpus', corpus);
   const dim = dimension('dim', args.dim);
   const kReq = dimension('k', args.k);
   checkThreads(args.threads);
-  if (Qv.length === 0) throw new RangeError('queries is empty');
-  if (X.length === 0) throw new RangeError('corpus is empty');
-  if (Qv.length % dim !== 0) throw new RangeError(`queries has length ${Qv.length}, not a multiple of dim ${dim}`);
-  if (X.length % dim !== 0) throw new RangeError(`corpus has length ${X.length}, not a multiple of dim ${dim}`);
+  if (Qv.length === 0) throw new InputRangeError('queries is empty');
+  if (X.length === 0) throw new InputRangeError('corpus is empty');
+  if (Qv.length % dim !== 0) throw new InputRangeError(`queries has length ${Qv.length}, not a multiple of dim ${dim}`);
+  if (X.length % dim !== 0) throw new InputRangeError(`corpus has length ${X.length}, not a multiple of dim ${dim}`);
   const q = Qv.length / dim;
   const n = X.length / dim;
   if (args.exclude !== undefined && args.exclude !== null) {
-    if (!Array.isArray(args.exclude)) throw new TypeError('exclude must be an array with one list of ids per query');
+    if (!Array.isArray(args.exclude)) throw new InputTypeError('exclude must be an array with one list of ids per query');
     if (args.exclude.length !== q) {
-      throw new RangeError(`exclude has ${args.exclude.length} entries, expected one per query (${q})`);
+      throw new InputRangeError(`exclude has ${args.exclude.length} entries, expected one per query (${q})`);
     }
   }
   const k = Math.min(kReq, n);
@@ -202,13 +203,13 @@ export function exclusionCsr(
     const e = exclude[i];
     if (e !== null && e !== undefined) {
       if (typeof e !== 'object' || typeof (e as ArrayLike<number>).length !== 'number') {
-        throw new TypeError(`exclude[${i}] must be an array of corpus ids`);
+        throw new InputTypeError(`exclude[${i}] must be an array of corpus ids`);
       }
       total += e.length;
     }
     offsets[i + 1] = total;
   }
-  if (total > 2 ** 31 - 1) throw new RangeError(`exclude lists hold ${total} ids in total, more than 2^31 - 1`);
+  if (total > 2 ** 31 - 1) throw new InputRangeError(`exclude lists hold ${total} ids in total, more than 2^31 - 1`);
   if (total === 0) return null;
   const ids = new Int32Array(total);
   for (let i = 0; i < q; i++) {
@@ -217,7 +218,7 @@ export function exclusionCsr(
     for (let j = 0; j < e.length; j++) {
       const id = e[j];
       if (typeof id !== 'number' || !Number.isInteger(id)) {
-        throw new TypeError(`exclude[${i}][${j}] must be an integer corpus id, got ${String(id)}`);
+        throw new InputTypeError(`exclude[${i}][${j}] must be an integer corpus id, got ${String(id)}`);
       }
       // Ids outside [0, N) can never be returned anyway; clamp them to -1 (ignored by every backend).
       ids[offsets[i] + j] = id >= 0 && id <= 2 ** 31 - 1 ? id : -1;

@@ -28,6 +28,7 @@ import {
 } from './encoder';
 import type { OrtModel } from './ort';
 import type { TextTokenizer } from './tokenizer';
+import { InputRangeError } from '../util/errors';
 
 export interface ScoreOptions extends Omit<EncodeCallOptions, 'normalize'> {
   /** Apply the logistic sigmoid to the logits. Default false (raw logits). */
@@ -79,7 +80,7 @@ export async function loadCrossEncoder(ref: string, opts: LoadOptions = {}): Pro
     checkPairs(pairs, opts.allowEmpty);
     const bs = checkBatchSize(call.batchSize, batchSize);
     if (call.label !== undefined && !(Number.isInteger(call.label) && call.label >= 0 && call.label < L)) {
-      throw new RangeError(`label must be an integer in [0, ${L}), got ${call.label}`);
+      throw new InputRangeError(`label must be an integer in [0, ${L}), got ${call.label}`);
     }
     const width = call.label !== undefined ? 1 : L;
     const stats = emptyStats();

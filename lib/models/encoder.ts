@@ -26,6 +26,7 @@ import { resolveModel, type ResolveOptions, type ResolvedModel } from './resolve
 import { checkTexts, TextTokenizer, type Batch, type Encoded, type TokenizerOptions } from './tokenizer';
 import { ModelError } from './errors';
 import { applyDense, isCrossEncoderFolder, POOLING_MODES, poolTokens, readModelFolder, sidePromptName, type ModelFolder, type PoolingMode, type Similarity } from './st-folder';
+import { InputTypeError } from '../util/errors';
 
 /** A sentence-transformers pooling mode, or 'model': the graph's own sentence_embedding output. */
 export type Pooling = PoolingMode | 'model';
@@ -129,7 +130,7 @@ export async function openModel(ref: string | ResolvedModel, io: IoSpec, opts: L
 
 export function checkBatchSize(n: number | undefined, dflt = 32): number {
   const b = n ?? dflt;
-  if (!Number.isInteger(b) || b < 1) throw new TypeError(`batchSize must be a positive integer, got ${n}`);
+  if (!Number.isInteger(b) || b < 1) throw new InputTypeError(`batchSize must be a positive integer, got ${n}`);
   return b;
 }
 
@@ -275,7 +276,7 @@ async function onnxBackend(m: OpenedModel, folder: ModelFolder, modes: Pooling[]
 export async function loadEncoder(ref: string, opts: EncoderOptions = {}): Promise<Encoder> {
   const batchSize = checkBatchSize(opts.batchSize);
   if (opts.pooling !== undefined && !['model', ...POOLING_MODES].includes(opts.pooling)) {
-    throw new TypeError(`pooling must be 'model' or one of ${POOLING_MODES.join(', ')}, got '${String(opts.pooling)}'`);
+    throw new InputTypeError(`pooling must be 'model' or one of ${POOLING_MODES.join(', ')}, got '${String(opts.pooling)}'`);
   }
   const resolved = await resolveModel(ref, { ...opts, weightsOk: true });
   const folder = readModelFolder(resolved.dir);
@@ -356,9 +357,9 @@ export async function loadEncoder(ref: string, opts: EncoderOptions = {}): Promi
   }
 
   function resolvePrompt(call: EncodeCallOptions): string {
-    if (call.prompt !== undefined && call.promptName !== undefined) throw new TypeError('give prompt or promptName, not both');
+    if (call.prompt !== undefined && call.promptName !== undefined) throw new InputTypeError('give prompt or promptName, not both');
     if (call.prompt !== undefined) {
-      if (typeof call.prompt !== 'string') throw new TypeError(`prompt must be a string, got ${typeof call.prompt}`);
+      if (typeof call.prompt !== 'string') throw new InputTypeError(`prompt must be a string, got ${typeof call.prompt}`);
       return call.prompt;
     }
     if (call.promptName !== undefined) {
@@ -379,7 +380,7 @@ export async function loadEncoder(ref: string, opts: EncoderOptions = {}): Promi
 
   async function encode(texts: string[], call: EncodeCallOptions = {}): Promise<Float32Array> {
     const t0 = performance.now();
-    if (call.side !== undefined && call.side !== 'query' && call.side !== 'document') throw new TypeError(`side must be 'query' or 'document', got ${JSON.stringify(call.side)}`);
+    if (call.side !== undefined && call.side !== 'query' && call.side !== 'document') throw new InputTypeError(`side must be 'query' or 'document', got ${JSON.stringify(call.side)}`);
     if (routes && !call.side) {
       throw new ModelError(`${resolved.dir} encodes queries and documents differently (a Router module in modules.json): call encodeQueries(texts) or encodeDocuments(texts), or pass { side }`);
     }

@@ -8,6 +8,7 @@
 import * as fs from 'node:fs';
 import * as ort from 'onnxruntime-node';
 import { ModelError } from './errors';
+import { InputTypeError } from '../util/errors';
 
 export type Device = 'cpu' | 'cuda';
 
@@ -84,9 +85,9 @@ function checkIo(modelPath: string, inputs: readonly string[], outputs: readonly
 export async function loadOrtModel(modelPath: string, io: IoSpec, opts: SessionOptions = {}): Promise<OrtModel> {
   if (!fs.existsSync(modelPath)) throw new ModelError(`ONNX model file not found: ${modelPath}`);
   const device = opts.device ?? 'cpu';
-  if (device !== 'cpu' && device !== 'cuda') throw new TypeError(`device must be 'cpu' or 'cuda', got '${String(device)}'`);
+  if (device !== 'cpu' && device !== 'cuda') throw new InputTypeError(`device must be 'cpu' or 'cuda', got '${String(device)}'`);
   if (opts.threads !== undefined && !(Number.isInteger(opts.threads) && opts.threads >= 1)) {
-    throw new TypeError(`threads must be a positive integer, got ${opts.threads}`);
+    throw new InputTypeError(`threads must be a positive integer, got ${opts.threads}`);
   }
   if (device === 'cuda' && !availableDevices().includes('cuda')) {
     throw new ModelError(`device 'cuda' requested but this onnxruntime-node build supports only [${availableDevices().join(', ')}]; use device 'cpu'`);

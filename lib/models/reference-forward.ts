@@ -16,6 +16,7 @@
  */
 import { getWeight, poolingModes, type BertConfig, type PoolingMode, type WeightMap } from './onnx/bert';
 import { relativeBucket, RELATIVE_BIAS_NAME } from './onnx/mpnet';
+import { InputRangeError } from '../util/errors';
 
 export interface ReferenceInputs {
   /** One array of token ids per sequence; all sequences of a batch have the same length S. */
@@ -87,8 +88,8 @@ function encodeSequence(c: BertConfig, W: WeightMap, ids: number[], mask: number
   const positions = positionIds(mask, c.paddingIdx);
   let x: Float64Array = new Float64Array(S * H);
   for (let s = 0; s < S; s++) {
-    if (!(ids[s] >= 0 && ids[s] < c.vocabSize)) throw new RangeError(`reference forward: token id ${ids[s]} out of range`);
-    if (!(positions[s] < c.maxPosition)) throw new RangeError(`reference forward: position ${positions[s]} ≥ maxPosition ${c.maxPosition}`);
+    if (!(ids[s] >= 0 && ids[s] < c.vocabSize)) throw new InputRangeError(`reference forward: token id ${ids[s]} out of range`);
+    if (!(positions[s] < c.maxPosition)) throw new InputRangeError(`reference forward: position ${positions[s]} ≥ maxPosition ${c.maxPosition}`);
     for (let h = 0; h < H; h++) {
       x[s * H + h] = word[ids[s] * H + h] + pos[positions[s] * H + h] + (tt ? tt[types[s] * H + h] : 0);
     }

@@ -23,6 +23,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ModelError } from './errors';
+import { InputTypeError } from '../util/errors';
 
 export interface SynthesisModel {
   /** Bi-encoder that mines candidate (query, document) relations. */
@@ -235,7 +236,7 @@ function offlineError(ref: string, repo: string, ownDir: string, hfCacheDir: str
 
 /** Resolves a model reference (folder path or hub id) to files on disk. */
 export async function resolveModel(ref: string, opts: ResolveOptions = {}): Promise<ResolvedModel> {
-  if (typeof ref !== 'string' || ref.trim() === '') throw new TypeError(`model reference must be a non-empty string (a folder or a hub id), got ${JSON.stringify(ref)}`);
+  if (typeof ref !== 'string' || ref.trim() === '') throw new InputTypeError(`model reference must be a non-empty string (a folder or a hub id), got ${JSON.stringify(ref)}`);
   const expanded = ref.startsWith('~') ? path.join(os.homedir(), ref.slice(1)) : ref;
 
   // 1. a local folder

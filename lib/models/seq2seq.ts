@@ -42,6 +42,7 @@ import { ModelError } from './errors';
 import { loadOrtModel, type FeedTensor, type OrtModel, type OutTensor, type SessionOptions } from './ort';
 import { resolveModel, type ResolveOptions } from './resolve';
 import { TextTokenizer } from './tokenizer';
+import { InputTypeError } from '../util/errors';
 
 export const ENCODER_FILE = 'onnx/encoder_model.onnx';
 export const DECODER_MERGED_FILE = 'onnx/decoder_model_merged.onnx';
@@ -234,7 +235,7 @@ interface Parts {
 }
 
 function checkGenerate(texts: string[], o: GenerateOptions): Required<GenerateOptions> {
-  if (!Array.isArray(texts) || texts.some((t) => typeof t !== 'string')) throw new TypeError('texts must be an array of strings');
+  if (!Array.isArray(texts) || texts.some((t) => typeof t !== 'string')) throw new InputTypeError('texts must be an array of strings');
   const r: Required<GenerateOptions> = {
     maxNewTokens: o?.maxNewTokens,
     numReturnSequences: o.numReturnSequences ?? 1,
@@ -246,14 +247,14 @@ function checkGenerate(texts: string[], o: GenerateOptions): Required<GenerateOp
     batchSize: o.batchSize ?? 16,
     useCache: o.useCache ?? true,
   };
-  if (!Number.isInteger(r.maxNewTokens) || r.maxNewTokens < 1) throw new TypeError(`maxNewTokens must be a positive integer, got ${o?.maxNewTokens}`);
-  if (!Number.isInteger(r.numReturnSequences) || r.numReturnSequences < 1) throw new TypeError(`numReturnSequences must be a positive integer, got ${r.numReturnSequences}`);
-  if (r.numReturnSequences > 1 && !r.doSample) throw new TypeError('numReturnSequences > 1 needs doSample: true (greedy decoding would repeat the same query)');
-  if (!Number.isInteger(r.topK) || r.topK < 0) throw new TypeError(`topK must be an integer ≥ 0, got ${r.topK}`);
-  if (!(r.topP > 0 && r.topP <= 1)) throw new TypeError(`topP must be in (0, 1], got ${r.topP}`);
-  if (!(r.temperature > 0 && Number.isFinite(r.temperature))) throw new TypeError(`temperature must be a positive number, got ${r.temperature}`);
-  if (!Number.isInteger(r.seed)) throw new TypeError(`seed must be an integer, got ${r.seed}`);
-  if (!Number.isInteger(r.batchSize) || r.batchSize < 1) throw new TypeError(`batchSize must be a positive integer, got ${r.batchSize}`);
+  if (!Number.isInteger(r.maxNewTokens) || r.maxNewTokens < 1) throw new InputTypeError(`maxNewTokens must be a positive integer, got ${o?.maxNewTokens}`);
+  if (!Number.isInteger(r.numReturnSequences) || r.numReturnSequences < 1) throw new InputTypeError(`numReturnSequences must be a positive integer, got ${r.numReturnSequences}`);
+  if (r.numReturnSequences > 1 && !r.doSample) throw new InputTypeError('numReturnSequences > 1 needs doSample: true (greedy decoding would repeat the same query)');
+  if (!Number.isInteger(r.topK) || r.topK < 0) throw new InputTypeError(`topK must be an integer ≥ 0, got ${r.topK}`);
+  if (!(r.topP > 0 && r.topP <= 1)) throw new InputTypeError(`topP must be in (0, 1], got ${r.topP}`);
+  if (!(r.temperature > 0 && Number.isFinite(r.temperature))) throw new InputTypeError(`temperature must be a positive number, got ${r.temperature}`);
+  if (!Number.isInteger(r.seed)) throw new InputTypeError(`seed must be an integer, got ${r.seed}`);
+  if (!Number.isInteger(r.batchSize) || r.batchSize < 1) throw new InputTypeError(`batchSize must be a positive integer, got ${r.batchSize}`);
   return r;
 }
 

@@ -18,6 +18,7 @@ import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import type { Tokenizer as HfTokenizer } from '@huggingface/tokenizers' with { 'resolution-mode': 'import' };
 import { ModelError } from './errors';
+import { InputTypeError } from '../util/errors';
 
 // The package is ESM-typed but ships a CommonJS build ("require" export); load that one.
 type TokenizersModule = typeof import('@huggingface/tokenizers', { with: { 'resolution-mode': 'import' } });
@@ -72,7 +73,7 @@ export function resolveMaxLength(cfg: FolderConfigs, option?: number): { maxLeng
   const stMax = cfg.sentenceBertConfig?.max_seq_length;
   let wanted: number;
   if (option !== undefined) {
-    if (!Number.isInteger(option) || option < 2) throw new TypeError(`maxLength must be an integer ≥ 2, got ${option}`);
+    if (!Number.isInteger(option) || option < 2) throw new InputTypeError(`maxLength must be an integer ≥ 2, got ${option}`);
     wanted = option;
   } else if (typeof stMax === 'number' && stMax > 0) wanted = stMax;
   else if (typeof tokMax === 'number' && tokMax > 0 && tokMax < 1e6) wanted = tokMax;
@@ -158,7 +159,7 @@ export class TextTokenizer {
 
   /** Tokenises one text: [CLS] text [SEP] (or the model's template), truncated to maxLength. */
   encode(text: string): Encoded {
-    if (typeof text !== 'string') throw new TypeError(`text must be a string, got ${text === null ? 'null' : typeof text}`);
+    if (typeof text !== 'string') throw new InputTypeError(`text must be a string, got ${text === null ? 'null' : typeof text}`);
     const budget = this.maxLength - this.specialsSingle;
     let a = this.pieces(text, budget);
     const truncated = a.length > budget;
@@ -168,7 +169,7 @@ export class TextTokenizer {
 
   /** Tokenises a text pair: [CLS] a [SEP] b [SEP] with token types 0/1, 'longest_first' truncation. */
   encodePair(first: string, second: string): Encoded {
-    if (typeof first !== 'string' || typeof second !== 'string') throw new TypeError('a text pair must be two strings');
+    if (typeof first !== 'string' || typeof second !== 'string') throw new InputTypeError('a text pair must be two strings');
     const budget = this.maxLength - this.specialsPair;
     let a = this.pieces(first, budget);
     let b = this.pieces(second, budget);
@@ -253,10 +254,10 @@ function describe(x: unknown): string {
 
 /** Checks an array of texts; errors name the first bad index. */
 export function checkTexts(texts: unknown, what = 'texts', allowEmpty = false): string[] {
-  if (!Array.isArray(texts)) throw new TypeError(`${what} must be an array of strings, got ${describe(texts)}`);
+  if (!Array.isArray(texts)) throw new InputTypeError(`${what} must be an array of strings, got ${describe(texts)}`);
   for (let i = 0; i < texts.length; i++) {
     const t: unknown = texts[i];
-    if (typeof t !== 'string') throw new TypeError(`${what}[${i}] must be a string, got ${describe(t)}`);
+    if (typeof t !== 'string') throw new InputTypeError(`${what}[${i}] must be a string, got ${describe(t)}`);
     if (!allowEmpty && t.trim() === '') throw new Error(`${what}[${i}] is empty (pass allowEmpty: true to encode empty texts)`);
   }
   return texts as string[];
@@ -264,13 +265,13 @@ export function checkTexts(texts: unknown, what = 'texts', allowEmpty = false): 
 
 /** Checks an array of [query, document] pairs; errors name the first bad index. */
 export function checkPairs(pairs: unknown, allowEmpty = false): [string, string][] {
-  if (!Array.isArray(pairs)) throw new TypeError(`pairs must be an array of [query, document] string pairs, got ${describe(pairs)}`);
+  if (!Array.isArray(pairs)) throw new InputTypeError(`pairs must be an array of [query, document] string pairs, got ${describe(pairs)}`);
   for (let i = 0; i < pairs.length; i++) {
     const p: unknown = pairs[i];
-    if (!Array.isArray(p) || p.length !== 2) throw new TypeError(`pairs[${i}] must be a [query, document] pair, got ${describe(p)}`);
+    if (!Array.isArray(p) || p.length !== 2) throw new InputTypeError(`pairs[${i}] must be a [query, document] pair, got ${describe(p)}`);
     for (const j of [0, 1]) {
       const t: unknown = p[j];
-      if (typeof t !== 'string') throw new TypeError(`pairs[${i}][${j}] must be a string, got ${describe(t)}`);
+      if (typeof t !== 'string') throw new InputTypeError(`pairs[${i}][${j}] must be a string, got ${describe(t)}`);
       if (!allowEmpty && t.trim() === '') throw new Error(`pairs[${i}][${j}] is empty (pass allowEmpty: true to score empty texts)`);
     }
   }

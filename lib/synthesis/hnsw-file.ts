@@ -25,6 +25,7 @@ import { createHash, type Hash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DataError } from '../data/errors';
+import { InputRangeError } from '../util/errors';
 
 /** A graph file that must not be read: damaged, truncated, or not the graph this run expects. */
 export class HnswIndexError extends DataError {
@@ -101,7 +102,7 @@ class SequentialReader {
   }
 
   take(n: number): Buffer {
-    if (this.pos + n > this.size) throw new RangeError('past the end');
+    if (this.pos + n > this.size) throw new InputRangeError('past the end');
     if (this.pos + n > this.bufEnd) this.fill(n);
     this.at = this.pos - this.bufStart;
     this.pos += n;
@@ -123,7 +124,7 @@ class SequentialReader {
     while (this.bufStart + end < this.pos + n) {
       const want = Math.min(this.buf.length - end, this.size - (this.bufStart + end));
       const got = fs.readSync(this.fd, this.buf, end, want, this.bufStart + end);
-      if (got <= 0) throw new RangeError('the file ended early');
+      if (got <= 0) throw new InputRangeError('the file ended early');
       this.hash?.update(this.buf.subarray(end, end + got));
       end += got;
     }
@@ -190,7 +191,7 @@ export function checkHnswFile(file: string, expect: HnswExpect): HnswFileInfo {
 /** The structural pass; RangeError(message) for the first problem found. */
 function walk(r: SequentialReader, size: number, expect: HnswExpect): Omit<HnswFileInfo, 'checksum'> {
   const bad = (msg: string): never => {
-    throw new RangeError(msg);
+    throw new InputRangeError(msg);
   };
   if (size < HEADER) bad(`is ${size} bytes, shorter than the 96-byte HNSW header`);
   const h = r.take(HEADER);

@@ -24,6 +24,7 @@ import { dataGuidance, FEW_EXAMPLES, FEW_QUERIES, generateModelQueries } from '.
 import { Progress } from './progress';
 import { getRun, Run, RUN_FILES, RunWriter, runsDir } from './run';
 import type { MinerSpec, RunStatus, ScorerSpec, SynthesizeOptions } from './types';
+import { InputTypeError } from '../util/errors';
 
 export { getRun, Run, runsDir } from './run';
 export type * from './types';
@@ -79,8 +80,8 @@ async function resolveModels(o: SynthesizeOptions): Promise<{ miner: MinerSpec[]
   const preset = o.models !== undefined ? await resolvePreset(o.models) : undefined;
   const minerRefs = o.miner ?? preset?.relationMiner;
   const scorerRef = o.scorer ?? preset?.crossEncoder;
-  if (minerRefs === undefined) throw new TypeError('synthesize needs a miner (or a models preset)');
-  if (scorerRef === undefined) throw new TypeError('synthesize needs a scorer (or a models preset)');
+  if (minerRefs === undefined) throw new InputTypeError('synthesize needs a miner (or a models preset)');
+  if (scorerRef === undefined) throw new InputTypeError('synthesize needs a scorer (or a models preset)');
   const releases: Release[] = [];
   const miner: MinerSpec[] = [];
   try {

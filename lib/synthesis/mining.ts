@@ -15,6 +15,7 @@ import { topk } from '../kernels';
 import type { VectorStore } from './store';
 import type { LexicalIndex, NegativeSelection } from './types';
 import { mulberry32 } from '../util/rng';
+import { InputRangeError } from '../util/errors';
 
 export interface Ranked {
   k: number;
@@ -182,7 +183,7 @@ export function selectRelations(a: SelectArgs): Int32Array {
     const pos = kp && kp.length ? kp[0] : cand.shift();
     const negs = pickNegatives(cand, R - 1, negatives, a.qids[r]);
     if (pos === undefined || negs.length < R - 1) {
-      throw new RangeError(
+      throw new InputRangeError(
         `query '${a.qids[r]}' has only ${cand.length + (pos === undefined ? 0 : 1)} candidate documents (after excluding its known positives); numRelations ${R} needs ${R}`,
       );
     }

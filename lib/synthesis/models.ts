@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Encoder, MinerSpec, Scorer, ScorerSpec } from './types';
+import { InputRangeError } from '../util/errors';
 
 export interface ModelPreset {
   relationMiner: string;
@@ -87,6 +88,6 @@ export async function resolvePreset(models: ModelPreset | string): Promise<Model
   if (typeof models !== 'string') return models;
   const { synthesisModels } = await import('../models/resolve.js');
   const p = synthesisModels[models];
-  if (!p) throw new RangeError(`unknown model preset '${models}' (known: ${Object.keys(synthesisModels).join(', ')})`);
+  if (!p) throw new InputRangeError(`unknown model preset '${models}' (known: ${Object.keys(synthesisModels).join(', ')})`);
   return p;
 }

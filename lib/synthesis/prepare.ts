@@ -15,6 +15,7 @@ import type { Document } from '../data/types';
 import { candidatesNeeded } from './mining';
 import { checkMethods, generatePseudoQueries, PSEUDO_QUERY_METHODS, type PseudoQuery, type PseudoQueryMethod } from './pseudo-queries';
 import type { Encoder, HnswOptions, IndexKind, MinerSpec, NegativeSelection, Scorer, SynthesizeOptions } from './types';
+import { InputTypeError, InputRangeError } from '../util/errors';
 
 export interface Resolved {
   numRelations: number;
@@ -66,17 +67,17 @@ export interface RunConfig {
 
 function intAtLeast(name: string, v: number | undefined, dflt: number, min: number): number {
   const x = v ?? dflt;
-  if (!Number.isInteger(x) || x < min) throw new RangeError(`${name} must be an integer ≥ ${min}, got ${v}`);
+  if (!Number.isInteger(x) || x < min) throw new InputRangeError(`${name} must be an integer ≥ ${min}, got ${v}`);
   return x;
 }
 
 export function resolveParams(o: SynthesizeOptions): Resolved {
   const numRelations = o.numRelations ?? 10;
   if (!Number.isInteger(numRelations) || numRelations < 2) {
-    throw new RangeError(`numRelations must be an integer ≥ 2 (one positive and at least one negative per query), got ${o.numRelations}`);
+    throw new InputRangeError(`numRelations must be an integer ≥ 2 (one positive and at least one negative per query), got ${o.numRelations}`);
   }
   const index = o.index ?? 'exact';
-  if (index !== 'exact' && index !== 'hnsw') throw new RangeError(`index must be 'exact' or 'hnsw', got '${index}'`);
+  if (index !== 'exact' && index !== 'hnsw') throw new InputRangeError(`index must be 'exact' or 'hnsw', got '${index}'`);
   const h = o.hnsw ?? {};
   const hnsw: Required<HnswOptions> = {
     M: intAtLeast('hnsw.M', h.M, 16, 2),
@@ -89,7 +90,7 @@ export function resolveParams(o: SynthesizeOptions): Resolved {
   const negatives = o.negatives ?? 'top';
   if (negatives !== 'top') {
     if (!Number.isInteger(negatives.sampleFrom) || negatives.sampleFrom < numRelations) {
-      throw new RangeError(`negatives.sampleFrom must be an integer ≥ numRelations (${numRelations}), got ${negatives.sampleFrom}`);
+      throw new InputRangeError(`negatives.sampleFrom must be an integer ≥ numRelations (${numRelations}), got ${negatives.sampleFrom}`);
     }
   }
   return {
@@ -111,12 +112,12 @@ export function resolveParams(o: SynthesizeOptions): Resolved {
 
 function resolveGeneration(g: NonNullable<SynthesizeOptions['generateQueries']>): NonNullable<Resolved['generateQueries']> {
   const mode = g.mode ?? 'mix';
-  if (mode !== 'mix' && mode !== 'replace') throw new RangeError(`generateQueries.mode must be 'mix' or 'replace', got '${mode}'`);
-  if (g.generator !== undefined && (typeof g.generator !== 'string' || !g.generator.trim())) throw new TypeError('generateQueries.generator must be a model folder or hub id');
+  if (mode !== 'mix' && mode !== 'replace') throw new InputRangeError(`generateQueries.mode must be 'mix' or 'replace', got '${mode}'`);
+  if (g.generator !== undefined && (typeof g.generator !== 'string' || !g.generator.trim())) throw new InputTypeError('generateQueries.generator must be a model folder or hub id');
   const sm = g.sampling ?? {};
   const num = (name: string, v: number | undefined, dflt: number, ok: (x: number) => boolean) => {
     const x = v ?? dflt;
-    if (typeof x !== 'number' || !ok(x)) throw new RangeError(`generateQueries.sampling.${name} is out of range: ${v}`);
+    if (typeof x !== 'number' || !ok(x)) throw new InputRangeError(`generateQueries.sampling.${name} is out of range: ${v}`);
     return x;
   };
   return {
@@ -196,9 +197,9 @@ function isEncoder(m: unknown): m is Encoder {
 }
 
 function checkModels(miners: MinerSpec[], scorer: unknown): void {
-  if (miners.length === 0) throw new TypeError('synthesize needs at least one miner');
-  for (const m of miners) if (m !== 'bm25' && !isEncoder(m)) throw new TypeError("a miner must be 'bm25' or an encoder { encode(texts), dim }");
-  if (scorer !== 'bm25' && typeof (scorer as Scorer)?.score !== 'function') throw new TypeError("the scorer must be 'bm25' or a cross-encoder { score(pairs) }");
+  if (miners.length === 0) throw new InputTypeError('synthesize needs at least one miner');
+  for (const m of miners) if (m !== 'bm25' && !isEncoder(m)) throw new InputTypeError("a miner must be 'bm25' or an encoder { encode(texts), dim }");
+  if (scorer !== 'bm25' && typeof (scorer as Scorer)?.score !== 'function') throw new InputTypeError("the scorer must be 'bm25' or a cross-encoder { score(pairs) }");
 }
 
 /** Validates options and inputs; builds the Plan (throws RangeError / TypeError / DataError). */
@@ -219,7 +220,7 @@ export function synthesisDocuments(o: Pick<SynthesizeOptions, 'corpus' | 'knownP
   for (const [qid, ids] of known) {
     for (const id of ids) {
       const i = allIndex.get(id);
-      if (i === undefined) throw new RangeError(`known positive '${id}' of query '${qid}' is not a corpus document id`);
+      if (i === undefined) throw new InputRangeError(`known positive '${id}' of query '${qid}' is not a corpus document id`);
       keep.add(i);
     }
   }
@@ -239,17 +240,17 @@ export function plan(o: PlanInput): Plan {
   if (gen?.mode === 'replace') for (const q of known.keys()) known.delete(q);
   const docs = synthesisDocuments(o, params);
   const R = params.numRelations;
-  if (R > docs.length) throw new RangeError(`numRelations (${R}) exceeds the corpus size (${docs.length} document${docs.length === 1 ? '' : 's'}); lower numRelations or add documents`);
+  if (R > docs.length) throw new InputRangeError(`numRelations (${R}) exceeds the corpus size (${docs.length} document${docs.length === 1 ? '' : 's'}); lower numRelations or add documents`);
   const docIndex = new Map(docs.map((d, i) => [d.id, i]));
   // pseudo-queries come from the documents synthesis uses, so each source document is in the corpus
-  if (gen?.generator && !o.pregenerated) throw new TypeError('plan: doc2query queries must be generated before planning (synthesize does this)');
+  if (gen?.generator && !o.pregenerated) throw new InputTypeError('plan: doc2query queries must be generated before planning (synthesize does this)');
   const generated = [
     ...(gen && gen.methods.length ? generatePseudoQueries(docs, { perDocument: gen.perDocument, methods: gen.methods, seed: params.seed, sampleDocuments: gen.sampleDocuments ?? undefined }) : []),
     ...(o.pregenerated?.queries ?? []),
   ];
   const userIds = new Set(userQueries.map((q) => q.id));
   for (const g of generated) {
-    if (userIds.has(g.id)) throw new RangeError(`query id '${g.id}' is used by a user query and a generated one; rename the user query`);
+    if (userIds.has(g.id)) throw new InputRangeError(`query id '${g.id}' is used by a user query and a generated one; rename the user query`);
     known.set(g.id, [g.sourceDocId]);
   }
   const queryDocs: Document[] = [...userQueries, ...generated.map((g) => ({ id: g.id, text: g.text }))];

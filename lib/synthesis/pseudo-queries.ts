@@ -21,6 +21,7 @@
 import { toDocuments } from '../data/memory';
 import type { Document } from '../data/types';
 import { englishAnalyzer, tokenize } from '../evaluation/analyzer';
+import { InputRangeError } from '../util/errors';
 
 export const PSEUDO_QUERY_METHODS = ['salient', 'icl', 'title'] as const;
 export type PseudoQueryMethod = (typeof PSEUDO_QUERY_METHODS)[number];
@@ -120,7 +121,7 @@ export interface Doc2QueryOptions {
  */
 export async function generateModelQueries(corpus: readonly Document[], generator: TextGenerator, opts: Doc2QueryOptions): Promise<PseudoQuery[]> {
   const { perDocument } = opts;
-  if (!Number.isInteger(perDocument) || perDocument < 1) throw new RangeError(`perDocument must be an integer ≥ 1, got ${perDocument}`);
+  if (!Number.isInteger(perDocument) || perDocument < 1) throw new InputRangeError(`perDocument must be an integer ≥ 1, got ${perDocument}`);
   const seed = opts.seed ?? 42;
   const chosen = sampleDocuments(corpus.length, opts.sampleDocuments, seed);
   const bs = opts.batchSize ?? 16;
@@ -147,9 +148,9 @@ export async function generateModelQueries(corpus: readonly Document[], generato
 }
 
 export function checkMethods(methods: readonly string[]): PseudoQueryMethod[] {
-  if (methods.length === 0) throw new RangeError(`generation methods must not be empty (choose from ${PSEUDO_QUERY_METHODS.join(', ')})`);
+  if (methods.length === 0) throw new InputRangeError(`generation methods must not be empty (choose from ${PSEUDO_QUERY_METHODS.join(', ')})`);
   for (const m of methods) {
-    if (!(PSEUDO_QUERY_METHODS as readonly string[]).includes(m)) throw new RangeError(`unknown generation method '${m}' (choose from ${PSEUDO_QUERY_METHODS.join(', ')})`);
+    if (!(PSEUDO_QUERY_METHODS as readonly string[]).includes(m)) throw new InputRangeError(`unknown generation method '${m}' (choose from ${PSEUDO_QUERY_METHODS.join(', ')})`);
   }
   return [...new Set(methods)] as PseudoQueryMethod[];
 }
@@ -157,11 +158,11 @@ export function checkMethods(methods: readonly string[]): PseudoQueryMethod[] {
 /** Pseudo-queries for a corpus, document by document (corpus order), methods in the given order. */
 export function generatePseudoQueries(corpus: readonly (string | Document)[], opts: PseudoQueryOptions): PseudoQuery[] {
   const { perDocument } = opts;
-  if (!Number.isInteger(perDocument) || perDocument < 1) throw new RangeError(`perDocument must be an integer ≥ 1, got ${perDocument}`);
+  if (!Number.isInteger(perDocument) || perDocument < 1) throw new InputRangeError(`perDocument must be an integer ≥ 1, got ${perDocument}`);
   const methods = checkMethods(opts.methods ?? PSEUDO_QUERY_METHODS);
   const seed = opts.seed ?? 42;
   if (opts.sampleDocuments !== undefined && (!Number.isInteger(opts.sampleDocuments) || opts.sampleDocuments < 1)) {
-    throw new RangeError(`sampleDocuments must be an integer ≥ 1, got ${opts.sampleDocuments}`);
+    throw new InputRangeError(`sampleDocuments must be an integer ≥ 1, got ${opts.sampleDocuments}`);
   }
   const docs = toDocuments(corpus as never) as Document[];
   const chosen = sampleDocuments(docs.length, opts.sampleDocuments, seed);

@@ -35,6 +35,7 @@
  * Shapes: B texts per batch, T padded length, C hidden (= dim), V vocabulary.
  */
 import * as fs from 'node:fs';
+import { callNative } from '../../util/errors';
 import * as path from 'node:path';
 import { loadBackend } from '../../kernels/loader';
 import { maxSequenceLength, poolingModes, type BertConfig, type NamedTensor, type PoolingMode, type WeightMap } from '../../models/onnx/bert';
@@ -163,7 +164,8 @@ export function createNativeBert(config: NativeBertConfig, opts: DeviceOptions =
   if (precision !== undefined && precision !== 'fp32' && precision !== 'tf32') throw new Error(`full: precision must be 'fp32' or 'tf32', got '${String(precision)}'`);
   if (want === 'cpu' && precision === 'tf32') throw new Error("full: precision 'tf32' needs device 'cuda' (the CPU model computes in fp32)");
   const Ctor = (loadBackend().addon as unknown as BertAddon).BertModel!;
-  return new Ctor(device === 'cuda' ? { ...config, device, ...(precision ? { precision } : {}) } : config);
+  // too large for this machine, or a config the native model refuses: an input error, not a bug
+  return callNative(() => new Ctor(device === 'cuda' ? { ...config, device, ...(precision ? { precision } : {}) } : config));
 }
 
 /** A BertConfig (lib/models/onnx) plus pooling → the native config. */
