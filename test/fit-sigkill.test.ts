@@ -1,0 +1,110 @@
+/**
+ * fit after SIGKILL (issue 15): a child process runs fitRun (static student, held-out guard on,
+ * a checkpoint every 4 steps) and, at a chosen step, announces it and hangs; the test kills it
+ * with SIGKILL (leaving its lock behind), then starts it again — killed once more at a later
+ * step — and lets the last attempt finish. The trained weights, the exported ONNX graph and the
+ * step/epoch records must equal those of an uninterrupted run byte for byte; no lock and no
+ * temporary file may remain. The child runs TypeScript through vite-node (no build needed).
+ */
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildWordPieceTokenizer } from '../lib/models/wordpiece';
+
+const ROOT = path.resolve(__dirname, '..');
+const VITE_NODE = path.join(ROOT, 'node_modules', 'vite-node', 'vite-node.mjs');
+
+const CHILD = `
+import { fitRun } from ${JSON.stringify(path.join(ROOT, 'lib/training/run.ts'))};
+const stopAt = Number(process.env.STOP_AT || 0);
+await fitRun({
+  train: process.env.TRAIN!, method: 'static', tokenizer: process.env.TOK!, dim: 16, epochs: 3, batchSize: 8, seed: 3,
+  out: process.env.OUT!, log: null, checkpointEvery: 4,
+  callbacks: [{ name: 'stopper', onStepEnd: async (_ctx, s) => {
+    if (s.step === stopAt) {
+      process.stdout.write('STOPPED\\n');
+      setInterval(() => undefined, 1000);
+      await new Promise(() => undefined);
+    }
+  } }],
+});
+process.stdout.write('DONE\\n');
+`;
+
+let tmp: string;
+let childFile: string;
+let train: string;
+let tok: string;
+beforeAll(() => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'fit-sigkill-'));
+  childFile = path.join(tmp, 'child.ts');
+  fs.writeFileSync(childFile, CHILD);
+  const words = ['alpha', 'beta', 'gamma', 'delta', 'eps', 'zeta', 'eta', 'theta', 'iota', 'kappa'];
+  const rows = Array.from({ length: 150 }, (_, i) => {
+    const q = `query ${i % 50} ${words[i % 10]} ${words[(i * 3) % 10]}`;
+    return { query: q, positive: `${q} text ${words[(i * 7) % 10]}`, negative: `other ${words[(i * 5) % 10]} ${i % 9}`, margin: 1 + (i % 7) };
+  });
+  train = path.join(tmp, 'train.jsonl');
+  fs.writeFileSync(train, rows.map((r) => JSON.stringify(r)).join('\n'));
+  tok = path.join(tmp, 'tok');
+  const t = buildWordPieceTokenizer(rows.flatMap((r) => [r.query, r.positive, r.negative]), { vocabSize: 150 });
+  fs.mkdirSync(tok, { recursive: true });
+  fs.writeFileSync(path.join(tok, 'tokenizer.json'), JSON.stringify(t.tokenizerJson));
+  fs.writeFileSync(path.join(tok, 'tokenizer_config.json'), JSON.stringify(t.tokenizerConfig));
+});
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+function runChild(out: string, stopAt = 0): Promise<{ killed: boolean }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [VITE_NODE, childFile], {
+      cwd: ROOT, env: { ...process.env, OUT: out, TRAIN: train, TOK: tok, STOP_AT: String(stopAt) }, stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    let killed = false;
+    child.stdout.on('data', (d) => {
+      stdout += d;
+      if (stdout.includes('STOPPED') && !killed) {
+        killed = true;
+        process.kill(child.pid!, 'SIGKILL');
+      }
+    });
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('exit', (code, signal) => {
+      if (killed && signal === 'SIGKILL') resolve({ killed });
+      else if (code === 0 && stdout.includes('DONE')) resolve({ killed });
+      else reject(new Error(`child exited ${code ?? signal}: ${stderr}`));
+    });
+  });
+}
+
+/** The step and epoch records of logs.jsonl (messages differ: a resumed run says so). */
+function records(out: string): string[] {
+  return fs.readFileSync(path.join(out, 'logs.jsonl'), 'utf8').trim().split('\n').filter((l) => /"type":"(step|epoch|held-out)"/.test(l));
+}
+
+function leftovers(dir: string): string[] {
+  return fs.readdirSync(dir, { recursive: true }).map(String).filter((f) => f.endsWith('.tmp') || path.basename(f) === 'lock');
+}
+
+describe('fit resumes after SIGKILL', () => {
+  it('killed at steps 6 and 23 (mid-epoch, between checkpoints), then finished: identical to an uninterrupted run', async () => {
+    const ref = path.join(tmp, 'ref');
+    expect((await runChild(ref)).killed).toBe(false);
+    const out = path.join(tmp, 'killed');
+    expect((await runChild(out, 6)).killed).toBe(true);
+    expect(fs.existsSync(path.join(out, 'lock'))).toBe(true); // the killed owner's lock stays behind
+    expect((await runChild(out, 23)).killed).toBe(true); // taken over, resumed from step 4, killed again
+    expect((await runChild(out)).killed).toBe(false);
+    for (const f of ['student/weights.bin', 'model/onnx/model.onnx']) {
+      expect(Buffer.compare(fs.readFileSync(path.join(out, f)), fs.readFileSync(path.join(ref, f))), f).toBe(0);
+    }
+    expect(records(out)).toEqual(records(ref));
+    expect(records(ref).filter((l) => l.includes('"type":"step"')).length).toBeGreaterThan(30);
+    expect(JSON.parse(fs.readFileSync(path.join(out, 'status.json'), 'utf8')).state).toBe('finished');
+    expect(leftovers(out)).toEqual([]);
+  });
+});
