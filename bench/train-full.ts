@@ -85,9 +85,12 @@ interface PyRow {
 
 /** The Python that runs bench/pytorch/full_step.py, or why there is none. */
 function pythonForReference(quick: boolean): { python: string | null; why: string } {
+  // `npm run bench:pytorch-env` makes .bench-venv/ (torch + sentence-transformers from the machine's index)
+  // (from dist/bench when built, from bench/ when run from the sources)
+  const venv = [path.resolve(__dirname, '..', '..', '.bench-venv', 'bin', 'python'), path.resolve(__dirname, '..', '.bench-venv', 'bin', 'python')].find((f) => fs.existsSync(f));
   const explicit = process.env.SYNTHTUNE_BENCH_PYTHON;
   if (!explicit && quick) return { python: null, why: 'not in --quick (set SYNTHTUNE_BENCH_PYTHON to run it)' };
-  const python = explicit || 'python3';
+  const python = explicit || venv || 'python3';
   const probe = spawnSync(python, ['-c', 'import torch, sentence_transformers'], { encoding: 'utf8', timeout: 120_000 });
   if (probe.error) return { python: null, why: `${python} cannot run (${probe.error.message})` };
   if (probe.status !== 0) {
@@ -223,6 +226,12 @@ export const trainFullSuite: Suite = {
           rows.push(row(r.case, `pytorch-${r.device}-${r.precision}`, x, {
             device: r.device_name, peak_mib: r.peak_mib, torch: r.torch, sentence_transformers: r.sentence_transformers,
           }));
+        }
+        // the native rows' speed relative to PyTorch on the same device and precision (> 1: native is faster)
+        for (const nat of rows.filter((x) => x.backend.startsWith('native-'))) {
+          const dev = nat.backend.startsWith('native-cuda') ? `pytorch-cuda-${nat.backend.split('-').pop()}` : 'pytorch-cpu-fp32';
+          const ref = rows.find((x) => x.case === nat.case && x.backend === dev);
+          if (ref) nat.extra = { ...(nat.extra ?? {}), vs_pytorch: `${(ref.median_ms / nat.median_ms).toFixed(2)}x` };
         }
       }
     } finally {
