@@ -35,7 +35,7 @@ export function formatTable(rows: BenchRow[]): string {
     r.median_ms.toFixed(r.median_ms < 10 ? 3 : 1),
     `${r.throughput.toFixed(r.throughput < 100 ? 2 : 0)} ${r.unit}`,
     `${r.speedup.toFixed(r.speedup < 10 ? 2 : 1)}x vs ${r.baseline}`,
-    r.extra ? Object.entries(r.extra).map(([k, v]) => `${k}=${v}`).join(' ') : '',
+    r.extra ? Object.entries(r.extra).map(([k, v]) => `${k}=${v !== null && typeof v === 'object' ? JSON.stringify(v) : v}`).join(' ') : '',
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
   const fmt = (cells: string[]) => cells.map((c, i) => (i >= 2 && i <= 4 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ').trimEnd();
