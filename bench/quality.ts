@@ -21,8 +21,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { beirText, readBeir } from '../lib/data/beir';
 import type { BeirDataset } from '../lib/data/types';
-import { Bm25Builder } from '../lib/evaluation/bm25';
-import { evaluateRankings, type Ranked } from '../lib/evaluation/evaluator';
+import { bm25Metrics } from '../lib/cli/demo';
 import { writeTinyModel } from '../lib/models/tiny';
 import { buildWordPieceTokenizer } from '../lib/models/wordpiece';
 import { synthesize } from '../lib/synthesis';
@@ -90,17 +89,6 @@ async function splitView(src: string, dir: string, seed: number): Promise<{ trai
   return { train: await readBeir(dir, { split: 'train' }), test: await readBeir(dir, { split: 'test' }), dir };
 }
 
-function bm25Ndcg(ds: BeirDataset): number {
-  const b = new Bm25Builder();
-  for (const d of ds.corpus) b.add(d.id, beirText(d));
-  const index = b.build();
-  const run = new Map<string, Ranked>();
-  for (const q of ds.queries) {
-    const hits = index.search(q.text, 10);
-    run.set(q.id, { ids: hits.map((h) => h.id), scores: hits.map((h) => h.score) });
-  }
-  return evaluateRankings(run, { qrels: ds.qrels, ks: [10], metrics: ['ndcg'] }).mean[METRIC];
-}
 
 export async function qualityBench(o: QualityOptions): Promise<QualityRow[]> {
   const log = o.log ?? (() => undefined);
@@ -130,7 +118,7 @@ export async function qualityBench(o: QualityOptions): Promise<QualityRow[]> {
   for (let i = 0; i < views.length; i++) {
     const v = views[i];
     const t0 = performance.now();
-    const bm25 = bm25Ndcg(v.test);
+    const bm25 = bm25Metrics(v.test, [10], ['ndcg'])[METRIC];
     const syn = await synthesize({
       queries: v.train.queries.map((q) => ({ id: q.id, text: q.text })), corpus: v.train.corpus, miner: 'bm25', scorer: 'bm25',
       numRelations: 10, seed, out: path.join(out, names[i], 'synthesis'), overwrite: true, progress: 'none', log: () => undefined,

@@ -6,27 +6,15 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import type { QualityRow } from '../bench/quality';
-import { main } from '../lib/cli/main';
 import { writeTinyBeir } from './helpers/tiny-beir';
+import { runCli } from './helpers/cli';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'synthtune-quality-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
-afterEach(() => vi.restoreAllMocks());
 
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => ((out += String(s)), true));
-  vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((err += String(s)), true));
-  try {
-    const code = await main(args);
-    return { code, out, err };
-  } finally {
-    vi.restoreAllMocks();
-  }
-}
+const cli = (args: string[]) => runCli(args[0], args.slice(1));
 
 describe('synthtune bench quality', () => {
   const a = writeTinyBeir(path.join(tmp, 'alpha'));

@@ -6,15 +6,13 @@
  * step/epoch records must equal those of an uninterrupted run byte for byte; no lock and no
  * temporary file may remain. The child runs TypeScript through vite-node (no build needed).
  */
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildWordPieceTokenizer } from '../lib/models/wordpiece';
+import { ROOT, runKillable } from './helpers/child';
 
-const ROOT = path.resolve(__dirname, '..');
-const VITE_NODE = path.join(ROOT, 'node_modules', 'vite-node', 'vite-node.mjs');
 
 const CHILD = `
 import { fitRun } from ${JSON.stringify(path.join(ROOT, 'lib/training/run.ts'))};
@@ -56,29 +54,10 @@ beforeAll(() => {
 });
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-function runChild(out: string, stopAt = 0): Promise<{ killed: boolean }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [VITE_NODE, childFile], {
-      cwd: ROOT, env: { ...process.env, OUT: out, TRAIN: train, TOK: tok, STOP_AT: String(stopAt) }, stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    let killed = false;
-    child.stdout.on('data', (d) => {
-      stdout += d;
-      if (stdout.includes('STOPPED') && !killed) {
-        killed = true;
-        process.kill(child.pid!, 'SIGKILL');
-      }
-    });
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('exit', (code, signal) => {
-      if (killed && signal === 'SIGKILL') resolve({ killed });
-      else if (code === 0 && stdout.includes('DONE')) resolve({ killed });
-      else reject(new Error(`child exited ${code ?? signal}: ${stderr}`));
-    });
-  });
+async function runChild(out: string, stopAt = 0): Promise<{ killed: boolean }> {
+  const r = await runKillable(childFile, { OUT: out, TRAIN: train, TOK: tok, STOP_AT: String(stopAt) });
+  if (!r.killed && !r.stdout.includes('DONE')) throw new Error(`child ended without DONE: ${r.stdout}`);
+  return r;
 }
 
 /** The step and epoch records of logs.jsonl (messages differ: a resumed run says so). */

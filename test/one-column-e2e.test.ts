@@ -6,26 +6,16 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { afterAll, describe, expect, it, vi } from 'vitest';
-import { main } from '../lib/cli/main';
+import { afterAll, describe, expect, it } from 'vitest';
 import { loadEncoder } from '../lib/models/encoder';
 import { buildWordPieceTokenizer } from '../lib/models/wordpiece';
+import { runCli } from './helpers/cli';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'synthtune-onecol-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 const FIX = path.join(__dirname, 'fixtures', 'finetuner');
 
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => ((out += String(s)), true));
-  vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((err += String(s)), true));
-  try {
-    return { code: await main(args), out, err };
-  } finally {
-    vi.restoreAllMocks();
-  }
-}
+const cli = (args: string[]) => runCli(args[0], args.slice(1));
 
 describe('one-column lists end to end', () => {
   it('queries.csv + documents.tsv → synthesize → fit → model', async () => {

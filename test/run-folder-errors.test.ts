@@ -5,22 +5,13 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { afterAll, describe, expect, it, vi } from 'vitest';
-import { main } from '../lib/cli/main';
+import { afterAll, describe, expect, it } from 'vitest';
+import { runCli } from './helpers/cli';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'synthtune-runerr-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-async function cli(args: string[]): Promise<{ code: number; err: string }> {
-  let err = '';
-  vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
-  vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((err += String(s)), true));
-  try {
-    return { code: await main(args), err };
-  } finally {
-    vi.restoreAllMocks();
-  }
-}
+const cli = (args: string[]) => runCli(args[0], args.slice(1));
 
 const corpus = path.join(tmp, 'corpus.txt');
 fs.writeFileSync(corpus, Array.from({ length: 10 }, (_, i) => `document ${i} about topic ${i % 3}`).join('\n'));

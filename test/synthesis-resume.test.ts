@@ -5,16 +5,14 @@
  * train.jsonl byte for byte with an uninterrupted run. The child runs TypeScript through
  * vite-node (a vitest dependency), so no build step is needed.
  */
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeTinyModel } from '../lib/models';
+import { ROOT, runKillable } from './helpers/child';
 import { syntheticData } from './synthesis-fakes';
 
-const ROOT = path.resolve(__dirname, '..');
-const VITE_NODE = path.join(ROOT, 'node_modules', 'vite-node', 'vite-node.mjs');
 
 const CHILD = `
 import { synthesize } from ${JSON.stringify(path.join(ROOT, 'lib/synthesis/index.ts'))};
@@ -51,30 +49,7 @@ afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 /** Runs the child; with stopAt, SIGKILLs it as soon as it reports the checkpoint. */
 function runChild(out: string, index: string, stopAt?: string, tinyModels = ''): Promise<{ killed: boolean; stdout: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [VITE_NODE, childFile], {
-      cwd: ROOT,
-      env: { ...process.env, OUT: out, INDEX: index, STOP_AT: stopAt ?? '', TINY_MODELS: tinyModels },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    let killed = false;
-    child.stdout.on('data', (d) => {
-      stdout += d;
-      if (stdout.includes('STOPPED') && !killed) {
-        killed = true;
-        process.kill(child.pid!, 'SIGKILL');
-      }
-    });
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('exit', (code, signal) => {
-      if (killed && signal === 'SIGKILL') resolve({ killed, stdout });
-      else if (code === 0) resolve({ killed, stdout });
-      else reject(new Error(`child exited ${code ?? signal}: ${stderr}`));
-    });
-  });
+  return runKillable(childFile, { OUT: out, INDEX: index, STOP_AT: stopAt ?? '', TINY_MODELS: tinyModels });
 }
 
 function doneStats(stdout: string): { encodeCalls: number; scoreCalls: number } {

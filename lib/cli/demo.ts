@@ -92,17 +92,18 @@ export function sampleDataDir(): string {
   throw new Error(`the sample dataset (data/sample/) was not found above ${__dirname}`);
 }
 
-function bm25Metrics(ds: BeirDataset): Record<string, number> {
+/** BM25 (the teacher) on a BEIR split: `<metric>@<k>` → mean (the demo's and bench quality's reference row). */
+export function bm25Metrics(ds: BeirDataset, ks: number[] = KS, metrics: MetricName[] = METRICS): Record<string, number> {
   const builder = new Bm25Builder();
   for (const d of ds.corpus) builder.add(d.id, beirText(d));
   const index = builder.build();
   const run = new Map<string, Ranked>();
-  const depth = Math.max(...KS);
+  const depth = Math.max(...ks);
   for (const q of ds.queries) {
     const hits = index.search(q.text, depth);
     run.set(q.id, { ids: hits.map((h) => h.id), scores: hits.map((h) => h.score) });
   }
-  return { ...evaluateRankings(run, { qrels: ds.qrels, ks: KS, metrics: METRICS }).mean };
+  return { ...evaluateRankings(run, { qrels: ds.qrels, ks, metrics }).mean };
 }
 
 function since(t0: number): number {

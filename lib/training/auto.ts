@@ -281,11 +281,3 @@ export async function heldOutAgreement<I>(student: Student<I>, examples: readonl
   // the binomial standard error over the pairs (pairs of one query are not independent: a floor)
   return { value: p, se: pairs ? Math.sqrt(Math.max(p * (1 - p), 1e-4) / pairs) : 0 };
 }
-
-/** Margin-MSE of the student on examples (every example, every negative). */
-export async function heldOutLoss<I>(student: Student<I>, examples: readonly NormalExample<I>[], score: Score): Promise<number> {
-  const m = await studentMargins(student, examples, score, { max: Infinity });
-  let s = 0;
-  for (let i = 0; i < m.student.length; i++) s += (m.student[i] - m.teacher[i]) ** 2;
-  return s / Math.max(1, m.student.length);
-}

@@ -5,17 +5,11 @@
  */
 import type { TrainingData } from '../data/types';
 import type { LabeledItem, PairItem, ScoredItem, TrainItem } from './losses';
+import type { MarginExample } from '../data/types';
 import type { Example } from './student';
 
-/** A synthesized training row with texts (extra fields are ignored). */
-export interface TextExample {
-  query: string;
-  positive: string;
-  negative?: string;
-  margin?: number;
-  negatives?: string[];
-  margins?: number[];
-}
+/** A synthesized training row with texts (lib/data's MarginExample; extra fields are ignored here). */
+export type TextExample = MarginExample;
 
 function texts(e: TextExample): string[] {
   return [e.query, e.positive, ...(e.negatives ?? (e.negative !== undefined ? [e.negative] : []))];

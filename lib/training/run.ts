@@ -329,7 +329,7 @@ export async function readTrainSet(o: Pick<FitRunOptions, 'train' | 'read' | 'lo
     rows = await readTrainRows(o.train, o.maxExamples);
   } else {
     reading = await readTrainingData(o.train, { seed: o.seed, ...o.read });
-    if (reading.data.kind === 'margins') rows = reading.data.examples.slice(0, o.maxExamples ?? Infinity) as TextExample[];
+    if (reading.data.kind === 'margins') rows = reading.data.examples.slice(0, o.maxExamples ?? Infinity);
   }
   const kind = rows ? 'margins' : (reading as DataReading).data.kind;
   const file = reading?.file ?? o.train;
