@@ -23,7 +23,7 @@ import { beirText, readBeir } from '../lib/data/beir';
 import type { BeirDataset } from '../lib/data/types';
 import { bm25Metrics } from '../lib/cli/demo';
 import { writeTinyModel } from '../lib/models/tiny';
-import { buildWordPieceTokenizer } from '../lib/models/wordpiece';
+import { writeWordPieceTokenizer } from '../lib/models/wordpiece';
 import { synthesize } from '../lib/synthesis';
 import { fitRun } from '../lib/training/run';
 import { mulberry32 } from '../lib/util/rng';
@@ -105,10 +105,7 @@ export async function qualityBench(o: QualityOptions): Promise<QualityRow[]> {
   let tokDir = o.tokenizer;
   if (!tokDir) {
     tokDir = path.join(out, 'tokenizer');
-    const tok = buildWordPieceTokenizer(views.flatMap((v) => v.train.corpus.map(beirText)), { vocabSize: 16000 });
-    fs.mkdirSync(tokDir, { recursive: true });
-    fs.writeFileSync(path.join(tokDir, 'tokenizer.json'), JSON.stringify(tok.tokenizerJson));
-    fs.writeFileSync(path.join(tokDir, 'tokenizer_config.json'), JSON.stringify(tok.tokenizerConfig, null, 2));
+    const tok = writeWordPieceTokenizer(tokDir, views.flatMap((v) => v.train.corpus.map(beirText)), { vocabSize: 16000 });
     log(`bench quality: WordPiece tokenizer learnt from the collections: ${tok.vocab.length} tokens`);
   }
 

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { buildWordPieceTokenizer } from '../lib/models/wordpiece';
+import { writeWordPieceTokenizer } from '../lib/models/wordpiece';
 import { fitRun } from '../lib/training/run';
 import { FolderInUseError, lockFolder, removeStaleTemps } from '../lib/util/folder-lock';
 
@@ -26,10 +26,7 @@ function write(name: string, data: object[]): string {
 }
 
 const tokDir = path.join(tmp, 'tok');
-const tok = buildWordPieceTokenizer([...rows('alpha'), ...rows('beta')].flatMap((r) => [r.query, r.positive, r.negative]), { vocabSize: 120 });
-fs.mkdirSync(tokDir, { recursive: true });
-fs.writeFileSync(path.join(tokDir, 'tokenizer.json'), JSON.stringify(tok.tokenizerJson));
-fs.writeFileSync(path.join(tokDir, 'tokenizer_config.json'), JSON.stringify(tok.tokenizerConfig));
+writeWordPieceTokenizer(tokDir, [...rows('alpha'), ...rows('beta')].flatMap((r) => [r.query, r.positive, r.negative]), { vocabSize: 120 });
 
 const opts = { method: 'static' as const, tokenizer: tokDir, dim: 8, epochs: 2, log: null };
 

@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildWordPieceTokenizer } from '../lib/models/wordpiece';
+import { writeWordPieceTokenizer } from '../lib/models/wordpiece';
 import { ROOT, runKillable } from './helpers/child';
 
 
@@ -47,10 +47,7 @@ beforeAll(() => {
   train = path.join(tmp, 'train.jsonl');
   fs.writeFileSync(train, rows.map((r) => JSON.stringify(r)).join('\n'));
   tok = path.join(tmp, 'tok');
-  const t = buildWordPieceTokenizer(rows.flatMap((r) => [r.query, r.positive, r.negative]), { vocabSize: 150 });
-  fs.mkdirSync(tok, { recursive: true });
-  fs.writeFileSync(path.join(tok, 'tokenizer.json'), JSON.stringify(t.tokenizerJson));
-  fs.writeFileSync(path.join(tok, 'tokenizer_config.json'), JSON.stringify(t.tokenizerConfig));
+  writeWordPieceTokenizer(tok, rows.flatMap((r) => [r.query, r.positive, r.negative]), { vocabSize: 150 });
 });
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 

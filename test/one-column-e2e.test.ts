@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadEncoder } from '../lib/models/encoder';
-import { buildWordPieceTokenizer } from '../lib/models/wordpiece';
+import { writeWordPieceTokenizer } from '../lib/models/wordpiece';
 import { runCli } from './helpers/cli';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'synthtune-onecol-'));
@@ -22,10 +22,7 @@ describe('one-column lists end to end', () => {
     const queries = fs.readFileSync(path.join(FIX, 'queries.csv'), 'utf8').trim().split('\n');
     const docs = fs.readFileSync(path.join(FIX, 'documents.tsv'), 'utf8').trim().split('\n').slice(1); // header 'document'
     const tokDir = path.join(tmp, 'tok');
-    const tok = buildWordPieceTokenizer([...queries, ...docs], { vocabSize: 150 });
-    fs.mkdirSync(tokDir, { recursive: true });
-    fs.writeFileSync(path.join(tokDir, 'tokenizer.json'), JSON.stringify(tok.tokenizerJson));
-    fs.writeFileSync(path.join(tokDir, 'tokenizer_config.json'), JSON.stringify(tok.tokenizerConfig));
+    writeWordPieceTokenizer(tokDir, [...queries, ...docs], { vocabSize: 150 });
     const run = path.join(tmp, 'run');
     const s = await cli(['synthesize', '--queries', path.join(FIX, 'queries.csv'), '--corpus', path.join(FIX, 'documents.tsv'), '--miner', 'bm25', '--scorer', 'bm25', '--num-relations', '3', '--out', run, '--progress', 'none']);
     expect(s.code, s.err).toBe(0);

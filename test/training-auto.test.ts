@@ -16,7 +16,7 @@ import { normals, mulberry32 } from '../lib/training/rng';
 import type { NormalExample, Student } from '../lib/training/student';
 import { AdapterStudent } from '../lib/training/students/adapter';
 import { fitRun } from '../lib/training/run';
-import { buildWordPieceTokenizer } from '../lib/models/wordpiece';
+import { writeWordPieceTokenizer } from '../lib/models/wordpiece';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'synthtune-auto-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -197,10 +197,7 @@ describe('fitRun records its settings', () => {
   const train = path.join(tmp, 'train.jsonl');
   fs.writeFileSync(train, rows.map((r) => JSON.stringify(r)).join('\n'));
   const tokDir = path.join(tmp, 'tok');
-  const tok = buildWordPieceTokenizer(rows.flatMap((r) => [r.query, r.positive, r.negative]), { vocabSize: 200 });
-  fs.mkdirSync(tokDir, { recursive: true });
-  fs.writeFileSync(path.join(tokDir, 'tokenizer.json'), JSON.stringify(tok.tokenizerJson));
-  fs.writeFileSync(path.join(tokDir, 'tokenizer_config.json'), JSON.stringify(tok.tokenizerConfig));
+  writeWordPieceTokenizer(tokDir, rows.flatMap((r) => [r.query, r.positive, r.negative]), { vocabSize: 200 });
 
   it('defaults: every value auto with a reason; 6 of 60 queries held out; the run folder holds config.json', async () => {
     const out = path.join(tmp, 'auto');

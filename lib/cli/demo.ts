@@ -22,7 +22,7 @@ import type { BeirDataset } from '../data/types';
 import { Bm25Builder } from '../evaluation/bm25';
 import { evaluateRankings, type Ranked } from '../evaluation/evaluator';
 import type { MetricName } from '../evaluation/metrics';
-import { buildWordPieceTokenizer } from '../models/wordpiece';
+import { writeWordPieceTokenizer } from '../models/wordpiece';
 import { synthesize } from '../synthesis';
 import type { ProgressMode } from '../synthesis/types';
 import { fitRun, type FitRunConfig } from '../training/run';
@@ -134,10 +134,7 @@ export async function demo(o: DemoOptions = {}): Promise<DemoResult> {
   // 1. tokenizer
   let t = performance.now();
   const tokenizerDir = path.join(out, 'tokenizer');
-  const tok = buildWordPieceTokenizer(train.corpus.map(beirText), { vocabSize: settings.vocabSize });
-  fs.mkdirSync(tokenizerDir, { recursive: true });
-  fs.writeFileSync(path.join(tokenizerDir, 'tokenizer.json'), JSON.stringify(tok.tokenizerJson));
-  fs.writeFileSync(path.join(tokenizerDir, 'tokenizer_config.json'), JSON.stringify(tok.tokenizerConfig, null, 2));
+  const tok = writeWordPieceTokenizer(tokenizerDir, train.corpus.map(beirText), { vocabSize: settings.vocabSize });
   const tTok = since(t);
   print(`demo: [1/4] WordPiece tokenizer learnt from the corpus: ${tok.vocab.length} tokens (${tTok.toFixed(1)}s)`);
 

@@ -9,6 +9,8 @@
  * Text goes through the same normalisation as BERT uncased: lower case, accents stripped, split on
  * whitespace and punctuation, CJK characters isolated.
  */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 
 export interface WordPieceOptions {
   /** Target vocabulary size (including special tokens). Default 8000. */
@@ -191,4 +193,13 @@ export function buildWordPieceTokenizer(texts: Iterable<string>, opts: WordPiece
     tokenizerJson: wordPieceTokenizerJson(vocab, opts),
     tokenizerConfig: wordPieceTokenizerConfig(opts),
   };
+}
+
+/** buildWordPieceTokenizer, written as a tokenizer folder (tokenizer.json, tokenizer_config.json); returns the build. */
+export function writeWordPieceTokenizer(dir: string, texts: Iterable<string>, opts: WordPieceOptions = {}): ReturnType<typeof buildWordPieceTokenizer> {
+  const tok = buildWordPieceTokenizer(texts, opts);
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, 'tokenizer.json'), JSON.stringify(tok.tokenizerJson));
+  fs.writeFileSync(path.join(dir, 'tokenizer_config.json'), JSON.stringify(tok.tokenizerConfig, null, 2));
+  return tok;
 }
