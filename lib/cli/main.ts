@@ -3,26 +3,11 @@
  * synthtune command-line entry. Each subcommand lives in its own module under lib/cli/ and
  * exports `run(argv): Promise<number>` (the exit code); this file only dispatches.
  */
-import { isInputError } from '../util/errors';
-import { CliError } from './util';
-
-/** Errors whose message is written for the user: printed without a stack trace, exit code 2. */
-const USER_ERRORS = new Set(['DataError', 'ModelError', 'ImportCheckError', 'FolderInUseError', 'NativeRequiredError', 'HnswUnavailableError']);
-
-/** What the machine's file system refused, in words (the environment's errors, not bugs). */
-const FS_ERRORS: Record<string, string> = {
-  EACCES: 'permission denied', EPERM: 'operation not permitted', EROFS: 'the file system is read-only',
-  ENOSPC: 'no space left on the device', EDQUOT: 'disk quota exceeded', EEXIST: 'it already exists',
-  EISDIR: 'it is a folder, a file was expected', ENOTDIR: 'a part of the path is not a folder',
-  ENOENT: 'no such file or folder', EMFILE: 'too many open files', ENAMETOOLONG: 'the name is too long',
-};
+import { FileSystemError, isFileSystemErrno, userError } from '../util/errors';
 
 /** One line for a Node file-system error (code + path), or null for anything else. */
 export function fileSystemMessage(e: unknown): string | null {
-  const x = e as NodeJS.ErrnoException & { dest?: string };
-  if (!x || typeof x.code !== 'string' || !(x.code in FS_ERRORS) || typeof x.syscall !== 'string') return null;
-  const where = x.path ? `${x.path}${x.dest ? ` → ${x.dest}` : ''}` : 'a file';
-  return `cannot ${x.syscall} ${where}: ${FS_ERRORS[x.code]} (${x.code})`;
+  return isFileSystemErrno(e) ? new FileSystemError(e).message : null;
 }
 
 type Command = { load: () => Promise<{ run(argv: string[]): Promise<number> }>; summary: string };
@@ -65,15 +50,12 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return await mod.run(rest);
   } catch (e) {
-    // synthtune's own argument errors (InputTypeError / InputRangeError) are bad input; a TypeError or
-    // RangeError from the runtime ("Cannot read properties of undefined") is a bug: stack trace, exit 1
-    if (e instanceof CliError || isInputError(e) || USER_ERRORS.has((e as Error)?.name)) {
-      process.stderr.write(`synthtune ${cmd}: ${(e as Error).message}\n`);
-      return 2;
-    }
-    const fsMessage = fileSystemMessage(e);
-    if (fsMessage) {
-      process.stderr.write(`synthtune ${cmd}: ${fsMessage}\n`);
+    // synthtune's errors for the user (SynthtuneError and its kinds, InputTypeError / InputRangeError)
+    // and the file system's refusals: one line, exit 2. Anything else, a TypeError from the runtime
+    // ("Cannot read properties of undefined") included, is a bug: stack trace, exit 1.
+    const user = userError(e);
+    if (user) {
+      process.stderr.write(`synthtune ${cmd}: ${user.message}\n`);
       return 2;
     }
     throw e;

@@ -3,13 +3,11 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 
 type ParsedFor<T extends OptionSpec> = ReturnType<typeof parseArgs<{ options: T & typeof HELP_OPTION; allowPositionals: boolean; strict: true }>>;
 
-/** An error whose message is meant for the user as is (no stack trace). */
-export class CliError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'CliError';
-  }
-}
+/** A wrong command-line option: an OptionsError (one line, exit 2). */
+import { OptionsError } from '../util/errors';
+
+export { OptionsError as CliError };
+const CliError = OptionsError;
 
 export type OptionSpec = NonNullable<ParseArgsConfig['options']>;
 

@@ -22,6 +22,7 @@
  * CPU-emulated build of `npm run build:cuda-emu` (build-cuda-emu/synthtune_cuda.node), which reports
  * one device, "CUDA emulator (CPU)". The emulator is only ever used when named here.
  */
+import { SynthtuneError } from '../util/errors';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
@@ -106,9 +107,9 @@ function message(e: unknown): string {
 }
 
 /** Thrown by the first kernel call when SYNTHTUNE_REQUIRE_NATIVE=1 and no native backend loaded. */
-export class NativeRequiredError extends Error {
+export class NativeRequiredError extends SynthtuneError {
   constructor(readonly reasons: string[]) {
-    super(`SYNTHTUNE_REQUIRE_NATIVE=1 but the native kernels did not load: ${reasons.join('; ')}`);
+    super('environment', `SYNTHTUNE_REQUIRE_NATIVE=1 but the native kernels did not load: ${reasons.join('; ')}`);
     this.name = 'NativeRequiredError';
   }
 }
@@ -271,9 +272,9 @@ export interface HnswStatus {
 }
 
 /** Thrown by requireHnswlib() when hnswlib-node's native addon cannot be loaded. */
-export class HnswUnavailableError extends Error {
+export class HnswUnavailableError extends SynthtuneError {
   constructor(reason: string) {
-    super(`HNSW index unavailable: ${reason}`);
+    super('environment', `HNSW index unavailable: ${reason}`);
     this.name = 'HnswUnavailableError';
   }
 }

@@ -21,6 +21,7 @@ import { readModelFolder, type DenseSpec, type ModelFolder } from '../models/st-
 import { decodeModel } from '../models/onnx/proto';
 import { TextTokenizer } from '../models/tokenizer';
 import { FullStudent, nativeConfigFrom, type FullDevice, type FullPrecision } from './students/full';
+import { ModelError } from '../models/errors';
 
 export const DEFAULT_SAMPLE_TEXTS = [
   'The quick brown fox jumps over the lazy dog.',
@@ -36,7 +37,7 @@ export interface ImportCheck {
   tolerance: number;
 }
 
-export class ImportCheckError extends Error {
+export class ImportCheckError extends ModelError {
   constructor(message: string, readonly check: ImportCheck) {
     super(message);
     this.name = 'ImportCheckError';

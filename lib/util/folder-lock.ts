@@ -6,6 +6,7 @@
  */
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
+import { RunError } from './errors';
 
 /** Is a process with this pid alive (on this machine)? */
 export function pidAlive(pid: number): boolean {
@@ -17,9 +18,9 @@ export function pidAlive(pid: number): boolean {
   }
 }
 
-export class FolderInUseError extends Error {
+export class FolderInUseError extends RunError {
   constructor(readonly folder: string, readonly pid: number) {
-    super(`run folder ${folder} is in use by process ${pid} (another synthtune run writes there); wait for it to end, or choose another folder`);
+    super(folder, `run folder ${folder} is in use by process ${pid} (another synthtune run writes there); wait for it to end, or choose another folder`);
     this.name = 'FolderInUseError';
   }
 }
