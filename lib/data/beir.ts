@@ -6,11 +6,11 @@
  * input is an error naming file and line: missing/extra qrels columns, a non-numeric score, a
  * repeated (query, doc) pair, qrels naming a query or document that does not exist.
  */
-import { existsSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import * as path from 'node:path';
 import { DataError } from './errors';
 import { readJsonl } from './jsonl';
-import { readLines, type LineOptions } from './lines';
+import { readLines, requireDataFile, type LineOptions } from './lines';
 import type { BeirDataset, Document, Qrels } from './types';
 
 export interface BeirOptions extends LineOptions {
@@ -23,13 +23,15 @@ export function beirText(doc: Pick<Document, 'title' | 'text'>): string {
   return doc.title !== undefined ? `${doc.title} ${doc.text}`.trim() : doc.text.trim();
 }
 
-function requireFile(file: string): string {
-  if (!existsSync(file)) throw new DataError(file, undefined, 'file not found');
-  return file;
-}
+const requireFile = requireDataFile;
 
+/**
+ * A header names its columns (BEIR writes `query-id corpus-id score`); a first row whose score
+ * is merely not a number is a data row with a bad score, reported as such, never skipped.
+ */
 function isHeader(cols: string[]): boolean {
-  return !Number.isFinite(Number(cols[2]));
+  const [q, d, s] = cols.map((c) => c.trim().toLowerCase());
+  return !Number.isFinite(Number(s)) && (/^(query|q|topic)[-_ ]?id$|^query$|^qid$/.test(q) || /^(corpus|doc(ument)?)[-_ ]?id$|^docno$|^pid$/.test(d) || /^(score|relevance|rel|grade|label|judg(e)?ment)$/.test(s));
 }
 
 function parseQrelsRow(file: string, no: number, cols: string[]): [string, string, number] {
@@ -74,6 +76,9 @@ export async function readQrels(
 /** Reads a BEIR folder for one split. */
 export async function readBeir(dir: string, opts: BeirOptions = {}): Promise<BeirDataset> {
   const split = opts.split ?? 'test';
+  const st = statSync(dir, { throwIfNoEntry: false });
+  if (!st) throw new DataError(dir, undefined, 'BEIR folder not found');
+  if (!st.isDirectory()) throw new DataError(dir, undefined, 'is a file; a BEIR folder (corpus.jsonl, queries.jsonl, qrels/<split>.tsv) was expected');
   const corpus = await readJsonl(requireFile(path.join(dir, 'corpus.jsonl')), { ...opts, requireId: true });
   const allQueries = await readJsonl(requireFile(path.join(dir, 'queries.jsonl')), { ...opts, requireId: true });
   const docIds = new Set(corpus.map((d) => d.id));

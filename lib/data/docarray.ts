@@ -20,10 +20,9 @@
  */
 import { DataError } from './errors';
 import { contentId, IdAssigner } from './ids';
-import { readLines, type LineOptions } from './lines';
+import { readLines, requireDataFile, type LineOptions } from './lines';
 import type { Document, MarginExample, Query, ScoredPair, Tags, TrainingData } from './types';
 import { readFile } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
 
 export const FINETUNER_LABEL = 'finetuner_label';
 export const FINETUNER_SCORE = 'finetuner_score';
@@ -224,15 +223,37 @@ export function arrayElementLines(text: string): number[] {
   return lines;
 }
 
+/** The 1-based line of the first undecodable byte (single-byte-newline encodings), else undefined. */
+function badByteLine(bytes: Uint8Array, dec: InstanceType<typeof TextDecoder>): number | undefined {
+  if (dec.encoding.startsWith('utf-16')) return undefined;
+  let start = 0;
+  for (let no = 1; start <= bytes.length; no++) {
+    let nl = bytes.indexOf(0x0a, start);
+    if (nl === -1) nl = bytes.length;
+    try {
+      dec.decode(bytes.subarray(start, nl));
+    } catch {
+      return no;
+    }
+    start = nl + 1;
+  }
+  return undefined;
+}
+
 /** Records of a JSON file holding an array of records (DocumentArray.to_json). */
 export async function jsonRecords(file: string, opts: LineOptions = {}): Promise<RawRecord[]> {
-  if (!existsSync(file)) throw new DataError(file, undefined, 'file not found');
+  const bytes = await readFile(requireDataFile(file));
+  let dec: InstanceType<typeof TextDecoder>;
+  try {
+    dec = new TextDecoder(opts.encoding ?? 'utf-8', { fatal: true });
+  } catch {
+    throw new DataError(file, undefined, `unknown encoding '${opts.encoding}'`);
+  }
   let text: string;
   try {
-    text = new TextDecoder(opts.encoding ?? 'utf-8', { fatal: true }).decode(await readFile(file));
-  } catch (e) {
-    if (e instanceof RangeError) throw new DataError(file, undefined, `unknown encoding '${opts.encoding}'`);
-    throw new DataError(file, undefined, `invalid ${opts.encoding ?? 'utf-8'} byte sequence`);
+    text = dec.decode(bytes);
+  } catch {
+    throw new DataError(file, badByteLine(bytes, dec), `invalid ${dec.encoding} byte sequence`);
   }
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   if (!text.trim()) throw new DataError(file, undefined, 'empty file (no record)');

@@ -7,7 +7,7 @@
  * line. This byte-level split is valid for UTF-8 and every ASCII-compatible encoding; UTF-16
  * files are decoded in streaming mode instead (their errors name the first line of the chunk).
  */
-import { createReadStream, existsSync } from 'node:fs';
+import { createReadStream, statSync } from 'node:fs';
 import { TextDecoder } from 'node:util';
 import { DataError } from './errors';
 
@@ -78,8 +78,24 @@ async function* textSplitLines(file: string, dec: TextDecoder): AsyncGenerator<L
 }
 
 /** Lines of a file, decoded and validated one by one. The last line needs no final newline. */
+/**
+ * A DataError naming the file when it is missing or a folder (Node's own EISDIR while reading
+ * names no path); returns the file.
+ */
+export function requireDataFile(file: string): string {
+  let st;
+  try {
+    st = statSync(file, { throwIfNoEntry: false });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOTDIR') throw e;
+  }
+  if (!st) throw new DataError(file, undefined, 'file not found');
+  if (st.isDirectory()) throw new DataError(file, undefined, 'is a folder, a file was expected');
+  return file;
+}
+
 export function readLines(file: string, opts: LineOptions = {}): AsyncGenerator<Line> {
-  if (!existsSync(file)) throw new DataError(file, undefined, 'file not found');
+  requireDataFile(file);
   const dec = makeDecoder(file, opts.encoding ?? 'utf-8');
   return dec.encoding.startsWith('utf-16') ? textSplitLines(file, dec) : byteSplitLines(file, dec);
 }
