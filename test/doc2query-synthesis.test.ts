@@ -76,7 +76,7 @@ describe.skipIf(!!noPython)('synthesize with a doc2query generator', () => {
     expect((await again.wait()).status).toBe('FINISHED');
     expect(fs.readFileSync(again.trainData)).toEqual(before);
     // other sampling is another synthesis
-    await expect(synthesize({ ...opts, generateQueries: { ...opts.generateQueries, sampling: { maxNewTokens: 8, topK: 5 } } })).rejects.toThrow(/different synthesis/);
+    await expect(synthesize({ ...opts, generateQueries: { ...opts.generateQueries, sampling: { maxNewTokens: 8, topK: 5 } } })).rejects.toThrow(/holds another synthesis run/);
   });
 
   it('the CLI takes --query-generator with --generate-queries, and only with it', async () => {

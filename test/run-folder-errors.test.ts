@@ -26,7 +26,7 @@ describe('damaged and foreign run folders', () => {
     fs.writeFileSync(path.join(out, 'config.json'), '{"key": ');
     let r = await cli(args(out));
     expect(r.code).toBe(2);
-    expect(r.err).toMatch(/config\.json: damaged JSON .*repair or delete the file, or use another run folder/);
+    expect(r.err).toMatch(/config\.json: damaged JSON .*; use --restart to discard it and start over, or another --out/);
     expect(r.err).not.toMatch(/\n\s+at /); // no stack trace
     fs.rmSync(out, { recursive: true });
     expect((await cli(args(out))).code).toBe(0);
@@ -45,12 +45,12 @@ describe('damaged and foreign run folders', () => {
     fs.writeFileSync(path.join(other, 'notes.txt'), 'mine');
     let r = await cli(args(other));
     expect(r.code).toBe(2);
-    expect(r.err).toMatch(/is not empty and is not a synthesis run folder \(no config\.json\); choose an empty or new output folder/);
+    expect(r.err).toMatch(/is not empty and is not a synthesis run folder \(no config\.json\); choose another --out/);
     const out = path.join(tmp, 'run2');
     expect((await cli(args(out))).code).toBe(0);
     r = await cli(args(out, ['--num-relations', '4']));
     expect(r.code).toBe(2);
-    expect(r.err).toMatch(/holds a different synthesis \(differs in: numRelations\); use another output folder or overwrite \(--overwrite\)/);
+    expect(r.err).toMatch(/config\.json: holds another synthesis run \(differs in: options \(numRelations\)\); use --restart to discard it and start over, or another --out/);
   });
 });
 

@@ -46,26 +46,27 @@ describe('synthesize: a teacher that returns NaN', () => {
 });
 
 describe('synthesize: a damaged mining checkpoint', () => {
-  it('an index outside the corpus is a DataError naming the checkpoint folder, not a row without a positive', async () => {
+  it('an index outside the corpus (in a well-formed, checksummed file) is a RunError naming the checkpoint folder, not a row without a positive', async () => {
     const corpus = Array.from({ length: 8 }, (_, i) => ({ id: `d${i}`, text: `doc ${i} words w${i} shared` }));
     const out = path.join(tmp, 'mine');
     const o = { queries: ['w3 shared', 'doc 1', 'w5'], corpus, miner: 'bm25', scorer: 'bm25', numRelations: 4, out, progress: 'none' as const };
     await (await synthesize(o)).wait();
     const ck = path.join(out, 'checkpoints');
     const mine = fs.readdirSync(ck).find((f) => f.startsWith('mine-'))!;
-    const rel = new Int32Array(new Uint8Array(fs.readFileSync(path.join(ck, mine))).buffer);
-    rel[1] = 999; // out of range, same size
-    fs.writeFileSync(path.join(ck, mine), Buffer.from(rel.buffer));
+    const { readTensor, writeTensor } = await import('../lib/util/run-folder');
+    const rel = await readTensor(path.join(ck, mine), Int32Array);
+    rel[1] = 999; // out of range, same size, a valid checksum
+    await writeTensor(path.join(ck, mine), rel);
     for (const f of fs.readdirSync(ck)) if (f.startsWith('score-')) fs.rmSync(path.join(ck, f));
     fs.rmSync(path.join(out, 'train.jsonl')); // the run resumes from its checkpoints
     const err = await (await synthesize(o)).wait().catch((e) => e);
-    expect(err.name).toBe('DataError');
-    expect(err.message).toMatch(/name document 999 of 8: a mining checkpoint is damaged; delete .*checkpoints to mine again/);
+    expect(err.name).toBe('RunError');
+    expect(err.message).toMatch(/name document 999 of 8: a mining checkpoint is damaged; delete .*checkpoints to mine again, use --restart/);
   });
 });
 
 describe('synthesize: a truncated embedding checkpoint', () => {
-  it('is a DataError naming the file (was: zero vectors for the missing documents)', async () => {
+  it('is a RunError naming the file (was: zero vectors for the missing documents)', async () => {
     const { FakeEncoder, FakeScorer } = await import('./synthesis-fakes');
     const corpus = Array.from({ length: 20 }, (_, i) => ({ id: `d${i}`, text: `doc ${i} words w${i % 7} shared` }));
     const out = path.join(tmp, 'emb');
@@ -79,8 +80,8 @@ describe('synthesize: a truncated embedding checkpoint', () => {
     for (const f of fs.readdirSync(ck)) if (f.startsWith('mine-') || f.startsWith('score-')) fs.rmSync(path.join(ck, f));
     fs.rmSync(path.join(out, 'train.jsonl'));
     const err = await (await synthesize(o)).wait().catch((e) => e);
-    expect(err.name).toBe('DataError');
+    expect(err.name).toBe('RunError');
     expect(err.message).toContain(victim);
-    expect(err.message).toMatch(/expected \d+: a truncated or damaged checkpoint; delete it to compute it again/);
+    expect(err.message).toMatch(/checksum mismatch: .* damaged or truncated; use --restart/);
   });
 });

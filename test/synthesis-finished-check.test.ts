@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { DataError } from '../lib/data/errors';
+import { RunError } from '../lib/util/errors';
 import { synthesize } from '../lib/synthesis';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'synthtune-finished-'));
@@ -14,7 +14,7 @@ const queries = ['topic 1 words', 'document 3', 'topic 2', 'about w5'];
 const opts = (out: string) => ({ queries, corpus, miner: 'bm25', scorer: 'bm25', numRelations: 4, out, progress: 'none' as const });
 
 describe('reopening a finished synthesis', () => {
-  it('intact: returned as it is; truncated or edited train.jsonl: DataError with the way out; deleted: rewritten from the checkpoints', async () => {
+  it('intact: returned as it is; truncated or edited train.jsonl: RunError with the way out; deleted: rewritten from the checkpoints', async () => {
     const out = path.join(tmp, 'run');
     const first = await synthesize(opts(out));
     const st = await first.wait();
@@ -25,7 +25,7 @@ describe('reopening a finished synthesis', () => {
     const text = fs.readFileSync(file, 'utf8');
     fs.writeFileSync(file, text.split('\n').slice(0, 3).join('\n') + '\n'); // truncated
     let err = await synthesize(opts(out)).catch((e) => e);
-    expect(err).toBeInstanceOf(DataError);
+    expect(err).toBeInstanceOf(RunError);
     expect(err.message).toMatch(/train\.jsonl: holds 3 line\(s\) but the finished run wrote 12 example\(s\).*delete it to have it written again/);
     fs.writeFileSync(file, text.replace('"margin":', '"margin": ')); // same lines, other bytes
     err = await synthesize(opts(out)).catch((e) => e);

@@ -81,7 +81,7 @@ describe('synthesize with exact mining', () => {
 
   it('refuses a folder holding a run with other parameters, unless overwrite', async () => {
     const opts = { ...data, miner: new FakeEncoder(), scorer: new FakeScorer(), numRelations: 6, out: path.join(tmp, 'basic'), encodeBatchSize: 16, mineBatchSize: 10, scoreBatchSize: 7 };
-    await expect(synthesize(opts)).rejects.toThrow(/different synthesis \(differs in: numRelations\)/);
+    await expect(synthesize(opts)).rejects.toThrow(/holds another synthesis run \(differs in: options \(numRelations\)\)/);
     const r = await synthesize({ ...opts, overwrite: true });
     await r.wait();
     expect(readExamples(r.trainData).length).toBe(24 * 5);

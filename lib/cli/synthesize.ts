@@ -22,6 +22,7 @@ import type { Document } from '../data/types';
 import { synthesize } from '../synthesis';
 import { PSEUDO_QUERY_METHODS, type PseudoQueryMethod } from '../synthesis/pseudo-queries';
 import type { NegativeSelection, ProgressMode, SynthesizeOptions } from '../synthesis/types';
+import { userError } from '../util/errors';
 import { CliError, csvOptions, csvUsage, CSV_OPTIONS, intOption, parseCli } from './util';
 
 const USAGE = `usage: synthtune synthesize --queries <file | BEIR folder> --corpus <file | BEIR folder>
@@ -58,6 +59,8 @@ ${csvUsage(27)}
                            --generation-methods
   --csv                    also write Finetuner's scored-pair CSV (train.csv)
   --overwrite              replace a run folder that holds a different synthesis
+  --restart                discard the run folder's previous state (finished, failed, damaged,
+                           older format, another synthesis) and start over
   --progress <mode>        auto (default), bar, lines or none
   --json                   print the final status as JSON
 `;
@@ -88,6 +91,7 @@ const OPTIONS = {
   'query-generator': { type: 'string' },
   csv: { type: 'boolean' },
   overwrite: { type: 'boolean' },
+  restart: { type: 'boolean' },
   progress: { type: 'string' },
   json: { type: 'boolean' },
   out: { type: 'string' },
@@ -179,6 +183,7 @@ function options(v: Values): Omit<SynthesizeOptions, 'queries' | 'corpus'> {
     generateQueries: generation(v),
     csv: v.csv ?? false,
     overwrite: v.overwrite ?? false,
+    restart: v.restart ?? false,
     progress: progressMode(v.progress),
     out: required(v.out, 'out'),
   };
@@ -204,6 +209,8 @@ export async function run(argv: string[]): Promise<number> {
     else process.stdout.write(`${status.examples} examples → ${r.trainData}\n`);
     return 0;
   } catch (e) {
+    // a damaged checkpoint, a model or data problem found while running: one line, exit 2
+    if (userError(e)) throw e;
     process.stderr.write(`synthtune synthesize: ${(e as Error).message}\n  run folder: ${r.folder} (run the same command again to resume)\n`);
     return 1;
   }

@@ -9,7 +9,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { writeFileAtomic, writeJsonAtomic } from '../data/atomic';
-import { DataError } from '../data/errors';
+import { readRunJson } from '../util/run-folder';
 
 const fsp = fs.promises;
 
@@ -17,29 +17,12 @@ const fsp = fs.promises;
 export const writeAtomic = writeFileAtomic;
 export { writeJsonAtomic };
 
-/** Typed array → its bytes (no copy). */
-export function bytesOf(a: Float32Array | Int32Array | Uint16Array): Uint8Array {
-  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
-}
-
 /**
- * Reads a file of raw little-endian values into a fresh, aligned typed array. With `expected`,
- * a checkpoint of another length (truncated, damaged) is a DataError saying how to recover.
+ * Checkpoints are checksummed safetensors files (lib/util/run-folder.ts): writeTensor writes one
+ * typed array atomically; readTensor checks the checksum, the dtype and the expected length, and
+ * names the file and the way out (--restart) when it is damaged, truncated or of another plan.
  */
-export async function readTyped<T extends Float32Array | Int32Array | Uint16Array>(
-  file: string,
-  ctor: { new (buf: ArrayBuffer): T; BYTES_PER_ELEMENT: number },
-  expected?: number,
-): Promise<T> {
-  const buf = await fsp.readFile(file);
-  const got = buf.byteLength / ctor.BYTES_PER_ELEMENT;
-  if (buf.byteLength % ctor.BYTES_PER_ELEMENT || (expected !== undefined && got !== expected)) {
-    throw new DataError(file, undefined, `holds ${buf.byteLength} bytes, expected ${expected !== undefined ? expected * ctor.BYTES_PER_ELEMENT : `a multiple of ${ctor.BYTES_PER_ELEMENT}`}: a truncated or damaged checkpoint; delete it to compute it again`);
-  }
-  const ab = new ArrayBuffer(buf.byteLength);
-  new Uint8Array(ab).set(buf);
-  return new ctor(ab);
-}
+export { readTensor, writeTensor } from '../util/run-folder';
 
 export async function exists(file: string): Promise<boolean> {
   try {
@@ -50,15 +33,8 @@ export async function exists(file: string): Promise<boolean> {
   }
 }
 
-/** A run folder's JSON file; damaged JSON is a DataError naming the file and the way out. */
-export async function readJson<T>(file: string): Promise<T> {
-  const text = await fsp.readFile(file, 'utf8');
-  try {
-    return JSON.parse(text) as T;
-  } catch (e) {
-    throw new DataError(file, undefined, `damaged JSON (${(e as Error).message}): repair or delete the file, or use another run folder`);
-  }
-}
+/** A run folder's JSON file; damaged JSON is a RunError naming the file and the way out. */
+export const readJson = readRunJson;
 
 /** Removes temporary files left behind by a killed writer, recursively. */
 export async function cleanTemp(dir: string): Promise<void> {

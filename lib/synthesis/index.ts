@@ -15,7 +15,6 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { DataError } from '../data/errors';
 import { cleanTemp, exists, readJson, writeAtomic, writeJsonAtomic } from './fsutil';
 import { execute } from './pipeline';
 import { loadMiner, loadScorer, modelIdentity, resolvePreset } from './models';
@@ -25,6 +24,7 @@ import { Progress } from './progress';
 import { getRun, Run, RUN_FILES, RunWriter, runsDir } from './run';
 import type { MinerSpec, RunStatus, ScorerSpec, SynthesizeOptions } from './types';
 import { InputTypeError } from '../util/errors';
+import { clearFolder, foreign, ForeignFolderError, readStatus, RUN_FORMAT, runFileError } from '../util/run-folder';
 
 export { getRun, Run, runsDir } from './run';
 export type * from './types';
@@ -39,38 +39,67 @@ function outFolder(o: SynthesizeOptions): string {
 
 type FolderState = 'fresh' | 'resume' | 'finished';
 
+/** What differs between the run asked for and the folder's, in words: data, model, options (names). */
 function differences(a: RunConfig, b: RunConfig): string[] {
-  const out: string[] = [];
+  const opts: string[] = [];
   const pa = a.parameters as unknown as Record<string, unknown>;
-  const pb = b.parameters as unknown as Record<string, unknown>;
+  const pb = (b.parameters ?? {}) as unknown as Record<string, unknown>;
   // both sides' keys: an optional parameter (generateQueries) may be on one side only
-  for (const k of new Set([...Object.keys(pa), ...Object.keys(pb)])) if (JSON.stringify(pa[k]) !== JSON.stringify(pb[k])) out.push(k);
-  if (JSON.stringify(a.models) !== JSON.stringify(b.models)) out.push('models');
-  if (JSON.stringify(a.inputs) !== JSON.stringify(b.inputs)) out.push('inputs');
+  for (const k of new Set([...Object.keys(pa), ...Object.keys(pb)])) if (JSON.stringify(pa[k]) !== JSON.stringify(pb[k])) opts.push(k);
+  const out: string[] = [];
+  if (JSON.stringify(a.inputs) !== JSON.stringify(b.inputs)) out.push('data');
+  if (JSON.stringify(a.models) !== JSON.stringify(b.models)) out.push('model');
+  if (opts.length) out.push(`options (${opts.join(', ')})`);
   return out.length ? out : ['known positives'];
 }
 
-async function folderState(folder: string, config: RunConfig, overwrite: boolean): Promise<FolderState> {
+/**
+ * What the folder holds for this synthesis: nothing yet (fresh), a run of the same fingerprint to
+ * resume or return (resume / finished). A foreign folder, another format version, a damaged
+ * config.json or another synthesis: RunError naming the file and the way out. With `restart`
+ * (or `overwrite` for another synthesis), the folder's run state is discarded.
+ */
+async function folderState(folder: string, config: RunConfig, o: { overwrite: boolean; restart: boolean }): Promise<FolderState> {
   const cfgFile = path.join(folder, RUN_FILES.config);
-  if (!(await exists(cfgFile))) {
+  // a folder of the other kind (or of an unknown program) is refused even with --restart
+  const status = await readStatus(folder, 'synthesis', { tolerateDamaged: true }).catch((e) => {
+    if (e instanceof ForeignFolderError || !o.restart) throw e;
+    return null;
+  });
+  const hasConfig = await exists(cfgFile);
+  const ours = hasConfig || (await exists(path.join(folder, RUN_FILES.status)));
+  if (!ours) {
     const entries = (await fs.promises.readdir(folder)).filter((e) => e !== RUN_FILES.lock && !e.endsWith('.tmp'));
-    if (entries.length) throw new DataError(folder, undefined, `is not empty and is not a synthesis run folder (no ${RUN_FILES.config}); choose an empty or new output folder`);
+    if (entries.length) throw foreign(folder, 'synthesis', `is not empty and is not a synthesis run folder (no ${RUN_FILES.config})`);
     return 'fresh';
   }
-  const old = await readJson<RunConfig>(cfgFile);
-  if (old.key !== config.key) {
-    if (!overwrite) throw new DataError(folder, undefined, `holds a different synthesis (differs in: ${differences(config, old).join(', ')}); use another output folder or overwrite (--overwrite)`);
+  if (o.restart) {
+    if (hasConfig) {
+      const cfg = await readJson<Record<string, unknown>>(cfgFile).catch(() => ({}) as Record<string, unknown>);
+      if (cfg && cfg.kind !== undefined && cfg.kind !== 'synthesis') throw foreign(cfgFile, 'synthesis', `is the config.json of a ${String(cfg.kind)} run`);
+    }
     await clearRun(folder);
     return 'fresh';
   }
-  const status = await readJson<RunStatus>(path.join(folder, RUN_FILES.status)).catch(() => null);
-  return status?.status === 'FINISHED' && (await exists(path.join(folder, RUN_FILES.train))) ? 'finished' : 'resume';
+  if (!hasConfig) throw runFileError(cfgFile, 'is missing (the folder has a status.json): the run folder is damaged');
+  const old = await readJson<RunConfig & { format?: unknown; kind?: unknown }>(cfgFile);
+  if (!old || typeof old !== 'object') throw runFileError(cfgFile, 'damaged: not a JSON object');
+  if (old.kind !== undefined && old.kind !== 'synthesis') throw foreign(cfgFile, 'synthesis', `is the config.json of a ${String(old.kind)} run`);
+  if (old.format === undefined) {
+    if (typeof old.key === 'string') throw runFileError(cfgFile, `written by an older synthtune (run-folder format 1, raw checkpoint files; this version reads format ${RUN_FORMAT})`);
+    throw foreign(cfgFile, 'synthesis', 'is not the config.json of a synthesis run (no key, no format)');
+  }
+  if (old.format !== RUN_FORMAT) throw runFileError(cfgFile, `written in run-folder format ${JSON.stringify(old.format)}, this synthtune reads format ${RUN_FORMAT}`);
+  if (old.key !== config.key) {
+    if (!o.overwrite) throw runFileError(cfgFile, `holds another synthesis run (differs in: ${differences(config, old).join('; ')})`);
+    await clearRun(folder);
+    return 'fresh';
+  }
+  return status?.state === 'FINISHED' && (await exists(path.join(folder, RUN_FILES.train))) ? 'finished' : 'resume';
 }
 
 async function clearRun(folder: string): Promise<void> {
-  for (const f of [RUN_FILES.config, RUN_FILES.status, RUN_FILES.logs, RUN_FILES.train, RUN_FILES.csv, RUN_FILES.generatedQueries, RUN_FILES.checkpoints]) {
-    await fs.promises.rm(path.join(folder, f), { recursive: true, force: true });
-  }
+  await clearFolder(folder, [RUN_FILES.lock]);
 }
 
 type Release = () => Promise<void>;
@@ -171,14 +200,13 @@ async function digestLines(file: string): Promise<{ lines: number; sha256: strin
  * train.jsonl makes the run resume (folderState), which writes it again from the checkpoints.
  */
 async function checkFinishedTrain(folder: string): Promise<void> {
-  const statusFile = path.join(folder, RUN_FILES.status);
-  const status = await readJson<RunStatus>(statusFile);
+  const status = await readStatus(folder, 'synthesis');
   const file = path.join(folder, RUN_FILES.train);
   const got = await digestLines(file).catch(() => null);
-  const how = `it was changed or truncated after the run finished; delete it to have it written again from the run's checkpoints (${path.join(folder, RUN_FILES.checkpoints)}), or use another --out`;
-  if (!got) return; // deleted: the run resumes and writes it again from its checkpoints
+  if (!got || !status) return; // deleted: the run resumes and writes it again from its checkpoints
   if (status.trainSha256 ? got.sha256 !== status.trainSha256 : status.examples !== undefined && got.lines !== status.examples) {
-    throw new DataError(file, undefined, `holds ${got.lines} line(s) but the finished run wrote ${status.examples} example(s)${status.trainSha256 ? ' (its SHA-256 differs)' : ''}: ${how}`);
+    throw runFileError(file, `holds ${got.lines} line(s) but the finished run wrote ${String(status.examples)} example(s)${status.trainSha256 ? ' (its SHA-256 differs)' : ''}: it was changed or truncated after the run finished`,
+      `delete it to have it written again from the run's checkpoints (${path.join(folder, RUN_FILES.checkpoints)}), use --restart to start over, or another --out`);
   }
 }
 
@@ -191,7 +219,7 @@ async function start(opts: SynthesizeOptions, p: ReturnType<typeof plan>): Promi
   await writer.lock();
   let state: FolderState;
   try {
-    state = await folderState(folder, p.config, opts.overwrite ?? false);
+    state = await folderState(folder, p.config, { overwrite: opts.overwrite ?? false, restart: opts.restart ?? false });
   } catch (e) {
     await writer.unlock();
     throw e;
@@ -206,7 +234,7 @@ async function start(opts: SynthesizeOptions, p: ReturnType<typeof plan>): Promi
   }
   await cleanTemp(folder);
   if (state === 'fresh') {
-    await writeJsonAtomic(path.join(folder, RUN_FILES.config), { name, ...p.config, createdAt: new Date().toISOString() });
+    await writeJsonAtomic(path.join(folder, RUN_FILES.config), { format: RUN_FORMAT, kind: 'synthesis', name, ...p.config, createdAt: new Date().toISOString() });
     await writer.setStatus({ status: 'CREATED', progress: 0 });
   } else {
     await writer.loadLogs();

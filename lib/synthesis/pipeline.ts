@@ -1,10 +1,11 @@
 /**
  * The synthesis pipeline, stage by stage, each stage checkpointed in <run>/checkpoints:
  *
- *   encode  (dense miners) corpus and queries in fixed batches → emb-<m>/{corpus,queries}-<b>.bin
- *   index   (hnsw)         graph per dense miner → hnsw-<m>.bin
- *   mine    per query batch: candidates of every miner, fused, then selection → mine-<b>.i32
- *   score   per query batch: teacher scores of (q, pos), (q, neg…) → score-<b>.f32
+ *   encode  (dense miners) corpus and queries in fixed batches → emb-<m>/{corpus,queries}-<b>.safetensors
+ *   index   (hnsw)         graph per dense miner → hnsw-<m>.bin (+ .sha256)
+ *   mine    per query batch: candidates of every miner, fused, then selection → mine-<b>.safetensors (I32)
+ *   score   per query batch: teacher scores of (q, pos), (q, neg…) → score-<b>.safetensors (F32)
+ * Checkpoints are checksummed safetensors (lib/util/run-folder.ts): a damaged one is a RunError.
  *   write   train.jsonl (and train.csv), atomically, from the checkpoints
  *
  * Every stage is deterministic given its inputs and skips finished batches, so a run killed at
@@ -12,7 +13,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { DataError } from '../data/errors';
+import { RunError } from '../util/errors';
 import { ModelError } from '../models/errors';
 import { buildHnsw, defaultThreads, HnswSearcher } from './hnsw';
 import { exactSearch, fuseRanked, lexicalSearch, recallAt, selectRelations, type Ranked } from './mining';
@@ -22,7 +23,7 @@ import { Progress } from './progress';
 import { RUN_FILES, type RunWriter } from './run';
 import { bm25Lexical, lexicalRowScorer, modelRowScorer, scoreCheckpointed } from './scoring';
 import { diskStore, encodeCheckpointed, memoryStore, type VectorStore } from './store';
-import { bytesOf, exists, readTyped, writeAtomic } from './fsutil';
+import { exists, readTensor, writeAtomic, writeTensor } from './fsutil';
 import type { Encoder, LexicalIndex, SynthesizeOptions } from './types';
 
 type Hook = SynthesizeOptions['onCheckpoint'];
@@ -146,7 +147,7 @@ function lexicalMiner(ctx: Context, index: LexicalIndex): ReadyMiner {
 // ---- mine ------------------------------------------------------------------------------------
 
 function mineFile(ckpt: string, b: number): string {
-  return path.join(ckpt, `mine-${String(b).padStart(6, '0')}.i32`);
+  return path.join(ckpt, `mine-${String(b).padStart(6, '0')}.safetensors`);
 }
 
 async function mineBatch(ctx: Context, miners: ReadyMiner[], s: number, e: number): Promise<Int32Array> {
@@ -170,9 +171,9 @@ async function mineAll(ctx: Context, miners: ReadyMiner[]): Promise<Int32Array> 
     const e = Math.min(q, s + size);
     const file = mineFile(ctx.ckpt, b);
     const fresh = !(await exists(file));
-    const part = fresh ? await mineBatch(ctx, miners, s, e) : await readTyped(file, Int32Array, (e - s) * R);
+    const part = fresh ? await mineBatch(ctx, miners, s, e) : await readTensor(file, Int32Array, (e - s) * R);
     if (part.length !== (e - s) * R) throw new Error(`${file}: ${part.length} entries, expected ${(e - s) * R}`);
-    if (fresh) await writeAtomic(file, bytesOf(part));
+    if (fresh) await writeTensor(file, part);
     rel.set(part, s * R);
     bar.update(e);
     await stageProgress(ctx, 'mine', WEIGHT.encode + WEIGHT.index, b + 1, total);
@@ -212,7 +213,7 @@ async function scoreAll(ctx: Context, rel: Int32Array, lexical: () => LexicalInd
   const nDocs = plan.docIds.length;
   for (let i = 0; i < rel.length; i++) {
     if (!(rel[i] >= 0 && rel[i] < nDocs)) {
-      throw new DataError(path.join(ctx.ckpt), undefined, `the mined relations (query '${plan.qids[Math.floor(i / R)]}', rank ${i % R}) name document ${rel[i]} of ${nDocs}: a mining checkpoint is damaged; delete ${ctx.ckpt} to mine again`);
+      throw new RunError(ctx.ckpt, `${ctx.ckpt}: the mined relations (query '${plan.qids[Math.floor(i / R)]}', rank ${i % R}) name document ${rel[i]} of ${nDocs}: a mining checkpoint is damaged; delete ${ctx.ckpt} to mine again, use --restart to start over, or another --out`);
     }
   }
   const rowScorer = plan.scorer === 'bm25' ? lexicalRowScorer(lexical(), plan.queries, rel, R) : modelRowScorer(plan.scorer, plan.queries, plan.docs, rel, R);

@@ -2,23 +2,27 @@
  * Run folders: the on-disk face of a synthesis, readable from any process.
  *
  *   config.json   every parameter, model identities and input fingerprints (resume checks it)
- *   status.json   CREATED / STARTED / FINISHED / FAILED, stage, progress, pid
+ *   status.json   lib/util/run-folder.ts's schema (kind 'synthesis'): CREATED / STARTED / FINISHED /
+ *                 FAILED, stage, progress, pid; `status` repeats `state` for older readers
  *   logs.jsonl    one JSON object per line
  *   train.jsonl   the examples (run.trainData); train.csv on request
  *   generated-queries.jsonl   pseudo-queries made from the corpus {id, text, method, sourceDocId}, when asked for
  *   checkpoints/  embeddings, indexes, mined candidates and scores of finished batches
+ *                 (checksummed safetensors; the HNSW graph with its .sha256)
+ *   lock          the live process that writes the folder (lib/util/folder-lock.ts)
  *
  * Every file is replaced atomically (fsutil.writeAtomic), logs included: the whole log is
  * rewritten on each entry, so a reader never sees a torn line. `Run` is the read side
  * (Finetuner's run.status() / logs() / stream_logs()); `RunWriter` is used by the pipeline.
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { readLines } from '../data/lines';
 import { exists, readJson, writeAtomic, writeJsonAtomic } from './fsutil';
 import type { Example, LogEntry, RunState, RunStatus } from './types';
+import { RunError } from '../util/errors';
 import { lockFolder, pidAlive } from '../util/folder-lock';
+import { liveState, readStatus, statusRecord, writeStatus, type RunStatusFile } from '../util/run-folder';
 
 const fsp = fs.promises;
 
@@ -46,6 +50,11 @@ export function resolveRunFolder(nameOrFolder: string): string {
 }
 
 export { pidAlive };
+
+/** status.json's record as the RunStatus of the API (`status` = `state`). */
+export function asRunStatus(s: RunStatusFile): RunStatus {
+  return { ...(s as unknown as RunStatus), status: s.state };
+}
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
@@ -90,11 +99,9 @@ export class Run {
 
   /** The stored status; a STARTED run whose process died on this host reads as FAILED. */
   async status(): Promise<RunStatus> {
-    const s = await readJson<RunStatus>(path.join(this.folder, RUN_FILES.status));
-    if (s.status === 'STARTED' && s.pid && s.host === os.hostname() && s.pid !== process.pid && !pidAlive(s.pid)) {
-      return { ...s, status: 'FAILED', error: `process ${s.pid} ended before the run finished; run the same synthesis again to resume` };
-    }
-    return s;
+    const s = await readStatus(this.folder, 'synthesis');
+    if (!s) throw new RunError(path.join(this.folder, RUN_FILES.status), `no synthesis run at ${this.folder} (no ${RUN_FILES.status})`);
+    return asRunStatus(liveState(s));
   }
 
   async logs(): Promise<LogEntry[]> {
@@ -143,7 +150,7 @@ export class Run {
 /** Reconnects to a run by folder or name (see resolveRunFolder). */
 export async function getRun(nameOrFolder: string): Promise<Run> {
   const folder = resolveRunFolder(nameOrFolder);
-  if (!(await exists(path.join(folder, RUN_FILES.status)))) throw new Error(`no synthesis run at ${folder} (no ${RUN_FILES.status})`);
+  if (!(await exists(path.join(folder, RUN_FILES.status)))) throw new RunError(folder, `no synthesis run at ${folder} (no ${RUN_FILES.status})`);
   return new Run(folder);
 }
 
@@ -152,7 +159,7 @@ export class RunWriter {
   readonly folder: string;
   private readonly entries: string[] = [];
   private chain: Promise<void> = Promise.resolve();
-  private state: RunStatus = { status: 'CREATED', progress: 0, updatedAt: new Date().toISOString() };
+  private state: RunStatusFile = statusRecord('synthesis', 'CREATED', { progress: 0 });
   private onLine?: (e: LogEntry) => void;
 
   constructor(folder: string, onLine?: (e: LogEntry) => void) {
@@ -181,15 +188,17 @@ export class RunWriter {
     return this.chain;
   }
 
-  async setStatus(update: Partial<RunStatus> & { status?: RunState }): Promise<void> {
-    this.state = { ...this.state, ...update, updatedAt: new Date().toISOString(), pid: process.pid, host: os.hostname() };
+  async setStatus(update: Partial<Omit<RunStatus, 'state'>> & { status?: RunState }): Promise<void> {
+    const { status, ...rest } = update;
+    const state = status ?? this.state.state;
+    this.state = statusRecord('synthesis', state, { ...this.state, ...rest, status: state } as Partial<RunStatusFile>);
     const snapshot = this.state;
-    this.chain = this.chain.then(() => writeJsonAtomic(this.file(RUN_FILES.status), snapshot));
+    this.chain = this.chain.then(() => writeStatus(this.folder, snapshot));
     return this.chain;
   }
 
   get current(): RunStatus {
-    return this.state;
+    return asRunStatus(this.state);
   }
 
   /** Flushes pending writes. */

@@ -1,6 +1,6 @@
 /**
  * Pseudo-labelling: scores every (query, document) pair of the mined relations with the teacher
- * (a cross-encoder, or BM25), one checkpoint file per scoring batch of queries.
+ * (a cross-encoder, or BM25), one checkpoint file per scoring batch of queries (score-<b>.safetensors, checksummed F32).
  *
  * Row r of a batch holds numRelations scores: [score(q, positive), score(q, negative_1), …].
  * Batches have a fixed composition (queries [b·size, (b+1)·size)), so a resumed run sends the
@@ -8,7 +8,7 @@
  */
 import * as path from 'node:path';
 import { Bm25Index } from '../evaluation/bm25';
-import { bytesOf, exists, readTyped, writeAtomic } from './fsutil';
+import { exists, readTensor, writeTensor } from './fsutil';
 import type { LexicalIndex, Scorer } from './types';
 
 /** Scores the relations of queries [start, end): (end − start)·R values. */
@@ -54,7 +54,7 @@ export interface ScoreJob {
 }
 
 function scoreFile(dir: string, b: number): string {
-  return path.join(dir, `score-${String(b).padStart(6, '0')}.f32`);
+  return path.join(dir, `score-${String(b).padStart(6, '0')}.safetensors`);
 }
 
 /** Scores every batch without a checkpoint; returns all (Q, R) scores. */
@@ -70,9 +70,9 @@ export async function scoreCheckpointed(job: ScoreJob): Promise<Float32Array> {
     let s: Float32Array;
     if (fresh) {
       s = await job.rowScorer(start, end);
-      await writeAtomic(file, bytesOf(s));
+      await writeTensor(file, s);
     } else {
-      s = await readTyped(file, Float32Array, (end - start) * R);
+      s = await readTensor(file, Float32Array, (end - start) * R);
     }
     all.set(s, start * R);
     await job.onBatch?.(b + 1, total, fresh, b);

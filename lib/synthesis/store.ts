@@ -2,14 +2,14 @@
  * Embedding storage with per-batch checkpoints.
  *
  * Texts are encoded in fixed batches (batch b = texts [b·size, (b+1)·size)); each finished batch
- * is written atomically as checkpoints/<miner>/<side>-<b>.bin, so a killed run re-encodes only
+ * is written atomically as checkpoints/emb-<miner>/<side>-<b>.safetensors (checksummed, F32 or F16), so a killed run re-encodes only
  * unfinished batches and (batch composition being fixed) gets bit-identical vectors back.
  * The batch files are then either gathered into one array (float32, or float16 bits in a
  * Uint16Array: half the memory) or left on disk and streamed chunk by chunk at search time.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { bytesOf, exists, readTyped, writeAtomic } from './fsutil';
+import { exists, readTensor, writeTensor } from './fsutil';
 import type { Encoder } from './types';
 
 export type Dtype = 'float32' | 'float16';
@@ -117,7 +117,7 @@ export interface EncodeJob {
 }
 
 export function batchFile(dir: string, prefix: string, b: number): string {
-  return path.join(dir, `${prefix}-${String(b).padStart(6, '0')}.bin`);
+  return path.join(dir, `${prefix}-${String(b).padStart(6, '0')}.safetensors`);
 }
 
 async function encodeBatch(job: EncodeJob, b: number): Promise<void> {
@@ -130,7 +130,7 @@ async function encodeBatch(job: EncodeJob, b: number): Promise<void> {
   }
   if (job.normalize) normalizeRows(v, encoder.dim);
   const data = job.dtype === 'float16' ? encodeHalf(v) : v;
-  await writeAtomic(batchFile(job.dir, job.prefix, b), bytesOf(data));
+  await writeTensor(batchFile(job.dir, job.prefix, b), data);
 }
 
 /** Encodes every batch that has no checkpoint yet; returns the number of batches. */
@@ -146,7 +146,7 @@ export async function encodeCheckpointed(job: EncodeJob): Promise<number> {
 }
 
 async function readBatch(file: string, dtype: Dtype, values: number): Promise<Float32Array> {
-  return dtype === 'float16' ? decodeHalf(await readTyped(file, Uint16Array, values)) : readTyped(file, Float32Array, values);
+  return dtype === 'float16' ? decodeHalf(await readTensor(file, Uint16Array, values)) : readTensor(file, Float32Array, values);
 }
 
 /** Values in batch b of a store: rows of that batch × dim. */
@@ -172,7 +172,7 @@ export async function memoryStore(spec: StoreSpec): Promise<VectorStore> {
   const batches = Math.ceil(n / batchSize);
   for (let b = 0; b < batches; b++) {
     const file = batchFile(spec.dir, spec.prefix, b);
-    const part = dtype === 'float16' ? await readTyped(file, Uint16Array, batchValues(spec, b)) : await readTyped(file, Float32Array, batchValues(spec, b));
+    const part = dtype === 'float16' ? await readTensor(file, Uint16Array, batchValues(spec, b)) : await readTensor(file, Float32Array, batchValues(spec, b));
     all.set(part as never, b * batchSize * dim);
   }
   if (all instanceof Float32Array) return denseStore(all, dim);

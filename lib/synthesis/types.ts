@@ -137,6 +137,12 @@ export interface SynthesizeOptions {
   csv?: boolean;
   /** Start from scratch when the folder holds a run with other parameters (default: refuse). */
   overwrite?: boolean;
+  /**
+   * Discard whatever the folder holds (a finished, failed, damaged, older-format or other run:
+   * anything but another kind's run folder) and start over (CLI --restart). Default false:
+   * resume a run of the same fingerprint, refuse anything else.
+   */
+  restart?: boolean;
   /** Progress on stderr: bars on a terminal, plain lines otherwise ('auto'), or 'none' (default). */
   progress?: ProgressMode;
   /** Called after each checkpoint is on disk (tests use it to stop a run at a known point). */
@@ -161,7 +167,12 @@ export interface Example {
 
 export type RunState = 'CREATED' | 'STARTED' | 'FINISHED' | 'FAILED';
 
+/** status.json of a synthesis run (lib/util/run-folder.ts's schema, kind 'synthesis'). */
 export interface RunStatus {
+  format?: number;
+  kind?: 'synthesis';
+  state: RunState;
+  /** The same as `state` (the field's name before run-folder format 2). */
   status: RunState;
   /** Current stage ('encode', 'index', 'mine', 'score', 'write') and its progress. */
   stage?: string;
