@@ -77,6 +77,6 @@ describe('fit --eval-data <labeled | pairs file>', () => {
     expect(r.out).toMatch(/before fine-tuning: \d\.\d{4}\s+after fine-tuning: \d\.\d{4}/);
     const bad = await runCli('fit', ['--train', fx('pairs.csv'), '--method', 'static', '--tokenizer', tokDir, '--eval-data', fx('train.csv'), '--quiet', '--out', path.join(root, 'bad')]);
     expect(bad.code).toBe(2);
-    expect(bad.err).toMatch(/train\.csv holds scored data; evaluation needs/);
+    expect(bad.err).toMatch(/train\.csv: evaluation data holds scored data; evaluation needs/);
   });
 });

@@ -128,7 +128,7 @@ describe('fitRun: losses given, adapter and full students, options', () => {
   it('refuses a loss the data cannot train, a list of texts, and Margin-MSE options on other data', async () => {
     await expect(fitRun({ ...STATIC, train: fx('labeled-header.csv'), loss: 'CoSENTLoss', out: out() }))
       .rejects.toThrow(/CoSENTLoss cannot train labeled data \(.*labeled-header\.csv\); it trains with SupConLoss/);
-    await expect(fitRun({ ...STATIC, train: fx('queries.csv'), out: out() })).rejects.toThrow(/queries\.csv is a list of texts.*synthesize/);
+    await expect(fitRun({ ...STATIC, train: fx('queries.csv'), out: out() })).rejects.toThrow(/queries\.csv: is a list of texts.*synthesize/);
     await expect(fitRun({ ...STATIC, train: fx('pairs.csv'), marginScale: 0.1, out: out() })).rejects.toThrow(/Margin-MSE's/);
     await expect(fitRun({ ...STATIC, train: fx('train.csv'), loss: 'CosineSimilarityLoss', score: 'dot', out: out() })).rejects.toThrow(/--score dot does not apply/);
     await expect(fitRun({ ...STATIC, train: fx('labeled.csv'), out: out() })).rejects.toThrow(/labeled\.csv:1: ambiguous/);

@@ -39,7 +39,7 @@ describe('fit run folder', () => {
     const again = await fitRun({ ...opts, train: path.join(tmp, 'a.jsonl'), out });
     expect(again.resumedFrom).toEqual({ epoch: 2, step: a.steps });
     // same count, same margins, other texts
-    await expect(fitRun({ ...opts, train: write('b.jsonl', rows('beta')), out })).rejects.toThrow(/checkpoint\.bin belongs to a run with other data or settings/);
+    await expect(fitRun({ ...opts, train: write('b.jsonl', rows('beta')), out })).rejects.toThrow(/checkpoint\.bin: holds another fit run \(differs in: data;.*\); use --restart/);
     // --restart (resume: false) trains the new data
     const b = await fitRun({ ...opts, train: path.join(tmp, 'b.jsonl'), out, resume: false });
     expect(b.resumedFrom).toBeNull();
@@ -48,7 +48,7 @@ describe('fit run folder', () => {
   it('another starting model (a different seed of the static table) is another run', async () => {
     const out = path.join(tmp, 'seed');
     await fitRun({ ...opts, train: write('c.jsonl', rows('alpha')), out, holdOut: false });
-    await expect(fitRun({ ...opts, train: path.join(tmp, 'c.jsonl'), out, init: 'random', holdOut: false })).rejects.toThrow(/belongs to a run with other data or settings/);
+    await expect(fitRun({ ...opts, train: path.join(tmp, 'c.jsonl'), out, init: 'random', holdOut: false })).rejects.toThrow(/checkpoint\.bin: holds another fit run \(differs in: model/);
   });
 
   it('a folder locked by a live process is refused; a dead owner\'s lock is taken over', async () => {

@@ -80,7 +80,7 @@ describe('fit resumes after SIGKILL', () => {
     }
     expect(records(out)).toEqual(records(ref));
     expect(records(ref).filter((l) => l.includes('"type":"step"')).length).toBeGreaterThan(30);
-    expect(JSON.parse(fs.readFileSync(path.join(out, 'status.json'), 'utf8')).state).toBe('finished');
+    expect(JSON.parse(fs.readFileSync(path.join(out, 'status.json'), 'utf8')).state).toBe('FINISHED');
     expect(leftovers(out)).toEqual([]);
   });
 });

@@ -157,7 +157,7 @@ describe('fit()', () => {
     expect(Object.keys(metrics.before)).toEqual(['recall@1', 'pairs@2']);
     expect(metrics.after['recall@1']).toBe(r.after!['recall@1']);
     const status = JSON.parse(await fsp.readFile(path.join(dir, 'status.json'), 'utf8'));
-    expect(status).toMatchObject({ state: 'finished', step: r.steps, totalSteps: r.steps });
+    expect(status).toMatchObject({ kind: 'fit', state: 'FINISHED', outcome: 'finished', step: r.steps, totalSteps: r.steps });
     const logs = await readJsonl(path.join(dir, 'logs.jsonl'));
     expect(logs.filter((l) => l.type === 'step').length).toBe(r.steps);
     expect(logs.filter((l) => l.type === 'epoch').length).toBe(15);
@@ -195,7 +195,7 @@ describe('fit()', () => {
     expect(first.status).toBe('interrupted');
     expect(first.steps).toBe(10);
     const status = JSON.parse(await fsp.readFile(path.join(dir, 'status.json'), 'utf8'));
-    expect(status.state).toBe('interrupted');
+    expect(status).toMatchObject({ state: 'FAILED', outcome: 'interrupted' });
     const second = baseOptions(dir);
     const r = await fit(second);
     expect(r.status).toBe('finished');
@@ -221,7 +221,7 @@ describe('fit()', () => {
       },
     };
     await expect(fit({ ...baseOptions(dir), callbacks: [crasher] })).rejects.toThrow(/simulated crash/);
-    expect(JSON.parse(await fsp.readFile(path.join(dir, 'status.json'), 'utf8')).state).toBe('failed');
+    expect(JSON.parse(await fsp.readFile(path.join(dir, 'status.json'), 'utf8')).state).toBe('FAILED');
     const again = baseOptions(dir);
     const r = await fit({ ...again, callbacks: [crasher] });
     expect(r.resumedFrom).toEqual({ epoch: 2, step: 14 });
@@ -246,7 +246,7 @@ describe('fit()', () => {
     expect(r.stopReason).toMatch(/ndcg@10/);
     expect(best.bestEpoch).toBe(0);
     expect((await fsp.readdir(path.join(dir, 'best-model'))).sort()).toEqual(['student.json', 'weights.bin']);
-    expect(JSON.parse(await fsp.readFile(path.join(dir, 'status.json'), 'utf8')).state).toBe('stopped_early');
+    expect(JSON.parse(await fsp.readFile(path.join(dir, 'status.json'), 'utf8')).outcome).toBe('stopped_early');
     // loss as the monitor: a steadily decreasing loss never stops
     const r2 = await fit({ ...baseOptions(), callbacks: [new EarlyStopping({ patience: 1 })] });
     expect(r2.status).toBe('finished');

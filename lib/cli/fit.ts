@@ -21,10 +21,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { METRIC_NAMES, parseMetricNames, type MetricName } from '../evaluation/metrics';
-import { DataError } from '../data/errors';
 import { LOSS_NAMES, type LossName } from '../training/losses';
 import type { OptimizerName } from '../training/optim';
-import { FolderInUseError } from '../util/folder-lock';
 import { CliError, csvOptions, csvUsage, CSV_OPTIONS, intListOption, intOption, numberOption, parseCli } from './util';
 
 const USAGE = `usage: synthtune fit --train <run folder | train.jsonl | data file> --method adapter|static|full --out <folder> [options]
@@ -283,18 +281,8 @@ export async function run(argv: string[]): Promise<number> {
   const { fitRun } = await import('../training/run.js'); // lazily: onnxruntime only once arguments are fine
   const t0 = performance.now();
   const log = v.quiet ? null : (line: string) => process.stderr.write(`${line}\n`);
-  let r: Awaited<ReturnType<typeof fitRun>>;
-  try {
-    r = await fitRun({ ...opts, log });
-  } catch (e) {
-    // Problems with the inputs (bad train.jsonl rows, a checkpoint of other settings, a model that
-    // does not load, a diverging loss...) are the user's to fix: a message, exit code 2.
-    const msg = (e as Error)?.message ?? '';
-    if (e instanceof FolderInUseError || e instanceof DataError || (e instanceof Error && /^(fit|example \d+|export|\S+:\d+)[: ]|Could not|cannot|ENOENT|EACCES|no such file/.test(msg))) {
-      throw new CliError(msg.includes('checkpoint.bin belongs') ? msg.replace('pass resume: false', 'use --restart') : msg);
-    }
-    throw e;
-  }
+  // library errors are typed (DataError, ModelError, RunError, OptionsError...): main prints them as one line, exit 2
+  const r = await fitRun({ ...opts, log });
   const seconds = (performance.now() - t0) / 1000;
   const keys = [...new Set([...Object.keys(r.before ?? {}), ...Object.keys(r.after ?? {})])];
   if (v.json) {

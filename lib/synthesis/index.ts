@@ -22,7 +22,7 @@ import { plan, resolveParams, synthesisDocuments, type PlanInput, type RunConfig
 import { dataGuidance, FEW_EXAMPLES, FEW_QUERIES, generateModelQueries } from './pseudo-queries';
 import { Progress } from './progress';
 import { getRun, Run, RUN_FILES, RunWriter, runsDir } from './run';
-import type { MinerSpec, RunStatus, ScorerSpec, SynthesizeOptions } from './types';
+import type { MinerSpec, ScorerSpec, SynthesizeOptions } from './types';
 import { InputTypeError } from '../util/errors';
 import { clearFolder, foreign, ForeignFolderError, readStatus, RUN_FORMAT, runFileError } from '../util/run-folder';
 

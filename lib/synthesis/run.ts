@@ -18,7 +18,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { readLines } from '../data/lines';
-import { exists, readJson, writeAtomic, writeJsonAtomic } from './fsutil';
+import { exists, readJson, writeAtomic } from './fsutil';
 import type { Example, LogEntry, RunState, RunStatus } from './types';
 import { RunError } from '../util/errors';
 import { lockFolder, pidAlive } from '../util/folder-lock';
@@ -137,7 +137,7 @@ export class Run {
     if (this.completion) await this.completion;
     else while (!(await this.ended())) await sleep(opts.pollMs ?? 200);
     const s = await this.status();
-    if (s.status === 'FAILED') throw new Error(`synthesis run ${this.name} failed: ${s.error ?? 'unknown error'}`);
+    if (s.status === 'FAILED') throw new RunError(path.join(this.folder, RUN_FILES.status), `synthesis run ${this.name} failed: ${s.error ?? 'unknown error'} (${path.join(this.folder, RUN_FILES.status)}); run the same synthesis again to resume, or use --restart to start over`);
     return s;
   }
 

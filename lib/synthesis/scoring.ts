@@ -8,6 +8,7 @@
  */
 import * as path from 'node:path';
 import { Bm25Index } from '../evaluation/bm25';
+import { ModelError } from '../models/errors';
 import { exists, readTensor, writeTensor } from './fsutil';
 import type { LexicalIndex, Scorer } from './types';
 
@@ -19,7 +20,7 @@ export function modelRowScorer(scorer: Scorer, queries: readonly string[], docs:
     const pairs: [string, string][] = [];
     for (let r = start; r < end; r++) for (let j = 0; j < R; j++) pairs.push([queries[r], docs[rel[r * R + j]]]);
     const s = await scorer.score(pairs);
-    if (!s || s.length !== pairs.length) throw new Error(`scorer returned ${s?.length} scores for ${pairs.length} pairs`);
+    if (!s || s.length !== pairs.length) throw new ModelError(`the scorer (${scorer.id ?? 'a custom scorer'}) returned ${s?.length} scores for ${pairs.length} pairs`);
     return s instanceof Float32Array ? s : Float32Array.from(s);
   };
 }

@@ -11,6 +11,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { exists, readTensor, writeTensor } from './fsutil';
 import type { Encoder } from './types';
+import { ModelError } from '../models/errors';
 
 export type Dtype = 'float32' | 'float16';
 
@@ -126,7 +127,7 @@ async function encodeBatch(job: EncodeJob, b: number): Promise<void> {
   const v = job.side === 'query' && encoder.encodeQueries ? await encoder.encodeQueries(slice)
     : job.side === 'document' && encoder.encodeDocuments ? await encoder.encodeDocuments(slice) : await encoder.encode(slice);
   if (!(v instanceof Float32Array) || v.length !== slice.length * encoder.dim) {
-    throw new Error(`encoder returned ${v?.length} values for ${slice.length} texts of dimension ${encoder.dim} (expected ${slice.length * encoder.dim})`);
+    throw new ModelError(`the encoder (${encoder.id ?? 'a custom encoder'}) returned ${v?.length} values for ${slice.length} texts of dimension ${encoder.dim} (expected ${slice.length * encoder.dim})`);
   }
   if (job.normalize) normalizeRows(v, encoder.dim);
   const data = job.dtype === 'float16' ? encodeHalf(v) : v;

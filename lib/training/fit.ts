@@ -15,10 +15,12 @@
  * epoch end (and every `checkpointEvery` steps, and when `signal` aborts); fit() on the same
  * outDir resumes from it and ends with the same weights and logs as an uninterrupted run.
  *
- * Run folder (outDir): logs.jsonl (one record per step, epoch, evaluation), status.json,
- * metrics.json ({before, after} keyed `<metric>@<k>`, with an EvaluationCallback),
- * checkpoint.bin, student/ (student.json + weights.bin: the trained weights, before any export),
- * best-model/ (BestModelCheckpoint).
+ * Run folder (outDir, lib/util/run-folder.ts): logs.jsonl (one record per step, epoch,
+ * evaluation), status.json (kind 'fit': state CREATED/STARTED/FINISHED/FAILED, stage, outcome),
+ * metrics.json ({before, after} keyed `<metric>@<k>`, with an EvaluationCallback), checkpoint.bin,
+ * student/ (student.json + weights.bin: the trained weights, before any export), best-model/
+ * (BestModelCheckpoint); tensor files are checksummed safetensors (./io.ts), and a checkpoint
+ * resumes only a run of the same fingerprint (data, starting model, options, format version).
  */
 import { createHash, type Hash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
@@ -29,7 +31,8 @@ import { readTensorFile, writeJsonAtomic, writeTensorFile } from './io';
 import { assembleMargins, lossByName, marginLossBatch, marginMseLoss, type LossBatch, type LossName, type LossSettings, type MarginBatch, type TrainingLoss, type TrainItem } from './losses';
 import type { Score } from './losses/margin-mse';
 import { Adam, learningRate, type OptimizerName, type SchedulerSpec } from './optim';
-import { lockFolder, removeStaleTemps } from '../util/folder-lock';
+import { OptionsError } from '../util/errors';
+import { claimFolder, compareFingerprint, foreign, readStatus, RUN_FORMAT, runFileError, statusRecord, writeStatus, type Fingerprint, type RunState } from '../util/run-folder';
 import { epochPermutation } from './rng';
 import { normalizeExample, type Example, type NormalExample, type Student, type StudentState } from './student';
 import { saveStudent } from './students';
@@ -105,8 +108,8 @@ interface Position {
 }
 
 interface CheckpointMeta {
-  version: 1;
-  fingerprint: Record<string, unknown>;
+  version: 2;
+  fingerprint: Fingerprint;
   position: Position;
   optimizer: { name: OptimizerName; t: number };
   callbacks: Record<string, unknown>;
@@ -142,11 +145,11 @@ function settings<I>(o: FitOptions<I>): Settings {
     score: o.score ?? 'dot',
     checkpointEvery: o.checkpointEvery ?? 0,
   };
-  if (!(s.lr > 0)) throw new Error('learningRate must be > 0');
-  if (!(s.weightDecay >= 0)) throw new Error('weightDecay must be ≥ 0');
-  if (!(Number.isInteger(s.epochs) && s.epochs >= 1)) throw new Error('epochs must be an integer ≥ 1');
-  if (!(Number.isInteger(s.batchSize) && s.batchSize >= 1)) throw new Error('batchSize must be an integer ≥ 1');
-  if (s.score !== 'dot' && s.score !== 'cosine') throw new Error(`unknown score: ${String(s.score)}`);
+  if (!(s.lr > 0)) throw new OptionsError('learningRate must be > 0');
+  if (!(s.weightDecay >= 0)) throw new OptionsError('weightDecay must be ≥ 0');
+  if (!(Number.isInteger(s.epochs) && s.epochs >= 1)) throw new OptionsError('epochs must be an integer ≥ 1');
+  if (!(Number.isInteger(s.batchSize) && s.batchSize >= 1)) throw new OptionsError('batchSize must be an integer ≥ 1');
+  if (s.score !== 'dot' && s.score !== 'cosine') throw new OptionsError(`unknown score: ${String(s.score)}`);
   return s;
 }
 
@@ -154,7 +157,7 @@ function settings<I>(o: FitOptions<I>): Settings {
 export async function collectExamples<I>(data: Iterable<Example<I>> | AsyncIterable<Example<I>>): Promise<NormalExample<I>[]> {
   const out: NormalExample<I>[] = [];
   for await (const e of data as AsyncIterable<Example<I>>) out.push(normalizeExample(e, out.length));
-  if (out.length === 0) throw new Error('fit: no training examples');
+  if (out.length === 0) throw new OptionsError('fit: no training examples');
   return out;
 }
 
@@ -177,7 +180,7 @@ function hashInput(h: Hash, x: unknown): void {
  * initial weights, hashed) — so new texts or another base model start a new run instead of
  * returning the old one.
  */
-function fingerprint<I>(s: Settings, data: unknown[], student: Student<I>, loss: TrainingLoss<I, unknown>): Record<string, unknown> {
+function fingerprint<I>(s: Settings, data: unknown[], student: Student<I>, loss: TrainingLoss<I, unknown>): Fingerprint {
   const d = createHash('sha256');
   const add = (x: unknown): void => hashInput(d, x);
   for (const e of data) loss.hash(e, add);
@@ -189,10 +192,10 @@ function fingerprint<I>(s: Settings, data: unknown[], student: Student<I>, loss:
     hashInput(w, st.tensors[name]);
   }
   return {
-    ...s, scheduler: JSON.stringify(s.scheduler), examples: data.length, data: d.digest('hex').slice(0, 32),
-    student: student.kind, initialWeights: w.digest('hex').slice(0, 32),
-    // Margin-MSE runs keep the fingerprint they had before losses were pluggable
-    ...(loss.name === 'MarginMSELoss' ? {} : { loss: loss.name, lossSettings: JSON.stringify(loss.settings()) }),
+    format: RUN_FORMAT,
+    data: `${data.length}:${d.digest('hex').slice(0, 32)}`,
+    model: `${student.kind}:${w.digest('hex').slice(0, 32)}`,
+    options: { ...s, scheduler: JSON.stringify(s.scheduler), loss: loss.name, lossSettings: JSON.stringify(loss.settings()) },
   };
 }
 
@@ -207,7 +210,7 @@ export function resolveLoss<I>(o: Pick<FitOptions<I>, 'loss' | 'lossSettings'>):
 async function collectItems<I>(data: Iterable<TrainItem<I>> | AsyncIterable<TrainItem<I>>, loss: TrainingLoss<I, unknown>): Promise<unknown[]> {
   const out: unknown[] = [];
   for await (const e of data as AsyncIterable<TrainItem<I>>) out.push(loss.normalize(e, out.length));
-  if (out.length === 0) throw new Error('fit: no training examples');
+  if (out.length === 0) throw new OptionsError('fit: no training examples (the training data is empty)');
   return out;
 }
 
@@ -283,8 +286,15 @@ class RunFolder {
     else await fsp.truncate(logs, logBytes).catch(async () => fsp.writeFile(logs, ''));
   }
 
-  async status(s: Record<string, unknown>): Promise<void> {
-    if (this.dir) await writeJsonAtomic(this.file('status.json'), { ...s, updatedAt: new Date().toISOString() });
+  async status(state: RunState, s: Record<string, unknown>): Promise<void> {
+    if (this.dir) await writeStatus(this.dir, statusRecord('fit', state, s));
+  }
+
+  /** The log's size must reach the checkpoint's position (a shorter log was truncated or replaced). */
+  async checkLog(logBytes: number): Promise<void> {
+    if (!this.dir) return;
+    const size = (await fsp.stat(this.file('logs.jsonl')).catch(() => ({ size: -1 }))).size;
+    if (size < logBytes) throw runFileError(this.file('logs.jsonl'), size < 0 ? `is missing, but ${this.file('checkpoint.bin')} continues a log of ${logBytes} bytes` : `holds ${size} bytes, but ${this.file('checkpoint.bin')} continues a log of ${logBytes} bytes: it was truncated or replaced`, FIT_WAY_OUT);
   }
 
   async readCheckpoint(): Promise<{ meta: CheckpointMeta; tensors: Record<string, Float32Array> } | null> {
@@ -294,7 +304,9 @@ class RunFolder {
     } catch {
       return null;
     }
-    return readTensorFile<CheckpointMeta>(this.file('checkpoint.bin'));
+    const ck = await readTensorFile<CheckpointMeta>(this.file('checkpoint.bin'), FIT_WAY_OUT);
+    if (ck.meta?.version !== 2 || !ck.meta.position || !ck.meta.fingerprint) throw runFileError(this.file('checkpoint.bin'), `not a fit checkpoint of this synthtune (version ${JSON.stringify(ck.meta?.version)})`, FIT_WAY_OUT);
+    return ck;
   }
 }
 
@@ -314,6 +326,9 @@ function callbackKey(cb: Callback, i: number): string {
   return `${i}:${cb.name}`;
 }
 
+/** The way out of a fit folder that holds another run: the CLI's flags and the library's options. */
+const FIT_WAY_OUT = 'use --restart (resume: false) to discard it and start over, or another --out';
+
 function defaultLog(line: string): void {
   process.stderr.write(`${line}\n`);
 }
@@ -325,13 +340,34 @@ export async function fit<I>(opts: FitOptions<I>): Promise<FitResult> {
   // one process per run folder (a second fit on it is refused while the first lives); temporary
   // files of killed writers are removed
   await fsp.mkdir(opts.outDir, { recursive: true });
-  const unlock = await lockFolder(opts.outDir, 'lock');
+  await checkFitFolder(opts.outDir);
+  const { release, removedTemps } = await claimFolder(opts.outDir);
   try {
-    const stale = await removeStaleTemps(opts.outDir);
-    if (stale.length && opts.log !== null) (opts.log ?? defaultLog)(`removed ${stale.length} temporary file(s) an interrupted run left in ${opts.outDir}`);
+    if (removedTemps.length && opts.log !== null) (opts.log ?? defaultLog)(`removed ${removedTemps.length} temporary file(s) an interrupted run left in ${opts.outDir}`);
     return await fitInFolder(opts);
   } finally {
-    await unlock();
+    await release();
+  }
+}
+
+/**
+ * Refuses a folder that is not fit's to write: another kind's run folder (a synthesis run: its
+ * status.json or config.json), or a status.json of another format version. A damaged status.json
+ * is only the state of this run and is rewritten.
+ */
+export async function checkFitFolder(dir: string): Promise<void> {
+  await readStatus(dir, 'fit', { tolerateDamaged: true });
+  const cfg = path.join(dir, 'config.json');
+  const text = await fsp.readFile(cfg, 'utf8').catch(() => null);
+  if (text === null) return;
+  let c: Record<string, unknown> | null = null;
+  try {
+    c = JSON.parse(text);
+  } catch {
+    return; // fit's own config.json is a record, written again by fitRun
+  }
+  if (c && typeof c === 'object' && (c.kind === 'synthesis' || (typeof c.key === 'string' && 'parameters' in c))) {
+    throw foreign(cfg, 'fit', 'is the config.json of a synthesis run, not of a fit run');
   }
 }
 
@@ -361,9 +397,12 @@ async function fitInFolder<I>(opts: FitOptions<I>): Promise<FitResult> {
   const ckpt = opts.resume === false ? null : await run.readCheckpoint();
   if (ckpt) {
     const m = ckpt.meta;
-    if (JSON.stringify(m.fingerprint) !== JSON.stringify(fp)) {
-      throw new Error(`fit: ${run.file('checkpoint.bin')} belongs to a run with other data or settings; pass resume: false to start over`);
+    compareFingerprint(run.file('checkpoint.bin'), 'fit', fp, m.fingerprint, FIT_WAY_OUT);
+    const p = m.position;
+    if (!(p.epoch >= 0 && p.epoch <= s.epochs && p.batch >= 0 && p.batch <= perEpoch && p.step === p.epoch * perEpoch + p.batch)) {
+      throw runFileError(run.file('checkpoint.bin'), `position epoch ${p.epoch}, batch ${p.batch}, step ${p.step} does not fit the plan (${s.epochs} epoch(s) × ${perEpoch} steps)`, FIT_WAY_OUT);
     }
+    await run.checkLog(m.logBytes);
     student.load({ kind: m.student.kind, config: m.student.config, tensors: unprefixed('student.', ckpt.tensors) });
     optimizer.load({ name: m.optimizer.name, t: m.optimizer.t, tensors: unprefixed('opt.', ckpt.tensors) });
     callbacks.forEach((cb, i) => {
@@ -400,10 +439,14 @@ async function fitInFolder<I>(opts: FitOptions<I>): Promise<FitResult> {
     record: (entry) => run.record(entry),
   };
 
-  const status = async (state: string, extra: Record<string, unknown> = {}): Promise<void> => {
-    await run.status({
-      state, epoch: pos.epoch, epochs: s.epochs, step: pos.step, totalSteps,
-      lastEpochLoss: pos.epochLosses.at(-1) ?? null, startedAt, ...extra,
+  /** status.json: running → STARTED; finished / stopped_early → FINISHED; interrupted / failed → FAILED (outcome says which). */
+  const status = async (outcome: FitStatus | 'running' | 'failed', extra: Record<string, unknown> = {}): Promise<void> => {
+    const state: RunState = outcome === 'running' ? 'STARTED' : outcome === 'finished' || outcome === 'stopped_early' ? 'FINISHED' : 'FAILED';
+    await run.status(state, {
+      stage: outcome === 'running' ? 'train' : 'done', outcome, progress: totalSteps ? pos.step / totalSteps : 0,
+      epoch: pos.epoch, epochs: s.epochs, step: pos.step, totalSteps,
+      lastEpochLoss: pos.epochLosses.at(-1) ?? null, startedAt,
+      ...(outcome === 'interrupted' ? { error: 'interrupted; run the same fit again to resume' } : {}), ...extra,
     });
   };
 
@@ -417,7 +460,7 @@ async function fitInFolder<I>(opts: FitOptions<I>): Promise<FitResult> {
     const st = student.state();
     const opt = optimizer.state();
     const meta: CheckpointMeta = {
-      version: 1, fingerprint: fp, position: { ...pos, epochLosses: [...pos.epochLosses] },
+      version: 2, fingerprint: fp, position: { ...pos, epochLosses: [...pos.epochLosses] },
       optimizer: { name: opt.name, t: opt.t }, callbacks: cbState,
       student: { kind: st.kind, config: st.config }, logBytes, startedAt,
     };
@@ -447,7 +490,7 @@ async function fitInFolder<I>(opts: FitOptions<I>): Promise<FitResult> {
         const batch = loss.batch(data, order, start, Math.min(n, start + s.batchSize));
         const lr = learningRate(s.lr, pos.step, totalSteps, s.scheduler);
         const value = await lossStep(student, batch, optimizer, lr, s.score);
-        if (!Number.isFinite(value)) throw new Error(`fit: loss became ${value} at step ${pos.step} (lower the learning rate?)`);
+        if (!Number.isFinite(value)) throw new OptionsError(`fit: loss became ${value} at step ${pos.step} (lower the learning rate?)`);
         stepLosses.push(value);
         pos.step++;
         pos.batch++;

@@ -41,7 +41,11 @@ import { LOSS_NAMES, type LossName, type TrainItem } from './losses';
 import { retrievalEvaluator } from './evaluation';
 import { exportStatic } from './export';
 import { importFullStudent } from './import-weights';
-import { fit, type FitResult } from './fit';
+import { checkFitFolder, fit, type FitResult } from './fit';
+import { DataError } from '../data/errors';
+import { ModelError } from '../models/errors';
+import { isUserError, OptionsError } from '../util/errors';
+import { claimFolder } from '../util/run-folder';
 import { writeJsonAtomic } from './io';
 import type { Score } from './losses/margin-mse';
 import { normalizeExample, type Example, type Student } from './student';
@@ -136,7 +140,7 @@ export interface FitRunResult extends FitResult {
 /** train.jsonl rows as text examples (the synthesis format: query, positive, negative, margin). */
 export async function readTrainRows(train: string, max = Infinity): Promise<TextExample[]> {
   const stat = await fsp.stat(train).catch(() => null);
-  if (!stat) throw new Error(`fit: ${train} does not exist`);
+  if (!stat) throw new DataError(train, undefined, 'does not exist (--train)');
   const file = stat.isDirectory() ? path.join(train, 'train.jsonl') : train;
   const rows: TextExample[] = [];
   for await (const { no, text } of readLines(file)) {
@@ -145,26 +149,26 @@ export async function readTrainRows(train: string, max = Infinity): Promise<Text
     try {
       r = JSON.parse(text) as TextExample;
     } catch (e) {
-      throw new Error(`${file}:${no}: bad JSON: ${(e as Error).message}`);
+      throw new DataError(file, no, `bad JSON: ${(e as Error).message}`);
     }
-    if (typeof r.query !== 'string' || typeof r.positive !== 'string') throw new Error(`${file}:${no}: query and positive must be strings`);
+    if (typeof r.query !== 'string' || typeof r.positive !== 'string') throw new DataError(file, no, 'query and positive must be strings');
     // checked here, with the line, rather than later as "example <index>"
     const negatives = r.negatives ?? (r.negative !== undefined ? [r.negative] : []);
     const margins = r.margins ?? (r.margin !== undefined ? [r.margin] : []);
-    if (!Array.isArray(negatives) || !negatives.length || negatives.some((n) => typeof n !== 'string')) throw new Error(`${file}:${no}: needs a negative (a string) or negatives (strings)`);
-    if (!Array.isArray(margins) || margins.length !== negatives.length) throw new Error(`${file}:${no}: ${negatives.length} negative(s) but ${Array.isArray(margins) ? margins.length : 0} margin(s)`);
+    if (!Array.isArray(negatives) || !negatives.length || negatives.some((n) => typeof n !== 'string')) throw new DataError(file, no, 'needs a negative (a string) or negatives (strings)');
+    if (!Array.isArray(margins) || margins.length !== negatives.length) throw new DataError(file, no, `${negatives.length} negative(s) but ${Array.isArray(margins) ? margins.length : 0} margin(s)`);
     const bad = margins.findIndex((m) => typeof m !== 'number' || !Number.isFinite(m));
-    if (bad >= 0) throw new Error(`${file}:${no}: margin ${JSON.stringify(margins[bad])} is not a finite number`);
+    if (bad >= 0) throw new DataError(file, no, `margin ${JSON.stringify(margins[bad])} is not a finite number`);
     rows.push(r);
     if (rows.length >= max) break;
   }
-  if (rows.length === 0) throw new Error(`fit: ${file} holds no examples`);
+  if (rows.length === 0) throw new DataError(file, undefined, 'holds no examples');
   return rows;
 }
 
 function vocabSize(tokenizerDir: string, json: unknown): number {
   const vocab = (json as { model?: { vocab?: Record<string, number> | [string, number][] } }).model?.vocab;
-  if (!vocab) throw new Error(`fit: cannot read the vocabulary size from ${tokenizerDir}/tokenizer.json`);
+  if (!vocab) throw new ModelError(`${tokenizerDir}/tokenizer.json: cannot read the vocabulary size (no model.vocab)`);
   // a loop, not Math.max(...ids): vocabularies of 150k+ tokens overflow the call stack as arguments
   let max = Array.isArray(vocab) ? vocab.length - 1 : -1;
   if (!Array.isArray(vocab)) for (const id of Object.values(vocab)) if (id > max) max = id;
@@ -261,14 +265,14 @@ export interface EvalData {
 export async function readEvalData(o: Pick<FitRunOptions, 'evalData' | 'evalSplit' | 'read' | 'seed'>): Promise<EvalData> {
   const p = o.evalData as string;
   const stat = await fsp.stat(p).catch(() => null);
-  if (!stat) throw new Error(`fit: evaluation data ${p} does not exist`);
+  if (!stat) throw new DataError(p, undefined, 'does not exist (--eval-data)');
   if (stat.isDirectory()) {
     const b: BeirDataset = await readBeir(p, { split: o.evalSplit ?? 'test' });
     return { queries: b.queries, corpus: b.corpus, qrels: b.qrels, excludeSelf: false, convention: 'trec' };
   }
   const r = await readTrainingData(p, { seed: o.seed, ...o.read });
   if (r.data.kind !== 'labeled' && r.data.kind !== 'pairs') {
-    throw new Error(`fit: evaluation data ${p} holds ${r.data.kind} data; evaluation needs a BEIR folder, labeled items (relevant = same label) or (query, document) pairs`);
+    throw new DataError(p, undefined, `evaluation data holds ${r.data.kind} data; evaluation needs a BEIR folder, labeled items (relevant = same label) or (query, document) pairs`);
   }
   const e = evaluationSet(r.data, undefined, { queryFile: p });
   return { queries: e.queries, corpus: e.corpus, qrels: e.qrels, excludeSelf: e.excludeSelf, convention: 'docarray', how: e.how };
@@ -302,7 +306,7 @@ const KIND_LOSS_WHY: Record<keyof typeof KIND_LOSSES, string> = {
 /** True when the path is a synthesis run folder or a JSONL file whose first record is a synthesized row. */
 async function synthesizedRows(train: string): Promise<boolean> {
   const stat = await fsp.stat(train).catch(() => null);
-  if (!stat) throw new Error(`fit: ${train} does not exist`);
+  if (!stat) throw new DataError(train, undefined, 'does not exist (--train)');
   if (stat.isDirectory()) return fsp.access(path.join(train, 'train.jsonl')).then(() => true, () => false);
   if (!/\.(jsonl|ndjson)$/i.test(train)) return false;
   for await (const { text } of readLines(train)) {
@@ -322,7 +326,7 @@ async function synthesizedRows(train: string): Promise<boolean> {
  * o.loss names one; a loss the kind cannot train is an error that lists those it can.
  */
 export async function readTrainSet(o: Pick<FitRunOptions, 'train' | 'read' | 'loss' | 'maxExamples' | 'seed'>): Promise<TrainSet> {
-  if (o.loss !== undefined && !(LOSS_NAMES as readonly string[]).includes(o.loss)) throw new Error(`fit: unknown loss '${o.loss}' (${LOSS_NAMES.join(', ')})`);
+  if (o.loss !== undefined && !(LOSS_NAMES as readonly string[]).includes(o.loss)) throw new OptionsError(`fit: unknown loss '${o.loss}' (${LOSS_NAMES.join(', ')})`);
   let reading: DataReading | null = null;
   let rows: TextExample[] | null = null;
   if (await synthesizedRows(o.train)) {
@@ -334,11 +338,11 @@ export async function readTrainSet(o: Pick<FitRunOptions, 'train' | 'read' | 'lo
   const kind = rows ? 'margins' : (reading as DataReading).data.kind;
   const file = reading?.file ?? o.train;
   if (kind === 'texts') {
-    throw new Error(`fit: ${file} is a list of texts (no pairs, scores, labels or margins): not training data by itself; synthesize Margin-MSE rows from it (synthtune synthesize --queries/--corpus ${file}) and fit on the run folder`);
+    throw new DataError(file, undefined, `is a list of texts (no pairs, scores, labels or margins): not training data by itself; synthesize Margin-MSE rows from it (synthtune synthesize --queries/--corpus ${file}) and fit on the run folder`);
   }
   const allowed = KIND_LOSSES[kind];
   const loss: Choice<LossName> = o.loss !== undefined ? optionChoice(o.loss) : { value: allowed[0], source: 'auto', why: KIND_LOSS_WHY[kind] };
-  if (!allowed.includes(loss.value)) throw new Error(`fit: --loss ${loss.value} cannot train ${kind} data (${file}); it trains with ${allowed.join(' or ')}`);
+  if (!allowed.includes(loss.value)) throw new OptionsError(`fit: --loss ${loss.value} cannot train ${kind} data (${file}); it trains with ${allowed.join(' or ')}`);
   const data = reading
     ? { kind, file: reading.file, format: reading.format, why: reading.why }
     : { kind, file: o.train, format: 'run', why: ['synthesized rows (query, positive, negative(s), margin(s))'] };
@@ -348,7 +352,7 @@ export async function readTrainSet(o: Pick<FitRunOptions, 'train' | 'read' | 'lo
   }
   let items = textItems((reading as DataReading).data, file);
   if (o.maxExamples !== undefined) items = firstItems(items, o.maxExamples);
-  if (!items.items.length) throw new Error(`fit: ${file} holds no training items`);
+  if (!items.items.length) throw new DataError(file, undefined, 'holds no training items');
   return { loss, data, rows: null, items };
 }
 
@@ -368,7 +372,7 @@ function splitRows(o: FitRunOptions, rows: TextExample[]): { train: TextExample[
 /** CosineSimilarityLoss compares cosines: its score is cosine (an error when dot was asked for). */
 function lossScore(set: TrainSet, score: Choice<Score>): Choice<Score> {
   if (set.loss.value !== 'CosineSimilarityLoss' || score.value === 'cosine') return score;
-  if (score.source === 'option') throw new Error('fit: CosineSimilarityLoss compares cosine similarities with the scores; --score dot does not apply (use CoSENTLoss for dot products)');
+  if (score.source === 'option') throw new OptionsError('fit: CosineSimilarityLoss compares cosine similarities with the scores; --score dot does not apply (use CoSENTLoss for dot products)');
   return { value: 'cosine', source: 'auto', why: 'CosineSimilarityLoss fits the cosine similarity of each pair to its score' };
 }
 
@@ -390,7 +394,7 @@ async function trainStudent<I>(
   if (margins) {
     const rows = train as ReturnType<typeof normalizeExample<I>>[];
     if (o.marginScale !== undefined) {
-      if (!(o.marginScale > 0)) throw new Error('fit: marginScale must be > 0');
+      if (!(o.marginScale > 0)) throw new OptionsError('fit: marginScale must be > 0');
       scale = optionChoice(o.marginScale);
     } else {
       const m = await studentMargins(student, rows, score, { max: 2000, seed: o.seed ?? 0 });
@@ -433,12 +437,27 @@ async function trainStudent<I>(
   return { result, config };
 }
 
+/**
+ * Claims <out> (a synthesis run folder or another program's is refused; one live process at a
+ * time; temporary files of killed writers removed), then trains and exports into it.
+ */
 export async function fitRun(o: FitRunOptions): Promise<FitRunResult> {
+  await fsp.mkdir(o.out, { recursive: true });
+  await checkFitFolder(o.out);
+  const { release } = await claimFolder(o.out);
+  try {
+    return await fitRunClaimed(o);
+  } finally {
+    await release();
+  }
+}
+
+async function fitRunClaimed(o: FitRunOptions): Promise<FitRunResult> {
   const print = o.log === undefined ? (l: string) => process.stderr.write(`${l}\n`) : o.log ?? (() => undefined);
   const set = await readTrainSet(o);
-  if (!set.rows && o.marginScale !== undefined) throw new Error(`fit: marginScale (--margin-scale) is Margin-MSE's; ${set.loss.value} on ${set.data.kind} data has no margins to scale`);
-  if (o.lossScale !== undefined && !(o.lossScale > 0)) throw new Error('fit: lossScale must be > 0');
-  if (o.lossScale !== undefined && ['MarginMSELoss', 'CosineSimilarityLoss'].includes(set.loss.value)) throw new Error(`fit: lossScale (--loss-scale) does not apply to ${set.loss.value}`);
+  if (!set.rows && o.marginScale !== undefined) throw new OptionsError(`fit: marginScale (--margin-scale) is Margin-MSE's; ${set.loss.value} on ${set.data.kind} data has no margins to scale`);
+  if (o.lossScale !== undefined && !(o.lossScale > 0)) throw new OptionsError('fit: lossScale must be > 0');
+  if (o.lossScale !== undefined && ['MarginMSELoss', 'CosineSimilarityLoss'].includes(set.loss.value)) throw new OptionsError(`fit: lossScale (--loss-scale) does not apply to ${set.loss.value}`);
   const allRows = set.rows ?? [];
   const beir: EvalData | null = o.evalData ? await readEvalData(o) : null;
   if (beir?.how) print(`fit: evaluation on ${o.evalData}: ${beir.queries.length} queries, ${beir.corpus.length} index items; ${beir.how}`);
@@ -458,15 +477,15 @@ export async function fitRun(o: FitRunOptions): Promise<FitRunResult> {
   const { train: trainRows, heldOut: heldRows, choice: heldOut } = split;
 
   if (o.method === 'adapter') {
-    if (!o.model) throw new Error('fit: --model (the frozen encoder) is required for the adapter');
+    if (!o.model) throw new OptionsError('fit: --model (the frozen encoder) is required for the adapter');
     const enc = await loadEncoder(o.model);
     try {
       if (enc.folder.moduleTypes[0] === 'StaticEmbedding') {
-        throw new Error(`fit: ${enc.modelDir} is a static embedding model (a StaticEmbedding module); the adapter is for transformer encoders — train a static model with --method static`);
+        throw new ModelError(`fit: ${enc.modelDir} is a static embedding model (a StaticEmbedding module); the adapter is for transformer encoders — train a static model with --method static`);
       }
-      if (enc.asymmetric) throw new Error(`fit: ${enc.modelDir} already encodes queries and documents differently (a Router module); train the adapter on a symmetric encoder`);
+      if (enc.asymmetric) throw new ModelError(`fit: ${enc.modelDir} already encodes queries and documents differently (a Router module); train the adapter on a symmetric encoder`);
       if ((o.sides ?? 'query') === 'query' && enc.pooling === 'model') {
-        throw new Error(`fit: a query-only adapter needs a base whose modules.json declares its Pooling (${enc.modelDir} has only its graph's sentence_embedding), so its export can route queries and documents; use --both-sides`);
+        throw new ModelError(`fit: a query-only adapter needs a base whose modules.json declares its Pooling (${enc.modelDir} has only its graph's sentence_embedding), so its export can route queries and documents; use --both-sides`);
       }
       print(`fit: encoding the training texts with ${enc.modelDir} (dim ${enc.dim})`);
       logPrompts(enc, print);
@@ -502,9 +521,9 @@ export async function fitRun(o: FitRunOptions): Promise<FitRunResult> {
   }
 
   if (o.method === 'full') return fitFull(o, set, trainRows, heldRows, heldOut, beir, ks, modelDir, print, warn);
-  if (o.method !== 'static') throw new Error(`fit: unknown method '${String(o.method)}' (adapter | static | full)`);
+  if (o.method !== 'static') throw new OptionsError(`fit: unknown method '${String(o.method)}' (adapter | static | full)`);
   const tokDir = o.tokenizer ?? o.model;
-  if (!tokDir) throw new Error('fit: --tokenizer (or --model) is required for the static student');
+  if (!tokDir) throw new OptionsError('fit: --tokenizer (or --model) is required for the static student');
   const tokenizer = TextTokenizer.fromFolder(tokDir);
   const V = vocabSize(tokDir, JSON.parse(await fsp.readFile(path.join(tokDir, 'tokenizer.json'), 'utf8')));
   const ids = (t: string): number[] => tokenizer.encode(t).ids;
@@ -552,9 +571,9 @@ async function fitFull(
   o: FitRunOptions, set: TrainSet, trainRows: TextExample[], heldRows: TextExample[], heldOut: Choice<number>, beir: EvalData | null, ks: number[],
   modelDir: string, print: (l: string) => void, warn: string | null,
 ): Promise<FitRunResult> {
-  if (!o.model) throw new Error('fit: --model (the BERT or DistilBERT model folder to fine-tune) is required for method full');
+  if (!o.model) throw new OptionsError('fit: --model (the BERT or DistilBERT model folder to fine-tune) is required for method full');
   const stat = await fsp.stat(o.model).catch(() => null);
-  if (!stat?.isDirectory()) throw new Error(`fit: ${o.model} is not a model folder (method full needs a local folder with config.json, tokenizer.json and model.safetensors or onnx/model.onnx)`);
+  if (!stat?.isDirectory()) throw new ModelError(`fit: ${o.model} is not a model folder (method full needs a local folder with config.json, tokenizer.json and model.safetensors or onnx/model.onnx)`);
   // the acceptance check's samples: the first distinct training texts (queries and documents)
   const sides = set.items ? sideTexts(firstItems(set.items, 50)) : null;
   const sampleTexts = sides
@@ -567,7 +586,7 @@ async function fitFull(
     if (!graph) print(`fit: ${o.model} has no ONNX graph: the imported weights are not checked against onnxruntime (the native forward pass is checked against PyTorch by the conformance suite)`);
     imported = await importFullStudent(o.model, { sampleTexts, threads: o.threads, maxLength: o.maxLength, device: o.device ?? 'auto', precision: o.precision, check: graph !== null });
   } catch (e) {
-    throw new Error(`fit: ${(e as Error).message}`);
+    throw isUserError(e) ? e : new ModelError(`fit: ${o.model}: ${(e as Error)?.message ?? String(e)}`, { cause: e });
   }
   const { student: inner, tokenizer, weights, check, head } = imported;
   const c = inner.config;
@@ -585,7 +604,7 @@ async function fitFull(
   const qp = folder.prompts[sidePromptName(folder, 'query') ?? ''] ?? '';
   const dp = folder.prompts[sidePromptName(folder, 'document') ?? ''] ?? '';
   if ((qp || dp) && folder.pooling && !folder.pooling.includePrompt) {
-    throw new Error(`fit: ${path.join(o.model, folder.pooling.path, 'config.json')} excludes prompts from pooling (include_prompt false), which method full does not support`);
+    throw new ModelError(`fit: ${path.join(o.model, folder.pooling.path, 'config.json')} excludes prompts from pooling (include_prompt false), which method full does not support`);
   }
   if (qp || dp) print(`fit: prompts: queries ${JSON.stringify(qp)}, documents ${JSON.stringify(dp)}`);
   const lower = (t: string) => (folder.doLowerCase ? t.toLowerCase() : t);

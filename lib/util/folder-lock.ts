@@ -20,12 +20,15 @@ export function pidAlive(pid: number): boolean {
 
 export class FolderInUseError extends RunError {
   constructor(readonly folder: string, readonly pid: number) {
-    super(folder, `run folder ${folder} is in use by process ${pid} (another synthtune run writes there); wait for it to end, or choose another folder`);
+    super(path.join(folder, 'lock'), `run folder ${folder} is in use by process ${pid} (another synthtune run writes there; its lock: ${path.join(folder, 'lock')}); wait for it to end, or choose another --out`);
     this.name = 'FolderInUseError';
   }
 }
 
-/** Takes the folder's lock (stale locks are taken over); returns the function that releases it. */
+/**
+ * Takes the folder's lock (stale locks are taken over); returns the function that releases it.
+ * Re-entrant within a process: taking a lock this process holds returns a release that does nothing.
+ */
 export async function lockFolder(folder: string, name = 'lock'): Promise<() => Promise<void>> {
   await fsp.mkdir(folder, { recursive: true });
   const f = path.join(folder, name);
@@ -41,10 +44,12 @@ export async function lockFolder(folder: string, name = 'lock'): Promise<() => P
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
     }
     const pid = Number(await fsp.readFile(f, 'utf8').catch(() => ''));
-    if (pid && pid !== process.pid && pidAlive(pid)) throw new FolderInUseError(folder, pid);
+    // held by this process already (fitRun around fit()): the outer holder releases it
+    if (pid === process.pid) return async () => undefined;
+    if (pid && pidAlive(pid)) throw new FolderInUseError(folder, pid);
     await fsp.rm(f, { force: true });
   }
-  throw new Error(`could not lock ${folder}`);
+  throw new RunError(f, `could not take the lock ${f} (other processes keep taking it); wait for them to end, or choose another --out`);
 }
 
 /** Removes temporary files of writers that are gone (`.<file>.<pid>.<hex>.tmp`); returns their names. */

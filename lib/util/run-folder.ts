@@ -193,9 +193,9 @@ export function fingerprintDifferences(want: Fingerprint, got: Partial<Fingerpri
 }
 
 /** A RunError when the folder (file) holds another run than `want`. */
-export function compareFingerprint(file: string, kind: RunKind, want: Fingerprint, got: Partial<Fingerprint>): void {
+export function compareFingerprint(file: string, kind: RunKind, want: Fingerprint, got: Partial<Fingerprint>, wayOut = WAY_OUT): void {
   const diff = fingerprintDifferences(want, got);
-  if (diff.length) throw runFileError(file, `holds another ${kind} run (differs in: ${diff.join('; ')})`);
+  if (diff.length) throw runFileError(file, `holds another ${kind} run (differs in: ${diff.join('; ')})`, wayOut);
 }
 
 // ---- tensor files ------------------------------------------------------------------------------
