@@ -35,12 +35,14 @@
  * source lacks is an error naming it.
  */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
-import { bertConfigFromHf, bertWeightShapes, transpose2d, type BertConfig, type NamedTensor, type WeightMap } from './onnx/bert';
+import { bertConfigFromHf, bertWeightShapes, checkBertConfig, transpose2d, type BertConfig, type NamedTensor, type WeightMap } from './onnx/bert';
 import { distilbertToBertName } from './onnx/distilbert';
 import { mpnetToBertName } from './onnx/mpnet';
 import { decodeModel, type ModelProtoObj, type NodeProtoObj, type TensorProtoObj } from './onnx/proto';
 import { ModelError } from './errors';
+import { readModelJson } from './json-file';
 
 // ---------------------------------------------------------------------------------------------
 // numbers
@@ -58,7 +60,7 @@ export function halfToFloat(h: number): number {
 function decodeFloats(bytes: Uint8Array, dtype: 'F32' | 'F16' | 'BF16' | 'F64', count: number, what: string): Float32Array {
   const width = { F32: 4, F16: 2, BF16: 2, F64: 8 }[dtype];
   if (bytes.byteLength !== count * width) {
-    throw new Error(`${what}: ${bytes.byteLength} bytes for ${count} ${dtype} values (expected ${count * width})`);
+    throw new ModelError(`${what}: ${bytes.byteLength} bytes for ${count} ${dtype} values (expected ${count * width})`);
   }
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const out = new Float32Array(count);
@@ -92,15 +94,15 @@ const FLOAT_DTYPES = new Set(['F32', 'F16', 'BF16', 'F64']);
 export function readSafetensors(fileOrBytes: string | Uint8Array): SafetensorsFile {
   const what = typeof fileOrBytes === 'string' ? fileOrBytes : 'safetensors';
   const bytes = typeof fileOrBytes === 'string' ? new Uint8Array(fs.readFileSync(fileOrBytes)) : fileOrBytes;
-  if (bytes.byteLength < 8) throw new Error(`${what}: too short for a safetensors file`);
+  if (bytes.byteLength < 8) throw new ModelError(`${what}: too short for a safetensors file`);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const n = Number(dv.getBigUint64(0, true));
-  if (!(n > 1 && 8 + n <= bytes.byteLength)) throw new Error(`${what}: bad header length ${n} (file has ${bytes.byteLength} bytes)`);
+  if (!(n > 1 && 8 + n <= bytes.byteLength)) throw new ModelError(`${what}: bad header length ${n} (file has ${bytes.byteLength} bytes)`);
   let header: Record<string, unknown>;
   try {
     header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n))) as Record<string, unknown>;
   } catch (e) {
-    throw new Error(`${what}: the header is not JSON (${(e as Error).message})`);
+    throw new ModelError(`${what}: the header is not JSON (${(e as Error).message})`);
   }
   const body = bytes.subarray(8 + n);
   const tensors: SafetensorsFile['tensors'] = new Map();
@@ -113,14 +115,15 @@ export function readSafetensors(fileOrBytes: string | Uint8Array): SafetensorsFi
     }
     const t = v as { dtype?: string; shape?: number[]; data_offsets?: [number, number] };
     if (typeof t?.dtype !== 'string' || !Array.isArray(t.shape) || !Array.isArray(t.data_offsets)) {
-      throw new Error(`${what}: bad header entry for '${name}'`);
+      throw new ModelError(`${what}: bad header entry for '${name}'`);
     }
     if (!FLOAT_DTYPES.has(t.dtype)) {
       skipped.push(name);
       continue;
     }
+    if (!t.shape.every((x) => Number.isInteger(x) && x >= 0)) throw new ModelError(`${what}: '${name}' has shape [${t.shape.join(', ')}], not a list of sizes`);
     const [b, e] = t.data_offsets;
-    if (!(b >= 0 && e >= b && e <= body.byteLength)) throw new Error(`${what}: '${name}' has data offsets [${b}, ${e}] outside the ${body.byteLength}-byte data`);
+    if (!(b >= 0 && e >= b && e <= body.byteLength)) throw new ModelError(`${what}: '${name}' has data offsets [${b}, ${e}] outside the ${body.byteLength}-byte data`);
     const count = t.shape.reduce((a, x) => a * x, 1);
     const data = decodeFloats(body.subarray(b, e), t.dtype as 'F32', count, `${what}: '${name}'`);
     tensors.set(name, { dims: [...t.shape], data, dtype: t.dtype });
@@ -203,7 +206,7 @@ export interface ImportedWeights {
 
 function missingError(source: string, missing: [string, number[]][], extra = ''): Error {
   const list = missing.slice(0, 8).map(([n, d]) => `'${n}' [${d.join(', ')}]`).join(', ');
-  return new Error(`${source} lacks ${missing.length} tensor(s) this BERT configuration needs: ${list}${missing.length > 8 ? ', …' : ''}${extra}`);
+  return new ModelError(`${source} lacks ${missing.length} tensor(s) this BERT configuration needs: ${list}${missing.length > 8 ? ', …' : ''}${extra}`);
 }
 
 function shapeEq(a: number[], b: number[]): boolean {
@@ -229,7 +232,7 @@ export function bertWeightsFromSafetensors(file: SafetensorsFile, config: BertCo
       data = transpose2d(data, d[0], d[1]);
       d = [d[1], d[0]];
     }
-    if (!shapeEq(d, dims)) throw new Error(`${source}: '${e.raw}' has shape [${e.t.dims.join(', ')}], expected [${dims.join(', ')}]`);
+    if (!shapeEq(d, dims)) throw new ModelError(`${source}: '${e.raw}' has shape [${e.t.dims.join(', ')}], expected [${dims.join(', ')}]`);
     weights.set(name, { dims: [...dims], data });
     origin.set(name, `${source}: ${e.raw}`);
   }
@@ -250,7 +253,7 @@ export function initializerFloats(t: TensorProtoObj): Float32Array | null {
   if (t.raw_data && t.raw_data.byteLength) return decodeFloats(t.raw_data, dtype, count, `ONNX initializer '${t.name}'`);
   if (t.float_data && t.float_data.length === count) return Float32Array.from(t.float_data);
   if (count === 0) return new Float32Array(0);
-  throw new Error(`ONNX initializer '${t.name}' holds no data (external data files are not supported; re-export the model with the weights inside the .onnx file)`);
+  throw new ModelError(`ONNX initializer '${t.name}' holds no data (external data files are not supported; re-export the model with the weights inside the .onnx file)`);
 }
 
 type Role = 'query' | 'key' | 'value' | 'attnOut' | 'inter' | 'out';
@@ -288,10 +291,12 @@ interface Linear {
 /** BERT weights (HF names and layout) from an ONNX model's initializers, following its graph. */
 export function bertWeightsFromOnnx(model: ModelProtoObj, config: BertConfig, source = 'onnx/model.onnx'): ImportedWeights {
   const g = model.graph;
+  if (!g) throw new ModelError(`${source}: holds no graph (not an ONNX model, or a damaged one)`);
   const inits = new Map<string, TensorProtoObj>();
   for (const t of g.initializer ?? []) inits.set(t.name, t);
   const producer = new Map<string, NodeProtoObj>();
   const consumers = new Map<string, { node: NodeProtoObj; index: number }[]>();
+  g.node ??= [];
   g.node.forEach((node) => {
     for (const o of node.output ?? []) producer.set(o, node);
     (node.input ?? []).forEach((i, index) => {
@@ -311,7 +316,7 @@ export function bertWeightsFromOnnx(model: ModelProtoObj, config: BertConfig, so
     let f = floatsCache.get(name);
     if (!f) {
       const x = initializerFloats(inits.get(name)!);
-      if (!x) throw new Error(`${source}: initializer '${name}' is not a floating-point tensor`);
+      if (!x) throw new ModelError(`${source}: initializer '${name}' is not a floating-point tensor`);
       floatsCache.set(name, x);
       f = x;
     }
@@ -358,10 +363,10 @@ export function bertWeightsFromOnnx(model: ModelProtoObj, config: BertConfig, so
     if (!want) return;
     if (weights.has(name)) {
       if (initOf.get(name) === init) return;
-      throw new Error(`${source}: both initializers '${initOf.get(name)}' and '${init}' map to '${name}'`);
+      throw new ModelError(`${source}: both initializers '${initOf.get(name)}' and '${init}' map to '${name}'`);
     }
     initOf.set(name, init);
-    if (!shapeEq(dims, want)) throw new Error(`${source}: initializer '${init}' maps to '${name}' but has shape [${dims.join(', ')}], expected [${want.join(', ')}]`);
+    if (!shapeEq(dims, want)) throw new ModelError(`${source}: initializer '${init}' maps to '${name}' but has shape [${dims.join(', ')}], expected [${want.join(', ')}]`);
     weights.set(name, { dims: want, data });
     origin.set(name, `${source}: ${init}${how ? ` (${how})` : ''}`);
   };
@@ -413,7 +418,7 @@ export function bertWeightsFromOnnx(model: ModelProtoObj, config: BertConfig, so
   const seen = new Set<string>();
   for (const l of linears) {
     if (!l.prefix || !expected.has(`${l.prefix}.weight`)) continue;
-    if (seen.has(l.prefix)) throw new Error(`${source}: two MatMul weights map to '${l.prefix}.weight' (${l.init} and another)`);
+    if (seen.has(l.prefix)) throw new ModelError(`${source}: two MatMul weights map to '${l.prefix}.weight' (${l.init} and another)`);
     seen.add(l.prefix);
     setLinear(l);
     // renamed biases follow their MatMul
@@ -544,26 +549,77 @@ export interface FolderWeights extends ImportedWeights {
 }
 
 function readJson(file: string): Record<string, unknown> | undefined {
-  if (!fs.existsSync(file)) return undefined;
-  try {
-    return JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
-  } catch (e) {
-    throw new ModelError(`could not parse ${file}: ${(e as Error).message}`);
+  return readModelJson(file, true);
+}
+
+/** The most layers a model may declare (the native core's limit). */
+const MAX_LAYERS = 1024;
+
+/**
+ * The shape keys of a Hugging Face config.json, checked by name before anything is sized from them:
+ * positive integers (max_position_embeddings ≥ 3: [CLS], a token, [SEP]), at most MAX_LAYERS layers,
+ * heads dividing the hidden size, and weights that fit in this machine's memory
+ * (`bytesPerParameter`: 4 for the weights, 16 to train them with Adam).
+ */
+export function checkHfShape(json: Record<string, unknown>, file: string, bytesPerParameter = 4): void {
+  const int = (k: string, min: number, max = Number.MAX_SAFE_INTEGER) => {
+    const v = json[k];
+    if (v === undefined) return undefined;
+    if (!(typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max)) {
+      throw new ModelError(`${file}: ${k} must be an integer in [${min}, ${max === Number.MAX_SAFE_INTEGER ? '…' : max}], got ${JSON.stringify(v)}`);
+    }
+    return v;
+  };
+  const V = int('vocab_size', 1) ?? int('n_words', 1);
+  const H = int('hidden_size', 1) ?? int('dim', 1);
+  const L = int('num_hidden_layers', 1, MAX_LAYERS) ?? int('n_layers', 1, MAX_LAYERS);
+  const A = int('num_attention_heads', 1) ?? int('n_heads', 1);
+  const I = int('intermediate_size', 1) ?? int('hidden_dim', 1);
+  const P = int('max_position_embeddings', 3);
+  int('type_vocab_size', 0);
+  const eps = json.layer_norm_eps;
+  if (eps !== undefined && !(typeof eps === 'number' && eps > 0 && eps < 1)) throw new ModelError(`${file}: layer_norm_eps must be a number in (0, 1), got ${JSON.stringify(eps)}`);
+  if (H !== undefined && A !== undefined && H % A !== 0) throw new ModelError(`${file}: hidden_size ${H} is not divisible by num_attention_heads ${A}`);
+  if (V !== undefined && H !== undefined) {
+    const params = (V + (P ?? 512) + 2) * H + (L ?? 1) * (4 * H * H + 2 * H * (I ?? 4 * H) + 9 * H + (I ?? 4 * H));
+    const need = params * bytesPerParameter;
+    if (need > os.totalmem()) {
+      const gb = (x: number) => `${(x / 2 ** 30).toFixed(1)} GB`;
+      throw new ModelError(`${file}: this configuration has ${(params / 1e9).toFixed(2)} billion parameters and needs ${gb(need)}${bytesPerParameter > 4 ? ' to train' : ''}; this machine has ${gb(os.totalmem())}`);
+    }
   }
 }
 
 /**
  * The BertConfig of a model folder's config.json (model_type bert, distilbert, roberta, xlm-roberta,
- * mpnet; any other is refused with an error naming it).
+ * mpnet; any other is refused with an error naming it). Errors name the file and the key.
  */
-export function folderBertConfig(dir: string): BertConfig {
-  const json = readJson(path.join(dir, 'config.json'));
-  if (!json) throw new Error(`${dir}: no config.json`);
+export function folderBertConfig(dir: string, bytesPerParameter = 4): BertConfig {
+  const file = path.join(dir, 'config.json');
+  const json = readJson(file);
+  if (!json) throw new ModelError(`${dir}: no config.json`);
+  checkHfShape(json, file, bytesPerParameter);
   try {
-    return bertConfigFromHf(json);
+    const c = bertConfigFromHf(json);
+    checkBertConfig(c);
+    return c;
   } catch (e) {
-    throw new Error(`${dir}: ${(e as Error).message}`);
+    if (e instanceof ModelError) throw new ModelError(`${file}: ${e.message.replace(/^config\.json:\s*/, '')}`, { cause: e });
+    throw e;
   }
+}
+
+/** Decodes an ONNX file; a ModelError naming it when it is not a readable ONNX model with a graph. */
+export function readOnnxFile(file: string): ModelProtoObj {
+  let model: ModelProtoObj;
+  try {
+    model = decodeModel(new Uint8Array(fs.readFileSync(file)));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).syscall) throw e;
+    throw new ModelError(`${file}: not a readable ONNX model (${(e as Error).message}); re-export or re-download it`, { cause: e });
+  }
+  if (!model.graph) throw new ModelError(`${file}: holds no graph (not an ONNX model, or a damaged one); re-export or re-download it`);
+  return model;
 }
 
 export const ONNX_WEIGHT_FILES = ['onnx/model.onnx', 'model.onnx'];
@@ -578,17 +634,17 @@ export function folderOnnx(dir: string): string | null {
  * BERT weights of a model folder: model.safetensors when present (source 'auto' or 'safetensors'),
  * else the initializers of onnx/model.onnx.
  */
-export function readFolderWeights(dir: string, opts: { source?: 'auto' | 'safetensors' | 'onnx' } = {}): FolderWeights {
-  const config = folderBertConfig(dir);
+export function readFolderWeights(dir: string, opts: { source?: 'auto' | 'safetensors' | 'onnx'; bytesPerParameter?: number } = {}): FolderWeights {
+  const config = folderBertConfig(dir, opts.bytesPerParameter);
   const source = opts.source ?? 'auto';
   const st = path.join(dir, 'model.safetensors');
   if (source === 'safetensors' || (source === 'auto' && fs.existsSync(st))) {
-    if (!fs.existsSync(st)) throw new Error(`${dir}: no model.safetensors`);
+    if (!fs.existsSync(st)) throw new ModelError(`${dir}: no model.safetensors`);
     const w = bertWeightsFromSafetensors(readSafetensors(st), config, st);
     return { ...w, source: 'safetensors', file: st, config };
   }
   const onnx = folderOnnx(dir);
-  if (!onnx) throw new Error(`${dir}: no model.safetensors and no onnx/model.onnx to import weights from`);
-  const w = bertWeightsFromOnnx(decodeModel(new Uint8Array(fs.readFileSync(onnx))), config, onnx);
+  if (!onnx) throw new ModelError(`${dir}: no model.safetensors and no onnx/model.onnx to import weights from`);
+  const w = bertWeightsFromOnnx(readOnnxFile(onnx), config, onnx);
   return { ...w, source: 'onnx', file: onnx, config };
 }

@@ -10,7 +10,9 @@
  */
 import type { CallStats, EncodeCallOptions, EncoderOptions } from './encoder';
 import { lengthSortedBatches } from './encoder';
+import * as path from 'node:path';
 import { ModelError } from './errors';
+import { isUserError } from '../util/errors';
 import type { ResolvedModel } from './resolve';
 import type { ModelFolder, PoolingMode } from './st-folder';
 import type { Encoded, TextTokenizer } from './tokenizer';
@@ -30,13 +32,19 @@ export async function nativeBackend(resolved: ResolvedModel, folder: ModelFolder
   let imported;
   try {
     imported = await importFullStudent(resolved.dir, {
-      source: 'safetensors', check: false, pooling: modes, normalize: false,
+      source: 'safetensors', check: false, inference: true, pooling: modes, normalize: false,
       threads: opts.threads, maxLength: opts.maxLength, device: 'cpu',
     });
   } catch (e) {
-    throw new ModelError(`cannot run ${where} natively: ${(e as Error).message}`);
+    // what the folder's files caused is the user's to fix; anything else is a bug and keeps its stack
+    if (!isUserError(e)) throw e;
+    throw new ModelError(`cannot run ${where} natively: ${(e as Error).message}`, { cause: e });
   }
   const { student, tokenizer } = imported;
+  const hidden = imported.weights.config.hidden;
+  if (folder.pooling?.dimension !== undefined && folder.pooling.dimension !== hidden) {
+    throw new ModelError(`${path.join(resolved.dir, folder.pooling.path, 'config.json')}: embedding_dimension ${folder.pooling.dimension} does not match the model's ${hidden}-wide token embeddings`);
+  }
   opts.log?.(`${resolved.dir}: no ONNX graph; running ${where} with the native core (${student.config.arch ?? 'bert'}, ${student.config.layers} layers, hidden ${student.config.hidden}, ${modes.join('+')} pooling)`);
   return {
     kind: 'native',

@@ -137,7 +137,7 @@ export async function loadOrtModel(modelPath: string, io: IoSpec, opts: SessionO
         result = outputs ? await session.run(ortFeeds, outputs) : await session.run(ortFeeds);
       } catch (e) {
         const shapes = Object.entries(ortFeeds).map(([n, t]) => `${n} ${t.type}[${t.dims.join(', ')}]`).join(', ');
-        throw new Error(`onnxruntime failed running ${modelPath} on ${shapes}: ${(e as Error).message}`);
+        throw new ModelError(`onnxruntime failed running ${modelPath} on ${shapes}: ${(e as Error).message}`);
       }
       const out: Record<string, OutTensor> = {};
       for (const [name, v] of Object.entries(result)) {

@@ -33,9 +33,11 @@ import * as fs from 'node:fs';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { ModelError } from './errors';
+import { readModelJson } from './json-file';
 import { encodeSafetensors, readSafetensors } from './import';
 import { POOLING_MODES, type PoolingMode } from './onnx/bert';
 import { erf } from './reference-forward';
+import { OptionsError } from '../util/errors';
 
 export { POOLING_MODES, type PoolingMode };
 
@@ -120,12 +122,7 @@ export interface ModelFolder {
 // reading
 
 function readJsonFile(file: string): unknown {
-  if (!fs.existsSync(file)) return undefined;
-  try {
-    return JSON.parse(fs.readFileSync(file, 'utf8'));
-  } catch (e) {
-    throw new ModelError(`could not parse ${file}: ${(e as Error).message}`);
-  }
+  return readModelJson(file);
 }
 
 function readObject(file: string): Record<string, unknown> | undefined {
@@ -166,7 +163,10 @@ export function poolingFromConfig(pc: Record<string, unknown>, file: string, mod
     }
   }
   const dimRaw = pc.embedding_dimension ?? pc.word_embedding_dimension;
-  const dimension = typeof dimRaw === 'number' ? dimRaw : undefined;
+  if (dimRaw !== undefined && !(typeof dimRaw === 'number' && Number.isInteger(dimRaw) && dimRaw > 0)) {
+    throw new ModelError(`${file}: ${pc.embedding_dimension !== undefined ? 'embedding_dimension' : 'word_embedding_dimension'} must be a positive integer, got ${JSON.stringify(dimRaw)}`);
+  }
+  const dimension = dimRaw as number | undefined;
   const includePrompt = pc.include_prompt === undefined ? true : pc.include_prompt !== false;
   return { modes, includePrompt, dimension, path: modulePath };
 }
@@ -511,9 +511,9 @@ const TYPE_PATHS = {
 
 /** config.json + model.safetensors of a Dense module, by file name. */
 function denseFiles(d: DenseSpec, width: number): Record<string, unknown> {
-  if (d.inFeatures !== width) throw new Error(`Dense: in_features ${d.inFeatures} does not match the ${width}-wide input`);
-  if (d.weight.length !== d.inFeatures * d.outFeatures) throw new Error(`Dense: weight has ${d.weight.length} values, expected ${d.outFeatures} × ${d.inFeatures}`);
-  if (d.bias !== (d.biasData !== null) || (d.biasData && d.biasData.length !== d.outFeatures)) throw new Error('Dense: bias data does not match the bias flag / out_features');
+  if (d.inFeatures !== width) throw new ModelError(`Dense: in_features ${d.inFeatures} does not match the ${width}-wide input`);
+  if (d.weight.length !== d.inFeatures * d.outFeatures) throw new ModelError(`Dense: weight has ${d.weight.length} values, expected ${d.outFeatures} × ${d.inFeatures}`);
+  if (d.bias !== (d.biasData !== null) || (d.biasData && d.biasData.length !== d.outFeatures)) throw new ModelError('Dense: bias data does not match the bias flag / out_features');
   const tensors: Record<string, { dims: number[]; data: Float32Array }> = { 'linear.weight': { dims: [d.outFeatures, d.inFeatures], data: d.weight } };
   if (d.biasData) tensors['linear.bias'] = { dims: [d.outFeatures], data: d.biasData };
   return {
@@ -532,7 +532,7 @@ function denseFiles(d: DenseSpec, width: number): Record<string, unknown> {
  */
 export function stModuleFiles(spec: StWriteSpec): Record<string, unknown> {
   const modes = Array.isArray(spec.pooling) ? spec.pooling : [spec.pooling];
-  for (const m of modes) if (!(POOLING_MODES as readonly string[]).includes(m)) throw new Error(`pooling mode '${m}' is not one of ${POOLING_MODES.join(', ')}`);
+  for (const m of modes) if (!(POOLING_MODES as readonly string[]).includes(m)) throw new OptionsError(`pooling mode '${m}' is not one of ${POOLING_MODES.join(', ')}`);
   const first = spec.first ?? 'Transformer';
   const files: Record<string, unknown> = {};
   const modules: { idx: number; name: string; path: string; type: string }[] = [
@@ -551,7 +551,7 @@ export function stModuleFiles(spec: StWriteSpec): Record<string, unknown> {
   let width = spec.hidden * modes.length;
   const dense = spec.dense ?? [];
   const normalizeAt = spec.normalizeAt ?? dense.length;
-  if (!(Number.isInteger(normalizeAt) && normalizeAt >= 0 && normalizeAt <= dense.length)) throw new Error(`normalizeAt must be an integer in [0, ${dense.length}], got ${spec.normalizeAt}`);
+  if (!(Number.isInteger(normalizeAt) && normalizeAt >= 0 && normalizeAt <= dense.length)) throw new OptionsError(`normalizeAt must be an integer in [0, ${dense.length}], got ${spec.normalizeAt}`);
   const addNormalize = () => {
     const p = add('Normalize', 'Normalize');
     files[`${p}/config.json`] = {};
@@ -587,7 +587,7 @@ export function stModuleFiles(spec: StWriteSpec): Record<string, unknown> {
     files[path.posix.join(spec.transformerPath ?? '', 'sentence_bert_config.json')] = sb;
   }
   const prompts = spec.prompts ?? {};
-  if (spec.defaultPromptName && !(spec.defaultPromptName in prompts)) throw new Error(`default prompt '${spec.defaultPromptName}' is not one of the prompts`);
+  if (spec.defaultPromptName && !(spec.defaultPromptName in prompts)) throw new OptionsError(`default prompt '${spec.defaultPromptName}' is not one of the prompts`);
   files['config_sentence_transformers.json'] = {
     model_type: 'SentenceTransformer',
     prompts,

@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { bertConfigToHf, bertWeightShapes, buildBertOnnx, type BertConfig, type WeightMap } from './onnx/bert';
 import { stModuleFiles, writeSentenceTransformersFilesSync, type PoolingMode } from './st-folder';
 import { buildWordPieceTokenizer } from './wordpiece';
+import { OptionsError } from '../util/errors';
 
 /** mulberry32 → standard normal samples (Box–Muller), deterministic for a seed. */
 export function normalSampler(seed: number): () => number {
@@ -70,7 +71,7 @@ export interface ModelFolderSpec {
 /** Writes a model folder in the HF / transformers.js layout; returns the folder. */
 export function writeModelFolder(dir: string, spec: ModelFolderSpec): string {
   if (spec.kind === 'cross-encoder' && spec.config.head !== 'classifier') {
-    throw new Error("writeModelFolder: a cross-encoder needs config.head = 'classifier'");
+    throw new OptionsError("writeModelFolder: a cross-encoder needs config.head = 'classifier'");
   }
   fs.mkdirSync(path.join(dir, 'onnx'), { recursive: true });
   const numLabels = spec.weights.get('classifier.weight')?.dims[0] ?? 0;

@@ -18,7 +18,8 @@ import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import type { Tokenizer as HfTokenizer } from '@huggingface/tokenizers' with { 'resolution-mode': 'import' };
 import { ModelError } from './errors';
-import { InputTypeError } from '../util/errors';
+import { readModelJson } from './json-file';
+import { InputRangeError, InputTypeError } from '../util/errors';
 
 // The package is ESM-typed but ships a CommonJS build ("require" export); load that one.
 type TokenizersModule = typeof import('@huggingface/tokenizers', { with: { 'resolution-mode': 'import' } });
@@ -54,32 +55,52 @@ interface FolderConfigs {
 }
 
 function readJsonIfExists(file: string): Record<string, unknown> | undefined {
-  if (!fs.existsSync(file)) return undefined;
-  try {
-    return JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
-  } catch (e) {
-    throw new ModelError(`could not parse ${file}: ${(e as Error).message}`);
-  }
+  return readModelJson(file, true);
 }
 
 /** Resolves the effective max length (see the file header) and the model's hard limit. */
-export function resolveMaxLength(cfg: FolderConfigs, option?: number): { maxLength: number; positions: number } {
+export function resolveMaxLength(cfg: FolderConfigs, option?: number): { maxLength: number; positions: number; from: string } {
   const posRaw = cfg.modelConfig?.max_position_embeddings;
   const modelType = String(cfg.modelConfig?.model_type ?? '');
   // RoBERTa-family position ids start after the padding index: 514 positions hold 512 tokens.
   const offset = /roberta|camembert/.test(modelType) ? 2 : 0;
-  const positions = typeof posRaw === 'number' && posRaw > offset ? posRaw - offset : Infinity;
+  if (posRaw !== undefined && posRaw !== null && !(typeof posRaw === 'number' && Number.isInteger(posRaw) && posRaw > offset)) {
+    throw new ModelError(`config.json: max_position_embeddings must be an integer > ${offset}, got ${JSON.stringify(posRaw)}`);
+  }
+  const positions = typeof posRaw === 'number' ? posRaw - offset : Infinity;
   const tokMax = cfg.tokenizerConfig.model_max_length;
   const stMax = cfg.sentenceBertConfig?.max_seq_length;
   let wanted: number;
+  let from: string;
   if (option !== undefined) {
     if (!Number.isInteger(option) || option < 2) throw new InputTypeError(`maxLength must be an integer ≥ 2, got ${option}`);
-    wanted = option;
-  } else if (typeof stMax === 'number' && stMax > 0) wanted = stMax;
-  else if (typeof tokMax === 'number' && tokMax > 0 && tokMax < 1e6) wanted = tokMax;
-  else wanted = 512;
+    [wanted, from] = [option, 'the maxLength option'];
+  } else if (typeof stMax === 'number' && stMax > 0) [wanted, from] = [stMax, `sentence_bert_config.json's max_seq_length ${stMax}`];
+  else if (typeof tokMax === 'number' && tokMax > 0 && tokMax < 1e6) [wanted, from] = [tokMax, `tokenizer_config.json's model_max_length ${tokMax}`];
+  else [wanted, from] = [512, 'the default'];
+  if (positions < wanted) from = `config.json's max_position_embeddings ${posRaw}`;
   const maxLength = Math.min(wanted, positions);
-  return { maxLength, positions: Number.isFinite(positions) ? positions : maxLength };
+  return { maxLength, positions: Number.isFinite(positions) ? positions : maxLength, from };
+}
+
+const TOKENIZER_MODELS = ['WordPiece', 'BPE', 'Unigram', 'WordLevel'];
+
+/** tokenizer.json's model entry, checked before the tokenizer library guesses around what is missing. */
+function checkTokenizerJson(j: unknown): void {
+  if (typeof j !== 'object' || j === null || Array.isArray(j)) throw new ModelError('tokenizer.json must be a JSON object with a "model" entry');
+  const model = (j as { model?: unknown }).model;
+  if (typeof model !== 'object' || model === null || Array.isArray(model)) throw new ModelError('tokenizer.json must have a "model" object (WordPiece, BPE, Unigram or WordLevel)');
+  const { type, vocab } = model as { type?: unknown; vocab?: unknown };
+  if (type !== undefined && !TOKENIZER_MODELS.includes(String(type))) {
+    throw new ModelError(`tokenizer.json: model type '${String(type)}' is not supported (${TOKENIZER_MODELS.join(', ')})`);
+  }
+  const unigram = type === 'Unigram' || (type === undefined && Array.isArray(vocab));
+  if (unigram ? !Array.isArray(vocab) : !(typeof vocab === 'object' && vocab !== null && !Array.isArray(vocab))) {
+    throw new ModelError(`tokenizer.json: model.vocab must be ${unigram ? 'a list of [token, score] pairs' : 'an object of token → id'}`);
+  }
+  if (!unigram && !Object.values(vocab as Record<string, unknown>).every((id) => Number.isInteger(id) && (id as number) >= 0)) {
+    throw new ModelError('tokenizer.json: model.vocab ids must be integers ≥ 0');
+  }
 }
 
 /**
@@ -100,8 +121,9 @@ export class TextTokenizer {
   private readonly spaceJoinDecode: boolean;
 
   constructor(tokenizerJson: unknown, tokenizerConfig: Record<string, unknown> = {}, opts: TokenizerOptions & { modelConfig?: Record<string, unknown>; sentenceBertConfig?: Record<string, unknown> } = {}) {
-    if (typeof tokenizerJson !== 'object' || tokenizerJson === null || !('model' in tokenizerJson)) {
-      throw new ModelError('tokenizer.json must be an object with a "model" entry');
+    checkTokenizerJson(tokenizerJson);
+    if (typeof tokenizerConfig !== 'object' || tokenizerConfig === null || Array.isArray(tokenizerConfig)) {
+      throw new ModelError('tokenizer_config.json must be a JSON object');
     }
     // The library ignores padding/truncation anyway; drop them so nobody relies on them.
     const json: Record<string, unknown> = { ...(tokenizerJson as Record<string, unknown>), padding: null, truncation: null };
@@ -109,7 +131,12 @@ export class TextTokenizer {
     // the JS library insists on one: give it a placeholder and decode as Rust does (decode() below)
     this.spaceJoinDecode = json.decoder === undefined || json.decoder === null;
     if (this.spaceJoinDecode) json.decoder = { type: 'Fuse' };
-    this.tok = new Tokenizer(json, tokenizerConfig);
+    try {
+      this.tok = new Tokenizer(json, tokenizerConfig);
+    } catch (e) {
+      // the tokenizer library only parses the user's files here: what it refuses is theirs
+      throw new ModelError(`tokenizer.json / tokenizer_config.json cannot be used: ${(e as Error).message}`, { cause: e });
+    }
     this.maxLength = resolveMaxLength({ tokenizerConfig, modelConfig: opts.modelConfig, sentenceBertConfig: opts.sentenceBertConfig }, opts.maxLength).maxLength;
     const padToken = typeof tokenizerConfig.pad_token === 'string' ? tokenizerConfig.pad_token : undefined;
     const jsonPad = (tokenizerJson as { padding?: { pad_id?: number } | null }).padding?.pad_id;
@@ -118,7 +145,12 @@ export class TextTokenizer {
     this.specialIds = new Set(added.filter((t) => t.special && typeof t.id === 'number').map((t) => t.id!));
     this.specialsSingle = this.postProcess([], null).ids.length;
     this.specialsPair = this.postProcess([], []).ids.length;
-    if (this.maxLength <= this.specialsPair) throw new Error(`maxLength ${this.maxLength} leaves no room for text between the special tokens`);
+    if (this.maxLength <= this.specialsPair) {
+      const limit = resolveMaxLength({ tokenizerConfig, modelConfig: opts.modelConfig, sentenceBertConfig: opts.sentenceBertConfig }, opts.maxLength).from;
+      const why = `maxLength ${this.maxLength} (${limit}) leaves no room for text between the ${this.specialsPair} special tokens of a pair`;
+      if (opts.maxLength !== undefined && limit === 'the maxLength option') throw new InputRangeError(`${why}; pass a larger maxLength`);
+      throw new ModelError(`${why}; fix that value or pass a larger maxLength`);
+    }
   }
 
   /** Loads tokenizer.json (+ tokenizer_config.json, config.json, sentence_bert_config.json) from a folder. */
@@ -126,11 +158,15 @@ export class TextTokenizer {
     const file = path.join(dir, 'tokenizer.json');
     const json = readJsonIfExists(file);
     if (!json) throw new ModelError(`tokenizer.json not found in ${dir}`);
-    return new TextTokenizer(json, readJsonIfExists(path.join(dir, 'tokenizer_config.json')) ?? {}, {
-      ...opts,
-      modelConfig: readJsonIfExists(path.join(dir, 'config.json')),
-      sentenceBertConfig: readJsonIfExists(path.join(dir, 'sentence_bert_config.json')),
-    });
+    const tokenizerConfig = readJsonIfExists(path.join(dir, 'tokenizer_config.json')) ?? {};
+    const modelConfig = readJsonIfExists(path.join(dir, 'config.json'));
+    const sentenceBertConfig = readJsonIfExists(path.join(dir, 'sentence_bert_config.json'));
+    try {
+      return new TextTokenizer(json, tokenizerConfig, { ...opts, modelConfig, sentenceBertConfig });
+    } catch (e) {
+      if (e instanceof ModelError) throw new ModelError(`${dir}: ${e.message}`, { cause: e });
+      throw e;
+    }
   }
 
   /** Token strings of a text without special tokens (normaliser + pre-tokeniser + model). */
@@ -258,7 +294,7 @@ export function checkTexts(texts: unknown, what = 'texts', allowEmpty = false): 
   for (let i = 0; i < texts.length; i++) {
     const t: unknown = texts[i];
     if (typeof t !== 'string') throw new InputTypeError(`${what}[${i}] must be a string, got ${describe(t)}`);
-    if (!allowEmpty && t.trim() === '') throw new Error(`${what}[${i}] is empty (pass allowEmpty: true to encode empty texts)`);
+    if (!allowEmpty && t.trim() === '') throw new InputRangeError(`${what}[${i}] is empty (pass allowEmpty: true to encode empty texts)`);
   }
   return texts as string[];
 }
@@ -272,7 +308,7 @@ export function checkPairs(pairs: unknown, allowEmpty = false): [string, string]
     for (const j of [0, 1]) {
       const t: unknown = p[j];
       if (typeof t !== 'string') throw new InputTypeError(`pairs[${i}][${j}] must be a string, got ${describe(t)}`);
-      if (!allowEmpty && t.trim() === '') throw new Error(`pairs[${i}][${j}] is empty (pass allowEmpty: true to score empty texts)`);
+      if (!allowEmpty && t.trim() === '') throw new InputRangeError(`pairs[${i}][${j}] is empty (pass allowEmpty: true to score empty texts)`);
     }
   }
   return pairs as [string, string][];

@@ -11,6 +11,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { ModelError } from './errors';
 
 export interface WordPieceOptions {
   /** Target vocabulary size (including special tokens). Default 8000. */
@@ -120,7 +121,7 @@ export function wordPieceTokenizerJson(vocab: string[], opts: { lowercase?: bool
   const lower = opts.lowercase ?? true;
   const id = (t: string) => {
     const i = vocab.indexOf(t);
-    if (i < 0) throw new Error(`WordPiece vocabulary lacks the special token ${t}`);
+    if (i < 0) throw new ModelError(`WordPiece vocabulary lacks the special token ${t}`);
     return i;
   };
   const cls = id('[CLS]');

@@ -15,13 +15,13 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { loadEncoder } from '../models/encoder';
-import { bertWeightsFromOnnx, folderOnnx, readFolderWeights, type FolderWeights } from '../models/import';
+import { bertWeightsFromOnnx, folderOnnx, readFolderWeights, readOnnxFile, type FolderWeights } from '../models/import';
 import { maxSequenceLength, type PoolingMode } from '../models/onnx/bert';
 import { readModelFolder, type DenseSpec, type ModelFolder } from '../models/st-folder';
-import { decodeModel } from '../models/onnx/proto';
 import { TextTokenizer } from '../models/tokenizer';
 import { FullStudent, nativeConfigFrom, type FullDevice, type FullPrecision } from './students/full';
 import { ModelError } from '../models/errors';
+import { OptionsError } from '../util/errors';
 
 export const DEFAULT_SAMPLE_TEXTS = [
   'The quick brown fox jumps over the lazy dog.',
@@ -60,6 +60,8 @@ export interface ImportOptions {
   threads?: number;
   /** Longer inputs are truncated (default: the tokenizer's max length, clamped to the model's positions). */
   maxLength?: number;
+  /** Only to run the model, not to train it (memory is checked for the weights alone). Default false. */
+  inference?: boolean;
   /** Where the student trains (default 'cpu'; see FullOptions.device). */
   device?: FullDevice;
   /** Matmul arithmetic on cuda (default 'tf32'). The acceptance check always runs in fp32. */
@@ -96,7 +98,8 @@ function clip(t: string, n = 40): string {
 
 /** Builds the native student from a folder and checks it against onnxruntime on the folder's ONNX file. */
 export async function importFullStudent(dir: string, opts: ImportOptions = {}): Promise<ImportedFull> {
-  const w = readFolderWeights(dir, { source: opts.source });
+  // training keeps the weights, their gradients and two Adam moments: 16 bytes a parameter
+  const w = readFolderWeights(dir, { source: opts.source, bytesPerParameter: opts.inference ? 4 : 16 });
   const folder = readModelFolder(dir);
   const tokenizer = TextTokenizer.fromFolder(dir, opts.maxLength ? { maxLength: opts.maxLength } : {});
   const pooling = opts.pooling ?? folder.pooling?.modes ?? 'mean';
@@ -105,7 +108,7 @@ export async function importFullStudent(dir: string, opts: ImportOptions = {}): 
   if (folder.dense.length) {
     const at = folder.normalizeAt;
     if (folder.normalize && at !== 0 && at !== folder.dense.length) {
-      throw new Error(`import: ${dir} has a Normalize module between its Dense modules; method 'full' supports Normalize right after pooling or after the last Dense`);
+      throw new ModelError(`import: ${dir} has a Normalize module between its Dense modules; method 'full' supports Normalize right after pooling or after the last Dense`);
     }
     head = { dense: folder.dense.map(({ path: _p, ...d }) => d), normalize: folder.normalize && at === folder.dense.length };
     folderNormalize = folder.normalize && at === 0;
@@ -131,11 +134,11 @@ export async function importFullStudent(dir: string, opts: ImportOptions = {}): 
 export async function verifyAgainstOnnx(student: FullStudent, tokenizer: TextTokenizer, dir: string, w: FolderWeights, opts: ImportOptions = {}): Promise<ImportCheck> {
   const onnxPath = folderOnnx(dir);
   if (!onnxPath) {
-    throw new Error(`import: ${dir} has no onnx/model.onnx to check the imported weights against (pass check: false to skip the check)`);
+    throw new ModelError(`import: ${dir} has no onnx/model.onnx to check the imported weights against (pass check: false to skip the check)`);
   }
   const tolerance = opts.tolerance ?? 1e-4;
   const texts = (opts.sampleTexts?.length ? opts.sampleTexts : DEFAULT_SAMPLE_TEXTS).filter((t) => t.trim()).slice(0, 8);
-  if (!texts.length) throw new Error('import: no non-empty sample texts for the check');
+  if (!texts.length) throw new OptionsError('import: no non-empty sample texts for the check (sampleTexts)');
   const cfg = student.config;
   let enc;
   try {
@@ -194,7 +197,7 @@ function diagnoseTensors(w: FolderWeights, onnxPath: string): string[] {
   }
   let onnx;
   try {
-    onnx = bertWeightsFromOnnx(decodeModel(new Uint8Array(fs.readFileSync(onnxPath))), w.config, onnxPath);
+    onnx = bertWeightsFromOnnx(readOnnxFile(onnxPath), w.config, onnxPath);
   } catch (e) {
     return [`  (could not map ${path.basename(onnxPath)}'s initializers to compare tensors: ${(e as Error).message.split('\n')[0]})`];
   }

@@ -33,6 +33,7 @@ import { bertToDistilbertName, distilbertConfigFromHf, distilbertConfigToHf } fr
 import { bertToMpnetName, mpnetConfigFromHf, mpnetConfigToHf, relativeBucket, RELATIVE_BIAS_NAME } from './mpnet';
 import { isRobertaArch, robertaConfigFromHf, robertaConfigToHf } from './roberta';
 import { hfNumbers, hfShape, hfShapeKeys, HF_TRAINING_KEYS } from './hf-config';
+import { ModelError } from '../errors';
 
 /** Architectures of the BERT family synthtune reads, trains and writes (config.json model_type). */
 export const ARCHS = ['bert', 'distilbert', 'roberta', 'xlm-roberta', 'mpnet'] as const;
@@ -119,29 +120,29 @@ export function bertWeightShapes(c: BertConfig): Map<string, number[]> {
 
 export function checkBertConfig(c: BertConfig): void {
   for (const k of ['vocabSize', 'hidden', 'layers', 'heads', 'intermediate', 'maxPosition'] as const) {
-    if (!Number.isInteger(c[k]) || c[k] < 1) throw new Error(`BERT config: ${k} must be a positive integer, got ${c[k]}`);
+    if (!Number.isInteger(c[k]) || c[k] < 1) throw new ModelError(`BERT config: ${k} must be a positive integer, got ${c[k]}`);
   }
   if (!Number.isInteger(c.typeVocabSize) || c.typeVocabSize < 0) {
-    throw new Error(`BERT config: typeVocabSize must be an integer ≥ 0, got ${c.typeVocabSize}`);
+    throw new ModelError(`BERT config: typeVocabSize must be an integer ≥ 0, got ${c.typeVocabSize}`);
   }
-  if (c.arch === 'distilbert' && c.typeVocabSize !== 0) throw new Error('DistilBERT config: typeVocabSize must be 0 (no token type embeddings)');
-  if (c.arch === 'distilbert' && c.head) throw new Error('DistilBERT config: classifier heads are not supported');
+  if (c.arch === 'distilbert' && c.typeVocabSize !== 0) throw new ModelError('DistilBERT config: typeVocabSize must be 0 (no token type embeddings)');
+  if (c.arch === 'distilbert' && c.head) throw new ModelError('DistilBERT config: classifier heads are not supported');
   if (c.arch !== undefined && !(ARCHS as readonly string[]).includes(c.arch)) {
-    throw new Error(`BERT config: arch '${String(c.arch)}' is not supported (${ARCHS.join(', ')})`);
+    throw new ModelError(`BERT config: arch '${String(c.arch)}' is not supported (${ARCHS.join(', ')})`);
   }
-  if ((isRobertaArch(c.arch) || c.arch === 'mpnet') && c.head) throw new Error(`${c.arch} config: classifier heads are not supported`);
-  if (c.arch === 'mpnet' && c.typeVocabSize !== 0) throw new Error('MPNet config: typeVocabSize must be 0 (no token type embeddings)');
-  if ((isRobertaArch(c.arch) || c.arch === 'mpnet') && c.paddingIdx === undefined) throw new Error(`${c.arch} config: paddingIdx is required`);
-  if (c.arch === 'mpnet' && !c.relativeBuckets) throw new Error('MPNet config: relativeBuckets is required');
+  if ((isRobertaArch(c.arch) || c.arch === 'mpnet') && c.head) throw new ModelError(`${c.arch} config: classifier heads are not supported`);
+  if (c.arch === 'mpnet' && c.typeVocabSize !== 0) throw new ModelError('MPNet config: typeVocabSize must be 0 (no token type embeddings)');
+  if ((isRobertaArch(c.arch) || c.arch === 'mpnet') && c.paddingIdx === undefined) throw new ModelError(`${c.arch} config: paddingIdx is required`);
+  if (c.arch === 'mpnet' && !c.relativeBuckets) throw new ModelError('MPNet config: relativeBuckets is required');
   if (c.paddingIdx !== undefined && !(Number.isInteger(c.paddingIdx) && c.paddingIdx >= 0 && c.paddingIdx <= c.maxPosition - 2)) {
-    throw new Error(`BERT config: paddingIdx must be an integer in [0, maxPosition - 2], got ${c.paddingIdx}`);
+    throw new ModelError(`BERT config: paddingIdx must be an integer in [0, maxPosition - 2], got ${c.paddingIdx}`);
   }
   if (c.relativeBuckets !== undefined && c.relativeBuckets !== 0 && !(Number.isInteger(c.relativeBuckets) && c.relativeBuckets >= 4)) {
-    throw new Error(`BERT config: relativeBuckets must be an integer ≥ 4, got ${c.relativeBuckets}`);
+    throw new ModelError(`BERT config: relativeBuckets must be an integer ≥ 4, got ${c.relativeBuckets}`);
   }
   if (c.pooling !== undefined && c.pooling !== 'none') poolingModes(c.pooling);
-  if (c.hidden % c.heads !== 0) throw new Error(`BERT config: hidden (${c.hidden}) must be divisible by heads (${c.heads})`);
-  if (!(c.layerNormEps > 0)) throw new Error(`BERT config: layerNormEps must be > 0, got ${c.layerNormEps}`);
+  if (c.hidden % c.heads !== 0) throw new ModelError(`BERT config: hidden (${c.hidden}) must be divisible by heads (${c.heads})`);
+  if (!(c.layerNormEps > 0)) throw new ModelError(`BERT config: layerNormEps must be > 0, got ${c.layerNormEps}`);
 }
 
 /**
@@ -150,9 +151,9 @@ export function checkBertConfig(c: BertConfig): void {
  */
 export function poolingModes(p: PoolingMode | readonly PoolingMode[]): PoolingMode[] {
   const list = typeof p === 'string' ? [p] : [...p];
-  if (list.length < 1 || list.length > POOLING_MODES.length) throw new Error(`pooling: 1 to ${POOLING_MODES.length} modes, got ${list.length}`);
+  if (list.length < 1 || list.length > POOLING_MODES.length) throw new ModelError(`pooling: 1 to ${POOLING_MODES.length} modes, got ${list.length}`);
   for (const m of list) {
-    if (!(POOLING_MODES as readonly string[]).includes(m)) throw new Error(`pooling mode '${String(m)}' is not supported (${POOLING_MODES.join(', ')})`);
+    if (!(POOLING_MODES as readonly string[]).includes(m)) throw new ModelError(`pooling mode '${String(m)}' is not supported (${POOLING_MODES.join(', ')})`);
   }
   return list;
 }
@@ -178,11 +179,11 @@ export function getWeight(weights: WeightMap, name: string, dims?: number[]): Na
   const m = bertToMpnetName(name);
   const w = weights.get(name) ?? weights.get(`bert.${name}`) ?? weights.get(`roberta.${name}`) ?? weights.get(d) ?? weights.get(`distilbert.${d}`) ??
     weights.get(m) ?? weights.get(`mpnet.${m}`);
-  if (!w) throw new Error(`BERT weights: missing tensor '${name}'`);
+  if (!w) throw new ModelError(`BERT weights: missing tensor '${name}'`);
   const n = w.dims.reduce((a, b) => a * b, 1);
-  if (n !== w.data.length) throw new Error(`BERT weights: '${name}' has dims [${w.dims.join(', ')}] but ${w.data.length} values`);
+  if (n !== w.data.length) throw new ModelError(`BERT weights: '${name}' has dims [${w.dims.join(', ')}] but ${w.data.length} values`);
   if (dims && (dims.length !== w.dims.length || dims.some((d, i) => d !== w.dims[i]))) {
-    throw new Error(`BERT weights: '${name}' has shape [${w.dims.join(', ')}], expected [${dims.join(', ')}]`);
+    throw new ModelError(`BERT weights: '${name}' has shape [${w.dims.join(', ')}], expected [${dims.join(', ')}]`);
   }
   return w;
 }
@@ -193,7 +194,7 @@ export function checkBertWeights(c: BertConfig, weights: WeightMap): number {
   if (c.head !== 'classifier') return 0;
   const cw = getWeight(weights, 'classifier.weight');
   if (cw.dims.length !== 2 || cw.dims[1] !== c.hidden) {
-    throw new Error(`BERT weights: 'classifier.weight' has shape [${cw.dims.join(', ')}], expected [labels, ${c.hidden}]`);
+    throw new ModelError(`BERT weights: 'classifier.weight' has shape [${cw.dims.join(', ')}], expected [labels, ${c.hidden}]`);
   }
   getWeight(weights, 'classifier.bias', [cw.dims[0]]);
   return cw.dims[0];
@@ -367,7 +368,7 @@ export function bertConfigFromHf(json: Record<string, unknown>, extra: Partial<B
   if (type === 'distilbert') return distilbertConfigFromHf(json, extra);
   if (isRobertaArch(type)) return robertaConfigFromHf(json, extra);
   if (type === 'mpnet') return mpnetConfigFromHf(json, extra);
-  if (type !== 'bert') throw new Error(`config.json: model_type '${type}' is not supported (${ARCHS.join(', ')})`);
+  if (type !== 'bert') throw new ModelError(`config.json: model_type '${type}' is not supported (${ARCHS.join(', ')})`);
   const num = hfNumbers(json, 'config.json');
   return { ...hfShape(num, 512), typeVocabSize: num('type_vocab_size', 2), ...extra };
 }

@@ -18,6 +18,7 @@
  * (LayerNorm eps is fixed at 1e-12 in HF's DistilBERT). Only type imports from ./bert (it imports us).
  */
 import type { BertConfig } from './bert';
+import { ModelError } from '../errors';
 
 const TO_DISTIL: [string, string][] = [
   ['attention.self.query', 'attention.q_lin'],
@@ -55,10 +56,10 @@ export function distilbertConfigFromHf(json: Record<string, unknown>, extra: Par
     const v = json[k];
     if (typeof v === 'number') return v;
     if (dflt !== undefined) return dflt;
-    throw new Error(`config.json (distilbert): missing numeric '${k}'`);
+    throw new ModelError(`config.json (distilbert): missing numeric '${k}'`);
   };
   const act = json.activation ?? 'gelu';
-  if (act !== 'gelu') throw new Error(`config.json (distilbert): activation '${String(act)}' is not supported (gelu only)`);
+  if (act !== 'gelu') throw new ModelError(`config.json (distilbert): activation '${String(act)}' is not supported (gelu only)`);
   return {
     arch: 'distilbert',
     vocabSize: num('vocab_size'),

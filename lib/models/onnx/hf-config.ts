@@ -4,14 +4,15 @@
  * imports from ./bert (it imports the others).
  */
 import type { BertConfig } from './bert';
+import { ModelError } from '../errors';
 
 /** A reader of numeric config.json keys: the value, else the default, else an error naming the key. */
 export function hfNumbers(json: Record<string, unknown>, where: string): (k: string, dflt?: number) => number {
   return (k, dflt) => {
     const v = json[k];
     if (typeof v === 'number') return v;
-    if (dflt !== undefined) return dflt;
-    throw new Error(`${where}: missing numeric '${k}'`);
+    if (v === undefined && dflt !== undefined) return dflt;
+    throw new ModelError(v === undefined ? `${where}: missing numeric '${k}'` : `${where}: '${k}' must be a number, got ${JSON.stringify(v)}`);
   };
 }
 

@@ -22,6 +22,7 @@
  */
 import type { BertConfig } from './bert';
 import { hfNumbers, hfShape, hfShapeKeys, HF_TRAINING_KEYS } from './hf-config';
+import { ModelError } from '../errors';
 
 const TO_MPNET: [string, string][] = [
   ['attention.self.query', 'attention.attn.q'],
@@ -74,9 +75,9 @@ export function relativeBucket(rel: number, numBuckets = MPNET_BUCKETS, maxDista
 export function mpnetConfigFromHf(json: Record<string, unknown>, extra: Partial<BertConfig> = {}): BertConfig {
   const num = hfNumbers(json, 'config.json (mpnet)');
   const act = json.hidden_act ?? 'gelu';
-  if (act !== 'gelu') throw new Error(`config.json (mpnet): hidden_act '${String(act)}' is not supported (gelu only)`);
+  if (act !== 'gelu') throw new ModelError(`config.json (mpnet): hidden_act '${String(act)}' is not supported (gelu only)`);
   const nb = num('relative_attention_num_buckets', MPNET_BUCKETS);
-  if (nb !== MPNET_BUCKETS) throw new Error(`config.json (mpnet): relative_attention_num_buckets ${nb} is not supported (transformers uses ${MPNET_BUCKETS})`);
+  if (nb !== MPNET_BUCKETS) throw new ModelError(`config.json (mpnet): relative_attention_num_buckets ${nb} is not supported (transformers uses ${MPNET_BUCKETS})`);
   return {
     arch: 'mpnet',
     ...hfShape(num, 514),

@@ -25,6 +25,8 @@
  */
 import { initializerFloats } from '../import';
 import { DataType, type ModelProtoObj, type NodeProtoObj, type TensorProtoObj } from './proto';
+import { OptionsError } from '../../util/errors';
+import { ModelError } from '../errors';
 
 export type WeightQuantType = 'int8' | 'uint8';
 
@@ -141,11 +143,11 @@ function node(op: string, name: string, input: string[], output: string[], attri
  */
 export function quantizeDynamic(model: ModelProtoObj, opts: QuantizeOptions = {}): QuantizeReport {
   const type = opts.weightType ?? 'int8';
-  if (type !== 'int8' && type !== 'uint8') throw new Error(`quantize: weightType must be 'int8' or 'uint8', got '${String(type)}'`);
+  if (type !== 'int8' && type !== 'uint8') throw new OptionsError(`quantize: weightType must be 'int8' or 'uint8', got '${String(type)}'`);
   const graph = model.graph;
-  if (!graph) throw new Error('quantize: the model has no graph');
+  if (!graph) throw new ModelError('quantize: the model has no graph');
   const opset = Number((model.opset_import ?? []).find((o) => !o.domain)?.version ?? 0);
-  if (opset < 11) throw new Error(`quantize: the graph uses opset ${opset}; DynamicQuantizeLinear needs opset ≥ 11`);
+  if (opset < 11) throw new ModelError(`quantize: the graph uses opset ${opset}; DynamicQuantizeLinear needs opset ≥ 11`);
   const exclude = new Set(opts.exclude ?? []);
   const inits = new Map<string, TensorProtoObj>();
   for (const t of graph.initializer ?? []) inits.set(t.name, t);

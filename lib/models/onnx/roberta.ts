@@ -14,6 +14,7 @@
  */
 import type { BertConfig } from './bert';
 import { hfNumbers, hfShape, hfShapeKeys, HF_TRAINING_KEYS } from './hf-config';
+import { ModelError } from '../errors';
 
 export const ROBERTA_ARCHS = ['roberta', 'xlm-roberta'] as const;
 export type RobertaArch = (typeof ROBERTA_ARCHS)[number];
@@ -25,12 +26,12 @@ export function isRobertaArch(a: unknown): a is RobertaArch {
 /** A BertConfig (arch 'roberta' / 'xlm-roberta', paddingIdx set) from a RoBERTa config.json object. */
 export function robertaConfigFromHf(json: Record<string, unknown>, extra: Partial<BertConfig> = {}): BertConfig {
   const type = String(json.model_type);
-  if (!isRobertaArch(type)) throw new Error(`config.json: model_type '${type}' is not RoBERTa`);
+  if (!isRobertaArch(type)) throw new ModelError(`config.json: model_type '${type}' is not RoBERTa`);
   const num = hfNumbers(json, `config.json (${type})`);
   const act = json.hidden_act ?? 'gelu';
-  if (act !== 'gelu') throw new Error(`config.json (${type}): hidden_act '${String(act)}' is not supported (gelu only)`);
+  if (act !== 'gelu') throw new ModelError(`config.json (${type}): hidden_act '${String(act)}' is not supported (gelu only)`);
   const pet = json.position_embedding_type ?? 'absolute';
-  if (pet !== 'absolute') throw new Error(`config.json (${type}): position_embedding_type '${String(pet)}' is not supported (absolute only)`);
+  if (pet !== 'absolute') throw new ModelError(`config.json (${type}): position_embedding_type '${String(pet)}' is not supported (absolute only)`);
   return {
     arch: type,
     ...hfShape(num, 514),
