@@ -3,6 +3,10 @@
  * backend "js"), plus OpenBLAS sgemm as an outside reference when Debian's libopenblas-dev is
  * installed (bench-only, see bench/openblas/; never a runtime dependency).
  *
+ * Top-k also has faiss IndexFlatIP (bench/faiss.ts) as an outside reference when a Python with
+ * faiss is present, and, on CPUs with AVX512_BF16, the native fp32-only pass (no bf16 screening)
+ * so the screening's gain shows. Top-k data are unit-length rows, like embeddings.
+ *
  * GEMM flops = 2·B·M·N·K; top-k flops = 2·Q·N·D (the selection is not counted).
  * The pure-TS top-k is far too slow to run on the full query set, so it runs on a slice of the
  * queries and its time is scaled linearly to Q (it is exactly linear in Q); the row says so.
@@ -10,6 +14,8 @@
 import { backend, matmulRef, matmulSync, topkRef, topkSync } from '../lib/kernels';
 import { randomFloats, measure, type BenchRow, type Suite } from './harness';
 import { openblasSgemm } from './openblas';
+import { faissTopk } from './faiss';
+import { loadBackend } from '../lib/kernels/loader';
 
 interface GemmShape {
   m: number;
@@ -75,12 +81,39 @@ async function gemmRows(shapes: GemmShape[], quick: boolean, log: (l: string) =>
   return rows;
 }
 
+/** Rows scaled to unit length (embeddings are; the bf16 screening's margin depends on the norms). */
+function unitRows(n: number, d: number, seed: number): Float32Array {
+  const x = randomFloats(n * d, seed);
+  for (let i = 0; i < n; i++) {
+    let s = 0;
+    for (let j = 0; j < d; j++) s += x[i * d + j] ** 2;
+    const inv = 1 / Math.sqrt(s || 1);
+    for (let j = 0; j < d; j++) x[i * d + j] *= inv;
+  }
+  return x;
+}
+
+/** Runs f with SYNTHTUNE_TOPK_SCREEN set to v (the native top-k reads it on every call). */
+async function withScreen<T>(v: string, f: () => Promise<T>): Promise<T> {
+  const old = process.env.SYNTHTUNE_TOPK_SCREEN;
+  process.env.SYNTHTUNE_TOPK_SCREEN = v;
+  try {
+    return await f();
+  } finally {
+    if (old === undefined) delete process.env.SYNTHTUNE_TOPK_SCREEN;
+    else process.env.SYNTHTUNE_TOPK_SCREEN = old;
+  }
+}
+
 async function topkRows(shapes: TopkShape[], quick: boolean, log: (l: string) => void): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
   const native = backend();
+  const addon = loadBackend().addon as { topkScreen?: () => boolean } | null;
+  const screen = native.name !== 'js' && !!addon?.topkScreen?.();
+  let faissWhy = '';
   for (const s of shapes) {
-    const corpus = randomFloats(s.n * s.d, 3);
-    const queries = randomFloats(s.q * s.d, 4);
+    const corpus = unitRows(s.n, s.d, 3);
+    const queries = unitRows(s.q, s.d, 4);
     const gflop = (2 * s.q * s.n * s.d) / 1e9;
     const name = `topk Q=${s.q} N=${s.n} D=${s.d} k=${s.k}`;
     // Pure-TS path on a slice of the queries, scaled to Q.
@@ -92,10 +125,30 @@ async function topkRows(shapes: TopkShape[], quick: boolean, log: (l: string) =>
     jr.extra = { gflops: round(gflop / (jsMs / 1e3)), measured_queries: slice, scaled_to: s.q };
     rows.push(jr);
     if (native.name !== 'js') {
-      const ms = await measure(() => topkSync(queries, corpus, { dim: s.d, k: s.k }), { budgetMs: quick ? 200 : 1000, minReps: 2 });
+      const budgetMs = quick ? 200 : 1000;
+      const ms = await measure(() => topkSync(queries, corpus, { dim: s.d, k: s.k }), { budgetMs, minReps: 2 });
       const r = row('kernels', name, native.name, ms, (s.q / ms) * 1e3, 'queries/s', jsMs);
-      r.extra = { gflops: round(gflop / (ms / 1e3)) };
+      r.extra = { gflops: round(gflop / (ms / 1e3)), bf16_screen: screen };
       rows.push(r);
+      if (screen) {
+        const fp32Ms = await withScreen('0', () => measure(() => topkSync(queries, corpus, { dim: s.d, k: s.k }), { budgetMs, minReps: 2 }));
+        const fr = row('kernels', name, `${native.name}-fp32`, fp32Ms, (s.q / fp32Ms) * 1e3, 'queries/s', jsMs);
+        fr.extra = { gflops: round(gflop / (fp32Ms / 1e3)), bf16_screen: false };
+        rows.push(fr);
+        r.extra = { ...r.extra, vs_fp32_pass: `${(fp32Ms / ms).toFixed(2)}x` };
+      }
+      if (!faissWhy) {
+        const f = faissTopk(queries, corpus, s.d, s.k, native.threads, quick);
+        if (f.result) {
+          const fr = row('kernels', name, 'faiss', f.result.median_ms, f.result.queries_per_s, 'queries/s', jsMs);
+          fr.extra = { gflops: round(gflop / (f.result.median_ms / 1e3)), faiss: f.result.version, threads: native.threads };
+          rows.push(fr);
+          r.extra = { ...r.extra, vs_faiss: `${(f.result.median_ms / ms).toFixed(2)}x` };
+        } else {
+          faissWhy = f.why;
+          log(`  faiss reference skipped: ${f.why}`);
+        }
+      }
     }
     log(`  ${name}: done`);
   }
@@ -121,7 +174,7 @@ function row(suite: string, name: string, be: string, ms: number, throughput: nu
 
 export const suite: Suite = {
   name: 'kernels',
-  description: 'batched GEMM and fused top-k: native vs pure-TS (and OpenBLAS when installed)',
+  description: 'batched GEMM and fused top-k: native vs pure-TS (and OpenBLAS, faiss IndexFlatIP when installed)',
   async run({ quick, log }) {
     return [
       ...(await gemmRows(quick ? GEMM_QUICK : GEMM_FULL, quick, log)),

@@ -32,6 +32,7 @@ import { randomBertWeights } from '../lib/models/tiny';
 import { loadBackend } from '../lib/kernels/loader';
 import { createNativeBert, loadNativeWeights, nativeBertAvailable, nativeConfigFrom, resolveFullDevice, type FullPrecision, type NativeBertHandle } from '../lib/training/students/full';
 import { hardware, measure, type BenchRow, type Suite } from './harness';
+import { referencePython, referenceScript } from './python';
 
 const MINILM: BertConfig = {
   vocabSize: 30522, hidden: 384, layers: 6, heads: 12, intermediate: 1536, maxPosition: 512, typeVocabSize: 2, layerNormEps: 1e-12,
@@ -83,28 +84,9 @@ interface PyRow {
   [k: string]: unknown;
 }
 
-/** The Python that runs bench/pytorch/full_step.py, or why there is none. */
-function pythonForReference(quick: boolean): { python: string | null; why: string } {
-  // `npm run bench:pytorch-env` makes .bench-venv/ (torch + sentence-transformers from the machine's index)
-  // (from dist/bench when built, from bench/ when run from the sources)
-  const venv = [path.resolve(__dirname, '..', '..', '.bench-venv', 'bin', 'python'), path.resolve(__dirname, '..', '.bench-venv', 'bin', 'python')].find((f) => fs.existsSync(f));
-  const explicit = process.env.SYNTHTUNE_BENCH_PYTHON;
-  if (!explicit && quick) return { python: null, why: 'not in --quick (set SYNTHTUNE_BENCH_PYTHON to run it)' };
-  const python = explicit || venv || 'python3';
-  const probe = spawnSync(python, ['-c', 'import torch, sentence_transformers'], { encoding: 'utf8', timeout: 120_000 });
-  if (probe.error) return { python: null, why: `${python} cannot run (${probe.error.message})` };
-  if (probe.status !== 0) {
-    const last = (probe.stderr || '').trim().split('\n').pop() ?? '';
-    return { python: null, why: `${python} cannot import torch and sentence_transformers (${last})` };
-  }
-  return { python, why: '' };
-}
-
 /** Runs the PyTorch reference; resolves to its JSON rows (a failure is logged, not thrown). */
 function runPyTorch(python: string, args: string[], log: (line: string) => void): Promise<PyRow[]> {
-  const script = path.resolve(__dirname, '..', '..', 'bench', 'pytorch', 'full_step.py');
-  const fallback = path.resolve(__dirname, 'pytorch', 'full_step.py');  // running from the sources (ts-node, vitest)
-  const file = fs.existsSync(script) ? script : fallback;
+  const file = referenceScript('full_step.py');
   return new Promise((resolve) => {
     const child = spawn(python, [file, ...args, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
@@ -208,7 +190,7 @@ export const trainFullSuite: Suite = {
       }
 
       // PyTorch + sentence-transformers on the same shape and batch.
-      const py = pythonForReference(quick);
+      const py = referencePython(['torch', 'sentence_transformers'], quick);
       if (!py.python) {
         log(`  pytorch reference skipped: ${py.why}`);
       } else {

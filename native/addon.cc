@@ -413,6 +413,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("simdLevel", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
                 return Napi::String::New(info.Env(), st::cpu_simd_level());
               }));
+  exports.Set("topkScreen", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
+                return Napi::Boolean::New(info.Env(), st::cpu_topk_bf16_screen());
+              }));
   exports.Set("defaultThreads", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
                 return Napi::Number::New(info.Env(), st::cpu_default_threads());
               }));

@@ -41,6 +41,9 @@ void sgemm(bool trans_b, int64_t batch, int64_t M, int64_t N, int64_t K, float a
 void topk_ip(const float* queries, int64_t Q, const float* corpus, int64_t N, int64_t D,
              int64_t k, const int32_t* excl_offsets, const int32_t* excl_ids,
              int32_t* out_idx, float* out_scores, int threads);
+// Whether topk_ip screens with bf16 dot products before its exact fp32 rescoring (CPUs with
+// AVX512_BF16; SYNTHTUNE_TOPK_SCREEN=0 turns it off). The result is the same either way.
+bool cpu_topk_bf16_screen();
 
 // ---- backend description ------------------------------------------------------------------
 // "avx512", "avx2", or "scalar": the SIMD level the CPU kernels dispatch to on this machine.

@@ -8,6 +8,8 @@
 //   "avx512": avx512f + avx512bw + avx512dq + avx512vl (and fma)
 //   "avx2"  : avx2 + fma
 //   "scalar": anything else, and every non-x86 build
+// has_avx512_bf16(): the avx512 level plus AVX512_BF16 (VCVTNE2PS2BF16, VDPBF16PS), used by the
+// top-k search's bf16 screening pass (topk.cc); false when SYNTHTUNE_SIMD lowers the level.
 // SYNTHTUNE_SIMD=scalar|avx2|avx512 may force a LOWER level (for testing / working around a bad
 // CPU); asking for a level the CPU lacks is ignored and the detected level is kept.
 #include <cstdlib>
@@ -50,6 +52,22 @@ SimdLevel simd_level_detected() {
   return detected;
 #else
   return kScalar;
+#endif
+}
+
+bool has_avx512_bf16() {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  static const bool bf16 = [] {
+    if (simd_level_detected() < kAvx512 || __get_cpuid_max(0, nullptr) < 7) return false;
+    unsigned a, b, c, d;
+    __cpuid_count(7, 0, a, b, c, d);
+    if (a < 1) return false;  // no sub-leaf 1
+    __cpuid_count(7, 1, a, b, c, d);
+    return (a & (1u << 5)) != 0;  // CPUID.(EAX=7,ECX=1):EAX[5] AVX512_BF16
+  }();
+  return bf16 && simd_level() >= kAvx512;
+#else
+  return false;
 #endif
 }
 

@@ -85,6 +85,7 @@ enum SimdLevel : int { kScalar = 0, kAvx2 = 1, kAvx512 = 2 };
 SimdLevel simd_level();           // detected level, lowered by SYNTHTUNE_SIMD (cached)
 SimdLevel simd_level_detected();  // what the CPU supports, ignoring the environment
 const char* simd_level_name(SimdLevel level);
+bool has_avx512_bf16();           // avx512 level (after SYNTHTUNE_SIMD) and AVX512_BF16
 
 // ---- packed GEMM building blocks (defined in matmul.cc) ---------------------------------------
 // C[0:MR, 0:NR] (row stride ldc) = alpha * sum_p Ap[p*MR + i] * Bp[p*NR + j] + beta * C

@@ -26,7 +26,10 @@
 // full, so the cost is GEMM flops plus ~1 compare per score. With very few queries (Q*4 <= NR)
 // the micro-kernel would mostly multiply padding, so plain SIMD dot products are used instead.
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -256,6 +259,302 @@ DotsFn dots_for(SimdLevel level) {
   return &dots_scalar;
 }
 
+
+// ---- bf16 screening (AVX512_BF16) -------------------------------------------------------------
+constexpr int kBMR = 12;  // corpus rows per bf16 micro-tile (broadcast operand)
+constexpr int kBNR = 32;  // queries per bf16 panel (two zmm of fp32 scores)
+
+thread_local AlignedBuf tl_corpus_pack_b;  // kBMR x KCP bf16 pairs + scores scratch
+thread_local AlignedBuf tl_query_pack_b;   // the group's queries as bf16 pair panels
+thread_local AlignedBuf tl_row_pairs;      // one row as bf16 pairs
+
+#if ST_X86
+#define ST_BF16 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512bf16,avx2,fma")))
+
+inline __mmask16 low_mask(int64_t n) {
+  return n >= 16 ? static_cast<__mmask16>(0xFFFF) : n <= 0 ? static_cast<__mmask16>(0) : static_cast<__mmask16>((1u << n) - 1u);
+}
+
+// x[0, n) as bf16 pairs, round to nearest even: dst[p] = bf16(x[2p]) | bf16(x[2p+1]) << 16 for
+// p < ceil(n/2) (an odd tail's upper half is 0). Masked loads never read past x[n).
+ST_BF16 void to_bf16_pairs(const float* x, int64_t n, uint32_t* dst) {
+  for (int64_t i = 0; i < n; i += 32) {
+    const int64_t rem = n - i;
+    const __m512 lo = _mm512_maskz_loadu_ps(low_mask(rem), x + i);
+    const __m512 hi = _mm512_maskz_loadu_ps(low_mask(rem - 16), x + i + 16);
+    const __m512i v = reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(hi, lo));  // lo -> low words
+    _mm512_mask_storeu_epi32(dst + i / 2, low_mask((rem + 1) / 2), v);
+  }
+}
+
+// C[r*ldc + j] (+)= sum_{p < kp} <A[r*lda + p], B[p*kBNR + j]> (bf16 pairs, fp32 accumulation)
+// for r < kBMR, j < kBNR. A's rows are read in place (its pairs are broadcast one at a time).
+ST_BF16 void ukr_bf16(int64_t kp, const uint32_t* A, int64_t lda, const uint32_t* B, float* C,
+                      int64_t ldc, bool accumulate) {
+  __m512 acc[kBMR][2];
+#pragma GCC unroll 12
+  for (int r = 0; r < kBMR; ++r) {
+    acc[r][0] = accumulate ? _mm512_loadu_ps(C + r * ldc) : _mm512_setzero_ps();
+    acc[r][1] = accumulate ? _mm512_loadu_ps(C + r * ldc + 16) : _mm512_setzero_ps();
+  }
+  for (int64_t p = 0; p < kp; ++p) {
+    const __m512bh b0 = reinterpret_cast<__m512bh>(_mm512_loadu_si512(B + p * kBNR));
+    const __m512bh b1 = reinterpret_cast<__m512bh>(_mm512_loadu_si512(B + p * kBNR + 16));
+#pragma GCC unroll 12
+    for (int r = 0; r < kBMR; ++r) {
+      const __m512bh av = reinterpret_cast<__m512bh>(_mm512_set1_epi32(static_cast<int>(A[r * lda + p])));
+      acc[r][0] = _mm512_dpbf16_ps(acc[r][0], av, b0);
+      acc[r][1] = _mm512_dpbf16_ps(acc[r][1], av, b1);
+    }
+  }
+#pragma GCC unroll 12
+  for (int r = 0; r < kBMR; ++r) {
+    _mm512_storeu_ps(C + r * ldc, acc[r][0]);
+    _mm512_storeu_ps(C + r * ldc + 16, acc[r][1]);
+  }
+}
+
+// <x, y> over n floats (the exact rescoring pass).
+ST_BF16 float dot_avx512(const float* x, const float* y, int64_t n) {
+  __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    a0 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i), a0);
+    a1 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i + 16), _mm512_loadu_ps(y + i + 16), a1);
+  }
+  for (; i < n; i += 16) {
+    const __mmask16 m = low_mask(n - i);
+    a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, x + i), _mm512_maskz_loadu_ps(m, y + i), a0);
+  }
+  return hsum512(_mm512_add_ps(a0, a1));
+}
+
+// |x|^2 and |x - bf16(x)|^2 over n floats (bf16 rounded to nearest even, as the screening pass).
+ST_BF16 void norms_bf16(const float* x, int64_t n, float* norm2, float* resid2) {
+  __m512 s = _mm512_setzero_ps(), r = _mm512_setzero_ps();
+  for (int64_t i = 0; i < n; i += 16) {
+    const __m512 v = _mm512_maskz_loadu_ps(low_mask(n - i), x + i);
+    // bf16 -> fp32 is exact: the bf16 bits in the upper half of a 32-bit lane
+    const __m256i h = reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(v));
+    const __m512 b = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+    const __m512 d = _mm512_sub_ps(v, b);
+    s = _mm512_fmadd_ps(v, v, s);
+    r = _mm512_fmadd_ps(d, d, r);
+  }
+  *norm2 = hsum512(s);
+  *resid2 = hsum512(r);
+}
+// Packs rows [0, m) (row stride ldx) x dims [d0, d0 + 2*kp) into a kp x kBMR (or kBNR) panel of
+// bf16 pairs: dst[p*width + r]. Rows past m and dims past D are 0.
+void pack_bf16(const float* X, int64_t ldx, int64_t m, int64_t D, int64_t d0, int64_t kp, int width,
+               uint32_t* dst) {
+  uint32_t* tmp = reinterpret_cast<uint32_t*>(tl_row_pairs.ensure(static_cast<size_t>(kp) + 16));
+  const int64_t n = std::min<int64_t>(2 * kp, D - d0);
+  for (int64_t r = 0; r < width; ++r) {
+    if (r < m) {
+      to_bf16_pairs(X + r * ldx + d0, n, tmp);
+      for (int64_t p = (n + 1) / 2; p < kp; ++p) tmp[p] = 0;
+      for (int64_t p = 0; p < kp; ++p) dst[p * width + r] = tmp[p];
+    } else {
+      for (int64_t p = 0; p < kp; ++p) dst[p * width + r] = 0;
+    }
+  }
+}
+#endif  // ST_X86
+
+struct ScreenCtx {
+  const float* queries;  // the group's first query
+  int64_t nq;
+  const float* corpus;
+  int64_t N, D, kk, k;
+  float max_norm;        // max |c| over corpus rows (finite), computed with fp32 error <= gamma
+  float max_resid;       // max |c - bf16(c)| over corpus rows
+  double gamma;          // relative error bound of an fp32 sum of D products
+  const int32_t* ex_off; // per-group sorted exclusions (nullptr: none)
+  const int32_t* ex_ids;
+  DotsFn dots;
+  FilterFn filter;
+  int threads;
+  int32_t* out_idx;      // the group's first output row (stride k)
+  float* out_scores;
+};
+
+// One query group: bf16 screening, then exact fp32 rescoring of the candidates. Returns false
+// (nothing written) when a candidate list outgrew its bound; the caller then runs the fp32 pass.
+bool screen_group_bf16(const ScreenCtx& c) {
+#if ST_X86
+  const int64_t nq = c.nq, D = c.D, kk = c.kk;
+  const int64_t Qb = round_up(nq, kBNR);
+  const int64_t kp_all = ceil_div(D, 2);
+  // pairs per chunk: the kBMR x KCP corpus panel stays in L1 (<= 24 KiB)
+  const int64_t KCP = kp_all <= 512 ? kp_all : ceil_div(kp_all, ceil_div(kp_all, 512));
+  const float neg_inf = -std::numeric_limits<float>::infinity();
+
+  // per-query screening margin 2 * eps_q, from the exact rounding residuals: with q = q' + dq
+  // (q' = bf16(q)) and c = c' + dc, <q, c> - <q', c'> = <q', dc> + <dq, c>, so
+  // |s' - s| <= |q'| max|dc| + |dq| max|c|, plus fp32 accumulation (gamma) in both passes and
+  // products flushed to zero (2^-126 each).
+  std::vector<float> margin(static_cast<size_t>(nq));
+  for (int64_t q = 0; q < nq; ++q) {
+    float qq = 0.0f, dq = 0.0f;
+    norms_bf16(c.queries + q * D, D, &qq, &dq);
+    const double g = c.gamma;
+    const double qn = std::sqrt(static_cast<double>(qq)) * (1 + g), dn = std::sqrt(static_cast<double>(dq)) * (1 + g);
+    const double qh = qn + dn;  // |q'| <= |q| + |dq|
+    if (!(qh * (c.max_norm + c.max_resid) < 1e37)) return false;  // non-finite or huge: fp32 pass
+    const double eps = qh * c.max_resid + dn * c.max_norm + g * qh * (c.max_norm + c.max_resid) + g * qn * c.max_norm +
+                       std::ldexp(1.0, -126) * 2.0 * (D + 1);
+    margin[q] = static_cast<float>(2.0 * eps * (1.0 + 1e-5));
+  }
+
+  // the group's queries as bf16 pair panels: chunk at pair p0 holds Qb/kBNR panels of kpc x kBNR
+  uint32_t* qpack = reinterpret_cast<uint32_t*>(tl_query_pack_b.ensure(static_cast<size_t>(Qb * kp_all)));
+  for (int64_t p0 = 0; p0 < kp_all; p0 += KCP) {
+    const int64_t kpc = std::min(KCP, kp_all - p0);
+    for (int64_t j = 0; j < Qb; j += kBNR)
+      pack_bf16(c.queries + j * D, D, std::min<int64_t>(kBNR, nq - j), D, 2 * p0, kpc, kBNR,
+                qpack + p0 * Qb + j * kpc);
+  }
+
+  const int T = ThreadPool::global().workers_for(1 << 30, c.threads);
+  const int64_t CB = std::max<int64_t>(kBMR, std::min<int64_t>(round_up(ceil_div(c.N, 8 * T), kBMR),
+                                                               round_up(4096, kBMR)));
+  const int64_t n_blocks = ceil_div(c.N, CB);
+  const int TW = ThreadPool::global().workers_for(n_blocks, c.threads);
+  std::vector<float> h_s(static_cast<size_t>(TW) * nq * kk);
+  std::vector<int32_t> h_i(static_cast<size_t>(TW) * nq * kk);
+  std::vector<int32_t> h_n(static_cast<size_t>(TW) * nq, 0);
+  std::vector<float> h_thr(static_cast<size_t>(TW) * nq, neg_inf);
+  std::vector<float> h_lo(static_cast<size_t>(TW) * Qb, neg_inf);  // filter thresholds (padded)
+  std::vector<std::vector<std::pair<float, int32_t>>> lists(static_cast<size_t>(TW) * nq);
+  const size_t cap = static_cast<size_t>(16 * kk + 4096);  // per worker and query
+  std::atomic<bool> overflow{false};
+
+  parallel_for(n_blocks, TW, [&](int64_t blk, int w) {
+    if (overflow.load(std::memory_order_relaxed)) return;
+    float* buf = tl_corpus_pack_b.ensure(static_cast<size_t>(kBMR * kp_all + kBMR * Qb));
+    uint32_t* apack = reinterpret_cast<uint32_t*>(buf);  // kBMR rows of kp_all pairs
+    float* scores = buf + kBMR * kp_all;                 // kBMR x Qb
+    thread_local std::vector<int32_t> cand_buf;
+    if (cand_buf.size() < static_cast<size_t>(Qb)) cand_buf.resize(Qb);
+    int32_t* cand = cand_buf.data();
+    float* lo = h_lo.data() + static_cast<size_t>(w) * Qb;
+    float* thr = h_thr.data() + static_cast<size_t>(w) * nq;
+    const size_t hbase = static_cast<size_t>(w) * nq;
+    const int64_t n_end = std::min(c.N, (blk + 1) * CB);
+    for (int64_t n0 = blk * CB; n0 < n_end; n0 += kBMR) {
+      const int64_t mv = std::min<int64_t>(kBMR, n_end - n0);
+      // the rows as bf16 pairs, in place (rows past mv: zeros)
+      for (int64_t r = 0; r < kBMR; ++r) {
+        if (r < mv) {
+          to_bf16_pairs(c.corpus + (n0 + r) * D, D, apack + r * kp_all);
+        } else {
+          std::fill(apack + r * kp_all, apack + (r + 1) * kp_all, 0u);
+        }
+      }
+      for (int64_t p0 = 0; p0 < kp_all; p0 += KCP) {
+        const int64_t kpc = std::min(KCP, kp_all - p0);
+        for (int64_t j = 0; j < Qb; j += kBNR)
+          ukr_bf16(kpc, apack + p0, kp_all, qpack + p0 * Qb + j * kpc, scores + j, Qb, p0 > 0);
+      }
+      for (int64_t r = 0; r < mv; ++r) {
+        const float* srow = scores + r * Qb;
+        const int32_t idx = static_cast<int32_t>(n0 + r);
+        const int64_t n_cand = c.filter(srow, lo, nq, cand);
+        for (int64_t x = 0; x < n_cand; ++x) {
+          const int64_t q = cand[x];
+          const float s = srow[q];
+          if (c.ex_off && std::binary_search(c.ex_ids + c.ex_off[q], c.ex_ids + c.ex_off[q + 1], idx)) continue;
+          const size_t h = hbase + q;
+          HeapRef{h_s.data() + h * kk, h_i.data() + h * kk, h_n.data() + h, thr + q, kk}.push(s, idx);
+          lo[q] = thr[q] - margin[q];  // -inf while the heap is not full
+          auto& list = lists[h];
+          list.emplace_back(s, idx);
+          if (list.size() > cap) {
+            overflow.store(true, std::memory_order_relaxed);
+            return;
+          }
+        }
+      }
+    }
+  });
+  if (overflow.load()) return false;
+
+  // per query: T = k-th best screened score over all workers; rescore every listed row with
+  // s' >= T - 2 eps_q exactly in fp32; keep the k best
+  parallel_for(nq, TW, [&](int64_t q, int) {
+    thread_local std::vector<float> top;
+    thread_local std::vector<std::pair<float, int32_t>> cand;
+    top.clear();
+    cand.clear();
+    for (int w = 0; w < TW; ++w) {
+      const size_t h = static_cast<size_t>(w) * nq + q;
+      top.insert(top.end(), h_s.begin() + h * kk, h_s.begin() + h * kk + h_n[h]);
+    }
+    float bound = neg_inf;
+    if (static_cast<int64_t>(top.size()) >= kk) {
+      std::nth_element(top.begin(), top.begin() + (kk - 1), top.end(), std::greater<float>());
+      bound = top[kk - 1] - margin[q];
+    }
+    const float* qv = c.queries + q * D;
+    for (int w = 0; w < TW; ++w)
+      for (const auto& e : lists[static_cast<size_t>(w) * nq + q])
+        if (e.first >= bound) cand.emplace_back(0.0f, e.second);
+    std::sort(cand.begin(), cand.end(), [](const auto& a, const auto& b) { return a.second < b.second; });
+    size_t kept = 0;
+    for (const auto& e : cand) {
+      const float s = dot_avx512(c.corpus + static_cast<int64_t>(e.second) * D, qv, D);
+      if (!std::isnan(s)) cand[kept++] = {s, e.second};
+    }
+    cand.resize(kept);
+    const size_t take = std::min<size_t>(cand.size(), static_cast<size_t>(kk));
+    auto better = [](const std::pair<float, int32_t>& a, const std::pair<float, int32_t>& b) {
+      return worse(b.first, b.second, a.first, a.second);
+    };
+    std::partial_sort(cand.begin(), cand.begin() + take, cand.end(), better);
+    for (size_t x = 0; x < take; ++x) {
+      c.out_idx[q * c.k + x] = cand[x].second;
+      c.out_scores[q * c.k + x] = cand[x].first;
+    }
+  });
+  return true;
+#else
+  (void)c;
+  return false;
+#endif
+}
+
+// Whether the bf16 screening pass is on for this call (CPU support, SYNTHTUNE_TOPK_SCREEN != 0).
+bool screen_enabled() {
+  if (!has_avx512_bf16()) return false;
+  const char* e = std::getenv("SYNTHTUNE_TOPK_SCREEN");
+  return !(e && std::strcmp(e, "0") == 0);
+}
+
+// max |c| and max |c - bf16(c)| over the corpus rows with a finite norm; +inf if a row's norm
+// overflows (NaN rows are never returned by either pass and are ignored here).
+void corpus_norms(const float* corpus, int64_t N, int64_t D, int threads, float* max_norm, float* max_resid) {
+#if ST_X86
+  const int64_t B = 2048;
+  const int64_t nb = ceil_div(N, B);
+  const int TW = ThreadPool::global().workers_for(nb, threads);
+  std::vector<float> mn(static_cast<size_t>(TW), 0.0f), mr(static_cast<size_t>(TW), 0.0f);
+  parallel_for(nb, TW, [&](int64_t b, int w) {
+    for (int64_t r = b * B; r < std::min(N, (b + 1) * B); ++r) {
+      float n2 = 0.0f, r2 = 0.0f;
+      norms_bf16(corpus + r * D, D, &n2, &r2);
+      if (n2 > mn[w]) mn[w] = n2;  // NaN never compares greater
+      if (r2 > mr[w]) mr[w] = r2;
+    }
+  });
+  *max_norm = std::sqrt(*std::max_element(mn.begin(), mn.end()));
+  *max_resid = std::sqrt(*std::max_element(mr.begin(), mr.end()));
+#else
+  (void)corpus, (void)N, (void)D, (void)threads;
+  *max_norm = *max_resid = std::numeric_limits<float>::infinity();
+#endif
+}
+
 }  // namespace
 
 void topk_ip_at(SimdLevel level, const float* queries, int64_t Q, const float* corpus, int64_t N,
@@ -302,14 +601,20 @@ void topk_ip_at(SimdLevel level, const float* queries, int64_t Q, const float* c
   std::vector<float> h_thr(static_cast<size_t>(TW) * Qg);
   std::vector<int32_t> ex_off, ex_ids;  // sorted exclusions of the group's queries
 
+  // bf16 screening: worth it when the GEMM dominates (not few queries) and candidate lists stay
+  // short (N well above k); off without AVX512_BF16. e bounds a bf16 dot product's relative error.
+  bool screen = !few_q && Q >= 16 && D >= 32 && N >= 32 * kk && D < (1 << 20) && screen_enabled();
+  float max_norm = 0.0f, max_resid = 0.0f;
+  const double g = (D + 2) * std::ldexp(1.0, -24), gamma = g / (1.0 - g);
+  if (screen) {
+    corpus_norms(corpus, N, D, threads, &max_norm, &max_resid);
+    max_norm = static_cast<float>(max_norm * (1 + gamma));
+    max_resid = static_cast<float>(max_resid * (1 + gamma));
+    screen = std::isfinite(max_norm) && std::isfinite(max_resid);
+  }
+
   for (int64_t q0 = 0; q0 < Q; q0 += Qg) {
     const int64_t nq = std::min(Qg, Q - q0);
-    // pack the group's queries: for each KC chunk, Qg/nr panels of kc x nr
-    float* qpack = tl_query_pack.ensure(static_cast<size_t>(Qg * std::max<int64_t>(D, 1)));
-    for (int64_t pc = 0; pc < D && !few_q; pc += KC) {
-      const int64_t kc = std::min(KC, D - pc);
-      pack_rows(queries + q0 * D + pc, D, nq, kc, nr, qpack + pc * Qg);
-    }
     // exclusions of this group, sorted per query for binary search
     const bool has_excl = excl_offsets && excl_ids;
     if (has_excl) {
@@ -322,6 +627,18 @@ void topk_ip_at(SimdLevel level, const float* queries, int64_t Q, const float* c
         std::sort(ex_ids.begin() + ex_off[q], ex_ids.end());
         ex_off[q + 1] = static_cast<int32_t>(ex_ids.size());
       }
+    }
+    if (screen) {
+      const ScreenCtx ctx{queries + q0 * D, nq, corpus, N, D, kk, k, max_norm, max_resid, gamma,
+                          has_excl ? ex_off.data() : nullptr, has_excl ? ex_ids.data() : nullptr,
+                          dots, filter, threads, out_idx + q0 * k, out_scores + q0 * k};
+      if (screen_group_bf16(ctx)) continue;
+    }
+    // pack the group's queries: for each KC chunk, Qg/nr panels of kc x nr
+    float* qpack = tl_query_pack.ensure(static_cast<size_t>(Qg * std::max<int64_t>(D, 1)));
+    for (int64_t pc = 0; pc < D && !few_q; pc += KC) {
+      const int64_t kc = std::min(KC, D - pc);
+      pack_rows(queries + q0 * D + pc, D, nq, kc, nr, qpack + pc * Qg);
     }
     std::fill(h_n.begin(), h_n.end(), 0);
     std::fill(h_thr.begin(), h_thr.end(), neg_inf);
@@ -392,6 +709,8 @@ void topk_ip_at(SimdLevel level, const float* queries, int64_t Q, const float* c
 }
 
 }  // namespace cpu
+
+bool cpu_topk_bf16_screen() { return cpu::screen_enabled(); }
 
 void topk_ip(const float* queries, int64_t Q, const float* corpus, int64_t N, int64_t D, int64_t k,
              const int32_t* excl_offsets, const int32_t* excl_ids, int32_t* out_idx,
