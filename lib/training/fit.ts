@@ -115,6 +115,8 @@ interface CheckpointMeta {
   callbacks: Record<string, unknown>;
   student: { kind: string; config: Record<string, unknown> };
   logBytes: number;
+  /** SHA-256 of logs.jsonl's first logBytes bytes (the log the resumed run continues). */
+  logSha256: string;
   startedAt: string;
 }
 
@@ -290,11 +292,20 @@ class RunFolder {
     if (this.dir) await writeStatus(this.dir, statusRecord('fit', state, s));
   }
 
-  /** The log's size must reach the checkpoint's position (a shorter log was truncated or replaced). */
-  async checkLog(logBytes: number): Promise<void> {
+  /** SHA-256 of the log's first `bytes` bytes (null when the log is shorter or missing). */
+  async logDigest(bytes: number): Promise<string | null> {
+    const buf = await fsp.readFile(this.file('logs.jsonl')).catch(() => null);
+    if (!buf || buf.length < bytes) return null;
+    return createHash('sha256').update(buf.subarray(0, bytes)).digest('hex');
+  }
+
+  /** The log a checkpoint continues must be there as it was (not truncated, replaced or edited). */
+  async checkLog(logBytes: number, sha256: string): Promise<void> {
     if (!this.dir) return;
-    const size = (await fsp.stat(this.file('logs.jsonl')).catch(() => ({ size: -1 }))).size;
-    if (size < logBytes) throw runFileError(this.file('logs.jsonl'), size < 0 ? `is missing, but ${this.file('checkpoint.bin')} continues a log of ${logBytes} bytes` : `holds ${size} bytes, but ${this.file('checkpoint.bin')} continues a log of ${logBytes} bytes: it was truncated or replaced`, FIT_WAY_OUT);
+    const got = await this.logDigest(logBytes);
+    if (got !== sha256) {
+      throw runFileError(this.file('logs.jsonl'), `is not the log ${this.file('checkpoint.bin')} continues (${logBytes} bytes${got === null ? ', it is shorter or missing' : ', other content'}): it was truncated, replaced or edited`, FIT_WAY_OUT);
+    }
   }
 
   async readCheckpoint(): Promise<{ meta: CheckpointMeta; tensors: Record<string, Float32Array> } | null> {
@@ -402,7 +413,7 @@ async function fitInFolder<I>(opts: FitOptions<I>): Promise<FitResult> {
     if (!(p.epoch >= 0 && p.epoch <= s.epochs && p.batch >= 0 && p.batch <= perEpoch && p.step === p.epoch * perEpoch + p.batch)) {
       throw runFileError(run.file('checkpoint.bin'), `position epoch ${p.epoch}, batch ${p.batch}, step ${p.step} does not fit the plan (${s.epochs} epoch(s) × ${perEpoch} steps)`, FIT_WAY_OUT);
     }
-    await run.checkLog(m.logBytes);
+    await run.checkLog(m.logBytes, m.logSha256);
     student.load({ kind: m.student.kind, config: m.student.config, tensors: unprefixed('student.', ckpt.tensors) });
     optimizer.load({ name: m.optimizer.name, t: m.optimizer.t, tensors: unprefixed('opt.', ckpt.tensors) });
     callbacks.forEach((cb, i) => {
@@ -453,6 +464,7 @@ async function fitInFolder<I>(opts: FitOptions<I>): Promise<FitResult> {
   const checkpoint = async (): Promise<void> => {
     if (!run.dir) return;
     const logBytes = await run.flush();
+    const logSha256 = (await run.logDigest(logBytes)) ?? '';
     const cbState: Record<string, unknown> = {};
     callbacks.forEach((cb, i) => {
       if (cb.state) cbState[callbackKey(cb, i)] = cb.state();
@@ -462,7 +474,7 @@ async function fitInFolder<I>(opts: FitOptions<I>): Promise<FitResult> {
     const meta: CheckpointMeta = {
       version: 2, fingerprint: fp, position: { ...pos, epochLosses: [...pos.epochLosses] },
       optimizer: { name: opt.name, t: opt.t }, callbacks: cbState,
-      student: { kind: st.kind, config: st.config }, logBytes, startedAt,
+      student: { kind: st.kind, config: st.config }, logBytes, logSha256, startedAt,
     };
     const tensors = { ...prefixed('student.', st.tensors), ...prefixed('opt.', opt.tensors) };
     if (needsInitial && initialState) Object.assign(tensors, prefixed('initial.', initialState.tensors));

@@ -112,10 +112,11 @@ export async function readStatus(folder: string, kind: RunKind, opts: { tolerate
   }
   if (s.format === undefined) {
     // synthesis status files before format 2 had `status`, fit's had a lowercase `state`
-    const legacyKind = typeof s.status === 'string' ? 'synthesis' : typeof s.state === 'string' && /^[a-z_]+$/.test(s.state) ? 'fit' : null;
+    // (a current file whose `format` key was damaged has `kind`, and synthesis's has `state` too)
+    const legacyKind = s.kind !== undefined ? null : typeof s.status === 'string' && s.state === undefined ? 'synthesis' : typeof s.state === 'string' && /^[a-z_]+$/.test(s.state) ? 'fit' : null;
     if (legacyKind && legacyKind !== kind) throw foreign(file, kind, `this is a ${legacyKind} run folder (written by ${CLI_NAME[legacyKind]}), not a ${kind} run folder`);
     if (legacyKind) throw runFileError(file, `written by an older synthtune (run-folder format 1; this version reads format ${RUN_FORMAT})`);
-    throw runFileError(file, 'not a synthtune status file (no format, no kind)');
+    throw runFileError(file, s.kind !== undefined ? 'damaged: no format version' : 'not a synthtune status file (no format, no kind)');
   }
   if (s.format !== RUN_FORMAT) {
     const newer = typeof s.format === 'number' && s.format > RUN_FORMAT;
@@ -217,7 +218,7 @@ export async function readTensors(file: string, wayOut = WAY_OUT): Promise<{ ten
     return decodeSafetensors(buf);
   } catch (e) {
     if (!(e instanceof SafetensorsFormatError)) throw e;
-    throw runFileError(file, e.legacy ? `${e.reason}: written by an older synthtune; this version reads checksummed safetensors` : e.reason, wayOut);
+    throw runFileError(file, e.legacy ? `${e.reason}; this version reads checksummed safetensors` : e.reason, wayOut);
   }
 }
 

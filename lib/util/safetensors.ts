@@ -93,7 +93,9 @@ export function decodeSafetensors(buf: Uint8Array): SafetensorsContent {
   if (b.length < 8) throw new SafetensorsFormatError(`${b.length} bytes: too short for a safetensors file (truncated?)`);
   const n = Number(b.readBigUInt64LE(0));
   if (!(n >= 2 && 8 + n <= b.length)) {
-    throw new SafetensorsFormatError(`not a safetensors file, or truncated (header length ${n}, file ${b.length} bytes)`, b[8] !== 0x7b && n > b.length);
+    // raw values (the checkpoints of synthtune before safetensors) have no JSON header at byte 8
+    const raw = b[8] !== 0x7b && n > b.length;
+    throw new SafetensorsFormatError(raw ? `not a safetensors file (raw values, as an older synthtune wrote them?)` : `truncated or damaged (header length ${n}, file ${b.length} bytes)`, raw);
   }
   let header: Record<string, unknown>;
   try {
@@ -104,7 +106,7 @@ export function decodeSafetensors(buf: Uint8Array): SafetensorsContent {
   if (!header || typeof header !== 'object' || Array.isArray(header)) throw new SafetensorsFormatError('damaged header (not an object)');
   const meta = header.__metadata__ as Record<string, string> | undefined;
   const sha = meta?.[SHA_KEY];
-  if (typeof sha !== 'string') throw new SafetensorsFormatError('no checksum in the header (not written by this synthtune)', true);
+  if (typeof sha !== 'string') throw new SafetensorsFormatError(`damaged header, or not written by synthtune: no checksum (${SHA_KEY})`);
   const data = b.subarray(8 + n);
   if (createHash('sha256').update(data).digest('hex') !== sha) throw new SafetensorsFormatError(`checksum mismatch: the ${data.length}-byte data section is damaged or truncated`);
   const tensors: Record<string, Tensor> = {};
