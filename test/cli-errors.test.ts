@@ -73,6 +73,6 @@ describe('CLI bad input', () => {
 
   it('evaluate on a missing folder names the file', async () => {
     const r = await runCli('evaluate', ['--data', path.join(dir, 'nowhere'), '--model', 'bm25']);
-    expectUserError(r, /nowhere\/corpus\.jsonl: file not found/);
+    expectUserError(r, /nowhere: BEIR folder not found/);
   });
 });

@@ -27,6 +27,7 @@ import { Bm25Builder } from '../evaluation/bm25';
 import { evaluate, evaluateRankings, type Encoder, type Evaluation, type Ranked } from '../evaluation/evaluator';
 import { DEFAULT_KS, METRIC_NAMES, parseMetricNames, type Convention, type MetricName } from '../evaluation/metrics';
 import type { Encoder as ModelsEncoder } from '../models/encoder';
+import { userError } from '../util/errors';
 import { CliError, csvOptions, csvUsage, CSV_OPTIONS, intListOption, intOption, numberOption, parseCli } from './util';
 
 const RUN_DEPTH = 100;
@@ -96,6 +97,14 @@ interface Settings {
   batchSize: number;
 }
 
+/** A BM25 parameter: a number in [0, max]. */
+function bm25Parameter(name: string, v: string | undefined, dflt: number, max: number): number {
+  const x = numberOption(name, v, dflt);
+  const range = max === Infinity ? '[0, ∞)' : `[0, ${max}]`;
+  if (!(x >= 0 && x <= max)) throw new CliError(`--${name} must be a number in ${range}, got '${v}'`);
+  return x;
+}
+
 function settings(values: Record<string, string | boolean | undefined>): Settings {
   const str = (k: string) => values[k] as string | undefined;
   let data = str('data');
@@ -125,8 +134,8 @@ function settings(values: Record<string, string | boolean | undefined>): Setting
     convention,
     json: values.json === true,
     saveRun: str('save-run'),
-    k1: numberOption('k1', str('k1'), 0.9),
-    b: numberOption('b', str('b'), 0.4),
+    k1: bm25Parameter('k1', str('k1'), 0.9, Infinity),
+    b: bm25Parameter('b', str('b'), 0.4, 1),
     excludeSelf: values['exclude-self'] ? true : values['no-exclude-self'] ? false : undefined,
     batchSize: intOption('batch-size', str('batch-size'), 64),
   };
@@ -179,7 +188,10 @@ async function denseEvaluation(ds: EvalData, s: Settings, depth: number): Promis
   try {
     encoder = await loadEncoder(s.model, { batchSize: s.batchSize });
   } catch (e) {
-    throw new CliError(`cannot load model '${s.model}': ${(e as Error).message}`);
+    // the model's own problems (missing files, a damaged config) are the user's; a bug keeps its stack
+    const user = userError(e);
+    if (!user) throw e;
+    throw new CliError(`cannot load model '${s.model}': ${user.message}`);
   }
   const withPrompts = encoder as Partial<ModelsEncoder>;
   const qp = withPrompts.promptNameFor?.('query');

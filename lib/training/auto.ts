@@ -34,6 +34,7 @@
 import type { Score } from './losses/margin-mse';
 import { marginMseForward } from './losses/margin-mse';
 import { mulberry32, normals } from './rng';
+import { checkStaticTableSize } from './students/static';
 import type { NormalExample, Student } from './student';
 
 export type FitMethod = 'adapter' | 'static' | 'full';
@@ -131,6 +132,7 @@ export function idfWeights(documents: Iterable<ArrayLike<number>>, vocabSize: nu
 /** The (V,D) table N(0, 1/D) (seeded) with row t scaled by idf[t]. */
 export function idfStaticInit(vocabSize: number, dim: number, seed: number, idf: Float64Array): Float32Array {
   if (idf.length !== vocabSize) throw new Error(`idfStaticInit: ${idf.length} idf values for ${vocabSize} tokens`);
+  checkStaticTableSize(vocabSize, dim);
   const table = normals(vocabSize * dim, seed, 1 / Math.sqrt(dim));
   for (let t = 0; t < vocabSize; t++) {
     const w = idf[t];

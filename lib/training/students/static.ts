@@ -20,6 +20,7 @@
 import * as os from 'node:os';
 import { embeddingBag, embeddingBagBackward } from '../../kernels/train';
 import { normals } from '../rng';
+import { InputRangeError, OptionsError } from '../../util/errors';
 import type { Forward, Param, Side, Student, StudentState } from '../student';
 
 export type TokenIds = ArrayLike<number>;
@@ -39,6 +40,19 @@ export interface StaticOptions {
   init?: Float32Array;
 }
 
+/**
+ * Refuses a static table that cannot be held: vocabSize and dim positive integers, and the table,
+ * its gradient and two Adam moments (16 · V · D bytes) within this machine's memory and one typed array.
+ */
+export function checkStaticTableSize(V: number, D: number): void {
+  if (!(Number.isInteger(V) && V > 0)) throw new OptionsError(`static: vocabSize must be a positive integer, got ${V}`);
+  if (!(Number.isInteger(D) && D > 0)) throw new OptionsError(`static: dim (--dim) must be a positive integer, got ${D}`);
+  const bytes = 16 * V * D;
+  if (V * D > 2 ** 32 - 1 || bytes > os.totalmem()) {
+    throw new OptionsError(`static: a ${V}-token vocabulary × dim ${D} table needs ${(bytes / 2 ** 30).toFixed(1)} GiB with its gradient and Adam moments (this machine has ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB); choose a smaller dim (--dim)`);
+  }
+}
+
 export class StaticStudent implements Student<TokenIds> {
   readonly kind = 'static';
   readonly vocabSize: number;
@@ -55,18 +69,12 @@ export class StaticStudent implements Student<TokenIds> {
 
   constructor(opts: StaticOptions) {
     const { vocabSize: V, dim: D } = opts;
-    if (!(Number.isInteger(V) && V > 0)) throw new Error('static: vocabSize must be a positive integer');
-    if (!(Number.isInteger(D) && D > 0)) throw new Error('static: dim must be a positive integer');
-    // the table, its gradient and two Adam moments: 4 · V · D floats
-    const bytes = 16 * V * D;
-    if (V * D > 2 ** 32 - 1 || bytes > os.totalmem()) {
-      throw new Error(`static: a ${V}-token vocabulary × dim ${D} table needs ${(bytes / 2 ** 30).toFixed(1)} GiB with its gradient and Adam moments (this machine has ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB); choose a smaller dim`);
-    }
+    checkStaticTableSize(V, D);
     this.vocabSize = V;
     this.dim = D;
     this.seed = opts.seed ?? 0;
     if (opts.init) {
-      if (opts.init.length !== V * D) throw new Error(`static: init must have vocabSize·dim = ${V * D} values`);
+      if (opts.init.length !== V * D) throw new InputRangeError(`static: init must have vocabSize·dim = ${V * D} values`);
       this.table = opts.init.slice();
     } else {
       this.table = normals(V * D, this.seed, 1 / Math.sqrt(D));
