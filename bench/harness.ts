@@ -69,5 +69,6 @@ export interface Suite {
   name: string;
   description: string;
   /** quick: smaller shapes for smoke runs. */
-  run(opts: { quick: boolean; log: (line: string) => void }): Promise<BenchRow[]>;
+  /** profile: per-operation timing where the suite has it (train). */
+  run(opts: { quick: boolean; log: (line: string) => void; profile?: boolean }): Promise<BenchRow[]>;
 }

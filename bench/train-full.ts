@@ -22,7 +22,7 @@
  * with `python3` when it can import torch and sentence_transformers (not in --quick); skipped with a
  * message otherwise. Registered in bench/index.ts as part of the `train` suite.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -73,6 +73,77 @@ async function timeNative(h: NativeBertHandle, ids: Int32Array, mask: Int32Array
   return { fwd, step };
 }
 
+/** The native engine's per-op timing (native/cpu/bert.h Profiler; CPU only). */
+interface ProfiledHandle {
+  profile?(on: boolean): boolean;
+  profileReport?(): { phase: string; layer: number; op: string; calls: number; ms: number; flops: number }[];
+}
+
+/**
+ * `bench train --profile`: `steps` full steps with the native per-op timer on; rows (suite
+ * train-profile) per phase and op summed over layers, per phase and layer, and the time outside
+ * the timed kernels (the step's wall time minus their sum: JS, argument checks, waits).
+ */
+async function profileStep(h: NativeBertHandle, ids: Int32Array, mask: Int32Array, types: Int32Array, B: number, T: number, hidden: number, steps: number, log: (l: string) => void): Promise<BenchRow[]> {
+  const p = h as unknown as ProfiledHandle;
+  if (!p.profile?.(true) || !p.profileReport) {
+    log('  profile: not available on this device (CPU engine only)');
+    return [];
+  }
+  const dOut = new Float32Array(B * hidden).fill(1 / (B * hidden));
+  let wall = 0;
+  for (let t = 1; t <= steps; t++) {
+    const t0 = process.hrtime.bigint();
+    h.zeroGrad();
+    await h.forward(ids, mask, types, B, T);
+    await h.backward(dOut);
+    h.adamStep(1e-5, 0.9, 0.999, 1e-8, 0.01, t, true);
+    wall += Number(process.hrtime.bigint() - t0) / 1e6;
+  }
+  const report = p.profileReport();
+  p.profile(false);
+  const stepMs = wall / steps;
+  const sum = (xs: { ms: number }[]) => xs.reduce((a, x) => a + x.ms, 0);
+  const group = <K extends string>(key: (r: (typeof report)[number]) => K) => {
+    const m = new Map<K, { ms: number; flops: number; calls: number }>();
+    for (const r of report) {
+      const k = key(r);
+      const g = m.get(k) ?? { ms: 0, flops: 0, calls: 0 };
+      g.ms += r.ms / steps;
+      g.flops += r.flops / steps;
+      g.calls += r.calls / steps;
+      m.set(k, g);
+    }
+    return [...m.entries()];
+  };
+  const rows: BenchRow[] = [];
+  const add = (name: string, ms: number, flops: number, extra: Record<string, unknown>) => rows.push({
+    suite: 'train-profile', case: name, backend: 'native', median_ms: round(ms),
+    throughput: flops > 0 ? round(flops / ms / 1e6) : 0, unit: flops > 0 ? 'GFLOP/s' : '-',
+    speedup: round(ms / stepMs), baseline: 'share of step', extra,
+  });
+  const byOp = group((r) => `${r.phase} | ${r.op}`).sort((a, b) => b[1].ms - a[1].ms);
+  log(`  profile: ${steps} steps, ${stepMs.toFixed(1)} ms per step (wall); by phase and op, summed over layers:`);
+  log(`    ${'phase | op'.padEnd(34)} ${'ms/step'.padStart(9)} ${'share'.padStart(6)} ${'GFLOP/s'.padStart(8)}`);
+  for (const [k, g] of byOp) {
+    log(`    ${k.padEnd(34)} ${g.ms.toFixed(1).padStart(9)} ${((100 * g.ms) / stepMs).toFixed(1).padStart(5)}% ${(g.flops > 0 ? (g.flops / g.ms / 1e6).toFixed(1) : '-').padStart(8)}`);
+    add(k, g.ms, g.flops, { calls_per_step: g.calls });
+  }
+  const timed = sum(report) / steps;
+  const outside = stepMs - timed;
+  log(`    ${'outside the timed kernels'.padEnd(34)} ${outside.toFixed(1).padStart(9)} ${((100 * outside) / stepMs).toFixed(1).padStart(5)}%`);
+  add('outside the timed kernels', outside, 0, { step_ms: round(stepMs) });
+  const totalFlops = report.reduce((a, r) => a + r.flops, 0) / steps;
+  log(`    GEMM + attention: ${(totalFlops / 1e9).toFixed(1)} GFLOP per step, ${(totalFlops / stepMs / 1e6).toFixed(1)} GFLOP/s over the whole step`);
+  const byLayer = group((r) => `${r.phase} | ${r.layer < 0 ? 'outside layers' : `layer ${r.layer}`}`);
+  log('  profile by phase and layer:');
+  for (const [k, g] of byLayer) {
+    log(`    ${k.padEnd(34)} ${g.ms.toFixed(1).padStart(9)} ${((100 * g.ms) / stepMs).toFixed(1).padStart(5)}% ${(g.flops > 0 ? (g.flops / g.ms / 1e6).toFixed(1) : '-').padStart(8)}`);
+    add(k, g.ms, g.flops, {});
+  }
+  return rows;
+}
+
 interface PyRow {
   case: string;
   precision: string;
@@ -111,7 +182,7 @@ function runPyTorch(python: string, args: string[], log: (line: string) => void)
 export const trainFullSuite: Suite = {
   name: 'train',
   description: 'full-transformer training step (native fwd+bwd+AdamW) vs onnxruntime forward, MiniLM-sized, 32×128 tokens',
-  async run({ quick, log }) {
+  async run({ quick, log, profile }) {
     const avail = nativeBertAvailable();
     if (!avail.ok) {
       log(`train/full-step skipped: ${avail.reason}`);
@@ -153,6 +224,7 @@ export const trainFullSuite: Suite = {
       const { fwd, step } = await timeNative(h, ids, mask, types, B, T, shape.hidden, budgetMs);
       log(`  full-forward  ${fwd.ms.toFixed(1)} ms`);
       log(`  full-step     ${step.ms.toFixed(1)} ms (${(step.ms / base.ms).toFixed(2)}× ort-forward; target ≤ 4×)`);
+      const profiled = profile ? await profileStep(h, ids, mask, types, B, T, shape.hidden, quick ? 2 : 5, log) : [];
 
       const paramBytes = 4 * h.numParams();
       const memory = {
@@ -170,6 +242,7 @@ export const trainFullSuite: Suite = {
       rows.push(row('ort-forward', 'onnxruntime-cpu', base, {}));
       rows.push(row('full-forward', 'native', fwd, { activations_mib: memory.activations_mib }));
       rows.push(row('full-step', 'native', step, { ...memory, step_over_ort_forward: round(step.ms / base.ms) }));
+      rows.push(...profiled);
 
       // The same on the GPU, once per matmul precision.
       const onCuda = resolveFullDevice('auto') === 'cuda';

@@ -205,6 +205,8 @@ class Engine {
   virtual float* host_buffer(Buf b) = 0;
   virtual void sync_to_host(Buf b) = 0;
   virtual void sync_from_host(Buf b) = 0;
+  // Per-op timing (CPU engine only; nullptr: not available on this device).
+  virtual st::bert::Profiler* profiler() { return nullptr; }
 
   const TensorInfo* find(const std::string& name) const {
     for (const TensorInfo& t : layout()) {
@@ -245,6 +247,7 @@ class CpuEngine final : public Engine {
   float* host_buffer(Buf b) override { return ptr(b); }
   void sync_to_host(Buf) override {}
   void sync_from_host(Buf) override {}
+  st::bert::Profiler* profiler() override { return &m_.profiler(); }
 
  private:
   float* ptr(Buf b) {
@@ -381,6 +384,8 @@ class BertWrap : public Napi::ObjectWrap<BertWrap> {
       InstanceMethod<&BertWrap::ResetOptimizer>("resetOptimizer"),
       InstanceMethod<&BertWrap::SlotInfo>("slotInfo"),
       InstanceMethod<&BertWrap::ActivationBytes>("activationBytes"),
+      InstanceMethod<&BertWrap::Profile>("profile"),
+      InstanceMethod<&BertWrap::ProfileReport>("profileReport"),
     });
   }
 
@@ -811,6 +816,35 @@ class BertWrap : public Napi::ObjectWrap<BertWrap> {
     }
     std::shared_ptr<Engine> m = model_;
     return Queue(env, [m, a]() { m->backward(a->slot, a->dout.data()); }, env.Undefined());
+  }
+
+  // profile(on): per-op timing on (cleared) or off; false when the device has no profiler.
+  Napi::Value Profile(const Napi::CallbackInfo& info) {
+    NotBusy(info.Env());
+    st::bert::Profiler* p = model_->profiler();
+    if (p) p->enable(info.Length() > 0 && info[0].ToBoolean().Value());
+    return Napi::Boolean::New(info.Env(), p != nullptr);
+  }
+
+  // profileReport(): [{phase, layer, op, calls, ms, flops}] summed since profile(true).
+  Napi::Value ProfileReport(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    NotBusy(env);
+    Napi::Array out = Napi::Array::New(env);
+    st::bert::Profiler* p = model_->profiler();
+    if (!p) return out;
+    uint32_t i = 0;
+    for (const st::bert::ProfileRow& r : p->rows()) {
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("phase", r.phase);
+      o.Set("layer", Napi::Number::New(env, static_cast<double>(r.layer)));
+      o.Set("op", r.op);
+      o.Set("calls", Napi::Number::New(env, static_cast<double>(r.calls)));
+      o.Set("ms", Napi::Number::New(env, r.ms));
+      o.Set("flops", Napi::Number::New(env, r.flops));
+      out.Set(i++, o);
+    }
+    return out;
   }
 
   Napi::Value ZeroGrad(const Napi::CallbackInfo& info) {

@@ -53,6 +53,42 @@ describe('synthtune bench', () => {
     }
   });
 
+  it('train --profile: the native step by phase and op (GEMM GFLOP/s), by layer, and the time outside the kernels', async () => {
+    const io = capture();
+    const code = await main(['bench', 'train', '--quick', '--profile', '--json']);
+    vi.restoreAllMocks();
+    expect(code).toBe(0);
+    const rows = JSON.parse(io.out()) as { suite: string; case: string; median_ms: number; throughput: number; unit: string; speedup: number; extra?: Record<string, number> }[];
+    const prof = rows.filter((r) => r.suite === 'train-profile');
+    const byOp = prof.filter((r) => / \| (?!layer \d|outside layers)/.test(r.case));
+    // every GEMM of both phases, attention, the elementwise kernels and Adam are timed
+    for (const op of ['forward | qkv matmul', 'forward | fc1 matmul', 'forward | attention', 'backward | fc2 matmul', 'backward | attention', 'forward | layernorm', 'backward | gelu', 'optimizer | adam']) {
+      const r = byOp.find((x) => x.case === op);
+      expect(r, op).toBeDefined();
+      expect(r!.median_ms).toBeGreaterThan(0);
+      if (/matmul|attention/.test(op)) expect(r!.unit).toBe('GFLOP/s');
+    }
+    // GFLOP/s of a GEMM = its FLOPs / its time: 2·N·C·3C per forward qkv (--quick shape: 2 layers, hidden 128, batch 4 × 32)
+    const qkv = byOp.find((x) => x.case === 'forward | qkv matmul')!;
+    const flops = 2 * 2 * (4 * 32) * 128 * 3 * 128;
+    expect(Math.abs(qkv.throughput - flops / qkv.median_ms / 1e6) / qkv.throughput).toBeLessThan(0.02);
+    // the ops' shares of the step plus the time outside them make the whole step
+    const outside = prof.find((r) => r.case === 'outside the timed kernels')!;
+    const total = byOp.reduce((a, r) => a + r.median_ms, 0) + outside.median_ms;
+    expect(Math.abs(total - outside.extra!.step_ms) / outside.extra!.step_ms).toBeLessThan(0.02);
+    // per layer: two layers in each phase
+    expect(prof.filter((r) => /^forward \| layer \d$/.test(r.case))).toHaveLength(2);
+    expect(prof.filter((r) => /^backward \| layer \d$/.test(r.case))).toHaveLength(2);
+  });
+
+  it('--profile is refused without the train suite', async () => {
+    const io = capture();
+    const code = await main(['bench', 'kernels', '--profile']);
+    vi.restoreAllMocks();
+    expect(code).toBe(2);
+    expect(io.err()).toMatch(/--profile is for the train suite/);
+  });
+
   it('prints tables with the hardware without --json', async () => {
     const io = capture();
     const code = await main(['bench', 'kernels', '--quick']);

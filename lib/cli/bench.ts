@@ -11,12 +11,14 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CliError, parseCli } from './util';
 
-const HELP = `usage: synthtune bench [suite...] [--json] [--quick]
+const HELP = `usage: synthtune bench [suite...] [--json] [--quick] [--profile]
        synthtune bench quality [--data <BEIR folder>]... [--tokenizer <folder>] [--out <folder>] [--json]
 
 Suites: ${Object.keys(SUITES).join(', ')} (default: all).
   --json    print one JSON array of rows instead of tables
   --quick   small shapes (a smoke run, not a measurement)
+  --profile train: time the native full step by operation, layer and phase (GFLOP/s per GEMM,
+            elementwise kernels, the optimizer, time outside the kernels)
 
 quality (run on its own, minutes per collection): retrieval quality with default options — per
 collection BM25, the static student from scratch before / after / after÷BM25, and domain adaptation
@@ -59,7 +61,7 @@ async function quality(values: { json?: boolean; quick?: boolean; data?: string[
 
 export async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parseCli(argv, {
-    json: { type: 'boolean' }, quick: { type: 'boolean' },
+    json: { type: 'boolean' }, quick: { type: 'boolean' }, profile: { type: 'boolean' },
     data: { type: 'string', multiple: true }, tokenizer: { type: 'string' }, out: { type: 'string' },
   }, true);
   if (values.help) {
@@ -71,6 +73,7 @@ export async function run(argv: string[]): Promise<number> {
     return quality(values);
   }
   if (values.data || values.tokenizer || values.out) throw new CliError('--data, --tokenizer and --out are for bench quality');
+  if (values.profile && !(positionals as string[]).includes('train')) throw new CliError('--profile is for the train suite: synthtune bench train --profile');
   const names = positionals.length ? positionals : Object.keys(SUITES);
   for (const n of names) if (!SUITES[n]) throw new CliError(`unknown bench suite '${n}' (known: ${Object.keys(SUITES).join(', ')})`);
   const json = Boolean(values.json);
@@ -87,7 +90,7 @@ export async function run(argv: string[]): Promise<number> {
   for (const n of names) {
     const suite = await SUITES[n]();
     log(`bench ${n}: ${suite.description}${quick ? ' [quick]' : ''}`);
-    const rows = await suite.run({ quick, log });
+    const rows = await suite.run({ quick, log, profile: Boolean(values.profile) });
     all.push(...rows);
     if (!json) process.stdout.write(`\n== ${n} ==\n${formatTable(rows)}\n`);
   }

@@ -29,6 +29,7 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -209,6 +210,57 @@ struct Slot {
   float* out;               // (B, D) returned embeddings
 };
 
+// Per-operation timing of forward / backward / optimizer (off unless enabled): wall time and the
+// op's FLOP count, summed per (phase, layer, op) over the calls since the last reset. Layer -1:
+// outside the encoder layers (embeddings, pooling, optimizer).
+struct ProfileRow {
+  std::string phase, op;
+  int64_t layer;
+  int64_t calls;
+  double ms;
+  double flops;
+};
+
+class Profiler {
+ public:
+  void enable(bool on) { on_ = on; rows_.clear(); }
+  bool on() const { return on_; }
+  const std::vector<ProfileRow>& rows() const { return rows_; }
+  // Times the scope it lives in (a no-op when the profiler is off).
+  class Scope {
+   public:
+    Scope(Profiler& p, const char* phase, int64_t layer, const char* op, double flops)
+        : p_(p.on_ ? &p : nullptr), phase_(phase), op_(op), layer_(layer), flops_(flops),
+          t0_(p.on_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point()) {}
+    ~Scope() {
+      if (!p_) return;
+      const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0_).count();
+      p_->add(phase_, layer_, op_, ms, flops_);
+    }
+    Scope(const Scope&) = delete;
+    Scope& operator=(const Scope&) = delete;
+
+   private:
+    Profiler* p_;
+    const char *phase_, *op_;
+    int64_t layer_;
+    double flops_;
+    std::chrono::steady_clock::time_point t0_;
+  };
+
+ private:
+  void add(const char* phase, int64_t layer, const char* op, double ms, double flops) {
+    for (ProfileRow& r : rows_)
+      if (r.layer == layer && r.op == op && r.phase == phase) {
+        r.calls++, r.ms += ms, r.flops += flops;
+        return;
+      }
+    rows_.push_back({phase, op, layer, 1, ms, flops});
+  }
+  bool on_ = false;
+  std::vector<ProfileRow> rows_;
+};
+
 class Model {
  public:
   static constexpr int kMaxSlots = 8;
@@ -242,6 +294,8 @@ class Model {
                  bool decoupled);
   // Clears the Adam moments.
   void reset_optimizer();
+  // Per-op timing (bench train --profile); enabling clears what was recorded.
+  Profiler& profiler() { return prof_; }
 
  private:
   ModelPtrs carve(float* base) const;
@@ -263,6 +317,7 @@ class Model {
   // Adam work split: (start, end, decay) chunks of the flat buffer.
   struct Chunk { int64_t start, end; bool decay; };
   std::vector<Chunk> chunks_;
+  Profiler prof_;
 };
 
 // ---- layer functions (bert.cc) ------------------------------------------------------------------

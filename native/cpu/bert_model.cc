@@ -259,24 +259,54 @@ void Model::forward(int slot, const int32_t* ids, const int32_t* mask, const int
     relbias_forward(s.relbias, P_.rel, s.buckets.data(), T, NH);
   }
 
-  embeddings_forward(s.emb, s.ids.data(), s.types.data(), P_.word, P_.pos, P_.type, B, T, C, th,
-                     s.pos.data());
-  layernorm_forward(s.x0, s.mean0, s.rstd0, s.emb, P_.ln_w, P_.ln_b, N, C, cfg_.layer_norm_eps, th);
+  using Scope = Profiler::Scope;
+  const double dN = static_cast<double>(N), attF = 4.0 * B * T * T * C;
+  {
+    Scope _p(prof_, "forward", -1, "embeddings", 0);
+    embeddings_forward(s.emb, s.ids.data(), s.types.data(), P_.word, P_.pos, P_.type, B, T, C, th,
+                       s.pos.data());
+    layernorm_forward(s.x0, s.mean0, s.rstd0, s.emb, P_.ln_w, P_.ln_b, N, C, cfg_.layer_norm_eps, th);
+  }
   const float* x = s.x0;
   for (int64_t l = 0; l < cfg_.layers; l++) {
     LayerActs& a = s.L[l];
     const LayerPtrs& p = P_.layer[l];
-    matmul_forward(sc_qkv_, x, p.qkv_w, p.qkv_b, nullptr, N, C, 3 * C, th);          // (N,3C)
-    attention_forward(a.atty, a.qkvp, a.probs, sc_qkv_, s.mask.data(), B, T, C, NH, sc_att_, th,
-                      s.relbias);
-    matmul_forward(a.res1, a.atty, p.ao_w, p.ao_b, x, N, C, C, th);                    // x + attn
-    layernorm_forward(a.x1, a.mean1, a.rstd1, a.res1, p.ln1_w, p.ln1_b, N, C, cfg_.layer_norm_eps, th);
-    matmul_forward(a.h, a.x1, p.fc1_w, p.fc1_b, nullptr, N, C, F, th);                // (N,F)
-    gelu_forward(sc_g_, a.h, N * F, th);
-    matmul_forward(a.res2, sc_g_, p.fc2_w, p.fc2_b, a.x1, N, F, C, th);                // x1 + ffn
-    layernorm_forward(a.x2, a.mean2, a.rstd2, a.res2, p.ln2_w, p.ln2_b, N, C, cfg_.layer_norm_eps, th);
+    {
+      Scope _p(prof_, "forward", l, "qkv matmul", 2 * dN * C * 3 * C);
+      matmul_forward(sc_qkv_, x, p.qkv_w, p.qkv_b, nullptr, N, C, 3 * C, th);          // (N,3C)
+    }
+    {
+      Scope _p(prof_, "forward", l, "attention", attF);
+      attention_forward(a.atty, a.qkvp, a.probs, sc_qkv_, s.mask.data(), B, T, C, NH, sc_att_, th,
+                        s.relbias);
+    }
+    {
+      Scope _p(prof_, "forward", l, "attn-out matmul", 2 * dN * C * C);
+      matmul_forward(a.res1, a.atty, p.ao_w, p.ao_b, x, N, C, C, th);                    // x + attn
+    }
+    {
+      Scope _p(prof_, "forward", l, "layernorm", 0);
+      layernorm_forward(a.x1, a.mean1, a.rstd1, a.res1, p.ln1_w, p.ln1_b, N, C, cfg_.layer_norm_eps, th);
+    }
+    {
+      Scope _p(prof_, "forward", l, "fc1 matmul", 2 * dN * C * F);
+      matmul_forward(a.h, a.x1, p.fc1_w, p.fc1_b, nullptr, N, C, F, th);                // (N,F)
+    }
+    {
+      Scope _p(prof_, "forward", l, "gelu", 0);
+      gelu_forward(sc_g_, a.h, N * F, th);
+    }
+    {
+      Scope _p(prof_, "forward", l, "fc2 matmul", 2 * dN * F * C);
+      matmul_forward(a.res2, sc_g_, p.fc2_w, p.fc2_b, a.x1, N, F, C, th);                // x1 + ffn
+    }
+    {
+      Scope _p(prof_, "forward", l, "layernorm", 0);
+      layernorm_forward(a.x2, a.mean2, a.rstd2, a.res2, p.ln2_w, p.ln2_b, N, C, cfg_.layer_norm_eps, th);
+    }
     x = a.x2;
   }
+  Scope _pool(prof_, "forward", -1, "pooling", 0);
   pool_forward(s.out, s.pooled, s.norm, x, s.mask.data(), B, T, C, cfg_.pooling, cfg_.normalize);
   if (out) std::memcpy(out, s.out, sizeof(float) * B * out_dim(cfg_));
   s.valid = true;
@@ -291,7 +321,12 @@ void Model::backward(int slot, const float* dout) {
   const int32_t* mask = s.mask.data();
 
   const float* last = cfg_.layers > 0 ? s.L.back().x2 : s.x0;
-  pool_backward(sc_dx_, dout, s.out, s.norm, last, mask, B, T, C, cfg_.pooling, cfg_.normalize);  // dx (N,C)
+  using Scope = Profiler::Scope;
+  const double dN = static_cast<double>(N), attF = 8.0 * B * T * T * C;
+  {
+    Scope _p(prof_, "backward", -1, "pooling", 0);
+    pool_backward(sc_dx_, dout, s.out, s.norm, last, mask, B, T, C, cfg_.pooling, cfg_.normalize);  // dx (N,C)
+  }
   const bool rel = cfg_.rel_buckets > 0;
   if (rel) std::memset(sc_dbias_, 0, sizeof(float) * NH * T * T);
   for (int64_t l = cfg_.layers - 1; l >= 0; l--) {
@@ -300,28 +335,63 @@ void Model::backward(int slot, const float* dout) {
     const LayerPtrs& g = G_.layer[l];
     const float* x_in = l == 0 ? s.x0 : s.L[l - 1].x2;
     // x2 = LN2(res2), res2 = x1 + gelu(h)·W2ᵀ + b2
-    layernorm_backward(sc_dres_, g.ln2_w, g.ln2_b, sc_dx_, a.res2, a.mean2, a.rstd2, p.ln2_w, N, C, th);
-    gelu_forward(sc_g_, a.h, N * F, th);  // recompute gelu(h)
-    matmul_backward(sc_dF_, false, g.fc2_w, g.fc2_b, sc_dres_, sc_g_, p.fc2_w, N, F, C, sc_tr_, th);
-    gelu_backward(sc_dF_, a.h, N * F, th);
+    {
+      Scope _p(prof_, "backward", l, "layernorm", 0);
+      layernorm_backward(sc_dres_, g.ln2_w, g.ln2_b, sc_dx_, a.res2, a.mean2, a.rstd2, p.ln2_w, N, C, th);
+    }
+    {
+      Scope _p(prof_, "backward", l, "gelu", 0);
+      gelu_forward(sc_g_, a.h, N * F, th);  // recompute gelu(h)
+    }
+    {
+      Scope _p(prof_, "backward", l, "fc2 matmul", 4 * dN * F * C);
+      matmul_backward(sc_dF_, false, g.fc2_w, g.fc2_b, sc_dres_, sc_g_, p.fc2_w, N, F, C, sc_tr_, th);
+    }
+    {
+      Scope _p(prof_, "backward", l, "gelu", 0);
+      gelu_backward(sc_dF_, a.h, N * F, th);
+    }
     // dx1 = dres2 (residual) + dh·W1
-    std::memcpy(sc_dx_, sc_dres_, sizeof(float) * N * C);
-    matmul_backward(sc_dx_, true, g.fc1_w, g.fc1_b, sc_dF_, a.x1, p.fc1_w, N, C, F, sc_tr_, th);
+    {
+      Scope _p(prof_, "backward", l, "residual copy", 0);
+      std::memcpy(sc_dx_, sc_dres_, sizeof(float) * N * C);
+    }
+    {
+      Scope _p(prof_, "backward", l, "fc1 matmul", 4 * dN * C * F);
+      matmul_backward(sc_dx_, true, g.fc1_w, g.fc1_b, sc_dF_, a.x1, p.fc1_w, N, C, F, sc_tr_, th);
+    }
     // x1 = LN1(res1), res1 = x_in + atty·Woᵀ + bo
-    layernorm_backward(sc_dres_, g.ln1_w, g.ln1_b, sc_dx_, a.res1, a.mean1, a.rstd1, p.ln1_w, N, C, th);
-    matmul_backward(sc_datty_, false, g.ao_w, g.ao_b, sc_dres_, a.atty, p.ao_w, N, C, C, sc_tr_, th);
-    attention_backward(sc_dqkv_, sc_datty_, a.qkvp, a.probs, B, T, C, NH, sc_att_, th, mask,
-                       rel ? sc_dbias_ : nullptr, sc_dbias_bh_);
+    {
+      Scope _p(prof_, "backward", l, "layernorm", 0);
+      layernorm_backward(sc_dres_, g.ln1_w, g.ln1_b, sc_dx_, a.res1, a.mean1, a.rstd1, p.ln1_w, N, C, th);
+    }
+    {
+      Scope _p(prof_, "backward", l, "attn-out matmul", 4 * dN * C * C);
+      matmul_backward(sc_datty_, false, g.ao_w, g.ao_b, sc_dres_, a.atty, p.ao_w, N, C, C, sc_tr_, th);
+    }
+    {
+      Scope _p(prof_, "backward", l, "attention", attF);
+      attention_backward(sc_dqkv_, sc_datty_, a.qkvp, a.probs, B, T, C, NH, sc_att_, th, mask,
+                         rel ? sc_dbias_ : nullptr, sc_dbias_bh_);
+    }
     // dx_in = dres1 (residual) + dqkv·Wqkv
-    std::memcpy(sc_dx_, sc_dres_, sizeof(float) * N * C);
-    matmul_backward(sc_dx_, true, g.qkv_w, g.qkv_b, sc_dqkv_, x_in, p.qkv_w, N, C, 3 * C, sc_tr_, th);
+    {
+      Scope _p(prof_, "backward", l, "residual copy", 0);
+      std::memcpy(sc_dx_, sc_dres_, sizeof(float) * N * C);
+    }
+    {
+      Scope _p(prof_, "backward", l, "qkv matmul", 4 * dN * C * 3 * C);
+      matmul_backward(sc_dx_, true, g.qkv_w, g.qkv_b, sc_dqkv_, x_in, p.qkv_w, N, C, 3 * C, sc_tr_, th);
+    }
   }
+  Scope _p(prof_, "backward", -1, "embeddings", 0);
   layernorm_backward(sc_dres_, G_.ln_w, G_.ln_b, sc_dx_, s.emb, s.mean0, s.rstd0, P_.ln_w, N, C, th);
   embeddings_backward(G_.word, G_.pos, G_.type, sc_dres_, s.ids.data(), s.types.data(), B, T, C, s.pos.data());
   if (rel) relbias_backward(G_.rel, sc_dbias_, s.buckets.data(), T, NH);
 }
 
 void Model::zero_grad() {
+  Profiler::Scope _p(prof_, "optimizer", -1, "zero grad", 0);
   constexpr int64_t kChunk = int64_t{1} << 18;
   const int64_t n = n_params_;
   parallel_for((n + kChunk - 1) / kChunk, cfg_.threads, [&](int64_t t, int) {
@@ -340,6 +410,7 @@ void Model::adam_step(float lr, float beta1, float beta2, float eps, float weigh
   const float c1 = static_cast<float>(1.0 / (1.0 - std::pow(static_cast<double>(beta1), static_cast<double>(t))));
   const float c2 = static_cast<float>(1.0 / (1.0 - std::pow(static_cast<double>(beta2), static_cast<double>(t))));
   const float a1 = 1.0f - beta1, a2 = 1.0f - beta2;
+  Profiler::Scope _p(prof_, "optimizer", -1, "adam", 0);
   float* x = params_.p;
   const float* g = grads_.p;
   float* m = m_.p;
