@@ -27,6 +27,7 @@ import { synthesize } from '../synthesis';
 import type { ProgressMode } from '../synthesis/types';
 import { fitRun, type FitRunConfig } from '../training/run';
 import { CliError, intOption, numberOption, parseCli } from './util';
+import { SynthtuneError } from '../util/errors';
 
 const KS = [10, 100];
 const METRICS: MetricName[] = ['ndcg', 'mrr', 'map', 'recall'];
@@ -89,7 +90,7 @@ export function sampleDataDir(): string {
     if (fs.existsSync(path.join(candidate, 'corpus.jsonl')) && fs.existsSync(path.join(dir, 'package.json'))) return candidate;
     dir = path.dirname(dir);
   }
-  throw new Error(`the sample dataset (data/sample/) was not found above ${__dirname}`);
+  throw new SynthtuneError('environment', `the sample dataset (data/sample/) was not found above ${__dirname}; reinstall synthtune, or give --data <BEIR folder>`);
 }
 
 /** BM25 (the teacher) on a BEIR split: `<metric>@<k>` → mean (the demo's and bench quality's reference row). */

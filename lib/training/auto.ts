@@ -36,6 +36,7 @@ import { marginMseForward } from './losses/margin-mse';
 import { mulberry32, normals } from './rng';
 import { checkStaticTableSize } from './students/static';
 import type { NormalExample, Student } from './student';
+import { InputRangeError } from '../util/errors';
 
 export type FitMethod = 'adapter' | 'static' | 'full';
 
@@ -116,7 +117,7 @@ export function idfWeights(documents: Iterable<ArrayLike<number>>, vocabSize: nu
   for (const ids of documents) {
     for (let i = 0; i < ids.length; i++) {
       const t = ids[i];
-      if (!(Number.isInteger(t) && t >= 0 && t < vocabSize)) throw new Error(`idfWeights: token id ${t} is outside [0, ${vocabSize})`);
+      if (!(Number.isInteger(t) && t >= 0 && t < vocabSize)) throw new InputRangeError(`idfWeights: token id ${t} is outside [0, ${vocabSize})`);
       if (seen[t] !== N) {
         seen[t] = N;
         df[t]++;

@@ -10,6 +10,7 @@
 import * as path from 'node:path';
 import { readStudentState, saveStudent } from './students';
 import { wiseFt, type Student, type StudentState } from './student';
+import { OptionsError } from '../util/errors';
 
 /** Metric name `<metric>@<k>` (e.g. `ndcg@10`) → value. */
 export type Metrics = Record<string, number>;
@@ -151,7 +152,7 @@ class Monitor {
 
   value(ctx: FitContext): number {
     const v = ctx.metrics[this.key];
-    if (v === undefined) throw new Error(`monitored value ${this.key} is not available (is an EvaluationCallback computing it?)`);
+    if (v === undefined) throw new OptionsError(`monitored value ${this.key} is not available (is an EvaluationCallback computing it?)`);
     return v;
   }
 
@@ -274,7 +275,7 @@ export class WiSEFTCallback implements Callback {
 
   constructor(opts: { alpha?: number } = {}) {
     this.alpha = opts.alpha ?? 0.5;
-    if (!(this.alpha >= 0 && this.alpha <= 1)) throw new Error('WiSE-FT alpha must be in [0, 1]');
+    if (!(this.alpha >= 0 && this.alpha <= 1)) throw new OptionsError(`WiSE-FT alpha must be in [0, 1], got ${this.alpha}`);
   }
 
   transformWeights(ctx: FitContext): boolean {

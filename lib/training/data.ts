@@ -7,6 +7,7 @@ import type { TrainingData } from '../data/types';
 import type { LabeledItem, PairItem, ScoredItem, TrainItem } from './losses';
 import type { MarginExample } from '../data/types';
 import type { Example } from './student';
+import { DataError } from '../data/errors';
 
 /** A synthesized training row with texts (lib/data's MarginExample; extra fields are ignored here). */
 export type TextExample = MarginExample;
@@ -122,7 +123,7 @@ export function textItems(data: TrainingData, file: string): TextItems {
         kind: 'pairs',
         items: data.documents.map((d, i) => {
           const q = d.label === undefined ? undefined : byId.get(d.label);
-          if (q === undefined) throw new Error(`fit: ${file}: document ${i + 1} (${d.id}) is paired with no query`);
+          if (q === undefined) throw new DataError(file, undefined, `document ${i + 1} (${d.id}) is paired with no query`);
           return { anchor: q, positive: d.text, group: d.label as string };
         }),
       };

@@ -11,6 +11,7 @@ import { evaluate, type MetricName } from '../evaluation';
 import type { Convention } from '../evaluation/metrics';
 import type { Metrics } from './callbacks';
 import type { Side, Student } from './student';
+import { InputRangeError } from '../util/errors';
 
 export interface RetrievalEvalOptions<I> {
   queries: readonly I[];
@@ -42,8 +43,8 @@ async function encodeAll<I>(student: Student<I>, inputs: readonly I[], side: Sid
 }
 
 export function retrievalEvaluator<I>(o: RetrievalEvalOptions<I>): (student: Student<I>) => Promise<Metrics> {
-  if (o.queries.length !== o.queryIds.length) throw new Error('retrievalEvaluator: queries and queryIds differ in length');
-  if (o.documents.length !== o.docIds.length) throw new Error('retrievalEvaluator: documents and docIds differ in length');
+  if (o.queries.length !== o.queryIds.length) throw new InputRangeError('retrievalEvaluator: queries and queryIds differ in length');
+  if (o.documents.length !== o.docIds.length) throw new InputRangeError('retrievalEvaluator: documents and docIds differ in length');
   const ks = o.ks ?? [10, 20];
   const depth = Math.max(o.limit ?? 20, ...ks);
   const bs = o.batchSize ?? 512;

@@ -41,6 +41,7 @@ import { TextTokenizer } from '../models/tokenizer';
 import type { AdapterStudent } from './students/adapter';
 import type { FullStudent } from './students/full';
 import type { StaticStudent } from './students/static';
+import { ModelError } from '../models/errors';
 
 const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'vocab.txt'];
 
@@ -58,7 +59,7 @@ async function writeJson(f: string, value: unknown): Promise<void> {
 }
 
 async function copyTokenizer(from: string, to: string): Promise<void> {
-  if (!(await exists(path.join(from, 'tokenizer.json')))) throw new Error(`export: no tokenizer.json in ${from}`);
+  if (!(await exists(path.join(from, 'tokenizer.json')))) throw new ModelError(`export: no tokenizer.json in ${from}`);
   for (const f of TOKENIZER_FILES) if (await exists(path.join(from, f))) await fsp.copyFile(path.join(from, f), path.join(to, f));
 }
 
@@ -275,7 +276,7 @@ async function baseGraph(dir: string): Promise<{ file: string; model: ModelProto
     const f = path.join(dir, c);
     if (await exists(f)) return { file: f, model: decodeModel(await fsp.readFile(f)) };
   }
-  if (!(await exists(path.join(dir, 'model.safetensors')))) throw new Error(`export: no ONNX graph in ${dir} (looked for ${ONNX_CANDIDATES.join(', ')}) and no model.safetensors to build one from`);
+  if (!(await exists(path.join(dir, 'model.safetensors')))) throw new ModelError(`export: no ONNX graph in ${dir} (looked for ${ONNX_CANDIDATES.join(', ')}) and no model.safetensors to build one from`);
   const w = readFolderWeights(dir, { source: 'safetensors' });
   return { file: w.file, model: decodeModel(buildBertOnnx({ ...w.config, pooling: 'none', normalize: false }, w.weights)) };
 }
@@ -373,22 +374,22 @@ export async function exportAdapter(student: AdapterStudent, dir: string, opts: 
   const base = readModelFolder(baseDir);
   const { model } = await baseGraph(baseDir);
   const graph = model.graph;
-  if (!graph) throw new Error('export: the base ONNX model has no graph');
+  if (!graph) throw new ModelError('export: the base ONNX model has no graph');
   const outputs = graph.output ?? [];
   const hiddenName = ['last_hidden_state', 'token_embeddings'].find((n) => outputs.some((o) => o.name === n));
   const hasSentence = outputs.some((o) => o.name === 'sentence_embedding');
   const opset = (model.opset_import ?? []).find((o) => !o.domain)?.version ?? 0;
-  if (Number(opset) < 13) throw new Error(`export: the base graph uses opset ${opset}; the adapter head needs opset ≥ 13`);
+  if (Number(opset) < 13) throw new ModelError(`export: the base graph uses opset ${opset}; the adapter head needs opset ≥ 13`);
   const { w, b } = student.matrix();
   // what loadEncoder does with the base: its Pooling module, else the graph's sentence_embedding, else mean
   const modes = base.pooling?.modes ?? (hasSentence ? null : ['mean' as const]);
   const layout: AdapterExport['layout'] = modes ? 'modules' : 'graph';
-  if (modes && !hiddenName) throw new Error('export: the base graph has no last_hidden_state / token_embeddings output to pool');
+  if (modes && !hiddenName) throw new ModelError('export: the base graph has no last_hidden_state / token_embeddings output to pool');
   const queryOnly = student.sides === 'query';
   if (queryOnly && !modes) {
-    throw new Error(`export: a query-only adapter needs a base whose modules.json declares its Pooling (${baseDir} has only the graph's own sentence_embedding); train it on both sides (--both-sides)`);
+    throw new ModelError(`export: a query-only adapter needs a base whose modules.json declares its Pooling (${baseDir} has only the graph's own sentence_embedding); train it on both sides (--both-sides)`);
   }
-  if (base.routes) throw new Error(`export: ${baseDir} is already asymmetric (a Router module); an adapter on it is not supported`);
+  if (base.routes) throw new ModelError(`export: ${baseDir} is already asymmetric (a Router module); an adapter on it is not supported`);
   const similarity = opts.similarity ?? (base.similarity === 'dot' || base.similarity === 'cosine' ? base.similarity : 'cosine');
   const simple = modes?.length === 1 && (modes[0] === 'mean' || modes[0] === 'cls') && base.dense.length === 0 ? (modes[0] as 'mean' | 'cls') : null;
   let pytorch = false;
@@ -584,7 +585,7 @@ export interface FullExport {
 export async function exportFullSafetensors(student: FullStudent, dir: string, opts: FullExportOptions): Promise<FullExport> {
   const c = student.config;
   const arch = HF_ARCHITECTURES[c.arch ?? 'bert'];
-  if (!arch) throw new Error(`export: no Hugging Face naming for architecture '${c.arch}' (known: ${Object.keys(HF_ARCHITECTURES).join(', ')})`);
+  if (!arch) throw new ModelError(`export: no Hugging Face naming for architecture '${c.arch}' (known: ${Object.keys(HF_ARCHITECTURES).join(', ')})`);
   const tensors = new Map<string, NamedTensor>();
   for (const [name, t] of student.weightMap()) tensors.set(arch.tensorName(name), t);
   const missing: string[] = [];

@@ -17,6 +17,7 @@
  */
 import { adamRows, type AdamRowsConsts } from '../kernels/train';
 import type { Param } from './student';
+import { OptionsError } from '../util/errors';
 
 export type OptimizerName = 'Adam' | 'AdamW';
 
@@ -58,7 +59,7 @@ export class Adam {
     this.beta1 = opts.beta1 ?? 0.9;
     this.beta2 = opts.beta2 ?? 0.999;
     this.eps = opts.eps ?? 1e-8;
-    if (this.name !== 'Adam' && this.name !== 'AdamW') throw new Error(`unknown optimizer: ${String(this.name)}`);
+    if (this.name !== 'Adam' && this.name !== 'AdamW') throw new OptionsError(`unknown optimizer: ${String(this.name)} (Adam, AdamW)`);
   }
 
   /** One update of every parameter with learning rate lr. */
@@ -177,11 +178,11 @@ export function learningRate(base: number, step: number, total: number, spec: Sc
     case 'cosine':
       return base * 0.5 * (1 + Math.cos(Math.PI * u));
     default:
-      throw new Error(`unknown lr decay: ${String(opts.decay)}`);
+      throw new OptionsError(`unknown lr decay: ${String(opts.decay)} (linear, cosine, constant)`);
   }
 }
 
 export function warmupSteps(warmup: number, total: number): number {
-  if (!(warmup >= 0)) throw new Error('warmup must be ≥ 0');
+  if (!(warmup >= 0)) throw new OptionsError(`warmup must be ≥ 0, got ${warmup}`);
   return warmup > 0 && warmup < 1 ? Math.round(warmup * total) : Math.floor(warmup);
 }

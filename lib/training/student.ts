@@ -14,6 +14,7 @@
  * Shapes: B rows per batch, D = dim; embeddings are row-major (B,D) Float32Arrays.
  */
 import type { Adam } from './optim';
+import { InputRangeError, InputTypeError, OptionsError } from '../util/errors';
 
 /** Which side of retrieval a text is on; adapters may transform only one side. */
 export type Side = 'query' | 'document';
@@ -103,10 +104,10 @@ export interface NormalExample<I> {
 export function normalizeExample<I>(e: Example<I>, index = 0): NormalExample<I> {
   const negatives = e.negatives ?? (e.negative !== undefined ? [e.negative] : []);
   const margins = e.margins ?? (e.margin !== undefined ? [e.margin] : []);
-  if (e.query === undefined || e.positive === undefined) throw new Error(`example ${index}: query and positive are required`);
-  if (negatives.length === 0) throw new Error(`example ${index}: no negative`);
-  if (margins.length !== negatives.length) throw new Error(`example ${index}: ${negatives.length} negatives but ${margins.length} margins`);
-  for (const m of margins) if (!Number.isFinite(m)) throw new Error(`example ${index}: margin is not a finite number`);
+  if (e.query === undefined || e.positive === undefined) throw new InputTypeError(`examples[${index}]: query and positive are required`);
+  if (negatives.length === 0) throw new InputTypeError(`examples[${index}]: no negative (negative or negatives)`);
+  if (margins.length !== negatives.length) throw new InputRangeError(`examples[${index}]: ${negatives.length} negatives but ${margins.length} margins`);
+  for (const m of margins) if (!Number.isFinite(m)) throw new InputTypeError(`examples[${index}]: margin is not a finite number`);
   return { query: e.query, positive: e.positive, negatives, margins };
 }
 
@@ -125,7 +126,7 @@ export function interpolateStates(a: StudentState, b: StudentState, alpha: numbe
 
 /** Applies WiSE-FT to a student through its own interpolate() or element-wise. */
 export function wiseFt(student: Student<unknown>, initial: StudentState, alpha: number): void {
-  if (!(alpha >= 0 && alpha <= 1)) throw new Error('WiSE-FT alpha must be in [0, 1]');
+  if (!(alpha >= 0 && alpha <= 1)) throw new OptionsError(`WiSE-FT alpha must be in [0, 1], got ${alpha}`);
   if (student.interpolate) student.interpolate(initial, alpha);
   else student.load(interpolateStates(student.state(), initial, alpha));
 }
@@ -134,7 +135,7 @@ export function wiseFt(student: Student<unknown>, initial: StudentState, alpha: 
 export function stackRows(rows: readonly ArrayLike<number>[], D: number, out = new Float32Array(rows.length * D)): Float32Array {
   for (let b = 0; b < rows.length; b++) {
     const r = rows[b];
-    if (r.length !== D) throw new Error(`input ${b} has length ${r.length}, expected ${D}`);
+    if (r.length !== D) throw new InputRangeError(`input ${b} has length ${r.length}, expected ${D}`);
     out.set(r as ArrayLike<number>, b * D);
   }
   return out;

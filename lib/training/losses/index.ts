@@ -21,6 +21,7 @@ import { marginMse } from './margin-mse';
 import { mnrl } from './mnrl';
 import type { Score, Vec } from './similarity';
 import { labelBatchOrder, supCon } from './supcon';
+import { InputTypeError, OptionsError } from '../../util/errors';
 
 export const LOSS_NAMES = [
   'MarginMSELoss', 'MultipleNegativesRankingLoss', 'MultipleNegativesSymmetricRankingLoss', 'CoSENTLoss', 'CosineSimilarityLoss', 'SupConLoss',
@@ -92,8 +93,8 @@ function isObject(x: unknown): x is Record<string, unknown> {
 }
 
 function need(item: unknown, index: number, fields: string[], what: string): Record<string, unknown> {
-  if (!isObject(item)) throw new Error(`example ${index}: not an object (${what} expected)`);
-  for (const f of fields) if (item[f] === undefined) throw new Error(`example ${index}: ${f} is required for ${what}`);
+  if (!isObject(item)) throw new InputTypeError(`examples[${index}]: not an object (${what} expected)`);
+  for (const f of fields) if (item[f] === undefined) throw new InputTypeError(`examples[${index}]: ${f} is required for ${what}`);
   return item;
 }
 
@@ -200,7 +201,7 @@ export function scoredLoss<I>(name: 'CoSENTLoss' | 'CosineSimilarityLoss', opts:
     name,
     normalize(item, i) {
       const r = need(item, i, ['left', 'right', 'score'], 'a scored pair (left, right, score)');
-      if (typeof r.score !== 'number' || !Number.isFinite(r.score)) throw new Error(`example ${i}: score must be a finite number`);
+      if (typeof r.score !== 'number' || !Number.isFinite(r.score)) throw new InputTypeError(`examples[${i}]: score must be a finite number`);
       return { left: r.left as I, right: r.right as I, score: r.score };
     },
     hash(e, add) {
@@ -229,7 +230,7 @@ export function supConLoss<I>(opts: LossSettings = {}): TrainingLoss<I, LabeledI
     name: 'SupConLoss',
     normalize(item, i) {
       const r = need(item, i, ['item', 'label'], 'a labeled item (item, label)');
-      if (typeof r.label !== 'string' && typeof r.label !== 'number') throw new Error(`example ${i}: label must be a string or a number`);
+      if (typeof r.label !== 'string' && typeof r.label !== 'number') throw new InputTypeError(`examples[${i}]: label must be a string or a number`);
       return { item: r.item as I, query: (r.query as I | undefined) ?? (r.item as I), label: r.label };
     },
     hash(e, add) {
@@ -270,7 +271,7 @@ export function lossByName<I>(name: LossName, opts: LossSettings = {}): Training
     case 'SupConLoss':
       return supConLoss<I>(opts) as TrainingLoss<I, unknown>;
     default:
-      throw new Error(`unknown loss '${String(name)}' (${LOSS_NAMES.join(', ')})`);
+      throw new OptionsError(`unknown loss '${String(name)}' (${LOSS_NAMES.join(', ')})`);
   }
 }
 

@@ -12,6 +12,7 @@
  */
 import { mixSeed, mulberry32 } from '../../util/rng';
 import { castLike, logSumExp, rowsOf, simMatrix, simMatrixBackward, type Score, type Vec } from './similarity';
+import { OptionsError } from '../../util/errors';
 
 export interface SupConInput {
   anchors: Vec;
@@ -77,7 +78,7 @@ export function supCon(x: SupConInput): SupConResult {
  * in order of first appearance.
  */
 export function labelBatchOrder(labels: ArrayLike<string | number>, seed: number, epoch: number, perLabel = 4, shuffle = true): Int32Array {
-  if (!(Number.isInteger(perLabel) && perLabel >= 2)) throw new Error('labelBatchOrder: perLabel must be an integer ≥ 2');
+  if (!(Number.isInteger(perLabel) && perLabel >= 2)) throw new OptionsError('labelBatchOrder: perLabel must be an integer ≥ 2');
   const byLabel = new Map<string | number, number[]>();
   for (let i = 0; i < labels.length; i++) {
     const l = labels[i];

@@ -17,6 +17,7 @@
 import { matmulSync, type GemmArgs } from '../../kernels';
 import { normals } from '../rng';
 import { stackRows, type Forward, type Param, type Side, type Student, type StudentState } from '../student';
+import { InputRangeError, OptionsError } from '../../util/errors';
 
 export type MatmulFn = (a: Float32Array, b: Float32Array, args: GemmArgs) => Float32Array;
 
@@ -61,14 +62,14 @@ export class AdapterStudent implements Student<Float32Array> {
 
   constructor(opts: AdapterOptions) {
     const D = opts.dim;
-    if (!(Number.isInteger(D) && D > 0)) throw new Error('adapter: dim must be a positive integer');
+    if (!(Number.isInteger(D) && D > 0)) throw new OptionsError('adapter: dim must be a positive integer');
     const r = opts.rank ?? 0;
-    if (!(Number.isInteger(r) && r >= 0 && r <= D)) throw new Error('adapter: rank must be an integer in [0, dim]');
+    if (!(Number.isInteger(r) && r >= 0 && r <= D)) throw new OptionsError('adapter: rank must be an integer in [0, dim]');
     this.dim = D;
     this.rank = r;
     this.hasBias = opts.bias ?? false;
     this.sides = opts.sides ?? 'query';
-    if (this.sides !== 'query' && this.sides !== 'both') throw new Error("adapter: sides must be 'query' or 'both'");
+    if (this.sides !== 'query' && this.sides !== 'both') throw new OptionsError("adapter: sides must be 'query' or 'both'");
     this.seed = opts.seed ?? 0;
     this.matmul = opts.matmul ?? matmulSync;
     this.ps = [];
@@ -127,7 +128,7 @@ export class AdapterStudent implements Student<Float32Array> {
 
   /** Applies the adapter to a (B,D) matrix of embeddings of one side (inference). */
   apply(x: Float32Array, side: Side = 'query'): Float32Array {
-    if (x.length % this.dim !== 0) throw new Error('adapter: input length is not a multiple of dim');
+    if (x.length % this.dim !== 0) throw new InputRangeError('adapter: input length is not a multiple of dim');
     if (!this.transforms(side)) return x.slice();
     return this.forwardMatrix(x, x.length / this.dim).y;
   }
@@ -191,7 +192,7 @@ export class AdapterStudent implements Student<Float32Array> {
 
   /** The adapter as a model folder on its base encoder (lib/training/export.ts); opts.baseModelDir: that encoder's folder. */
   async exportArtifact(dir: string, opts: { baseModelDir?: string; similarity?: 'cosine' | 'dot' } = {}): Promise<void> {
-    if (!opts.baseModelDir) throw new Error('adapter export needs baseModelDir (the frozen encoder the adapter was trained on)');
+    if (!opts.baseModelDir) throw new OptionsError('adapter export needs baseModelDir (the frozen encoder the adapter was trained on)');
     const { exportAdapter } = await import('../export.js');
     await exportAdapter(this, dir, { baseModelDir: opts.baseModelDir, similarity: opts.similarity });
   }

@@ -21,6 +21,7 @@ import { activate, type DenseActivation, type DenseSpec } from '../../models/st-
 import type { Adam } from '../optim';
 import type { Forward, Param, Side, Student, StudentState } from '../student';
 import { fullFromState, type FullStudent, type TokenIds } from './full';
+import { ModelError } from '../../models/errors';
 
 interface Layer {
   inF: number;
@@ -63,11 +64,11 @@ export class DenseHeadStudent implements Student<TokenIds> {
   private readonly layers: Layer[];
 
   constructor(readonly inner: FullStudent, opts: DenseHeadOptions) {
-    if (!opts.dense.length) throw new Error('full+dense: no Dense module');
+    if (!opts.dense.length) throw new ModelError('full+dense: no Dense module');
     let width = inner.dim;
     this.layers = opts.dense.map((d, l) => {
-      if (d.inFeatures !== width) throw new Error(`full+dense: Dense ${l} has in_features ${d.inFeatures}, expected ${width}`);
-      if (d.weight.length !== d.inFeatures * d.outFeatures) throw new Error(`full+dense: Dense ${l} weight has ${d.weight.length} values`);
+      if (d.inFeatures !== width) throw new ModelError(`full+dense: Dense ${l} has in_features ${d.inFeatures}, expected ${width}`);
+      if (d.weight.length !== d.inFeatures * d.outFeatures) throw new ModelError(`full+dense: Dense ${l} weight has ${d.weight.length} values`);
       width = d.outFeatures;
       const w: Param = { name: `dense.${l}.linear.weight`, data: Float32Array.from(d.weight), grad: new Float32Array(d.weight.length), shape: [d.outFeatures, d.inFeatures] };
       const b: Param | null = d.biasData

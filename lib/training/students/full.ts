@@ -35,7 +35,7 @@
  * Shapes: B texts per batch, T padded length, C hidden (= dim), V vocabulary.
  */
 import * as fs from 'node:fs';
-import { callNative } from '../../util/errors';
+import { callNative, InputRangeError, OptionsError, SynthtuneError } from '../../util/errors';
 import * as path from 'node:path';
 import { loadBackend } from '../../kernels/loader';
 import { maxSequenceLength, poolingModes, type BertConfig, type NamedTensor, type PoolingMode, type WeightMap } from '../../models/onnx/bert';
@@ -44,6 +44,7 @@ import { mpnetToBertName } from '../../models/onnx/mpnet';
 import type { FullExportOptions } from '../export';
 import type { Adam } from '../optim';
 import type { Forward, Param, Side, Student, StudentState } from '../student';
+import { ModelError } from '../../models/errors';
 
 export type TokenIds = ArrayLike<number>;
 
@@ -138,13 +139,13 @@ export function nativeBertAvailable(): { ok: boolean; reason: string } {
  * backend is not the CUDA build with a device; 'auto' → cuda when it is, else cpu.
  */
 export function resolveFullDevice(want: FullDevice = 'auto'): 'cpu' | 'cuda' {
-  if (want !== 'cpu' && want !== 'cuda' && want !== 'auto') throw new Error(`full: device must be 'cpu', 'cuda' or 'auto', got '${String(want)}'`);
+  if (want !== 'cpu' && want !== 'cuda' && want !== 'auto') throw new OptionsError(`full: device must be 'cpu', 'cuda' or 'auto', got '${String(want)}'`);
   if (want === 'cpu') return 'cpu';
   const { info } = loadBackend();
   if (info.name === 'cuda') return 'cuda';
   if (want === 'auto') return 'cpu';
   const why = info.reasons.filter((r) => r.startsWith('cuda') || r.startsWith('SYNTHTUNE_BACKEND')).join('; ');
-  throw new Error(`full: device 'cuda' needs the CUDA backend (a CUDA build with a visible device: npm run build:cuda), but the loaded backend is ${info.name}${why ? ` (${why})` : ''}`);
+  throw new SynthtuneError('environment', `full: device 'cuda' needs the CUDA backend (a CUDA build with a visible device: npm run build:cuda), but the loaded backend is ${info.name}${why ? ` (${why})` : ''}`);
 }
 
 export interface DeviceOptions {
@@ -157,12 +158,12 @@ export interface DeviceOptions {
 /** Creates the native model; throws a clear error when the addon lacks it (or lacks the device). */
 export function createNativeBert(config: NativeBertConfig, opts: DeviceOptions = {}): NativeBertHandle {
   const avail = nativeBertAvailable();
-  if (!avail.ok) throw new Error(`method 'full' needs the native core: ${avail.reason}`);
+  if (!avail.ok) throw new SynthtuneError('environment', `method 'full' needs the native core: ${avail.reason}`);
   const want = opts.device ?? 'cpu';
   const device = resolveFullDevice(want);
   const precision = opts.precision;
-  if (precision !== undefined && precision !== 'fp32' && precision !== 'tf32') throw new Error(`full: precision must be 'fp32' or 'tf32', got '${String(precision)}'`);
-  if (want === 'cpu' && precision === 'tf32') throw new Error("full: precision 'tf32' needs device 'cuda' (the CPU model computes in fp32)");
+  if (precision !== undefined && precision !== 'fp32' && precision !== 'tf32') throw new OptionsError(`full: precision must be 'fp32' or 'tf32', got '${String(precision)}'`);
+  if (want === 'cpu' && precision === 'tf32') throw new OptionsError("full: precision 'tf32' needs device 'cuda' (the CPU model computes in fp32)");
   const Ctor = (loadBackend().addon as unknown as BertAddon).BertModel!;
   // too large for this machine, or a config the native model refuses: an input error, not a bug
   return callNative(() => new Ctor(device === 'cuda' ? { ...config, device, ...(precision ? { precision } : {}) } : config));
@@ -216,13 +217,13 @@ export function loadNativeWeights(handle: NativeBertHandle, weights: NamedWeight
   const known = new Set(layout.map((t) => t.name));
   for (const name of byName.keys()) {
     if (!known.has(name) && !/^(pooler|classifier)\./.test(name)) {
-      throw new Error(`full: unexpected weight '${name}' (not part of this BERT configuration)`);
+      throw new ModelError(`full: unexpected weight '${name}' (not part of this BERT configuration)`);
     }
   }
   for (const t of layout) {
     const data = byName.get(t.name);
-    if (!data) throw new Error(`full: missing weight '${t.name}' [${t.shape.join(', ')}]`);
-    if (data.length !== t.size) throw new Error(`full: weight '${t.name}' has ${data.length} values, expected ${t.size} [${t.shape.join(', ')}]`);
+    if (!data) throw new ModelError(`full: missing weight '${t.name}' [${t.shape.join(', ')}]`);
+    if (data.length !== t.size) throw new ModelError(`full: weight '${t.name}' has ${data.length} values, expected ${t.size} [${t.shape.join(', ')}]`);
     handle.setTensor(t.name, data);
   }
 }
@@ -293,7 +294,7 @@ export class FullStudent implements Student<TokenIds> {
     const maxSeq = maxSequenceLength(this.config);
     this.maxLength = opts.maxLength ?? Math.min(maxSeq, 512);
     if (!(Number.isInteger(this.maxLength) && this.maxLength >= 1 && this.maxLength <= maxSeq)) {
-      throw new Error(`full: maxLength must be an integer in [1, ${maxSeq}]` +
+      throw new OptionsError(`full: maxLength must be an integer in [1, ${maxSeq}]` +
         (this.config.paddingIdx !== undefined ? ` (maxPosition ${this.config.maxPosition} less paddingIdx + 1)` : ` (maxPosition)`));
     }
     this.padId = opts.padId ?? this.config.paddingIdx ?? 0;
@@ -362,7 +363,7 @@ export class FullStudent implements Student<TokenIds> {
       const x = inputs[b];
       for (let t = 0; t < Math.min(x.length, this.maxLength); t++) {
         const id = x[t];
-        if (!(Number.isInteger(id) && id >= 0 && id < V)) throw new Error(`full: token id ${id} of input ${b} is outside [0, ${V})`);
+        if (!(Number.isInteger(id) && id >= 0 && id < V)) throw new InputRangeError(`full: token id ${id} of input ${b} is outside [0, ${V})`);
       }
     }
   }
@@ -508,7 +509,7 @@ export class FullStudent implements Student<TokenIds> {
    * through lib/models' ONNX builder and st-folder.
    */
   async exportArtifact(dir: string, opts: { tokenizerDir?: string; head?: FullExportOptions['head']; similarity?: 'cosine' | 'dot' } = {}): Promise<void> {
-    if (!opts.tokenizerDir) throw new Error('full export needs tokenizerDir (the tokenizer the token ids come from)');
+    if (!opts.tokenizerDir) throw new OptionsError('full export needs tokenizerDir (the tokenizer the token ids come from)');
     const read = (f: string): unknown => JSON.parse(fs.readFileSync(path.join(opts.tokenizerDir as string, f), 'utf8'));
     const { writeModelFolder } = await import('../../models/tiny.js');
     // with Dense modules after pooling the graph's own sentence_embedding would stop short of them: leave it out

@@ -100,7 +100,7 @@ export class StaticStudent implements Student<TokenIds> {
       for (let t = 0; t < x.length; t++) {
         const id = x[t];
         if (!(Number.isInteger(id) && id >= 0 && id < this.vocabSize)) {
-          throw new Error(`static: token id ${id} of input ${b} is outside [0, ${this.vocabSize})`);
+          throw new InputRangeError(`static: token id ${id} of input ${b} is outside [0, ${this.vocabSize})`);
         }
         ids[o + t] = id;
       }
@@ -158,7 +158,7 @@ export class StaticStudent implements Student<TokenIds> {
 
   /** Model folder with the ONNX embedding bag; opts.tokenizerDir: the tokenizer of the ids. */
   async exportArtifact(dir: string, opts: { tokenizerDir?: string } = {}): Promise<void> {
-    if (!opts.tokenizerDir) throw new Error('static export needs tokenizerDir (the tokenizer the token ids come from)');
+    if (!opts.tokenizerDir) throw new OptionsError('static export needs tokenizerDir (the tokenizer the token ids come from)');
     const { exportStatic } = await import('../export.js');
     await exportStatic(this, dir, { tokenizerDir: opts.tokenizerDir });
   }
