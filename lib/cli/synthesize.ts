@@ -58,7 +58,8 @@ ${csvUsage(27)}
                            top-p 0.95, top-k 25, 64 tokens); the model-free methods then only with
                            --generation-methods
   --csv                    also write Finetuner's scored-pair CSV (train.csv)
-  --overwrite              replace a run folder that holds a different synthesis
+  --overwrite              replace a run folder whose run cannot be resumed (a different
+                           synthesis, an older format, a damaged config.json)
   --restart                discard the run folder's previous state (finished, failed, damaged,
                            older format, another synthesis) and start over
   --progress <mode>        auto (default), bar, lines or none

@@ -4,10 +4,9 @@
  * writeAtomic (lib/data/atomic.ts) puts bytes in a temporary file next to the target, fsyncs it,
  * renames it over the target and fsyncs the folder, so a reader (or a process restarted after SIGKILL) sees either the
  * old file or the new one, never a half-written one. Temporary files left by a killed process
- * start with '.' and end in '.tmp'; cleanTemp removes them when a run resumes.
+ * start with '.' and end in '.tmp'; lib/util/run-folder.ts removes them when a run resumes.
  */
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { writeFileAtomic, writeJsonAtomic } from '../data/atomic';
 import { readRunJson } from '../util/run-folder';
 
@@ -35,18 +34,3 @@ export async function exists(file: string): Promise<boolean> {
 
 /** A run folder's JSON file; damaged JSON is a RunError naming the file and the way out. */
 export const readJson = readRunJson;
-
-/** Removes temporary files left behind by a killed writer, recursively. */
-export async function cleanTemp(dir: string): Promise<void> {
-  let entries: fs.Dirent[];
-  try {
-    entries = await fsp.readdir(dir, { withFileTypes: true });
-  } catch {
-    return;
-  }
-  for (const e of entries) {
-    const p = path.join(dir, e.name);
-    if (e.isDirectory()) await cleanTemp(p);
-    else if (e.name.startsWith('.') && e.name.endsWith('.tmp')) await fsp.rm(p, { force: true });
-  }
-}

@@ -15,7 +15,7 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { cleanTemp, exists, readJson, writeAtomic, writeJsonAtomic } from './fsutil';
+import { exists, readJson, writeAtomic, writeJsonAtomic } from './fsutil';
 import { execute } from './pipeline';
 import { loadMiner, loadScorer, modelIdentity, resolvePreset } from './models';
 import { plan, resolveParams, synthesisDocuments, type PlanInput, type RunConfig } from './prepare';
@@ -23,8 +23,8 @@ import { dataGuidance, FEW_EXAMPLES, FEW_QUERIES, generateModelQueries } from '.
 import { Progress } from './progress';
 import { getRun, Run, RUN_FILES, RunWriter, runsDir } from './run';
 import type { MinerSpec, ScorerSpec, SynthesizeOptions } from './types';
-import { InputTypeError } from '../util/errors';
-import { clearFolder, foreign, ForeignFolderError, readStatus, RUN_FORMAT, runFileError } from '../util/run-folder';
+import { InputTypeError, RunError } from '../util/errors';
+import { clearFolder, foreign, ForeignFolderError, readStatus, removeTempsRecursive, RUN_FORMAT, runFileError } from '../util/run-folder';
 
 export { getRun, Run, runsDir } from './run';
 export type * from './types';
@@ -55,46 +55,43 @@ function differences(a: RunConfig, b: RunConfig): string[] {
 
 /**
  * What the folder holds for this synthesis: nothing yet (fresh), a run of the same fingerprint to
- * resume or return (resume / finished). A foreign folder, another format version, a damaged
- * config.json or another synthesis: RunError naming the file and the way out. With `restart`
- * (or `overwrite` for another synthesis), the folder's run state is discarded.
+ * resume or return (resume / finished). The other command's run folder or a folder of other files
+ * is refused (ForeignFolderError), even with restart. Anything of ours that cannot be resumed — a
+ * damaged config.json, another format version, another synthesis — is a RunError naming the file
+ * and the way out; `restart` discards the folder's run state in every case, `overwrite` whenever it
+ * cannot be resumed.
  */
 async function folderState(folder: string, config: RunConfig, o: { overwrite: boolean; restart: boolean }): Promise<FolderState> {
   const cfgFile = path.join(folder, RUN_FILES.config);
-  // a folder of the other kind (or of an unknown program) is refused even with --restart
-  const status = await readStatus(folder, 'synthesis', { tolerateDamaged: true }).catch((e) => {
-    if (e instanceof ForeignFolderError || !o.restart) throw e;
-    return null;
-  });
   const hasConfig = await exists(cfgFile);
-  const ours = hasConfig || (await exists(path.join(folder, RUN_FILES.status)));
-  if (!ours) {
+  if (!hasConfig && !(await exists(path.join(folder, RUN_FILES.status)))) {
     const entries = (await fs.promises.readdir(folder)).filter((e) => e !== RUN_FILES.lock && !e.endsWith('.tmp'));
     if (entries.length) throw foreign(folder, 'synthesis', `is not empty and is not a synthesis run folder (no ${RUN_FILES.config})`);
     return 'fresh';
   }
-  if (o.restart) {
-    if (hasConfig) {
-      const cfg = await readJson<Record<string, unknown>>(cfgFile).catch(() => ({}) as Record<string, unknown>);
-      if (cfg && cfg.kind !== undefined && cfg.kind !== 'synthesis') throw foreign(cfgFile, 'synthesis', `is the config.json of a ${String(cfg.kind)} run`);
-    }
-    await clearRun(folder);
-    return 'fresh';
+  try {
+    const state = await resumeState(folder, cfgFile, hasConfig, config);
+    if (!o.restart) return state;
+  } catch (e) {
+    if (e instanceof ForeignFolderError || !(e instanceof RunError) || !(o.restart || o.overwrite)) throw e;
   }
+  await clearRun(folder);
+  return 'fresh';
+}
+
+/** The state of a folder of ours that holds this very synthesis; RunErrors for everything else. */
+async function resumeState(folder: string, cfgFile: string, hasConfig: boolean, config: RunConfig): Promise<FolderState> {
+  const status = await readStatus(folder, 'synthesis', { tolerateDamaged: true });
   if (!hasConfig) throw runFileError(cfgFile, 'is missing (the folder has a status.json): the run folder is damaged');
   const old = await readJson<RunConfig & { format?: unknown; kind?: unknown }>(cfgFile);
-  if (!old || typeof old !== 'object') throw runFileError(cfgFile, 'damaged: not a JSON object');
+  if (!old || typeof old !== 'object' || Array.isArray(old)) throw runFileError(cfgFile, 'damaged: not a JSON object');
   if (old.kind !== undefined && old.kind !== 'synthesis') throw foreign(cfgFile, 'synthesis', `is the config.json of a ${String(old.kind)} run`);
   if (old.format === undefined) {
     if (typeof old.key === 'string') throw runFileError(cfgFile, `written by an older synthtune (run-folder format 1, raw checkpoint files; this version reads format ${RUN_FORMAT})`);
     throw foreign(cfgFile, 'synthesis', 'is not the config.json of a synthesis run (no key, no format)');
   }
   if (old.format !== RUN_FORMAT) throw runFileError(cfgFile, `written in run-folder format ${JSON.stringify(old.format)}, this synthtune reads format ${RUN_FORMAT}`);
-  if (old.key !== config.key) {
-    if (!o.overwrite) throw runFileError(cfgFile, `holds another synthesis run (differs in: ${differences(config, old).join('; ')})`);
-    await clearRun(folder);
-    return 'fresh';
-  }
+  if (old.key !== config.key) throw runFileError(cfgFile, `holds another synthesis run (differs in: ${differences(config, old).join('; ')})`);
   return status?.state === 'FINISHED' && (await exists(path.join(folder, RUN_FILES.train))) ? 'finished' : 'resume';
 }
 
@@ -232,7 +229,7 @@ async function start(opts: SynthesizeOptions, p: ReturnType<typeof plan>): Promi
     }
     return getRun(folder);
   }
-  await cleanTemp(folder);
+  await removeTempsRecursive(folder);
   if (state === 'fresh') {
     await writeJsonAtomic(path.join(folder, RUN_FILES.config), { format: RUN_FORMAT, kind: 'synthesis', name, ...p.config, createdAt: new Date().toISOString() });
     await writer.setStatus({ status: 'CREATED', progress: 0 });

@@ -135,7 +135,10 @@ export interface SynthesizeOptions {
   name?: string;
   /** Also write Finetuner's scored-pair CSV (query, document, score in [0, 1]). */
   csv?: boolean;
-  /** Start from scratch when the folder holds a run with other parameters (default: refuse). */
+  /**
+   * Start from scratch when the folder's run cannot be resumed: another synthesis (other
+   * parameters, data or models), another format version, a damaged config.json (default: refuse).
+   */
   overwrite?: boolean;
   /**
    * Discard whatever the folder holds (a finished, failed, damaged, older-format or other run:

@@ -32,7 +32,7 @@ import { assembleMargins, lossByName, marginLossBatch, marginMseLoss, type LossB
 import type { Score } from './losses/margin-mse';
 import { Adam, learningRate, type OptimizerName, type SchedulerSpec } from './optim';
 import { OptionsError } from '../util/errors';
-import { claimFolder, compareFingerprint, foreign, readStatus, RUN_FORMAT, runFileError, statusRecord, writeStatus, type Fingerprint, type RunState } from '../util/run-folder';
+import { claimFolder, compareFingerprint, foreign, ForeignFolderError, readStatus, RUN_FORMAT, runFileError, statusRecord, writeStatus, type Fingerprint, type RunState } from '../util/run-folder';
 import { epochPermutation } from './rng';
 import { normalizeExample, type Example, type NormalExample, type Student, type StudentState } from './student';
 import { saveStudent } from './students';
@@ -351,7 +351,7 @@ export async function fit<I>(opts: FitOptions<I>): Promise<FitResult> {
   // one process per run folder (a second fit on it is refused while the first lives); temporary
   // files of killed writers are removed
   await fsp.mkdir(opts.outDir, { recursive: true });
-  await checkFitFolder(opts.outDir);
+  await checkFitFolder(opts.outDir, { restart: opts.resume === false });
   const { release, removedTemps } = await claimFolder(opts.outDir);
   try {
     if (removedTemps.length && opts.log !== null) (opts.log ?? defaultLog)(`removed ${removedTemps.length} temporary file(s) an interrupted run left in ${opts.outDir}`);
@@ -363,11 +363,14 @@ export async function fit<I>(opts: FitOptions<I>): Promise<FitResult> {
 
 /**
  * Refuses a folder that is not fit's to write: another kind's run folder (a synthesis run: its
- * status.json or config.json), or a status.json of another format version. A damaged status.json
- * is only the state of this run and is rewritten.
+ * status.json or config.json), or a status.json of another format version (unless restarting). A
+ * damaged status.json is only the state of this run and is rewritten.
  */
-export async function checkFitFolder(dir: string): Promise<void> {
-  await readStatus(dir, 'fit', { tolerateDamaged: true });
+export async function checkFitFolder(dir: string, o: { restart?: boolean } = {}): Promise<void> {
+  // with restart (resume: false) only another kind's folder is refused: this run's state is rewritten
+  await readStatus(dir, 'fit', { tolerateDamaged: true }).catch((e) => {
+    if (!o.restart || e instanceof ForeignFolderError) throw e;
+  });
   const cfg = path.join(dir, 'config.json');
   const text = await fsp.readFile(cfg, 'utf8').catch(() => null);
   if (text === null) return;

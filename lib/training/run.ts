@@ -443,7 +443,7 @@ async function trainStudent<I>(
  */
 export async function fitRun(o: FitRunOptions): Promise<FitRunResult> {
   await fsp.mkdir(o.out, { recursive: true });
-  await checkFitFolder(o.out);
+  await checkFitFolder(o.out, { restart: o.resume === false });
   const { release } = await claimFolder(o.out);
   try {
     return await fitRunClaimed(o);

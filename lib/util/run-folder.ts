@@ -106,9 +106,10 @@ export async function readStatus(folder: string, kind: RunKind, opts: { tolerate
     if (opts.tolerateDamaged) return null;
     throw runFileError(file, 'damaged: not a JSON object');
   }
-  if (s.kind !== undefined && s.kind !== kind) {
-    const other = s.kind === 'fit' || s.kind === 'synthesis' ? `a ${s.kind} run folder (written by ${CLI_NAME[s.kind]})` : `a folder of an unknown kind '${String(s.kind)}'`;
-    throw foreign(file, kind, `this is ${other}, not a ${kind} run folder`);
+  if (s.kind === 'fit' || s.kind === 'synthesis') {
+    if (s.kind !== kind) throw foreign(file, kind, `this is a ${s.kind} run folder (written by ${CLI_NAME[s.kind]}), not a ${kind} run folder`);
+  } else if (s.kind !== undefined) {
+    throw runFileError(file, `damaged: unknown kind ${JSON.stringify(s.kind)}`);
   }
   if (s.format === undefined) {
     // synthesis status files before format 2 had `status`, fit's had a lowercase `state`

@@ -195,6 +195,11 @@ describe('synthesis run folders', () => {
     fs.rmSync(path.join(raw, 'train.jsonl'));
     await synthCase('raw Int32 values as a mining checkpoint', raw, ['mine-000000.safetensors', '--restart']);
     await synthCase('older format folder with restart: true', legacy(), [], { restart: true });
+    await synthCase('older format folder with overwrite: true', legacy(), [], { overwrite: true });
+    const unknown = copy(synthRef, 'syn-unknown-kind');
+    fs.writeFileSync(path.join(unknown, 'status.json'), fs.readFileSync(path.join(unknown, 'status.json'), 'utf8').replace('"kind": "synthesis"', '"kind": "synthesiz"'));
+    await synthCase('status.json with a damaged kind', unknown, ['status.json', '--restart']);
+    await synthCase('status.json with a damaged kind, restart: true', unknown, [], { restart: true });
   });
 
   it('a foreign folder: a fit run folder, a folder of other files', async () => {
@@ -257,6 +262,12 @@ describe('fit run folders', () => {
     fs.writeFileSync(path.join(stt1, 'checkpoint.bin'), Buffer.concat([Buffer.from('STT1'), len, header, Buffer.alloc(8)]));
     await fitCase('checkpoint.bin in the older STT1 format', stt1, ['checkpoint.bin', 'older synthtune', '--restart']);
     await fitCase('checkpoint.bin STT1, then resume: false (--restart)', stt1, [], { resume: false });
+    // a whole folder of the older format: status.json without format, lowercase state, STT1 checkpoint
+    const legacy = copy(fitRef, 'fit-legacy');
+    fs.copyFileSync(path.join(stt1, 'checkpoint.bin'), path.join(legacy, 'checkpoint.bin'));
+    fs.writeFileSync(path.join(legacy, 'status.json'), JSON.stringify({ state: 'finished', epoch: 2, step: 12 }));
+    await fitCase('older format folder', legacy, ['status.json', 'older synthtune', '--restart']);
+    await fitCase('older format folder, resume: false (--restart)', legacy, [], { resume: false });
   });
 
   it('outputs damaged (student weights, exported model, log): rewritten by the resumed run, or refused naming the file', async () => {
