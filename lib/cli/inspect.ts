@@ -15,6 +15,7 @@ import * as path from 'node:path';
 import { readTrainingData, type DataReading } from '../data/forms';
 import { summarize, summarizeBeir, type DataSummary, type Distribution, type LengthStats, type SummaryOptions } from '../data/summary';
 import { CliError, csvOptions, csvUsage, CSV_OPTIONS, intOption, parseCli } from './util';
+import { userError } from '../util/errors';
 
 const USAGE = `usage: synthtune inspect <data> [options]
 
@@ -47,7 +48,9 @@ async function tokenCounter(folder: string, maxLength?: number): Promise<Summary
   try {
     tok = TextTokenizer.fromFolder(folder, maxLength === undefined ? {} : { maxLength });
   } catch (e) {
-    throw new CliError(`--tokenizer ${folder}: ${(e as Error).message}`);
+    const user = userError(e);
+    if (!user) throw e; // a bug keeps its stack
+    throw new CliError(`--tokenizer ${folder}: ${user.message}`);
   }
   const specials = tok.encode('').ids.length;
   return { countTokens: (t) => tok.tokenize(t).length + specials, maxLength: tok.maxLength };

@@ -43,6 +43,7 @@ import { loadOrtModel, type FeedTensor, type OrtModel, type OutTensor, type Sess
 import { resolveModel, type ResolveOptions } from './resolve';
 import { TextTokenizer } from './tokenizer';
 import { InputTypeError } from '../util/errors';
+import { readModelJson } from './json-file';
 
 export const ENCODER_FILE = 'onnx/encoder_model.onnx';
 export const DECODER_MERGED_FILE = 'onnx/decoder_model_merged.onnx';
@@ -167,12 +168,8 @@ interface T5Config {
 
 function readConfig(dir: string): T5Config {
   const file = path.join(dir, 'config.json');
-  let cfg: Record<string, unknown>;
-  try {
-    cfg = JSON.parse(fs.readFileSync(file, 'utf8'));
-  } catch (e) {
-    throw new ModelError(`could not read ${file}: ${(e as Error).message}`);
-  }
+  const cfg = readModelJson(file, true);
+  if (!cfg) throw new ModelError(`${dir}: no config.json (needed for seq2seq generation)`);
   const int = (key: string, fallback?: number): number => {
     const v = cfg[key] ?? fallback;
     if (!Number.isInteger(v)) throw new ModelError(`${file} has no integer '${key}' (needed for seq2seq generation)`);

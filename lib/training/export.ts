@@ -27,7 +27,7 @@
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { loadEncoder } from '../models/encoder';
-import { encodeSafetensors, readFolderWeights, readSafetensors } from '../models/import';
+import { encodeSafetensors, readFolderWeights, readOnnxFile, readSafetensors } from '../models/import';
 import { bertConfigToHf, buildBertOnnx, type BertConfig, type NamedTensor } from '../models/onnx/bert';
 import { bertToDistilbertName, distilbertConfigToHf } from '../models/onnx/distilbert';
 import { bertToMpnetName, mpnetConfigToHf } from '../models/onnx/mpnet';
@@ -42,6 +42,7 @@ import type { AdapterStudent } from './students/adapter';
 import type { FullStudent } from './students/full';
 import type { StaticStudent } from './students/static';
 import { ModelError } from '../models/errors';
+import { readModelJson } from '../models/json-file';
 
 const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'vocab.txt'];
 
@@ -50,7 +51,7 @@ async function exists(f: string): Promise<boolean> {
 }
 
 async function readJson(f: string): Promise<Record<string, unknown> | null> {
-  return (await exists(f)) ? (JSON.parse(await fsp.readFile(f, 'utf8')) as Record<string, unknown>) : null;
+  return readModelJson(f, true) ?? null;
 }
 
 async function writeJson(f: string, value: unknown): Promise<void> {
@@ -220,7 +221,9 @@ export async function exportStatic(student: StaticStudent, dir: string, opts: St
     max_position_embeddings: srcConfig.max_position_embeddings ?? 512,
     pad_token_id: srcConfig.pad_token_id ?? 0,
   });
-  const tok = JSON.parse(await fsp.readFile(path.join(opts.tokenizerDir, 'tokenizer.json'), 'utf8')) as TokenizerJson;
+  const tokFile = path.join(opts.tokenizerDir, 'tokenizer.json');
+  const tok = readModelJson(tokFile, true) as TokenizerJson | undefined;
+  if (!tok) throw new ModelError(`export: no tokenizer.json in ${opts.tokenizerDir}`);
   // the student's ids stop at the tokenizer's maxLength (TextTokenizer.encode): so do the module's
   const maxLength = TextTokenizer.fromFolder(opts.tokenizerDir).maxLength;
   const mod = staticEmbeddingModule(tok, student.table, V, D, maxLength);
@@ -274,7 +277,7 @@ export interface AdapterExport {
 async function baseGraph(dir: string): Promise<{ file: string; model: ModelProtoObj }> {
   for (const c of ONNX_CANDIDATES) {
     const f = path.join(dir, c);
-    if (await exists(f)) return { file: f, model: decodeModel(await fsp.readFile(f)) };
+    if (await exists(f)) return { file: f, model: readOnnxFile(f) };
   }
   if (!(await exists(path.join(dir, 'model.safetensors')))) throw new ModelError(`export: no ONNX graph in ${dir} (looked for ${ONNX_CANDIDATES.join(', ')}) and no model.safetensors to build one from`);
   const w = readFolderWeights(dir, { source: 'safetensors' });

@@ -10,6 +10,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { beforeAll, describe, it } from 'vitest';
+import { loadCrossEncoder } from '../../lib/models/cross-encoder';
 import { loadEncoder } from '../../lib/models/encoder';
 import { encodeSafetensors, readFolderWeights } from '../../lib/models/import';
 import { readModelFolder } from '../../lib/models/st-folder';
@@ -17,7 +18,8 @@ import { writeTinyModel } from '../../lib/models/tiny';
 import { TextTokenizer } from '../../lib/models/tokenizer';
 import { mulberry32 } from '../../lib/training/rng';
 import { scratchDirs } from '../helpers/models';
-import { classifyCall, record } from './outcome';
+import { runCli } from '../helpers/cli';
+import { classifyCall, classifyRun, record } from './outcome';
 
 const AREA = 'model files';
 const tmp = scratchDirs('synthtune-robust-models-');
@@ -315,4 +317,69 @@ describe('onnx/model.onnx', () => {
     await encoderCase('model reference is a file', path.join(onnxDir, 'config.json'), ['config.json'], 'none');
     await encoderCase('model folder does not exist', path.join(root, 'nope'), ['nope'], 'none');
   });
+});
+
+// ---------------------------------------------------------------- cross-encoders, and model folders given to the CLI
+
+describe('cross-encoder folders', () => {
+  it('damaged files of a cross-encoder are named', async () => {
+    const ce = path.join(root, 'cross');
+    writeTinyModel(ce, { kind: 'cross-encoder', vocabSize: 200, shape: SHAPE, seed: 4 });
+    const pairs: [string, string][] = [['hello', 'world'], ['the fox', 'the quick brown fox']];
+    const score = async (d: string) => {
+      const m = await loadCrossEncoder(d, { batchSize: 2 });
+      try {
+        return await m.score(pairs);
+      } finally {
+        await m.release?.();
+      }
+    };
+    const want = await score(ce);
+    const cases: [string, (d: string) => void, (string | RegExp)[], boolean][] = [
+      ['intact', () => undefined, [], true],
+      ['config.json bad JSON', (d) => write(d, 'config.json', '{'), ['config.json'], false],
+      ['config.json max_position_embeddings 1', patch('config.json', (j) => { j.max_position_embeddings = 1; }), ['max_position_embeddings'], false],
+      ['tokenizer.json no model', patch('tokenizer.json', (j) => { delete j.model; }), ['tokenizer.json'], false],
+      ['tokenizer.json no decoder', patch('tokenizer.json', (j) => { delete j.decoder; }), [], true],
+      ['onnx/model.onnx truncated', (d) => { const f = path.join(d, 'onnx', 'model.onnx'); write(d, 'onnx/model.onnx', fs.readFileSync(f).subarray(0, 500)); }, ['model.onnx'], false],
+      ['onnx/model.onnx missing', (d) => fs.rmSync(path.join(d, 'onnx'), { recursive: true }), [/onnx|ONNX/], false],
+      ['tokenizer_config.json an array', (d) => write(d, 'tokenizer_config.json', '[]'), ['tokenizer_config.json'], false],
+    ];
+    for (const [name, edit, mentions, ok] of cases) {
+      const d = variant(ce, edit);
+      let got: Float32Array | undefined;
+      record(AREA, `cross-encoder ${name}`, await classifyCall(async () => { got = await score(d); }, {
+        mentions, correct: ok ? () => close(got!, want) : undefined,
+      }));
+    }
+  }, 60_000);
+});
+
+describe('model folders given to the CLI', () => {
+  it('inspect --tokenizer and fit --tokenizer / --model with damaged files name them', async () => {
+    const data = path.join(root, 'texts.txt');
+    fs.writeFileSync(data, 'hello world\nthe quick brown fox\n');
+    const train = path.join(root, 'train.jsonl');
+    fs.writeFileSync(train, '{"query":"hello","positive":"hello world","negative":"brown fox","margin":1}\n{"query":"fox","positive":"the quick brown fox","negative":"hello world","margin":1}\n');
+    const damaged: [string, (d: string) => void, string][] = [
+      ['tokenizer.json bad JSON', (d) => write(d, 'tokenizer.json', '{"model":'), 'tokenizer.json'],
+      ['tokenizer.json a folder', (d) => { fs.rmSync(path.join(d, 'tokenizer.json')); fs.mkdirSync(path.join(d, 'tokenizer.json')); }, 'tokenizer.json'],
+      ['tokenizer.json without a model', patch('tokenizer.json', (j) => { delete j.model; }), 'tokenizer.json'],
+      ['config.json max_position_embeddings 1', patch('config.json', (j) => { j.max_position_embeddings = 1; }), 'max_position_embeddings'],
+    ];
+    const cut = (r: { code: number; err: string }, cmd: string) => {
+      const lines = r.err.split('\n');
+      const at = lines.findIndex((l) => l.startsWith(`synthtune ${cmd}: `));
+      return { ...r, err: at < 0 ? r.err : lines.slice(at).join('\n').split('\n\n')[0] };
+    };
+    for (const [name, edit, mention] of damaged) {
+      const d = variant(onnxDir, edit);
+      record(AREA, `inspect --tokenizer: ${name}`, await classifyRun(cut(await runCli('inspect', [data, '--tokenizer', d]), 'inspect'), { mentions: [mention] }));
+      if (name.startsWith('tokenizer')) {
+        record(AREA, `fit --method static --tokenizer: ${name}`, await classifyRun(cut(await runCli('fit', ['--train', train, '--method', 'static', '--tokenizer', d, '--dim', '4', '--epochs', '1', '--out', path.join(root, `fit-${n++}`), '--quiet']), 'fit'), { mentions: [mention] }));
+      }
+      record(AREA, `fit --method full --model: ${name}`, await classifyRun(cut(await runCli('fit', ['--train', train, '--method', 'full', '--model', d, '--epochs', '1', '--out', path.join(root, `fit-${n++}`), '--quiet']), 'fit'), { mentions: [mention] }));
+      record(AREA, `fit --method adapter --model: ${name}`, await classifyRun(cut(await runCli('fit', ['--train', train, '--method', 'adapter', '--model', d, '--epochs', '1', '--out', path.join(root, `fit-${n++}`), '--quiet']), 'fit'), { mentions: [mention] }));
+    }
+  }, 120_000);
 });
