@@ -234,7 +234,8 @@ async function start(opts: SynthesizeOptions, p: ReturnType<typeof plan>): Promi
     await writeJsonAtomic(path.join(folder, RUN_FILES.config), { format: RUN_FORMAT, kind: 'synthesis', name, ...p.config, createdAt: new Date().toISOString() });
     await writer.setStatus({ status: 'CREATED', progress: 0 });
   } else {
-    await writer.loadLogs();
+    const dropped = await writer.loadLogs();
+    if (dropped) await writer.log('warn', `dropped ${dropped} damaged line(s) of ${RUN_FILES.logs}`, { dropped });
   }
   // deterministic, so rewriting it on a resume gives the same bytes (and repairs a kill before it was written)
   if (p.generated.length) await writeAtomic(path.join(folder, RUN_FILES.generatedQueries), p.generated.map((g) => JSON.stringify(g) + '\n'));

@@ -60,10 +60,16 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-function parseLogLines(text: string): LogEntry[] {
+/** logs.jsonl's entries; a damaged line is a RunError naming the file and the line. */
+function parseLogLines(text: string, file: string): LogEntry[] {
   const out: LogEntry[] = [];
-  for (const line of text.split('\n')) {
-    if (line.trim()) out.push(JSON.parse(line) as LogEntry);
+  for (const [i, line] of text.split('\n').entries()) {
+    if (!line.trim()) continue;
+    try {
+      out.push(JSON.parse(line) as LogEntry);
+    } catch (e) {
+      throw new RunError(file, `${file}:${i + 1}: damaged log line (${(e as Error).message}); delete or repair the line (the log is not needed to resume)`);
+    }
   }
   return out;
 }
@@ -107,7 +113,7 @@ export class Run {
   async logs(): Promise<LogEntry[]> {
     const file = path.join(this.folder, RUN_FILES.logs);
     if (!(await exists(file))) return [];
-    return parseLogLines(await fsp.readFile(file, 'utf8'));
+    return parseLogLines(await fsp.readFile(file, 'utf8'), file);
   }
 
   /** Yields every log entry, then follows the log until the run is FINISHED or FAILED. */
@@ -171,11 +177,21 @@ export class RunWriter {
     return path.join(this.folder, name);
   }
 
-  /** Takes over the existing log (a resumed run appends to it). */
-  async loadLogs(): Promise<void> {
+  /** Takes over the existing log (a resumed run appends to it); returns how many damaged lines were dropped. */
+  async loadLogs(): Promise<number> {
     const f = this.file(RUN_FILES.logs);
-    if (!(await exists(f))) return;
-    for (const line of (await fsp.readFile(f, 'utf8')).split('\n')) if (line.trim()) this.entries.push(line);
+    if (!(await exists(f))) return 0;
+    let dropped = 0;
+    for (const line of (await fsp.readFile(f, 'utf8')).split('\n')) {
+      if (!line.trim()) continue;
+      try {
+        JSON.parse(line);
+        this.entries.push(line);
+      } catch {
+        dropped++; // a torn or damaged line: the log stays readable (the resumed run says so)
+      }
+    }
+    return dropped;
   }
 
   /** Appends an entry; writes are serialised so the file always holds a prefix of the log. */

@@ -11,7 +11,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { beforeAll, describe, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { writeWordPieceTokenizer } from '../../lib/models/wordpiece';
 import { synthesize, type SynthesizeOptions } from '../../lib/synthesis';
 import { mulberry32 } from '../../lib/util/rng';
@@ -134,6 +134,18 @@ describe('synthesis run folders', () => {
       const out = copy(synthRef, 'syn-status');
       damage(path.join(out, 'status.json'), how, 7);
       await synthCase(`status.json ${how}`, out, ['status.json']);
+    }
+  });
+
+  it('logs.jsonl damaged: the run resumes (the log is not needed); reading the log names the line', async () => {
+    const { Run } = await import('../../lib/synthesis');
+    for (const how of DAMAGES) {
+      const out = copy(synthRef, 'syn-logs');
+      damage(path.join(out, 'logs.jsonl'), how, 9);
+      if (how === 'truncated') record(AREA, 'synthesis: reading a truncated logs.jsonl', await classifyCall(() => new Run(out).logs(), { mentions: ['logs.jsonl:'], correct: () => true }));
+      fs.rmSync(path.join(out, 'train.jsonl'));
+      await synthCase(`logs.jsonl ${how}`, out, ['logs.jsonl']);
+      record(AREA, `synthesis: the log after resuming with logs.jsonl ${how}`, await classifyCall(() => new Run(out).logs(), { correct: async () => (await new Run(out).logs()).length > 0 }));
     }
   });
 
@@ -320,6 +332,18 @@ describe('fit run folders', () => {
     fs.writeFileSync(path.join(temps, `.checkpoint.bin.${dead}.0a1b2c3d.tmp`), 'half');
     fs.writeFileSync(path.join(temps, 'student', `.weights.bin.${dead}.deadbeef.tmp`), 'x');
     await fitCase('temporary files of a killed writer', temps, []);
+  });
+});
+
+describe('the tensor files are standard safetensors', () => {
+  it('student/weights.bin and checkpoint.bin read back through the model-folder reader (lib/models/import.ts), the same values', async () => {
+    const { readSafetensors } = await import('../../lib/models/import');
+    const mine = await readStudentState(path.join(fitRef, 'student'));
+    const theirs = readSafetensors(path.join(fitRef, 'student', 'weights.bin'));
+    expect([...theirs.tensors.keys()].sort()).toEqual(Object.keys(mine.tensors).sort());
+    for (const [name, t] of theirs.tensors) expect(Buffer.compare(Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength), Buffer.from(mine.tensors[name].buffer))).toBe(0);
+    expect(JSON.parse(theirs.metadata['synthtune.meta'])).toMatchObject({ kind: 'static' });
+    expect(readSafetensors(path.join(fitRef, 'checkpoint.bin')).metadata['synthtune.sha256']).toMatch(/^[0-9a-f]{64}$/);
   });
 });
 
