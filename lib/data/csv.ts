@@ -208,11 +208,11 @@ function drained(p: NodeJS.WritableStream & { destroyed: boolean }): Promise<voi
   });
 }
 
-function csvError(file: string, e: unknown, lastLine: number): DataError {
+function csvError(file: string, e: unknown, recordStart: number): DataError {
   if (e instanceof DataError) return e;
   const err = e as Error & { code?: string; lines?: number };
   if (err.code === 'CSV_QUOTE_NOT_CLOSED') {
-    return new DataError(file, lastLine + 1, 'quote opened in this record is never closed');
+    return new DataError(file, recordStart, 'quote opened in this record is never closed');
   }
   return new DataError(file, err.lines, err.message);
 }
@@ -224,26 +224,41 @@ export async function* csvRecords(file: string, opts: Pick<CsvOptions, 'dialect'
   const dialect = resolveDialect(opts.dialect, sample.map((l) => l.text), file);
   opts.onDialect?.(dialect);
   const { delimiter, quote } = dialect;
+  // the last line of the last record the parser completed (it parses ahead of what is consumed, and
+  // a stream error drops what is buffered: an unclosed quote starts after this line, not after the
+  // last record yielded)
+  let parsedLine = 0;
+  // empty lines fed after parsedLine (the parser skips them: the unclosed quote is after them)
+  const blanks: number[] = [];
   const parser = parse({
     delimiter, quote, escape: quote, ltrim: dialect.skipInitialSpace ?? false, relax_column_count: true, skip_empty_lines: true, info: true,
+    on_record: (record: string[], context: { lines: number }) => {
+      parsedLine = context.lines;
+      while (blanks.length && blanks[0] <= parsedLine) blanks.shift();
+      return record;
+    },
   });
+  const write = (l: Line) => {
+    if (l.text === '') blanks.push(l.no);
+    return parser.write(l.text + '\n');
+  };
   const feed = async () => {
-    for (const l of sample) parser.write(l.text + '\n');
+    for (const l of sample) write(l);
     for await (const l of lines) {
       if (parser.destroyed) return;
-      if (!parser.write(l.text + '\n')) await drained(parser);
+      if (!write(l)) await drained(parser);
     }
     parser.end();
   };
   feed().catch((e: unknown) => parser.destroy(e as Error));
-  let lastLine = 0;
   try {
     for await (const { info, record } of parser as AsyncIterable<{ info: Info; record: string[] }>) {
-      lastLine = info.lines;
       yield { line: info.lines - newlines(record), cells: record };
     }
   } catch (e) {
-    throw csvError(file, e, lastLine);
+    let start = parsedLine + 1;
+    for (const b of blanks) if (b === start) start++;
+    throw csvError(file, e, start);
   } finally {
     parser.destroy();
     await lines.return(undefined);

@@ -11,9 +11,11 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readBeir, readJsonl, readQrels, readText, readTrainingData, type TrainingData } from '../../lib/data';
 import { DataError } from '../../lib/data/errors';
+import { writeWordPieceTokenizer } from '../../lib/models/wordpiece';
 import { mulberry32 } from '../../lib/training/rng';
+import { runCli } from '../helpers/cli';
 import { scratchDirs } from '../helpers/models';
-import { classifyCall, record } from './outcome';
+import { classifyCall, classifyRun, record } from './outcome';
 
 const AREA = 'readers';
 const tmp = scratchDirs('synthtune-robust-readers-');
@@ -372,5 +374,43 @@ describe('systematic damage of valid files (seeded)', () => {
   it('errors are DataErrors (not only user errors)', async () => {
     const p = put('.jsonl', '{"text":');
     await expect(readTrainingData(p)).rejects.toBeInstanceOf(DataError);
+  });
+});
+
+// ---------------------------------------------------------------- malformed data through the CLI
+
+describe('malformed data through the CLI (one line naming file:line, exit 2)', () => {
+  const BAD: [string, string, string, number][] = [
+    ['jsonl bad JSON on line 3', '.jsonl', '{"text":"a b"}\n{"text":"c d"}\n{"text":\n', 3],
+    ['jsonl empty text on line 2', '.jsonl', '{"text":"a b"}\n{"text":""}\n', 2],
+    ['jsonl margins row without margin on line 2', '.jsonl', '{"query":"q","positive":"p","negative":"n","margin":1}\n{"query":"q2","positive":"p2","negative":"n2"}\n', 2],
+    ['csv unbalanced quote on line 3', '.csv', 'text,label\na b,x\n"c d,y\n', 3],
+    ['csv unbalanced quote on line 5 after blank lines', '.csv', 'text,label\na b,x\n\n\n"c d,y\ne f,z\n', 5],
+    ['csv unbalanced quote on line 4 after a quoted newline', '.csv', 'text,label\n"a\nb",x\n"c d,y\n', 4],
+    ['csv non-numeric score on line 2', '.csv', 'sentence1,sentence2,score\na b,c d,high\n', 2],
+    ['json element without text on line 3', '.json', '[\n {"text": "a b"},\n {"title": "c"}\n]\n', 3],
+    ['text invalid UTF-8 on line 2', '.txt', 'a b\nc \xff d\n', 2],
+  ];
+  it.each(BAD)('%s: inspect, fit, evaluate, synthesize', async (_name, ext, text, line) => {
+    const f = put(ext, Buffer.from(text, 'latin1'), 'cli');
+    const mentions = [`${base(f)}:${line}:`];
+    const tok = path.join(dir, 'tok');
+    if (!fs.existsSync(tok)) writeWordPieceTokenizer(tok, ['a b c d', 'hello world'], { vocabSize: 40 });
+    const corpus = put('.jsonl', '{"_id":"d1","text":"a b"}\n{"_id":"d2","text":"c d"}\n{"_id":"d3","text":"e f"}\n', 'corpus');
+    const runs: [string, string[]][] = [
+      ['inspect', [f]],
+      ['fit', ['--train', f, '--method', 'static', '--tokenizer', tok, '--dim', '4', '--out', path.join(dir, `fit-${n++}`), '--quiet']],
+      ['evaluate', ['--query-data', f, '--model', 'bm25']],
+      ['synthesize', ['--queries', f, '--corpus', corpus, '--miner', 'bm25', '--scorer', 'bm25', '--num-relations', '2', '--out', path.join(dir, `syn-${n++}`)]],
+    ];
+    for (const [cmd, args] of runs) {
+      const r = await runCli(cmd, args);
+      const lines = r.err.split('\n');
+      const at = lines.findIndex((l) => l.startsWith(`synthtune ${cmd}: `));
+      const err = at < 0 ? r.err : lines.slice(at).join('\n').split('\n\n')[0];
+      // inspect reads empty texts on purpose and reports them (a warning with the count)
+      const correct = cmd === 'inspect' && _name.includes('empty text') ? () => /1 empty text/.test(r.out) : undefined;
+      record(AREA, `${cmd}: ${_name}`, await classifyRun({ ...r, err }, { mentions, correct }));
+    }
   });
 });
