@@ -17,7 +17,7 @@
  */
 import { adamRows, type AdamRowsConsts } from '../kernels/train';
 import type { Param } from './student';
-import { OptionsError } from '../util/errors';
+import { InputRangeError, OptionsError } from '../util/errors';
 
 export type OptimizerName = 'Adam' | 'AdamW';
 
@@ -119,7 +119,7 @@ export class Adam {
   }
 
   load(s: OptimizerState): void {
-    if (s.name !== this.name) throw new Error(`optimizer state is for ${s.name}, not ${this.name}`);
+    if (s.name !== this.name) throw new InputRangeError(`optimizer state is for ${s.name}, not ${this.name}`);
     this.t = s.t;
     this.m.clear();
     this.v.clear();
@@ -127,7 +127,7 @@ export class Adam {
       if (!key.endsWith('.m')) continue;
       const name = key.slice(0, -2);
       const v = s.tensors[`${name}.v`];
-      if (!v) throw new Error(`optimizer state lacks ${name}.v`);
+      if (!v) throw new InputRangeError(`optimizer state lacks ${name}.v`);
       this.m.set(name, s.tensors[key].slice());
       this.v.set(name, v.slice());
     }

@@ -116,7 +116,7 @@ export function interpolateStates(a: StudentState, b: StudentState, alpha: numbe
   const tensors: Record<string, Float32Array> = {};
   for (const [name, x] of Object.entries(a.tensors)) {
     const y = b.tensors[name];
-    if (!y || y.length !== x.length) throw new Error(`WiSE-FT: initial weights lack ${name} or differ in shape`);
+    if (!y || y.length !== x.length) throw new InputRangeError(`WiSE-FT: initial weights lack ${name} or differ in shape`);
     const out = new Float32Array(x.length);
     for (let i = 0; i < x.length; i++) out[i] = alpha * x[i] + (1 - alpha) * y[i];
     tensors[name] = out;

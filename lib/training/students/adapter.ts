@@ -208,10 +208,10 @@ export class AdapterStudent implements Student<Float32Array> {
   }
 
   load(s: StudentState): void {
-    if (s.kind !== this.kind) throw new Error(`adapter: cannot load a ${s.kind} state`);
+    if (s.kind !== this.kind) throw new InputRangeError(`adapter: cannot load a ${s.kind} state`);
     for (const p of this.ps) {
       const t = s.tensors[p.name];
-      if (!t || t.length !== p.data.length) throw new Error(`adapter: state lacks ${p.name} or its shape differs`);
+      if (!t || t.length !== p.data.length) throw new InputRangeError(`adapter: state lacks ${p.name} or its shape differs`);
       p.data.set(t);
     }
   }
@@ -226,7 +226,7 @@ export class AdapterStudent implements Student<Float32Array> {
     const freshLowRank = this.rank > 0 && init.u !== undefined && init.u.every((x) => x === 0);
     for (const p of this.ps) {
       const y = init[p.name];
-      if (!y || y.length !== p.data.length) throw new Error(`adapter: initial state lacks ${p.name}`);
+      if (!y || y.length !== p.data.length) throw new InputRangeError(`adapter: initial state lacks ${p.name}`);
       if (freshLowRank && p.name === 'v') continue;
       for (let i = 0; i < p.data.length; i++) p.data[i] = alpha * p.data[i] + (1 - alpha) * y[i];
     }

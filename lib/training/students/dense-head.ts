@@ -22,6 +22,7 @@ import type { Adam } from '../optim';
 import type { Forward, Param, Side, Student, StudentState } from '../student';
 import { fullFromState, type FullStudent, type TokenIds } from './full';
 import { ModelError } from '../../models/errors';
+import { InputRangeError } from '../../util/errors';
 
 interface Layer {
   inF: number;
@@ -207,13 +208,13 @@ export class DenseHeadStudent implements Student<TokenIds> {
   }
 
   load(s: StudentState): void {
-    if (s.kind !== this.kind) throw new Error(`full+dense: cannot load a ${s.kind} state`);
+    if (s.kind !== this.kind) throw new InputRangeError(`full+dense: cannot load a ${s.kind} state`);
     const innerTensors: Record<string, Float32Array> = {};
     for (const [k, v] of Object.entries(s.tensors)) if (!k.startsWith('dense.')) innerTensors[k] = v;
     this.inner.load({ kind: 'full', config: s.config, tensors: innerTensors });
     for (const p of this.headParams()) {
       const t = s.tensors[p.name];
-      if (!t || t.length !== p.data.length) throw new Error(`full+dense: the state lacks '${p.name}' or has another shape`);
+      if (!t || t.length !== p.data.length) throw new InputRangeError(`full+dense: the state lacks '${p.name}' or has another shape`);
       p.data.set(t);
     }
   }
@@ -226,7 +227,7 @@ export class DenseHeadStudent implements Student<TokenIds> {
 
 /** Rebuilds a full+dense student from its state (checkpoints, WiSE-FT). */
 export function denseHeadFromState(s: StudentState): DenseHeadStudent {
-  if (s.kind !== 'full+dense') throw new Error(`full+dense: cannot build from a ${s.kind} state`);
+  if (s.kind !== 'full+dense') throw new InputRangeError(`full+dense: cannot build from a ${s.kind} state`);
   const c = s.config as Record<string, unknown> & { dense: { inFeatures: number; outFeatures: number; activation: DenseActivation; bias: boolean }[]; normalizeHead: boolean };
   const innerTensors: Record<string, Float32Array> = {};
   for (const [k, v] of Object.entries(s.tensors)) if (!k.startsWith('dense.')) innerTensors[k] = v;

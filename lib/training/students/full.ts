@@ -461,7 +461,7 @@ export class FullStudent implements Student<TokenIds> {
         const cur = table.get(t.name);
         if (cur === view) continue;
         if (cur) {
-          if (cur.length !== t.size) throw new Error(`full: optimizer moments of '${t.name}' have ${cur.length} values, expected ${t.size}`);
+          if (cur.length !== t.size) throw new InputRangeError(`full: optimizer moments of '${t.name}' have ${cur.length} values, expected ${t.size}`);
           if (mirrored && !adopted) {
             this.handle.syncToHost('adamM');
             this.handle.syncToHost('adamV');
@@ -469,7 +469,7 @@ export class FullStudent implements Student<TokenIds> {
           adopted = true;
           view.set(cur);
         } else if (loaded) {
-          throw new Error(`full: the optimizer state lacks the moments of '${t.name}'`);
+          throw new InputRangeError(`full: the optimizer state lacks the moments of '${t.name}'`);
         }
         table.set(t.name, view);
       }
@@ -498,7 +498,7 @@ export class FullStudent implements Student<TokenIds> {
   }
 
   load(s: StudentState): void {
-    if (s.kind !== this.kind) throw new Error(`full: cannot load a ${s.kind} state`);
+    if (s.kind !== this.kind) throw new InputRangeError(`full: cannot load a ${s.kind} state`);
     this.flushHost();
     loadNativeWeights(this.handle, s.tensors);
   }
@@ -533,7 +533,7 @@ export class FullStudent implements Student<TokenIds> {
  * fullFromState)). The state holds no device: the student is built on opts.device (default cpu).
  */
 export function fullFromState(s: StudentState, opts: DeviceOptions = {}): FullStudent {
-  if (s.kind !== 'full') throw new Error(`full: cannot build from a ${s.kind} state`);
+  if (s.kind !== 'full') throw new InputRangeError(`full: cannot build from a ${s.kind} state`);
   const c = s.config as unknown as NativeBertConfig & { maxLength?: number; padId?: number };
   const { maxLength, padId, ...config } = c;
   return new FullStudent({ config, weights: s.tensors, maxLength, padId, ...opts });

@@ -10,6 +10,7 @@ import { adapterFromState } from './adapter';
 import { staticFromState } from './static';
 import { fullFromState } from './full';
 import { denseHeadFromState } from './dense-head';
+import { InputRangeError } from '../../util/errors';
 
 export { AdapterStudent, adapterFromState, type AdapterOptions, type MatmulFn } from './adapter';
 export { StaticStudent, staticFromState, type StaticOptions, type TokenIds } from './static';
@@ -31,7 +32,7 @@ export function registerStudent(kind: string, factory: StudentFactory): void {
 
 export function studentFromState(s: StudentState): Student<any> { // eslint-disable-line @typescript-eslint/no-explicit-any
   const f = FACTORIES.get(s.kind);
-  if (!f) throw new Error(`unknown student kind: ${s.kind}`);
+  if (!f) throw new InputRangeError(`unknown student kind: ${s.kind}`);
   return f(s);
 }
 

@@ -172,9 +172,9 @@ export class StaticStudent implements Student<TokenIds> {
   }
 
   load(s: StudentState): void {
-    if (s.kind !== this.kind) throw new Error(`static: cannot load a ${s.kind} state`);
+    if (s.kind !== this.kind) throw new InputRangeError(`static: cannot load a ${s.kind} state`);
     const t = s.tensors.embeddings;
-    if (!t || t.length !== this.table.length) throw new Error('static: state lacks embeddings or its shape differs');
+    if (!t || t.length !== this.table.length) throw new InputRangeError('static: state lacks embeddings or its shape differs');
     this.table.set(t);
   }
 }
