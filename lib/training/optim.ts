@@ -60,6 +60,11 @@ export class Adam {
     this.beta2 = opts.beta2 ?? 0.999;
     this.eps = opts.eps ?? 1e-8;
     if (this.name !== 'Adam' && this.name !== 'AdamW') throw new OptionsError(`unknown optimizer: ${String(this.name)} (Adam, AdamW)`);
+    for (const [k, v] of [['beta1', this.beta1], ['beta2', this.beta2]] as const) {
+      if (!(v >= 0 && v < 1)) throw new OptionsError(`optimizer ${k} must be in [0, 1), got ${v}`);
+    }
+    if (!(this.eps > 0 && Number.isFinite(this.eps))) throw new OptionsError(`optimizer eps must be a finite number > 0, got ${this.eps}`);
+    if (!(this.weightDecay >= 0 && Number.isFinite(this.weightDecay))) throw new OptionsError(`optimizer weightDecay must be a finite number ≥ 0, got ${this.weightDecay}`);
   }
 
   /** One update of every parameter with learning rate lr. */

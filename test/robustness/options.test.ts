@@ -8,12 +8,20 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { beforeAll, describe, it } from 'vitest';
+import { readCsv, readTrainingData } from '../../lib/data';
+import { Bm25Builder, evaluateRun, parseMetricNames } from '../../lib/evaluation';
+import { loadEncoder } from '../../lib/models/encoder';
 import { writeTinyModel } from '../../lib/models/tiny';
+import { TextTokenizer } from '../../lib/models/tokenizer';
+import { lossByName } from '../../lib/training/losses';
+import { Adam, learningRate } from '../../lib/training/optim';
+import { AdapterStudent } from '../../lib/training/students/adapter';
+import { StaticStudent } from '../../lib/training/students/static';
 import { writeWordPieceTokenizer } from '../../lib/models/wordpiece';
 import { runCli } from '../helpers/cli';
 import { scratchDirs } from '../helpers/models';
 import { DOCS, QUERIES, writeTinyBeir } from '../helpers/tiny-beir';
-import { classifyRun, record, type Expectation } from './outcome';
+import { classifyCall, classifyRun, record, type Expectation } from './outcome';
 
 const AREA = 'options';
 const tmp = scratchDirs('synthtune-robust-options-');
@@ -270,5 +278,44 @@ describe('inspect, bench, demo, info, synthesize', () => {
       mentions: ['empty-text-corpus.jsonl'],
       correct: () => fs.readFileSync(path.join(out, 'train.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).every((row) => row.positive.trim() && (row.negative ?? 'x').trim()),
     }));
+  });
+});
+
+// ---------------------------------------------------------------- library option objects
+
+describe('library option objects', () => {
+  it('invalid options of library calls are user errors naming the option', async () => {
+    const cases: [string, () => unknown, (string | RegExp)[]][] = [
+      ['readTrainingData size 0', () => readTrainingData(labeled, { size: 0 }), ['size']],
+      ['readTrainingData size 1.5', () => readTrainingData(labeled, { size: 1.5 }), ['size']],
+      ['readTrainingData samplingRate 0', () => readTrainingData(labeled, { samplingRate: 0 }), ['samplingRate']],
+      ['readTrainingData samplingRate NaN', () => readTrainingData(labeled, { samplingRate: NaN }), ['samplingRate']],
+      ['readTrainingData unknown dialect', () => readTrainingData(labeled, { dialect: 'klingon' as 'excel' }), ['klingon']],
+      ['readTrainingData unknown encoding', () => readTrainingData(labeled, { encoding: 'klingon' }), ['klingon']],
+      ['readCsv isLabeled false with a label header', () => readCsv(labeled, { isLabeled: false }), ['labeled.csv:1:', 'isLabeled']],
+      ['Bm25Builder k1 -1', () => new Bm25Builder({ k1: -1 }).build(), ['k1']],
+      ['Bm25Builder b 2', () => new Bm25Builder({ b: 2 }).build(), ['b']],
+      ['Bm25Index search k 0', () => { const b = new Bm25Builder(); b.add('d', 'a b'); return b.build().search('a', 0); }, ['k']],
+      ['parseMetricNames unknown', () => parseMetricNames('ndcg,bogus'), ['bogus']],
+      ['parseMetricNames twice', () => parseMetricNames('ndcg,ndcg'), ['ndcg']],
+      ['evaluateRun ks empty', () => evaluateRun(new Map([['q', ['d']]]), new Map([['q', new Map([['d', 1]])]]), { ks: [] }), ['ks']],
+      ['evaluateRun ks 0', () => evaluateRun(new Map([['q', ['d']]]), new Map([['q', new Map([['d', 1]])]]), { ks: [0] }), ['ks']],
+      ['loadEncoder batchSize 0', () => loadEncoder(modelDir, { batchSize: 0 }), ['batchSize']],
+      ['loadEncoder pooling unknown', () => loadEncoder(modelDir, { pooling: 'klingon' as 'mean' }), ['pooling', 'klingon']],
+      ['TextTokenizer maxLength 1', () => TextTokenizer.fromFolder(modelDir, { maxLength: 1 }), ['maxLength']],
+      ['TextTokenizer maxLength 2 (no room for a pair)', () => TextTokenizer.fromFolder(modelDir, { maxLength: 2 }), ['maxLength']],
+      ['StaticStudent dim 0', () => new StaticStudent({ vocabSize: 10, dim: 0 }), ['dim']],
+      ['StaticStudent dim 1e8 × vocab 300', () => new StaticStudent({ vocabSize: 300, dim: 1e8 }), ['dim', 'GiB']],
+      ['AdapterStudent dim -1', () => new AdapterStudent({ dim: -1 }), ['dim']],
+      ['AdapterStudent rank > dim', () => new AdapterStudent({ dim: 4, rank: 9 }), ['rank']],
+      ['lossByName unknown', () => lossByName('HingeLoss' as 'CoSENTLoss'), ['HingeLoss']],
+      ['Adam unknown name', () => new Adam({ name: 'SGD' as 'Adam' }), ['SGD']],
+      ['Adam beta1 1', () => new Adam({ beta1: 1 }), ['beta1']],
+      ['Adam eps 0', () => new Adam({ eps: 0 }), ['eps']],
+      ['Adam weightDecay -1', () => new Adam({ weightDecay: -1 }), ['weightDecay']],
+      ['learningRate unknown decay', () => learningRate(1, 1, 10, { decay: 'step' as 'linear' }), ['step']],
+      ['learningRate warmup -1', () => learningRate(1, 1, 10, { warmup: -1 }), ['warmup']],
+    ];
+    for (const [name, f, mentions] of cases) record(AREA, `library: ${name}`, await classifyCall(f, { mentions }));
   });
 });
