@@ -61,7 +61,7 @@ function differences(a: RunConfig, b: RunConfig): string[] {
  * and the way out; `restart` discards the folder's run state in every case, `overwrite` whenever it
  * cannot be resumed.
  */
-async function folderState(folder: string, config: RunConfig, o: { overwrite: boolean; restart: boolean }): Promise<FolderState> {
+async function folderState(folder: string, config: RunConfig, o: { overwrite: boolean; restart: boolean; csv: boolean }): Promise<FolderState> {
   const cfgFile = path.join(folder, RUN_FILES.config);
   const hasConfig = await exists(cfgFile);
   if (!hasConfig && !(await exists(path.join(folder, RUN_FILES.status)))) {
@@ -70,7 +70,7 @@ async function folderState(folder: string, config: RunConfig, o: { overwrite: bo
     return 'fresh';
   }
   try {
-    const state = await resumeState(folder, cfgFile, hasConfig, config);
+    const state = await resumeState(folder, cfgFile, hasConfig, config, o.csv);
     if (!o.restart) return state;
   } catch (e) {
     if (e instanceof ForeignFolderError || !(e instanceof RunError) || !(o.restart || o.overwrite)) throw e;
@@ -80,7 +80,7 @@ async function folderState(folder: string, config: RunConfig, o: { overwrite: bo
 }
 
 /** The state of a folder of ours that holds this very synthesis; RunErrors for everything else. */
-async function resumeState(folder: string, cfgFile: string, hasConfig: boolean, config: RunConfig): Promise<FolderState> {
+async function resumeState(folder: string, cfgFile: string, hasConfig: boolean, config: RunConfig, csv: boolean): Promise<FolderState> {
   const status = await readStatus(folder, 'synthesis', { tolerateDamaged: true });
   if (!hasConfig) throw runFileError(cfgFile, 'is missing (the folder has a status.json): the run folder is damaged');
   const old = await readJson<RunConfig & { format?: unknown; kind?: unknown }>(cfgFile);
@@ -92,7 +92,10 @@ async function resumeState(folder: string, cfgFile: string, hasConfig: boolean, 
   }
   if (old.format !== RUN_FORMAT) throw runFileError(cfgFile, `written in run-folder format ${JSON.stringify(old.format)}, this synthtune reads format ${RUN_FORMAT}`);
   if (old.key !== config.key) throw runFileError(cfgFile, `holds another synthesis run (differs in: ${differences(config, old).join('; ')})`);
-  return status?.state === 'FINISHED' && (await exists(path.join(folder, RUN_FILES.train))) ? 'finished' : 'resume';
+  // a deleted output (or a CSV asked for now) is written again from the checkpoints
+  const outputs = [RUN_FILES.train, ...(csv ? [RUN_FILES.csv] : [])];
+  for (const f of outputs) if (!(await exists(path.join(folder, f)))) return 'resume';
+  return status?.state === 'FINISHED' ? 'finished' : 'resume';
 }
 
 async function clearRun(folder: string): Promise<void> {
@@ -198,13 +201,16 @@ async function digestLines(file: string): Promise<{ lines: number; sha256: strin
  */
 async function checkFinishedTrain(folder: string): Promise<void> {
   const status = await readStatus(folder, 'synthesis');
+  if (!status) return;
+  const how = `delete it to have it written again from the run's checkpoints (${path.join(folder, RUN_FILES.checkpoints)}), use --restart to start over, or another --out`;
   const file = path.join(folder, RUN_FILES.train);
   const got = await digestLines(file).catch(() => null);
-  if (!got || !status) return; // deleted: the run resumes and writes it again from its checkpoints
-  if (status.trainSha256 ? got.sha256 !== status.trainSha256 : status.examples !== undefined && got.lines !== status.examples) {
-    throw runFileError(file, `holds ${got.lines} line(s) but the finished run wrote ${String(status.examples)} example(s)${status.trainSha256 ? ' (its SHA-256 differs)' : ''}: it was changed or truncated after the run finished`,
-      `delete it to have it written again from the run's checkpoints (${path.join(folder, RUN_FILES.checkpoints)}), use --restart to start over, or another --out`);
+  if (got && (status.trainSha256 ? got.sha256 !== status.trainSha256 : status.examples !== undefined && got.lines !== status.examples)) {
+    throw runFileError(file, `holds ${got.lines} line(s) but the finished run wrote ${String(status.examples)} example(s)${status.trainSha256 ? ` (its SHA-256 differs from the one in ${RUN_FILES.status})` : ''}: it was changed or truncated after the run finished`, how);
   }
+  const csv = path.join(folder, RUN_FILES.csv);
+  const gotCsv = typeof status.csvSha256 === 'string' ? await digestLines(csv).catch(() => null) : null;
+  if (gotCsv && gotCsv.sha256 !== status.csvSha256) throw runFileError(csv, `its SHA-256 differs from the one the finished run recorded in ${RUN_FILES.status}: it was changed or truncated after the run finished`, how);
 }
 
 async function start(opts: SynthesizeOptions, p: ReturnType<typeof plan>): Promise<Run> {
@@ -216,7 +222,7 @@ async function start(opts: SynthesizeOptions, p: ReturnType<typeof plan>): Promi
   await writer.lock();
   let state: FolderState;
   try {
-    state = await folderState(folder, p.config, { overwrite: opts.overwrite ?? false, restart: opts.restart ?? false });
+    state = await folderState(folder, p.config, { overwrite: opts.overwrite ?? false, restart: opts.restart ?? false, csv: opts.csv ?? false });
   } catch (e) {
     await writer.unlock();
     throw e;
@@ -261,7 +267,8 @@ async function runInBackground(writer: RunWriter, progress: Progress, p: ReturnT
     }
     const n = await execute({ plan: p, writer, progress, hook: opts.onCheckpoint, ckpt: writer.file(RUN_FILES.checkpoints) }, opts.csv ?? false);
     const { sha256 } = await digestLines(writer.file(RUN_FILES.train));
-    await writer.setStatus({ status: 'FINISHED', stage: 'done', progress: 1, examples: n, trainSha256: sha256, done: undefined, total: undefined });
+    const csvSha256 = opts.csv ? (await digestLines(writer.file(RUN_FILES.csv))).sha256 : undefined;
+    await writer.setStatus({ status: 'FINISHED', stage: 'done', progress: 1, examples: n, trainSha256: sha256, csvSha256, done: undefined, total: undefined });
     progress.message(`wrote ${n} examples to ${writer.file(RUN_FILES.train)}`);
   } catch (e) {
     const msg = (e as Error)?.message ?? String(e);

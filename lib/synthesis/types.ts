@@ -190,6 +190,8 @@ export interface RunStatus {
   examples?: number;
   /** SHA-256 of train.jsonl as the finished run wrote it (a reopened run checks it). */
   trainSha256?: string;
+  /** SHA-256 of train.csv as the finished run wrote it, when it wrote one. */
+  csvSha256?: string;
 }
 
 export interface LogEntry {

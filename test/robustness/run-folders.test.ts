@@ -75,7 +75,7 @@ const DATA = syntheticData(12, 40, 3);
 function synthOpts(out: string, extra: Partial<SynthesizeOptions> = {}): SynthesizeOptions {
   return {
     ...DATA, miner: new FakeEncoder(8), scorer: new FakeScorer(), numRelations: 4, encodeBatchSize: 16, mineBatchSize: 5, scoreBatchSize: 5,
-    out, progress: 'none', ...extra,
+    csv: true, out, progress: 'none', ...extra,
   };
 }
 const synth = async (out: string, extra: Partial<SynthesizeOptions> = {}) => {
@@ -85,7 +85,9 @@ const synth = async (out: string, extra: Partial<SynthesizeOptions> = {}) => {
 let synthRef = '';
 /** Synthesis outcome: an error naming `mentions`, or train.jsonl identical to the intact run's. */
 async function synthCase(name: string, out: string, mentions: Expectation['mentions'], extra: Partial<SynthesizeOptions> = {}, also: (d: string) => boolean = () => true): Promise<void> {
-  const r = await classifyCall(() => synth(out, extra), { mentions, correct: () => same(path.join(out, 'train.jsonl'), path.join(synthRef, 'train.jsonl')) && noLeftovers(out) && also(out) });
+  const r = await classifyCall(() => synth(out, extra), {
+    mentions, correct: () => ['train.jsonl', 'train.csv'].every((f) => same(path.join(out, f), path.join(synthRef, f))) && noLeftovers(out) && also(out),
+  });
   record(AREA, `synthesis: ${name}`, r);
 }
 
@@ -172,15 +174,17 @@ describe('synthesis run folders', () => {
     }
   });
 
-  it('train.jsonl damaged: refused naming it; deleted: written again from the checkpoints', async () => {
-    for (const how of DAMAGES) {
-      const out = copy(synthRef, 'syn-train');
-      damage(path.join(out, 'train.jsonl'), how, 5);
-      await synthCase(`train.jsonl ${how}`, out, ['train.jsonl']);
+  it('train.jsonl and train.csv damaged: refused naming them; deleted: written again from the checkpoints', async () => {
+    for (const file of ['train.jsonl', 'train.csv']) {
+      for (const how of DAMAGES) {
+        const out = copy(synthRef, 'syn-train');
+        damage(path.join(out, file), how, 5);
+        await synthCase(`${file} ${how}`, out, [file, '--restart']);
+      }
+      const out = copy(synthRef, 'syn-train-deleted');
+      fs.rmSync(path.join(out, file));
+      await synthCase(`${file} deleted`, out, []);
     }
-    const out = copy(synthRef, 'syn-train-deleted');
-    fs.rmSync(path.join(out, 'train.jsonl'));
-    await synthCase('train.jsonl deleted', out, []);
   });
 
   it('the older format (raw .i32/.f32/.bin checkpoints, status without format): refused naming the file; restart works', async () => {
