@@ -40,7 +40,10 @@ function decodeLine(dec: TextDecoder, bytes: Uint8Array, file: string, no: numbe
   try {
     return dec.decode(bytes.subarray(0, end));
   } catch {
-    throw new DataError(file, no, `invalid ${dec.encoding} byte sequence`);
+    const utf16 = no === 1 && bytes.length >= 2 && ((bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff));
+    throw new DataError(file, no, utf16
+      ? `the file starts with a UTF-16 byte-order mark; save it as ${dec.encoding.toUpperCase()} (or pass the encoding option)`
+      : `invalid ${dec.encoding} byte sequence${dec.encoding === 'utf-8' ? ' (save the file as UTF-8, or pass the encoding option)' : ''}`);
   }
 }
 

@@ -225,6 +225,14 @@ describe('text lists', () => {
     p = put('.txt', Buffer.from([0x61, 0x0a, 0x62, 0xc3, 0x28, 0x0a]));
     await expectError('text invalid UTF-8', p, () => readTrainingData(p), 2);
     await expectError('readText invalid UTF-8', p, () => readText(p), 2);
+    p = put('.txt', Buffer.from('\uFEFFfirst\nsecond\n', 'utf16le'));
+    await expectError('text UTF-16 with BOM read as UTF-8', p, () => readTrainingData(p), 1, ['UTF-16']);
+    let utf16: TrainingData | undefined;
+    record(AREA, 'text UTF-16 with encoding utf-16le', await classifyCall(async () => { utf16 = (await readTrainingData(p, { encoding: 'utf-16le' })).data; }, {
+      correct: () => JSON.stringify(strip(utf16!)) === JSON.stringify({ kind: 'texts', docs: [{ text: 'first' }, { text: 'second' }] }),
+    }));
+    p = put('.csv', Buffer.from('\uFEFFtext,label\na b,x\nc d,y\n', 'utf16le'));
+    await expectError('csv UTF-16 with BOM read as UTF-8', p, () => readTrainingData(p), 1, ['UTF-16']);
     p = put('.txt', 'a\n');
     await expectError('text unknown encoding', p, () => readTrainingData(p, { encoding: 'klingon' }), undefined, ['klingon']);
     const missing = path.join(dir, 'nope.txt');
