@@ -409,6 +409,12 @@ export async function loadEncoder(ref: string, opts: EncoderOptions = {}): Promi
       if (m.kind === 'dense') out = applyDense(out, texts.length, m.dense);
       else l2NormalizeRows(out, dim);
     }
+    // damaged weights (NaN / Inf) give non-finite embeddings: say so instead of ranking by NaN
+    for (let i = 0; i < out.length; i++) {
+      if (!Number.isFinite(out[i])) {
+        throw new ModelError(`${resolved.dir}: the model gave a non-finite embedding for text ${Math.floor(i / dim) + 1} of ${texts.length}; its weights (${path.basename(resolved.onnxPath ?? resolved.weightsPath ?? 'model')}) are damaged or overflow`);
+      }
+    }
     stats.totalMs = performance.now() - t0;
     lastStats = stats;
     return out;

@@ -90,6 +90,13 @@ export interface SafetensorsFile {
 
 const FLOAT_DTYPES = new Set(['F32', 'F16', 'BF16', 'F64']);
 
+/** A ModelError when a weight holds NaN or ±Inf (a damaged file): they would spread to every output. */
+export function checkFinite(data: Float32Array, what: string): void {
+  for (let i = 0; i < data.length; i++) {
+    if (!Number.isFinite(data[i])) throw new ModelError(`${what} holds ${data[i]} at index ${i}: the file is damaged; re-download or re-export it`);
+  }
+}
+
 /** Parses a .safetensors file (or its bytes); floating-point tensors come back as float32. */
 export function readSafetensors(fileOrBytes: string | Uint8Array): SafetensorsFile {
   const what = typeof fileOrBytes === 'string' ? fileOrBytes : 'safetensors';
@@ -233,6 +240,7 @@ export function bertWeightsFromSafetensors(file: SafetensorsFile, config: BertCo
       d = [d[1], d[0]];
     }
     if (!shapeEq(d, dims)) throw new ModelError(`${source}: '${e.raw}' has shape [${e.t.dims.join(', ')}], expected [${dims.join(', ')}]`);
+    checkFinite(data, `${source}: '${e.raw}'`);
     weights.set(name, { dims: [...dims], data });
     origin.set(name, `${source}: ${e.raw}`);
   }
@@ -367,6 +375,7 @@ export function bertWeightsFromOnnx(model: ModelProtoObj, config: BertConfig, so
     }
     initOf.set(name, init);
     if (!shapeEq(dims, want)) throw new ModelError(`${source}: initializer '${init}' maps to '${name}' but has shape [${dims.join(', ')}], expected [${want.join(', ')}]`);
+    checkFinite(data, `${source}: initializer '${init}'`);
     weights.set(name, { dims: want, data });
     origin.set(name, `${source}: ${init}${how ? ` (${how})` : ''}`);
   };

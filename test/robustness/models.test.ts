@@ -14,7 +14,7 @@ import { loadCrossEncoder } from '../../lib/models/cross-encoder';
 import { loadEncoder } from '../../lib/models/encoder';
 import { encodeSafetensors, readFolderWeights } from '../../lib/models/import';
 import { readModelFolder } from '../../lib/models/st-folder';
-import { writeTinyModel } from '../../lib/models/tiny';
+import { writeModelFolder, writeTinyModel } from '../../lib/models/tiny';
 import { TextTokenizer } from '../../lib/models/tokenizer';
 import { mulberry32 } from '../../lib/training/rng';
 import { scratchDirs } from '../helpers/models';
@@ -289,6 +289,26 @@ describe('model.safetensors', () => {
     for (const c of damaged(bytes, 11, 8, headerBytes)) {
       const d = variant(stDir, (dd) => write(dd, 'model.safetensors', c.bytes));
       await encoderCase(`model.safetensors ${c.name} (native encoder)`, d, ['model.safetensors'], c.inHeader ? 'none' : 'finite', true);
+    }
+  }, 60_000);
+});
+
+describe('non-finite weights', () => {
+  it('a NaN or Inf weight is refused by name (safetensors) or caught in the embeddings (ONNX), never returned as NaN', async () => {
+    const m = writeTinyModel(path.join(root, 'nan-src'), { vocabSize: 200, shape: SHAPE, seed: 3 });
+    for (const bad of [NaN, Infinity]) {
+      const w = new Map(m.weights);
+      const t = w.get('encoder.layer.0.attention.self.query.weight')!;
+      const data = t.data.slice();
+      data[5] = bad;
+      w.set('encoder.layer.0.attention.self.query.weight', { ...t, data });
+      const st = variant(stDir, (d) => write(d, 'model.safetensors', encodeSafetensors(w)));
+      await encoderCase(`model.safetensors with a ${bad} weight (native encoder)`, st, ['model.safetensors', String(bad)], 'none', true);
+      record(AREA, `model.safetensors with a ${bad} weight (weight import)`, await classifyCall(() => readFolderWeights(st), { mentions: ['model.safetensors', 'query.weight'] }));
+      const onnx = path.join(root, `nan-onnx-${n++}`);
+      writeModelFolder(onnx, { config: m.config, weights: w, tokenizerJson: json(onnxDir, 'tokenizer.json'), tokenizerConfig: json(onnxDir, 'tokenizer_config.json'), kind: 'bi-encoder' });
+      await encoderCase(`onnx/model.onnx with a ${bad} weight (ONNX encoder)`, onnx, ['non-finite'], 'none');
+      record(AREA, `onnx/model.onnx with a ${bad} weight (weight import)`, await classifyCall(() => readFolderWeights(onnx, { source: 'onnx' }), { mentions: ['model.onnx', String(bad)] }));
     }
   }, 60_000);
 });
