@@ -354,6 +354,7 @@ export async function fit<I>(opts: FitOptions<I>): Promise<FitResult> {
   await checkFitFolder(opts.outDir, { restart: opts.resume === false });
   const { release, removedTemps } = await claimFolder(opts.outDir);
   try {
+    await markFitFolder(opts.outDir);
     if (removedTemps.length && opts.log !== null) (opts.log ?? defaultLog)(`removed ${removedTemps.length} temporary file(s) an interrupted run left in ${opts.outDir}`);
     return await fitInFolder(opts);
   } finally {
@@ -363,8 +364,9 @@ export async function fit<I>(opts: FitOptions<I>): Promise<FitResult> {
 
 /**
  * Refuses a folder that is not fit's to write: another kind's run folder (a synthesis run: its
- * status.json or config.json), or a status.json of another format version (unless restarting). A
- * damaged status.json is only the state of this run and is rewritten.
+ * status.json or config.json), a folder of other files (no status.json, no checkpoint.bin), or a
+ * status.json of another format version (unless restarting). A damaged status.json is only the
+ * state of this run and is rewritten.
  */
 export async function checkFitFolder(dir: string, o: { restart?: boolean } = {}): Promise<void> {
   // with restart (resume: false) only another kind's folder is refused: this run's state is rewritten
@@ -373,16 +375,26 @@ export async function checkFitFolder(dir: string, o: { restart?: boolean } = {})
   });
   const cfg = path.join(dir, 'config.json');
   const text = await fsp.readFile(cfg, 'utf8').catch(() => null);
-  if (text === null) return;
   let c: Record<string, unknown> | null = null;
   try {
-    c = JSON.parse(text);
+    c = text === null ? null : JSON.parse(text);
   } catch {
-    return; // fit's own config.json is a record, written again by fitRun
+    // fit's own config.json is a record, written again by fitRun
   }
   if (c && typeof c === 'object' && (c.kind === 'synthesis' || (typeof c.key === 'string' && 'parameters' in c))) {
     throw foreign(cfg, 'fit', 'is the config.json of a synthesis run, not of a fit run');
   }
+  // a folder of other files (a model folder, a data folder) is not written into
+  const ours = ['status.json', 'checkpoint.bin'];
+  const entries = await fsp.readdir(dir).catch(() => [] as string[]);
+  if (!entries.some((e) => ours.includes(e)) && entries.some((e) => e !== 'lock' && !(e.startsWith('.') && e.endsWith('.tmp')))) {
+    throw foreign(dir, 'fit', `is not empty and is not a fit run folder (no ${ours.join(', no ')})`);
+  }
+}
+
+/** Marks a folder as a fit run folder (status.json CREATED) before anything else is written there. */
+export async function markFitFolder(dir: string): Promise<void> {
+  if (!(await fsp.stat(path.join(dir, 'status.json')).catch(() => null))) await writeStatus(dir, statusRecord('fit', 'CREATED', { progress: 0 }));
 }
 
 async function fitInFolder<I>(opts: FitOptions<I>): Promise<FitResult> {

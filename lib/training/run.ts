@@ -41,7 +41,7 @@ import { LOSS_NAMES, type LossName, type TrainItem } from './losses';
 import { retrievalEvaluator } from './evaluation';
 import { exportStatic } from './export';
 import { importFullStudent } from './import-weights';
-import { checkFitFolder, fit, type FitResult } from './fit';
+import { checkFitFolder, fit, markFitFolder, type FitResult } from './fit';
 import { DataError } from '../data/errors';
 import { ModelError } from '../models/errors';
 import { isUserError, OptionsError } from '../util/errors';
@@ -446,6 +446,7 @@ export async function fitRun(o: FitRunOptions): Promise<FitRunResult> {
   await checkFitFolder(o.out, { restart: o.resume === false });
   const { release } = await claimFolder(o.out);
   try {
+    await markFitFolder(o.out);
     return await fitRunClaimed(o);
   } finally {
     await release();

@@ -300,7 +300,7 @@ describe('fit run folders', () => {
     record(AREA, 'fit: reading a bit-flipped student/weights.bin', await classifyCall(() => readStudentState(path.join(out, 'student')), { mentions: ['weights.bin'] }));
   });
 
-  it('a foreign folder: a synthesis run folder is refused; a folder of other files gets the run beside them', async () => {
+  it('a foreign folder: a synthesis run folder, a folder of other files (a model folder) are refused', async () => {
     await fitCase('a synthesis run folder as out', copy(synthRef, 'fit-foreign-syn'), ['status.json', 'synthesis run folder', '--out'],
       {}, () => false);
     const syn = copy(synthRef, 'fit-foreign-syn-nostatus');
@@ -309,7 +309,8 @@ describe('fit run folders', () => {
     const other = fresh('fit-foreign-files');
     fs.mkdirSync(other);
     fs.writeFileSync(path.join(other, 'notes.txt'), 'mine');
-    await fitCase('a folder of other files as out', other, [], {}, (d) => fs.readFileSync(path.join(d, 'notes.txt'), 'utf8') === 'mine');
+    await fitCase('a folder of other files as out', other, [path.basename(other), '--out'], {}, () => false);
+    await fitCase('a model folder as out (the tokenizer folder)', copy(tok, 'fit-foreign-model'), ['fit run folder', '--out'], { resume: false }, () => false);
   });
 
   it('another fit into an existing folder: other data, model, options are refused saying which', async () => {
