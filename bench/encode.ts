@@ -12,6 +12,11 @@
  *                       a note when it cannot load)
  *   session.run (bare)  only the session.run calls of our path, on pre-tokenised sorted batches:
  *                       the floor our overhead (tokenisation, padding, pooling) is measured against
+ *   sentence-transformers  bi-encoder only: SentenceTransformer.encode on PyTorch CPU with the same
+ *                       threads, batch, max length and texts (bench/pytorch/st_encode.py; same
+ *                       config and tokenizer, random weights), when a Python with torch and
+ *                       sentence-transformers is present (bench/python.ts); run after the
+ *                       interleaved rounds, in its own process
  * speedup = baseline median / this row's median. Backends run in interleaved rounds (see
  * compareInterleaved) because a shared 2-core machine drifts a lot over a few minutes.
  */
@@ -24,6 +29,8 @@ import { feedsOf, lengthSortedBatches, loadEncoder, type CallStats } from '../li
 import type { BertConfig } from '../lib/models/onnx/bert';
 import { randomBertWeights, writeModelFolder } from '../lib/models/tiny';
 import { buildWordPieceTokenizer } from '../lib/models/wordpiece';
+import { spawnSync } from 'node:child_process';
+import { referencePython, referenceScript } from './python';
 
 const MINILM_SHAPE: BertConfig = {
   vocabSize: 30522,
@@ -220,6 +227,38 @@ interface Case {
 }
 
 /** Measures one case (bi-encoder or cross-encoder) and turns it into rows. */
+/** The bi-encoder case on sentence-transformers (PyTorch CPU); the synthtune row gets vs_sentence_transformers. */
+function sentenceTransformersRow(folder: string, texts: string[], batchSize: number, threads: number, rounds: number, quick: boolean, rows: BenchRow[], log: (l: string) => void): BenchRow[] {
+  const py = referencePython(['torch', 'sentence_transformers', 'transformers'], quick);
+  if (!py.python) {
+    log(`  sentence-transformers row skipped: ${py.why}`);
+    return [];
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'synthtune-st-encode-'));
+  try {
+    const file = path.join(dir, 'texts.json');
+    fs.writeFileSync(file, JSON.stringify(texts));
+    const args = [referenceScript('st_encode.py'), '--model', folder, '--texts', file, '--batch', String(batchSize), '--max-length', String(MAX_LENGTH), '--threads', String(threads), '--rounds', String(rounds)];
+    const r = spawnSync(py.python, args, { encoding: 'utf8', timeout: 900_000 });
+    const line = (r.stdout || '').split('\n').find((l) => l.startsWith('{'));
+    if (r.status !== 0 || !line) {
+      log(`  sentence-transformers row failed (exit ${r.status}): ${(r.stderr || '').trim().split('\n').pop()}`);
+      return [];
+    }
+    const j = JSON.parse(line) as { median_ms: number; torch: string; sentence_transformers: string };
+    const name = `bi-encoder ${texts.length} texts`;
+    const st = row(name, 'sentence-transformers', j.median_ms, texts.length, 'texts/s', 'sentence-transformers', j.median_ms);
+    st.extra = { torch: j.torch, sentence_transformers: j.sentence_transformers, threads };
+    for (const ours of rows.filter((x) => x.case === name && x.backend === 'synthtune')) {
+      ours.extra = { ...(ours.extra ?? {}), vs_sentence_transformers: `${(j.median_ms / ours.median_ms).toFixed(2)}x` };
+    }
+    log(`  ${name}: sentence-transformers ${((texts.length * 1000) / j.median_ms).toFixed(1)} texts/s (torch ${j.torch}, ${threads} threads)`);
+    return [st];
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 async function runCase(k: Case, rounds: number, log: (l: string) => void): Promise<BenchRow[]> {
   const fns: [string, () => Promise<unknown>][] = [
     ['synthtune', k.ours],
@@ -303,6 +342,7 @@ export const suite: Suite = {
       )),
     );
     await enc.release();
+    rows.push(...sentenceTransformersRow(models.bi, texts, batchSize, threads, rounds, quick, rows, log));
 
     // ---- cross-encoder: (query, document) pairs → logits ----
     const ce = await loadCrossEncoder(models.ce, { threads, batchSize });
