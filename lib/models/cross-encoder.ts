@@ -98,6 +98,10 @@ export async function loadCrossEncoder(ref: string, opts: LoadOptions = {}): Pro
         }
       }
     });
+    const bad = out.findIndex((v) => !Number.isFinite(v));
+    if (bad >= 0) {
+      throw new ModelError(`${m.resolved.dir}: the model gave a non-finite score for pair ${Math.floor(bad / width) + 1} of ${pairs.length}; its weights (${path.basename(m.resolved.onnxPath ?? 'model.onnx')}) are damaged or overflow`);
+    }
     stats.totalMs = performance.now() - t0;
     lastStats = stats;
     return out;

@@ -365,6 +365,18 @@ describe('cross-encoder folders', () => {
       ['onnx/model.onnx missing', (d) => fs.rmSync(path.join(d, 'onnx'), { recursive: true }), [/onnx|ONNX/], false],
       ['tokenizer_config.json an array', (d) => write(d, 'tokenizer_config.json', '[]'), ['tokenizer_config.json'], false],
     ];
+    {
+      // a NaN classifier weight: the scores would all be NaN
+      const m = writeTinyModel(path.join(root, 'cross-nan-src'), { kind: 'cross-encoder', vocabSize: 200, shape: SHAPE, seed: 4 });
+      const w = new Map(m.weights);
+      const t = w.get('classifier.weight')!;
+      const data = t.data.slice();
+      data[0] = NaN;
+      w.set('classifier.weight', { ...t, data });
+      const nanDir = path.join(root, 'cross-nan');
+      writeModelFolder(nanDir, { config: m.config, weights: w, tokenizerJson: json(ce, 'tokenizer.json'), tokenizerConfig: json(ce, 'tokenizer_config.json'), kind: 'cross-encoder' });
+      record(AREA, 'cross-encoder with a NaN classifier weight', await classifyCall(() => score(nanDir), { mentions: ['non-finite'] }));
+    }
     for (const [name, edit, mentions, ok] of cases) {
       const d = variant(ce, edit);
       let got: Float32Array | undefined;
