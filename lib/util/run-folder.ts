@@ -8,7 +8,9 @@
  *   checkpoints and outputs: checksummed safetensors (lib/util/safetensors.ts), read back with
  *                 readTensors / readTensor, which check the checksum, the dtype and the length
  *   fingerprint   what changes the result — the data's content hash, the base model's identity,
- *                 the options, the format version — compared on resume (compareFingerprint)
+ *                 the options, the format version — compared on resume, the difference said in
+ *                 words (fit: compareFingerprint on checkpoint.bin's; synthesis: config.json's
+ *                 key and format, lib/synthesis/index.ts)
  *
  * Every problem with a folder is a RunError naming the file and the way out: `--restart`
  * (discard the folder's state and start over) or another `--out`. Nothing here guesses: a folder
