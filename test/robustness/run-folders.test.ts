@@ -212,6 +212,10 @@ describe('synthesis run folders', () => {
     await synthCase('raw Int32 values as a mining checkpoint', raw, ['mine-000000.safetensors', '--restart']);
     await synthCase('older format folder with restart: true', legacy(), [], { restart: true });
     await synthCase('older format folder with overwrite: true', legacy(), [], { overwrite: true });
+    const newer = copy(synthRef, 'syn-newer');
+    const st = JSON.parse(fs.readFileSync(path.join(newer, 'status.json'), 'utf8'));
+    fs.writeFileSync(path.join(newer, 'status.json'), JSON.stringify({ ...st, format: 3 }));
+    await synthCase('a folder of a newer format', newer, ['status.json', 'newer synthtune', '--restart']);
     const unknown = copy(synthRef, 'syn-unknown-kind');
     fs.writeFileSync(path.join(unknown, 'status.json'), fs.readFileSync(path.join(unknown, 'status.json'), 'utf8').replace('"kind": "synthesis"', '"kind": "synthesiz"'));
     await synthCase('status.json with a damaged kind', unknown, ['status.json', '--restart']);
@@ -284,6 +288,10 @@ describe('fit run folders', () => {
     fs.writeFileSync(path.join(legacy, 'status.json'), JSON.stringify({ state: 'finished', epoch: 2, step: 12 }));
     await fitCase('older format folder', legacy, ['status.json', 'older synthtune', '--restart']);
     await fitCase('older format folder, resume: false (--restart)', legacy, [], { resume: false });
+    const newer = copy(fitRef, 'fit-newer');
+    const st = JSON.parse(fs.readFileSync(path.join(newer, 'status.json'), 'utf8'));
+    fs.writeFileSync(path.join(newer, 'status.json'), JSON.stringify({ ...st, format: 3 }));
+    await fitCase('a folder of a newer format', newer, ['status.json', 'newer synthtune', '--restart']);
   });
 
   it('outputs damaged (student weights, exported model, log): rewritten by the resumed run, or refused naming the file', async () => {
