@@ -186,7 +186,7 @@ async function denseEvaluation(ds: EvalData, s: Settings, depth: number): Promis
   const { loadEncoder } = await import('../models/index.js'); // lazily: onnxruntime only for dense models
   let encoder: Encoder & { release?: () => Promise<void> };
   try {
-    encoder = await loadEncoder(s.model, { batchSize: s.batchSize });
+    encoder = await loadEncoder(s.model, { batchSize: s.batchSize, allowEmpty: true });
   } catch (e) {
     // the model's own problems (missing files, a damaged config) are the user's; a bug keeps its stack
     const user = userError(e);
@@ -273,6 +273,10 @@ export async function run(argv: string[]): Promise<number> {
   const t0 = performance.now();
   const ds = s.data ? await beirData(s) : await labeledData(s, values);
   log(`read in ${seconds(t0)}`);
+  // BEIR corpora hold documents with neither title nor text; they are searched as empty texts
+  // (an empty BM25 document, the embedding of the special tokens alone), as BEIR's evaluation does
+  const empty = ds.corpus.filter((d) => beirText(d) === '').map((d) => d.id);
+  if (empty.length) log(`${empty.length} document(s) with no title and no text (${empty.slice(0, 3).map((id) => `'${id}'`).join(', ')}${empty.length > 3 ? ', …' : ''}): searched as empty texts`);
   const depth = Math.max(...s.ks, s.saveRun ? RUN_DEPTH : 1);
   const t1 = performance.now();
   const res = s.model === 'bm25'

@@ -422,3 +422,18 @@ describe('malformed data through the CLI (one line naming file:line, exit 2)', (
     }
   });
 });
+
+describe('BEIR documents with no text, evaluated', () => {
+  it('bm25 and a dense model search them as empty texts (as BEIR does) and say so', async () => {
+    const d = beirFolder({ corpus: CORPUS + '{"_id":"d3","title":"","text":""}\n', queries: QUERIES, qrels: QRELS });
+    const model = path.join(dir, 'model');
+    const { writeTinyModel } = await import('../../lib/models/tiny');
+    writeTinyModel(model, { vocabSize: 60, texts: ['alpha beta alpha? beta?'], shape: { hidden: 8, layers: 1, heads: 2, intermediate: 16, maxPosition: 32 } });
+    for (const m of ['bm25', model]) {
+      const r = await runCli('evaluate', ['--data', d, '--model', m, '--json']);
+      record(AREA, `evaluate (${m === 'bm25' ? 'bm25' : 'dense'}) with a document with no text`, await classifyRun(r, {
+        correct: () => /1 document\(s\) with no title and no text \('d3'\)/.test(r.err) && Object.entries(JSON.parse(r.out) as Record<string, number>).every(([k, v]) => k.startsWith('dcg@') || (v >= 0 && v <= 1)),
+      }));
+    }
+  }, 60_000);
+});
