@@ -3,6 +3,7 @@
  * same id rule as the file readers (content ids when absent, see ids.ts). Errors name the
  * source as `<memory>` and the 1-based position as the "line".
  */
+import { InputTypeError } from '../util/errors';
 import { DataError } from './errors';
 import { IdAssigner } from './ids';
 import type { Document } from './types';
@@ -14,11 +15,14 @@ const SOURCE = '<memory>';
 function fromItem(item: DocumentLike, pos: number, ids: IdAssigner): Document {
   if (typeof item === 'string') return { id: ids.next(item), text: item };
   if (!item || typeof item.text !== 'string') throw new DataError(SOURCE, pos, "item needs a string 'text'");
+  if (item.title !== undefined && typeof item.title !== 'string') throw new DataError(SOURCE, pos, "'title' must be a string");
+  if (item.id !== undefined && !(typeof item.id === 'string' || (typeof item.id === 'number' && Number.isFinite(item.id)))) throw new DataError(SOURCE, pos, "'id' must be a string or a number");
   const { id, ...rest } = item;
   return { ...rest, id: id === undefined ? ids.next(item.text) : String(id) };
 }
 
 export function toDocuments(items: readonly DocumentLike[]): Document[] {
+  if (!Array.isArray(items)) throw new InputTypeError(`expected an array of texts or documents, got ${items === null ? 'null' : typeof items}`);
   if (items.length === 0) throw new DataError(SOURCE, undefined, 'empty input (no item)');
   const ids = new IdAssigner();
   const seen = new Map<string, number>();

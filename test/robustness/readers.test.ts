@@ -9,7 +9,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { readBeir, readJsonl, readQrels, readText, readTrainingData, type TrainingData } from '../../lib/data';
+import { readBeir, readJsonl, readQrels, readText, readTrainingData, toDocuments, type TrainingData } from '../../lib/data';
 import { DataError } from '../../lib/data/errors';
 import { writeWordPieceTokenizer } from '../../lib/models/wordpiece';
 import { mulberry32 } from '../../lib/training/rng';
@@ -436,4 +436,25 @@ describe('BEIR documents with no text, evaluated', () => {
       }));
     }
   }, 60_000);
+});
+
+describe('in-memory documents (toDocuments)', () => {
+  it('bad items name their 1-based position', async () => {
+    const cases: [string, unknown, (string | RegExp)[]][] = [
+      ['not an array', 'just a string', ['array']],
+      ['null', null, ['array']],
+      ['empty array', [], ['empty']],
+      ['a number item', ['a', 5], ['<memory>:2:']],
+      ['a null item', ['a', null], ['<memory>:2:']],
+      ['text a number', [{ text: 'a' }, { text: 7 }], ['<memory>:2:', 'text']],
+      ['title a number', [{ text: 'a', title: 3 }], ['<memory>:1:', 'title']],
+      ['id an object', [{ text: 'a', id: { x: 1 } }], ['<memory>:1:', 'id']],
+      ['duplicate ids', [{ id: 1, text: 'a' }, { id: '1', text: 'b' }], ['<memory>:2:', 'duplicate']],
+    ];
+    for (const [name, items, mentions] of cases) record(AREA, `toDocuments ${name}`, await classifyCall(() => toDocuments(items as never), { mentions }));
+    let got: ReturnType<typeof toDocuments> | undefined;
+    record(AREA, 'toDocuments strings and objects', await classifyCall(() => { got = toDocuments(['a', { id: 7, text: 'b', title: 't' }]); }, {
+      correct: () => got!.length === 2 && got![0].text === 'a' && got![1].id === '7' && got![1].title === 't',
+    }));
+  });
 });
