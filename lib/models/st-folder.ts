@@ -34,7 +34,7 @@ import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { ModelError } from './errors';
 import { readModelJson } from './json-file';
-import { encodeSafetensors, readSafetensors } from './import';
+import { checkFinite, encodeSafetensors, readSafetensors } from './import';
 import { POOLING_MODES, type PoolingMode } from './onnx/bert';
 import { erf } from './reference-forward';
 import { OptionsError } from '../util/errors';
@@ -212,7 +212,8 @@ function readDense(dir: string, modulePath: string): DenseModule {
   try {
     file = readSafetensors(st);
   } catch (e) {
-    throw new ModelError(`Dense module ${modulePath}: ${(e as Error).message}`);
+    if (!(e instanceof ModelError)) throw e;
+    throw new ModelError(`Dense module ${modulePath}: ${e.message}`, { cause: e });
   }
   const w = file.tensors.get('linear.weight');
   const I = inFeatures as number;
@@ -221,11 +222,13 @@ function readDense(dir: string, modulePath: string): DenseModule {
   if (w.dims.length !== 2 || w.dims[0] !== O || w.dims[1] !== I) {
     throw new ModelError(`${st}: 'linear.weight' has shape [${w.dims.join(', ')}], expected [${O}, ${I}] (out_features, in_features)`);
   }
+  checkFinite(w.data, `${st}: 'linear.weight'`);
   let biasData: Float32Array | null = null;
   if (bias) {
     const b = file.tensors.get('linear.bias');
     if (!b) throw new ModelError(`${st}: no tensor 'linear.bias' but ${cfgFile} says bias is true`);
     if (b.dims.length !== 1 || b.dims[0] !== O) throw new ModelError(`${st}: 'linear.bias' has shape [${b.dims.join(', ')}], expected [${O}]`);
+    checkFinite(b.data, `${st}: 'linear.bias'`);
     biasData = b.data;
   }
   return { path: modulePath, inFeatures: I, outFeatures: O, bias, activation, weight: w.data, biasData };

@@ -13,7 +13,7 @@ import { beforeAll, describe, it } from 'vitest';
 import { loadCrossEncoder } from '../../lib/models/cross-encoder';
 import { loadEncoder } from '../../lib/models/encoder';
 import { encodeSafetensors, readFolderWeights } from '../../lib/models/import';
-import { readModelFolder } from '../../lib/models/st-folder';
+import { readModelFolder, writeSentenceTransformersFilesSync } from '../../lib/models/st-folder';
 import { writeModelFolder, writeTinyModel } from '../../lib/models/tiny';
 import { TextTokenizer } from '../../lib/models/tokenizer';
 import { mulberry32 } from '../../lib/training/rng';
@@ -414,4 +414,38 @@ describe('model folders given to the CLI', () => {
       record(AREA, `fit --method adapter --model: ${name}`, await classifyRun(cut(await runCli('fit', ['--train', train, '--method', 'adapter', '--model', d, '--epochs', '1', '--out', path.join(root, `fit-${n++}`), '--quiet']), 'fit'), { mentions: [mention] }));
     }
   }, 120_000);
+});
+
+describe('Dense modules (2_Dense)', () => {
+  it('damaged Dense config and weights are named', async () => {
+    const withDense = variant(onnxDir, (d) => writeSentenceTransformersFilesSync(d, {
+      hidden: SHAPE.hidden, pooling: 'mean',
+      dense: [{ inFeatures: 8, outFeatures: 4, bias: true, activation: 'tanh', weight: Float32Array.from({ length: 32 }, (_, i) => Math.sin(i)), biasData: new Float32Array(4) }],
+    }));
+    const dense = readModelFolder(withDense).dense[0];
+    const dir = dense.path;
+    const want4 = await encodeWith(withDense);
+    const stFile = path.join(dir, 'model.safetensors');
+    const cases: [string, (d: string) => void, (string | RegExp)[]][] = [
+      ['config.json missing', (d) => fs.rmSync(path.join(d, dir, 'config.json')), [dir]],
+      ['config.json bad JSON', (d) => write(d, path.join(dir, 'config.json'), '{'), [dir, 'config.json']],
+      ['in_features a string', patch(path.join(dir, 'config.json'), (j) => { j.in_features = '8'; }), ['in_features']],
+      ['out_features 0', patch(path.join(dir, 'config.json'), (j) => { j.out_features = 0; }), ['out_features']],
+      ['in_features not the pooled width', patch(path.join(dir, 'config.json'), (j) => { j.in_features = 5; }), [/in_features|5/]],
+      ['unknown activation', patch(path.join(dir, 'config.json'), (j) => { j.activation_function = 'torch.nn.modules.activation.Klingon'; }), ['Klingon']],
+      ['model.safetensors missing', (d) => fs.rmSync(path.join(d, stFile)), ['model.safetensors']],
+      ['only pytorch_model.bin', (d) => { fs.rmSync(path.join(d, stFile)); write(d, path.join(dir, 'pytorch_model.bin'), 'PK'); }, ['pytorch_model.bin']],
+      ['model.safetensors truncated', (d) => write(d, stFile, fs.readFileSync(path.join(d, stFile)).subarray(0, 40)), ['model.safetensors']],
+      ['linear.weight wrong shape', (d) => write(d, stFile, encodeSafetensors({ 'linear.weight': { dims: [4, 4], data: new Float32Array(16) }, 'linear.bias': { dims: [4], data: new Float32Array(4) } })), ['linear.weight']],
+      ['linear.bias missing', (d) => write(d, stFile, encodeSafetensors({ 'linear.weight': { dims: [4, 8], data: new Float32Array(32) } })), ['linear.bias']],
+      ['a NaN weight', (d) => write(d, stFile, encodeSafetensors({ 'linear.weight': { dims: [4, 8], data: Float32Array.from({ length: 32 }, (_, i) => (i === 3 ? NaN : 0)) }, 'linear.bias': { dims: [4], data: new Float32Array(4) } })), ['linear.weight', 'NaN']],
+    ];
+    let got: Float32Array | undefined;
+    record(AREA, 'Dense intact (ONNX encoder)', await classifyCall(async () => { got = await encodeWith(withDense); }, { correct: () => close(got!, want4) && got!.length === 4 * TEXTS.length }));
+    for (const [name, edit, mentions] of cases) {
+      const d = variant(withDense, edit);
+      record(AREA, `Dense ${name} (readModelFolder)`, await classifyCall(() => readModelFolder(d), { mentions, correct: () => true }));
+      await encoderCase(`Dense ${name} (ONNX encoder)`, d, mentions, 'none');
+    }
+  }, 60_000);
 });
