@@ -55,6 +55,9 @@ export async function writeFileAtomic(file: string, data: AtomicContent): Promis
   } catch (e) {
     await fh.close().catch(() => undefined);
     await fsp.rm(tmp, { force: true });
+    // a failed write(2) / fsync(2) (ENOSPC, EIO, EDQUOT) carries no path: name the file being written
+    const x = e as NodeJS.ErrnoException;
+    if (x && typeof x === 'object' && typeof x.code === 'string' && !x.path) x.path = target;
     throw e;
   }
   await syncDir(path.dirname(target));

@@ -7,6 +7,9 @@
  */
 
 /** What a user-facing error is about. */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
 export type ErrorKind = 'data' | 'model' | 'run' | 'file-system' | 'options' | 'environment';
 
 /** Base class of the errors whose message is meant for the user as is. */
@@ -41,16 +44,38 @@ const FS_CODES: Record<string, string> = {
   ELOOP: 'too many symbolic links', EBUSY: 'the resource is busy', EXDEV: 'cross-device link',
 };
 
+/**
+ * A recursive mkdir on a read-only or unwritable file system fails with ENOENT (libuv reports the
+ * last error of its walk); the nearest existing folder above tells the real reason.
+ */
+function refinedCode(e: NodeJS.ErrnoException): string {
+  const code = e.code ?? '';
+  if (code !== 'ENOENT' || e.syscall !== 'mkdir' || !e.path) return code;
+  let dir = path.dirname(e.path);
+  while (!fs.existsSync(dir) && path.dirname(dir) !== dir) dir = path.dirname(dir);
+  try {
+    fs.accessSync(dir, fs.constants.W_OK);
+    const probe = path.join(dir, `.synthtune-probe-${process.pid}`);
+    fs.mkdirSync(probe);
+    fs.rmdirSync(probe);
+  } catch (x) {
+    const c = (x as NodeJS.ErrnoException).code;
+    if (c && c in FS_CODES && c !== 'ENOENT') return c;
+  }
+  return code;
+}
+
 /** A file-system operation the machine refused (errno code, syscall, path), as one line. */
 export class FileSystemError extends SynthtuneError {
   readonly code: string;
   readonly syscall?: string;
   readonly path?: string;
   constructor(e: NodeJS.ErrnoException & { dest?: string }) {
+    const code = refinedCode(e);
     const where = e.path ? `${e.path}${e.dest ? ` → ${e.dest}` : ''}` : 'a file';
-    super('file-system', `cannot ${e.syscall ?? 'access'} ${where}: ${FS_CODES[e.code ?? ''] ?? e.code} (${e.code})`, { cause: e });
+    super('file-system', `cannot ${e.syscall ?? 'access'} ${where}: ${FS_CODES[code] ?? code} (${code})`, { cause: e });
     this.name = 'FileSystemError';
-    this.code = e.code ?? '';
+    this.code = code;
     this.syscall = e.syscall;
     this.path = e.path;
   }
