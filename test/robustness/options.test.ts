@@ -319,3 +319,60 @@ describe('library option objects', () => {
     for (const [name, f, mentions] of cases) record(AREA, `library: ${name}`, await classifyCall(f, { mentions }));
   });
 });
+
+// ---------------------------------------------------------------- synthesize (lib/cli/synthesize.ts)
+
+describe('synthesize', () => {
+  const q = () => path.join(beir, 'queries.jsonl');
+  const c = () => path.join(beir, 'corpus.jsonl');
+  const base = () => ['--queries', q(), '--corpus', c(), '--miner', 'bm25', '--scorer', 'bm25', '--out', fresh('syn'), '--progress', 'none'];
+  const numeric: [string, string[]][] = [
+    ['num-relations', ['0', '1', '-2', 'x', '1.5']],
+    ['hnsw-m', ['0', 'x']],
+    ['ef-construction', ['0', 'x']],
+    ['ef-search', ['0', 'x']],
+    ['threads', ['-1', 'x']],
+    ['sample-negatives', ['0', 'x']],
+    ['seed', ['x', '-1']],
+    ['max-documents', ['0', 'x']],
+    ['batch-size', ['0', 'x']],
+    ['score-batch-size', ['0', 'x']],
+    ['generate-queries', ['0', 'x']],
+    ['sample-documents', ['0', 'x']],
+  ];
+  for (const [flag, values] of numeric) {
+    it.each(badNumbers(flag, values))('%s', async (name, v, mentions) => {
+      await cli(name, 'synthesize', [...base(), ...opt(flag, v)], { mentions });
+    });
+  }
+  const cases: [string, () => string[], (string | RegExp)[]][] = [
+    ['no --corpus', () => ['--queries', q(), '--miner', 'bm25', '--scorer', 'bm25', '--out', fresh('syn')], ['--corpus']],
+    ['no --out', () => ['--queries', q(), '--corpus', c(), '--miner', 'bm25', '--scorer', 'bm25'], ['--out']],
+    ['no --scorer', () => ['--queries', q(), '--corpus', c(), '--miner', 'bm25', '--out', fresh('syn')], ['--scorer']],
+    ['--index unknown', () => [...base(), '--index', 'faiss'], ['--index', 'faiss']],
+    ['--progress unknown', () => [...base(), '--progress', 'loud'], ['--progress', 'loud']],
+    ['--generation-methods unknown', () => [...base(), '--generate-queries', '1', '--generation-methods', 'magic'], ['magic']],
+    ['--replace-queries without --generate-queries', () => [...base(), '--replace-queries'], ['--replace-queries']],
+    ['--query-split with a file', () => [...base(), '--query-split', 'test'], ['--query-split']],
+    ['--miner a missing folder', () => ['--queries', q(), '--corpus', c(), '--miner', missing, '--scorer', 'bm25', '--out', fresh('syn')], [missing]],
+    ['--scorer a file', () => ['--queries', q(), '--corpus', c(), '--miner', 'bm25', '--scorer', aFile, '--out', fresh('syn')], [aFile]],
+    ['--scorer a bi-encoder folder', () => ['--queries', q(), '--corpus', c(), '--miner', 'bm25', '--scorer', modelDir, '--out', fresh('syn'), '--progress', 'none'], [modelDir]],
+    ['--out is a file', () => ['--queries', q(), '--corpus', c(), '--miner', 'bm25', '--scorer', 'bm25', '--out', aFile], [aFile]],
+    ['unknown option', () => [...base(), '--frobnicate'], ['frobnicate']],
+  ];
+  it.each(cases)('%s', async (name, args, mentions) => {
+    await cli(name, 'synthesize', args(), { mentions });
+  });
+  it('acceptable values: --threads 0 (all cores), --restart with --overwrite, --num-relations above the corpus size', async () => {
+    for (const extra of [['--threads', '0'], ['--restart', '--overwrite'], ['--num-relations', '1000']]) {
+      const out = fresh('syn-ok');
+      const args = [...base().slice(0, -4), '--out', out, '--progress', 'none', ...extra];
+      await cli(extra.join(' '), 'synthesize', args, {
+        correct: () => {
+          const rows = fs.readFileSync(path.join(out, 'train.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+          return rows.length > 0 && rows.every((r) => r.query.trim() && r.positive.trim() && (r.negatives ?? [r.negative]).every((x: string) => x.trim()) && (r.margins ?? [r.margin]).every(Number.isFinite));
+        },
+      });
+    }
+  });
+});
