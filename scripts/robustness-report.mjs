@@ -9,7 +9,7 @@ import * as path from 'node:path';
 
 const report = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'synthtune-robustness-')), 'cases.jsonl');
 fs.writeFileSync(report, '');
-const files = process.argv.slice(2).length ? process.argv.slice(2) : ['test/robustness'];
+const files = process.argv.slice(2).length ? process.argv.slice(2) : ['test/robustness', 'test/native-boundary.test.ts'];
 const r = spawnSync('npx', ['vitest', 'run', ...files], { stdio: 'inherit', env: { ...process.env, SYNTHTUNE_ROBUSTNESS_REPORT: report } });
 const rows = fs.readFileSync(report, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
 const outcomes = ['correct', 'clear-error', 'unclear', 'stack-trace', 'silent-wrong', 'crash'];

@@ -16,7 +16,8 @@ import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { recordTask } from './robustness/outcome';
 import {
   embeddingBag, matmul, matmulRef, matmulSync, topk, topkRef, topkSync,
 } from '../lib/kernels';
@@ -127,6 +128,10 @@ const INPUTS: [string, string][] = [
   ['bert-forward', 'inputIds'], ['bert-forward', 'attentionMask'], ['bert-backward', 'dPooled'],
 ];
 const OUTPUTS: [string, string][] = [['sgemm', 'c'], ['sgemm', 'c+beta'], ['topk', 'outIdx'], ['topk', 'outScores']];
+
+
+// the robustness suite's tally (npm run test:robustness): each case asserts a right result or a clear refusal
+afterEach(({ task }) => recordTask('native boundary', task));
 
 describe.runIf(native)('a buffer detached while an async call runs', () => {
   for (const [kind, arg] of INPUTS) {

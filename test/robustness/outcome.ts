@@ -79,3 +79,18 @@ export function record(area: string, name: string, r: { outcome: Outcome; detail
   if (file) fs.appendFileSync(file, JSON.stringify({ area, name, outcome: r.outcome, detail: r.detail }) + '\n');
   expect(['correct', 'clear-error'], `${area} / ${name}: ${r.outcome} (${r.detail})`).toContain(r.outcome);
 }
+
+/**
+ * For test files whose cases assert the right result or a clear refusal themselves (the native
+ * boundary tests): records each finished test under `area`, as 'clear-error' when its title says
+ * the input is refused / rejected, else 'correct'; a failed test is recorded as 'silent-wrong'
+ * (its own assertion failure is what CI reports). Use as afterEach(({ task }) => recordTask(area, task)).
+ */
+export function recordTask(area: string, task: { name: string; result?: { state?: string } }): void {
+  const file = process.env.SYNTHTUNE_ROBUSTNESS_REPORT;
+  if (!file) return;
+  const passed = task.result?.state !== 'fail';
+  const refused = /refus|reject|TypeError|RangeError|caught|fails with|is an error/i.test(task.name);
+  const outcome: Outcome = !passed ? 'silent-wrong' : refused ? 'clear-error' : 'correct';
+  fs.appendFileSync(file, JSON.stringify({ area, name: task.name, outcome, detail: passed ? '' : 'test failed' }) + '\n');
+}
