@@ -15,7 +15,7 @@ import { ModelError } from './errors';
 import type { IoSpec } from './ort';
 import { resolveModel } from './resolve';
 import { readModelFolder } from './st-folder';
-import { checkPairs, type Encoded } from './tokenizer';
+import { checkIdsInVocab, checkPairs, type Encoded } from './tokenizer';
 import {
   checkBatchSize,
   emptyStats,
@@ -62,8 +62,10 @@ export async function loadCrossEncoder(ref: string, opts: LoadOptions = {}): Pro
   }
   const m = await openModel(resolved, CROSS_IO, opts);
   const { tokenizer, session } = m;
+  let modelConfig: Record<string, unknown> = {};
   try {
     const folder = readModelFolder(m.resolved.dir);
+    modelConfig = folder.config;
     if (folder.pooling) throw new ModelError(`${m.resolved.dir} is a bi-encoder (its modules.json has a Pooling module); load it with loadEncoder / as a miner, not as a cross-encoder`);
     if (folder.defaultPromptName) throw new ModelError(`${path.join(m.resolved.dir, 'config_sentence_transformers.json')}: a default prompt ('${folder.defaultPromptName}') on a cross-encoder is not supported by synthtune`);
   } catch (e) {
@@ -86,6 +88,7 @@ export async function loadCrossEncoder(ref: string, opts: LoadOptions = {}): Pro
     const stats = emptyStats();
     // tokenize
     const encoded: Encoded[] = pairs.map(([q, d]) => tokenizer.encodePair(q, d));
+    checkIdsInVocab(encoded, modelConfig.vocab_size, m.resolved.dir);
     stats.tokenizeMs = performance.now() - t0;
     const out = new Float32Array(pairs.length * width);
     await runBatches(tokenizer, session, encoded, bs, call, 'logits', stats, (rows, _batch, res) => {

@@ -23,7 +23,7 @@
 import * as path from 'node:path';
 import { loadOrtModel, type IoSpec, type OrtModel, type OutTensor, type SessionOptions } from './ort';
 import { resolveModel, type ResolveOptions, type ResolvedModel } from './resolve';
-import { checkTexts, TextTokenizer, type Batch, type Encoded, type TokenizerOptions } from './tokenizer';
+import { checkIdsInVocab, checkTexts, TextTokenizer, type Batch, type Encoded, type TokenizerOptions } from './tokenizer';
 import { ModelError } from './errors';
 import { applyDense, isCrossEncoderFolder, POOLING_MODES, poolTokens, readModelFolder, sidePromptName, type ModelFolder, type PoolingMode, type Similarity } from './st-folder';
 import { InputTypeError } from '../util/errors';
@@ -394,6 +394,7 @@ export async function loadEncoder(ref: string, opts: EncoderOptions = {}): Promi
       const text = prompt + t;
       return tokenizer.encode(folder.doLowerCase ? text.toLowerCase() : text);
     });
+    checkIdsInVocab(encoded, folder.config.vocab_size, resolved.dir);
     stats.tokenizeMs = performance.now() - t0;
     // model + pooling, then the modules after pooling
     let out: Float32Array = new Float32Array(texts.length * pooledWidth);

@@ -33,6 +33,22 @@ export interface Encoded {
   truncated: boolean;
 }
 
+/**
+ * A ModelError when the tokenizer produced an id the model has no embedding for (a tokenizer.json
+ * that does not belong to the model's config.json vocab_size); the model would fail or read
+ * out of its table otherwise.
+ */
+export function checkIdsInVocab(encoded: readonly Encoded[], vocabSize: unknown, dir: string): void {
+  if (typeof vocabSize !== 'number' || !(vocabSize > 0)) return;
+  for (let i = 0; i < encoded.length; i++) {
+    for (const id of encoded[i].ids) {
+      if (id >= vocabSize) {
+        throw new ModelError(`${dir}: tokenizer.json gave token id ${id} (text ${i + 1}), but config.json's vocab_size is ${vocabSize}: the tokenizer does not belong to this model`);
+      }
+    }
+  }
+}
+
 /** A padded batch ready for the model: int64 [B, S] tensors. */
 export interface Batch {
   batch: number;

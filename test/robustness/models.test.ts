@@ -183,6 +183,22 @@ describe('tokenizer.json and tokenizer_config.json', () => {
     await encoderCase(`${name} (ONNX encoder)`, d, mentions, ok);
     await encoderCase(`${name} (native encoder)`, variant(stDir, edit), mentions, ok, true);
   });
+  it('a tokenizer with tokens past the model vocabulary: texts using them are refused naming both files', async () => {
+    const d = variant(onnxDir, (dd) => bigVocab(dd, 50));
+    const st = variant(stDir, (dd) => bigVocab(dd, 50));
+    for (const [name, dir, native] of [['ONNX', d, false], ['native', st, true]] as const) {
+      let got: Float32Array | undefined;
+      record(AREA, `tokenizer.json past the vocabulary, in-vocabulary texts (${name} encoder)`, await classifyCall(async () => { got = await encodeWith(dir); }, { correct: () => close(got!, native ? wantNative : want) }));
+      record(AREA, `tokenizer.json past the vocabulary, a text using the extra tokens (${name} encoder)`, await classifyCall(async () => {
+        const enc = await loadEncoder(dir);
+        try {
+          await enc.encode(['hello zz7 zz40']);
+        } finally {
+          await enc.release?.();
+        }
+      }, { mentions: ['tokenizer.json', 'vocab_size'] }));
+    }
+  });
   it('a tokenizer of 150k tokens with a model of that size encodes (no call-stack overflow)', async () => {
     const tokDir = variant(onnxDir, (d) => bigVocab(d, 150_000));
     const tok = { tokenizerJson: json(tokDir, 'tokenizer.json'), tokenizerConfig: json(tokDir, 'tokenizer_config.json') };
