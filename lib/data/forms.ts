@@ -105,8 +105,9 @@ export async function readTrainingData(p: string, opts: ReadDataOptions = {}): P
   if (format === 'text') {
     return { data: await readTextLines(p, opts), format, file: p, why: [`${path.extname(p) || 'no'} extension: plain text, one item per line`] };
   }
-  const records: RawRecord[] = [];
-  if (format === 'json') records.push(...(await jsonRecords(p, { encoding: opts.encoding })));
+  // not records.push(...jsonRecords): spreading 150k+ records overflows the call stack
+  let records: RawRecord[] = [];
+  if (format === 'json') records = await jsonRecords(p, { encoding: opts.encoding });
   else for await (const r of jsonlRecords(p, { encoding: opts.encoding })) records.push(r);
   if (!records.length) throw new DataError(p, undefined, 'empty file (no record)');
   const data = recordsToData(p, subsample(records, opts), { allowEmpty: opts.allowEmpty });

@@ -60,7 +60,8 @@ export async function nativeBackend(resolved: ResolvedModel, folder: ModelFolder
         const emb = await student.encode(ids, 'document');
         stats.runMs += performance.now() - t;
         stats.batches++;
-        const T = Math.max(...ids.map((x) => x.length));
+        let T = 0; // a loop, not Math.max(...): a batch may hold more texts than a call's arguments
+        for (const x of ids) T = Math.max(T, x.length);
         stats.paddedTokens += rows.length * T;
         rows.forEach((r, b) => {
           out.set(emb.subarray(b * student.dim, (b + 1) * student.dim), r * student.dim);

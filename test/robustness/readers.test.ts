@@ -179,6 +179,14 @@ describe('JSONL and DocumentArray JSON', () => {
     const p = put('.jsonl', text);
     await expectError(`jsonl ${name}`, p, () => readTrainingData(p), line > 0 ? line : undefined, also);
   });
+  it('a DocumentArray JSON of 200k records reads (no call-stack overflow)', async () => {
+    const N = 200_000;
+    const p = put('.json', '[\n' + Array.from({ length: N }, (_, i) => `{"text":"t${i}"}`).join(',\n') + '\n]\n');
+    let got: TrainingData | undefined;
+    record(AREA, 'json with 200k records', await classifyCall(async () => { got = (await readTrainingData(p)).data; }, {
+      correct: () => got!.kind === 'texts' && got!.documents.length === N && got!.documents[N - 1].text === `t${N - 1}`,
+    }));
+  }, 30_000);
   it('jsonl line numbers are 1-based physical lines (blank lines count)', async () => {
     const p = put('.jsonl', '\n{"text":"a"}\n\n{"text":7e}\n');
     await expectError('jsonl 1-based line after blank lines', p, () => readTrainingData(p), 4);
