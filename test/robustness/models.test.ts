@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import { beforeAll, describe, it } from 'vitest';
 import { loadCrossEncoder } from '../../lib/models/cross-encoder';
 import { loadEncoder } from '../../lib/models/encoder';
+import { loadQueryGenerator } from '../../lib/models/seq2seq';
 import { encodeSafetensors, readFolderWeights } from '../../lib/models/import';
 import { readModelFolder, writeSentenceTransformersFilesSync } from '../../lib/models/st-folder';
 import { writeModelFolder, writeTinyModel } from '../../lib/models/tiny';
@@ -464,4 +465,29 @@ describe('Dense modules (2_Dense)', () => {
       await encoderCase(`Dense ${name} (ONNX encoder)`, d, mentions, 'none');
     }
   }, 60_000);
+});
+
+describe('seq2seq (doc2query) folders', () => {
+  it('missing, garbage and mis-typed files are named', async () => {
+    const t5 = variant(onnxDir, (d) => {
+      fs.rmSync(path.join(d, 'onnx'), { recursive: true });
+      fs.mkdirSync(path.join(d, 'onnx'));
+      write(d, 'config.json', JSON.stringify({ model_type: 't5', eos_token_id: 1, pad_token_id: 0, decoder_start_token_id: 0, num_heads: 2, d_kv: 4 }));
+      write(d, 'onnx/encoder_model.onnx', 'not an onnx model');
+      write(d, 'onnx/decoder_model_merged.onnx', 'not an onnx model either');
+    });
+    const cases: [string, (d: string) => void, (string | RegExp)[]][] = [
+      ['garbage encoder_model.onnx', () => undefined, ['encoder_model.onnx']],
+      ['no decoder', (d) => fs.rmSync(path.join(d, 'onnx/decoder_model_merged.onnx')), ['decoder_model_merged.onnx']],
+      ['config.json null', (d) => write(d, 'config.json', 'null'), ['config.json']],
+      ['config.json bad JSON', (d) => write(d, 'config.json', '{'), ['config.json']],
+      ['config.json num_heads a string', patch('config.json', (j) => { j.num_heads = '2'; }), ['config.json', 'num_heads']],
+      ['config.json without eos_token_id', patch('config.json', (j) => { delete j.eos_token_id; }), ['config.json', 'eos_token_id']],
+      ['tokenizer.json missing', (d) => fs.rmSync(path.join(d, 'tokenizer.json')), ['tokenizer.json']],
+    ];
+    for (const [name, edit, mentions] of cases) {
+      const d = variant(t5, edit);
+      record(AREA, `seq2seq ${name}`, await classifyCall(() => loadQueryGenerator(d), { mentions }));
+    }
+  });
 });
