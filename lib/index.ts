@@ -13,6 +13,12 @@ export { fit, fitRun } from './training';
 export { evaluate, Bm25Index, Bm25Builder } from './evaluation';
 export { loadEncoder, loadCrossEncoder } from './models';
 export { readBeir, readCsv, readJsonl, readText, readTrainingData, DataError } from './data';
+export { ModelError } from './models';
+// the error classes: a SynthtuneError (or an InputTypeError / InputRangeError) is the user's to fix
+// and its message says how (isUserError); anything else thrown is a bug
+export {
+  SynthtuneError, RunError, FileSystemError, OptionsError, InputTypeError, InputRangeError, isUserError, userError, type ErrorKind,
+} from './util/errors';
 
 export * as data from './data';
 export * as models from './models';
