@@ -11,7 +11,7 @@ export function hfNumbers(json: Record<string, unknown>, where: string): (k: str
   return (k, dflt) => {
     const v = json[k];
     if (typeof v === 'number') return v;
-    if (v === undefined && dflt !== undefined) return dflt;
+    if ((v === undefined || v === null) && dflt !== undefined) return dflt;
     throw new ModelError(v === undefined ? `${where}: missing numeric '${k}'` : `${where}: '${k}' must be a number, got ${JSON.stringify(v)}`);
   };
 }
