@@ -573,7 +573,7 @@ const MAX_LAYERS = 1024;
 export function checkHfShape(json: Record<string, unknown>, file: string, bytesPerParameter = 4): void {
   const int = (k: string, min: number, max = Number.MAX_SAFE_INTEGER) => {
     const v = json[k];
-    if (v === undefined) return undefined;
+    if (v === undefined || v === null) return undefined;
     if (!(typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max)) {
       throw new ModelError(`${file}: ${k} must be an integer in [${min}, ${max === Number.MAX_SAFE_INTEGER ? '…' : max}], got ${JSON.stringify(v)}`);
     }
