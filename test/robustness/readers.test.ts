@@ -322,51 +322,72 @@ describe('BEIR folders', () => {
 
 // ---------------------------------------------------------------- systematic damage of valid files
 
-/** Seeded damage of a valid file: truncation, byte replacement, bit flips, inserted special bytes. */
-function damaged(bytes: Uint8Array, seed: number, k: number): { name: string; bytes: Uint8Array }[] {
+/**
+ * Seeded damage of a valid file: truncation, byte replacement, bit flips, inserted special bytes;
+ * `at` is the byte offset of the damage in the original.
+ */
+function damaged(bytes: Uint8Array, seed: number, k: number): { name: string; bytes: Uint8Array; at: number }[] {
   const rnd = mulberry32(seed);
-  const at = () => Math.floor(rnd() * bytes.length);
+  const pos = () => Math.floor(rnd() * bytes.length);
   const SPECIAL = [0x00, 0x0a, 0x0d, 0x22, 0x2c, 0x09, 0x7b, 0x5d, 0xff, 0xc3, 0xef];
-  const out: { name: string; bytes: Uint8Array }[] = [];
+  const out: { name: string; bytes: Uint8Array; at: number }[] = [];
   for (let i = 0; i < k; i++) {
-    const t = at();
-    out.push({ name: `truncated at ${t}`, bytes: bytes.slice(0, t) });
-    const r = at();
+    const t = pos();
+    out.push({ name: `truncated at ${t}`, bytes: bytes.slice(0, t), at: t });
+    const r = pos();
     const b = Math.floor(rnd() * 256);
     const rep = bytes.slice();
     rep[r] = b;
-    out.push({ name: `byte ${r} := 0x${b.toString(16)}`, bytes: rep });
-    const f = at();
+    out.push({ name: `byte ${r} := 0x${b.toString(16)}`, bytes: rep, at: r });
+    const f = pos();
     const bit = Math.floor(rnd() * 8);
     const flip = bytes.slice();
     flip[f] ^= 1 << bit;
-    out.push({ name: `bit ${bit} of byte ${f} flipped`, bytes: flip });
-    const s = at();
+    out.push({ name: `bit ${bit} of byte ${f} flipped`, bytes: flip, at: f });
+    const s = pos();
     const c = SPECIAL[Math.floor(rnd() * SPECIAL.length)];
-    out.push({ name: `0x${c.toString(16)} inserted at ${s}`, bytes: Uint8Array.from([...bytes.slice(0, s), c, ...bytes.slice(s)]) });
+    out.push({ name: `0x${c.toString(16)} inserted at ${s}`, bytes: Uint8Array.from([...bytes.slice(0, s), c, ...bytes.slice(s)]), at: s });
   }
   return out;
 }
 
-const VALID: [string, string, string][] = [
-  ['csv labeled', '.csv', 'text,label\n"the cat, sat",animal\na red car,vehicle\n"a ""dog""",animal\nblue bike,vehicle\n'],
-  ['csv scored', '.csv', 'sentence1,sentence2,score\nthe cat,a feline,0.9\nthe car,a banana,0.05\n'],
-  ['tsv pairs', '.tsv', 'query\tdocument\nwhat is a cat\tA cat is an animal.\nwhat is a car\tA car is a vehicle.\n'],
-  ['jsonl texts', '.jsonl', '{"id":"1","text":"first document"}\n{"id":"2","text":"second document"}\n{"id":"3","text":"third"}\n'],
-  ['jsonl margins', '.jsonl', '{"query":"q one","positive":"pos","negative":"neg","margin":0.5}\n{"query":"q two","positive":"p2","negatives":["n1","n2"],"margins":[0.1,0.2]}\n'],
-  ['json DocumentArray', '.json', '[\n {"text": "a cat", "tags": {"finetuner_label": "animal"}},\n {"text": "a car", "tags": {"finetuner_label": "vehicle"}}\n]\n'],
-  ['text list', '.txt', 'first query\nsecond query\nthird query\n'],
+/** The items of a reading, in order, as comparable strings (generated ids left out). */
+function itemsOf(d: TrainingData): string[] {
+  switch (d.kind) {
+    case 'texts': case 'labeled': return d.documents.map((x) => JSON.stringify([x.text, x.label ?? null]));
+    case 'pairs': return d.queries.map((q) => JSON.stringify(q.text));
+    case 'scored': return d.pairs.map((x) => JSON.stringify(x));
+    case 'margins': return d.examples.map((x) => JSON.stringify(x));
+  }
+}
+
+/** [kind, extension, text, line of the first data row] (every data row one line). */
+const VALID: [string, string, string, number][] = [
+  ['csv labeled', '.csv', 'text,label\n"the cat, sat",animal\na red car,vehicle\n"a ""dog""",animal\nblue bike,vehicle\n', 2],
+  ['csv scored', '.csv', 'sentence1,sentence2,score\nthe cat,a feline,0.9\nthe car,a banana,0.05\n', 2],
+  ['tsv pairs', '.tsv', 'query\tdocument\nwhat is a cat\tA cat is an animal.\nwhat is a car\tA car is a vehicle.\n', 2],
+  ['jsonl texts', '.jsonl', '{"id":"1","text":"first document"}\n{"id":"2","text":"second document"}\n{"id":"3","text":"third"}\n', 1],
+  ['jsonl margins', '.jsonl', '{"query":"q one","positive":"pos","negative":"neg","margin":0.5}\n{"query":"q two","positive":"p2","negatives":["n1","n2"],"margins":[0.1,0.2]}\n', 1],
+  ['json DocumentArray', '.json', '[\n {"text": "a cat", "tags": {"finetuner_label": "animal"}},\n {"text": "a car", "tags": {"finetuner_label": "vehicle"}}\n]\n', 2],
+  ['text list', '.txt', 'first query\nsecond query\nthird query\n', 1],
 ];
 
 describe('systematic damage of valid files (seeded)', () => {
-  VALID.forEach(([kind, ext, text], v) => {
+  VALID.forEach(([kind, ext, text, firstDataLine], v) => {
     it(`${kind}: truncation / byte / bit / insertion`, async () => {
-      for (const c of damaged(Buffer.from(text), 1000 + v, 6)) {
+      const original = itemsOf((await readTrainingData(put(ext, text, 'orig'))).data);
+      for (const c of damaged(Buffer.from(text), 1000 + v, 10)) {
         const p = put(ext, c.bytes, 'dmg');
+        // the rows on the lines before the damaged one must read exactly as before (unless the damage is in the header)
+        const line = text.slice(0, c.at).split('\n').length;
+        const intact = line > firstDataLine ? line - firstDataLine : 0;
         let got: TrainingData | undefined;
         record(AREA, `${kind}: ${c.name}`, await classifyCall(async () => { got = (await readTrainingData(p)).data; }, {
           mentions: [base(p)],
-          correct: () => sane(got!, lineCount(p)),
+          correct: () => {
+            const items = itemsOf(got!);
+            return sane(got!, lineCount(p)) && (firstDataLine > 1 && line === 1 ? true : original.slice(0, intact).every((x, i) => items[i] === x));
+          },
         }));
       }
     });
@@ -374,7 +395,7 @@ describe('systematic damage of valid files (seeded)', () => {
   it('BEIR qrels and corpus: truncation / byte / bit / insertion', async () => {
     const files = { corpus: CORPUS, queries: QUERIES, qrels: QRELS };
     for (const which of ['corpus', 'qrels'] as const) {
-      for (const c of damaged(Buffer.from(files[which]), which === 'corpus' ? 7 : 8, 6)) {
+      for (const c of damaged(Buffer.from(files[which]), which === 'corpus' ? 7 : 8, 8)) {
         const d = beirFolder({ ...files, [which]: Buffer.from(c.bytes).toString('latin1') });
         if (which === 'corpus') fs.writeFileSync(path.join(d, 'corpus.jsonl'), c.bytes);
         else fs.writeFileSync(path.join(d, 'qrels', 'test.tsv'), c.bytes);
