@@ -176,8 +176,17 @@ function parseJson(file: string, line: number, text: string): unknown {
   try {
     return JSON.parse(text);
   } catch (e) {
-    throw new DataError(file, line, `bad JSON: ${(e as Error).message}`);
+    // JSON.parse says where only in words ("at position N"): for a multi-line text, that line
+    const at = /at position (\d+)/.exec((e as Error).message);
+    const where = at ? line + countNewlines(text, Math.min(Number(at[1]), text.length)) : line;
+    throw new DataError(file, where, `bad JSON: ${(e as Error).message}`);
   }
+}
+
+function countNewlines(text: string, end: number): number {
+  let n = 0;
+  for (let i = text.indexOf('\n'); i !== -1 && i < end; i = text.indexOf('\n', i + 1)) n++;
+  return n;
 }
 
 /** Records of a JSONL file (blank lines skipped), each with its line. */
