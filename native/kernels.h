@@ -28,6 +28,10 @@ namespace st {
 // threads <= 0 means "use the pool's default" (hardware concurrency).
 void sgemm(bool trans_b, int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
            const float* A, const float* B, float beta, float* C, int threads);
+// C (M, N) = alpha * A^T . B + beta * C with A stored (K, M) and B stored (K, N): a weight
+// gradient (dW = dout^T . inp) without materialising dout^T.
+void sgemm_tn(int64_t M, int64_t N, int64_t K, float alpha, const float* A, const float* B,
+              float beta, float* C, int threads);
 
 // ---- top-k inner-product search -------------------------------------------------------------
 // For each query q in [0, Q): scores s_j = <Qv_q, X_j> for j in [0, N), keeps the k best

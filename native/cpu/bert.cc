@@ -250,17 +250,21 @@ void matmul_backward(float* dinp, bool accumulate, float* dw, float* db, const f
                      float* scratch, int threads) {
   // dinp (N,IC) = dout (N,OC) · w (OC,IC)
   if (dinp) st::sgemm(false, 1, N, IC, OC, 1.0f, dout, w, accumulate ? 1.0f : 0.0f, dinp, threads);
-  // dw (OC,IC) += doutᵀ (OC,N) · inp (N,IC); sgemm has no trans_a, so doutᵀ is materialised.
-  transpose(scratch, dout, N, OC, threads);
-  st::sgemm(false, 1, OC, IC, N, 1.0f, scratch, inp, 1.0f, dw, threads);
-  // db (OC) += row sums of doutᵀ
+  // dw (OC,IC) += doutᵀ (OC,N) · inp (N,IC): dout read in place as the transposed A operand
+  (void)scratch;
+  st::sgemm_tn(OC, IC, N, 1.0f, dout, inp, 1.0f, dw, threads);
+  // db (OC) += column sums of dout, in double, rows in order (deterministic), by column blocks
   if (db) {
-    for_range(OC, static_cast<double>(N), threads, [&](int64_t o0, int64_t o1) {
-      for (int64_t o = o0; o < o1; o++) {
-        const float* row = scratch + o * N;
-        double s = 0;
-        for (int64_t n = 0; n < N; n++) s += row[n];
-        db[o] += static_cast<float>(s);
+    constexpr int64_t kCols = 64;
+    for_range((OC + kCols - 1) / kCols, static_cast<double>(N) * kCols, threads, [&](int64_t b0, int64_t b1) {
+      for (int64_t blk = b0; blk < b1; blk++) {
+        const int64_t o0 = blk * kCols, o1 = std::min(OC, o0 + kCols);
+        double acc[kCols] = {0};
+        for (int64_t n = 0; n < N; n++) {
+          const float* row = dout + n * OC;
+          for (int64_t o = o0; o < o1; o++) acc[o - o0] += row[o];
+        }
+        for (int64_t o = o0; o < o1; o++) db[o] += static_cast<float>(acc[o - o0]);
       }
     });
   }

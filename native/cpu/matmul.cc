@@ -52,14 +52,16 @@ namespace cpu {
 
 // ---- reference ------------------------------------------------------------------------------
 void sgemm_naive(bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
-                 const float* B, float beta, float* C) {
+                 const float* B, float beta, float* C, bool trans_a) {
   for (int64_t i = 0; i < M; ++i) {
     for (int64_t j = 0; j < N; ++j) {
       float s = 0.0f;
+      const int64_t sa = trans_a ? M : 1;  // A[i][p] at A[i*K + p], or A[p*M + i] when trans_a
+      const float* a = trans_a ? A + i : A + i * K;
       if (trans_b) {
-        for (int64_t p = 0; p < K; ++p) s += A[i * K + p] * B[j * K + p];
+        for (int64_t p = 0; p < K; ++p) s += a[p * sa] * B[j * K + p];
       } else {
-        for (int64_t p = 0; p < K; ++p) s += A[i * K + p] * B[p * N + j];
+        for (int64_t p = 0; p < K; ++p) s += a[p * sa] * B[p * N + j];
       }
       float* c = &C[i * N + j];
       *c = beta == 0.0f ? alpha * s : alpha * s + beta * *c;
@@ -342,12 +344,15 @@ Blocking choose_blocking(const GemmKernel& kern, int64_t M, int64_t N, int64_t K
 
 // C[i0:i1, jb:jb+nb] (+)= A[i0:i1, pc:pc+kc] . Bp, Bp = packed op(B)[pc:pc+kc, jb:jb+nb]
 // (panel stride kc*nr). Apack: scratch for MC x KC + one MR x NR edge tile.
-void compute_block(const GemmKernel& kern, const Blocking& bl, int64_t N, int64_t K, float alpha,
-                   const float* A, const float* Bp, float beta, float* C, int64_t i0, int64_t i1,
-                   int64_t pc, int64_t kc, int64_t jb, int64_t nb, float* Apack) {
+void compute_block(const GemmKernel& kern, const Blocking& bl, int64_t M, int64_t N, int64_t K,
+                   float alpha, const float* A, bool trans_a, const float* Bp, float beta, float* C,
+                   int64_t i0, int64_t i1, int64_t pc, int64_t kc, int64_t jb, int64_t nb,
+                   float* Apack) {
   const int mr = kern.mr, nr = kern.nr;
   float* tile = Apack + round_up(bl.MC, mr) * bl.KC;  // mr x nr edge scratch
-  pack_rows(A + i0 * K + pc, K, i1 - i0, kc, mr, Apack);
+  // A (M, K), or A stored (K, M) when trans_a: its columns i0..i1 are packed like B's columns
+  if (trans_a) pack_cols(A + pc * M + i0, M, kc, i1 - i0, mr, Apack);
+  else pack_rows(A + i0 * K + pc, K, i1 - i0, kc, mr, Apack);
   for (int64_t jc = jb; jc < jb + nb; jc += bl.NC) {  // B sub-chunk in L2
     const int64_t jc_end = std::min(jb + nb, jc + bl.NC);
     for (int64_t i = i0; i < i1; i += mr) {  // A micro-panel in L1
@@ -378,7 +383,7 @@ size_t apack_floats(const GemmKernel& kern, const Blocking& bl) {
 
 // One batch item with `threads` threads (1 = serial, no pool dispatch).
 void gemm_item(const GemmKernel& kern, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
-               const float* A, const float* B, float beta, float* C, int threads) {
+               const float* A, const float* B, float beta, float* C, int threads, bool trans_a) {
   const Blocking bl = choose_blocking(kern, M, N, K, threads);
   const int nr = kern.nr;
   float* Bp = tl_bpack.ensure(static_cast<size_t>(bl.KC * round_up(std::min(bl.NB, N), nr)));
@@ -399,7 +404,7 @@ void gemm_item(const GemmKernel& kern, bool trans_b, int64_t M, int64_t N, int64
       // 2. C row blocks (MC rows x nb columns), one task each
       auto block = [&](int64_t ib) {
         float* Apack = tl_apack.ensure(apack_floats(kern, bl));
-        compute_block(kern, bl, N, K, alpha, A, Bp, beta_eff, C, ib * bl.MC,
+        compute_block(kern, bl, M, N, K, alpha, A, trans_a, Bp, beta_eff, C, ib * bl.MC,
                       std::min(M, (ib + 1) * bl.MC), pc, kc, jb, nb, Apack);
       };
       if (threads <= 1) {
@@ -425,7 +430,8 @@ void scale_c(int64_t count, float beta, float* C) {
 }  // namespace
 
 void sgemm_at(SimdLevel level, bool trans_b, int64_t batch, int64_t M, int64_t N, int64_t K,
-              float alpha, const float* A, const float* B, float beta, float* C, int threads) {
+              float alpha, const float* A, const float* B, float beta, float* C, int threads,
+              bool trans_a) {
   if (batch <= 0 || M <= 0 || N <= 0 || K < 0 || !C) return;
   if (K == 0 || alpha == 0.0f) {  // C = beta * C; A and B are not read
     scale_c(batch * M * N, beta, C);
@@ -442,7 +448,7 @@ void sgemm_at(SimdLevel level, bool trans_b, int64_t batch, int64_t M, int64_t N
     const int64_t per = item_flops * batch < 4e6 ? batch : ceil_div(batch, 4 * T);
     parallel_for(ceil_div(batch, per), item_flops * batch < 4e6 ? 1 : threads, [&](int64_t t, int) {
       for (int64_t b = t * per; b < std::min(batch, (t + 1) * per); ++b)
-        sgemm_naive(trans_b, M, N, K, alpha, A + b * sA, B + b * sB, beta, C + b * sC);
+        sgemm_naive(trans_b, M, N, K, alpha, A + b * sA, B + b * sB, beta, C + b * sC, trans_a);
     });
     return;
   }
@@ -453,12 +459,12 @@ void sgemm_at(SimdLevel level, bool trans_b, int64_t batch, int64_t M, int64_t N
   if (T > 1 && batch >= T && (batch % T == 0 || batch >= 4 * T)) {
     // many items: one item per task, each serial
     parallel_for(batch, T, [&](int64_t b, int) {
-      gemm_item(kern, trans_b, M, N, K, alpha, A + b * sA, B + b * sB, beta, C + b * sC, 1);
+      gemm_item(kern, trans_b, M, N, K, alpha, A + b * sA, B + b * sB, beta, C + b * sC, 1, trans_a);
     });
     return;
   }
   for (int64_t b = 0; b < batch; ++b)
-    gemm_item(kern, trans_b, M, N, K, alpha, A + b * sA, B + b * sB, beta, C + b * sC, T);
+    gemm_item(kern, trans_b, M, N, K, alpha, A + b * sA, B + b * sB, beta, C + b * sC, T, trans_a);
 }
 
 }  // namespace cpu
@@ -466,6 +472,11 @@ void sgemm_at(SimdLevel level, bool trans_b, int64_t batch, int64_t M, int64_t N
 void sgemm(bool trans_b, int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,
            const float* A, const float* B, float beta, float* C, int threads) {
   cpu::sgemm_at(cpu::simd_level(), trans_b, batch, M, N, K, alpha, A, B, beta, C, threads);
+}
+
+void sgemm_tn(int64_t M, int64_t N, int64_t K, float alpha, const float* A, const float* B,
+              float beta, float* C, int threads) {
+  cpu::sgemm_at(cpu::simd_level(), false, 1, M, N, K, alpha, A, B, beta, C, threads, true);
 }
 
 }  // namespace st

@@ -109,11 +109,13 @@ void pack_rows(const float* X, int64_t ldx, int64_t m, int64_t kc, int mr, float
 void pack_cols(const float* X, int64_t ldx, int64_t kc, int64_t n, int nr, float* dst);
 
 // sgemm at an explicit SIMD level (the public st::sgemm uses simd_level()). For tests/benches.
+// trans_a: A stored (K, M) (op(A) = A^T), packed like B's columns; no transposed copy is made.
 void sgemm_at(SimdLevel level, bool trans_b, int64_t batch, int64_t M, int64_t N, int64_t K,
-              float alpha, const float* A, const float* B, float beta, float* C, int threads);
+              float alpha, const float* A, const float* B, float beta, float* C, int threads,
+              bool trans_a = false);
 // Plain triple loop, float accumulation: the reference path, used for tiny problems.
 void sgemm_naive(bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
-                 const float* B, float beta, float* C);
+                 const float* B, float beta, float* C, bool trans_a = false);
 
 // topk_ip at an explicit SIMD level (defined in topk.cc). For tests/benches.
 void topk_ip_at(SimdLevel level, const float* queries, int64_t Q, const float* corpus, int64_t N,

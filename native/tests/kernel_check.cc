@@ -62,7 +62,7 @@ struct GemmErr {
 };
 
 static void check_sgemm(SimdLevel lv, bool trans_b, int64_t batch, int64_t M, int64_t N, int64_t K,
-                        float alpha, float beta, int threads, GemmErr& err) {
+                        float alpha, float beta, int threads, GemmErr& err, bool trans_a = false) {
   auto A = rand_vec(batch * M * K, false);
   auto B = rand_vec(batch * K * N, false);
   auto C0 = rand_vec(batch * M * N, false);
@@ -78,7 +78,7 @@ static void check_sgemm(SimdLevel lv, bool trans_b, int64_t batch, int64_t M, in
   }
   // exact-size copies of A and B so that ASan sees any over-read
   std::vector<float> Ax(A), Bx(B);
-  st::cpu::sgemm_at(lv, trans_b, batch, M, N, K, alpha, Ax.data(), Bx.data(), beta, C, threads);
+  st::cpu::sgemm_at(lv, trans_b, batch, M, N, K, alpha, Ax.data(), Bx.data(), beta, C, threads, trans_a);
   for (size_t g = 0; g < guard; ++g) {
     CHECK(Cbuf[g] == 12345.0f && Cbuf[guard + batch * M * N + g] == 12345.0f,
           "sgemm wrote outside C (M=%lld N=%lld K=%lld)", (long long)M, (long long)N,
@@ -89,7 +89,7 @@ static void check_sgemm(SimdLevel lv, bool trans_b, int64_t batch, int64_t M, in
       for (int64_t j = 0; j < N; ++j) {
         double s = 0, mag = 0;
         for (int64_t p = 0; p < K; ++p) {
-          double a = A[b * M * K + i * K + p];
+          double a = trans_a ? A[b * M * K + p * M + i] : A[b * M * K + i * K + p];
           double bb = trans_b ? B[b * N * K + j * K + p] : B[b * K * N + p * N + j];
           s += a * bb;
           mag += std::fabs(a * bb);
@@ -120,6 +120,7 @@ static void test_sgemm(SimdLevel lv) {
           const int threads = 1 + (n++ % 3);
           if (g_quick && (n % 2) == 0) continue;
           check_sgemm(lv, tb, 1, M, N, K, 1.0f, 0.0f, threads, err);
+          if (n % 2) check_sgemm(lv, tb, 1, M, N, K, 1.0f, 0.0f, threads, err, true);  // A stored (K, M)
         }
   // bigger / blocked shapes, alpha & beta, batches, K > KC, N > NC, M > MC
   struct S {
@@ -141,6 +142,7 @@ static void test_sgemm(SimdLevel lv) {
       // quick: one transpose each, and the two largest products (their blocking is seen elsewhere) skipped
       if (g_quick && (tb != si % 2 || s.M * s.N * s.K > 100000000)) continue;
       check_sgemm(lv, tb, s.b, s.M, s.N, s.K, s.alpha, s.beta, s.threads, err);
+      if (tb == 0) check_sgemm(lv, false, s.b, s.M, s.N, s.K, s.alpha, s.beta, s.threads, err, true);
     }
   }
   // K == 0 and alpha == 0: C = beta * C
