@@ -81,6 +81,16 @@ function checkIo(modelPath: string, inputs: readonly string[], outputs: readonly
   }
 }
 
+/**
+ * onnxruntime's message as one line: its C++ errors span lines and open with the source file and
+ * function that raised them ("/onnxruntime_src/...model.cc:146 onnxruntime::Model::Model(...) ModelProto
+ * does not have a graph."), which say nothing to the user; the sentence after them does.
+ */
+function oneLine(e: unknown): string {
+  const text = (e instanceof Error ? e.message : String(e)).split('\n').map((l) => l.trim()).filter(Boolean).join(' ');
+  return text.replace(/\s*\/\S+\.(cc|cpp|h):\d+ \S+\(.*?\) (?=[A-Z])/g, ' ').trim();
+}
+
 /** Loads an .onnx file into a session and checks its inputs and outputs against `io`. */
 export async function loadOrtModel(modelPath: string, io: IoSpec, opts: SessionOptions = {}): Promise<OrtModel> {
   if (!fs.existsSync(modelPath)) throw new ModelError(`ONNX model file not found: ${modelPath}`);
@@ -103,7 +113,7 @@ export async function loadOrtModel(modelPath: string, io: IoSpec, opts: SessionO
   try {
     session = await ort.InferenceSession.create(modelPath, sessionOptions);
   } catch (e) {
-    const msg = (e as Error).message;
+    const msg = oneLine(e);
     if (device === 'cuda') {
       throw new ModelError(
         `could not create a CUDA session for ${modelPath}: ${msg}. The CUDA execution provider libraries ` +
@@ -137,7 +147,7 @@ export async function loadOrtModel(modelPath: string, io: IoSpec, opts: SessionO
         result = outputs ? await session.run(ortFeeds, outputs) : await session.run(ortFeeds);
       } catch (e) {
         const shapes = Object.entries(ortFeeds).map(([n, t]) => `${n} ${t.type}[${t.dims.join(', ')}]`).join(', ');
-        throw new ModelError(`onnxruntime failed running ${modelPath} on ${shapes}: ${(e as Error).message}`);
+        throw new ModelError(`onnxruntime failed running ${modelPath} on ${shapes}: ${oneLine(e)}`);
       }
       const out: Record<string, OutTensor> = {};
       for (const [name, v] of Object.entries(result)) {

@@ -415,6 +415,8 @@ describe('model folders given to the CLI', () => {
       ['tokenizer.json a folder', (d) => { fs.rmSync(path.join(d, 'tokenizer.json')); fs.mkdirSync(path.join(d, 'tokenizer.json')); }, 'tokenizer.json'],
       ['tokenizer.json without a model', patch('tokenizer.json', (j) => { delete j.model; }), 'tokenizer.json'],
       ['config.json max_position_embeddings 1', patch('config.json', (j) => { j.max_position_embeddings = 1; }), 'max_position_embeddings'],
+      ['onnx/model.onnx empty', (d) => write(d, 'onnx/model.onnx', ''), 'model.onnx'],
+      ['onnx/model.onnx garbage', (d) => write(d, 'onnx/model.onnx', 'not a model'), 'model.onnx'],
     ];
     const cut = (r: { code: number; err: string }, cmd: string) => {
       const lines = r.err.split('\n');
@@ -423,7 +425,15 @@ describe('model folders given to the CLI', () => {
     };
     for (const [name, edit, mention] of damaged) {
       const d = variant(onnxDir, edit);
-      record(AREA, `inspect --tokenizer: ${name}`, await classifyRun(cut(await runCli('inspect', [data, '--tokenizer', d]), 'inspect'), { mentions: [mention] }));
+      const beir = path.join(root, 'beir');
+      if (!fs.existsSync(beir)) {
+        fs.mkdirSync(path.join(beir, 'qrels'), { recursive: true });
+        write(beir, 'corpus.jsonl', '{"_id":"d1","text":"hello world"}\n{"_id":"d2","text":"the quick brown fox"}\n');
+        write(beir, 'queries.jsonl', '{"_id":"q1","text":"hello"}\n');
+        write(beir, 'qrels/test.tsv', 'q1\td1\t1\n');
+      }
+      record(AREA, `evaluate --model: ${name}`, await classifyRun(cut(await runCli('evaluate', ['--data', beir, '--model', d]), 'evaluate'), { mentions: [mention] }));
+      if (!name.startsWith('onnx')) record(AREA, `inspect --tokenizer: ${name}`, await classifyRun(cut(await runCli('inspect', [data, '--tokenizer', d]), 'inspect'), { mentions: [mention] }));
       if (name.startsWith('tokenizer')) {
         record(AREA, `fit --method static --tokenizer: ${name}`, await classifyRun(cut(await runCli('fit', ['--train', train, '--method', 'static', '--tokenizer', d, '--dim', '4', '--epochs', '1', '--out', path.join(root, `fit-${n++}`), '--quiet']), 'fit'), { mentions: [mention] }));
       }
