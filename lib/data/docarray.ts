@@ -19,6 +19,7 @@
  * follow the CSV rule: the query's content id is the label of the query and of its documents.
  */
 import { DataError } from './errors';
+import { jsonSyntaxError } from './json-error';
 import { contentId, IdAssigner } from './ids';
 import { readLines, requireDataFile, type LineOptions } from './lines';
 import type { Document, MarginExample, Query, ScoredPair, Tags, TrainingData } from './types';
@@ -176,18 +177,12 @@ function parseJson(file: string, line: number, text: string): unknown {
   try {
     return JSON.parse(text);
   } catch (e) {
-    // JSON.parse says where only in words ("at position N"): for a multi-line text, that line
-    const at = /at position (\d+)/.exec((e as Error).message);
-    const where = at ? line + countNewlines(text, Math.min(Number(at[1]), text.length)) : line;
-    throw new DataError(file, where, `bad JSON: ${(e as Error).message}`);
+    const { line: at, message } = jsonSyntaxError(e, text);
+    const where = line + (at ?? 1) - 1;
+    throw new DataError(file, where, `bad JSON: ${message}`);
   }
 }
 
-function countNewlines(text: string, end: number): number {
-  let n = 0;
-  for (let i = text.indexOf('\n'); i !== -1 && i < end; i = text.indexOf('\n', i + 1)) n++;
-  return n;
-}
 
 /** Records of a JSONL file (blank lines skipped), each with its line. */
 export async function* jsonlRecords(file: string, opts: LineOptions = {}): AsyncGenerator<RawRecord> {

@@ -43,6 +43,7 @@ import { mpnetToBertName } from './onnx/mpnet';
 import { decodeModel, type ModelProtoObj, type NodeProtoObj, type TensorProtoObj } from './onnx/proto';
 import { ModelError } from './errors';
 import { readModelJson } from './json-file';
+import { jsonSyntaxError } from '../data/json-error';
 
 // ---------------------------------------------------------------------------------------------
 // numbers
@@ -109,7 +110,7 @@ export function readSafetensors(fileOrBytes: string | Uint8Array): SafetensorsFi
   try {
     header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n))) as Record<string, unknown>;
   } catch (e) {
-    throw new ModelError(`${what}: the header is not JSON (${(e as Error).message})`);
+    throw new ModelError(`${what}: the header is not JSON (${jsonSyntaxError(e, '').message})`);
   }
   const body = bytes.subarray(8 + n);
   const tensors: SafetensorsFile['tensors'] = new Map();

@@ -4,6 +4,7 @@
  * ModelError naming the file. File-system refusals (EACCES, ...) pass through with their path.
  */
 import * as fs from 'node:fs';
+import { jsonSyntaxError } from '../data/json-error';
 import { ModelError } from './errors';
 
 export function readModelJson(file: string): unknown;
@@ -12,12 +13,13 @@ export function readModelJson(file: string, object = false): unknown {
   const st = fs.statSync(file, { throwIfNoEntry: false });
   if (!st) return undefined;
   if (st.isDirectory()) throw new ModelError(`${file} is a folder; a JSON file was expected`);
+  const text = fs.readFileSync(file, 'utf8');
   let v: unknown;
   try {
-    v = JSON.parse(fs.readFileSync(file, 'utf8'));
+    v = JSON.parse(text);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).syscall) throw e;
-    throw new ModelError(`could not parse ${file}: ${(e as Error).message}`, { cause: e });
+    const { line, message } = jsonSyntaxError(e, text);
+    throw new ModelError(`could not parse ${file}${line !== undefined ? `:${line}` : ''}: ${message}`, { cause: e });
   }
   if (object && (typeof v !== 'object' || v === null || Array.isArray(v))) throw new ModelError(`${file}: expected a JSON object`);
   return v;

@@ -91,6 +91,7 @@ beforeAll(async () => {
 
 const CONFIG_CASES: [string, (d: string) => void, (string | RegExp)[]][] = [
   ['bad JSON', (d) => write(d, 'config.json', '{"model_type": "bert",'), ['config.json']],
+  ['bad JSON on line 3 of a pretty-printed file', (d) => write(d, 'config.json', '{\n  "model_type": "bert",\n  "hidden_size": 8x,\n  "vocab_size": 200\n}'), ['config.json:3:']],
   ['empty file', (d) => write(d, 'config.json', ''), ['config.json']],
   ['a JSON array', (d) => write(d, 'config.json', '[1, 2]'), ['config.json']],
   ['null', (d) => write(d, 'config.json', 'null'), ['config.json']],

@@ -194,6 +194,8 @@ describe('JSONL and DocumentArray JSON', () => {
   const badJson: [string, string, number | undefined][] = [
     ['truncated array', '[\n  {"text": "a"},\n  {"text": "b"', 3],
     ['a missing comma on line 3', '[\n  {"text": "a"}\n  {"text": "b"}\n]', 3],
+    ['an unexpected token on line 3', '[\n {"text": "a cat", "tags": {"finetuner_label": "animal"}},\n s"text": "a car"}\n]', 3],
+    ['an unexpected token on line 2', '[\n {"text":("a cat"}\n]', 2],
     ['not an array', '{"text": "a"}', undefined],
     ['array of numbers', '[\n  1,\n  2\n]', 2],
     ['second element has no text', '[\n  {"text": "a"},\n  {"title": "b"}\n]', 3],
@@ -205,6 +207,8 @@ describe('JSONL and DocumentArray JSON', () => {
   it.each(badJson)('json %s → file (and line)', async (name, text, line) => {
     const p = put('.json', text);
     await expectError(`json ${name}`, p, () => readTrainingData(p), line);
+    const message = await readTrainingData(p).catch((e: Error) => e.message);
+    expect(String(message)).not.toContain('\n'); // one line, even where JSON.parse quotes newlines
   });
   it('readJsonl (BEIR files): bad records name file and line', async () => {
     for (const [name, text, line] of [
