@@ -591,12 +591,26 @@ export function checkHfShape(json: Record<string, unknown>, file: string, bytesP
   if (eps !== undefined && !(typeof eps === 'number' && eps > 0 && eps < 1)) throw new ModelError(`${file}: layer_norm_eps must be a number in (0, 1), got ${JSON.stringify(eps)}`);
   if (H !== undefined && A !== undefined && H % A !== 0) throw new ModelError(`${file}: hidden_size ${H} is not divisible by num_attention_heads ${A}`);
   if (V !== undefined && H !== undefined) {
-    const params = (V + (P ?? 512) + 2) * H + (L ?? 1) * (4 * H * H + 2 * H * (I ?? 4 * H) + 9 * H + (I ?? 4 * H));
-    const need = params * bytesPerParameter;
-    if (need > os.totalmem()) {
-      const gb = (x: number) => `${(x / 2 ** 30).toFixed(1)} GB`;
-      throw new ModelError(`${file}: this configuration has ${(params / 1e9).toFixed(2)} billion parameters and needs ${gb(need)}${bytesPerParameter > 4 ? ' to train' : ''}; this machine has ${gb(os.totalmem())}`);
-    }
+    const params = bertParameterCount({ vocabSize: V, hidden: H, layers: L ?? 1, intermediate: I ?? 4 * H, maxPosition: P ?? 512, typeVocabSize: 2 });
+    checkModelMemory(params, bytesPerParameter, file);
+  }
+}
+
+/** Parameters of a BERT encoder of this shape (embeddings, layers; close enough to size memory). */
+export function bertParameterCount(c: { vocabSize: number; hidden: number; layers: number; intermediate: number; maxPosition: number; typeVocabSize: number }): number {
+  const H = c.hidden;
+  return (c.vocabSize + c.maxPosition + c.typeVocabSize) * H + 2 * H + c.layers * (4 * H * H + 2 * H * c.intermediate + 9 * H + c.intermediate);
+}
+
+/**
+ * A ModelError naming `what` when `params` parameters at `bytesPerParameter` (4: the weights; 16:
+ * weights, gradients and two Adam moments) need more than this machine's memory.
+ */
+export function checkModelMemory(params: number, bytesPerParameter: number, what: string): void {
+  const need = params * bytesPerParameter;
+  if (need > os.totalmem()) {
+    const gb = (x: number) => `${(x / 2 ** 30).toFixed(1)} GB`;
+    throw new ModelError(`${what}: this configuration has ${(params / 1e9).toFixed(2)} billion parameters and needs ${gb(need)}${bytesPerParameter > 4 ? ' to train' : ''}; this machine has ${gb(os.totalmem())}`);
   }
 }
 

@@ -18,6 +18,7 @@ import { readModelFolder, writeSentenceTransformersFilesSync } from '../../lib/m
 import { writeModelFolder, writeTinyModel } from '../../lib/models/tiny';
 import { TextTokenizer } from '../../lib/models/tokenizer';
 import { mulberry32 } from '../../lib/training/rng';
+import { FullStudent } from '../../lib/training/students/full';
 import { scratchDirs } from '../helpers/models';
 import { runCli } from '../helpers/cli';
 import { classifyCall as classifyOne, classifyRun, record } from './outcome';
@@ -507,5 +508,12 @@ describe('seq2seq (doc2query) folders', () => {
       const d = variant(t5, edit);
       record(AREA, `seq2seq ${name}`, await classifyCall(() => loadQueryGenerator(d), { mentions }));
     }
+  });
+});
+
+describe('a model too large for this machine (library)', () => {
+  it('FullStudent refuses a configuration whose training state does not fit, with the size, before allocating', async () => {
+    const config = { hidden: 16384, layers: 300, heads: 64, intermediate: 65536, maxPosition: 512, vocabSize: 250000, typeVocabSize: 2, layerNormEps: 1e-12, pooling: 'mean' as const, normalize: false };
+    record(AREA, 'FullStudent of 1 TB', await classifyCall(() => new FullStudent({ config, weights: new Map() }), { mentions: ['GB', 'hidden 16384'] }));
   });
 });

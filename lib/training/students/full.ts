@@ -45,6 +45,7 @@ import type { FullExportOptions } from '../export';
 import type { Adam } from '../optim';
 import type { Forward, Param, Side, Student, StudentState } from '../student';
 import { ModelError } from '../../models/errors';
+import { bertParameterCount, checkModelMemory } from '../../models/import';
 
 export type TokenIds = ArrayLike<number>;
 
@@ -288,6 +289,8 @@ export class FullStudent implements Student<TokenIds> {
 
   constructor(opts: FullOptions) {
     this.config = { ...opts.config };
+    // weights, gradients and two Adam moments in host memory: refused before the allocation, with the size
+    checkModelMemory(bertParameterCount(this.config), 16, `full: a BERT of hidden ${this.config.hidden}, ${this.config.layers} layers, vocabulary ${this.config.vocabSize}`);
     this.handle = createNativeBert(this.config, { device: opts.device, precision: opts.precision });
     this.device = this.handle.device;
     this.dim = this.config.hidden * poolingModes(this.config.pooling).length;
