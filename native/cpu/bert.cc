@@ -40,30 +40,6 @@ void for_range(int64_t n, double cost_per_item, int threads, Fn&& fn) {
   });
 }
 
-// dst (cols, rows) = src (rows, cols)ᵀ, in 32x32 tiles.
-void transpose(float* dst, const float* src, int64_t rows, int64_t cols, int threads) {
-  constexpr int64_t kTile = 32;
-  const int64_t rt = (rows + kTile - 1) / kTile;
-  for_range(rt, static_cast<double>(kTile * cols), threads, [&](int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; t++) {
-      const int64_t r0 = t * kTile, r1 = std::min(rows, r0 + kTile);
-      for (int64_t c0 = 0; c0 < cols; c0 += kTile) {
-        const int64_t c1 = std::min(cols, c0 + kTile);
-        for (int64_t r = r0; r < r1; r++) {
-          for (int64_t c = c0; c < c1; c++) dst[c * rows + r] = src[r * cols + c];
-        }
-      }
-    }
-  });
-}
-
-// Serial transpose for use inside pool tasks: dst (n, m) = src (m, n)ᵀ.
-void transpose_serial(float* dst, const float* src, int64_t m, int64_t n) {
-  for (int64_t i = 0; i < m; i++) {
-    for (int64_t j = 0; j < n; j++) dst[j * m + i] = src[i * n + j];
-  }
-}
-
 }  // namespace
 
 // ---- embeddings -----------------------------------------------------------------------------
@@ -289,6 +265,8 @@ int64_t valid_length(const int32_t* mk, int64_t T) {
 // row[0, L) = softmax over the positions j with mk[j] != 0 (mk nullptr: all), masked positions 0
 // (defined with the vector exp below; at least one position must be unmasked).
 void softmax_masked_row(float* row, const int32_t* mk, int64_t L);
+// sum_j x[j]·y[j], j < n (AVX-512: 16 partial sums; scalar elsewhere).
+float dot_f32(const float* x, const float* y, int64_t n);
 
 void attention_forward(float* out, float* qkvp, float* probs, const float* qkv, const int32_t* mask,
                        int64_t B, int64_t T, int64_t C, int64_t NH, float* scratch, int threads,
@@ -373,10 +351,9 @@ void attention_backward(float* dqkv, const float* dout, const float* qkvp, const
       std::memcpy(dctx + t * hs, dout + (b * T + t) * C + h * hs, sizeof(float) * hs);
     }
     st::sgemm(true, 1, T, L, hs, 1.0f, dctx, v, 0.0f, dP, 1);  // dP (T,L) = dctx · v[:L]ᵀ
-    for (int64_t i = 0; i < T; i++) {                           // tr (L,T) = P[:, :L]ᵀ
-      for (int64_t j = 0; j < L; j++) tr[j * T + i] = P[i * T + j];
-    }
-    st::sgemm(false, 1, L, hs, T, 1.0f, tr, dctx, 0.0f, dv, 1);  // dv (L,hs) = Pᵀ · dctx
+    // dv (T,hs) = Pᵀ · dctx, P read in place as the transposed operand (its columns ≥ L are 0,
+    // so rows ≥ L of dv are 0 and only the first L are used)
+    st::sgemm_tn(T, hs, T, 1.0f, P, dctx, 0.0f, dv, 1);
     // Softmax backward, scale folded in: dS = scale · P ⊙ (dP − Σ_j P⊙dP). Masked keys have P = 0,
     // so their dS is exactly 0 and nothing reaches padded positions. With a bias, its gradient
     // dZ = P ⊙ (dP − Σ_j P⊙dP) (the unscaled one) is kept per (b,h) first, then dS = scale · dZ.
@@ -384,8 +361,7 @@ void attention_backward(float* dqkv, const float* dout, const float* qkvp, const
     for (int64_t i = 0; i < T; i++) {
       const float* p = P + i * T;
       float* d = dP + i * L;
-      float s = 0;
-      for (int64_t j = 0; j < L; j++) s += p[j] * d[j];
+      const float s = dot_f32(p, d, L);
       if (dz) {
         float* zr = dz + i * T;
         for (int64_t j = 0; j < L; j++) {
@@ -398,8 +374,7 @@ void attention_backward(float* dqkv, const float* dout, const float* qkvp, const
       }
     }
     st::sgemm(false, 1, T, hs, L, 1.0f, dP, k, 0.0f, dq, 1);  // dq (T,hs) = dS · k[:L]
-    transpose_serial(tr, dP, T, L);                             // tr (L,T) = dSᵀ
-    st::sgemm(false, 1, L, hs, T, 1.0f, tr, q, 0.0f, dk, 1);  // dk (L,hs) = dSᵀ · q
+    st::sgemm_tn(L, hs, T, 1.0f, dP, q, 0.0f, dk, 1);  // dk (L,hs) = dSᵀ · q, dS read in place
     for (int64_t t = 0; t < T; t++) {
       float* dst = dqkv + (b * T + t) * 3 * C + h * hs;
       std::memcpy(dst, dq + t * hs, sizeof(float) * hs);
@@ -676,8 +651,25 @@ ST_G_AVX512 void softmax_row_avx512(float* row, const int32_t* mk, int64_t L) {
     _mm512_mask_storeu_ps(row + j, lm, _mm512_mul_ps(_mm512_maskz_loadu_ps(lm, row + j), inv));
   }
 }
+ST_G_AVX512 float dot_avx512(const float* x, const float* y, int64_t n) {
+  __m512 a = _mm512_setzero_ps();
+  for (int64_t j = 0; j < n; j += 16) {
+    const __mmask16 lm = n - j >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << (n - j)) - 1u);
+    a = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(lm, x + j), _mm512_maskz_loadu_ps(lm, y + j), a);
+  }
+  return _mm512_reduce_add_ps(a);
+}
 #endif
 }  // namespace
+
+float dot_f32(const float* x, const float* y, int64_t n) {
+#ifdef ST_GELU_X86
+  if (cpu::simd_level() == cpu::kAvx512) return dot_avx512(x, y, n);
+#endif
+  float s = 0;
+  for (int64_t j = 0; j < n; j++) s += x[j] * y[j];
+  return s;
+}
 
 void softmax_masked_row(float* row, const int32_t* mk, int64_t L) {
 #ifdef ST_GELU_X86
