@@ -12,6 +12,11 @@
  *                       a note when it cannot load)
  *   session.run (bare)  only the session.run calls of our path, on pre-tokenised sorted batches:
  *                       the floor our overhead (tokenisation, padding, pooling) is measured against
+ *   synthtune-int8      bi-encoder only, opt-in precision: the same folder's onnx/model_quantized.onnx
+ *                       (dynamic int8 MatMuls, lib/training/export.ts exportQuantized), timed
+ *                       interleaved with synthtune; its extra says how close it is to float32:
+ *                       cosine of the embeddings on the bench texts, and (with ../shared) the
+ *                       top-10 overlap of 300 SciFact claims searched in 1,000 abstracts
  *   sentence-transformers  bi-encoder only: SentenceTransformer.encode on PyTorch CPU with the same
  *                       threads, batch, max length and texts (bench/pytorch/st_encode.py; same
  *                       config and tokenizer, random weights), when a Python with torch and
@@ -29,6 +34,8 @@ import { feedsOf, lengthSortedBatches, loadEncoder, type CallStats } from '../li
 import type { BertConfig } from '../lib/models/onnx/bert';
 import { randomBertWeights, writeModelFolder } from '../lib/models/tiny';
 import { buildWordPieceTokenizer } from '../lib/models/wordpiece';
+import { exportQuantized } from '../lib/training/export';
+import { topkRef } from '../lib/kernels';
 import { spawnSync } from 'node:child_process';
 import { referencePython, referenceScript } from './python';
 
@@ -227,6 +234,63 @@ interface Case {
 }
 
 /** Measures one case (bi-encoder or cross-encoder) and turns it into rows. */
+/** Mean and minimum cosine of row pairs (the rows need not be normalised). */
+function cosines(a: Float32Array, b: Float32Array, dim: number): { mean: number; min: number } {
+  let sum = 0;
+  let min = Infinity;
+  const n = a.length / dim;
+  for (let i = 0; i < n; i++) {
+    let ab = 0, aa = 0, bb = 0;
+    for (let j = 0; j < dim; j++) {
+      const x = a[i * dim + j], y = b[i * dim + j];
+      ab += x * y;
+      aa += x * x;
+      bb += y * y;
+    }
+    const c = ab / Math.sqrt(aa * bb);
+    sum += c;
+    min = Math.min(min, c);
+  }
+  return { mean: sum / n, min };
+}
+
+/**
+ * The bi-encoder on the folder's dynamic-int8 graph (opt-in: encode with { quantized: true }),
+ * timed interleaved with the float32 path, and how far its embeddings are from float32's.
+ */
+async function int8Row(folder: string, f32: Awaited<ReturnType<typeof loadEncoder>>, texts: string[], shared: string | undefined, threads: number, batchSize: number, rounds: number, quick: boolean, log: (l: string) => void): Promise<BenchRow[]> {
+  if (!fs.existsSync(path.join(folder, 'onnx', 'model_quantized.onnx'))) await exportQuantized(folder);
+  const q8 = await loadEncoder(folder, { threads, batchSize, pooling: 'mean', normalize: true, quantized: true });
+  try {
+    const t = await compareInterleaved([['synthtune', () => f32.encode(texts)], ['synthtune-int8', () => q8.encode(texts)]], rounds, log);
+    const ours = t.get('synthtune')!;
+    const int8 = t.get('synthtune-int8')!;
+    const cos = cosines(await q8.encode(texts), await f32.encode(texts), f32.dim);
+    const extra: Record<string, unknown> = { cosine_mean_vs_fp32: +cos.mean.toFixed(5), cosine_min_vs_fp32: +cos.min.toFixed(5) };
+    const scifact = shared && path.join(shared, 'data', 'scifact');
+    if (!quick && scifact && fs.existsSync(path.join(scifact, 'corpus.jsonl'))) {
+      // retrieval agreement: 300 claims against 1,000 abstracts, top-10 sets of int8 vs float32
+      const docs = readJsonl(path.join(scifact, 'corpus.jsonl'), 1000).map((r) => `${r.title ?? ''} ${r.text ?? ''}`.trim());
+      const claims = readJsonl(path.join(scifact, 'queries.jsonl'), 300).map((r) => String(r.text ?? ''));
+      const [dq, dd, qq, qd] = [await f32.encode(claims), await f32.encode(docs), await q8.encode(claims), await q8.encode(docs)];
+      const a = topkRef(dq, dd, { dim: f32.dim, k: 10 });
+      const b = topkRef(qq, qd, { dim: f32.dim, k: 10 });
+      let same = 0;
+      for (let i = 0; i < claims.length; i++) {
+        const want = new Set(a.indices.subarray(i * 10, i * 10 + 10));
+        for (const j of b.indices.subarray(i * 10, i * 10 + 10)) if (want.has(j)) same++;
+      }
+      extra.top10_overlap_scifact = +(same / (10 * claims.length)).toFixed(4);
+      extra.scifact_cosine_mean_vs_fp32 = +cosines(qd, dd, f32.dim).mean.toFixed(5);
+    }
+    const name = `bi-encoder ${texts.length} texts`;
+    log(`  ${name}: int8 (opt-in) ${((texts.length * 1000) / int8).toFixed(1)} texts/s vs float32 ${((texts.length * 1000) / ours).toFixed(1)} (${(ours / int8).toFixed(2)}x); ${JSON.stringify(extra)}`);
+    return [row(name, 'synthtune-int8', int8, texts.length, 'texts/s', 'synthtune', ours, extra)];
+  } finally {
+    await q8.release();
+  }
+}
+
 /** The bi-encoder case on sentence-transformers (PyTorch CPU); the synthtune row gets vs_sentence_transformers. */
 function sentenceTransformersRow(folder: string, texts: string[], batchSize: number, threads: number, rounds: number, quick: boolean, rows: BenchRow[], log: (l: string) => void): BenchRow[] {
   const py = referencePython(['torch', 'sentence_transformers', 'transformers'], quick);
@@ -249,7 +313,7 @@ function sentenceTransformersRow(folder: string, texts: string[], batchSize: num
     const name = `bi-encoder ${texts.length} texts`;
     const st = row(name, 'sentence-transformers', j.median_ms, texts.length, 'texts/s', 'sentence-transformers', j.median_ms);
     st.extra = { torch: j.torch, sentence_transformers: j.sentence_transformers, threads };
-    for (const ours of rows.filter((x) => x.case === name && x.backend === 'synthtune')) {
+    for (const ours of rows.filter((x) => x.case === name && (x.backend === 'synthtune' || x.backend === 'synthtune-int8'))) {
       ours.extra = { ...(ours.extra ?? {}), vs_sentence_transformers: `${(j.median_ms / ours.median_ms).toFixed(2)}x` };
     }
     log(`  ${name}: sentence-transformers ${((texts.length * 1000) / j.median_ms).toFixed(1)} texts/s (torch ${j.torch}, ${threads} threads)`);
@@ -341,6 +405,7 @@ export const suite: Suite = {
         log,
       )),
     );
+    rows.push(...(await int8Row(models.bi, enc, texts, shared, threads, batchSize, rounds, quick, log)));
     await enc.release();
     rows.push(...sentenceTransformersRow(models.bi, texts, batchSize, threads, rounds, quick, rows, log));
 
