@@ -22,7 +22,11 @@ export function parseCli<T extends OptionSpec>(argv: string[], options: T, allow
   try {
     return parseArgs({ args: argv, options: { ...HELP_OPTION, ...options } as T & typeof HELP_OPTION, allowPositionals, strict: true });
   } catch (e) {
-    throw new CliError((e as Error).message);
+    // parseArgs' messages can span lines ("argument is ambiguous. Did you forget ... use '--k=-XYZ'"):
+    // one line, saying how to pass a value that starts with a dash
+    const m = /^Option '(--[\w-]+)[^']*' argument is ambiguous/.exec((e as Error).message);
+    if (m) throw new CliError(`${m[1]} needs a value; a value starting with '-' is written ${m[1]}=<value> (e.g. ${m[1]}=-1)`);
+    throw new CliError((e as Error).message.replace(/\s*\n\s*/g, ' '));
   }
 }
 

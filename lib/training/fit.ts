@@ -31,7 +31,7 @@ import { readTensorFile, writeJsonAtomic, writeTensorFile } from './io';
 import { assembleMargins, lossByName, marginLossBatch, marginMseLoss, type LossBatch, type LossName, type LossSettings, type MarginBatch, type TrainingLoss, type TrainItem } from './losses';
 import type { Score } from './losses/margin-mse';
 import { Adam, learningRate, type OptimizerName, type SchedulerSpec } from './optim';
-import { OptionsError } from '../util/errors';
+import { isInputError, OptionsError } from '../util/errors';
 import { claimFolder, compareFingerprint, foreign, ForeignFolderError, readStatus, RUN_FORMAT, runFileError, statusRecord, writeStatus, type Fingerprint, type RunState } from '../util/run-folder';
 import { epochPermutation } from './rng';
 import { normalizeExample, type Example, type NormalExample, type Student, type StudentState } from './student';
@@ -429,8 +429,14 @@ async function fitInFolder<I>(opts: FitOptions<I>): Promise<FitResult> {
       throw runFileError(run.file('checkpoint.bin'), `position epoch ${p.epoch}, batch ${p.batch}, step ${p.step} does not fit the plan (${s.epochs} epoch(s) × ${perEpoch} steps)`, FIT_WAY_OUT);
     }
     await run.checkLog(m.logBytes, m.logSha256);
-    student.load({ kind: m.student.kind, config: m.student.config, tensors: unprefixed('student.', ckpt.tensors) });
-    optimizer.load({ name: m.optimizer.name, t: m.optimizer.t, tensors: unprefixed('opt.', ckpt.tensors) });
+    try {
+      student.load({ kind: m.student.kind, config: m.student.config, tensors: unprefixed('student.', ckpt.tensors) });
+      optimizer.load({ name: m.optimizer.name, t: m.optimizer.t, tensors: unprefixed('opt.', ckpt.tensors) });
+    } catch (e) {
+      // a checkpoint whose checksum holds but whose tensors do not fit this student / optimizer
+      if (!isInputError(e)) throw e;
+      throw runFileError(run.file('checkpoint.bin'), `does not fit this run: ${(e as Error).message}`, FIT_WAY_OUT);
+    }
     callbacks.forEach((cb, i) => {
       const st = m.callbacks[callbackKey(cb, i)];
       if (st !== undefined && cb.restore) cb.restore(st);

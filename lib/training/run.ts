@@ -19,6 +19,7 @@
  * The CLI parses flags and calls this; the demo calls it after synthesis. Everything else a run
  * leaves in <out> is fit()'s (logs.jsonl, status.json, metrics.json, checkpoint.bin, student/).
  */
+import { readModelJson } from '../models/json-file';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { beirText, readBeir } from '../data/beir';
@@ -526,7 +527,7 @@ async function fitRunClaimed(o: FitRunOptions): Promise<FitRunResult> {
   const tokDir = o.tokenizer ?? o.model;
   if (!tokDir) throw new OptionsError('fit: --tokenizer (or --model) is required for the static student');
   const tokenizer = TextTokenizer.fromFolder(tokDir);
-  const V = vocabSize(tokDir, JSON.parse(await fsp.readFile(path.join(tokDir, 'tokenizer.json'), 'utf8')));
+  const V = vocabSize(tokDir, readModelJson(path.join(tokDir, 'tokenizer.json')));
   const ids = (t: string): number[] => tokenizer.encode(t).ids;
   const examples: TrainItem<Int32Array>[] = set.items ? mapTextItems(set.items, (t) => Int32Array.from(ids(t)), (t) => Int32Array.from(ids(t))) : tokenizeExamples(trainRows, ids);
   const held = tokenizeExamples(heldRows, ids);

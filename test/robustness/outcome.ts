@@ -48,7 +48,7 @@ export async function classifyRun(r: ProcessResult, want: Expectation = {}): Pro
     if (!want.correct) return { outcome: 'silent-wrong', detail: 'exit 0 where an error was expected' };
     return (await want.correct()) ? { outcome: 'correct', detail: '' } : { outcome: 'silent-wrong', detail: 'exit 0, wrong result' };
   }
-  if (r.code === 1 || /\n\s+at /.test(err)) return { outcome: 'stack-trace', detail: err.split('\n').slice(0, 3).join(' | ') };
+  if (r.code === 1 || /\n\s+at .*:\d+:\d+\)?$/m.test(err)) return { outcome: 'stack-trace', detail: err.split('\n').slice(0, 3).join(' | ') };
   if (r.code !== 2) return { outcome: 'crash', detail: `exit ${r.code}: ${err.slice(0, 200)}` };
   // a clear error is one line (a usage block after a blank line is allowed) naming what it should
   const first = err.split('\n\n')[0];
