@@ -8,6 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeTinyModel } from '../lib/models';
+import { exportQuantized } from '../lib/training/export';
 import { syntheticData } from './synthesis-fakes';
 import { runCli } from './helpers/cli';
 
@@ -38,6 +39,23 @@ describe('synthtune synthesize', () => {
     const lines = fs.readFileSync(path.join(out, 'train.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     expect(new Set(lines.map((l) => l.qid))).toEqual(new Set(['q1', 'q2', 'q3']));
     expect(fs.existsSync(path.join(out, 'train.csv'))).toBe(true);
+  });
+
+  it('--quantized mines with the int8 graph: refused without one, part of the model identity (a resume without it is another run)', async () => {
+    const model = writeTinyModel(path.join(tmp, 'bi-q'), { texts: data.corpus.map((d) => d.text), seed: 5 }).dir;
+    const args = (out: string, extra: string[] = []) => ['--queries', path.join(tmp, 'queries.txt'), '--corpus', beir, '--miner', model, '--scorer', 'bm25', '--num-relations', '3', '--out', out, '--progress', 'none', ...extra];
+    const none = await cli(args(path.join(tmp, 'run-q0'), ['--quantized']));
+    expect(none.code).toBe(2);
+    expect(none.err).toMatch(/--quantized: .*bi-q has no onnx\/model_quantized\.onnx/);
+    await exportQuantized(model);
+    const out = path.join(tmp, 'run-q');
+    const q = await cli(args(out, ['--quantized']));
+    expect(q.code, q.err).toBe(0);
+    const cfg = JSON.parse(fs.readFileSync(path.join(out, 'config.json'), 'utf8'));
+    expect(JSON.stringify(cfg.models)).toMatch(/#quantized/);
+    const f32 = await cli(args(out));
+    expect(f32.code).toBe(2);
+    expect(f32.err).toMatch(/differs in: .*model/);
   });
 
   it('text-file queries, a tiny ONNX miner merged with bm25, plain progress lines', async () => {

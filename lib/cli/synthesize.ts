@@ -44,6 +44,9 @@ ${csvUsage(27)}
   --seed <n>               seed for sampling (default 42)
   --max-documents <n>      use at most n corpus documents (seeded sample)
   --float16                keep corpus embeddings as float16 (half the memory)
+  --quantized              run the miner and scorer folders' onnx/model_quantized.onnx
+                           (dynamic int8, opt-in: faster where the CPU has VNNI; its agreement
+                           with float32 is in the folder's synthtune.json and bench encode)
   --embeddings-on-disk     leave corpus embeddings in checkpoint files, stream them per search
   --batch-size <n>         texts per encode call / checkpoint (default 512)
   --score-batch-size <n>   queries per scoring checkpoint (default 64)
@@ -82,6 +85,7 @@ const OPTIONS = {
   seed: { type: 'string' },
   'max-documents': { type: 'string' },
   float16: { type: 'boolean' },
+  quantized: { type: 'boolean' },
   'embeddings-on-disk': { type: 'boolean' },
   'batch-size': { type: 'string' },
   'score-batch-size': { type: 'string' },
@@ -178,6 +182,7 @@ function options(v: Values): Omit<SynthesizeOptions, 'queries' | 'corpus'> {
     seed,
     maxDocuments: maxDocs === undefined ? undefined : intOption('max-documents', maxDocs, 0),
     embeddingDtype: v.float16 ? 'float16' : 'float32',
+    ...(v.quantized ? { modelOptions: { quantized: true } } : {}),
     embeddingStore: v['embeddings-on-disk'] ? 'disk' : 'memory',
     encodeBatchSize: intOption('batch-size', v['batch-size'], 512),
     scoreBatchSize: intOption('score-batch-size', v['score-batch-size'], 64),

@@ -7,6 +7,7 @@
  * identity for config.json: its folder plus a SHA-256 of its .onnx graph(s), so resuming a run
  * with a different model of the same name is refused.
  */
+import { ModelError } from '../models/errors';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -56,11 +57,20 @@ export async function modelIdentity(dir: string): Promise<string> {
   return `${path.resolve(dir)}#sha256:${h.digest('hex').slice(0, 16)}`;
 }
 
+/** With modelOptions.quantized the folder must have the int8 graph (never a silent float32 run). */
+async function requireQuantized(dir: string, o: ModelLoadOptions, release: () => Promise<void>): Promise<void> {
+  if (!o.modelOptions?.quantized || fs.existsSync(path.join(dir, 'onnx', 'model_quantized.onnx'))) return;
+  await release();
+  throw new ModelError(`--quantized: ${dir} has no onnx/model_quantized.onnx (synthtune's exports write one; or drop --quantized)`);
+}
+
 export async function loadMiner(ref: MinerRef, o: ModelLoadOptions = {}): Promise<{ miner: MinerSpec; release?: () => Promise<void> }> {
   if (typeof ref !== 'string' || ref === 'bm25') return { miner: ref as MinerSpec };
   const { loadEncoder } = await import('../models/encoder.js');
   const enc = await loadEncoder(ref, { ...o.modelOptions, log: o.log });
-  const id = await modelIdentity(enc.modelDir);
+  await requireQuantized(enc.modelDir, o, () => enc.release());
+  // the identity hashes every graph in the folder: which one runs is part of it
+  const id = `${await modelIdentity(enc.modelDir)}${o.modelOptions?.quantized ? '#quantized' : ''}`;
   const miner: Encoder = {
     dim: enc.dim, id, encode: (texts) => enc.encode(texts),
     ...(enc.similarity === 'cosine' || enc.similarity === 'dot' ? { similarity: enc.similarity } : {}),
@@ -77,8 +87,9 @@ export async function loadScorer(ref: ScorerRef, o: ModelLoadOptions = {}): Prom
   if (typeof ref !== 'string' || ref === 'bm25') return { scorer: ref as ScorerSpec };
   const { loadCrossEncoder } = await import('../models/cross-encoder.js');
   const ce = await loadCrossEncoder(ref, { ...o.modelOptions, log: o.log });
-  if (ce.numLabels !== 1) await ce.release().then(() => Promise.reject(new Error(`cross-encoder ${ref} has ${ce.numLabels} labels; synthesis needs a single relevance logit`)));
-  const id = await modelIdentity(ce.modelDir);
+  if (ce.numLabels !== 1) await ce.release().then(() => Promise.reject(new ModelError(`cross-encoder ${ref} has ${ce.numLabels} labels; synthesis needs a single relevance logit`)));
+  await requireQuantized(ce.modelDir, o, () => ce.release());
+  const id = `${await modelIdentity(ce.modelDir)}${o.modelOptions?.quantized ? '#quantized' : ''}`;
   const scorer: Scorer = { id, score: (pairs) => ce.score(pairs) };
   return { scorer, release: () => ce.release() };
 }
