@@ -8,6 +8,7 @@ import type { LabeledItem, PairItem, ScoredItem, TrainItem } from './losses';
 import type { MarginExample } from '../data/types';
 import type { Example } from './student';
 import { DataError } from '../data/errors';
+import { InputRangeError } from '../util/errors';
 
 /** A synthesized training row with texts (lib/data's MarginExample; extra fields are ignored here). */
 export type TextExample = MarginExample;
@@ -56,7 +57,7 @@ export async function encodeExamples(
     const out = new Float32Array(list.length * dim);
     for (let i = 0; i < list.length; i += bs) {
       const e = await f(list.slice(i, i + bs));
-      if (e.length !== Math.min(bs, list.length - i) * dim) throw new Error('encodeExamples: encoder returned the wrong number of values');
+      if (e.length !== Math.min(bs, list.length - i) * dim) throw new InputRangeError(`encodeExamples: the encoder returned ${e.length} values for ${Math.min(bs, list.length - i)} texts of dimension ${dim}`);
       out.set(e, i * dim);
     }
     return out;
@@ -216,7 +217,7 @@ export async function encodeTextItems(t: TextItems, dim: number, encode: (texts:
     const out = new Float32Array(list.length * dim);
     for (let i = 0; i < list.length; i += batchSize) {
       const e = await f(list.slice(i, i + batchSize));
-      if (e.length !== Math.min(batchSize, list.length - i) * dim) throw new Error('encodeTextItems: encoder returned the wrong number of values');
+      if (e.length !== Math.min(batchSize, list.length - i) * dim) throw new InputRangeError(`encodeTextItems: the encoder returned ${e.length} values for ${Math.min(batchSize, list.length - i)} texts of dimension ${dim}`);
       out.set(e, i * dim);
     }
     return new Map(list.map((s, i) => [s, out.subarray(i * dim, (i + 1) * dim)]));
