@@ -283,9 +283,10 @@ export const trainFullSuite: Suite = {
           }));
         }
         // the native rows' speed relative to PyTorch on the same device and precision (> 1: native is faster)
-        for (const nat of rows.filter((x) => x.backend === 'native' || x.backend.startsWith('native-cuda'))) {
+        // (full_step.py names its cases pytorch-forward / pytorch-step)
+        for (const nat of rows.filter((x) => x.suite === 'train' && /^full-/.test(x.case) && (x.backend === 'native' || x.backend.startsWith('native-cuda')))) {
           const dev = nat.backend.startsWith('native-cuda') ? `pytorch-cuda-${nat.backend.split('-').pop()}` : 'pytorch-cpu-fp32';
-          const ref = rows.find((x) => x.case === nat.case && x.backend === dev);
+          const ref = rows.find((x) => x.case === nat.case.replace(/^full-/, 'pytorch-') && x.backend === dev);
           if (ref) nat.extra = { ...(nat.extra ?? {}), vs_pytorch: `${(ref.median_ms / nat.median_ms).toFixed(2)}x` };
         }
       }
