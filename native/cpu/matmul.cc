@@ -286,7 +286,34 @@ void pack_rows(const float* X, int64_t ldx, int64_t m, int64_t kc, int mr, float
   pack_rows_scalar(X, ldx, m, kc, mr, dst);
 }
 
+#if ST_X86
+// pack_cols with masked 16-float loads / stores (panels of up to 32 columns): the A operand of a
+// transposed-A GEMM packs 14-float rows this way, where a memcpy call per row cost more than the copy.
+ST_AVX512_TARGET static void pack_cols_avx512(const float* X, int64_t ldx, int64_t kc, int64_t n,
+                                              int nr, float* dst) {
+  for (int64_t j0 = 0; j0 < n; j0 += nr) {
+    const int64_t nv = std::min<int64_t>(nr, n - j0);
+    const __mmask16 m0 = nv >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << nv) - 1u);
+    const int64_t r1 = nv - 16;
+    const __mmask16 m1 = r1 >= 16 ? static_cast<__mmask16>(0xFFFF) : r1 <= 0 ? static_cast<__mmask16>(0) : static_cast<__mmask16>((1u << r1) - 1u);
+    const __mmask16 s0 = nr >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << nr) - 1u);
+    const int64_t n1 = nr - 16;
+    const __mmask16 s1 = n1 >= 16 ? static_cast<__mmask16>(0xFFFF) : n1 <= 0 ? static_cast<__mmask16>(0) : static_cast<__mmask16>((1u << n1) - 1u);
+    for (int64_t p = 0; p < kc; ++p) {
+      const float* src = X + p * ldx + j0;
+      float* d = dst + p * nr;
+      _mm512_mask_storeu_ps(d, s0, _mm512_maskz_loadu_ps(m0, src));  // zeros past nv
+      if (nr > 16) _mm512_mask_storeu_ps(d + 16, s1, _mm512_maskz_loadu_ps(m1, src + 16));
+    }
+    dst += kc * nr;
+  }
+}
+#endif
+
 void pack_cols(const float* X, int64_t ldx, int64_t kc, int64_t n, int nr, float* dst) {
+#if ST_X86
+  if (nr <= 32 && simd_level() >= kAvx512) return pack_cols_avx512(X, ldx, kc, n, nr, dst);
+#endif
   for (int64_t j0 = 0; j0 < n; j0 += nr) {
     const int64_t nv = std::min<int64_t>(nr, n - j0);
     for (int64_t p = 0; p < kc; ++p) {
