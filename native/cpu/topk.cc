@@ -287,6 +287,14 @@ ST_BF16 void to_bf16_pairs(const float* x, int64_t n, uint32_t* dst) {
   }
 }
 
+// acc += VDPBF16PS(a, b): per fp32 lane, the dot product of its two bf16 pairs, accumulated in
+// fp32. Inline assembly with the bf16 operands carried in float vectors: clang 16 (zig 0.11, the
+// prebuilt binaries' compiler) crashes on the intrinsic's __m512bh values.
+ST_BF16 inline __m512 dpbf16(__m512 acc, __m512 a, __m512 b) {
+  __asm__("vdpbf16ps %[b], %[a], %[acc]" : [acc] "+v"(acc) : [a] "v"(a), [b] "v"(b));
+  return acc;
+}
+
 // C[r*ldc + j] (+)= sum_{p < kp} <A[r*lda + p], B[p*kBNR + j]> (bf16 pairs, fp32 accumulation)
 // for r < kBMR, j < kBNR. A's rows are read in place (its pairs are broadcast one at a time).
 ST_BF16 void ukr_bf16(int64_t kp, const uint32_t* A, int64_t lda, const uint32_t* B, float* C,
@@ -298,13 +306,13 @@ ST_BF16 void ukr_bf16(int64_t kp, const uint32_t* A, int64_t lda, const uint32_t
     acc[r][1] = accumulate ? _mm512_loadu_ps(C + r * ldc + 16) : _mm512_setzero_ps();
   }
   for (int64_t p = 0; p < kp; ++p) {
-    const __m512bh b0 = reinterpret_cast<__m512bh>(_mm512_loadu_si512(B + p * kBNR));
-    const __m512bh b1 = reinterpret_cast<__m512bh>(_mm512_loadu_si512(B + p * kBNR + 16));
+    const __m512 b0 = _mm512_castsi512_ps(_mm512_loadu_si512(B + p * kBNR));
+    const __m512 b1 = _mm512_castsi512_ps(_mm512_loadu_si512(B + p * kBNR + 16));
 #pragma GCC unroll 12
     for (int r = 0; r < kBMR; ++r) {
-      const __m512bh av = reinterpret_cast<__m512bh>(_mm512_set1_epi32(static_cast<int>(A[r * lda + p])));
-      acc[r][0] = _mm512_dpbf16_ps(acc[r][0], av, b0);
-      acc[r][1] = _mm512_dpbf16_ps(acc[r][1], av, b1);
+      const __m512 av = _mm512_castsi512_ps(_mm512_set1_epi32(static_cast<int>(A[r * lda + p])));
+      acc[r][0] = dpbf16(acc[r][0], av, b0);
+      acc[r][1] = dpbf16(acc[r][1], av, b1);
     }
   }
 #pragma GCC unroll 12
