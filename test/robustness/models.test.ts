@@ -21,16 +21,10 @@ import { mulberry32 } from '../../lib/training/rng';
 import { FullStudent } from '../../lib/training/students/full';
 import { scratchDirs } from '../helpers/models';
 import { runCli } from '../helpers/cli';
-import { classifyCall as classifyOne, classifyRun, record } from './outcome';
-import type { Expectation } from './outcome';
+import { classifyCall, classifyRun, record } from './outcome';
 
 const AREA = 'model files';
 
-/** classifyCall, and a user error's message must be one line (as the CLI prints it). */
-async function classifyCall(f: () => unknown, want: Expectation = {}): ReturnType<typeof classifyOne> {
-  const r = await classifyOne(f, want);
-  return r.outcome === 'clear-error' && r.detail.trim().includes('\n') ? { outcome: 'unclear', detail: `more than one line: ${r.detail}` } : r;
-}
 const tmp = scratchDirs('synthtune-robust-models-');
 const root = tmp.sync();
 const TEXTS = ['hello world', 'the quick brown fox'];

@@ -21,15 +21,10 @@ import { writeWordPieceTokenizer } from '../../lib/models/wordpiece';
 import { runCli } from '../helpers/cli';
 import { scratchDirs } from '../helpers/models';
 import { DOCS, QUERIES, writeTinyBeir } from '../helpers/tiny-beir';
-import { classifyCall as classifyOne, classifyRun, record, type Expectation } from './outcome';
+import { classifyCall, classifyRun, record, type Expectation } from './outcome';
 
 const AREA = 'options';
 
-/** classifyCall, and a user error's message must be one line (as the CLI prints it). */
-async function classifyCall(f: () => unknown, want: Expectation = {}): ReturnType<typeof classifyOne> {
-  const r = await classifyOne(f, want);
-  return r.outcome === 'clear-error' && r.detail.trim().includes('\n') ? { outcome: 'unclear', detail: `more than one line: ${r.detail}` } : r;
-}
 const tmp = scratchDirs('synthtune-robust-options-');
 const root = tmp.sync();
 const p = (...parts: string[]) => path.join(root, ...parts);

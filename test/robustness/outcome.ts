@@ -58,13 +58,15 @@ export async function classifyRun(r: ProcessResult, want: Expectation = {}): Pro
   return { outcome: 'clear-error', detail: first };
 }
 
-/** The outcome of a library call: a user error naming what it should, a bug, or a success. */
+/** The outcome of a library call: a user error (one line) naming what it should, a bug, or a success. */
 export async function classifyCall(f: () => unknown, want: Expectation = {}): Promise<{ outcome: Outcome; detail: string }> {
   try {
     await f();
   } catch (e) {
     const message = e instanceof Error ? e.message : String(e);
     if (!isUserError(e)) return { outcome: 'stack-trace', detail: `${(e as Error)?.name}: ${message.slice(0, 200)}` };
+    // the CLI prints a user error's message as its one line
+    if (message.trim().includes('\n')) return { outcome: 'unclear', detail: `more than one line: ${message}` };
     const missing = mentionsAll(message, want.mentions);
     if (missing.length) return { outcome: 'unclear', detail: `does not mention ${missing.join(', ')}: ${message}` };
     return { outcome: 'clear-error', detail: message };

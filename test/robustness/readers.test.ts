@@ -15,16 +15,10 @@ import { writeWordPieceTokenizer } from '../../lib/models/wordpiece';
 import { mulberry32 } from '../../lib/training/rng';
 import { runCli } from '../helpers/cli';
 import { scratchDirs } from '../helpers/models';
-import { classifyCall as classifyOne, classifyRun, record } from './outcome';
-import type { Expectation } from './outcome';
+import { classifyCall, classifyRun, record } from './outcome';
 
 const AREA = 'readers';
 
-/** classifyCall, and a user error's message must be one line (as the CLI prints it). */
-async function classifyCall(f: () => unknown, want: Expectation = {}): ReturnType<typeof classifyOne> {
-  const r = await classifyOne(f, want);
-  return r.outcome === 'clear-error' && r.detail.trim().includes('\n') ? { outcome: 'unclear', detail: `more than one line: ${r.detail}` } : r;
-}
 const tmp = scratchDirs('synthtune-robust-readers-');
 const dir = tmp.sync();
 let n = 0;
