@@ -1,6 +1,7 @@
 /** `synthtune bench --json` rows have the documented shape; `info` and bad input answer clearly. */
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { main } from '../lib/cli/main';
+import { loadBackend } from '../lib/kernels/loader';
 
 function capture() {
   let out = '';
@@ -117,5 +118,8 @@ describe('synthtune bench', () => {
     const info = JSON.parse(io.out());
     expect(typeof info.name).toBe('string');
     expect(Array.isArray(info.reasons)).toBe(true);
+    // the top-k screening flag is the addon's own answer (false on the pure-TS backend)
+    const addon = loadBackend().addon as { topkScreen?: () => boolean } | null;
+    expect(info.topkBf16Screen).toBe(info.name !== 'js' && !!addon?.topkScreen?.());
   });
 });

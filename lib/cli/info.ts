@@ -30,6 +30,8 @@ export interface OnnxRuntimeInfo {
 }
 
 export interface InstallInfo extends BackendInfo {
+  /** Whether the native top-k screens with bf16 dot products before its exact fp32 rescoring. */
+  topkBf16Screen: boolean;
   hnsw: HnswStatus;
   onnxruntime: OnnxRuntimeInfo;
 }
@@ -56,10 +58,11 @@ export async function onnxRuntimeInfo(): Promise<OnnxRuntimeInfo> {
 }
 
 export async function installInfo(): Promise<InstallInfo> {
-  const { info } = inspectBackend();
+  const { info, addon } = inspectBackend();
   return {
     ...info,
     reasons: [...info.reasons],
+    topkBf16Screen: info.name !== 'js' && !!(addon as { topkScreen?: () => boolean } | null)?.topkScreen?.(),
     hnsw: hnswStatus(),
     onnxruntime: await onnxRuntimeInfo(),
   };
@@ -80,6 +83,7 @@ export async function run(argv: string[]): Promise<number> {
   if (be.device) out.push(`device: ${be.device}`);
   if (be.file) out.push(`addon: ${path.relative(process.cwd(), be.file) || be.file}`);
   for (const r of be.reasons) out.push(`not used: ${r}`);
+  if (be.name !== 'js') out.push(`top-k: ${be.topkBf16Screen ? 'bf16 screening (AVX512_BF16) + exact fp32 rescoring' : 'fp32'}`);
   out.push(be.hnsw.available ? `hnsw: available (hnswlib-node ${be.hnsw.version})` : `hnsw: unavailable: ${be.hnsw.reason}`);
   const ort = be.onnxruntime;
   if (!ort.version) {
