@@ -50,7 +50,9 @@ function differences(a: RunConfig, b: RunConfig): string[] {
   if (JSON.stringify(a.inputs) !== JSON.stringify(b.inputs)) out.push('data');
   if (JSON.stringify(a.models) !== JSON.stringify(b.models)) out.push('model');
   if (opts.length) out.push(`options (${opts.join(', ')})`);
-  return out.length ? out : ['known positives'];
+  // the same data, models and options under another key: the known positives differ, or the
+  // recorded key itself was edited or damaged
+  return out.length ? out : ['known positives, or the run key recorded in config.json (edited or damaged)'];
 }
 
 /**
