@@ -223,11 +223,10 @@ void matmul_forward(float* out, const float* inp, const float* w, const float* b
 
 void matmul_backward(float* dinp, bool accumulate, float* dw, float* db, const float* dout,
                      const float* inp, const float* w, int64_t N, int64_t IC, int64_t OC,
-                     float* scratch, int threads) {
+                     int threads) {
   // dinp (N,IC) = dout (N,OC) · w (OC,IC)
   if (dinp) st::sgemm(false, 1, N, IC, OC, 1.0f, dout, w, accumulate ? 1.0f : 0.0f, dinp, threads);
   // dw (OC,IC) += doutᵀ (OC,N) · inp (N,IC): dout read in place as the transposed A operand
-  (void)scratch;
   st::sgemm_tn(OC, IC, N, 1.0f, dout, inp, 1.0f, dw, threads);
   // db (OC) += column sums of dout, in double, rows in order (deterministic), by column blocks
   if (db) {
@@ -265,8 +264,6 @@ int64_t valid_length(const int32_t* mk, int64_t T) {
 // row[0, L) = softmax over the positions j with mk[j] != 0 (mk nullptr: all), masked positions 0
 // (defined with the vector exp below; at least one position must be unmasked).
 void softmax_masked_row(float* row, const int32_t* mk, int64_t L);
-// sum_j x[j]·y[j], j < n (AVX-512: 16 partial sums; scalar elsewhere).
-float dot_f32(const float* x, const float* y, int64_t n);
 
 void attention_forward(float* out, float* qkvp, float* probs, const float* qkv, const int32_t* mask,
                        int64_t B, int64_t T, int64_t C, int64_t NH, float* scratch, int threads,
@@ -324,7 +321,7 @@ void attention_forward(float* out, float* qkvp, float* probs, const float* qkv, 
 
 int64_t attention_forward_scratch(int64_t T, int64_t hs) { return T * hs + T * T; }
 
-int64_t attention_backward_scratch(int64_t T, int64_t hs) { return 2 * T * T + 4 * T * hs; }
+int64_t attention_backward_scratch(int64_t T, int64_t hs) { return T * T + 4 * T * hs; }
 
 void attention_backward(float* dqkv, const float* dout, const float* qkvp, const float* probs,
                         int64_t B, int64_t T, int64_t C, int64_t NH, float* scratch, int threads,
@@ -342,11 +339,10 @@ void attention_backward(float* dqkv, const float* dout, const float* qkvp, const
     const float* v = k + plane;
     const float* P = probs + bh * T * T;  // columns ≥ L are 0
     float* dP = scratch + static_cast<int64_t>(worker) * per_worker;  // (T,L)
-    float* tr = dP + T * T;                                           // (L,T)
-    float* dctx = tr + T * T;                                         // (T,hs)
+    float* dctx = dP + T * T;                                         // (T,hs)
     float* dq = dctx + head;                                          // (T,hs)
     float* dk = dq + head;                                            // (L,hs)
-    float* dv = dk + head;                                            // (L,hs)
+    float* dv = dk + head;                                            // (T,hs): rows ≥ L are 0
     for (int64_t t = 0; t < T; t++) {
       std::memcpy(dctx + t * hs, dout + (b * T + t) * C + h * hs, sizeof(float) * hs);
     }
@@ -361,7 +357,7 @@ void attention_backward(float* dqkv, const float* dout, const float* qkvp, const
     for (int64_t i = 0; i < T; i++) {
       const float* p = P + i * T;
       float* d = dP + i * L;
-      const float s = dot_f32(p, d, L);
+      const float s = cpu::dot_f32(p, d, L);
       if (dz) {
         float* zr = dz + i * T;
         for (int64_t j = 0; j < L; j++) {
@@ -651,25 +647,8 @@ ST_G_AVX512 void softmax_row_avx512(float* row, const int32_t* mk, int64_t L) {
     _mm512_mask_storeu_ps(row + j, lm, _mm512_mul_ps(_mm512_maskz_loadu_ps(lm, row + j), inv));
   }
 }
-ST_G_AVX512 float dot_avx512(const float* x, const float* y, int64_t n) {
-  __m512 a = _mm512_setzero_ps();
-  for (int64_t j = 0; j < n; j += 16) {
-    const __mmask16 lm = n - j >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << (n - j)) - 1u);
-    a = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(lm, x + j), _mm512_maskz_loadu_ps(lm, y + j), a);
-  }
-  return _mm512_reduce_add_ps(a);
-}
 #endif
 }  // namespace
-
-float dot_f32(const float* x, const float* y, int64_t n) {
-#ifdef ST_GELU_X86
-  if (cpu::simd_level() == cpu::kAvx512) return dot_avx512(x, y, n);
-#endif
-  float s = 0;
-  for (int64_t j = 0; j < n; j++) s += x[j] * y[j];
-  return s;
-}
 
 void softmax_masked_row(float* row, const int32_t* mk, int64_t L) {
 #ifdef ST_GELU_X86

@@ -311,7 +311,7 @@ class Model {
   // Shared scratch (sized for the largest (B,T) seen).
   FloatBuf sc_;
   int64_t sc_N_ = 0, sc_T_ = 0;
-  float *sc_qkv_, *sc_g_, *sc_dx_, *sc_dres_, *sc_dF_, *sc_dqkv_, *sc_datty_, *sc_tr_, *sc_att_;
+  float *sc_qkv_, *sc_g_, *sc_dx_, *sc_dres_, *sc_dF_, *sc_dqkv_, *sc_datty_, *sc_att_;
   float *sc_dbias_, *sc_dbias_bh_;  // (NH,T,T), (B,NH,T,T): relative-bias gradient (rel_buckets > 0)
   int64_t att_per_worker_ = 0;
   // Adam work split: (start, end, decay) chunks of the flat buffer.
@@ -346,10 +346,9 @@ void layernorm_backward(float* dinp, float* dw, float* db, const float* dout, co
 void matmul_forward(float* out, const float* inp, const float* w, const float* b,
                     const float* residual, int64_t N, int64_t IC, int64_t OC, int threads);
 // dinp (N,IC) = dout·w (accumulate: +=), dw (OC,IC) += doutᵀ·inp, db (OC) += Σ_n dout.
-// scratch: OC*N floats.
 void matmul_backward(float* dinp, bool accumulate, float* dw, float* db, const float* dout,
                      const float* inp, const float* w, int64_t N, int64_t IC, int64_t OC,
-                     float* scratch, int threads);
+                     int threads);
 
 // qkv (N,3C) → qkvp (3,B,NH,T,hs), probs (B,NH,T,T), out (N,C). Keys with mask 0 get probability
 // 0 (a row with no valid key attends uniformly, like an additive -1e9 mask). mask may be nullptr.

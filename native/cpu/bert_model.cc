@@ -209,11 +209,10 @@ void Model::ensure_scratch(int64_t B, int64_t T) {
   const int64_t C = cfg_.hidden, F = cfg_.intermediate, hs = C / cfg_.heads;
   const int workers = cpu::ThreadPool::global().workers_for(int64_t{1} << 30, cfg_.threads);
   att_per_worker_ = std::max(attention_forward_scratch(TT, hs), attention_backward_scratch(TT, hs));
-  const int64_t wide = std::max(3 * C, F);
   // relative-bias gradient: (NH,TT,TT) + (B,NH,T,T) per-sequence part, B·T·T <= N·TT
   const int64_t dbias = cfg_.rel_buckets > 0 ? cfg_.heads * TT * TT + cfg_.heads * N * TT : 0;
   const int64_t total = N * 3 * C /*qkv, dqkv*/ + N * F /*g*/ + 3 * N * C /*dx dres datty*/ +
-                        N * F /*dF*/ + N * wide /*tr*/ + workers * att_per_worker_ + dbias;
+                        N * F /*dF*/ + workers * att_per_worker_ + dbias;
   sc_.reset(total, false);
   float* p = sc_.p;
   auto take = [&](int64_t n) {
@@ -228,7 +227,6 @@ void Model::ensure_scratch(int64_t B, int64_t T) {
   sc_dres_ = take(N * C);
   sc_datty_ = take(N * C);
   sc_dF_ = take(N * F);
-  sc_tr_ = take(N * wide);
   sc_att_ = take(workers * att_per_worker_);
   sc_dbias_ = dbias ? take(cfg_.heads * TT * TT) : nullptr;
   sc_dbias_bh_ = dbias ? take(dbias - cfg_.heads * TT * TT) : nullptr;
@@ -345,7 +343,7 @@ void Model::backward(int slot, const float* dout) {
     }
     {
       Scope _p(prof_, "backward", l, "fc2 matmul", 4 * dN * F * C);
-      matmul_backward(sc_dF_, false, g.fc2_w, g.fc2_b, sc_dres_, sc_g_, p.fc2_w, N, F, C, sc_tr_, th);
+      matmul_backward(sc_dF_, false, g.fc2_w, g.fc2_b, sc_dres_, sc_g_, p.fc2_w, N, F, C, th);
     }
     {
       Scope _p(prof_, "backward", l, "gelu", 0);
@@ -358,7 +356,7 @@ void Model::backward(int slot, const float* dout) {
     }
     {
       Scope _p(prof_, "backward", l, "fc1 matmul", 4 * dN * C * F);
-      matmul_backward(sc_dx_, true, g.fc1_w, g.fc1_b, sc_dF_, a.x1, p.fc1_w, N, C, F, sc_tr_, th);
+      matmul_backward(sc_dx_, true, g.fc1_w, g.fc1_b, sc_dF_, a.x1, p.fc1_w, N, C, F, th);
     }
     // x1 = LN1(res1), res1 = x_in + atty·Woᵀ + bo
     {
@@ -367,7 +365,7 @@ void Model::backward(int slot, const float* dout) {
     }
     {
       Scope _p(prof_, "backward", l, "attn-out matmul", 4 * dN * C * C);
-      matmul_backward(sc_datty_, false, g.ao_w, g.ao_b, sc_dres_, a.atty, p.ao_w, N, C, C, sc_tr_, th);
+      matmul_backward(sc_datty_, false, g.ao_w, g.ao_b, sc_dres_, a.atty, p.ao_w, N, C, C, th);
     }
     {
       Scope _p(prof_, "backward", l, "attention", attF);
@@ -381,7 +379,7 @@ void Model::backward(int slot, const float* dout) {
     }
     {
       Scope _p(prof_, "backward", l, "qkv matmul", 4 * dN * C * 3 * C);
-      matmul_backward(sc_dx_, true, g.qkv_w, g.qkv_b, sc_dqkv_, x_in, p.qkv_w, N, C, 3 * C, sc_tr_, th);
+      matmul_backward(sc_dx_, true, g.qkv_w, g.qkv_b, sc_dqkv_, x_in, p.qkv_w, N, C, 3 * C, th);
     }
   }
   Scope _p(prof_, "backward", -1, "embeddings", 0);

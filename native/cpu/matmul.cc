@@ -494,6 +494,36 @@ void sgemm_at(SimdLevel level, bool trans_b, int64_t batch, int64_t M, int64_t N
     gemm_item(kern, trans_b, M, N, K, alpha, A + b * sA, B + b * sB, beta, C + b * sC, T, trans_a);
 }
 
+// ---- dot product ------------------------------------------------------------------------------
+#if ST_X86
+ST_AVX512_TARGET static float dot_avx512(const float* x, const float* y, int64_t n) {
+  __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    a0 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i), a0);
+    a1 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i + 16), _mm512_loadu_ps(y + i + 16), a1);
+  }
+  for (; i < n; i += 16) {  // masked loads never read past x[n), y[n)
+    const __mmask16 m = n - i >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << (n - i)) - 1u);
+    a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, x + i), _mm512_maskz_loadu_ps(m, y + i), a0);
+  }
+  alignas(64) float t[16];  // horizontal sum through memory (GCC 12's reduce intrinsics warn)
+  _mm512_store_ps(t, _mm512_add_ps(a0, a1));
+  float s = 0.0f;
+  for (int k = 0; k < 16; ++k) s += t[k];
+  return s;
+}
+#endif
+
+float dot_f32(const float* x, const float* y, int64_t n) {
+#if ST_X86
+  if (simd_level() >= kAvx512) return dot_avx512(x, y, n);
+#endif
+  float s = 0.0f;
+  for (int64_t i = 0; i < n; ++i) s += x[i] * y[i];
+  return s;
+}
+
 }  // namespace cpu
 
 void sgemm(bool trans_b, int64_t batch, int64_t M, int64_t N, int64_t K, float alpha,

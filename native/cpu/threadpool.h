@@ -117,6 +117,9 @@ void sgemm_at(SimdLevel level, bool trans_b, int64_t batch, int64_t M, int64_t N
 void sgemm_naive(bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                  const float* B, float beta, float* C, bool trans_a = false);
 
+// sum_i x[i]·y[i], i < n (AVX-512: two vector accumulators; scalar below that level).
+float dot_f32(const float* x, const float* y, int64_t n);
+
 // topk_ip at an explicit SIMD level (defined in topk.cc). For tests/benches.
 void topk_ip_at(SimdLevel level, const float* queries, int64_t Q, const float* corpus, int64_t N,
                 int64_t D, int64_t k, const int32_t* excl_offsets, const int32_t* excl_ids,

@@ -264,7 +264,7 @@ DotsFn dots_for(SimdLevel level) {
 constexpr int kBMR = 12;  // corpus rows per bf16 micro-tile (broadcast operand)
 constexpr int kBNR = 32;  // queries per bf16 panel (two zmm of fp32 scores)
 
-thread_local AlignedBuf tl_corpus_pack_b;  // kBMR x KCP bf16 pairs + scores scratch
+thread_local AlignedBuf tl_corpus_pack_b;  // kBMR rows of bf16 pairs + scores scratch
 thread_local AlignedBuf tl_query_pack_b;   // the group's queries as bf16 pair panels
 thread_local AlignedBuf tl_row_pairs;      // one row as bf16 pairs
 
@@ -322,21 +322,6 @@ ST_BF16 void ukr_bf16(int64_t kp, const uint32_t* A, int64_t lda, const uint32_t
   }
 }
 
-// <x, y> over n floats (the exact rescoring pass).
-ST_BF16 float dot_avx512(const float* x, const float* y, int64_t n) {
-  __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
-  int64_t i = 0;
-  for (; i + 32 <= n; i += 32) {
-    a0 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i), a0);
-    a1 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i + 16), _mm512_loadu_ps(y + i + 16), a1);
-  }
-  for (; i < n; i += 16) {
-    const __mmask16 m = low_mask(n - i);
-    a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, x + i), _mm512_maskz_loadu_ps(m, y + i), a0);
-  }
-  return hsum512(_mm512_add_ps(a0, a1));
-}
-
 // |x|^2 and |x - bf16(x)|^2 over n floats (bf16 rounded to nearest even, as the screening pass).
 ST_BF16 void norms_bf16(const float* x, int64_t n, float* norm2, float* resid2) {
   __m512 s = _mm512_setzero_ps(), r = _mm512_setzero_ps();
@@ -380,7 +365,6 @@ struct ScreenCtx {
   double gamma;          // relative error bound of an fp32 sum of D products
   const int32_t* ex_off; // per-group sorted exclusions (nullptr: none)
   const int32_t* ex_ids;
-  DotsFn dots;
   FilterFn filter;
   int threads;
   int32_t* out_idx;      // the group's first output row (stride k)
@@ -511,7 +495,7 @@ bool screen_group_bf16(const ScreenCtx& c) {
     std::sort(cand.begin(), cand.end(), [](const auto& a, const auto& b) { return a.second < b.second; });
     size_t kept = 0;
     for (const auto& e : cand) {
-      const float s = dot_avx512(c.corpus + static_cast<int64_t>(e.second) * D, qv, D);
+      const float s = dot_f32(c.corpus + static_cast<int64_t>(e.second) * D, qv, D);
       if (!std::isnan(s)) cand[kept++] = {s, e.second};
     }
     cand.resize(kept);
@@ -639,7 +623,7 @@ void topk_ip_at(SimdLevel level, const float* queries, int64_t Q, const float* c
     if (screen) {
       const ScreenCtx ctx{queries + q0 * D, nq, corpus, N, D, kk, k, max_norm, max_resid, gamma,
                           has_excl ? ex_off.data() : nullptr, has_excl ? ex_ids.data() : nullptr,
-                          dots, filter, threads, out_idx + q0 * k, out_scores + q0 * k};
+                          filter, threads, out_idx + q0 * k, out_scores + q0 * k};
       if (screen_group_bf16(ctx)) continue;
     }
     // pack the group's queries: for each KC chunk, Qg/nr panels of kc x nr

@@ -219,9 +219,8 @@ void check_matmul(int64_t N, int64_t IC, int64_t OC, bool bias, bool residual, b
 
   auto dout = rnd(N * OC), dinp = rnd(N * IC), dw = rnd(OC * IC), db = rnd(OC);
   float *d_dinp = dev(dinp), *d_dw = dev(dw), *d_db = dev(db);
-  std::vector<float> sc(OC * N);
   bert::matmul_backward(with_dinp ? dinp.data() : nullptr, accumulate, dw.data(), bias ? db.data() : nullptr,
-                        dout.data(), inp.data(), w.data(), N, IC, OC, sc.data(), 1);
+                        dout.data(), inp.data(), w.data(), N, IC, OC, 1);
   float* scratch = dev_zeros<float>(cb::matmul_backward_scratch(N, OC));
   OK(cb::matmul_backward(with_dinp ? d_dinp : nullptr, accumulate, d_dw, bias ? d_db : nullptr, dev(dout), d_inp, d_w,
                          N, IC, OC, scratch, g_ctx));
