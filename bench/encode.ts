@@ -35,9 +35,9 @@ import type { BertConfig } from '../lib/models/onnx/bert';
 import { randomBertWeights, writeModelFolder } from '../lib/models/tiny';
 import { buildWordPieceTokenizer } from '../lib/models/wordpiece';
 import { exportQuantized } from '../lib/training/export';
+import { agreement } from '../lib/models/onnx/quantize';
 import { topkRef } from '../lib/kernels';
-import { spawnSync } from 'node:child_process';
-import { referencePython, referenceScript } from './python';
+import { referencePython, runReferenceScript } from './python';
 
 const MINILM_SHAPE: BertConfig = {
   vocabSize: 30522,
@@ -234,26 +234,6 @@ interface Case {
 }
 
 /** Measures one case (bi-encoder or cross-encoder) and turns it into rows. */
-/** Mean and minimum cosine of row pairs (the rows need not be normalised). */
-function cosines(a: Float32Array, b: Float32Array, dim: number): { mean: number; min: number } {
-  let sum = 0;
-  let min = Infinity;
-  const n = a.length / dim;
-  for (let i = 0; i < n; i++) {
-    let ab = 0, aa = 0, bb = 0;
-    for (let j = 0; j < dim; j++) {
-      const x = a[i * dim + j], y = b[i * dim + j];
-      ab += x * y;
-      aa += x * x;
-      bb += y * y;
-    }
-    const c = ab / Math.sqrt(aa * bb);
-    sum += c;
-    min = Math.min(min, c);
-  }
-  return { mean: sum / n, min };
-}
-
 /**
  * The bi-encoder on the folder's dynamic-int8 graph (opt-in: encode with { quantized: true }),
  * timed interleaved with the float32 path, and how far its embeddings are from float32's.
@@ -265,8 +245,8 @@ async function int8Row(folder: string, f32: Awaited<ReturnType<typeof loadEncode
     const t = await compareInterleaved([['synthtune', () => f32.encode(texts)], ['synthtune-int8', () => q8.encode(texts)]], rounds, log);
     const ours = t.get('synthtune')!;
     const int8 = t.get('synthtune-int8')!;
-    const cos = cosines(await q8.encode(texts), await f32.encode(texts), f32.dim);
-    const extra: Record<string, unknown> = { cosine_mean_vs_fp32: +cos.mean.toFixed(5), cosine_min_vs_fp32: +cos.min.toFixed(5) };
+    const cos = agreement(await q8.encode(texts), await f32.encode(texts), f32.dim);
+    const extra: Record<string, unknown> = { cosine_mean_vs_fp32: +cos.meanCosine.toFixed(5), cosine_min_vs_fp32: +cos.minCosine.toFixed(5) };
     const scifact = shared && path.join(shared, 'data', 'scifact');
     if (!quick && scifact && fs.existsSync(path.join(scifact, 'corpus.jsonl'))) {
       // retrieval agreement: 300 claims against 1,000 abstracts, top-10 sets of int8 vs float32
@@ -281,7 +261,7 @@ async function int8Row(folder: string, f32: Awaited<ReturnType<typeof loadEncode
         for (const j of b.indices.subarray(i * 10, i * 10 + 10)) if (want.has(j)) same++;
       }
       extra.top10_overlap_scifact = +(same / (10 * claims.length)).toFixed(4);
-      extra.scifact_cosine_mean_vs_fp32 = +cosines(qd, dd, f32.dim).mean.toFixed(5);
+      extra.scifact_cosine_mean_vs_fp32 = +agreement(qd, dd, f32.dim).meanCosine.toFixed(5);
     }
     const name = `bi-encoder ${texts.length} texts`;
     log(`  ${name}: int8 (opt-in) ${((texts.length * 1000) / int8).toFixed(1)} texts/s vs float32 ${((texts.length * 1000) / ours).toFixed(1)} (${(ours / int8).toFixed(2)}x); ${JSON.stringify(extra)}`);
@@ -302,14 +282,12 @@ function sentenceTransformersRow(folder: string, texts: string[], batchSize: num
   try {
     const file = path.join(dir, 'texts.json');
     fs.writeFileSync(file, JSON.stringify(texts));
-    const args = [referenceScript('st_encode.py'), '--model', folder, '--texts', file, '--batch', String(batchSize), '--max-length', String(MAX_LENGTH), '--threads', String(threads), '--rounds', String(rounds)];
-    const r = spawnSync(py.python, args, { encoding: 'utf8', timeout: 900_000 });
-    const line = (r.stdout || '').split('\n').find((l) => l.startsWith('{'));
-    if (r.status !== 0 || !line) {
-      log(`  sentence-transformers row failed (exit ${r.status}): ${(r.stderr || '').trim().split('\n').pop()}`);
+    const args = ['--model', folder, '--texts', file, '--batch', String(batchSize), '--max-length', String(MAX_LENGTH), '--threads', String(threads), '--rounds', String(rounds)];
+    const { json: j, why } = runReferenceScript<{ median_ms: number; torch: string; sentence_transformers: string }>(py.python, 'st_encode.py', args, 900_000);
+    if (!j) {
+      log(`  sentence-transformers row skipped: ${why}`);
       return [];
     }
-    const j = JSON.parse(line) as { median_ms: number; torch: string; sentence_transformers: string };
     const name = `bi-encoder ${texts.length} texts`;
     const st = row(name, 'sentence-transformers', j.median_ms, texts.length, 'texts/s', 'sentence-transformers', j.median_ms);
     st.extra = { torch: j.torch, sentence_transformers: j.sentence_transformers, threads };

@@ -3,11 +3,10 @@
  * bench/pytorch/faiss_topk.py on the bench's own data when a Python that imports faiss is present
  * (bench/python.ts); otherwise the row is absent and the log says why. Bench-only.
  */
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { referencePython, referenceScript } from './python';
+import { referencePython, runReferenceScript } from './python';
 
 export interface FaissResult {
   median_ms: number;
@@ -25,11 +24,9 @@ export function faissTopk(queries: Float32Array, corpus: Float32Array, dim: numb
     const cf = path.join(dir, 'corpus.f32');
     fs.writeFileSync(qf, Buffer.from(queries.buffer, queries.byteOffset, queries.byteLength));
     fs.writeFileSync(cf, Buffer.from(corpus.buffer, corpus.byteOffset, corpus.byteLength));
-    const args = [referenceScript('faiss_topk.py'), '--queries', qf, '--corpus', cf, '--dim', String(dim), '--k', String(k), '--threads', String(threads)];
-    const r = spawnSync(py.python, args, { encoding: 'utf8', timeout: 600_000 });
-    const line = (r.stdout || '').split('\n').find((l) => l.startsWith('{'));
-    if (r.status !== 0 || !line) return { result: null, why: `faiss reference failed (exit ${r.status}): ${(r.stderr || '').trim().split('\n').pop()}` };
-    const j = JSON.parse(line) as { median_ms: number; queries_per_s: number; faiss: string };
+    const args = ['--queries', qf, '--corpus', cf, '--dim', String(dim), '--k', String(k), '--threads', String(threads)];
+    const { json: j, why } = runReferenceScript<{ median_ms: number; queries_per_s: number; faiss: string }>(py.python, 'faiss_topk.py', args, 600_000);
+    if (!j) return { result: null, why };
     return { result: { median_ms: j.median_ms, queries_per_s: j.queries_per_s, version: j.faiss }, why: '' };
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

@@ -65,6 +65,18 @@ export function randomFloats(n: number, seed: number): Float32Array {
   return out;
 }
 
+/** n rows of dimension d from randomFloats(n·d, seed), each scaled to unit length (like embeddings). */
+export function unitRows(n: number, d: number, seed: number): Float32Array {
+  const x = randomFloats(n * d, seed);
+  for (let i = 0; i < n; i++) {
+    let s = 0;
+    for (let j = 0; j < d; j++) s += x[i * d + j] ** 2;
+    const inv = 1 / Math.sqrt(s || 1);
+    for (let j = 0; j < d; j++) x[i * d + j] *= inv;
+  }
+  return x;
+}
+
 export interface Suite {
   name: string;
   description: string;

@@ -12,7 +12,7 @@
  * queries and its time is scaled linearly to Q (it is exactly linear in Q); the row says so.
  */
 import { backend, matmulRef, matmulSync, topkRef, topkSync } from '../lib/kernels';
-import { randomFloats, measure, type BenchRow, type Suite } from './harness';
+import { randomFloats, measure, unitRows, type BenchRow, type Suite } from './harness';
 import { openblasSgemm } from './openblas';
 import { faissTopk } from './faiss';
 import { loadBackend } from '../lib/kernels/loader';
@@ -79,18 +79,6 @@ async function gemmRows(shapes: GemmShape[], quick: boolean, log: (l: string) =>
     log(`  ${name}: done`);
   }
   return rows;
-}
-
-/** Rows scaled to unit length (embeddings are; the bf16 screening's margin depends on the norms). */
-function unitRows(n: number, d: number, seed: number): Float32Array {
-  const x = randomFloats(n * d, seed);
-  for (let i = 0; i < n; i++) {
-    let s = 0;
-    for (let j = 0; j < d; j++) s += x[i * d + j] ** 2;
-    const inv = 1 / Math.sqrt(s || 1);
-    for (let j = 0; j < d; j++) x[i * d + j] *= inv;
-  }
-  return x;
 }
 
 /** Runs f with SYNTHTUNE_TOPK_SCREEN set to v (the native top-k reads it on every call). */

@@ -31,6 +31,17 @@ export function referencePython(modules: string[], quick: boolean): { python: st
   return r;
 }
 
+/**
+ * Runs a script of bench/pytorch/ that prints one JSON object on a line of its own; that object,
+ * or why there is none (the exit status and the last line of stderr).
+ */
+export function runReferenceScript<T>(python: string, script: string, args: string[], timeoutMs: number): { json: T | null; why: string } {
+  const r = spawnSync(python, [referenceScript(script), ...args], { encoding: 'utf8', timeout: timeoutMs });
+  const line = (r.stdout || '').split('\n').find((l) => l.startsWith('{'));
+  if (r.status !== 0 || !line) return { json: null, why: `${script} failed (exit ${r.status}): ${(r.stderr || '').trim().split('\n').pop()}` };
+  return { json: JSON.parse(line) as T, why: '' };
+}
+
 /** A file of bench/pytorch/ (from dist/bench when built, from bench/ when run from the sources). */
 export function referenceScript(name: string): string {
   const built = path.resolve(__dirname, '..', '..', 'bench', 'pytorch', name);

@@ -60,16 +60,19 @@ async function timed(fn: () => unknown, budgetMs: number): Promise<{ ms: number;
 }
 
 /** Forward alone, then forward + backward + AdamW, on a native model. */
+/** One training step as the bench times it: zero the gradients, forward, backward, AdamW step t. */
+async function trainStep(h: NativeBertHandle, ids: Int32Array, mask: Int32Array, types: Int32Array, B: number, T: number, dOut: Float32Array, t: number): Promise<void> {
+  h.zeroGrad();
+  await h.forward(ids, mask, types, B, T);
+  await h.backward(dOut);
+  h.adamStep(1e-5, 0.9, 0.999, 1e-8, 0.01, t, true);
+}
+
 async function timeNative(h: NativeBertHandle, ids: Int32Array, mask: Int32Array, types: Int32Array, B: number, T: number, hidden: number, budgetMs: number) {
   const dOut = new Float32Array(B * hidden).fill(1 / (B * hidden));
   const fwd = await timed(() => h.forward(ids, mask, types, B, T), budgetMs);
   let t = 0;
-  const step = await timed(async () => {
-    h.zeroGrad();
-    await h.forward(ids, mask, types, B, T);
-    await h.backward(dOut);
-    h.adamStep(1e-5, 0.9, 0.999, 1e-8, 0.01, ++t, true);
-  }, budgetMs);
+  const step = await timed(() => trainStep(h, ids, mask, types, B, T, dOut, ++t), budgetMs);
   return { fwd, step };
 }
 
@@ -94,10 +97,7 @@ async function profileStep(h: NativeBertHandle, ids: Int32Array, mask: Int32Arra
   let wall = 0;
   for (let t = 1; t <= steps; t++) {
     const t0 = process.hrtime.bigint();
-    h.zeroGrad();
-    await h.forward(ids, mask, types, B, T);
-    await h.backward(dOut);
-    h.adamStep(1e-5, 0.9, 0.999, 1e-8, 0.01, t, true);
+    await trainStep(h, ids, mask, types, B, T, dOut, t);
     wall += Number(process.hrtime.bigint() - t0) / 1e6;
   }
   const report = p.profileReport();

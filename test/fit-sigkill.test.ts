@@ -10,8 +10,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeWordPieceTokenizer } from '../lib/models/wordpiece';
 import { ROOT, runKillable } from './helpers/child';
+import { writeMarginFixture } from './helpers/margin-fixture';
 
 
 const CHILD = `
@@ -39,15 +39,7 @@ beforeAll(() => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'fit-sigkill-'));
   childFile = path.join(tmp, 'child.ts');
   fs.writeFileSync(childFile, CHILD);
-  const words = ['alpha', 'beta', 'gamma', 'delta', 'eps', 'zeta', 'eta', 'theta', 'iota', 'kappa'];
-  const rows = Array.from({ length: 150 }, (_, i) => {
-    const q = `query ${i % 50} ${words[i % 10]} ${words[(i * 3) % 10]}`;
-    return { query: q, positive: `${q} text ${words[(i * 7) % 10]}`, negative: `other ${words[(i * 5) % 10]} ${i % 9}`, margin: 1 + (i % 7) };
-  });
-  train = path.join(tmp, 'train.jsonl');
-  fs.writeFileSync(train, rows.map((r) => JSON.stringify(r)).join('\n'));
-  tok = path.join(tmp, 'tok');
-  writeWordPieceTokenizer(tok, rows.flatMap((r) => [r.query, r.positive, r.negative]), { vocabSize: 150 });
+  ({ train, tok } = writeMarginFixture(tmp, 150, 50, 150));
 });
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 

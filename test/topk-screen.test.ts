@@ -9,21 +9,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { topk, topkSync, type TopKResult } from '../lib/kernels';
 import { loadBackend } from '../lib/kernels/loader';
-import { randomFloats } from '../bench/harness';
+import { randomFloats, unitRows } from '../bench/harness';
 import { compareTopK } from './helpers/compare';
 
 const addon = loadBackend().addon as { topkScreen?: () => boolean } | null;
 const screening = !!addon?.topkScreen?.();
 if (!screening) console.log('topk-screen: skipped: no bf16 screening here (no native addon, or the CPU lacks AVX512_BF16, or SYNTHTUNE_TOPK_SCREEN=0)');
-
-function unitRows(x: Float32Array, d: number): Float32Array {
-  for (let i = 0; i < x.length / d; i++) {
-    let s = 0;
-    for (let j = 0; j < d; j++) s += x[i * d + j] ** 2;
-    for (let j = 0; j < d; j++) x[i * d + j] /= Math.sqrt(s) || 1;
-  }
-  return x;
-}
 
 function fp32Only<T>(f: () => T): T {
   process.env.SYNTHTUNE_TOPK_SCREEN = '0';
@@ -67,8 +58,8 @@ describe.skipIf(!screening)('top-k bf16 screening is exact', () => {
     [17, 12_000, 768, 1],
   ] as const) {
     it(`equals the fp32 pass and the float64 reference: Q=${q} N=${n} D=${d} k=${k}`, async () => {
-      const queries = unitRows(randomFloats(q * d, q + d), d);
-      const corpus = unitRows(randomFloats(n * d, n + k), d);
+      const queries = unitRows(q, d, q + d);
+      const corpus = unitRows(n, d, n + k);
       const screened = topkSync(queries, corpus, { dim: d, k });
       const plain = fp32Only(() => topkSync(queries, corpus, { dim: d, k }));
       const ref = exactTopK(queries, corpus, d, k);
@@ -83,8 +74,8 @@ describe.skipIf(!screening)('top-k bf16 screening is exact', () => {
     const d = 256;
     const q = 24;
     const n = 30_000;
-    const queries = unitRows(randomFloats(q * d, 11), d);
-    const corpus = unitRows(randomFloats(n * d, 12), d);
+    const queries = unitRows(q, d, 11);
+    const corpus = unitRows(n, d, 12);
     // rows 1000..1299: the first query plus noise of 1e-4 per coordinate (their scores differ by
     // ~1e-4 with the first query; bf16 rounds each coordinate by up to 4e-3 of its size)
     const noise = randomFloats(300 * d, 13);

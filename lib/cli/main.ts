@@ -3,12 +3,7 @@
  * synthtune command-line entry. Each subcommand lives in its own module under lib/cli/ and
  * exports `run(argv): Promise<number>` (the exit code); this file only dispatches.
  */
-import { FileSystemError, isFileSystemErrno, userError } from '../util/errors';
-
-/** One line for a Node file-system error (code + path), or null for anything else. */
-export function fileSystemMessage(e: unknown): string | null {
-  return isFileSystemErrno(e) ? new FileSystemError(e).message : null;
-}
+import { userError } from '../util/errors';
 
 type Command = { load: () => Promise<{ run(argv: string[]): Promise<number> }>; summary: string };
 

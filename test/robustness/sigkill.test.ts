@@ -13,11 +13,11 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { beforeAll, describe, it } from 'vitest';
-import { writeWordPieceTokenizer } from '../../lib/models/wordpiece';
 import { synthesize } from '../../lib/synthesis';
 import { fitRun } from '../../lib/training/run';
 import { mulberry32 } from '../../lib/util/rng';
 import { ROOT, runKillable } from '../helpers/child';
+import { writeMarginFixture } from '../helpers/margin-fixture';
 import { scratchDirs } from '../helpers/models';
 import { FakeEncoder, FakeScorer, syntheticData } from '../synthesis-fakes';
 import { classifyCall, record } from './outcome';
@@ -80,15 +80,7 @@ function killPoints(seed: number, total: number): number[] {
 beforeAll(() => {
   childFile = path.join(root, 'child.ts');
   fs.writeFileSync(childFile, CHILD);
-  const words = ['alpha', 'beta', 'gamma', 'delta', 'eps', 'zeta', 'eta', 'theta', 'iota', 'kappa'];
-  const rows = Array.from({ length: 120 }, (_, i) => {
-    const q = `query ${i % 40} ${words[i % 10]} ${words[(i * 3) % 10]}`;
-    return { query: q, positive: `${q} text ${words[(i * 7) % 10]}`, negative: `other ${words[(i * 5) % 10]} ${i % 9}`, margin: 1 + (i % 7) };
-  });
-  train = path.join(root, 'train.jsonl');
-  fs.writeFileSync(train, rows.map((r) => JSON.stringify(r)).join('\n'));
-  tok = path.join(root, 'tok');
-  writeWordPieceTokenizer(tok, rows.flatMap((r) => [r.query, r.positive, r.negative]), { vocabSize: 120 });
+  ({ train, tok } = writeMarginFixture(root, 120, 40, 120));
 });
 
 describe('SIGKILL at seeded random points, then resume: byte-identical output', () => {
