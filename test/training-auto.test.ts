@@ -44,11 +44,11 @@ describe('idf init', () => {
     expect(() => idfWeights([[7]], 5)).toThrow(/token id 7 is outside \[0, 5\)/);
   });
 
-  it('idfStaticInit scales row t of the seeded N(0, 1/D) table by idf[t]', () => {
+  it('idfStaticInit scales row t of the seeded N(0, 1/D) table by √idf[t]', () => {
     const idf = Float64Array.from([0, 1, 2.5]);
     const t = idfStaticInit(3, 4, 7, idf);
     const base = normals(12, 7, 1 / 2);
-    for (let i = 0; i < 12; i++) expect(t[i]).toBeCloseTo(base[i] * idf[Math.floor(i / 4)], 6);
+    for (let i = 0; i < 12; i++) expect(t[i]).toBeCloseTo(base[i] * Math.sqrt(idf[Math.floor(i / 4)]), 6);
     expect(() => idfStaticInit(4, 4, 7, idf)).toThrow(/3 idf values for 4 tokens/);
   });
 });

@@ -183,7 +183,7 @@ export function demoTable(r: DemoResult): string {
     head,
     ...lines,
     '',
-    `The static student (before: random token vectors scaled by their idf in the training documents) reaches ${share('ndcg@10')} of its BM25 teacher's nDCG@10 and ${share('recall@100')} of its recall@100.`,
+    `The static student (before: random token vectors scaled by the square root of their idf in the training documents) reaches ${share('ndcg@10')} of its BM25 teacher's nDCG@10 and ${share('recall@100')} of its recall@100.`,
     `Model: ${r.modelDir}`,
     `  (evaluate it again: synthtune evaluate --data ${r.data} --model ${r.modelDir})`,
     `Took ${r.seconds.total.toFixed(1)}s (synthesis ${r.seconds.synthesis.toFixed(1)}s, training + evaluation ${r.seconds.fit.toFixed(1)}s).`,

@@ -13,10 +13,12 @@
  *    (correlation with the teacher ≥ 0.1): a random one gets a fixed temperature instead (the
  *    teacher's margins brought to a spread of 0.1 for cosine, 1 for dot).
  *  - Static init. A static student "from scratch" starts from random token vectors scaled by the
- *    token's BM25 idf over the training documents, so mean pooling embeds a text as a random
- *    projection of its tf-idf vector and the untrained student already ranks like a lexical
- *    retriever; training then moves the table toward the teacher. `init: 'random'` is the plain
- *    N(0, 1/D) table.
+ *    square root of the token's BM25 idf over the training documents, so mean pooling embeds a text
+ *    as a random projection of its idf-weighted term vector and the untrained student already ranks
+ *    like a lexical retriever; training then moves the table toward the teacher. The square root
+ *    because both sides carry the weight: a token the query and the document share contributes
+ *    √idf · √idf = idf to their dot product, once, as in BM25 (scaling by idf itself would weigh it
+ *    idf², as tf-idf cosine does). `init: 'random'` is the plain N(0, 1/D) table.
  *  - Learning rate. full: 2e-5 with 10% warm-up (a pretrained transformer, as sentence-transformers
  *    and GPL); adapter: 1e-3 (identity start); static: 1% of the RMS of the initial table entries per
  *    step (the table's scale depends on dim and on the idf init; Adam's steps do not).
@@ -130,13 +132,13 @@ export function idfWeights(documents: Iterable<ArrayLike<number>>, vocabSize: nu
   return { idf, documents: N };
 }
 
-/** The (V,D) table N(0, 1/D) (seeded) with row t scaled by idf[t]. */
+/** The (V,D) table N(0, 1/D) (seeded) with row t scaled by √idf[t] (a shared token adds idf[t] to a dot product). */
 export function idfStaticInit(vocabSize: number, dim: number, seed: number, idf: Float64Array): Float32Array {
   if (idf.length !== vocabSize) throw new Error(`idfStaticInit: ${idf.length} idf values for ${vocabSize} tokens`);
   checkStaticTableSize(vocabSize, dim);
   const table = normals(vocabSize * dim, seed, 1 / Math.sqrt(dim));
   for (let t = 0; t < vocabSize; t++) {
-    const w = idf[t];
+    const w = Math.sqrt(idf[t]);
     for (let d = t * dim; d < t * dim + dim; d++) table[d] *= w;
   }
   return table;

@@ -116,7 +116,7 @@ export interface FitRunOptions {
    * run to tens, far beyond what a cosine (|s| ≤ 1) student scores.
    */
   marginScale?: number;
-  /** static: the initial table, 'idf' (default: random vectors scaled by BM25 idf) or 'random' (N(0, 1/D)). */
+  /** static: the initial table, 'idf' (default: random vectors scaled by √ of their BM25 idf) or 'random' (N(0, 1/D)). */
   init?: 'idf' | 'random';
   /** Hold out 10% of the queries (with ≥ 40) and keep the best epoch by their Margin-MSE (default true). */
   holdOut?: boolean;
@@ -541,7 +541,7 @@ async function fitRunClaimed(o: FitRunOptions): Promise<FitRunResult> {
     for (const e of examples) for (const d of documentInputs(e)) docs.add(d);
     const { idf, documents } = idfWeights(docs, V);
     table = idfStaticInit(V, D, seed, idf);
-    init = { value: 'idf', source: o.init ? 'option' : 'auto', why: `random token vectors scaled by their BM25 idf over the ${documents} distinct training documents` };
+    init = { value: 'idf', source: o.init ? 'option' : 'auto', why: `random token vectors scaled by the square root of their BM25 idf over the ${documents} distinct training documents (a shared token adds its idf to a dot product, as in BM25)` };
   } else {
     init = optionChoice('random');
   }
