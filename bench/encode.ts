@@ -35,6 +35,7 @@ import type { BertConfig } from '../lib/models/onnx/bert';
 import { randomBertWeights, writeModelFolder } from '../lib/models/tiny';
 import { buildWordPieceTokenizer } from '../lib/models/wordpiece';
 import { exportQuantized } from '../lib/training/export';
+import { encodeSafetensors } from '../lib/models/import';
 import { agreement } from '../lib/models/onnx/quantize';
 import { topkRef } from '../lib/kernels';
 import { referencePython, runReferenceScript } from './python';
@@ -134,10 +135,10 @@ function pairsOf(queries: string[], docs: string[], n: number): [string, string]
 function buildModels(shared: string | undefined, log: (l: string) => void, texts: string[]) {
   const minilm = shared && path.join(shared, 'models', 'all-MiniLM-L6-v2');
   const useMiniLM = !!minilm && fs.existsSync(path.join(minilm, 'tokenizer.json'));
-  const root = path.join(os.tmpdir(), `synthtune-bench-encode-v2-${useMiniLM ? 'minilm' : 'wp'}`);
+  const root = path.join(os.tmpdir(), `synthtune-bench-encode-v3-${useMiniLM ? 'minilm' : 'wp'}`);
   const bi = path.join(root, 'bi');
   const ce = path.join(root, 'ce');
-  if (fs.existsSync(path.join(bi, 'onnx', 'model.onnx')) && fs.existsSync(path.join(ce, 'onnx', 'model.onnx'))) return { root, bi, ce, useMiniLM };
+  if (fs.existsSync(path.join(bi, 'model.safetensors')) && fs.existsSync(path.join(ce, 'onnx', 'model.onnx'))) return { root, bi, ce, useMiniLM };
   const t0 = performance.now();
   let tokenizerJson: unknown;
   let tokenizerConfig: Record<string, unknown>;
@@ -150,7 +151,10 @@ function buildModels(shared: string | undefined, log: (l: string) => void, texts
     tokenizerConfig = wp.tokenizerConfig;
   }
   tokenizerConfig = { ...tokenizerConfig, model_max_length: MAX_LENGTH };
-  writeModelFolder(bi, { config: MINILM_SHAPE, weights: randomBertWeights(MINILM_SHAPE, { seed: 1 }), tokenizerJson, tokenizerConfig, kind: 'bi-encoder' });
+  // the bi-encoder's weights also as model.safetensors (transformers' names), for the native backend's row
+  const biWeights = randomBertWeights(MINILM_SHAPE, { seed: 1 });
+  writeModelFolder(bi, { config: MINILM_SHAPE, weights: biWeights, tokenizerJson, tokenizerConfig, kind: 'bi-encoder' });
+  fs.writeFileSync(path.join(bi, 'model.safetensors'), encodeSafetensors(biWeights));
   const ceConfig: BertConfig = { ...MINILM_SHAPE, head: 'classifier' };
   writeModelFolder(ce, { config: ceConfig, weights: randomBertWeights(ceConfig, { seed: 2, numLabels: 1 }), tokenizerJson, tokenizerConfig, kind: 'cross-encoder' });
   log(`  built MiniLM-sized models in ${((performance.now() - t0) / 1000).toFixed(1)} s → ${root} (tokenizer: ${useMiniLM ? 'all-MiniLM-L6-v2' : 'generated WordPiece'})`);
@@ -247,27 +251,63 @@ async function int8Row(folder: string, f32: Awaited<ReturnType<typeof loadEncode
     const int8 = t.get('synthtune-int8')!;
     const cos = agreement(await q8.encode(texts), await f32.encode(texts), f32.dim);
     const extra: Record<string, unknown> = { cosine_mean_vs_fp32: +cos.meanCosine.toFixed(5), cosine_min_vs_fp32: +cos.minCosine.toFixed(5) };
-    const scifact = shared && path.join(shared, 'data', 'scifact');
-    if (!quick && scifact && fs.existsSync(path.join(scifact, 'corpus.jsonl'))) {
-      // retrieval agreement: 300 claims against 1,000 abstracts, top-10 sets of int8 vs float32
-      const docs = readJsonl(path.join(scifact, 'corpus.jsonl'), 1000).map((r) => `${r.title ?? ''} ${r.text ?? ''}`.trim());
-      const claims = readJsonl(path.join(scifact, 'queries.jsonl'), 300).map((r) => String(r.text ?? ''));
-      const [dq, dd, qq, qd] = [await f32.encode(claims), await f32.encode(docs), await q8.encode(claims), await q8.encode(docs)];
-      const a = topkRef(dq, dd, { dim: f32.dim, k: 10 });
-      const b = topkRef(qq, qd, { dim: f32.dim, k: 10 });
-      let same = 0;
-      for (let i = 0; i < claims.length; i++) {
-        const want = new Set(a.indices.subarray(i * 10, i * 10 + 10));
-        for (const j of b.indices.subarray(i * 10, i * 10 + 10)) if (want.has(j)) same++;
-      }
-      extra.top10_overlap_scifact = +(same / (10 * claims.length)).toFixed(4);
-      extra.scifact_cosine_mean_vs_fp32 = +agreement(qd, dd, f32.dim).meanCosine.toFixed(5);
+    // retrieval agreement: 300 claims against 1,000 abstracts, top-10 sets of int8 vs float32
+    const sf = quick ? null : await scifactTop10Overlap(f32, q8, shared);
+    if (sf) {
+      extra.top10_overlap_scifact = +sf.overlap.toFixed(4);
+      extra.scifact_cosine_mean_vs_fp32 = +sf.cosine.toFixed(5);
     }
     const name = `bi-encoder ${texts.length} texts`;
     log(`  ${name}: int8 (opt-in) ${((texts.length * 1000) / int8).toFixed(1)} texts/s vs float32 ${((texts.length * 1000) / ours).toFixed(1)} (${(ours / int8).toFixed(2)}x); ${JSON.stringify(extra)}`);
     return [row(name, 'synthtune-int8', int8, texts.length, 'texts/s', 'synthtune', ours, extra)];
   } finally {
     await q8.release();
+  }
+}
+
+/** top-10 overlap of 300 SciFact claims searched in 1,000 abstracts, embeddings a vs b (null without ../shared). */
+async function scifactTop10Overlap(a: { encode(t: string[]): Promise<Float32Array>; dim: number }, b: { encode(t: string[]): Promise<Float32Array> }, shared: string | undefined): Promise<{ overlap: number; cosine: number } | null> {
+  const scifact = shared && path.join(shared, 'data', 'scifact');
+  if (!scifact || !fs.existsSync(path.join(scifact, 'corpus.jsonl'))) return null;
+  const docs = readJsonl(path.join(scifact, 'corpus.jsonl'), 1000).map((r) => `${r.title ?? ''} ${r.text ?? ''}`.trim());
+  const claims = readJsonl(path.join(scifact, 'queries.jsonl'), 300).map((r) => String(r.text ?? ''));
+  const [aq, ad, bq, bd] = [await a.encode(claims), await a.encode(docs), await b.encode(claims), await b.encode(docs)];
+  const x = topkRef(aq, ad, { dim: a.dim, k: 10 });
+  const y = topkRef(bq, bd, { dim: a.dim, k: 10 });
+  let same = 0;
+  for (let i = 0; i < claims.length; i++) {
+    const want = new Set(x.indices.subarray(i * 10, i * 10 + 10));
+    for (const j of y.indices.subarray(i * 10, i * 10 + 10)) if (want.has(j)) same++;
+  }
+  return { overlap: same / (10 * claims.length), cosine: agreement(bd, ad, a.dim).meanCosine };
+}
+
+/**
+ * The native backend (the folder's model.safetensors on the native transformer core, float32)
+ * against onnxruntime on the same weights, timed interleaved; its extra says how close the
+ * embeddings are (cosine, and the SciFact top-10 overlap with ../shared).
+ */
+async function nativeRow(folder: string, f32: Awaited<ReturnType<typeof loadEncoder>>, texts: string[], shared: string | undefined, threads: number, batchSize: number, rounds: number, quick: boolean, log: (l: string) => void): Promise<BenchRow[]> {
+  let nat: Awaited<ReturnType<typeof loadEncoder>>;
+  try {
+    nat = await loadEncoder(folder, { threads, batchSize, pooling: 'mean', normalize: true, backend: 'native' });
+  } catch (e) {
+    log(`  native backend row skipped: ${(e as Error).message}`);
+    return [];
+  }
+  try {
+    const t = await compareInterleaved([['synthtune', () => f32.encode(texts)], ['synthtune-native', () => nat.encode(texts)]], rounds, log);
+    const ours = t.get('synthtune')!;
+    const native = t.get('synthtune-native')!;
+    const cos = agreement(await nat.encode(texts), await f32.encode(texts), f32.dim);
+    const extra: Record<string, unknown> = { cosine_min_vs_onnxruntime: +cos.minCosine.toFixed(7), max_abs_diff_vs_onnxruntime: +cos.maxAbsDiff.toExponential(2) };
+    const sf = quick ? null : await scifactTop10Overlap(f32, nat, shared);
+    if (sf) extra.top10_overlap_scifact = +sf.overlap.toFixed(4);
+    const name = `bi-encoder ${texts.length} texts`;
+    log(`  ${name}: native backend ${((texts.length * 1000) / native).toFixed(1)} texts/s vs onnxruntime ${((texts.length * 1000) / ours).toFixed(1)} (${(ours / native).toFixed(2)}x); ${JSON.stringify(extra)}`);
+    return [row(name, 'synthtune-native', native, texts.length, 'texts/s', 'synthtune', ours, extra)];
+  } finally {
+    await nat.release();
   }
 }
 
@@ -291,7 +331,7 @@ function sentenceTransformersRow(folder: string, texts: string[], batchSize: num
     const name = `bi-encoder ${texts.length} texts`;
     const st = row(name, 'sentence-transformers', j.median_ms, texts.length, 'texts/s', 'sentence-transformers', j.median_ms);
     st.extra = { torch: j.torch, sentence_transformers: j.sentence_transformers, threads };
-    for (const ours of rows.filter((x) => x.case === name && (x.backend === 'synthtune' || x.backend === 'synthtune-int8'))) {
+    for (const ours of rows.filter((x) => x.case === name && (x.backend === 'synthtune' || x.backend === 'synthtune-int8' || x.backend === 'synthtune-native'))) {
       ours.extra = { ...(ours.extra ?? {}), vs_sentence_transformers: `${(j.median_ms / ours.median_ms).toFixed(2)}x` };
     }
     log(`  ${name}: sentence-transformers ${((texts.length * 1000) / j.median_ms).toFixed(1)} texts/s (torch ${j.torch}, ${threads} threads)`);
@@ -383,6 +423,7 @@ export const suite: Suite = {
         log,
       )),
     );
+    rows.push(...(await nativeRow(models.bi, enc, texts, shared, threads, batchSize, rounds, quick, log)));
     rows.push(...(await int8Row(models.bi, enc, texts, shared, threads, batchSize, rounds, quick, log)));
     await enc.release();
     rows.push(...sentenceTransformersRow(models.bi, texts, batchSize, threads, rounds, quick, rows, log));

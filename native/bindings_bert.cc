@@ -29,6 +29,11 @@
 //   m.getParams() / m.setParams(Float32Array) / m.getGrads()      whole flat buffers, copied
 //   m.forwardSync(inputIds, attentionMask|null, tokenTypeIds|null, B, T, slot = 0) → Float32Array (B,D), D = modes·hidden
 //   m.forward(...)  → Promise<Float32Array>          (runs on libuv's worker pool)
+//   m.infer(inputIds, offsets, tokenTypeIds|null) → Promise<Float32Array> (B,D); m.inferSync(...)
+//                                  inference over packed sequences: inputIds (and types) hold B sequences
+//                                  back to back, sequence b = [offsets[b], offsets[b+1]) (Int32Array of
+//                                  B+1, from 0, each 1..maxPosition tokens); no padding is computed and
+//                                  no slot is touched. Device 'cuda': one padded forward in slot 7.
 //   m.backwardSync(dPooled (B,D), slot = 0);  m.backward(...) → Promise<void>   (gradients accumulate)
 //   m.zeroGrad();  m.adamStep(lr, beta1, beta2, eps, weightDecay, t, decoupled = true);  m.resetOptimizer()
 //   m.slotInfo(slot) → { batch, seq, generation, valid };  m.activationBytes(B, T)
@@ -57,6 +62,7 @@ namespace {
 
 using st::bert::TensorInfo;
 constexpr int kMaxSlots = st::bert::Model::kMaxSlots;
+constexpr int kInferSlot = kMaxSlots - 1;  // the CUDA engine's padded infer() (see CudaEngine::infer)
 
 using st::bind::ArgError;
 using st::bind::NumberArg;
@@ -194,6 +200,10 @@ class Engine {
   virtual void forward(int slot, const int32_t* ids, const int32_t* mask, const int32_t* types, int64_t B,
                        int64_t T, float* out) = 0;
   virtual void backward(int slot, const float* dout) = 0;
+  // Packed inference (see m.infer): offsets (B+1) already validated.
+  virtual void infer(const int32_t* ids, const int32_t* types, const int64_t* offsets, int64_t B, float* out) = 0;
+  // Floats infer() allocates for N tokens, longest Tmax (size checks before allocating).
+  virtual int64_t infer_floats(int64_t N, int64_t Tmax, int64_t B) const = 0;
   virtual void zero_grad() = 0;
   virtual void adam_step(float lr, float b1, float b2, float eps, float wd, int64_t t, bool decoupled) = 0;
   virtual void reset_optimizer() = 0;
@@ -237,6 +247,10 @@ class CpuEngine final : public Engine {
     m_.forward(slot, ids, mask, types, B, T, out);
   }
   void backward(int slot, const float* dout) override { m_.backward(slot, dout); }
+  void infer(const int32_t* ids, const int32_t* types, const int64_t* offsets, int64_t B, float* out) override {
+    m_.infer(ids, types, offsets, B, out);
+  }
+  int64_t infer_floats(int64_t N, int64_t Tmax, int64_t) const override { return m_.infer_floats(N, Tmax); }
   void zero_grad() override { m_.zero_grad(); }
   void adam_step(float lr, float b1, float b2, float eps, float wd, int64_t t, bool decoupled) override {
     m_.adam_step(lr, b1, b2, eps, wd, t, decoupled);
@@ -292,6 +306,22 @@ class CudaEngine final : public Engine {
     check(m_->forward(slot, ids, mask, types, B, T, out));
   }
   void backward(int slot, const float* dout) override { check(m_->backward(slot, dout)); }
+  // No packed kernels on the device: the sequences padded to the longest, one masked forward in
+  // the last slot (training uses 0..2).
+  void infer(const int32_t* ids, const int32_t* types, const int64_t* offsets, int64_t B, float* out) override {
+    int64_t T = 0;
+    for (int64_t b = 0; b < B; b++) T = std::max(T, offsets[b + 1] - offsets[b]);
+    std::vector<int32_t> pid(B * T, 0), mask(B * T, 0), pty(types ? B * T : 0, 0);
+    for (int64_t b = 0; b < B; b++) {
+      for (int64_t t = 0; t < offsets[b + 1] - offsets[b]; t++) {
+        pid[b * T + t] = ids[offsets[b] + t];
+        mask[b * T + t] = 1;
+        if (types) pty[b * T + t] = types[offsets[b] + t];
+      }
+    }
+    check(m_->forward(kInferSlot, pid.data(), mask.data(), types ? pty.data() : nullptr, B, T, out));
+  }
+  int64_t infer_floats(int64_t, int64_t Tmax, int64_t B) const override { return m_->activation_floats(B, Tmax); }
   void zero_grad() override { check(m_->zero_grad()); }
   void adam_step(float lr, float b1, float b2, float eps, float wd, int64_t t, bool decoupled) override {
     check(m_->adam_step(lr, b1, b2, eps, wd, t, decoupled));
@@ -377,6 +407,8 @@ class BertWrap : public Napi::ObjectWrap<BertWrap> {
       InstanceMethod<&BertWrap::GetGrads>("getGrads"),
       InstanceMethod<&BertWrap::ForwardSync>("forwardSync"),
       InstanceMethod<&BertWrap::ForwardAsync>("forward"),
+      InstanceMethod<&BertWrap::InferSync>("inferSync"),
+      InstanceMethod<&BertWrap::InferAsync>("infer"),
       InstanceMethod<&BertWrap::BackwardSync>("backwardSync"),
       InstanceMethod<&BertWrap::BackwardAsync>("backward"),
       InstanceMethod<&BertWrap::ZeroGrad>("zeroGrad"),
@@ -708,6 +740,104 @@ class BertWrap : public Napi::ObjectWrap<BertWrap> {
       throw Napi::Error::New(env, std::string("BertModel.forward: ") + e.what());
     }
     return out;
+  }
+
+  struct InferArgs {
+    std::vector<int32_t> ids, types;
+    std::vector<int64_t> offsets;
+    bool has_types = false;
+    int64_t B = 0;
+  };
+
+  InferArgs ParseInfer(const Napi::CallbackInfo& info) {
+    if (info.Length() < 2) throw ArgError{false, "infer expects (inputIds, offsets, tokenTypeIds|null)"};
+    const auto& c = model_->config();
+    if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
+      throw ArgError{false, "offsets must be an Int32Array"};
+    }
+    Napi::Int32Array off = info[1].As<Napi::Int32Array>();
+    if (off.ElementLength() < 2) throw ArgError{true, "offsets must hold at least 2 values (B+1 for B >= 1 sequences)"};
+    InferArgs a;
+    a.B = static_cast<int64_t>(off.ElementLength()) - 1;
+    a.offsets.assign(off.Data(), off.Data() + off.ElementLength());
+    if (a.offsets[0] != 0) throw ArgError{true, "offsets[0] must be 0, got " + std::to_string(a.offsets[0])};
+    int64_t Tmax = 0;
+    for (int64_t b = 0; b < a.B; b++) {
+      const int64_t L = a.offsets[b + 1] - a.offsets[b];
+      if (L < 1 || L > st::bert::max_seq(c)) {
+        throw ArgError{true, "sequence " + std::to_string(b) + " has " + std::to_string(L) + " tokens (offsets " +
+                                 std::to_string(a.offsets[b]) + " to " + std::to_string(a.offsets[b + 1]) + "); each needs 1 to " +
+                                 std::to_string(st::bert::max_seq(c))};
+      }
+      Tmax = std::max(Tmax, L);
+    }
+    const int64_t N = a.offsets[a.B];
+    if (N > (int64_t{1} << 28)) throw ArgError{true, "too many tokens (" + std::to_string(N) + ")"};
+    const double need = 4.0 * static_cast<double>(model_->infer_floats(N, Tmax, a.B));
+    if (need > static_cast<double>(TotalMemory())) {
+      throw ArgError{true, std::to_string(N) + " tokens (longest " + std::to_string(Tmax) + ") need " +
+                               GiB(static_cast<uint64_t>(need)) + " of scratch but this machine has " + GiB(TotalMemory())};
+    }
+    Napi::Int32Array ids = I32Arg(info[0], "inputIds", N);
+    a.ids.assign(ids.Data(), ids.Data() + N);
+    for (int64_t i = 0; i < N; i++) {
+      if (a.ids[i] < 0 || a.ids[i] >= c.vocab_size) {
+        throw ArgError{true, "inputIds[" + std::to_string(i) + "] = " + std::to_string(a.ids[i]) + " is outside [0, " +
+                                 std::to_string(c.vocab_size) + ")"};
+      }
+    }
+    if (info.Length() > 2 && !Absent(info[2])) {
+      Napi::Int32Array t = I32Arg(info[2], "tokenTypeIds", N);
+      a.types.assign(t.Data(), t.Data() + N);
+      const int64_t TV = std::max<int64_t>(c.type_vocab_size, 1);
+      for (int64_t i = 0; i < N; i++) {
+        if (a.types[i] < 0 || a.types[i] >= TV) {
+          throw ArgError{true, "tokenTypeIds[" + std::to_string(i) + "] = " + std::to_string(a.types[i]) +
+                                   " is outside [0, " + std::to_string(TV) + ")"};
+        }
+      }
+      a.has_types = true;
+    }
+    return a;
+  }
+
+  static void RunInfer(Engine& m, const InferArgs& a, float* out) {
+    m.infer(a.ids.data(), a.has_types ? a.types.data() : nullptr, a.offsets.data(), a.B, out);
+  }
+
+  Napi::Value InferSync(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    NotBusy(env);
+    InferArgs a;
+    try {
+      a = ParseInfer(info);
+    } catch (const ArgError& e) {
+      Throw(env, e);
+    }
+    Napi::Float32Array out = Napi::Float32Array::New(env, static_cast<size_t>(a.B * st::bert::out_dim(model_->config())));
+    try {
+      RunInfer(*model_, a, out.Data());
+    } catch (const std::bad_alloc&) {
+      throw Napi::RangeError::New(env, "BertModel.infer: out of memory for the scratch");
+    } catch (const std::exception& e) {
+      throw Napi::Error::New(env, std::string("BertModel.infer: ") + e.what());
+    }
+    return out;
+  }
+
+  Napi::Value InferAsync(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    NotBusy(env);
+    auto a = std::make_shared<InferArgs>();
+    try {
+      *a = ParseInfer(info);
+    } catch (const ArgError& e) {
+      Throw(env, e);
+    }
+    Napi::Float32Array out = Napi::Float32Array::New(env, static_cast<size_t>(a->B * st::bert::out_dim(model_->config())));
+    float* dst = out.Data();
+    std::shared_ptr<Engine> m = model_;
+    return Queue(env, [m, a, dst]() { RunInfer(*m, *a, dst); }, out);
   }
 
   struct BackwardArgs {

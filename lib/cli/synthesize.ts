@@ -23,6 +23,7 @@ import { synthesize } from '../synthesis';
 import { PSEUDO_QUERY_METHODS, type PseudoQueryMethod } from '../synthesis/pseudo-queries';
 import type { NegativeSelection, ProgressMode, SynthesizeOptions } from '../synthesis/types';
 import { userError } from '../util/errors';
+import type { EncoderBackend } from '../models/encoder';
 import { CliError, csvOptions, csvUsage, CSV_OPTIONS, intOption, parseCli } from './util';
 
 const USAGE = `usage: synthtune synthesize --queries <file | BEIR folder> --corpus <file | BEIR folder>
@@ -47,6 +48,10 @@ ${csvUsage(27)}
   --quantized              run the miner and scorer folders' onnx/model_quantized.onnx
                            (dynamic int8, opt-in: faster where the CPU has VNNI; its agreement
                            with float32 is in the folder's synthtune.json and bench encode)
+  --miner-backend <b>      what runs a bi-encoder miner: auto (default: its ONNX graph, else its
+                           model.safetensors on the native core), onnxruntime, or native (the
+                           folder's model.safetensors on the native core even beside a graph;
+                           float32, equal to the graph's embeddings to rounding)
   --embeddings-on-disk     leave corpus embeddings in checkpoint files, stream them per search
   --batch-size <n>         texts per encode call / checkpoint (default 512)
   --score-batch-size <n>   queries per scoring checkpoint (default 64)
@@ -86,6 +91,7 @@ const OPTIONS = {
   'max-documents': { type: 'string' },
   float16: { type: 'boolean' },
   quantized: { type: 'boolean' },
+  'miner-backend': { type: 'string' },
   'embeddings-on-disk': { type: 'boolean' },
   'batch-size': { type: 'string' },
   'score-batch-size': { type: 'string' },
@@ -128,6 +134,14 @@ export async function readInput(p: string, role: 'queries' | 'corpus', split?: s
 function negatives(v: string | undefined, seed: number): NegativeSelection {
   if (v === undefined) return 'top';
   return { sampleFrom: intOption('sample-negatives', v, 0, 2), seed };
+}
+
+// lib/models/encoder's ENCODER_BACKENDS (not imported: it loads onnxruntime, which BM25 runs never need)
+const MINER_BACKENDS: readonly EncoderBackend[] = ['auto', 'onnxruntime', 'native'];
+
+function minerBackend(v: string): EncoderBackend {
+  if (!(MINER_BACKENDS as readonly string[]).includes(v)) throw new CliError(`--miner-backend must be ${MINER_BACKENDS.join(', ')}, got '${v}'`);
+  return v as EncoderBackend;
 }
 
 function progressMode(v: string | undefined): ProgressMode {
@@ -182,7 +196,7 @@ function options(v: Values): Omit<SynthesizeOptions, 'queries' | 'corpus'> {
     seed,
     maxDocuments: maxDocs === undefined ? undefined : intOption('max-documents', maxDocs, 0),
     embeddingDtype: v.float16 ? 'float16' : 'float32',
-    ...(v.quantized ? { modelOptions: { quantized: true } } : {}),
+    ...(v.quantized || v['miner-backend'] !== undefined ? { modelOptions: { ...(v.quantized ? { quantized: true } : {}), ...(v['miner-backend'] !== undefined ? { backend: minerBackend(v['miner-backend']) } : {}) } } : {}),
     embeddingStore: v['embeddings-on-disk'] ? 'disk' : 'memory',
     encodeBatchSize: intOption('batch-size', v['batch-size'], 512),
     scoreBatchSize: intOption('score-batch-size', v['score-batch-size'], 64),

@@ -44,7 +44,16 @@ export interface EncoderOptions extends LoadOptions {
   normalize?: boolean;
   /** Return the pooled embeddings, without the folder's Dense modules (weight-import checks). Default false. */
   stopAfterPooling?: boolean;
+  /**
+   * What runs the transformer: 'onnxruntime' (the folder's ONNX graph), 'native' (its
+   * model.safetensors on the native core, as full fine-tuning trains it; float32, agrees with the
+   * graph to rounding), or 'auto' (default): the graph when the folder has one, else the weights.
+   */
+  backend?: EncoderBackend;
 }
+
+export type EncoderBackend = 'auto' | 'onnxruntime' | 'native';
+export const ENCODER_BACKENDS: readonly EncoderBackend[] = ['auto', 'onnxruntime', 'native'];
 
 /** Per-call options; sortByLength / padTo exist to measure the naive path in benchmarks. */
 export interface EncodeCallOptions {
@@ -278,15 +287,21 @@ export async function loadEncoder(ref: string, opts: EncoderOptions = {}): Promi
   if (opts.pooling !== undefined && !['model', ...POOLING_MODES].includes(opts.pooling)) {
     throw new InputTypeError(`pooling must be 'model' or one of ${POOLING_MODES.join(', ')}, got '${String(opts.pooling)}'`);
   }
-  const resolved = await resolveModel(ref, { ...opts, weightsOk: true });
+  const want = opts.backend ?? 'auto';
+  if (!ENCODER_BACKENDS.includes(want)) throw new InputTypeError(`backend must be one of ${ENCODER_BACKENDS.join(', ')}, got '${String(want)}'`);
+  if (want === 'native' && opts.quantized) throw new InputTypeError("backend 'native' runs float32 weights; quantized (onnx/model_quantized.onnx) needs backend 'onnxruntime' or 'auto'");
+  const resolved = await resolveModel(ref, { ...opts, weightsOk: want !== 'onnxruntime' });
   const folder = readModelFolder(resolved.dir);
   if (isCrossEncoderFolder(folder)) {
     throw new ModelError(`${resolved.dir} is a cross-encoder (its sentence-transformers files say so); load it with loadCrossEncoder / as a scorer, not as a bi-encoder`);
   }
+  if (want === 'native' && !resolved.weightsPath) {
+    throw new ModelError(`backend 'native' needs ${path.join(resolved.dir, 'model.safetensors')}; the folder has only ${path.relative(resolved.dir, resolved.onnxPath ?? '') || 'an ONNX graph'} (use backend 'onnxruntime' or 'auto')`);
+  }
   let backend: PooledBackend;
   let tokenizer: TextTokenizer;
   let modes: Pooling[];
-  if (resolved.onnxPath) {
+  if (resolved.onnxPath && want !== 'native') {
     const m = await openModel(resolved, ENCODER_IO, opts);
     tokenizer = m.tokenizer;
     modes = choosePooling(opts.pooling, folder, m.session.outputNames.includes('sentence_embedding'));

@@ -34,16 +34,19 @@ async function hashFile(file: string): Promise<string> {
   return h.digest('hex');
 }
 
-/** Folder + hash of the .onnx files directly in it or in onnx/. */
-export async function modelIdentity(dir: string): Promise<string> {
+/**
+ * Folder + hash of the .onnx files directly in it or in onnx/ (or, with `native`, of the
+ * model.safetensors the native backend runs instead).
+ */
+export async function modelIdentity(dir: string, opts: { native?: boolean } = {}): Promise<string> {
   const files: string[] = [];
-  for (const sub of ['.', 'onnx']) {
+  for (const sub of opts.native ? [] : ['.', 'onnx']) {
     const d = path.join(dir, sub);
     if (!fs.existsSync(d)) continue;
     for (const f of fs.readdirSync(d).sort()) if (f.endsWith('.onnx')) files.push(path.join(d, f));
   }
-  // what else changes the embeddings: the weights when there is no graph (the native backend runs
-  // them; beside a graph they are not used, so not hashed), modules (pooling, Dense), prompts
+  // what else changes the embeddings: the weights when no graph runs (the native backend runs
+  // them; beside a graph that runs they are not used, so not hashed), modules (pooling, Dense), prompts
   const weightsOnly = files.length === 0;
   for (const f of [...(weightsOnly ? ['model.safetensors'] : []), 'modules.json', 'config_sentence_transformers.json', 'sentence_bert_config.json']) {
     if (fs.existsSync(path.join(dir, f))) files.push(path.join(dir, f));
@@ -70,7 +73,9 @@ export async function loadMiner(ref: MinerRef, o: ModelLoadOptions = {}): Promis
   const enc = await loadEncoder(ref, { ...o.modelOptions, log: o.log });
   await requireQuantized(enc.modelDir, o, () => enc.release());
   // the identity hashes every graph in the folder: which one runs is part of it
-  const id = `${await modelIdentity(enc.modelDir)}${o.modelOptions?.quantized ? '#quantized' : ''}`;
+  const native = enc.backend === 'native';
+  // the identity hashes what runs: the graphs, or the weights on the native backend
+  const id = `${await modelIdentity(enc.modelDir, { native })}${o.modelOptions?.quantized ? '#quantized' : ''}`;
   const miner: Encoder = {
     dim: enc.dim, id, encode: (texts) => enc.encode(texts),
     ...(enc.similarity === 'cosine' || enc.similarity === 'dot' ? { similarity: enc.similarity } : {}),

@@ -321,6 +321,44 @@ void attention_forward(float* out, float* qkvp, float* probs, const float* qkv, 
 
 int64_t attention_forward_scratch(int64_t T, int64_t hs) { return T * hs + T * T; }
 
+int64_t attention_infer_scratch(int64_t Tmax, int64_t hs) { return 4 * Tmax * hs + Tmax * Tmax; }
+
+void attention_infer(float* out, const float* qkv, const int64_t* offsets, int64_t B, int64_t C,
+                     int64_t NH, float* scratch, int64_t per_worker, int threads, const float* bias,
+                     int64_t Tb) {
+  const int64_t hs = C / NH;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
+  // One task per (b,h), handed out dynamically by the pool (unequal lengths balance themselves).
+  parallel_for(B * NH, threads, [&](int64_t bh, int worker) {
+    const int64_t b = bh / NH, h = bh % NH;
+    const int64_t o = offsets[b], L = offsets[b + 1] - offsets[b];
+    float* q = scratch + static_cast<int64_t>(worker) * per_worker;  // (L,hs)
+    float* k = q + L * hs;
+    float* v = k + L * hs;
+    float* ctx = v + L * hs;
+    float* S = ctx + L * hs;  // (L,L)
+    for (int64_t t = 0; t < L; t++) {
+      const float* src = qkv + (o + t) * 3 * C + h * hs;
+      std::memcpy(q + t * hs, src, sizeof(float) * hs);
+      std::memcpy(k + t * hs, src + C, sizeof(float) * hs);
+      std::memcpy(v + t * hs, src + 2 * C, sizeof(float) * hs);
+    }
+    st::sgemm(true, 1, L, L, hs, scale, q, k, 0.0f, S, 1);  // (L,L) = scale · q·kᵀ
+    for (int64_t i = 0; i < L; i++) {
+      float* row = S + i * L;
+      if (bias) {
+        const float* br = bias + (h * Tb + i) * Tb;
+        for (int64_t j = 0; j < L; j++) row[j] += br[j];
+      }
+      softmax_masked_row(row, nullptr, L);
+    }
+    st::sgemm(false, 1, L, hs, L, 1.0f, S, v, 0.0f, ctx, 1);  // (L,hs) = S · v
+    for (int64_t t = 0; t < L; t++) {
+      std::memcpy(out + (o + t) * C + h * hs, ctx + t * hs, sizeof(float) * hs);
+    }
+  });
+}
+
 int64_t attention_backward_scratch(int64_t T, int64_t hs) { return T * T + 4 * T * hs; }
 
 void attention_backward(float* dqkv, const float* dout, const float* qkvp, const float* probs,

@@ -286,6 +286,14 @@ class Model {
                int64_t T, float* out);
   // dout (B,D) = ∂loss/∂out of the last forward into `slot`; ACCUMULATES into grads().
   void backward(int slot, const float* dout);
+  // Inference over packed sequences: no padding tokens are computed and nothing is kept for a
+  // backward (the slots are untouched). ids / types (types may be nullptr: all zeros) hold the
+  // tokens of B sequences back to back, sequence b = [offsets[b], offsets[b+1]), every one of
+  // 1..max_seq tokens, all real (no mask); already validated. out: (B,D). Equals forward() on the
+  // same sequences padded to a common T (masked), to float rounding.
+  void infer(const int32_t* ids, const int32_t* types, const int64_t* offsets, int64_t B, float* out);
+  // Floats of scratch an infer() of N tokens, longest sequence Tmax, needs (size checks).
+  int64_t infer_floats(int64_t N, int64_t Tmax) const;
   void zero_grad();
   // Adam (decoupled == false: L2 term wd·θ added to g) or AdamW (decoupled: θ -= lr·wd·θ first),
   // bias-corrected with step t >= 1; tensors with decay == false get no weight decay.
@@ -313,6 +321,7 @@ class Model {
   int64_t sc_N_ = 0, sc_T_ = 0;
   float *sc_qkv_, *sc_g_, *sc_dx_, *sc_dres_, *sc_dF_, *sc_dqkv_, *sc_datty_, *sc_att_;
   float *sc_dbias_, *sc_dbias_bh_;  // (NH,T,T), (B,NH,T,T): relative-bias gradient (rel_buckets > 0)
+  FloatBuf inf_;                    // infer()'s own scratch (grows, never shrinks)
   int64_t att_per_worker_ = 0;
   // Adam work split: (start, end, decay) chunks of the flat buffer.
   struct Chunk { int64_t start, end; bool decay; };
@@ -359,6 +368,14 @@ void attention_forward(float* out, float* qkvp, float* probs, const float* qkv, 
                        int64_t B, int64_t T, int64_t C, int64_t NH, float* scratch, int threads,
                        const float* bias = nullptr);
 int64_t attention_forward_scratch(int64_t T, int64_t hs);
+// Inference attention over packed sequences (Model::infer): out (N,C) from qkv (N,3C), sequence
+// b = rows [offsets[b], offsets[b+1]), every key valid; nothing kept. bias (NH,Tb,Tb) (nullptr:
+// BERT), Tb ≥ the longest sequence: a relative bias, so entry (h,i,j) serves every length.
+// scratch: workers * attention_infer_scratch(Tmax,hs) floats.
+void attention_infer(float* out, const float* qkv, const int64_t* offsets, int64_t B, int64_t C,
+                     int64_t NH, float* scratch, int64_t per_worker, int threads,
+                     const float* bias = nullptr, int64_t Tb = 0);
+int64_t attention_infer_scratch(int64_t Tmax, int64_t hs);
 // dqkv (N,3C) (overwritten) from dout (N,C). scratch: workers * attention_backward_scratch(T,hs).
 // mask (the forward's; may be nullptr) only lets it skip the trailing padded keys, whose dk/dv are
 // exactly 0 either way.

@@ -310,6 +310,79 @@ void Model::forward(int slot, const int32_t* ids, const int32_t* mask, const int
   s.valid = true;
 }
 
+// ---- inference over packed sequences ---------------------------------------------------------
+
+int64_t Model::infer_floats(int64_t N, int64_t Tmax) const {
+  const int64_t C = cfg_.hidden, F = cfg_.intermediate, NH = cfg_.heads, hs = C / NH;
+  const int workers = cpu::ThreadPool::global().workers_for(int64_t{1} << 30, cfg_.threads);
+  const int64_t relbias = cfg_.rel_buckets > 0 ? NH * Tmax * Tmax : 0;
+  // x, atty, res (N,C); qkv (N,3C); h (N,F); mean, rstd (N); attention per worker; relbias;
+  // pooled (B ≤ N rows of D) and norms
+  return 3 * N * C + 3 * N * C + N * F + 2 * N + workers * attention_infer_scratch(Tmax, hs) + relbias +
+         N * out_dim(cfg_) + N;
+}
+
+void Model::infer(const int32_t* ids, const int32_t* types, const int64_t* offsets, int64_t B, float* out) {
+  if (B < 1) throw std::invalid_argument("infer: no sequences");
+  int64_t Tmax = 0;
+  for (int64_t b = 0; b < B; b++) {
+    const int64_t L = offsets[b + 1] - offsets[b];
+    if (L < 1 || L > max_seq(cfg_)) throw std::invalid_argument("infer: sequence length out of range");
+    Tmax = std::max(Tmax, L);
+  }
+  const int64_t N = offsets[B], C = cfg_.hidden, F = cfg_.intermediate, NH = cfg_.heads, hs = C / NH;
+  const int th = cfg_.threads;
+  const int workers = cpu::ThreadPool::global().workers_for(int64_t{1} << 30, th);
+  inf_.ensure(infer_floats(N, Tmax));
+  float* p = inf_.p;
+  auto take = [&](int64_t n) {
+    float* r = p;
+    p += n;
+    return r;
+  };
+  float* x = take(N * C);
+  float* atty = take(N * C);
+  float* res = take(N * C);
+  float* qkv = take(N * 3 * C);
+  float* h = take(N * F);
+  float* mean = take(N);
+  float* rstd = take(N);
+  const int64_t per_worker = attention_infer_scratch(Tmax, hs);
+  float* att = take(workers * per_worker);
+  float* relbias = cfg_.rel_buckets > 0 ? take(NH * Tmax * Tmax) : nullptr;
+  const int64_t D = out_dim(cfg_);
+  float* pooled = take(B * D);
+  float* norm = take(B);
+
+  // position ids per sequence, as forward() gives a sequence with no padding
+  std::vector<int32_t> pos(N);
+  for (int64_t b = 0; b < B; b++) {
+    position_ids(pos.data() + offsets[b], nullptr, 1, offsets[b + 1] - offsets[b], cfg_.padding_idx);
+  }
+  if (relbias) {
+    std::vector<int32_t> buckets(2 * Tmax - 1);
+    relative_buckets(buckets.data(), Tmax, cfg_.rel_buckets, cfg_.rel_max_distance);
+    relbias_forward(relbias, P_.rel, buckets.data(), Tmax, NH);
+  }
+  embeddings_forward(res, ids, types, P_.word, P_.pos, P_.type, 1, N, C, th, pos.data());
+  layernorm_forward(x, mean, rstd, res, P_.ln_w, P_.ln_b, N, C, cfg_.layer_norm_eps, th);
+  for (int64_t l = 0; l < cfg_.layers; l++) {
+    const LayerPtrs& w = P_.layer[l];
+    matmul_forward(qkv, x, w.qkv_w, w.qkv_b, nullptr, N, C, 3 * C, th);                      // (N,3C)
+    attention_infer(atty, qkv, offsets, B, C, NH, att, per_worker, th, relbias, Tmax);
+    matmul_forward(res, atty, w.ao_w, w.ao_b, x, N, C, C, th);                               // x + attn
+    layernorm_forward(x, mean, rstd, res, w.ln1_w, w.ln1_b, N, C, cfg_.layer_norm_eps, th);  // x1
+    matmul_forward(h, x, w.fc1_w, w.fc1_b, nullptr, N, C, F, th);                            // (N,F)
+    gelu_forward(h, h, N * F, th);
+    matmul_forward(res, h, w.fc2_w, w.fc2_b, x, N, F, C, th);                                // x1 + ffn
+    layernorm_forward(x, mean, rstd, res, w.ln2_w, w.ln2_b, N, C, cfg_.layer_norm_eps, th);  // x2
+  }
+  for (int64_t b = 0; b < B; b++) {
+    pool_forward(out + b * D, pooled + b * D, norm + b, x + offsets[b] * C, nullptr, 1,
+                 offsets[b + 1] - offsets[b], C, cfg_.pooling, cfg_.normalize);
+  }
+}
+
 void Model::backward(int slot, const float* dout) {
   if (slot < 0 || slot >= kMaxSlots) throw std::invalid_argument("slot out of range");
   Slot& s = slots_[slot];

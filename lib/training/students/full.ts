@@ -114,6 +114,13 @@ export interface NativeBertHandle {
     batch: number, seq: number, slot?: number): Promise<Float32Array>;
   backwardSync(dPooled: Float32Array, slot?: number): void;
   backward(dPooled: Float32Array, slot?: number): Promise<void>;
+  /**
+   * Inference over packed sequences (no padding computed, no slot touched): inputIds hold B
+   * sequences back to back, sequence b = [offsets[b], offsets[b+1]), each 1..maxPosition tokens.
+   * Returns (B,D), equal to a masked forward of the same sequences padded, to float rounding.
+   */
+  inferSync(inputIds: Int32Array, offsets: Int32Array, tokenTypeIds?: Int32Array | null): Float32Array;
+  infer(inputIds: Int32Array, offsets: Int32Array, tokenTypeIds?: Int32Array | null): Promise<Float32Array>;
   zeroGrad(): void;
   adamStep(lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, t: number, decoupled?: boolean): void;
   resetOptimizer(): void;
@@ -252,6 +259,19 @@ export function padBatch(inputs: readonly TokenIds[], maxLength: number, padId =
     }
   }
   return { ids, mask, B, T };
+}
+
+/** Inputs back to back (each truncated to maxLength) and their offsets (B+1), for the native infer(). */
+export function packBatch(inputs: readonly TokenIds[], maxLength: number): { ids: Int32Array; offsets: Int32Array } {
+  const offsets = new Int32Array(inputs.length + 1);
+  for (let b = 0; b < inputs.length; b++) offsets[b + 1] = offsets[b] + Math.min(inputs[b].length, maxLength);
+  const ids = new Int32Array(offsets[inputs.length]);
+  for (let b = 0; b < inputs.length; b++) {
+    const x = inputs[b];
+    const L = offsets[b + 1] - offsets[b];
+    for (let t = 0; t < L; t++) ids[offsets[b] + t] = x[t];
+  }
+  return { ids, offsets };
 }
 
 export interface FullOptions extends DeviceOptions {
@@ -398,8 +418,18 @@ export class FullStudent implements Student<TokenIds> {
     await this.handle.backward(dOut, ctx.slot);
   }
 
+  /**
+   * Embeddings for inference: the inputs packed back to back (truncated to maxLength), so no
+   * padding token is computed (native infer()); an empty input (no tokens at all) falls back to
+   * the padded forward, where a row with no valid key attends uniformly.
+   */
   async encode(inputs: readonly TokenIds[], _side: Side): Promise<Float32Array> {
-    return this.run(inputs, SLOT.encode);
+    if (inputs.length === 0) return new Float32Array(0);
+    if (inputs.some((x) => x.length === 0)) return this.run(inputs, SLOT.encode);
+    this.checkIds(inputs);
+    this.flushHost();
+    const { ids, offsets } = packBatch(inputs, this.maxLength);
+    return this.handle.infer(ids, offsets, null);
   }
 
   /** Named views of the flat buffers (cuda: host mirrors, downloaded now; see flatParams). */
