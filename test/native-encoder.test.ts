@@ -62,6 +62,32 @@ describe.skipIf(!native.ok)('native backend of the bi-encoder', () => {
     });
   }
 
+  it("backend 'native' runs a folder's model.safetensors beside its ONNX graph; 'onnxruntime' and 'auto' run the graph", async () => {
+    const both = await tmp();
+    fs.cpSync(tiny.dir, both, { recursive: true });
+    fs.writeFileSync(path.join(both, 'model.safetensors'), encodeSafetensors(tiny.weights, { format: 'pt' }));
+    const auto = await loadEncoder(both, { threads: 1 });
+    const ort = await loadEncoder(both, { threads: 1, backend: 'onnxruntime' });
+    const nat = await loadEncoder(both, { threads: 1, backend: 'native' });
+    try {
+      expect([auto.backend, ort.backend, nat.backend]).toEqual(['onnxruntime', 'onnxruntime', 'native']);
+      expect(maxAbsDiff(await nat.encode(TEXTS), await ort.encode(TEXTS))).toBeLessThan(1e-5);
+      // a batch of one long and several short texts: packed, so no row sees another's padding
+      const mixed = [TEXTS[3].repeat(3), 'A', TEXTS[1], TEXTS[0]];
+      expect(maxAbsDiff(await nat.encode(mixed, { batchSize: 4 }), await ort.encode(mixed, { batchSize: 1 }))).toBeLessThan(1e-5);
+    } finally {
+      await Promise.all([auto.release(), ort.release(), nat.release()]);
+    }
+  });
+
+  it('a backend the folder cannot give is a clear error', async () => {
+    const wDir = weightsOnly(tiny, await tmp());
+    await expect(loadEncoder(tiny.dir, { backend: 'native' })).rejects.toThrow(/backend 'native' needs .*model\.safetensors; the folder has only onnx\/model\.onnx/);
+    await expect(loadEncoder(wDir, { backend: 'onnxruntime' })).rejects.toThrow(/missing: onnx\/model\.onnx/);
+    await expect(loadEncoder(wDir, { backend: 'native', quantized: true })).rejects.toThrow(/backend 'native' runs float32 weights/);
+    await expect(loadEncoder(wDir, { backend: 'gpu' as never })).rejects.toThrow(/backend must be one of auto, onnxruntime, native, got 'gpu'/);
+  });
+
   it('refuses prompt tokens left out of pooling, which the native core cannot do', async () => {
     const dir = weightsOnly(tiny, await tmp());
     fs.writeFileSync(path.join(dir, '1_Pooling', 'config.json'), JSON.stringify({ embedding_dimension: tiny.config.hidden, pooling_mode: 'mean', include_prompt: false }));

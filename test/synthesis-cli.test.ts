@@ -9,6 +9,8 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeTinyModel } from '../lib/models';
 import { exportQuantized } from '../lib/training/export';
+import { encodeSafetensors } from '../lib/models/import';
+import { nativeBertAvailable } from '../lib/training/students/full';
 import { syntheticData } from './synthesis-fakes';
 import { runCli } from './helpers/cli';
 
@@ -56,6 +58,23 @@ describe('synthtune synthesize', () => {
     const f32 = await cli(args(out));
     expect(f32.code).toBe(2);
     expect(f32.err).toMatch(/differs in: .*model/);
+  });
+
+  it.skipIf(!nativeBertAvailable().ok)('--miner-backend native mines with the folder\'s model.safetensors: the same examples as the graph, another model identity', async () => {
+    const tiny = writeTinyModel(path.join(tmp, 'bi-n'), { texts: data.corpus.map((d) => d.text), seed: 6 });
+    fs.writeFileSync(path.join(tiny.dir, 'model.safetensors'), encodeSafetensors(tiny.weights, { format: 'pt' }));
+    const args = (out: string, extra: string[] = []) => ['--queries', path.join(tmp, 'queries.txt'), '--corpus', beir, '--miner', tiny.dir, '--scorer', 'bm25', '--num-relations', '3', '--out', out, '--progress', 'none', ...extra];
+    const a = await cli(args(path.join(tmp, 'run-n-ort')));
+    const b = await cli(args(path.join(tmp, 'run-n-native'), ['--miner-backend', 'native']));
+    expect(a.code, a.err).toBe(0);
+    expect(b.code, b.err).toBe(0);
+    const rows = (d: string) => fs.readFileSync(path.join(tmp, d, 'train.jsonl'), 'utf8');
+    expect(rows('run-n-native')).toBe(rows('run-n-ort'));
+    const id = (d: string) => JSON.stringify(JSON.parse(fs.readFileSync(path.join(tmp, d, 'config.json'), 'utf8')).models.miners);
+    expect(id('run-n-native')).not.toBe(id('run-n-ort'));
+    const bad = await cli(args(path.join(tmp, 'run-n-bad'), ['--miner-backend', 'gpu']));
+    expect(bad.code).toBe(2);
+    expect(bad.err).toMatch(/--miner-backend must be auto, onnxruntime, native, got 'gpu'/);
   });
 
   it('text-file queries, a tiny ONNX miner merged with bm25, plain progress lines', async () => {
