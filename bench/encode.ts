@@ -4,7 +4,7 @@
  * speed is meaningful) on a realistic mix of text lengths: SciFact abstracts and claims when
  * ../shared is present, else a synthetic length mix.
  *
- * Backends, all on the same onnxruntime-node and the same ONNX file:
+ * Backends (onnxruntime-node on the same ONNX file, but for synthtune-native and sentence-transformers):
  *   synthtune           our path: tokenise, sort by length, dynamic padding per batch, pool
  *   fixed-pad-unsorted  our path with every batch padded to max length, input order kept
  *   transformers.js     @huggingface/transformers feature-extraction pipeline (mean, normalised) /
@@ -12,6 +12,11 @@
  *                       a note when it cannot load)
  *   session.run (bare)  only the session.run calls of our path, on pre-tokenised sorted batches:
  *                       the floor our overhead (tokenisation, padding, pooling) is measured against
+ *   synthtune-native    bi-encoder only: the same weights as model.safetensors on the native core
+ *                       (backend 'native', what 'auto' picks for such a folder): float32, batches
+ *                       packed (no padding computed); timed interleaved with synthtune (onnxruntime);
+ *                       its extra says how close it is: cosine and (with ../shared) the SciFact
+ *                       top-10 overlap against onnxruntime
  *   synthtune-int8      bi-encoder only, opt-in precision: the same folder's onnx/model_quantized.onnx
  *                       (dynamic int8 MatMuls, lib/training/export.ts exportQuantized), timed
  *                       interleaved with synthtune; its extra says how close it is to float32:
@@ -401,7 +406,8 @@ export const suite: Suite = {
     const rows: BenchRow[] = [];
 
     // ---- bi-encoder: texts → mean-pooled, normalised embeddings ----
-    const enc = await loadEncoder(models.bi, { threads, batchSize, pooling: 'mean', normalize: true });
+    // the onnxruntime path, named: the folder also has model.safetensors, which 'auto' would run natively (the synthtune-native row)
+    const enc = await loadEncoder(models.bi, { threads, batchSize, pooling: 'mean', normalize: true, backend: 'onnxruntime' });
     const texts = work.texts;
     const encoded = texts.map((t) => enc.tokenizer.encode(t));
     const textBatches = lengthSortedBatches(encoded.map((e) => e.ids.length), batchSize).map((b) => feedsOf(enc.tokenizer.pad(b.map((i) => encoded[i]))));

@@ -173,6 +173,20 @@ describe.runIf(onCuda)('CUDA BERT model vs the CPU model (fp32)', () => {
     });
   }
 
+  it("packed inference (infer: one padded forward in the last slot on the device) equals the CPU's packed infer", async () => {
+    const dev = model('cuda', 'mean', true, 'fp32');
+    const cpu = model('cpu', 'mean', true);
+    const { ids, types } = batchOf([9, 1, 4], 9, 12);
+    const offsets = Int32Array.from([0, 9, 10, 14]);
+    const flat = Int32Array.from([...ids.subarray(0, 9), ids[9], ...ids.subarray(18, 22)]);
+    const ft = Int32Array.from([...types.subarray(0, 9), types[9], ...types.subarray(18, 22)]);
+    const before = dev.slotInfo(0);
+    expect(maxAbsDiff(dev.inferSync(flat, offsets, ft), cpu.inferSync(flat, offsets, ft))).toBeLessThanOrEqual(1e-4);
+    expect(maxAbsDiff(await dev.infer(flat, offsets, ft), cpu.inferSync(flat, offsets, ft))).toBeLessThanOrEqual(1e-4);
+    expect(dev.slotInfo(0)).toEqual(before);
+    expect(() => dev.inferSync(flat, Int32Array.from([0, 9, 9, 14]))).toThrow(/sequence 1 has 0 tokens/);
+  });
+
   it('async forward/backward agree with the sync calls; a padded sequence embeds like the sequence alone', async () => {
     const dev = model('cuda', 'mean', false, 'fp32');
     const { ids, mask, types, B, T } = batchOf([9, 5, 2], 9, 7);

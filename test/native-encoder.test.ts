@@ -62,7 +62,7 @@ describe.skipIf(!native.ok)('native backend of the bi-encoder', () => {
     });
   }
 
-  it("backend 'native' runs a folder's model.safetensors beside its ONNX graph; 'onnxruntime' and 'auto' run the graph", async () => {
+  it("beside an ONNX graph, 'native' and 'auto' run the folder's model.safetensors, 'onnxruntime' the graph", async () => {
     const both = await tmp();
     fs.cpSync(tiny.dir, both, { recursive: true });
     fs.writeFileSync(path.join(both, 'model.safetensors'), encodeSafetensors(tiny.weights, { format: 'pt' }));
@@ -70,7 +70,7 @@ describe.skipIf(!native.ok)('native backend of the bi-encoder', () => {
     const ort = await loadEncoder(both, { threads: 1, backend: 'onnxruntime' });
     const nat = await loadEncoder(both, { threads: 1, backend: 'native' });
     try {
-      expect([auto.backend, ort.backend, nat.backend]).toEqual(['onnxruntime', 'onnxruntime', 'native']);
+      expect([auto.backend, ort.backend, nat.backend]).toEqual(['native', 'onnxruntime', 'native']);
       expect(maxAbsDiff(await nat.encode(TEXTS), await ort.encode(TEXTS))).toBeLessThan(1e-5);
       // a batch of one long and several short texts: packed, so no row sees another's padding
       const mixed = [TEXTS[3].repeat(3), 'A', TEXTS[1], TEXTS[0]];
@@ -78,6 +78,43 @@ describe.skipIf(!native.ok)('native backend of the bi-encoder', () => {
     } finally {
       await Promise.all([auto.release(), ort.release(), nat.release()]);
     }
+  });
+
+  it("'auto' runs the graph where the folder does not say how to pool, prompts stay out of pooling, or int8 is asked for", async () => {
+    const both = await tmp();
+    fs.cpSync(tiny.dir, both, { recursive: true });
+    fs.writeFileSync(path.join(both, 'model.safetensors'), encodeSafetensors(tiny.weights, { format: 'pt' }));
+    const open = async (o: Parameters<typeof loadEncoder>[1] = {}) => {
+      const e = await loadEncoder(both, { threads: 1, ...o });
+      await e.release();
+      return e.backend;
+    };
+    expect(await open()).toBe('native');
+    // the graph is asked for its sentence_embedding output (this one has none: the graph's own error)
+    await expect(open({ pooling: 'model' })).rejects.toThrow(/pooling 'model' needs a sentence_embedding output; .*onnx\/model\.onnx has outputs \[last_hidden_state\]/);
+    fs.writeFileSync(path.join(both, '1_Pooling', 'config.json'), JSON.stringify({ embedding_dimension: tiny.config.hidden, pooling_mode: 'mean', include_prompt: false }));
+    expect(await open()).toBe('onnxruntime');
+    fs.rmSync(path.join(both, 'modules.json'));
+    fs.rmSync(path.join(both, '1_Pooling'), { recursive: true });
+    expect(await open()).toBe('onnxruntime');
+    expect(await open({ pooling: 'cls' })).toBe('native');
+  });
+
+  it("'auto' falls back to the graph when the native core cannot run the weights, and says why", async () => {
+    const both = await tmp();
+    fs.cpSync(tiny.dir, both, { recursive: true });
+    // weights under names no architecture the core knows uses
+    const renamed = new Map([...tiny.weights].map(([k, v]) => [`mystery.${k}`, v]));
+    fs.writeFileSync(path.join(both, 'model.safetensors'), encodeSafetensors(renamed, { format: 'pt' }));
+    const lines: string[] = [];
+    const e = await loadEncoder(both, { threads: 1, log: (l) => lines.push(l) });
+    try {
+      expect(e.backend).toBe('onnxruntime');
+      expect(lines.join('\n')).toMatch(/running its ONNX graph \(cannot run .*model\.safetensors natively: /);
+    } finally {
+      await e.release();
+    }
+    await expect(loadEncoder(both, { backend: 'native' })).rejects.toThrow(/cannot run .*model\.safetensors natively/);
   });
 
   it('a backend the folder cannot give is a clear error', async () => {

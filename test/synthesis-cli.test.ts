@@ -60,11 +60,11 @@ describe('synthtune synthesize', () => {
     expect(f32.err).toMatch(/differs in: .*model/);
   });
 
-  it.skipIf(!nativeBertAvailable().ok)('--miner-backend native mines with the folder\'s model.safetensors: the same examples as the graph, another model identity', async () => {
+  it.skipIf(!nativeBertAvailable().ok)('--miner-backend native (and auto) mines with the folder\'s model.safetensors: the same examples as the graph, another model identity', async () => {
     const tiny = writeTinyModel(path.join(tmp, 'bi-n'), { texts: data.corpus.map((d) => d.text), seed: 6 });
     fs.writeFileSync(path.join(tiny.dir, 'model.safetensors'), encodeSafetensors(tiny.weights, { format: 'pt' }));
     const args = (out: string, extra: string[] = []) => ['--queries', path.join(tmp, 'queries.txt'), '--corpus', beir, '--miner', tiny.dir, '--scorer', 'bm25', '--num-relations', '3', '--out', out, '--progress', 'none', ...extra];
-    const a = await cli(args(path.join(tmp, 'run-n-ort')));
+    const a = await cli(args(path.join(tmp, 'run-n-ort'), ['--miner-backend', 'onnxruntime']));
     const b = await cli(args(path.join(tmp, 'run-n-native'), ['--miner-backend', 'native']));
     expect(a.code, a.err).toBe(0);
     expect(b.code, b.err).toBe(0);
@@ -72,6 +72,9 @@ describe('synthtune synthesize', () => {
     expect(rows('run-n-native')).toBe(rows('run-n-ort'));
     const id = (d: string) => JSON.stringify(JSON.parse(fs.readFileSync(path.join(tmp, d, 'config.json'), 'utf8')).models.miners);
     expect(id('run-n-native')).not.toBe(id('run-n-ort'));
+    // auto runs such a folder natively: the same run as --miner-backend native
+    const auto = await cli(args(path.join(tmp, 'run-n-native')));
+    expect(auto.code, auto.err).toBe(0);
     const bad = await cli(args(path.join(tmp, 'run-n-bad'), ['--miner-backend', 'gpu']));
     expect(bad.code).toBe(2);
     expect(bad.err).toMatch(/--miner-backend must be auto, onnxruntime, native, got 'gpu'/);

@@ -26,7 +26,7 @@ import { resolveModel, type ResolveOptions, type ResolvedModel } from './resolve
 import { checkIdsInVocab, checkTexts, TextTokenizer, type Batch, type Encoded, type TokenizerOptions } from './tokenizer';
 import { ModelError } from './errors';
 import { applyDense, isCrossEncoderFolder, POOLING_MODES, poolTokens, readModelFolder, sidePromptName, type ModelFolder, type PoolingMode, type Similarity } from './st-folder';
-import { InputTypeError } from '../util/errors';
+import { InputTypeError, isUserError } from '../util/errors';
 
 /** A sentence-transformers pooling mode, or 'model': the graph's own sentence_embedding output. */
 export type Pooling = PoolingMode | 'model';
@@ -47,7 +47,9 @@ export interface EncoderOptions extends LoadOptions {
   /**
    * What runs the transformer: 'onnxruntime' (the folder's ONNX graph), 'native' (its
    * model.safetensors on the native core, as full fine-tuning trains it; float32, agrees with the
-   * graph to rounding), or 'auto' (default): the graph when the folder has one, else the weights.
+   * graph to rounding; batches packed, no padding computed), or 'auto' (default): the weights on
+   * the native core when the folder has them and the core can run it (see nativePreferred), else
+   * the graph.
    */
   backend?: EncoderBackend;
 }
@@ -281,6 +283,20 @@ async function onnxBackend(m: OpenedModel, folder: ModelFolder, modes: Pooling[]
   };
 }
 
+/**
+ * Whether backend 'auto' runs a folder that has both a graph and model.safetensors on the native
+ * core: a float32 CPU run (not quantized, not device 'cuda') whose pooling the folder declares (or
+ * the caller names; without either the graph's own sentence_embedding output may be what the
+ * folder means), prompts pooled like the rest, and the native addon loaded.
+ */
+async function nativePreferred(opts: EncoderOptions, folder: ModelFolder): Promise<boolean> {
+  if (opts.quantized || (opts.device ?? 'cpu') !== 'cpu' || opts.pooling === 'model') return false;
+  if (opts.pooling === undefined && !folder.pooling) return false;
+  if (folder.pooling?.includePrompt === false) return false;
+  const { nativeBertAvailable } = await import('../training/students/full.js');
+  return nativeBertAvailable().ok;
+}
+
 /** Loads a bi-encoder from a folder or a Hugging Face id (ONNX graph, or model.safetensors run natively). */
 export async function loadEncoder(ref: string, opts: EncoderOptions = {}): Promise<Encoder> {
   const batchSize = checkBatchSize(opts.batchSize);
@@ -298,10 +314,29 @@ export async function loadEncoder(ref: string, opts: EncoderOptions = {}): Promi
   if (want === 'native' && !resolved.weightsPath) {
     throw new ModelError(`backend 'native' needs ${path.join(resolved.dir, 'model.safetensors')}; the folder has only ${path.relative(resolved.dir, resolved.onnxPath ?? '') || 'an ONNX graph'} (use backend 'onnxruntime' or 'auto')`);
   }
-  let backend: PooledBackend;
-  let tokenizer: TextTokenizer;
-  let modes: Pooling[];
-  if (resolved.onnxPath && want !== 'native') {
+  let backend: PooledBackend | undefined;
+  let tokenizer!: TextTokenizer;
+  let modes!: Pooling[];
+  // auto: beside a graph, the folder's model.safetensors runs on the native core when it can
+  // (float32, the graph's embeddings to rounding; batches packed, no padding computed): that is
+  // faster than onnxruntime on the same weights (bench encode). Where the core cannot run the
+  // folder (architecture, missing addon), auto runs the graph and says why.
+  const tryNative = want === 'native' || !resolved.onnxPath || (want === 'auto' && resolved.weightsPath !== undefined && (await nativePreferred(opts, folder)));
+  if (tryNative) {
+    if (opts.pooling === 'model') throw new ModelError(`pooling 'model' needs an ONNX graph with a sentence_embedding output; ${resolved.dir} has only ${path.basename(resolved.weightsPath ?? 'model.safetensors')}`);
+    const native = choosePooling(opts.pooling, folder, false);
+    const { nativeBackend } = await import('./native-encoder.js');
+    try {
+      const nb = await nativeBackend(resolved, folder, native as PoolingMode[], opts);
+      modes = native;
+      tokenizer = nb.tokenizer;
+      backend = nb;
+    } catch (e) {
+      if (want !== 'auto' || !resolved.onnxPath || !isUserError(e)) throw e;
+      opts.log?.(`${resolved.dir}: running its ONNX graph (${(e as Error).message})`);
+    }
+  }
+  if (!backend) {
     const m = await openModel(resolved, ENCODER_IO, opts);
     tokenizer = m.tokenizer;
     modes = choosePooling(opts.pooling, folder, m.session.outputNames.includes('sentence_embedding'));
@@ -309,14 +344,8 @@ export async function loadEncoder(ref: string, opts: EncoderOptions = {}): Promi
       await m.session.release();
       throw new ModelError(msg);
     });
-  } else {
-    if (opts.pooling === 'model') throw new ModelError(`pooling 'model' needs an ONNX graph with a sentence_embedding output; ${resolved.dir} has only ${path.basename(resolved.weightsPath ?? 'model.safetensors')}`);
-    modes = choosePooling(opts.pooling, folder, false);
-    const { nativeBackend } = await import('./native-encoder.js');
-    const nb = await nativeBackend(resolved, folder, modes as PoolingMode[], opts);
-    tokenizer = nb.tokenizer;
-    backend = nb;
   }
+  const run: PooledBackend = backend;
   const pooling = modes[0];
   // 'model' is the graph's whole sentence pipeline: the folder's Dense / Normalize modules are not applied again.
   const dense = pooling === 'model' || opts.stopAfterPooling ? [] : folder.dense;
@@ -413,7 +442,7 @@ export async function loadEncoder(ref: string, opts: EncoderOptions = {}): Promi
     stats.tokenizeMs = performance.now() - t0;
     // model + pooling, then the modules after pooling
     let out: Float32Array = new Float32Array(texts.length * pooledWidth);
-    await backend.pool(encoded, out, bs, call, stats, pLen);
+    await run.pool(encoded, out, bs, call, stats, pLen);
     // the modules after pooling, in order; Normalize where the folder has it (last when asked per call)
     const normalizeAt = dense === folder.dense && folder.normalize ? folder.normalizeAt : dense.length;
     const normalize = call.normalize ?? normalizeDefault;

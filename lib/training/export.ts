@@ -492,7 +492,8 @@ export async function exportQuantized(dir: string, opts: QuantizeOptions & { sam
   }
   await fsp.writeFile(file, encodeModel(model));
   const texts = opts.sampleTexts ?? AGREEMENT_TEXTS;
-  const [f32, q8] = [await loadEncoder(dir, { threads: 1 }), await loadEncoder(dir, { threads: 1, quantized: true })];
+  // float32 = the same graph on onnxruntime (not the folder's weights on the native core)
+  const [f32, q8] = [await loadEncoder(dir, { threads: 1, backend: 'onnxruntime' }), await loadEncoder(dir, { threads: 1, quantized: true })];
   let a: Agreement;
   try {
     // an asymmetric export: the query side, which holds the adapter

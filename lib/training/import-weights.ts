@@ -145,10 +145,11 @@ export async function verifyAgainstOnnx(student: FullStudent, tokenizer: TextTok
     // several modes: the folder's own list (an override of the list cannot be passed to the encoder)
     const pooling = typeof cfg.pooling === 'string' ? cfg.pooling : undefined;
     // the transformer and its pooling: the folder's Dense modules (trained by a DenseHeadStudent) are not part of the check
-    enc = await loadEncoder(dir, { pooling, normalize: cfg.normalize, threads: opts.threads ?? 1, maxLength: student.maxLength, stopAfterPooling: true });
+    // the graph itself (onnxruntime), never the weights under test on the native core
+    enc = await loadEncoder(dir, { pooling, normalize: cfg.normalize, threads: opts.threads ?? 1, maxLength: student.maxLength, stopAfterPooling: true, backend: 'onnxruntime' });
   } catch (e) {
     // a graph with only a sentence_embedding output: compare with that
-    enc = await loadEncoder(dir, { pooling: 'model', normalize: cfg.normalize, threads: opts.threads ?? 1, maxLength: student.maxLength });
+    enc = await loadEncoder(dir, { pooling: 'model', normalize: cfg.normalize, threads: opts.threads ?? 1, maxLength: student.maxLength, backend: 'onnxruntime' });
   }
   let ref: Float32Array;
   try {

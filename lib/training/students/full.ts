@@ -425,7 +425,8 @@ export class FullStudent implements Student<TokenIds> {
    */
   async encode(inputs: readonly TokenIds[], _side: Side): Promise<Float32Array> {
     if (inputs.length === 0) return new Float32Array(0);
-    if (inputs.some((x) => x.length === 0)) return this.run(inputs, SLOT.encode);
+    // an addon built before infer() existed (a stale local build) runs the padded forward
+    if (inputs.some((x) => x.length === 0) || typeof this.handle.infer !== 'function') return this.run(inputs, SLOT.encode);
     this.checkIds(inputs);
     this.flushHost();
     const { ids, offsets } = packBatch(inputs, this.maxLength);
