@@ -293,7 +293,9 @@ void attention_forward(float* out, float* qkvp, float* probs, const float* qkv, 
     }
     const int64_t L = valid_length(mk, T);
     float* ctx = scratch + static_cast<int64_t>(worker) * per_worker;  // (T,hs)
-    float* S = ctx + head;                                              // (T,L), compact
+    float* P = probs + bh * T * T;
+    // (T,L), compact; with no trailing padding (L == T) it is P itself: no copy
+    float* S = L == T ? P : ctx + head;
     st::sgemm(true, 1, T, L, hs, scale, q, k, 0.0f, S, 1);  // (T,L) = scale · q·k[:L]ᵀ
     for (int64_t i = 0; i < T; i++) {
       float* row = S + i * L;
@@ -307,10 +309,11 @@ void attention_forward(float* out, float* qkvp, float* probs, const float* qkv, 
       }
       softmax_masked_row(row, mk, L);
     }
-    float* P = probs + bh * T * T;
-    for (int64_t i = 0; i < T; i++) {
-      std::memcpy(P + i * T, S + i * L, sizeof(float) * L);
-      if (L < T) std::memset(P + i * T + L, 0, sizeof(float) * (T - L));
+    if (S != P) {
+      for (int64_t i = 0; i < T; i++) {
+        std::memcpy(P + i * T, S + i * L, sizeof(float) * L);
+        std::memset(P + i * T + L, 0, sizeof(float) * (T - L));
+      }
     }
     st::sgemm(false, 1, T, hs, L, 1.0f, S, v, 0.0f, ctx, 1);  // (T,hs) = S · v[:L]
     for (int64_t t = 0; t < T; t++) {

@@ -422,34 +422,26 @@ void Model::backward(int slot, const float* dout) {
       Scope _p(prof_, "backward", l, "gelu", 0);
       gelu_backward(sc_dF_, a.h, N * F, th);
     }
-    // dx1 = dres2 (residual) + dh·W1
-    {
-      Scope _p(prof_, "backward", l, "residual copy", 0);
-      std::memcpy(sc_dx_, sc_dres_, sizeof(float) * N * C);
-    }
+    // dx1 = dres2 (residual) + dh·W1, accumulated in place (dres2's last reader was fc2's backward)
     {
       Scope _p(prof_, "backward", l, "fc1 matmul", 4 * dN * C * F);
-      matmul_backward(sc_dx_, true, g.fc1_w, g.fc1_b, sc_dF_, a.x1, p.fc1_w, N, C, F, th);
+      matmul_backward(sc_dres_, true, g.fc1_w, g.fc1_b, sc_dF_, a.x1, p.fc1_w, N, C, F, th);
     }
-    // x1 = LN1(res1), res1 = x_in + atty·Woᵀ + bo
+    // x1 = LN1(res1), res1 = x_in + atty·Woᵀ + bo; dres1 goes to sc_dx_ (the buffers alternate)
     {
       Scope _p(prof_, "backward", l, "layernorm", 0);
-      layernorm_backward(sc_dres_, g.ln1_w, g.ln1_b, sc_dx_, a.res1, a.mean1, a.rstd1, p.ln1_w, N, C, th);
+      layernorm_backward(sc_dx_, g.ln1_w, g.ln1_b, sc_dres_, a.res1, a.mean1, a.rstd1, p.ln1_w, N, C, th);
     }
     {
       Scope _p(prof_, "backward", l, "attn-out matmul", 4 * dN * C * C);
-      matmul_backward(sc_datty_, false, g.ao_w, g.ao_b, sc_dres_, a.atty, p.ao_w, N, C, C, th);
+      matmul_backward(sc_datty_, false, g.ao_w, g.ao_b, sc_dx_, a.atty, p.ao_w, N, C, C, th);
     }
     {
       Scope _p(prof_, "backward", l, "attention", attF);
       attention_backward(sc_dqkv_, sc_datty_, a.qkvp, a.probs, B, T, C, NH, sc_att_, th, mask,
                          rel ? sc_dbias_ : nullptr, sc_dbias_bh_);
     }
-    // dx_in = dres1 (residual) + dqkv·Wqkv
-    {
-      Scope _p(prof_, "backward", l, "residual copy", 0);
-      std::memcpy(sc_dx_, sc_dres_, sizeof(float) * N * C);
-    }
+    // dx_in = dres1 (residual) + dqkv·Wqkv, accumulated in place: the next layer's dout
     {
       Scope _p(prof_, "backward", l, "qkv matmul", 4 * dN * C * 3 * C);
       matmul_backward(sc_dx_, true, g.qkv_w, g.qkv_b, sc_dqkv_, x_in, p.qkv_w, N, C, 3 * C, th);
