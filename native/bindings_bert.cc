@@ -646,6 +646,19 @@ class BertWrap : public Napi::ObjectWrap<BertWrap> {
 
   // ---- forward / backward ----
 
+  // A copy of an Int32Array of n ids, each checked to lie in [0, bound) (named in the error).
+  static std::vector<int32_t> CheckedIds(const Napi::Value& v, const char* name, int64_t n, int64_t bound) {
+    Napi::Int32Array arr = I32Arg(v, name, n);
+    std::vector<int32_t> out(arr.Data(), arr.Data() + n);
+    for (int64_t i = 0; i < n; i++) {
+      if (out[i] < 0 || out[i] >= bound) {
+        throw ArgError{true, std::string(name) + "[" + std::to_string(i) + "] = " + std::to_string(out[i]) + " is outside [0, " +
+                                 std::to_string(bound) + ")"};
+      }
+    }
+    return out;
+  }
+
   struct ForwardArgs {
     std::vector<int32_t> ids, mask, types;
     bool has_mask = false, has_types = false;
@@ -684,14 +697,7 @@ class BertWrap : public Napi::ObjectWrap<BertWrap> {
     }
     if (info.Length() > 5 && !info[5].IsUndefined()) a.slot = static_cast<int>(IntArg(info[5], "slot", 0, kMaxSlots - 1));
     const int64_t N = a.B * a.T;
-    Napi::Int32Array ids = I32Arg(info[0], "inputIds", N);
-    a.ids.assign(ids.Data(), ids.Data() + N);
-    for (int64_t i = 0; i < N; i++) {
-      if (a.ids[i] < 0 || a.ids[i] >= c.vocab_size) {
-        throw ArgError{true, "inputIds[" + std::to_string(i) + "] = " + std::to_string(a.ids[i]) + " is outside [0, " +
-                                 std::to_string(c.vocab_size) + ")"};
-      }
-    }
+    a.ids = CheckedIds(info[0], "inputIds", N, c.vocab_size);
     if (!Absent(info[1])) {
       Napi::Int32Array m = I32Arg(info[1], "attentionMask", N);
       a.mask.assign(m.Data(), m.Data() + N);
@@ -703,15 +709,7 @@ class BertWrap : public Napi::ObjectWrap<BertWrap> {
       a.has_mask = true;
     }
     if (!Absent(info[2])) {
-      Napi::Int32Array t = I32Arg(info[2], "tokenTypeIds", N);
-      a.types.assign(t.Data(), t.Data() + N);
-      const int64_t TV = std::max<int64_t>(c.type_vocab_size, 1);
-      for (int64_t i = 0; i < N; i++) {
-        if (a.types[i] < 0 || a.types[i] >= TV) {
-          throw ArgError{true, "tokenTypeIds[" + std::to_string(i) + "] = " + std::to_string(a.types[i]) +
-                                   " is outside [0, " + std::to_string(TV) + ")"};
-        }
-      }
+      a.types = CheckedIds(info[2], "tokenTypeIds", N, std::max<int64_t>(c.type_vocab_size, 1));
       a.has_types = true;
     }
     return a;
@@ -778,24 +776,9 @@ class BertWrap : public Napi::ObjectWrap<BertWrap> {
       throw ArgError{true, std::to_string(N) + " tokens (longest " + std::to_string(Tmax) + ") need " +
                                GiB(static_cast<uint64_t>(need)) + " of scratch but this machine has " + GiB(TotalMemory())};
     }
-    Napi::Int32Array ids = I32Arg(info[0], "inputIds", N);
-    a.ids.assign(ids.Data(), ids.Data() + N);
-    for (int64_t i = 0; i < N; i++) {
-      if (a.ids[i] < 0 || a.ids[i] >= c.vocab_size) {
-        throw ArgError{true, "inputIds[" + std::to_string(i) + "] = " + std::to_string(a.ids[i]) + " is outside [0, " +
-                                 std::to_string(c.vocab_size) + ")"};
-      }
-    }
+    a.ids = CheckedIds(info[0], "inputIds", N, c.vocab_size);
     if (info.Length() > 2 && !Absent(info[2])) {
-      Napi::Int32Array t = I32Arg(info[2], "tokenTypeIds", N);
-      a.types.assign(t.Data(), t.Data() + N);
-      const int64_t TV = std::max<int64_t>(c.type_vocab_size, 1);
-      for (int64_t i = 0; i < N; i++) {
-        if (a.types[i] < 0 || a.types[i] >= TV) {
-          throw ArgError{true, "tokenTypeIds[" + std::to_string(i) + "] = " + std::to_string(a.types[i]) +
-                                   " is outside [0, " + std::to_string(TV) + ")"};
-        }
-      }
+      a.types = CheckedIds(info[2], "tokenTypeIds", N, std::max<int64_t>(c.type_vocab_size, 1));
       a.has_types = true;
     }
     return a;
