@@ -109,12 +109,15 @@ function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
 }
 
 /** Worst relative error of the native gradient of L = <r, out> against central differences (float64). */
-function gradientError(arch: 'bert' | 'roberta' | 'mpnet', pooling: PoolingMode | PoolingMode[], normalize: boolean, seed: number): { worst: number; name: string } {
-  const shape = shapeOf(arch);
-  const weights = randomBertWeights(shape, { seed, std: 0.3 });
+function gradientError(arch: 'bert' | 'roberta' | 'mpnet', pooling: PoolingMode | PoolingMode[], normalize: boolean, seed: number,
+  at?: { hidden: number; heads: number; lengths: number[] }): { worst: number; name: string } {
   // MPNet: T = 12 so relative distances reach the logarithmic buckets (|j − i| ≥ 8)
-  const T = arch === 'mpnet' ? 12 : 6;
-  const { ids, mask, types, B } = batchOf(arch === 'mpnet' ? [12, 9, 2] : [6, 4, 2], T, seed + 1);
+  const lengths = at?.lengths ?? (arch === 'mpnet' ? [12, 9, 2] : [6, 4, 2]);
+  const T = Math.max(...lengths);
+  const base = shapeOf(arch);
+  const shape: BertConfig = at ? { ...base, hidden: at.hidden, heads: at.heads, maxPosition: Math.max(base.maxPosition, T + 2) } : base;
+  const weights = randomBertWeights(shape, { seed, std: 0.3 });
+  const { ids, mask, types, B } = batchOf(lengths, T, seed + 1);
   const tv = shape.typeVocabSize > 1 ? types : null;
   const C = shape.hidden;
   const rnd = mulberry32(seed + 2);
@@ -179,6 +182,20 @@ describe.runIf(avail.ok)('architectures: native backward vs central differences'
     it(`${arch}, ${label} pooling${normalize ? ', normalised' : ''}`, () => {
       const { worst, name } = gradientError(arch, pooling, normalize, 100 + 10 * i);
       console.log(`FD ${arch} ${label}${normalize ? '+norm' : ''}: worst relative error ${worst.toExponential(2)} (${name})`);
+      expect(worst).toBeLessThanOrEqual(1e-3);
+    });
+  });
+
+  // Head sizes 16..64 (multiples of 16) take the AVX-512 attention path where the CPU has it:
+  // rows past a 14-row tile, keys past a 64-column group and a masked 16-column tail.
+  const fast: [string, 'bert' | 'roberta' | 'mpnet', number, number, number[]][] = [
+    ['hs 16', 'mpnet', 32, 2, [20, 17, 3]], ['hs 32', 'bert', 32, 1, [70, 33, 5]],
+    ['hs 48', 'roberta', 48, 1, [19, 16, 1]], ['hs 64', 'bert', 64, 1, [18, 2, 15]],
+  ];
+  fast.forEach(([label, arch, hidden, heads, lengths], i) => {
+    it(`${arch}, ${label} (T ${Math.max(...lengths)}, lengths ${lengths.join('/')}), mean pooling`, () => {
+      const { worst, name } = gradientError(arch, 'mean', false, 300 + 10 * i, { hidden, heads, lengths });
+      console.log(`FD ${arch} ${label}: worst relative error ${worst.toExponential(2)} (${name})`);
       expect(worst).toBeLessThanOrEqual(1e-3);
     });
   });

@@ -253,6 +253,8 @@ void matmul_backward(float* dinp, bool accumulate, float* dw, float* db, const f
 // query row, padded or not, is still computed, so all outputs equal the full-T computation up to
 // float rounding.
 namespace {
+int64_t round_up16(int64_t n) { return (n + 15) / 16 * 16; }
+
 int64_t valid_length(const int32_t* mk, int64_t T) {
   if (!mk) return T;
   int64_t L = T;
@@ -265,6 +267,16 @@ int64_t valid_length(const int32_t* mk, int64_t T) {
 // (defined with the vector exp below; at least one position must be unmasked).
 void softmax_masked_row(float* row, const int32_t* mk, int64_t L);
 
+// Fast attention path (defined at the end of this file): att_fast(hs) says whether it runs here;
+// att_transpose writes Yᵀ (hs, round_up(L,16)) with zeroed tail columns; att_scores R = alpha·X·Yᵀ
+// from that transpose; att_weighted Z = A·Y with A(r, c) = A[r·ar + c·ac].
+bool att_fast(int64_t hs);
+void att_transpose(float* YT, const float* Y, int64_t ys, int64_t L, int64_t hs);
+void att_scores(float* Rm, int64_t rs, const float* X, int64_t xs, const float* YT, int64_t rows,
+                int64_t L, int64_t hs, float alpha);
+void att_weighted(float* Z, int64_t zs, const float* A, int64_t ar, int64_t ac, const float* Y,
+                  int64_t ys, int64_t rows, int64_t K, int64_t hs);
+
 void attention_forward(float* out, float* qkvp, float* probs, const float* qkv, const int32_t* mask,
                        int64_t B, int64_t T, int64_t C, int64_t NH, float* scratch, int threads,
                        const float* bias) {
@@ -273,6 +285,7 @@ void attention_forward(float* out, float* qkvp, float* probs, const float* qkv, 
   const int64_t head = T * hs;       // floats of one (b,h) q / k / v block
   const int64_t plane = B * NH * head;  // floats of all q (or k, or v)
   const int64_t per_worker = attention_forward_scratch(T, hs);
+  const bool fast = att_fast(hs);
   // One task per (b,h): gather q,k,v (T,hs); S (T,L) = softmax(scale·q·k[:L]ᵀ, masked);
   // ctx = S·v[:L]; P (T,T) = [S | 0].
   parallel_for(B * NH, threads, [&](int64_t bh, int worker) {
@@ -292,11 +305,16 @@ void attention_forward(float* out, float* qkvp, float* probs, const float* qkv, 
       for (int64_t j = 0; j < T && !any; j++) any = mk[j] != 0;
     }
     const int64_t L = valid_length(mk, T);
-    float* ctx = scratch + static_cast<int64_t>(worker) * per_worker;  // (T,hs)
+    float* ctx = scratch + static_cast<int64_t>(worker) * per_worker;  // (T,hs), or kᵀ when fast
     float* P = probs + bh * T * T;
     // (T,L), compact; with no trailing padding (L == T) it is P itself: no copy
-    float* S = L == T ? P : ctx + head;
-    st::sgemm(true, 1, T, L, hs, scale, q, k, 0.0f, S, 1);  // (T,L) = scale · q·k[:L]ᵀ
+    float* S = L == T ? P : ctx + round_up16(T) * hs;
+    if (fast) {
+      att_transpose(ctx, k, hs, L, hs);
+      att_scores(S, L, q, hs, ctx, T, L, hs, scale);
+    } else {
+      st::sgemm(true, 1, T, L, hs, scale, q, k, 0.0f, S, 1);  // (T,L) = scale · q·k[:L]ᵀ
+    }
     for (int64_t i = 0; i < T; i++) {
       float* row = S + i * L;
       if (bias) {
@@ -315,6 +333,10 @@ void attention_forward(float* out, float* qkvp, float* probs, const float* qkv, 
         std::memset(P + i * T + L, 0, sizeof(float) * (T - L));
       }
     }
+    if (fast) {  // straight into out's head columns
+      att_weighted(out + b * T * C + h * hs, C, S, L, 1, v, hs, T, L, hs);
+      return;
+    }
     st::sgemm(false, 1, T, hs, L, 1.0f, S, v, 0.0f, ctx, 1);  // (T,hs) = S · v[:L]
     for (int64_t t = 0; t < T; t++) {
       std::memcpy(out + (b * T + t) * C + h * hs, ctx + t * hs, sizeof(float) * hs);
@@ -322,15 +344,18 @@ void attention_forward(float* out, float* qkvp, float* probs, const float* qkv, 
   });
 }
 
-int64_t attention_forward_scratch(int64_t T, int64_t hs) { return T * hs + T * T; }
+int64_t attention_forward_scratch(int64_t T, int64_t hs) { return round_up16(T) * hs + T * T; }
 
-int64_t attention_infer_scratch(int64_t Tmax, int64_t hs) { return 4 * Tmax * hs + Tmax * Tmax; }
+int64_t attention_infer_scratch(int64_t Tmax, int64_t hs) {
+  return 3 * Tmax * hs + round_up16(Tmax) * hs + Tmax * Tmax;
+}
 
 void attention_infer(float* out, const float* qkv, const int64_t* offsets, int64_t B, int64_t C,
                      int64_t NH, float* scratch, int64_t per_worker, int threads, const float* bias,
                      int64_t Tb) {
   const int64_t hs = C / NH;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
+  const bool fast = att_fast(hs);
   // One task per (b,h), handed out dynamically by the pool (unequal lengths balance themselves).
   parallel_for(B * NH, threads, [&](int64_t bh, int worker) {
     const int64_t b = bh / NH, h = bh % NH;
@@ -338,8 +363,23 @@ void attention_infer(float* out, const float* qkv, const int64_t* offsets, int64
     float* q = scratch + static_cast<int64_t>(worker) * per_worker;  // (L,hs)
     float* k = q + L * hs;
     float* v = k + L * hs;
-    float* ctx = v + L * hs;
-    float* S = ctx + L * hs;  // (L,L)
+    float* ctx = v + L * hs;  // (L,hs), or kᵀ (hs, round_up16(L)) when fast
+    float* S = ctx + round_up16(L) * hs;  // (L,L)
+    if (fast) {  // q, k, v read in place from qkv (row stride 3C), ctx written straight to out
+      const float* qs = qkv + o * 3 * C + h * hs;
+      att_transpose(ctx, qs + C, 3 * C, L, hs);
+      att_scores(S, L, qs, 3 * C, ctx, L, L, hs, scale);
+      for (int64_t i = 0; i < L; i++) {
+        float* row = S + i * L;
+        if (bias) {
+          const float* br = bias + (h * Tb + i) * Tb;
+          for (int64_t j = 0; j < L; j++) row[j] += br[j];
+        }
+        softmax_masked_row(row, nullptr, L);
+      }
+      att_weighted(out + o * C + h * hs, C, S, L, 1, qs + 2 * C, 3 * C, L, L, hs);
+      return;
+    }
     for (int64_t t = 0; t < L; t++) {
       const float* src = qkv + (o + t) * 3 * C + h * hs;
       std::memcpy(q + t * hs, src, sizeof(float) * hs);
@@ -362,7 +402,9 @@ void attention_infer(float* out, const float* qkv, const int64_t* offsets, int64
   });
 }
 
-int64_t attention_backward_scratch(int64_t T, int64_t hs) { return T * T + 4 * T * hs; }
+int64_t attention_backward_scratch(int64_t T, int64_t hs) {
+  return T * T + std::max<int64_t>(4 * T, round_up16(T)) * hs;  // fast path: vᵀ where dctx.. sit
+}
 
 void attention_backward(float* dqkv, const float* dout, const float* qkvp, const float* probs,
                         int64_t B, int64_t T, int64_t C, int64_t NH, float* scratch, int threads,
@@ -372,6 +414,7 @@ void attention_backward(float* dqkv, const float* dout, const float* qkvp, const
   const int64_t head = T * hs;
   const int64_t plane = B * NH * head;
   const int64_t per_worker = attention_backward_scratch(T, hs);
+  const bool fast = att_fast(hs);
   parallel_for(B * NH, threads, [&](int64_t bh, int worker) {
     const int64_t b = bh / NH, h = bh % NH;
     const int64_t L = valid_length(mask ? mask + b * T : nullptr, T);
@@ -384,13 +427,21 @@ void attention_backward(float* dqkv, const float* dout, const float* qkvp, const
     float* dq = dctx + head;                                          // (T,hs)
     float* dk = dq + head;                                            // (L,hs)
     float* dv = dk + head;                                            // (T,hs): rows ≥ L are 0
-    for (int64_t t = 0; t < T; t++) {
-      std::memcpy(dctx + t * hs, dout + (b * T + t) * C + h * hs, sizeof(float) * hs);
+    float* dst0 = dqkv + b * T * 3 * C + h * hs;  // this head's dq columns (row stride 3C)
+    if (fast) {  // dctx read in place from dout; dv written straight to dqkv
+      const float* dc = dout + b * T * C + h * hs;
+      att_transpose(dctx, v, hs, L, hs);  // vᵀ (hs, round_up16(L)) in the dctx..dk scratch
+      att_scores(dP, L, dc, C, dctx, T, L, hs, 1.0f);  // dP (T,L) = dctx · v[:L]ᵀ
+      att_weighted(dst0 + 2 * C, 3 * C, P, 1, T, dc, C, L, T, hs);  // dv (L,hs) = P[:, :L]ᵀ · dctx
+    } else {
+      for (int64_t t = 0; t < T; t++) {
+        std::memcpy(dctx + t * hs, dout + (b * T + t) * C + h * hs, sizeof(float) * hs);
+      }
+      st::sgemm(true, 1, T, L, hs, 1.0f, dctx, v, 0.0f, dP, 1);  // dP (T,L) = dctx · v[:L]ᵀ
+      // dv (T,hs) = Pᵀ · dctx, P read in place as the transposed operand (its columns ≥ L are 0,
+      // so rows ≥ L of dv are 0 and only the first L are used)
+      st::sgemm_tn(T, hs, T, 1.0f, P, dctx, 0.0f, dv, 1);
     }
-    st::sgemm(true, 1, T, L, hs, 1.0f, dctx, v, 0.0f, dP, 1);  // dP (T,L) = dctx · v[:L]ᵀ
-    // dv (T,hs) = Pᵀ · dctx, P read in place as the transposed operand (its columns ≥ L are 0,
-    // so rows ≥ L of dv are 0 and only the first L are used)
-    st::sgemm_tn(T, hs, T, 1.0f, P, dctx, 0.0f, dv, 1);
     // Softmax backward, scale folded in: dS = scale · P ⊙ (dP − Σ_j P⊙dP). Masked keys have P = 0,
     // so their dS is exactly 0 and nothing reaches padded positions. With a bias, its gradient
     // dZ = P ⊙ (dP − Σ_j P⊙dP) (the unscaled one) is kept per (b,h) first, then dS = scale · dZ.
@@ -409,6 +460,15 @@ void attention_backward(float* dqkv, const float* dout, const float* qkvp, const
       } else {
         for (int64_t j = 0; j < L; j++) d[j] = scale * p[j] * (d[j] - s);
       }
+    }
+    if (fast) {
+      att_weighted(dst0, 3 * C, dP, L, 1, k, hs, T, L, hs);        // dq (T,hs) = dS · k[:L]
+      att_weighted(dst0 + C, 3 * C, dP, 1, L, q, hs, L, T, hs);    // dk (L,hs) = dSᵀ · q
+      for (int64_t t = L; t < T; t++) {
+        std::memset(dst0 + t * 3 * C + C, 0, sizeof(float) * hs);
+        std::memset(dst0 + t * 3 * C + 2 * C, 0, sizeof(float) * hs);
+      }
+      return;
     }
     st::sgemm(false, 1, T, hs, L, 1.0f, dP, k, 0.0f, dq, 1);  // dq (T,hs) = dS · k[:L]
     st::sgemm_tn(L, hs, T, 1.0f, dP, q, 0.0f, dk, 1);  // dk (L,hs) = dSᵀ · q, dS read in place
@@ -839,6 +899,203 @@ void pool_backward(float* dx, const float* dout, const float* out, const float* 
       }
     }
   }
+}
+
+}  // namespace bert
+}  // namespace st
+
+namespace st {
+namespace bert {
+
+// ---- attention per (sequence, head), AVX-512 --------------------------------------------------
+// The fast path of attention_forward / attention_infer / attention_backward when the CPU has
+// AVX-512 and hs is a multiple of 16 up to 64. Same arithmetic as the st::sgemm calls it replaces
+// (one accumulator per output, the reduction index in order, alpha applied last), so results are
+// bit-identical to them, but no packing: q, k, v, dout and dqkv are read and written at their
+// strides, and the only copy is one (hs, L) transpose per head.
+
+namespace {
+#ifdef ST_GELU_X86
+inline __mmask16 tail_mask(int64_t n) {
+  return n >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << n) - 1u);
+}
+
+// Rows i0 .. i0+R of R (row stride rs), columns j0 .. j0+16·NCH (the last chunk masked to L):
+// alpha · Σ_d X[i, d] · YT[d, j].
+template <int R, int NCH>
+ST_G_AVX512 void att_xyt_tile(float* Rm, int64_t rs, const float* X, int64_t xs, const float* YT,
+                              int64_t ldy, int64_t i0, int64_t j0, int64_t L, int64_t hs, float alpha) {
+  __m512 acc[R][NCH];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; r++)
+#pragma GCC unroll 8
+    for (int c = 0; c < NCH; c++) acc[r][c] = _mm512_setzero_ps();
+  for (int64_t d = 0; d < hs; d++) {
+    const float* y = YT + d * ldy + j0;
+    __m512 yv[NCH];
+#pragma GCC unroll 8
+    for (int c = 0; c < NCH; c++) yv[c] = _mm512_loadu_ps(y + 16 * c);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; r++) {
+      const __m512 xb = _mm512_set1_ps(X[(i0 + r) * xs + d]);
+#pragma GCC unroll 8
+      for (int c = 0; c < NCH; c++) acc[r][c] = _mm512_fmadd_ps(xb, yv[c], acc[r][c]);
+    }
+  }
+  const __m512 va = _mm512_set1_ps(alpha);
+#pragma GCC unroll 8
+  for (int r = 0; r < R; r++)
+#pragma GCC unroll 8
+    for (int c = 0; c < NCH; c++)
+      _mm512_mask_storeu_ps(Rm + (i0 + r) * rs + j0 + 16 * c, tail_mask(L - j0 - 16 * c),
+                            _mm512_mul_ps(va, acc[r][c]));
+}
+
+template <int R>
+ST_G_AVX512 void att_xyt_rows(float* Rm, int64_t rs, const float* X, int64_t xs, const float* YT,
+                              int64_t ldy, int64_t i0, int64_t L, int64_t hs, float alpha) {
+  for (int64_t j0 = 0; j0 < L; j0 += 64) {
+    switch ((std::min<int64_t>(64, L - j0) + 15) / 16) {
+      case 1: att_xyt_tile<R, 1>(Rm, rs, X, xs, YT, ldy, i0, j0, L, hs, alpha); break;
+      case 2: att_xyt_tile<R, 2>(Rm, rs, X, xs, YT, ldy, i0, j0, L, hs, alpha); break;
+      case 3: att_xyt_tile<R, 3>(Rm, rs, X, xs, YT, ldy, i0, j0, L, hs, alpha); break;
+      default: att_xyt_tile<R, 4>(Rm, rs, X, xs, YT, ldy, i0, j0, L, hs, alpha); break;
+    }
+  }
+}
+
+// R (rows, L; row stride rs) = alpha · X (rows, hs; stride xs) · Yᵀ, YT = Yᵀ (hs, ldy) with
+// ldy ≥ round_up(L, 16) (columns ≥ L are read, never stored).
+ST_G_AVX512 void att_xyt(float* Rm, int64_t rs, const float* X, int64_t xs, const float* YT,
+                         int64_t ldy, int64_t rows, int64_t L, int64_t hs, float alpha) {
+  int64_t i = 0;
+  for (; i + 6 <= rows; i += 6) att_xyt_rows<6>(Rm, rs, X, xs, YT, ldy, i, L, hs, alpha);
+  for (; i < rows; i++) att_xyt_rows<1>(Rm, rs, X, xs, YT, ldy, i, L, hs, alpha);
+}
+
+// Z[r, 0..16·NCH) (row stride zs) = Σ_{c<K} A[r·ar + c·ac] · Y[c·ys + 0..16·NCH), rows r0..r0+R.
+template <int R, int NCH>
+ST_G_AVX512 void att_ay_tile(float* Z, int64_t zs, const float* A, int64_t ar, int64_t ac,
+                             const float* Y, int64_t ys, int64_t r0, int64_t K) {
+  __m512 acc[R][NCH];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; r++)
+#pragma GCC unroll 8
+    for (int c = 0; c < NCH; c++) acc[r][c] = _mm512_setzero_ps();
+  const float* a = A + r0 * ar;
+  for (int64_t k = 0; k < K; k++) {
+    const float* y = Y + k * ys;
+    __m512 yv[NCH];
+#pragma GCC unroll 8
+    for (int c = 0; c < NCH; c++) yv[c] = _mm512_loadu_ps(y + 16 * c);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; r++) {
+      const __m512 ab = _mm512_set1_ps(a[r * ar + k * ac]);
+#pragma GCC unroll 8
+      for (int c = 0; c < NCH; c++) acc[r][c] = _mm512_fmadd_ps(ab, yv[c], acc[r][c]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < R; r++)
+#pragma GCC unroll 8
+    for (int c = 0; c < NCH; c++) _mm512_storeu_ps(Z + (r0 + r) * zs + 16 * c, acc[r][c]);
+}
+
+// Rows in tiles of RB (RB·NCH accumulators + NCH loads of Y in the 32 zmm, as the GEMM's 14 x 32),
+// then 4, then 1.
+// The same when A's rows are adjacent (ar == 1: A stored transposed, one pointer per k step).
+template <int R, int NCH>
+ST_G_AVX512 void att_ay_tile_t(float* Z, int64_t zs, const float* A, int64_t ac, const float* Y,
+                               int64_t ys, int64_t r0, int64_t K) {
+  __m512 acc[R][NCH];
+#pragma GCC unroll 16
+  for (int r = 0; r < R; r++)
+#pragma GCC unroll 8
+    for (int c = 0; c < NCH; c++) acc[r][c] = _mm512_setzero_ps();
+  const float* a = A + r0;
+  for (int64_t k = 0; k < K; k++, a += ac) {
+    const float* y = Y + k * ys;
+    __m512 yv[NCH];
+#pragma GCC unroll 8
+    for (int c = 0; c < NCH; c++) yv[c] = _mm512_loadu_ps(y + 16 * c);
+#pragma GCC unroll 16
+    for (int r = 0; r < R; r++) {
+      const __m512 ab = _mm512_set1_ps(a[r]);
+#pragma GCC unroll 8
+      for (int c = 0; c < NCH; c++) acc[r][c] = _mm512_fmadd_ps(ab, yv[c], acc[r][c]);
+    }
+  }
+#pragma GCC unroll 16
+  for (int r = 0; r < R; r++)
+#pragma GCC unroll 8
+    for (int c = 0; c < NCH; c++) _mm512_storeu_ps(Z + (r0 + r) * zs + 16 * c, acc[r][c]);
+}
+
+// Rows in tiles: with A's rows adjacent, RB·NCH accumulators + NCH loads of Y fill the 32 zmm
+// (as the GEMM's 14 x 32); with A row-major, 6 rows (one pointer each); then single rows.
+template <int NCH>
+ST_G_AVX512 void att_ay_n(float* Z, int64_t zs, const float* A, int64_t ar, int64_t ac,
+                          const float* Y, int64_t ys, int64_t rows, int64_t K) {
+  int64_t r = 0;
+  if (ar == 1) {
+    constexpr int RB = NCH <= 2 ? 14 : NCH == 3 ? 9 : 7;
+    for (; r + RB <= rows; r += RB) att_ay_tile_t<RB, NCH>(Z, zs, A, ac, Y, ys, r, K);
+    for (; r + 4 <= rows; r += 4) att_ay_tile_t<4, NCH>(Z, zs, A, ac, Y, ys, r, K);
+    for (; r < rows; r++) att_ay_tile_t<1, NCH>(Z, zs, A, ac, Y, ys, r, K);
+    return;
+  }
+  for (; r + 6 <= rows; r += 6) att_ay_tile<6, NCH>(Z, zs, A, ar, ac, Y, ys, r, K);
+  for (; r < rows; r++) att_ay_tile<1, NCH>(Z, zs, A, ar, ac, Y, ys, r, K);
+}
+
+// Z (rows, hs; row stride zs) = A · Y with A(r, c) = A[r·ar + c·ac] (c < K), Y (K, hs; stride ys).
+ST_G_AVX512 void att_ay(float* Z, int64_t zs, const float* A, int64_t ar, int64_t ac, const float* Y,
+                        int64_t ys, int64_t rows, int64_t K, int64_t hs) {
+  switch (hs / 16) {
+    case 1: att_ay_n<1>(Z, zs, A, ar, ac, Y, ys, rows, K); break;
+    case 2: att_ay_n<2>(Z, zs, A, ar, ac, Y, ys, rows, K); break;
+    case 3: att_ay_n<3>(Z, zs, A, ar, ac, Y, ys, rows, K); break;
+    default: att_ay_n<4>(Z, zs, A, ar, ac, Y, ys, rows, K); break;
+  }
+}
+#endif
+}  // namespace
+
+bool att_fast(int64_t hs) {
+#ifdef ST_GELU_X86
+  return cpu::simd_level() == cpu::kAvx512 && hs % 16 == 0 && hs >= 16 && hs <= 64;
+#else
+  (void)hs;
+  return false;
+#endif
+}
+
+// YT (hs, ldy) = Yᵀ for Y (L, hs; row stride ys), ldy = round_up(L, 16), columns L..ldy zeroed.
+void att_transpose(float* YT, const float* Y, int64_t ys, int64_t L, int64_t hs) {
+  const int64_t ldy = (L + 15) / 16 * 16;
+  for (int64_t d = 0; d < hs; d++) {
+    float* dst = YT + d * ldy;
+    for (int64_t j = 0; j < L; j++) dst[j] = Y[j * ys + d];
+    for (int64_t j = L; j < ldy; j++) dst[j] = 0.0f;
+  }
+}
+
+void att_scores(float* Rm, int64_t rs, const float* X, int64_t xs, const float* YT, int64_t rows,
+                int64_t L, int64_t hs, float alpha) {
+#ifdef ST_GELU_X86
+  att_xyt(Rm, rs, X, xs, YT, (L + 15) / 16 * 16, rows, L, hs, alpha);
+#else
+  (void)Rm, (void)rs, (void)X, (void)xs, (void)YT, (void)rows, (void)L, (void)hs, (void)alpha;
+#endif
+}
+
+void att_weighted(float* Z, int64_t zs, const float* A, int64_t ar, int64_t ac, const float* Y,
+                  int64_t ys, int64_t rows, int64_t K, int64_t hs) {
+#ifdef ST_GELU_X86
+  att_ay(Z, zs, A, ar, ac, Y, ys, rows, K, hs);
+#else
+  (void)Z, (void)zs, (void)A, (void)ar, (void)ac, (void)Y, (void)ys, (void)rows, (void)K, (void)hs;
+#endif
 }
 
 }  // namespace bert

@@ -246,6 +246,23 @@ static void run_bert(const st::bert::Config& c, const char* what) {
   }
 }
 
+static st::bert::Config c_fast(int64_t hidden, int64_t heads, int64_t rel_buckets) {
+  st::bert::Config c;
+  c.vocab_size = 31;
+  c.hidden = hidden;
+  c.layers = 1;
+  c.heads = heads;
+  c.intermediate = 20;
+  c.max_position = 16;
+  c.type_vocab_size = rel_buckets ? 0 : 2;
+  c.padding_idx = rel_buckets ? 1 : -1;
+  c.rel_buckets = rel_buckets;
+  if (rel_buckets) c.rel_max_distance = 6;
+  c.pooling = st::bert::PoolModes::one(st::bert::kPoolMean);
+  c.threads = 2;
+  return c;
+}
+
 static void test_bert() {
   using namespace st::bert;
   for (int mode = 0; mode < kPoolModes; ++mode) {
@@ -282,6 +299,12 @@ static void test_bert() {
   p.rel_max_distance = 6;
   p.pooling = PoolModes::one(kPoolMean);
   run_bert(p, "bert mpnet relative buckets");
+  // Head sizes 16 and 32 take the AVX-512 attention path (transposed keys, no packing) where the
+  // CPU has it: its scratch and strided reads / writes under the sanitizer.
+  Config f = c_fast(32, 2, 0);
+  run_bert(f, "bert head size 16 (fast attention)");
+  Config g = c_fast(32, 1, 8);
+  run_bert(g, "bert mpnet head size 32 (fast attention)");
 }
 
 int main() {
