@@ -349,6 +349,7 @@ struct Blocking {
 size_t g_l2_b_floats = 96 * 1024;  // 384 KiB: KC x NC B sub-chunk
 size_t g_a_floats = 64 * 1024;     // 256 KiB: MC x KC A block
 size_t g_l3_b_floats = 2 * 1024 * 1024;  // 8 MiB: KC x NB shared packed B
+size_t g_whole_b_floats = 4 * 1024 * 1024;  // 16 MiB: all of op(B) packed (several K chunks)
 
 Blocking choose_blocking(const GemmKernel& kern, int64_t M, int64_t N, int64_t K, int threads) {
   Blocking b;
@@ -415,6 +416,30 @@ void gemm_item(const GemmKernel& kern, bool trans_b, int64_t M, int64_t N, int64
   const int nr = kern.nr;
   float* Bp = tl_bpack.ensure(static_cast<size_t>(bl.KC * round_up(std::min(bl.NB, N), nr)));
   const int64_t n_ib = ceil_div(M, bl.MC);
+
+  // K in several chunks with every column in one B chunk (a weight gradient, K = tokens): pack all
+  // of op(B) once, then each task keeps its C row block in L2 across the K chunks instead of
+  // reading and writing the whole C once per chunk.
+  const int64_t npad = round_up(N, nr);
+  if (threads > 1 && K > bl.KC && N <= bl.NB && static_cast<size_t>(K * npad) <= g_whole_b_floats) {
+    float* Ball = tl_bpack.ensure(static_cast<size_t>(K * npad));
+    const int64_t n_pc = ceil_div(K, bl.KC), np = npad / nr;
+    parallel_for(n_pc * np, threads, [&](int64_t t, int) {  // chunk pc at Ball + pc·KC·npad
+      const int64_t pc = (t / np) * bl.KC, kc = std::min(bl.KC, K - pc), j0 = (t % np) * nr;
+      float* dst = Ball + pc * npad + j0 * kc;
+      const int64_t cols = std::min<int64_t>(nr, N - j0);
+      if (trans_b) pack_rows(B + j0 * K + pc, K, cols, kc, nr, dst);
+      else pack_cols(B + pc * N + j0, N, kc, cols, nr, dst);
+    });
+    parallel_for(n_ib, threads, [&](int64_t ib, int) {
+      float* Apack = tl_apack.ensure(apack_floats(kern, bl));
+      for (int64_t pc = 0; pc < K; pc += bl.KC) {
+        compute_block(kern, bl, M, N, K, alpha, A, trans_a, Ball + pc * npad, pc == 0 ? beta : 1.0f, C,
+                      ib * bl.MC, std::min(M, (ib + 1) * bl.MC), pc, std::min(bl.KC, K - pc), 0, N, Apack);
+      }
+    });
+    return;
+  }
 
   for (int64_t pc = 0; pc < K; pc += bl.KC) {
     const int64_t kc = std::min(bl.KC, K - pc);
