@@ -274,6 +274,50 @@ async function train(s: FullStudent, steps: number): Promise<number[]> {
   return losses;
 }
 
+describe.runIf(avail.ok)('native AdamW step', () => {
+  it('gives the bits of the float32 formula (one rounding per operation), decoupled and L2, decayed or not', () => {
+    const h = nativeModel(SHAPE, randomBertWeights(SHAPE, { seed: 41, std: 0.2 }), 'mean', false);
+    const { ids, mask, types, B, T } = batchOf([8, 5, 2], 8, 42);
+    const f = Math.fround;
+    const x = h.getParams();
+    const m = new Float32Array(x.length);
+    const v = new Float32Array(x.length);
+    const layout = h.layout();
+    const [lr, b1, b2, eps, wd] = [2e-3, 0.9, 0.999, 1e-8, 0.01];
+    for (let t = 1; t <= 4; t++) {
+      h.zeroGrad();
+      h.forwardSync(ids, mask, types, B, T);
+      h.backwardSync(Float32Array.from({ length: B * SHAPE.hidden }, (_, i) => Math.sin(i + t)));
+      const g = h.getGrads();
+      const decoupled = t !== 3;
+      h.adamStep(lr, b1, b2, eps, wd, t, decoupled);
+      // the reference, with the native code's constants (float32)
+      const c1 = f(1 / (1 - f(b1) ** t));
+      const c2 = f(1 / (1 - f(b2) ** t));
+      const [fb1, fb2, a1, a2, flr, feps] = [f(b1), f(b2), f(1 - f(b1)), f(1 - f(b2)), f(lr), f(eps)];
+      for (const tensor of layout) {
+        const w = tensor.decay ? f(wd) : 0;
+        const l2 = decoupled ? 0 : w;
+        const dec = decoupled ? f(flr * w) : 0;
+        for (let i = tensor.offset; i < tensor.offset + tensor.size; i++) {
+          const gi = f(g[i] + f(l2 * x[i]));
+          const mi = f(f(fb1 * m[i]) + f(a1 * gi));
+          const vi = f(f(fb2 * v[i]) + f(f(a2 * gi) * gi));
+          m[i] = mi;
+          v[i] = vi;
+          x[i] = f(f(x[i] - f(dec * x[i])) - f(f(flr * f(mi * c1)) / f(f(Math.sqrt(f(vi * c2))) + feps)));
+        }
+      }
+    }
+    const got = h.getParams();
+    let differ = 0;
+    for (let i = 0; i < x.length; i++) differ += Object.is(got[i], x[i]) ? 0 : 1;
+    expect(differ).toBe(0);
+    expect(new Float32Array(h.adamMBuffer())).toEqual(m);
+    expect(new Float32Array(h.adamVBuffer())).toEqual(v);
+  });
+});
+
 describe.runIf(avail.ok)('full student (method: full)', () => {
   it('a few AdamW steps on a fixed batch lower the Margin-MSE loss', async () => {
     const losses = await train(student(1), 8);

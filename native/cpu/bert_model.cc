@@ -7,6 +7,10 @@
 #include <new>
 #include <stdexcept>
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#endif
+
 #include "bert.h"
 #include "threadpool.h"
 
@@ -468,6 +472,63 @@ void Model::reset_optimizer() {
   std::memset(v_.p, 0, sizeof(float) * n_params_);
 }
 
+namespace {
+// x, m, v over [i0, i1): the float arithmetic of lib/training/optim.ts's adamRange, one rounding per
+// operation in the same order (no FMA contraction: ISO C++ mode), so every SIMD level gives the
+// same bits; AVX-512 sixteen elements at a time (division and square root are exact IEEE ops).
+struct AdamArgs {
+  float lr, beta1, beta2, a1, a2, eps, c1, c2, l2, dec;
+};
+
+void adam_range_scalar(float* x, const float* g, float* m, float* v, int64_t i0, int64_t i1,
+                       const AdamArgs& k) {
+  for (int64_t i = i0; i < i1; i++) {
+    const float gi = g[i] + k.l2 * x[i];
+    const float mi = k.beta1 * m[i] + k.a1 * gi;
+    const float vi = k.beta2 * v[i] + k.a2 * gi * gi;
+    m[i] = mi;
+    v[i] = vi;
+    x[i] = x[i] - k.dec * x[i] - (k.lr * (mi * k.c1)) / (std::sqrt(vi * k.c2) + k.eps);
+  }
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+// No mul+add fused into an FMA here (GCC contracts across intrinsics under an FMA target): it
+// would round once where the formula rounds twice.
+#if !defined(__clang__)
+#pragma GCC push_options
+#pragma GCC optimize("fp-contract=off")
+#endif
+__attribute__((target("avx512f"))) void adam_range_avx512(float* x, const float* g, float* m, float* v,
+                                                           int64_t i0, int64_t i1, const AdamArgs& k) {
+#if defined(__clang__)
+#pragma clang fp contract(off)
+#endif
+  const __m512 l2 = _mm512_set1_ps(k.l2), b1 = _mm512_set1_ps(k.beta1), b2 = _mm512_set1_ps(k.beta2);
+  const __m512 a1 = _mm512_set1_ps(k.a1), a2 = _mm512_set1_ps(k.a2), c1 = _mm512_set1_ps(k.c1);
+  const __m512 c2 = _mm512_set1_ps(k.c2), lr = _mm512_set1_ps(k.lr), eps = _mm512_set1_ps(k.eps);
+  const __m512 dec = _mm512_set1_ps(k.dec);
+  int64_t i = i0;
+  for (; i + 16 <= i1; i += 16) {
+    const __m512 xi = _mm512_loadu_ps(x + i);
+    const __m512 gi = _mm512_add_ps(_mm512_loadu_ps(g + i), _mm512_mul_ps(l2, xi));
+    const __m512 mi = _mm512_add_ps(_mm512_mul_ps(b1, _mm512_loadu_ps(m + i)), _mm512_mul_ps(a1, gi));
+    const __m512 vi = _mm512_add_ps(_mm512_mul_ps(b2, _mm512_loadu_ps(v + i)),
+                                    _mm512_mul_ps(_mm512_mul_ps(a2, gi), gi));
+    _mm512_storeu_ps(m + i, mi);
+    _mm512_storeu_ps(v + i, vi);
+    const __m512 step = _mm512_div_ps(_mm512_mul_ps(lr, _mm512_mul_ps(mi, c1)),
+                                      _mm512_add_ps(_mm512_sqrt_ps(_mm512_mul_ps(vi, c2)), eps));
+    _mm512_storeu_ps(x + i, _mm512_sub_ps(_mm512_sub_ps(xi, _mm512_mul_ps(dec, xi)), step));
+  }
+  adam_range_scalar(x, g, m, v, i, i1, k);
+}
+#if !defined(__clang__)
+#pragma GCC pop_options
+#endif
+#endif
+}  // namespace
+
 void Model::adam_step(float lr, float beta1, float beta2, float eps, float weight_decay, int64_t t,
                       bool decoupled) {
   const float c1 = static_cast<float>(1.0 / (1.0 - std::pow(static_cast<double>(beta1), static_cast<double>(t))));
@@ -478,19 +539,17 @@ void Model::adam_step(float lr, float beta1, float beta2, float eps, float weigh
   const float* g = grads_.p;
   float* m = m_.p;
   float* v = v_.p;
+  const bool avx512 = cpu::simd_level() >= cpu::kAvx512;
   parallel_for(static_cast<int64_t>(chunks_.size()), cfg_.threads, [&](int64_t ci, int) {
     const Chunk& ch = chunks_[ci];
     const float wd = ch.decay ? weight_decay : 0.0f;
     const float l2 = decoupled ? 0.0f : wd;
     const float dec = decoupled ? lr * wd : 0.0f;
-    for (int64_t i = ch.start; i < ch.end; i++) {
-      const float gi = g[i] + l2 * x[i];
-      const float mi = beta1 * m[i] + a1 * gi;
-      const float vi = beta2 * v[i] + a2 * gi * gi;
-      m[i] = mi;
-      v[i] = vi;
-      x[i] = x[i] - dec * x[i] - (lr * (mi * c1)) / (std::sqrt(vi * c2) + eps);
-    }
+    const AdamArgs k{lr, beta1, beta2, a1, a2, eps, c1, c2, l2, dec};
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    if (avx512) return adam_range_avx512(x, g, m, v, ch.start, ch.end, k);
+#endif
+    adam_range_scalar(x, g, m, v, ch.start, ch.end, k);
   });
 }
 
