@@ -14,13 +14,13 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadEncoder, type Encoder } from '../../lib/models/encoder';
 import type { Callback } from '../../lib/training/callbacks';
 import { fitRun } from '../../lib/training/run';
 import type { FullStudent } from '../../lib/training/students/full';
 import { scratchDirs } from '../helpers/models';
-import { caseRows, conformanceFixtures, flat, report, roundtrip, suiteEnabled, TOL, type Manifest } from './fixtures';
+import { caseRows, conformanceFixtures, flat, report, roundtrip, stopRoundtripServer, suiteEnabled, TOL, type Manifest } from './fixtures';
 
 export type RoundtripMethod = 'full' | 'adapter' | 'adapter-query' | 'static';
 
@@ -54,6 +54,7 @@ export function roundtripSuite(file: string, methods: RoundtripMethod[]): void {
       train = path.join(d, 'train.jsonl');
       fs.writeFileSync(train, trainRows(manifest.texts));
     }, 15 * 60_000);
+    afterAll(() => stopRoundtripServer());
 
     /**
      * Python's view of an export vs synthtune's loadEncoder on it. `source`: the folder the export was

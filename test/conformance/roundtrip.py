@@ -4,6 +4,11 @@ The way back for the conformance suite: loads a model folder that synthtune expo
 Python tools users will load it with, and prints what they compute, as JSON on stdout.
 
     python3 test/conformance/roundtrip.py EXPORT_DIR TEXTS_JSON
+    python3 test/conformance/roundtrip.py --serve
+
+--serve answers many requests in one process (torch, transformers and sentence-transformers are
+imported once): one JSON line per request on stdin, {"folder": ..., "texts": [...]}, one JSON line
+per answer on stdout, {"code": 0, "out": {...}} or {"code": 1, "error": "..."}.
 
 TEXTS_JSON is a file holding a JSON array of strings. Output:
 
@@ -51,12 +56,8 @@ def as_list(x) -> list:
     return np.asarray(x, dtype=np.float32).astype(np.float64).tolist()
 
 
-def main() -> int:
-    if len(sys.argv) != 3:
-        print(__doc__, file=sys.stderr)
-        return 2
-    folder, texts_file = sys.argv[1], sys.argv[2]
-    texts = json.load(open(texts_file, encoding="utf-8"))
+def compute(folder: str, texts: list) -> tuple[int, dict | str]:
+    """(0, the output) or (1, why SentenceTransformer refused the folder)."""
     from sentence_transformers import SentenceTransformer
     import transformers
 
@@ -64,8 +65,8 @@ def main() -> int:
     try:
         st = SentenceTransformer(folder, device="cpu").eval()
     except Exception as e:  # noqa: BLE001 (the reason is the output)
-        print(f"roundtrip: SentenceTransformer({folder!r}) failed: {type(e).__name__}: {e}", file=sys.stderr)
-        return 1
+        return 1, f"roundtrip: SentenceTransformer({folder!r}) failed: {type(e).__name__}: {e}"
+
     def embed(fn, **kw):
         return as_list(fn(texts, convert_to_numpy=True, batch_size=4, **kw))
 
@@ -90,8 +91,7 @@ def main() -> int:
             out.setdefault("prompt_errors", {})[k] = f"{type(e).__name__}: {e}"
     if out["modules"][:1] != ["Transformer"]:
         out["automodel"] = {"error": f"no transformer module (modules {out['modules']})"}
-        json.dump(out, sys.stdout, allow_nan=False)
-        return 0
+        return 0, out
     try:
         tok = transformers.AutoTokenizer.from_pretrained(folder)
         model = transformers.AutoModel.from_pretrained(folder).eval()
@@ -102,7 +102,35 @@ def main() -> int:
         out["automodel"] = {"cls": as_list(h[:, 0]), "mean": as_list((h * m).sum(1) / m.sum(1).clamp(min=1e-9))}
     except Exception as e:  # noqa: BLE001
         out["automodel"] = {"error": f"{type(e).__name__}: {e}"}
-    json.dump(out, sys.stdout, allow_nan=False)
+    return 0, out
+
+
+def serve() -> int:
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        req = json.loads(line)
+        try:
+            code, res = compute(req["folder"], req["texts"])
+        except Exception as e:  # noqa: BLE001 (reported to the test)
+            code, res = 1, f"roundtrip: {type(e).__name__}: {e}"
+        answer = {"code": 0, "out": res} if code == 0 else {"code": code, "error": res}
+        sys.stdout.write(json.dumps(answer, allow_nan=False) + "\n")
+        sys.stdout.flush()
+    return 0
+
+
+def main() -> int:
+    if sys.argv[1:] == ["--serve"]:
+        return serve()
+    if len(sys.argv) != 3:
+        print(__doc__, file=sys.stderr)
+        return 2
+    code, res = compute(sys.argv[1], json.load(open(sys.argv[2], encoding="utf-8")))
+    if code != 0:
+        print(res, file=sys.stderr)
+        return code
+    json.dump(res, sys.stdout, allow_nan=False)
     return 0
 
 

@@ -8,19 +8,22 @@ usage: load_export.py DIR TEXTS.json OUT.json [--st] [--query] [--hf mean|cls] [
             (mean over the attention mask, or the first token), optionally L2-normalised
                                                                         -> out["hf"], out["hf_loading"]
 One text per call (no padding to reason about), float32, CPU, one thread.
+
+usage: load_export.py --serve
+  the same, many times in one process (torch and the libraries are imported once): one JSON
+  request per line on stdin, {"dir": DIR, "texts": [...], "flags": [...]}, one JSON line per
+  request on stdout, {"ok": true, "out": {...}} or {"ok": false, "error": "<the traceback>"}.
 """
 import json
 import sys
+import traceback
 
 import torch
 
 torch.set_num_threads(1)
 
 
-def main():
-    d, texts_file, out_file = sys.argv[1:4]
-    flags = sys.argv[4:]
-    texts = json.load(open(texts_file))
+def load(d, texts, flags):
     out = {}
     if '--st' in flags:
         from sentence_transformers import SentenceTransformer
@@ -49,7 +52,27 @@ def main():
                     e = torch.nn.functional.normalize(e, dim=-1)
                 rows.append(e.tolist())
         out['hf'] = rows
-    json.dump(out, open(out_file, 'w'))
+    return out
+
+
+def serve():
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        req = json.loads(line)
+        try:
+            res = {'ok': True, 'out': load(req['dir'], req['texts'], req['flags'])}
+        except Exception:  # reported to the test, which decides whether it expected it
+            res = {'ok': False, 'error': traceback.format_exc()}
+        sys.stdout.write(json.dumps(res) + '\n')
+        sys.stdout.flush()
+
+
+def main():
+    if sys.argv[1:] == ['--serve']:
+        return serve()
+    d, texts_file, out_file = sys.argv[1:4]
+    json.dump(load(d, json.load(open(texts_file)), sys.argv[4:]), open(out_file, 'w'))
 
 
 if __name__ == '__main__':
