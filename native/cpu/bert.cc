@@ -302,14 +302,20 @@ void attention_forward(float* out, float* qkvp, float* probs, const float* qkv, 
   // ctx = S·v[:L]; P (T,T) = [S | 0].
   parallel_for(B * NH, threads, [&](int64_t bh, int worker) {
     const int64_t b = bh / NH, h = bh % NH;
-    float* q = qkvp + bh * head;
-    float* k = q + plane;
-    float* v = k + plane;
-    for (int64_t t = 0; t < T; t++) {
-      const float* src = qkv + (b * T + t) * 3 * C + h * hs;
-      std::memcpy(q + t * hs, src, sizeof(float) * hs);
-      std::memcpy(k + t * hs, src + C, sizeof(float) * hs);
-      std::memcpy(v + t * hs, src + 2 * C, sizeof(float) * hs);
+    // q, k, v (T,hs) at row stride qs: gathered per head into qkvp, or read in place from qkv
+    const float *q, *k, *v;
+    int64_t qs = hs;
+    if (qkvp) {
+      float* qp = qkvp + bh * head;
+      for (int64_t t = 0; t < T; t++) {
+        const float* src = qkv + (b * T + t) * 3 * C + h * hs;
+        std::memcpy(qp + t * hs, src, sizeof(float) * hs);
+        std::memcpy(qp + plane + t * hs, src + C, sizeof(float) * hs);
+        std::memcpy(qp + 2 * plane + t * hs, src + 2 * C, sizeof(float) * hs);
+      }
+      q = qp, k = qp + plane, v = qp + 2 * plane;
+    } else {
+      q = qkv + b * T * 3 * C + h * hs, k = q + C, v = q + 2 * C, qs = 3 * C;
     }
     const int32_t* mk = mask ? mask + b * T : nullptr;
     bool any = !mk;
@@ -322,8 +328,8 @@ void attention_forward(float* out, float* qkvp, float* probs, const float* qkv, 
     // (T,L), compact; with no trailing padding (L == T) it is P itself: no copy
     float* S = L == T ? P : ctx + round_up16(T) * hs;
     if (fast) {
-      att_transpose(ctx, k, hs, L, hs);
-      att_scores(S, L, q, hs, ctx, T, L, hs, scale);
+      att_transpose(ctx, k, qs, L, hs);
+      att_scores(S, L, q, qs, ctx, T, L, hs, scale);
     } else {
       st::sgemm(true, 1, T, L, hs, scale, q, k, 0.0f, S, 1);  // (T,L) = scale · q·k[:L]ᵀ
     }
@@ -346,7 +352,7 @@ void attention_forward(float* out, float* qkvp, float* probs, const float* qkv, 
       }
     }
     if (fast) {  // straight into out's head columns
-      att_weighted(out + b * T * C + h * hs, C, S, L, 1, v, hs, T, L, hs);
+      att_weighted(out + b * T * C + h * hs, C, S, L, 1, v, qs, T, L, hs);
       return;
     }
     st::sgemm(false, 1, T, hs, L, 1.0f, S, v, 0.0f, ctx, 1);  // (T,hs) = S · v[:L]
@@ -420,7 +426,7 @@ int64_t attention_backward_scratch(int64_t T, int64_t hs) {
 
 void attention_backward(float* dqkv, const float* dout, const float* qkvp, const float* probs,
                         int64_t B, int64_t T, int64_t C, int64_t NH, float* scratch, int threads,
-                        const int32_t* mask, float* dbias, float* dbias_scratch) {
+                        const int32_t* mask, float* dbias, float* dbias_scratch, const float* qkv) {
   const int64_t hs = C / NH;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
   const int64_t head = T * hs;
@@ -430,9 +436,11 @@ void attention_backward(float* dqkv, const float* dout, const float* qkvp, const
   parallel_for(B * NH, threads, [&](int64_t bh, int worker) {
     const int64_t b = bh / NH, h = bh % NH;
     const int64_t L = valid_length(mask ? mask + b * T : nullptr, T);
-    const float* q = qkvp + bh * head;
-    const float* k = q + plane;
-    const float* v = k + plane;
+    // q, k, v (T,hs) at row stride qs: per head in qkvp, or the rows of qkv (qkvp nullptr)
+    const float* q = qkvp ? qkvp + bh * head : qkv + b * T * 3 * C + h * hs;
+    const float* k = qkvp ? q + plane : q + C;
+    const float* v = qkvp ? k + plane : q + 2 * C;
+    const int64_t qs = qkvp ? hs : 3 * C;
     const float* P = probs + bh * T * T;  // columns ≥ L are 0
     float* dP = scratch + static_cast<int64_t>(worker) * per_worker;  // (T,L)
     float* dctx = dP + T * T;                                         // (T,hs)
@@ -442,7 +450,7 @@ void attention_backward(float* dqkv, const float* dout, const float* qkvp, const
     float* dst0 = dqkv + b * T * 3 * C + h * hs;  // this head's dq columns (row stride 3C)
     if (fast) {  // dctx read in place from dout; dv written straight to dqkv
       const float* dc = dout + b * T * C + h * hs;
-      att_transpose(dctx, v, hs, L, hs);  // vᵀ (hs, round_up16(L)) in the dctx..dk scratch
+      att_transpose(dctx, v, qs, L, hs);  // vᵀ (hs, round_up16(L)) in the dctx..dk scratch
       att_scores(dP, L, dc, C, dctx, T, L, hs, 1.0f);  // dP (T,L) = dctx · v[:L]ᵀ
       att_weighted(dst0 + 2 * C, 3 * C, P, 1, T, dc, C, L, T, hs);  // dv (L,hs) = P[:, :L]ᵀ · dctx
     } else {
@@ -474,8 +482,8 @@ void attention_backward(float* dqkv, const float* dout, const float* qkvp, const
       }
     }
     if (fast) {
-      att_weighted(dst0, 3 * C, dP, L, 1, k, hs, T, L, hs);        // dq (T,hs) = dS · k[:L]
-      att_weighted(dst0 + C, 3 * C, dP, 1, L, q, hs, L, T, hs);    // dk (L,hs) = dSᵀ · q
+      att_weighted(dst0, 3 * C, dP, L, 1, k, qs, T, L, hs);        // dq (T,hs) = dS · k[:L]
+      att_weighted(dst0 + C, 3 * C, dP, 1, L, q, qs, L, T, hs);    // dk (L,hs) = dSᵀ · q
       for (int64_t t = L; t < T; t++) {
         std::memset(dst0 + t * 3 * C + C, 0, sizeof(float) * hs);
         std::memset(dst0 + t * 3 * C + 2 * C, 0, sizeof(float) * hs);
@@ -1171,6 +1179,8 @@ void layernorm_backward_rows(float* dinp, const float* dout, const float* inp, c
   (void)dinp, (void)dout, (void)inp, (void)mean, (void)rstd, (void)w, (void)n0, (void)n1, (void)C;
 #endif
 }
+
+bool attention_rows_layout(int64_t hs) { return att_fast(hs); }
 
 bool att_fast(int64_t hs) {
 #ifdef ST_GELU_X86

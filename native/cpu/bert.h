@@ -150,7 +150,8 @@ struct FloatBuf {
 
 // Activations of one forward pass, kept for its backward.
 struct LayerActs {
-  float* qkvp;   // (3, B, NH, T, hs)  q, k, v permuted per head
+  float* qkvp;   // (3, B, NH, T, hs)  q, k, v permuted per head; or qkv (N, 3C) as the matmul wrote
+                 //                    it, where attention_rows_layout(hs) (read in place)
   float* probs;  // (B, NH, T, T)      softmax(q·kᵀ/√hs + mask)
   float* atty;   // (N, C)             attention output, heads concatenated
   float* res1;   // (N, C)             x_in + atty·Woᵀ + bo   (LayerNorm 1 input)
@@ -359,7 +360,8 @@ void matmul_backward(float* dinp, bool accumulate, float* dw, float* db, const f
                      const float* inp, const float* w, int64_t N, int64_t IC, int64_t OC,
                      int threads);
 
-// qkv (N,3C) → qkvp (3,B,NH,T,hs), probs (B,NH,T,T), out (N,C). Keys with mask 0 get probability
+// qkv (N,3C) → qkvp (3,B,NH,T,hs), probs (B,NH,T,T), out (N,C). qkvp nullptr (only where
+// attention_rows_layout(hs)): nothing is gathered; the caller keeps qkv itself for the backward. Keys with mask 0 get probability
 // 0 (a row with no valid key attends uniformly, like an additive -1e9 mask). mask may be nullptr.
 // Trailing padded keys (after the last mask-1 position) are skipped, not just zeroed.
 // scratch: workers * attention_forward_scratch(T,hs) floats.
@@ -377,6 +379,7 @@ void attention_infer(float* out, const float* qkv, const int64_t* offsets, int64
                      const float* bias = nullptr, int64_t Tb = 0);
 int64_t attention_infer_scratch(int64_t Tmax, int64_t hs);
 // dqkv (N,3C) (overwritten) from dout (N,C). scratch: workers * attention_backward_scratch(T,hs).
+// q, k, v from qkvp, or (qkvp nullptr) from the rows of qkv (N,3C), as the forward had them.
 // mask (the forward's; may be nullptr) only lets it skip the trailing padded keys, whose dk/dv are
 // exactly 0 either way.
 // dbias (NH,T,T) (nullptr: skip): += ∂loss/∂bias summed over the batch (the gradient of the
@@ -384,7 +387,10 @@ int64_t attention_infer_scratch(int64_t Tmax, int64_t hs);
 void attention_backward(float* dqkv, const float* dout, const float* qkvp, const float* probs,
                         int64_t B, int64_t T, int64_t C, int64_t NH, float* scratch, int threads,
                         const int32_t* mask = nullptr, float* dbias = nullptr,
-                        float* dbias_scratch = nullptr);
+                        float* dbias_scratch = nullptr, const float* qkv = nullptr);
+// Whether attention_forward / attention_backward can work on the rows of qkv (N,3C) in place
+// (qkvp nullptr, qkv passed to the backward): the AVX-512 path for head sizes 16..64.
+bool attention_rows_layout(int64_t hs);
 
 // MPNet relative attention bias. bias (NH,T,T) = table[buckets[j - i + T - 1]][h], table (NB,NH),
 // buckets (2T-1) from relative_buckets (values < NB).

@@ -263,6 +263,7 @@ void Model::forward(int slot, const int32_t* ids, const int32_t* mask, const int
 
   using Scope = Profiler::Scope;
   const double dN = static_cast<double>(N), attF = 4.0 * B * T * T * C;
+  const bool rows = attention_rows_layout(C / NH);  // qkv kept as rows (a.qkvp holds (N,3C))
   {
     Scope _p(prof_, "forward", -1, "embeddings", 0);
     embeddings_forward(s.emb, s.ids.data(), s.types.data(), P_.word, P_.pos, P_.type, B, T, C, th,
@@ -275,11 +276,12 @@ void Model::forward(int slot, const int32_t* ids, const int32_t* mask, const int
     const LayerPtrs& p = P_.layer[l];
     {
       Scope _p(prof_, "forward", l, "qkv matmul", 2 * dN * C * 3 * C);
-      matmul_forward(sc_qkv_, x, p.qkv_w, p.qkv_b, nullptr, N, C, 3 * C, th);          // (N,3C)
+      // (N,3C); kept as it is where attention works on its rows, else gathered per head
+      matmul_forward(rows ? a.qkvp : sc_qkv_, x, p.qkv_w, p.qkv_b, nullptr, N, C, 3 * C, th);
     }
     {
       Scope _p(prof_, "forward", l, "attention", attF);
-      attention_forward(a.atty, a.qkvp, a.probs, sc_qkv_, s.mask.data(), B, T, C, NH, sc_att_, th,
+      attention_forward(a.atty, rows ? nullptr : a.qkvp, a.probs, rows ? a.qkvp : sc_qkv_, s.mask.data(), B, T, C, NH, sc_att_, th,
                         s.relbias);
     }
     {
@@ -398,6 +400,7 @@ void Model::backward(int slot, const float* dout) {
   const float* last = cfg_.layers > 0 ? s.L.back().x2 : s.x0;
   using Scope = Profiler::Scope;
   const double dN = static_cast<double>(N), attF = 8.0 * B * T * T * C;
+  const bool rows = attention_rows_layout(C / NH);
   {
     Scope _p(prof_, "backward", -1, "pooling", 0);
     pool_backward(sc_dx_, dout, s.out, s.norm, last, mask, B, T, C, cfg_.pooling, cfg_.normalize);  // dx (N,C)
@@ -442,8 +445,8 @@ void Model::backward(int slot, const float* dout) {
     }
     {
       Scope _p(prof_, "backward", l, "attention", attF);
-      attention_backward(sc_dqkv_, sc_datty_, a.qkvp, a.probs, B, T, C, NH, sc_att_, th, mask,
-                         rel ? sc_dbias_ : nullptr, sc_dbias_bh_);
+      attention_backward(sc_dqkv_, sc_datty_, rows ? nullptr : a.qkvp, a.probs, B, T, C, NH, sc_att_, th, mask,
+                         rel ? sc_dbias_ : nullptr, sc_dbias_bh_, rows ? a.qkvp : nullptr);
     }
     // dx_in = dres1 (residual) + dqkv·Wqkv, accumulated in place: the next layer's dout
     {
