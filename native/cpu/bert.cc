@@ -383,28 +383,20 @@ void attention_infer(float* out, const float* qkv, const int64_t* offsets, int64
     float* v = k + L * hs;
     float* ctx = v + L * hs;  // (L,hs), or kᵀ (hs, round_up16(L)) when fast
     float* S = ctx + round_up16(L) * hs;  // (L,L)
-    if (fast) {  // q, k, v read in place from qkv (row stride 3C), ctx written straight to out
-      const float* qs = qkv + o * 3 * C + h * hs;
+    // fast: q, k, v read in place from qkv (row stride 3C), ctx written straight to out
+    const float* qs = qkv + o * 3 * C + h * hs;
+    if (fast) {
       att_transpose(ctx, qs + C, 3 * C, L, hs);
       att_scores(S, L, qs, 3 * C, ctx, L, L, hs, scale);
-      for (int64_t i = 0; i < L; i++) {
-        float* row = S + i * L;
-        if (bias) {
-          const float* br = bias + (h * Tb + i) * Tb;
-          for (int64_t j = 0; j < L; j++) row[j] += br[j];
-        }
-        softmax_masked_row(row, nullptr, L);
+    } else {
+      for (int64_t t = 0; t < L; t++) {
+        const float* src = qs + t * 3 * C;
+        std::memcpy(q + t * hs, src, sizeof(float) * hs);
+        std::memcpy(k + t * hs, src + C, sizeof(float) * hs);
+        std::memcpy(v + t * hs, src + 2 * C, sizeof(float) * hs);
       }
-      att_weighted(out + o * C + h * hs, C, S, L, 1, qs + 2 * C, 3 * C, L, L, hs);
-      return;
+      st::sgemm(true, 1, L, L, hs, scale, q, k, 0.0f, S, 1);  // (L,L) = scale · q·kᵀ
     }
-    for (int64_t t = 0; t < L; t++) {
-      const float* src = qkv + (o + t) * 3 * C + h * hs;
-      std::memcpy(q + t * hs, src, sizeof(float) * hs);
-      std::memcpy(k + t * hs, src + C, sizeof(float) * hs);
-      std::memcpy(v + t * hs, src + 2 * C, sizeof(float) * hs);
-    }
-    st::sgemm(true, 1, L, L, hs, scale, q, k, 0.0f, S, 1);  // (L,L) = scale · q·kᵀ
     for (int64_t i = 0; i < L; i++) {
       float* row = S + i * L;
       if (bias) {
@@ -412,6 +404,10 @@ void attention_infer(float* out, const float* qkv, const int64_t* offsets, int64
         for (int64_t j = 0; j < L; j++) row[j] += br[j];
       }
       softmax_masked_row(row, nullptr, L);
+    }
+    if (fast) {
+      att_weighted(out + o * C + h * hs, C, S, L, 1, qs + 2 * C, 3 * C, L, L, hs);
+      return;
     }
     st::sgemm(false, 1, L, hs, L, 1.0f, S, v, 0.0f, ctx, 1);  // (L,hs) = S · v
     for (int64_t t = 0; t < L; t++) {
@@ -994,11 +990,12 @@ ST_G_AVX512 void att_xyt(float* Rm, int64_t rs, const float* X, int64_t xs, cons
 }
 
 // Z[r, 0..16·NCH) (row stride zs) = Σ_{c<K} A[r·ar + c·ac] · Y[c·ys + 0..16·NCH), rows r0..r0+R.
-template <int R, int NCH>
+// kAdjacent: ar == 1 (A stored transposed: the R values of one k step side by side).
+template <int R, int NCH, bool kAdjacent>
 ST_G_AVX512 void att_ay_tile(float* Z, int64_t zs, const float* A, int64_t ar, int64_t ac,
                              const float* Y, int64_t ys, int64_t r0, int64_t K) {
   __m512 acc[R][NCH];
-#pragma GCC unroll 8
+#pragma GCC unroll 16
   for (int r = 0; r < R; r++)
 #pragma GCC unroll 8
     for (int c = 0; c < NCH; c++) acc[r][c] = _mm512_setzero_ps();
@@ -1008,39 +1005,9 @@ ST_G_AVX512 void att_ay_tile(float* Z, int64_t zs, const float* A, int64_t ar, i
     __m512 yv[NCH];
 #pragma GCC unroll 8
     for (int c = 0; c < NCH; c++) yv[c] = _mm512_loadu_ps(y + 16 * c);
-#pragma GCC unroll 8
-    for (int r = 0; r < R; r++) {
-      const __m512 ab = _mm512_set1_ps(a[r * ar + k * ac]);
-#pragma GCC unroll 8
-      for (int c = 0; c < NCH; c++) acc[r][c] = _mm512_fmadd_ps(ab, yv[c], acc[r][c]);
-    }
-  }
-#pragma GCC unroll 8
-  for (int r = 0; r < R; r++)
-#pragma GCC unroll 8
-    for (int c = 0; c < NCH; c++) _mm512_storeu_ps(Z + (r0 + r) * zs + 16 * c, acc[r][c]);
-}
-
-// Rows in tiles of RB (RB·NCH accumulators + NCH loads of Y in the 32 zmm, as the GEMM's 14 x 32),
-// then 4, then 1.
-// The same when A's rows are adjacent (ar == 1: A stored transposed, one pointer per k step).
-template <int R, int NCH>
-ST_G_AVX512 void att_ay_tile_t(float* Z, int64_t zs, const float* A, int64_t ac, const float* Y,
-                               int64_t ys, int64_t r0, int64_t K) {
-  __m512 acc[R][NCH];
-#pragma GCC unroll 16
-  for (int r = 0; r < R; r++)
-#pragma GCC unroll 8
-    for (int c = 0; c < NCH; c++) acc[r][c] = _mm512_setzero_ps();
-  const float* a = A + r0;
-  for (int64_t k = 0; k < K; k++, a += ac) {
-    const float* y = Y + k * ys;
-    __m512 yv[NCH];
-#pragma GCC unroll 8
-    for (int c = 0; c < NCH; c++) yv[c] = _mm512_loadu_ps(y + 16 * c);
 #pragma GCC unroll 16
     for (int r = 0; r < R; r++) {
-      const __m512 ab = _mm512_set1_ps(a[r]);
+      const __m512 ab = _mm512_set1_ps(kAdjacent ? a[k * ac + r] : a[r * ar + k * ac]);
 #pragma GCC unroll 8
       for (int c = 0; c < NCH; c++) acc[r][c] = _mm512_fmadd_ps(ab, yv[c], acc[r][c]);
     }
@@ -1059,13 +1026,13 @@ ST_G_AVX512 void att_ay_n(float* Z, int64_t zs, const float* A, int64_t ar, int6
   int64_t r = 0;
   if (ar == 1) {
     constexpr int RB = NCH <= 2 ? 14 : NCH == 3 ? 9 : 7;
-    for (; r + RB <= rows; r += RB) att_ay_tile_t<RB, NCH>(Z, zs, A, ac, Y, ys, r, K);
-    for (; r + 4 <= rows; r += 4) att_ay_tile_t<4, NCH>(Z, zs, A, ac, Y, ys, r, K);
-    for (; r < rows; r++) att_ay_tile_t<1, NCH>(Z, zs, A, ac, Y, ys, r, K);
+    for (; r + RB <= rows; r += RB) att_ay_tile<RB, NCH, true>(Z, zs, A, 1, ac, Y, ys, r, K);
+    for (; r + 4 <= rows; r += 4) att_ay_tile<4, NCH, true>(Z, zs, A, 1, ac, Y, ys, r, K);
+    for (; r < rows; r++) att_ay_tile<1, NCH, true>(Z, zs, A, 1, ac, Y, ys, r, K);
     return;
   }
-  for (; r + 6 <= rows; r += 6) att_ay_tile<6, NCH>(Z, zs, A, ar, ac, Y, ys, r, K);
-  for (; r < rows; r++) att_ay_tile<1, NCH>(Z, zs, A, ar, ac, Y, ys, r, K);
+  for (; r + 6 <= rows; r += 6) att_ay_tile<6, NCH, false>(Z, zs, A, ar, ac, Y, ys, r, K);
+  for (; r < rows; r++) att_ay_tile<1, NCH, false>(Z, zs, A, ar, ac, Y, ys, r, K);
 }
 
 // Z (rows, hs; row stride zs) = A · Y with A(r, c) = A[r·ar + c·ac] (c < K), Y (K, hs; stride ys).
