@@ -8,10 +8,8 @@
  * skipped, with the reason printed, where python3, torch, transformers or sentence-transformers
  * is missing.
  */
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import * as readline from 'node:readline';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { loadEncoder } from '../lib/models/encoder';
@@ -28,7 +26,7 @@ import { FullStudent, nativeBertAvailable, nativeConfigFrom } from '../lib/train
 import { writeSentenceTransformersFilesSync } from '../lib/models/st-folder';
 import { StaticStudent } from '../lib/training/students/static';
 import { report, scratchDirs } from './helpers/models';
-import { pythonMissing } from './helpers/python';
+import { PythonServer, pythonMissing } from './helpers/python';
 
 const tmp = scratchDirs('synthtune-export-py-');
 const SCRIPT = path.join(__dirname, 'python', 'load_export.py');
@@ -60,39 +58,13 @@ async function python(dir: string, flags: string[]): Promise<PyOut> {
   return r.out!;
 }
 
-/**
- * One load_export.py --serve process for the whole file (torch, transformers and
- * sentence-transformers imported once, not per load), one request at a time; a failed load comes
- * back as status 1 with the Python traceback as stderr.
- */
-let server: { proc: ChildProcessWithoutNullStreams; lines: AsyncIterator<string> } | null = null;
-let queue: Promise<unknown> = Promise.resolve();
-
-function startServer() {
-  const proc = spawn('python3', [SCRIPT, '--serve'], { env: { ...process.env, TOKENIZERS_PARALLELISM: 'false' } });
-  let stderr = '';
-  proc.stderr.on('data', (b: Buffer) => { stderr = (stderr + b.toString('utf8')).slice(-20000); });
-  proc.on('exit', (code) => { if (server?.proc === proc) server = null; if (code) console.warn(`load_export.py --serve exited ${code}:\n${stderr}`); });
-  return { proc, lines: readline.createInterface({ input: proc.stdout })[Symbol.asyncIterator]() };
-}
-
-afterAll(() => {
-  server?.proc.stdin.end();
-  server = null;
-});
+/** One load_export.py --serve process for the whole file (a failed load: status 1, the traceback as stderr). */
+const server = new PythonServer('python3', SCRIPT, { TOKENIZERS_PARALLELISM: 'false' });
+afterAll(() => server.stop());
 
 async function pythonRun(dir: string, flags: string[]): Promise<{ status: number | null; stderr: string; out?: PyOut }> {
-  const run = queue.then(async () => {
-    server ??= startServer();
-    const s = server;
-    s.proc.stdin.write(JSON.stringify({ dir, texts: TEXTS, flags }) + '\n');
-    const next = await s.lines.next();
-    if (next.done) throw new Error('load_export.py --serve ended without an answer (see the warning above)');
-    const res = JSON.parse(next.value) as { ok: boolean; out?: PyOut; error?: string };
-    return res.ok ? { status: 0, stderr: '', out: res.out } : { status: 1, stderr: res.error ?? '' };
-  });
-  queue = run.catch(() => undefined);
-  return run;
+  const res = await server.request<PyOut>({ dir, texts: TEXTS, flags });
+  return res.ok ? { status: 0, stderr: '', out: res.out } : { status: 1, stderr: res.error };
 }
 
 /** synthtune's loadEncoder on a folder (the query side of an asymmetric one). */

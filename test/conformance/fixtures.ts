@@ -14,12 +14,12 @@
  *
  * Without python3 or without the packages every test of the suite is skipped with a message.
  */
-import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import * as readline from 'node:readline';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { PythonServer } from '../helpers/python';
 
 export const HERE = __dirname;
 export const MAKE_MODELS = path.join(HERE, 'make_models.py');
@@ -222,7 +222,7 @@ async function generateShared(): Promise<string> {
 }
 
 /** Runs roundtrip.py on an exported folder: what sentence-transformers (and AutoModel) compute on it. */
-export async function roundtrip(folder: string, texts: string[], scratch: string): Promise<{
+export async function roundtrip(folder: string, texts: string[]): Promise<{
   sentence_transformers: number[][] | null;
   encode_error?: string;
   encode_query: number[][];
@@ -234,40 +234,16 @@ export async function roundtrip(folder: string, texts: string[], scratch: string
   prompt_errors?: Record<string, string>;
   automodel: { cls?: number[][]; mean?: number[][]; error?: string };
 }> {
-  void scratch;
-  const run = rtQueue.then(async () => {
-    rtServer ??= startRoundtripServer();
-    const s = rtServer;
-    s.proc.stdin.write(JSON.stringify({ folder, texts }) + '\n');
-    const timer = setTimeout(() => s.proc.kill('SIGKILL'), 5 * 60_000);
-    const next = await s.lines.next().finally(() => clearTimeout(timer));
-    if (next.done) throw new Error(`roundtrip.py --serve ended without answering for ${folder}:\n${s.stderr().split('\n').slice(-15).join('\n')}`);
-    const r = JSON.parse(next.value) as { code: number; out?: unknown; error?: string };
-    if (r.code !== 0) throw new Error(`roundtrip.py ${folder} failed (exit ${r.code}):\n${r.error ?? ''}`);
-    return r.out as Awaited<ReturnType<typeof roundtrip>>;
-  });
-  rtQueue = run.catch(() => undefined);
-  return run;
+  const r = await roundtripServer.request<Awaited<ReturnType<typeof roundtrip>>>({ folder, texts });
+  if (!r.ok) throw new Error(`roundtrip.py ${folder} failed:\n${r.error}`);
+  return r.out;
 }
 
-/**
- * One roundtrip.py --serve process per test file (the Python libraries imported once, not per
- * export), one request at a time; stopRoundtripServer() ends it (its stdin closes).
- */
-let rtServer: { proc: ChildProcessWithoutNullStreams; lines: AsyncIterator<string>; stderr: () => string } | null = null;
-let rtQueue: Promise<unknown> = Promise.resolve();
-
-function startRoundtripServer() {
-  const proc = spawn(PYTHON, [ROUNDTRIP, '--serve'], { env: { ...process.env, OMP_NUM_THREADS: '1' } });
-  let err = '';
-  proc.stderr.on('data', (d: Buffer) => { err = (err + d.toString('utf8')).slice(-20000); });
-  proc.on('exit', () => { if (rtServer?.proc === proc) rtServer = null; });
-  return { proc, lines: readline.createInterface({ input: proc.stdout })[Symbol.asyncIterator](), stderr: () => err };
-}
+/** One roundtrip.py --serve process per test file; stopRoundtripServer() ends it. */
+const roundtripServer = new PythonServer(PYTHON, ROUNDTRIP, { OMP_NUM_THREADS: '1' });
 
 export function stopRoundtripServer(): void {
-  rtServer?.proc.stdin.end();
-  rtServer = null;
+  roundtripServer.stop();
 }
 
 /** Row-major Float32Array of a list of rows. */

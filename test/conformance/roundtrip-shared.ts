@@ -63,8 +63,7 @@ export function roundtripSuite(file: string, methods: RoundtripMethod[]): void {
      */
     async function compareExport(label: string, modelDir: string, source: Manifest['cases'][number] | null): Promise<{ py: Float32Array; dim: number }> {
       const texts = manifest.texts;
-      const scratch = await tmp();
-      const py = await roundtrip(modelDir, texts, scratch);
+      const py = await roundtrip(modelDir, texts);
       const modules = py.modules.join('+');
       let enc: Encoder | null = null;
       try {

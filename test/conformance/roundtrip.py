@@ -8,7 +8,7 @@ Python tools users will load it with, and prints what they compute, as JSON on s
 
 --serve answers many requests in one process (torch, transformers and sentence-transformers are
 imported once): one JSON line per request on stdin, {"folder": ..., "texts": [...]}, one JSON line
-per answer on stdout, {"code": 0, "out": {...}} or {"code": 1, "error": "..."}.
+per answer on stdout, {"ok": true, "out": {...}} or {"ok": false, "error": "..."}.
 
 TEXTS_JSON is a file holding a JSON array of strings. Output:
 
@@ -114,7 +114,7 @@ def serve() -> int:
             code, res = compute(req["folder"], req["texts"])
         except Exception as e:  # noqa: BLE001 (reported to the test)
             code, res = 1, f"roundtrip: {type(e).__name__}: {e}"
-        answer = {"code": 0, "out": res} if code == 0 else {"code": code, "error": res}
+        answer = {"ok": True, "out": res} if code == 0 else {"ok": False, "error": res}
         sys.stdout.write(json.dumps(answer, allow_nan=False) + "\n")
         sys.stdout.flush()
     return 0
