@@ -279,10 +279,10 @@ int64_t valid_length(const int32_t* mk, int64_t T) {
 // (defined with the vector exp below; at least one position must be unmasked).
 void softmax_masked_row(float* row, const int32_t* mk, int64_t L);
 
-// Fast attention path (defined at the end of this file): att_fast(hs) says whether it runs here;
+// Fast attention path (defined at the end of this file; attention_rows_layout(hs) says whether it
+// runs here):
 // att_transpose writes Yᵀ (hs, round_up(L,16)) with zeroed tail columns; att_scores R = alpha·X·Yᵀ
 // from that transpose; att_weighted Z = A·Y with A(r, c) = A[r·ar + c·ac].
-bool att_fast(int64_t hs);
 void att_transpose(float* YT, const float* Y, int64_t ys, int64_t L, int64_t hs);
 void att_scores(float* Rm, int64_t rs, const float* X, int64_t xs, const float* YT, int64_t rows,
                 int64_t L, int64_t hs, float alpha);
@@ -297,7 +297,7 @@ void attention_forward(float* out, float* qkvp, float* probs, const float* qkv, 
   const int64_t head = T * hs;       // floats of one (b,h) q / k / v block
   const int64_t plane = B * NH * head;  // floats of all q (or k, or v)
   const int64_t per_worker = attention_forward_scratch(T, hs);
-  const bool fast = att_fast(hs);
+  const bool fast = attention_rows_layout(hs);
   // One task per (b,h): gather q,k,v (T,hs); S (T,L) = softmax(scale·q·k[:L]ᵀ, masked);
   // ctx = S·v[:L]; P (T,T) = [S | 0].
   parallel_for(B * NH, threads, [&](int64_t bh, int worker) {
@@ -373,7 +373,7 @@ void attention_infer(float* out, const float* qkv, const int64_t* offsets, int64
                      int64_t Tb) {
   const int64_t hs = C / NH;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
-  const bool fast = att_fast(hs);
+  const bool fast = attention_rows_layout(hs);
   // One task per (b,h), handed out dynamically by the pool (unequal lengths balance themselves).
   parallel_for(B * NH, threads, [&](int64_t bh, int worker) {
     const int64_t b = bh / NH, h = bh % NH;
@@ -428,7 +428,7 @@ void attention_backward(float* dqkv, const float* dout, const float* qkvp, const
   const int64_t head = T * hs;
   const int64_t plane = B * NH * head;
   const int64_t per_worker = attention_backward_scratch(T, hs);
-  const bool fast = att_fast(hs);
+  const bool fast = attention_rows_layout(hs);
   parallel_for(B * NH, threads, [&](int64_t bh, int worker) {
     const int64_t b = bh / NH, h = bh % NH;
     const int64_t L = valid_length(mask ? mask + b * T : nullptr, T);
@@ -932,7 +932,7 @@ namespace bert {
 
 namespace {
 #ifdef ST_GELU_X86
-inline __mmask16 tail_mask(int64_t n) {
+inline __mmask16 tail_mask(int64_t n) {  // the first min(n, 16) lanes, n ≥ 1
   return n >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << n) - 1u);
 }
 
@@ -1049,12 +1049,6 @@ ST_G_AVX512 void att_ay(float* Z, int64_t zs, const float* A, int64_t ar, int64_
 }  // namespace
 
 #ifdef ST_GELU_X86
-namespace {
-inline __mmask16 ln_mask(int64_t n) {
-  return n >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << n) - 1u);
-}
-}  // namespace
-
 ST_G_AVX512 static void ln_forward_avx512(float* out, float* mean, float* rstd, const float* inp,
                                           const float* w, const float* b, int64_t n0, int64_t n1,
                                           int64_t C, float eps) {
@@ -1062,7 +1056,7 @@ ST_G_AVX512 static void ln_forward_avx512(float* out, float* mean, float* rstd, 
     const float* x = inp + n * C;
     __m512d s0 = _mm512_setzero_pd(), s1 = _mm512_setzero_pd();
     for (int64_t c = 0; c < C; c += 16) {
-      const __m512 xv = _mm512_maskz_loadu_ps(ln_mask(C - c), x + c);  // masked lanes add 0
+      const __m512 xv = _mm512_maskz_loadu_ps(tail_mask(C - c), x + c);  // masked lanes add 0
       s0 = _mm512_add_pd(s0, _mm512_cvtps_pd(_mm512_castps512_ps256(xv)));
       s1 = _mm512_add_pd(s1, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(xv), 1))));
     }
@@ -1070,7 +1064,7 @@ ST_G_AVX512 static void ln_forward_avx512(float* out, float* mean, float* rstd, 
     const __m512d md = _mm512_set1_pd(m);
     __m512d v0 = _mm512_setzero_pd(), v1 = _mm512_setzero_pd();
     for (int64_t c = 0; c < C; c += 16) {
-      const __mmask16 k = ln_mask(C - c);
+      const __mmask16 k = tail_mask(C - c);
       const __m512 xv = _mm512_maskz_loadu_ps(k, x + c);
       const __m512d d0 = _mm512_maskz_sub_pd(static_cast<__mmask8>(k), _mm512_cvtps_pd(_mm512_castps512_ps256(xv)), md);
       const __m512d d1 = _mm512_maskz_sub_pd(static_cast<__mmask8>(k >> 8),
@@ -1084,7 +1078,7 @@ ST_G_AVX512 static void ln_forward_avx512(float* out, float* mean, float* rstd, 
     const __m512 mv = _mm512_set1_ps(mf), rv = _mm512_set1_ps(r);
     float* o = out + n * C;
     for (int64_t c = 0; c < C; c += 16) {
-      const __mmask16 k = ln_mask(C - c);
+      const __mmask16 k = tail_mask(C - c);
       const __m512 nh = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + c), mv), rv);
       _mm512_mask_storeu_ps(o + c, k, _mm512_fmadd_ps(nh, _mm512_maskz_loadu_ps(k, w + c), _mm512_maskz_loadu_ps(k, b + c)));
     }
@@ -1102,7 +1096,7 @@ ST_G_AVX512 static void ln_backward_avx512(float* dinp, const float* dout, const
     const __m512 mv = _mm512_set1_ps(mean[n]), rv = _mm512_set1_ps(rstd[n]);
     __m512 gs = _mm512_setzero_ps(), gns = _mm512_setzero_ps();
     for (int64_t c = 0; c < C; c += 16) {
-      const __mmask16 k = ln_mask(C - c);
+      const __mmask16 k = tail_mask(C - c);
       const __m512 g = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, w + c), _mm512_maskz_loadu_ps(k, d + c));
       const __m512 nh = _mm512_mul_ps(_mm512_maskz_sub_ps(k, _mm512_maskz_loadu_ps(k, x + c), mv), rv);
       gs = _mm512_add_ps(gs, g);
@@ -1112,7 +1106,7 @@ ST_G_AVX512 static void ln_backward_avx512(float* dinp, const float* dout, const
     const __m512 gnm = _mm512_set1_ps(_mm512_reduce_add_ps(gns) / static_cast<float>(C));
     float* dx = dinp + n * C;
     for (int64_t c = 0; c < C; c += 16) {
-      const __mmask16 k = ln_mask(C - c);
+      const __mmask16 k = tail_mask(C - c);
       const __m512 g = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, w + c), _mm512_maskz_loadu_ps(k, d + c));
       const __m512 nh = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + c), mv), rv);
       _mm512_mask_storeu_ps(dx + c, k, _mm512_mul_ps(rv, _mm512_fnmadd_ps(nh, gnm, _mm512_sub_ps(g, gm))));
@@ -1147,9 +1141,7 @@ void layernorm_backward_rows(float* dinp, const float* dout, const float* inp, c
 #endif
 }
 
-bool attention_rows_layout(int64_t hs) { return att_fast(hs); }
-
-bool att_fast(int64_t hs) {
+bool attention_rows_layout(int64_t hs) {
 #ifdef ST_GELU_X86
   return cpu::simd_level() == cpu::kAvx512 && hs % 16 == 0 && hs >= 16 && hs <= 64;
 #else
@@ -1160,7 +1152,7 @@ bool att_fast(int64_t hs) {
 
 // YT (hs, ldy) = Yᵀ for Y (L, hs; row stride ys), ldy = round_up(L, 16), columns L..ldy zeroed.
 void att_transpose(float* YT, const float* Y, int64_t ys, int64_t L, int64_t hs) {
-  const int64_t ldy = (L + 15) / 16 * 16;
+  const int64_t ldy = round_up16(L);
   for (int64_t d = 0; d < hs; d++) {
     float* dst = YT + d * ldy;
     for (int64_t j = 0; j < L; j++) dst[j] = Y[j * ys + d];
@@ -1171,7 +1163,7 @@ void att_transpose(float* YT, const float* Y, int64_t ys, int64_t L, int64_t hs)
 void att_scores(float* Rm, int64_t rs, const float* X, int64_t xs, const float* YT, int64_t rows,
                 int64_t L, int64_t hs, float alpha) {
 #ifdef ST_GELU_X86
-  att_xyt(Rm, rs, X, xs, YT, (L + 15) / 16 * 16, rows, L, hs, alpha);
+  att_xyt(Rm, rs, X, xs, YT, round_up16(L), rows, L, hs, alpha);
 #else
   (void)Rm, (void)rs, (void)X, (void)xs, (void)YT, (void)rows, (void)L, (void)hs, (void)alpha;
 #endif

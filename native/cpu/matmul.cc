@@ -414,8 +414,12 @@ void gemm_item(const GemmKernel& kern, bool trans_b, int64_t M, int64_t N, int64
                const float* A, const float* B, float beta, float* C, int threads, bool trans_a) {
   const Blocking bl = choose_blocking(kern, M, N, K, threads);
   const int nr = kern.nr;
-  float* Bp = tl_bpack.ensure(static_cast<size_t>(bl.KC * round_up(std::min(bl.NB, N), nr)));
   const int64_t n_ib = ceil_div(M, bl.MC);
+  // packs op(B)[pc:pc+kc, j0:j0+cols] into ceil(cols/nr) panels of kc x nr at dst
+  auto pack_b = [&](int64_t pc, int64_t kc, int64_t j0, int64_t cols, float* dst) {
+    if (trans_b) pack_rows(B + j0 * K + pc, K, cols, kc, nr, dst);
+    else pack_cols(B + pc * N + j0, N, kc, cols, nr, dst);
+  };
 
   // K in several chunks with every column in one B chunk (a weight gradient, K = tokens): pack all
   // of op(B) once, then each task keeps its C row block in L2 across the K chunks instead of
@@ -426,10 +430,7 @@ void gemm_item(const GemmKernel& kern, bool trans_b, int64_t M, int64_t N, int64
     const int64_t n_pc = ceil_div(K, bl.KC), np = npad / nr;
     parallel_for(n_pc * np, threads, [&](int64_t t, int) {  // chunk pc at Ball + pc·KC·npad
       const int64_t pc = (t / np) * bl.KC, kc = std::min(bl.KC, K - pc), j0 = (t % np) * nr;
-      float* dst = Ball + pc * npad + j0 * kc;
-      const int64_t cols = std::min<int64_t>(nr, N - j0);
-      if (trans_b) pack_rows(B + j0 * K + pc, K, cols, kc, nr, dst);
-      else pack_cols(B + pc * N + j0, N, kc, cols, nr, dst);
+      pack_b(pc, kc, j0, std::min<int64_t>(nr, N - j0), Ball + pc * npad + j0 * kc);
     });
     parallel_for(n_ib, threads, [&](int64_t ib, int) {
       float* Apack = tl_apack.ensure(apack_floats(kern, bl));
@@ -441,6 +442,7 @@ void gemm_item(const GemmKernel& kern, bool trans_b, int64_t M, int64_t N, int64
     return;
   }
 
+  float* Bp = tl_bpack.ensure(static_cast<size_t>(bl.KC * round_up(std::min(bl.NB, N), nr)));
   for (int64_t pc = 0; pc < K; pc += bl.KC) {
     const int64_t kc = std::min(bl.KC, K - pc);
     const float beta_eff = pc == 0 ? beta : 1.0f;  // later K chunks accumulate
@@ -449,9 +451,7 @@ void gemm_item(const GemmKernel& kern, bool trans_b, int64_t M, int64_t N, int64
       const int64_t np = ceil_div(nb, nr);
       // 1. pack op(B)[pc:pc+kc, jb:jb+nb] into np panels of kc x nr
       auto pack_panels = [&](int64_t p0, int64_t p1) {
-        const int64_t j0 = jb + p0 * nr, cols = std::min(nb, p1 * nr) - p0 * nr;
-        if (trans_b) pack_rows(B + j0 * K + pc, K, cols, kc, nr, Bp + p0 * kc * nr);
-        else pack_cols(B + pc * N + j0, N, kc, cols, nr, Bp + p0 * kc * nr);
+        pack_b(pc, kc, jb + p0 * nr, std::min(nb, p1 * nr) - p0 * nr, Bp + p0 * kc * nr);
       };
       // 2. C row blocks (MC rows x nb columns), one task each
       auto block = [&](int64_t ib) {
