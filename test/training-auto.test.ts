@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
-  autoEpochs, autoLearningRate, correlation, heldOutAgreement, holdOutByQuery, idfStaticInit, idfWeights, marginScale, MAX_EPOCHS,
+  autoEpochs, autoLearningRate, correlation, heldOutAgreement, holdOutByQuery, cholesky, idfStaticInit, idfWeights, lowerInverse, marginScale, MAX_EPOCHS, tightFrame,
   sampleIndices, studentMargins,
 } from '../lib/training/auto';
 import { KeepBestHeldOut, type Callback } from '../lib/training/callbacks';
@@ -50,6 +50,123 @@ describe('idf init', () => {
     const base = normals(12, 7, 1 / 2);
     for (let i = 0; i < 12; i++) expect(t[i]).toBeCloseTo(base[i] * Math.sqrt(idf[Math.floor(i / 4)]), 6);
     expect(() => idfStaticInit(4, 4, 7, idf)).toThrow(/3 idf values for 4 tokens/);
+  });
+});
+
+describe('tight frame of the static init', () => {
+  // documents with Zipf-like token ids over a vocabulary of V, some tokens unused
+  function corpus(V: number, n: number, seed: number): number[][] {
+    const rnd = mulberry32(seed);
+    return Array.from({ length: n }, () => Array.from({ length: 5 + Math.floor(rnd() * 30) }, () => Math.min(V - 1, Math.floor(Math.exp(rnd() * Math.log(V * 0.8))))));
+  }
+  // the oracle: each token's share of the documents' normalised √idf-weighted mass, and the
+  // weighted crosstalk Σ_{s≠t} m_s m_t cos²(r_s, r_t), by direct double loops
+  function shares(docs: number[][], idf: Float64Array): Map<number, number> {
+    const m = new Map<number, number>();
+    for (const d of docs) {
+      const tf = new Map<number, number>();
+      for (const t of d) tf.set(t, (tf.get(t) ?? 0) + 1);
+      let n2 = 0;
+      for (const [t, c] of tf) n2 += c * c * idf[t];
+      for (const [t, c] of tf) m.set(t, (m.get(t) ?? 0) + (c * c * idf[t]) / n2);
+    }
+    const total = [...m.values()].reduce((a, b) => a + b, 0);
+    for (const [t, v] of m) m.set(t, v / total);
+    return m;
+  }
+  function crosstalk(table: Float32Array, D: number, m: Map<number, number>): number {
+    const toks = [...m.keys()];
+    const unit = toks.map((t) => {
+      const r = Array.from(table.subarray(t * D, t * D + D));
+      const n = Math.hypot(...r);
+      return r.map((x) => x / n);
+    });
+    let f = 0;
+    for (let i = 0; i < toks.length; i++) {
+      for (let j = 0; j < toks.length; j++) {
+        if (i === j) continue;
+        let c = 0;
+        for (let d = 0; d < D; d++) c += unit[i][d] * unit[j][d];
+        f += (m.get(toks[i]) as number) * (m.get(toks[j]) as number) * c * c;
+      }
+    }
+    return f;
+  }
+  const rowNorm = (t: Float32Array, D: number, r: number) => Math.hypot(...t.subarray(r * D, r * D + D));
+
+  it('lowers the weighted crosstalk of the used tokens, keeps every row norm and the unused rows', () => {
+    const V = 400;
+    const D = 16;
+    const docs = corpus(V, 300, 5);
+    const { idf } = idfWeights(docs, V);
+    const before = idfStaticInit(V, D, 3, idf);
+    const table = before.slice();
+    const m = shares(docs, idf);
+    const r = tightFrame(table, D, docs, idf);
+    expect(r.tokens).toBe(m.size);
+    expect(m.size).toBeGreaterThan(D); // the frame iterations, not the orthogonal case
+    expect(r.crosstalkBefore).toBeCloseTo(crosstalk(before, D, m), 4);
+    expect(r.crosstalkAfter).toBeCloseTo(crosstalk(table, D, m), 4);
+    expect(r.crosstalkAfter).toBeLessThan(0.9 * r.crosstalkBefore);
+    // the minimum: S = Σ m_t r̂_t r̂_tᵀ = I/D gives ‖S‖²_F − Σ m² = 1/D − Σ m²
+    const floor = 1 / D - [...m.values()].reduce((a, b) => a + b * b, 0);
+    expect(r.crosstalkAfter).toBeGreaterThanOrEqual(floor - 1e-6);
+    expect(r.crosstalkAfter - floor).toBeLessThan(0.1 * (r.crosstalkBefore - floor));
+    for (let t = 0; t < V; t++) {
+      expect(rowNorm(table, D, t)).toBeCloseTo(rowNorm(before, D, t), 4);
+      if (!m.has(t)) expect(table.subarray(t * D, t * D + D)).toEqual(before.subarray(t * D, t * D + D));
+    }
+    // deterministic
+    const again = before.slice();
+    tightFrame(again, D, docs, idf);
+    expect(again).toEqual(table);
+  });
+
+  it('with no more used tokens than dimensions makes their directions orthogonal', () => {
+    const V = 50;
+    const D = 32;
+    const docs = [[1, 2, 3, 3], [4, 5, 6, 1], [7, 8, 9, 10, 11, 12], [2, 13, 14]];
+    const { idf } = idfWeights(docs, V);
+    const table = idfStaticInit(V, D, 1, idf);
+    const r = tightFrame(table, D, docs, idf);
+    expect(r.tokens).toBe(14);
+    expect(r.crosstalkAfter).toBeLessThan(1e-7); // float32 GEMM rounding
+    for (let a = 1; a <= 14; a++) {
+      for (let b = a + 1; b <= 14; b++) {
+        let c = 0;
+        for (let d = 0; d < D; d++) c += table[a * D + d] * table[b * D + d];
+        expect(Math.abs(c)).toBeLessThan(1e-5);
+      }
+    }
+    expect(() => tightFrame(table, D, [[60]], idf)).toThrow(/token id 60 is outside \[0, 50\)/);
+    expect(() => tightFrame(table.subarray(1), D, docs, idf)).toThrow(/not 50 × 32/);
+  });
+
+  it('cholesky and lowerInverse: L·Lᵀ = S and L·L⁻¹ = I; a matrix that is not positive definite is refused', () => {
+    const n = 12;
+    const g = normals(n * n, 9, 1);
+    const S = new Float64Array(n * n);
+    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) {
+      let s = i === j ? 0.5 : 0;
+      for (let k = 0; k < n; k++) s += g[i * n + k] * g[j * n + k];
+      S[i * n + j] = s;
+    }
+    const L = cholesky(S, n);
+    const X = lowerInverse(L, n);
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j < n; j++) {
+        let a = 0;
+        let b = 0;
+        for (let k = 0; k < n; k++) {
+          a += L[i * n + k] * L[j * n + k];
+          b += L[i * n + k] * X[k * n + j];
+        }
+        expect(a).toBeCloseTo(S[i * n + j], 9);
+        expect(b).toBeCloseTo(i === j ? 1 : 0, 9);
+        if (j > i) expect(L[i * n + j]).toBe(0);
+      }
+    }
+    expect(() => cholesky(Float64Array.from([1, 2, 2, 1]), 2)).toThrow(/not positive definite/);
   });
 });
 

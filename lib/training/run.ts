@@ -34,7 +34,7 @@ import { folderOnnx } from '../models/import';
 import { readModelFolder, sidePromptName } from '../models/st-folder';
 import { TextTokenizer } from '../models/tokenizer';
 import { dataGuidance } from '../synthesis/pseudo-queries';
-import { autoEpochs, autoLearningRate, defaultWarmup, heldOutAgreement, holdOutByQuery, HOLDOUT_MIN_QUERIES, idfStaticInit, idfWeights, marginScale, optionChoice, studentMargins, type Choice, type FitMethod } from './auto';
+import { autoEpochs, autoLearningRate, defaultWarmup, heldOutAgreement, holdOutByQuery, HOLDOUT_MIN_QUERIES, idfStaticInit, idfWeights, marginScale, tightFrame, optionChoice, studentMargins, type Choice, type FitMethod } from './auto';
 import { EvaluationCallback, KeepBestHeldOut, type Callback } from './callbacks';
 import { documentInputs, encodeExamples, encodeTextItems, firstItems, itemInputs, mapTextItems, pairsOfMargins, sideTexts, textItems, tokenizeExamples, type TextExample, type TextItems } from './data';
 import type { Convention } from '../evaluation/metrics';
@@ -541,7 +541,12 @@ async function fitRunClaimed(o: FitRunOptions): Promise<FitRunResult> {
     for (const e of examples) for (const d of documentInputs(e)) docs.add(d);
     const { idf, documents } = idfWeights(docs, V);
     table = idfStaticInit(V, D, seed, idf);
-    init = { value: 'idf', source: o.init ? 'option' : 'auto', why: `random token vectors scaled by the square root of their BM25 idf over the ${documents} distinct training documents (a shared token adds its idf to a dot product, as in BM25)` };
+    const frame = tightFrame(table, D, docs, idf);
+    init = {
+      value: 'idf', source: o.init ? 'option' : 'auto',
+      why: `random token vectors scaled by the square root of their BM25 idf over the ${documents} distinct training documents (a shared token adds its idf to a dot product, as in BM25); `
+        + `the directions of the ${frame.tokens} tokens they use spread by their weight (a tight frame: crosstalk ${frame.crosstalkBefore.toPrecision(3)} → ${frame.crosstalkAfter.toPrecision(3)})`,
+    };
   } else {
     init = optionChoice('random');
   }
