@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
-  autoEpochs, autoLearningRate, correlation, heldOutAgreement, holdOutByQuery, cholesky, idfStaticInit, idfWeights, lowerInverse, marginScale, MAX_EPOCHS, tightFrame,
+  autoEpochs, autoLearningRate, correlation, heldOutAgreement, holdOutByQuery, cholesky, idfStaticInit, idfWeights, lowerInverse, MARGIN_SPREAD, marginScale, MAX_EPOCHS, tightFrame,
   sampleIndices, studentMargins,
 } from '../lib/training/auto';
 import { KeepBestHeldOut, type Callback } from '../lib/training/callbacks';
@@ -182,6 +182,14 @@ describe('margin scale', () => {
     expect(c.correlation).toBeGreaterThan(0.99);
     expect(c.value).toBeCloseTo(std(student) / std(teacher), 4);
     expect(c.why).toMatch(/spread of the student's initial cosine margins/);
+    // a static student's targets stretch its spread (MARGIN_SPREAD); the others keep it
+    const c2 = marginScale(student, teacher, 'cosine', MARGIN_SPREAD.static);
+    expect(MARGIN_SPREAD.static).toBe(2);
+    expect(c2.value).toBeCloseTo((2 * std(student)) / std(teacher), 4);
+    expect(c2.why).toMatch(/^2 × the spread of the student's initial cosine margins/);
+    expect(MARGIN_SPREAD.adapter).toBe(1);
+    expect(MARGIN_SPREAD.full).toBe(1);
+    expect(() => marginScale(student, teacher, 'cosine', 0)).toThrow(/spread must be > 0/);
   });
 
   it('a student that does not follow the teacher: a fixed temperature (0.1 cosine, 1 dot)', () => {
@@ -189,6 +197,7 @@ describe('margin scale', () => {
     const sd = Math.sqrt(teacher.reduce((s, v) => s + (v - teacher.reduce((a, b) => a + b, 0) / teacher.length) ** 2, 0) / teacher.length);
     expect(Math.abs(correlation(noise, teacher))).toBeLessThan(0.1);
     expect(marginScale(noise, teacher, 'cosine').value).toBeCloseTo(0.1 / sd, 4);
+    expect(marginScale(noise, teacher, 'cosine', MARGIN_SPREAD.static).value).toBeCloseTo(0.1 / sd, 4); // no spread to stretch
     expect(marginScale(noise, teacher, 'dot').value).toBeCloseTo(1 / sd, 3);
     expect(marginScale(noise, teacher, 'dot').why).toMatch(/does not follow the teacher/);
     // anti-correlated students are not informative either

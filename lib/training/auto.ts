@@ -369,14 +369,29 @@ export const MIN_CALIBRATION_CORRELATION = 0.1;
  * The factor applied to the teacher's margins: std(student) / std(teacher) for an informative
  * student, else the temperature that gives the margins a spread of 0.1 (cosine) or 1 (dot).
  */
-export function marginScale(student: ArrayLike<number>, teacher: ArrayLike<number>, score: Score): Choice<number> & { correlation: number } {
+/**
+ * How far the student's initial margin spread is stretched by the targets, by method. A static
+ * student from scratch starts from a lexical table whose cosine margins follow the teacher's only
+ * loosely (correlation ~0.5) and whose ranking noise is crosstalk between token directions; asking
+ * it to separate what the teacher separates twice as far as it does at the start trains it to
+ * sharpen the shared-token signal over that noise. Measured (MiniLM tokenizer, dim 256, nDCG@10
+ * after training, five train/test cases × three seeds: the sample and SciFact, both splits swapped,
+ * 110 SciFact queries): spread 2 vs 1 raised the mean by 0.0025, the weakest case (SciFact
+ * swapped) by 0.009–0.015 in every seed, and cut the runs ending below their untrained start from
+ * 3 to 1 of 15; spread 3 was worse than 1. Adapter and full students keep their own spread.
+ */
+export const MARGIN_SPREAD: Record<FitMethod, number> = { static: 2, adapter: 1, full: 1 };
+
+export function marginScale(student: ArrayLike<number>, teacher: ArrayLike<number>, score: Score, spread = 1): Choice<number> & { correlation: number } {
+  if (!(spread > 0)) throw new Error(`marginScale: spread must be > 0, got ${spread}`);
   const t = meanStd(teacher).std;
   if (!(t > 0)) return { value: 1, source: 'auto', why: 'the teacher gives every pair the same margin: nothing to scale', correlation: 0 };
   const r = correlation(student, teacher);
   const s = meanStd(student).std;
   if (r >= MIN_CALIBRATION_CORRELATION && s > 0) {
-    const value = Number((s / t).toPrecision(4));
-    return { value, source: 'auto', correlation: r, why: `the spread of the student's initial ${score} margins (std ${s.toPrecision(3)}) over the teacher's (std ${t.toPrecision(3)}); they correlate at ${r.toFixed(3)}` };
+    const value = Number(((spread * s) / t).toPrecision(4));
+    const times = spread === 1 ? '' : `${spread} × `;
+    return { value, source: 'auto', correlation: r, why: `${times}the spread of the student's initial ${score} margins (std ${s.toPrecision(3)}) over the teacher's (std ${t.toPrecision(3)}); they correlate at ${r.toFixed(3)}` };
   }
   const target = score === 'cosine' ? 0.1 : 1;
   const value = Number((target / t).toPrecision(4));

@@ -34,7 +34,7 @@ import { folderOnnx } from '../models/import';
 import { readModelFolder, sidePromptName } from '../models/st-folder';
 import { TextTokenizer } from '../models/tokenizer';
 import { dataGuidance } from '../synthesis/pseudo-queries';
-import { autoEpochs, autoLearningRate, defaultWarmup, heldOutAgreement, holdOutByQuery, HOLDOUT_MIN_QUERIES, idfStaticInit, idfWeights, marginScale, tightFrame, optionChoice, studentMargins, type Choice, type FitMethod } from './auto';
+import { autoEpochs, autoLearningRate, defaultWarmup, heldOutAgreement, holdOutByQuery, HOLDOUT_MIN_QUERIES, idfStaticInit, idfWeights, MARGIN_SPREAD, marginScale, tightFrame, optionChoice, studentMargins, type Choice, type FitMethod } from './auto';
 import { EvaluationCallback, KeepBestHeldOut, type Callback } from './callbacks';
 import { documentInputs, encodeExamples, encodeTextItems, firstItems, itemInputs, mapTextItems, pairsOfMargins, sideTexts, textItems, tokenizeExamples, type TextExample, type TextItems } from './data';
 import type { Convention } from '../evaluation/metrics';
@@ -399,7 +399,7 @@ async function trainStudent<I>(
       scale = optionChoice(o.marginScale);
     } else {
       const m = await studentMargins(student, rows, score, { max: 2000, seed: o.seed ?? 0 });
-      scale = marginScale(m.student, m.teacher, score);
+      scale = marginScale(m.student, m.teacher, score, MARGIN_SPREAD[method]);
     }
     const k = scale.value;
     if (k !== 1) for (const e of [...rows, ...held]) e.margins = e.margins.map((x) => x * k);
