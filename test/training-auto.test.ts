@@ -272,16 +272,6 @@ describe('held-out agreement and the guard', () => {
     expect(two.se).toBeGreaterThan(0);
   });
 
-  it('weights each pair by the teacher\'s score gap (the effective pair count gives the standard error)', async () => {
-    // the student puts negative 3 (margin 2) above negative 2 (margin 1): the one pair of gap 1 it
-    // gets wrong; right on (positive, 2) gap 1 and (positive, 3) gap 2 → (1 + 2) / (1 + 2 + 1)
-    const swapped = [[1, 0], [1, 0], [0, 1], [1, 1]];
-    const r = await heldOutAgreement(tableStudent(swapped), examples, ['a', 'a'], 'cosine');
-    expect(r.value).toBeCloseTo(0.75, 12);
-    const nEff = (1 + 2 + 1) ** 2 / (1 + 4 + 1);
-    expect(r.se).toBeCloseTo(Math.sqrt((0.75 * 0.25) / nEff), 12);
-  });
-
   /** fit() of an adapter on random vectors with a scripted held-out measure; returns the weights kept and the log. */
   async function guarded(values: number[], se: number) {
     const D = 4;
@@ -314,19 +304,10 @@ describe('held-out agreement and the guard', () => {
     expect(r.log).toMatch(/restored the weights of epoch 1/);
   });
 
-  it('restores the untrained weights when no epoch beat them, clearly worse at the end or not', async () => {
+  it('restores the untrained weights when no epoch beat them and the end is clearly worse', async () => {
     const r = await guarded([0.70, 0.65, 0.60], 0.01);
     expect(Array.from(r.final)).toEqual(Array.from(r.snapshots[0]));
-    expect(r.log).toMatch(/restored the untrained weights: no epoch's held-out agreement beat the untrained 0\.7000 \(the final 0\.6000\)/);
-    // within two standard errors of the start, but no epoch above it: still the untrained weights
-    const close = await guarded([0.70, 0.69, 0.70], 0.02);
-    expect(Array.from(close.snapshots[2])).not.toEqual(Array.from(close.snapshots[0]));
-    expect(Array.from(close.final)).toEqual(Array.from(close.snapshots[0]));
-    expect(close.log).toMatch(/restored the untrained weights/);
-    // one epoch above the start, the end within tolerance of it: the final weights stay
-    const kept = await guarded([0.70, 0.71, 0.69], 0.02);
-    expect(Array.from(kept.final)).toEqual(Array.from(kept.snapshots[2]));
-    expect(kept.log).toMatch(/kept the final weights/);
+    expect(r.log).toMatch(/restored the untrained weights/);
   });
 });
 

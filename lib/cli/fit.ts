@@ -68,15 +68,12 @@ ${csvUsage(26)}
   --score <s>             dot or cosine similarity in the loss and the evaluation (default: cosine
                           for static, dot for adapter and full)
   --margin-scale <x>      Margin-MSE: multiply every margin by x (auto: the spread of the untrained student's
-                          margins over the teacher's, twice that for static, when they correlate; else a
-                          fixed temperature)
+                          margins over the teacher's, when they correlate; else a fixed temperature)
   --init <i>              static: idf (default: random vectors scaled by √ of each token's BM25 idf over
-                          the training documents, spread as a tight frame by their weight) or random
-                          (N(0, 1/dim))
+                          the training documents) or random (N(0, 1/dim))
   --no-hold-out           Margin-MSE: train on every query (default: with ≥ 40 queries, 10% are held out; the
                           final weights are kept unless their ranking agreement with the teacher on them falls
-                          clearly below the best epoch's, the untrained weights included, or no epoch beat
-                          the untrained weights, which are then kept)
+                          clearly below the best epoch's, the untrained weights included)
   --max-examples <n>      use at most the first n training examples
   --eval-data <path>      what to evaluate on before and after training: a BEIR folder, or a labeled
                           data file (relevant = items with the query's label, the query itself

@@ -303,11 +303,7 @@ export interface HeldOutOptions {
  * A guard on the final weights by a held-out measure (higher is better) taken before training
  * and after every epoch: the final weights are kept unless they are clearly worse (by more than
  * `tolerance` standard errors) than the best measured, the untrained weights included; then the
- * best weights are restored. When no epoch measured above the untrained weights at all, training
- * showed nothing it gained and the untrained weights are restored however close the end is (on the
- * MiniLM-tokenizer static runs of issue 14 this was the one run of fifteen that ended below its
- * start on the test queries; every run where an epoch beat the start ended at or above it).
- * Records `held_out` in ctx.metrics and logs.jsonl.
+ * best weights are restored. Records `held_out` in ctx.metrics and logs.jsonl.
  */
 export class KeepBestHeldOut implements Callback {
   readonly name = 'KeepBestHeldOut';
@@ -365,16 +361,16 @@ export class KeepBestHeldOut implements Callback {
 
   async transformWeights(ctx: FitContext): Promise<boolean> {
     if (this.bestEpoch === null || this.best === null || this.last === null || this.bestEpoch === this.lastEpoch) return false;
-    if (this.bestEpoch === -1) {
-      if (!ctx.initialState) throw new Error('KeepBestHeldOut: the initial weights are not available');
-      ctx.student.load(ctx.initialState);
-      ctx.log(`restored the untrained weights: no epoch's ${this.label} beat the untrained ${this.best.toFixed(4)} (the final ${this.last.toFixed(4)})`);
-      return true;
-    }
     const margin = (this.opts.tolerance ?? 2) * this.bestSe;
     if (this.last >= this.best - margin) {
       ctx.log(`kept the final weights: ${this.label} ${this.last.toFixed(4)} is within ${margin.toFixed(4)} (${this.opts.tolerance ?? 2} standard errors) of the best, ${this.best.toFixed(4)}`);
       return false;
+    }
+    if (this.bestEpoch === -1) {
+      if (!ctx.initialState) throw new Error('KeepBestHeldOut: the initial weights are not available');
+      ctx.student.load(ctx.initialState);
+      ctx.log(`restored the untrained weights: the final ${this.label} ${this.last.toFixed(4)} fell clearly below the untrained ${this.best.toFixed(4)}`);
+      return true;
     }
     if (!this.bestState) {
       const dir = this.dir(ctx);
