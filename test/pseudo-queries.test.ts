@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tokenize } from '../lib/evaluation/analyzer';
 import { dataGuidance, FEW_EXAMPLES, FEW_QUERIES, generatePseudoQueries, sentences } from '../lib/synthesis/pseudo-queries';
 import { synthesize } from '../lib/synthesis';
+import { synthesisTeacher } from '../lib/training/run';
 import { FakeEncoder, FakeScorer } from './synthesis-fakes';
 
 const TOPICS = ['volcano', 'glacier', 'reef', 'desert', 'tundra', 'savanna', 'estuary', 'canyon'];
@@ -102,6 +103,19 @@ describe('dataGuidance', () => {
     expect(dataGuidance(FEW_EXAMPLES, FEW_QUERIES)).toBeNull();
     expect(dataGuidance(FEW_EXAMPLES - 1, 10_000)).toMatch(/--generate-queries/);
     expect(dataGuidance(100_000, FEW_QUERIES - 1)).toMatch(/only 100000 examples from 199 queries/);
+    expect(dataGuidance(FEW_EXAMPLES, FEW_QUERIES, 'bm25')).toBeNull();
+  });
+  it('with BM25 as the teacher advises real queries, not pseudo-queries or deeper mining', () => {
+    const bm25 = dataGuidance(900, 100, 'bm25')!;
+    expect(bm25).toMatch(/^only 900 examples from 100 queries/);
+    expect(bm25).toMatch(/Add real queries/);
+    expect(bm25).toMatch(/--generate-queries\) and a larger --num-relations do not help/);
+    expect(bm25).not.toMatch(/generate pseudo-queries from the corpus with/);
+    for (const t of ['cross-encoder', null]) {
+      const g = dataGuidance(900, 100, t)!;
+      expect(g).toMatch(/generate pseudo-queries from the corpus with --generate-queries N/);
+      expect(g).not.toMatch(/With BM25/);
+    }
   });
 });
 
@@ -135,8 +149,28 @@ describe('synthesize with generateQueries', () => {
     expect(cfg.inputs.queries).toMatchObject({ count: user.length + expected.length, generated: expected.length });
     // 82 queries × 3 = 246 examples: the run logs the 'too little data' advice
     const logs = fs.readFileSync(path.join(out, 'logs.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-    expect(logs.find((l) => l.level === 'warn')?.message).toMatch(/only 246 examples from 82 queries.*--generate-queries/);
+    // BM25 labelled them: the advice is real queries (pseudo-queries measured not to help then)
+    expect(logs.find((l) => l.level === 'warn')?.message).toMatch(/only 246 examples from 82 queries.*Add real queries.*With BM25 as the teacher/);
+    expect(await synthesisTeacher(out)).toBe('bm25');
+    expect(await synthesisTeacher(path.join(out, 'train.jsonl'))).toBe('bm25');
     expect(logs.find((l) => /generated \d+ pseudo-queries/.test(l.message))).toMatchObject({ byMethod: { salient: 40, title: 40 } });
+  });
+
+  it('a cross-encoder teacher gets the pseudo-query advice; rows without a synthesis config have no known teacher', async () => {
+    const out = path.join(tmp, 'ce');
+    await (await synthesize({ ...base, miner: new FakeEncoder(16), scorer: new FakeScorer(), queries: user, out })).wait();
+    const logs = fs.readFileSync(path.join(out, 'logs.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(logs.find((l) => l.level === 'warn')?.message).toMatch(/only 6 examples from 2 queries.*generate pseudo-queries from the corpus with --generate-queries N/);
+    expect(await synthesisTeacher(out)).toBe('cross-encoder');
+    const other = path.join(tmp, 'other');
+    fs.mkdirSync(other, { recursive: true });
+    fs.copyFileSync(path.join(out, 'train.jsonl'), path.join(other, 'train.jsonl'));
+    expect(await synthesisTeacher(path.join(other, 'train.jsonl'))).toBeNull(); // no config.json beside it
+    fs.writeFileSync(path.join(other, 'config.json'), JSON.stringify({ kind: 'fit', models: { scorer: 'bm25' } }));
+    expect(await synthesisTeacher(other)).toBeNull(); // another kind of folder
+    fs.writeFileSync(path.join(other, 'config.json'), '{ not json');
+    expect(await synthesisTeacher(other)).toBeNull();
+    expect(await synthesisTeacher(path.join(tmp, 'missing'))).toBeNull();
   });
 
   it('replace: only generated queries; user queries may be absent', async () => {

@@ -56,7 +56,8 @@ describe('synthtune synthesize --generate-queries', () => {
     expect(gen.length).toBe(10);
     expect(new Set(gen.map((g) => g.sourceDocId)).size).toBe(5);
     expect(r.out).toMatch(/^20 examples → /);
-    expect(r.err).toMatch(/warning: only 20 examples from 10 queries.*--generate-queries/);
+    // BM25 labelled these rows: the advice is more real queries, not more pseudo-queries
+    expect(r.err).toMatch(/warning: only 20 examples from 10 queries.*Add real queries.*pseudo-queries from the corpus \(--generate-queries\) and a larger --num-relations do not help/);
     // --queries given with --replace-queries is not used
     const r2 = await cli([...base(), '--queries', queries, '--generate-queries', '2', '--generation-methods', 'icl', '--sample-documents', '5', '--replace-queries', '--out', out]);
     expect(r2.code).toBe(0);
@@ -95,6 +96,14 @@ describe('synthtune synthesize --generate-queries', () => {
     // 100 examples from 50 distinct queries; 5 queries (10 examples) are held out for the
     // best-epoch check, so ceil(90 / 16) × 2 epochs = 12 steps
     expect(r.err).toMatch(/fit: held out 5 \(5 of 50 queries \(10 examples\)/);
-    expect(r.err).toMatch(/fit: warning: only 100 examples from 50 queries.*synthesize --num-relations; that is 12 optimizer steps at batch size 16 over 2 epoch\(s\)/);
+    // the rows' run folder says BM25 labelled them
+    expect(r.err).toMatch(/fit: warning: only 100 examples from 50 queries.*Add real queries \(search logs\)\. With BM25 as the teacher.*as in GPL; that is 12 optimizer steps at batch size 16 over 2 epoch\(s\)/);
+    // the same rows without their run folder: who labelled them is unknown, the advice is general
+    const plain = path.join(tmp, 'plain');
+    fs.mkdirSync(plain, { recursive: true });
+    fs.copyFileSync(train, path.join(plain, 'train.jsonl'));
+    const q = await runCli('fit', ['--train', path.join(plain, 'train.jsonl'), '--method', 'static', '--tokenizer', tokDir, '--dim', '8', '--epochs', '1', '--batch-size', '16', '--out', path.join(tmp, 'fit-plain')]);
+    expect(q.code).toBe(0);
+    expect(q.err).toMatch(/fit: warning: only 100 examples from 50 queries.*--generate-queries N.*synthesize --num-relations; that is 6 optimizer steps/);
   });
 });

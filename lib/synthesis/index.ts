@@ -262,7 +262,7 @@ async function runInBackground(writer: RunWriter, progress: Progress, p: ReturnT
       for (const g of p.generated) byMethod[g.method] = (byMethod[g.method] ?? 0) + 1;
       await writer.log('info', `generated ${p.generated.length} pseudo-queries from the corpus`, { generated: p.generated.length, byMethod, file: RUN_FILES.generatedQueries });
     }
-    const advice = dataGuidance(p.qids.length * (numRelations - 1), p.qids.length);
+    const advice = dataGuidance(p.qids.length * (numRelations - 1), p.qids.length, p.scorer === 'bm25' ? 'bm25' : 'cross-encoder');
     if (advice) {
       await writer.log('warn', advice, { examples: p.qids.length * (numRelations - 1), queries: p.qids.length, fewExamples: FEW_EXAMPLES, fewQueries: FEW_QUERIES });
       progress.message(`warning: ${advice}`);

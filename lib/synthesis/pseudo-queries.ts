@@ -233,12 +233,25 @@ export function generatePseudoQueries(corpus: readonly (string | Document)[], op
 export const FEW_EXAMPLES = 1000;
 export const FEW_QUERIES = 200;
 
-/** The 'too little data' advice, or null when the run is large enough. */
-export function dataGuidance(examples: number, queries: number): string | null {
+/**
+ * The 'too little data' advice, or null when the run is large enough. `teacher`: who labelled the
+ * rows ('bm25', a cross-encoder, or null when unknown). With BM25's labels the remedy is more real
+ * queries: model-free pseudo-queries and deeper mining were measured to lower a static student
+ * trained on BM25's labels (README, "How much data"), so they are not offered; with a
+ * cross-encoder (or an unknown teacher) pseudo-queries are GPL's remedy.
+ */
+export function dataGuidance(examples: number, queries: number, teacher: string | null = null): string | null {
   if (examples >= FEW_EXAMPLES && queries >= FEW_QUERIES) return null;
-  return (
+  const head =
     `only ${examples} examples from ${queries} queries (advised: at least ${FEW_EXAMPLES} examples and ${FEW_QUERIES} queries); ` +
-    'fine-tuning on this little data is unlikely to help. Add queries, or generate pseudo-queries from the corpus with ' +
-    '--generate-queries N (generateQueries: { perDocument: N }), or raise --num-relations'
-  );
+    'fine-tuning on this little data is unlikely to help. ';
+  if (teacher === 'bm25') {
+    return (
+      head +
+      'Add real queries (search logs). With BM25 as the teacher, pseudo-queries from the corpus (--generate-queries) and a larger ' +
+      '--num-relations do not help: a student learns BM25\'s ranking of the source document by its own words, which its idf start already ' +
+      'gives; pseudo-queries pay off with a cross-encoder teacher (--scorer) and a query generator (--query-generator), as in GPL'
+    );
+  }
+  return head + 'Add queries, or generate pseudo-queries from the corpus with --generate-queries N (generateQueries: { perDocument: N }), or raise --num-relations';
 }

@@ -454,6 +454,23 @@ export async function fitRun(o: FitRunOptions): Promise<FitRunResult> {
   }
 }
 
+/**
+ * Who labelled synthesized rows: 'bm25' or 'cross-encoder' from the synthesis run's config.json
+ * (the run folder, or the folder of its train.jsonl); null when the rows come from elsewhere.
+ */
+export async function synthesisTeacher(train: string): Promise<'bm25' | 'cross-encoder' | null> {
+  const stat = await fsp.stat(train).catch(() => null);
+  if (!stat) return null;
+  const file = path.join(stat.isDirectory() ? train : path.dirname(train), 'config.json');
+  try {
+    const c = JSON.parse(await fsp.readFile(file, 'utf8')) as { kind?: unknown; models?: { scorer?: unknown } };
+    if (c.kind !== 'synthesis' || typeof c.models?.scorer !== 'string') return null;
+    return c.models.scorer === 'bm25' ? 'bm25' : 'cross-encoder';
+  } catch {
+    return null; // no config beside the rows, or not ours: the advice stays general
+  }
+}
+
 async function fitRunClaimed(o: FitRunOptions): Promise<FitRunResult> {
   const print = o.log === undefined ? (l: string) => process.stderr.write(`${l}\n`) : o.log ?? (() => undefined);
   const set = await readTrainSet(o);
@@ -469,7 +486,7 @@ async function fitRunClaimed(o: FitRunOptions): Promise<FitRunResult> {
   let split: ReturnType<typeof splitRows>;
   if (set.rows) {
     print(`fit: ${allRows.length} examples, method ${o.method}`);
-    const advice = dataGuidance(allRows.length, new Set(allRows.map((r) => r.query)).size);
+    const advice = dataGuidance(allRows.length, new Set(allRows.map((r) => r.query)).size, await synthesisTeacher(o.train));
     warn = advice ? `fit: warning: ${advice.replace('--num-relations', 'synthesize --num-relations')}` : null;
     split = splitRows(o, allRows);
   } else {
