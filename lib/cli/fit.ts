@@ -9,7 +9,7 @@
  *                 [--dim 256] --out <folder>
  *   synthtune fit --train <run folder | train.jsonl> --method full --model <BERT or DistilBERT model folder> --out <folder>
  *                 [--max-length 128] [--threads n] [--device auto|cpu|cuda] [--precision tf32|fp32]
- *                 [--epochs --lr --batch-size --seed --margin-scale --score dot|cosine --init idf|random --no-hold-out]
+ *                 [--epochs --lr --batch-size --seed --margin-scale --score dot|cosine --init idf|random --self-negatives N --no-hold-out]
  *                 [--eval-data <BEIR folder> --eval-split test --k 10,100]
  *
  * Progress goes to stderr; the summary (and, with --eval-data, one line per metric
@@ -71,6 +71,10 @@ ${csvUsage(26)}
                           margins over the teacher's, when they correlate; else a fixed temperature)
   --init <i>              static: idf (default: random vectors scaled by √ of each token's BM25 idf over
                           the training documents) or random (N(0, 1/dim))
+  --self-negatives <n>    static, on rows BM25 labelled: per query, n documents the untrained student ranks
+                          highest among the training documents (outside the query's own candidates),
+                          labelled by BM25, as extra rows (default: as many as the rows hold per query;
+                          0: none)
   --no-hold-out           Margin-MSE: train on every query (default: with ≥ 40 queries, 10% are held out; the
                           final weights are kept unless their ranking agreement with the teacher on them falls
                           clearly below the best epoch's, the untrained weights included)
@@ -118,6 +122,7 @@ const OPTIONS = {
   'margin-scale': { type: 'string' },
   init: { type: 'string' },
   'no-hold-out': { type: 'boolean' },
+  'self-negatives': { type: 'string' },
   'max-examples': { type: 'string' },
   'eval-data': { type: 'string' },
   'eval-split': { type: 'string' },
@@ -258,6 +263,7 @@ export function fitOptions(v: Values) {
     marginScale: positive('margin-scale', v['margin-scale']),
     init: initOption(v.init, method),
     holdOut: v['no-hold-out'] ? false : undefined,
+    selfNegatives: v['self-negatives'] === undefined ? undefined : intOption('self-negatives', v['self-negatives'], 0, 0),
     maxExamples: v['max-examples'] === undefined ? undefined : intOption('max-examples', v['max-examples'], 0),
     evalData: v['eval-data'],
     evalSplit: v['eval-data'] ? v['eval-split'] ?? 'test' : undefined,

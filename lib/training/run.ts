@@ -36,6 +36,7 @@ import { TextTokenizer } from '../models/tokenizer';
 import { dataGuidance } from '../synthesis/pseudo-queries';
 import { autoEpochs, autoLearningRate, defaultWarmup, heldOutAgreement, holdOutByQuery, HOLDOUT_MIN_QUERIES, idfStaticInit, idfWeights, MARGIN_SPREAD, marginScale, tightFrame, optionChoice, studentMargins, type Choice, type FitMethod } from './auto';
 import { EvaluationCallback, KeepBestHeldOut, type Callback } from './callbacks';
+import { selfMinedNegatives } from './self-negatives';
 import { documentInputs, encodeExamples, encodeTextItems, firstItems, itemInputs, mapTextItems, pairsOfMargins, sideTexts, textItems, tokenizeExamples, type TextExample, type TextItems } from './data';
 import type { Convention } from '../evaluation/metrics';
 import { LOSS_NAMES, type LossName, type TrainItem } from './losses';
@@ -120,6 +121,12 @@ export interface FitRunOptions {
   init?: 'idf' | 'random';
   /** Hold out 10% of the queries (with ≥ 40) and keep the best epoch by their Margin-MSE (default true). */
   holdOut?: boolean;
+  /**
+   * static, on rows BM25 labelled (a synthesis run with the BM25 scorer): per training query, this
+   * many negatives mined by the untrained student among the rows' documents and labelled by BM25
+   * (./self-negatives.ts). Default: as many as the rows hold per query; 0 turns it off.
+   */
+  selfNegatives?: number;
   /** Use at most this many training examples (the first ones). */
   maxExamples?: number;
   out: string;
@@ -230,6 +237,8 @@ export interface FitRunConfig {
   weightDecay: number | null;
   seed: number;
   init?: Choice<'idf' | 'random'>;
+  /** static: negatives per query mined by the untrained student (0: none). */
+  selfNegatives?: Choice<number>;
   heldOut: Choice<number>;
 }
 
@@ -384,7 +393,7 @@ function lossScore(set: TrainSet, score: Choice<Score>): Choice<Score> {
 async function trainStudent<I>(
   o: FitRunOptions, method: FitMethod, student: Student<I>, trainEx: TrainItem<I>[], heldOutEx: Example<I>[], heldQueries: string[],
   heldOutChoice: Choice<number>, callbacks: Callback[], print: (l: string) => void, warn: string | null,
-  extra: { score: Choice<Score>; init?: Choice<'idf' | 'random'>; learningRate: () => Choice<number>; set: TrainSet },
+  extra: { score: Choice<Score>; init?: Choice<'idf' | 'random'>; selfNegatives?: Choice<number>; learningRate: () => Choice<number>; set: TrainSet },
 ): Promise<{ result: FitResult; config: FitRunConfig }> {
   const lossChoice = extra.set.loss;
   const margins = lossChoice.value === 'MarginMSELoss';
@@ -411,7 +420,7 @@ async function trainStudent<I>(
   const config: FitRunConfig = {
     method, data: extra.set.data, loss: lossChoice, examples: train.length, heldOutExamples: held.length, score: extra.score, marginScale: scale, learningRate, epochs,
     batchSize, scheduler: scheduler ?? 'linear', optimizer: o.optimizer ?? 'AdamW', weightDecay: o.weightDecay ?? null, seed: o.seed ?? 0,
-    ...(extra.init ? { init: extra.init } : {}), heldOut: heldOutChoice,
+    ...(extra.init ? { init: extra.init } : {}), ...(extra.selfNegatives ? { selfNegatives: extra.selfNegatives } : {}), heldOut: heldOutChoice,
   };
   if (warn) {
     const steps = Math.ceil(train.length / batchSize) * epochs.value;
@@ -421,6 +430,7 @@ async function trainStudent<I>(
   show('loss', lossChoice);
   show('score', extra.score);
   if (extra.init) show('init', extra.init);
+  if (extra.selfNegatives) show('self-mined negatives', extra.selfNegatives);
   if (scale) show('margin scale', scale);
   show('learning rate', learningRate);
   show('epochs', epochs);
@@ -469,6 +479,32 @@ export async function synthesisTeacher(train: string): Promise<'bm25' | 'cross-e
   } catch {
     return null; // no config beside the rows, or not ours: the advice stays general
   }
+}
+
+/**
+ * How many self-mined negatives per query (./self-negatives.ts): the option, or as many as the rows
+ * hold per query when BM25 labelled them; none when another or an unknown teacher did (its
+ * margins cannot be extended without running it). Asking for them on such rows is an error.
+ */
+function selfNegativesChoice(option: number | undefined, teacher: 'bm25' | 'cross-encoder' | null, rows: readonly TextExample[], train: string): Choice<number> {
+  if (option !== undefined) {
+    if (!(Number.isInteger(option) && option >= 0)) throw new OptionsError(`fit: selfNegatives (--self-negatives) must be an integer ≥ 0, got ${option}`);
+    if (option > 0 && teacher !== 'bm25') {
+      throw new OptionsError(`fit: selfNegatives (--self-negatives) needs rows labelled by BM25 (a synthesis run with --scorer bm25); ${train} ${teacher ? `was labelled by a ${teacher}` : 'has no synthesis config.json that says who labelled it'}`);
+    }
+    return optionChoice(option);
+  }
+  if (teacher !== 'bm25') {
+    return { value: 0, source: 'auto', why: teacher ? `the rows' teacher is a ${teacher}, which fit does not run` : 'no synthesis config.json beside the rows says BM25 labelled them' };
+  }
+  const queries = new Set(rows.map((r) => r.query)).size;
+  let negatives = 0;
+  for (const r of rows) negatives += r.negatives?.length ?? (r.negative !== undefined ? 1 : 0);
+  const value = queries ? Math.max(1, Math.round(negatives / queries)) : 0;
+  return {
+    value, source: 'auto',
+    why: `as many per query as the synthesized rows hold (${negatives} negatives of ${queries} queries): the documents the untrained student ranks highest among the training documents, outside the query's candidates, labelled by BM25 (crosstalk between token directions lifts them; BM25-mined rows never show them)`,
+  };
 }
 
 async function fitRunClaimed(o: FitRunOptions): Promise<FitRunResult> {
@@ -569,6 +605,19 @@ async function fitRunClaimed(o: FitRunOptions): Promise<FitRunResult> {
   }
   const student = new StaticStudent({ vocabSize: V, dim: D, seed, init: table });
   const score: Choice<Score> = lossScore(set, o.score ? optionChoice(o.score) : { value: 'cosine', source: 'auto', why: 'a static student is scored by cosine (its norms follow text length)' });
+  const selfNegatives = set.rows && set.loss.value === 'MarginMSELoss'
+    ? selfNegativesChoice(o.selfNegatives, await synthesisTeacher(o.train), trainRows, o.train) : null;
+  if (o.selfNegatives !== undefined && !selfNegatives) throw new OptionsError(`fit: selfNegatives (--self-negatives) adds Margin-MSE rows; ${set.loss.value} on ${set.data.kind} data has none`);
+  if (selfNegatives && selfNegatives.value > 0) {
+    const t0 = performance.now();
+    const mined = selfMinedNegatives(trainRows, {
+      perQuery: selfNegatives.value, dim: D, cosine: score.value === 'cosine',
+      embed: (texts) => student.encodeSync(texts.map((t) => Int32Array.from(ids(t)))),
+    });
+    examples.push(...(tokenizeExamples(mined.rows, ids) as TrainItem<Int32Array>[]));
+    print(`fit: self-mined negatives: ${mined.rows.length} examples from ${mined.queries} queries over the ${mined.documents} training documents `
+      + `(BM25 margin ${mined.meanMargin.toFixed(2)} on average, the synthesized rows' ${mined.meanOriginalMargin.toFixed(2)}; ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+  }
   const callbacks = [...(o.callbacks ?? [])];
   if (beir) {
     callbacks.unshift(new EvaluationCallback({
@@ -582,7 +631,7 @@ async function fitRunClaimed(o: FitRunOptions): Promise<FitRunResult> {
   const used = new Set<number>();
   for (const e of examples) for (const x of itemInputs(e)) for (const t of x) used.add(t);
   const { result: r, config } = await trainStudent(o, 'static', student, examples, held, heldRows.map((r) => r.query), heldOut, callbacks, print, warn,
-    { score, init, learningRate: () => autoLearningRate('static', { table: student.table, dim: D, rows: used }), set });
+    { score, init, ...(selfNegatives ? { selfNegatives } : {}), learningRate: () => autoLearningRate('static', { table: student.table, dim: D, rows: used }), set });
   await exportStatic(student, modelDir, { tokenizerDir: tokDir, normalize: score.value === 'cosine' });
   print(`fit: model written to ${modelDir}`);
   return { ...r, modelDir, documentModel: path.resolve(modelDir), examples: examples.length, config };
