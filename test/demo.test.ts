@@ -42,6 +42,8 @@ describe('synthtune demo', () => {
     const j = JSON.parse(r.out) as DemoResult;
     expect(j.out).toBe(out);
     expect(j.examples).toBe(j.trainQueries * 9);
+    // fit adds 9 self-mined negatives to each training query (BM25 labelled the rows); 10% of the queries are held out
+    expect(j.selfMined).toBe(Math.round(j.trainQueries * 0.9) * 9);
     for (const m of [j.bm25, j.before, j.after]) {
       for (const k of ['ndcg@10', 'mrr@10', 'recall@100']) {
         expect(m[k]).toBeGreaterThanOrEqual(0);

@@ -94,10 +94,13 @@ describe('synthtune synthesize --generate-queries', () => {
     const r = await runCli('fit', ['--train', train, '--method', 'static', '--tokenizer', tokDir, '--dim', '8', '--epochs', '2', '--batch-size', '16', '--out', path.join(tmp, 'fit')]);
     expect(r.code).toBe(0);
     // 100 examples from 50 distinct queries; 5 queries (10 examples) are held out for the
-    // best-epoch check, so ceil(90 / 16) × 2 epochs = 12 steps
+    // best-epoch check, BM25 labelled the rows, so 2 self-mined negatives join each of the 45
+    // training queries: ceil(180 / 16) × 2 epochs = 24 steps
     expect(r.err).toMatch(/fit: held out 5 \(5 of 50 queries \(10 examples\)/);
     // the rows' run folder says BM25 labelled them
-    expect(r.err).toMatch(/fit: warning: only 100 examples from 50 queries.*Add real queries \(search logs\)\. With BM25 as the teacher.*as in GPL; that is 12 optimizer steps at batch size 16 over 2 epoch\(s\)/);
+    expect(r.err).toMatch(/fit: warning: only 100 examples from 50 queries.*Add real queries \(search logs\)\. With BM25 as the teacher.*as in GPL; that is 24 optimizer steps at batch size 16 over 2 epoch\(s\)/);
+    // 90 training rows + 2 self-mined negatives for each of their 45 queries = 180 examples
+    expect(r.err).toMatch(/fit: self-mined negatives: 90 examples from 45 queries/);
     // the same rows without their run folder: who labelled them is unknown, the advice is general
     const plain = path.join(tmp, 'plain');
     fs.mkdirSync(plain, { recursive: true });

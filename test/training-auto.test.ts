@@ -233,6 +233,23 @@ describe('epochs, learning rate, held-out split', () => {
     expect(autoEpochs('full', 4000, 32).value).toBe(3); // 300 steps
   });
 
+  it('self-mined examples lengthen each epoch, not the run: about the steps the data\'s own examples get', () => {
+    // 810 own examples: 26 steps per epoch, 10 epochs (the cap) = 260 steps; with 810 more an epoch is 51 steps → 5 epochs
+    const e = autoEpochs('static', 810, 32, 810);
+    expect(e.value).toBe(5);
+    expect(e.why).toMatch(/with 810 self-mined examples an epoch is 51 steps, so 5 epochs keep about 260/);
+    // 6,550 own: 205 per epoch, 5 epochs = 1,025 steps; 13,100 in all: 410 per epoch → 3 (2.5 rounded)
+    expect(autoEpochs('static', 6550, 32, 6550).value).toBe(3);
+    // never below one epoch; nothing added: the plain rule
+    expect(autoEpochs('static', 100_000, 32, 500_000).value).toBe(1);
+    expect(autoEpochs('static', 810, 32, 0)).toEqual(autoEpochs('static', 810, 32));
+    for (const [n, added] of [[300, 300], [1350, 1215], [4000, 100], [20_000, 20_000]]) {
+      const plain = autoEpochs('static', n, 32).value * Math.ceil(n / 32);
+      const got = autoEpochs('static', n, 32, added).value * Math.ceil((n + added) / 32);
+      expect(Math.abs(got - plain)).toBeLessThanOrEqual(Math.ceil((n + added) / 32) / 2 + 1e-9); // within half an epoch of the plain run's steps
+    }
+  });
+
   it('static learning rate: 1% of the RMS of the used rows of the table', () => {
     const table = Float32Array.from([3, 4, 0, 0, 1, 1]); // rows of dim 2
     expect(autoLearningRate('static', { table, dim: 2, rows: [0] }).value).toBe(Number((0.01 * Math.sqrt(12.5)).toPrecision(3)));

@@ -67,7 +67,10 @@ export interface DemoResult {
   documents: number;
   trainQueries: number;
   testQueries: number;
+  /** Examples synthesize wrote (the held-out ones included). */
   examples: number;
+  /** Examples fit added: documents the untrained student ranked high, labelled by BM25 (selfNegatives). */
+  selfMined: number;
   /** Test-split metrics keyed `<metric>@<k>`. */
   bm25: Record<string, number>;
   before: Record<string, number>;
@@ -165,7 +168,7 @@ export async function demo(o: DemoOptions = {}): Promise<DemoResult> {
   const tFit = since(t);
   if (!fr.before || !fr.after) throw new Error('demo: the fit produced no before/after metrics');
   return {
-    data, documents: test.corpus.length, trainQueries: queries.length, testQueries: test.queries.length, examples: fr.config.examples + fr.config.heldOutExamples,
+    data, documents: test.corpus.length, trainQueries: queries.length, testQueries: test.queries.length, examples: fr.config.examples - (fr.config.selfMinedExamples ?? 0) + fr.config.heldOutExamples, selfMined: fr.config.selfMinedExamples ?? 0,
     bm25, before: fr.before, after: fr.after, out, tokenizerDir, trainData: r.trainData, modelDir: path.resolve(fr.modelDir),
     seconds: { tokenizer: tTok, synthesis: tSyn, fit: tFit, total: since(t0) }, settings, fit: fr.config,
   };
@@ -178,7 +181,7 @@ export function demoTable(r: DemoResult): string {
   const lines = rows.map((k) => `${k.padEnd(12)}${r.bm25[k].toFixed(4).padStart(16)}${r.before[k].toFixed(4).padStart(20)}${r.after[k].toFixed(4).padStart(19)}`);
   const share = (k: string) => `${((100 * r.after[k]) / r.bm25[k]).toFixed(0)}%`;
   return [
-    `synthtune demo: ${path.basename(r.data)}, ${r.documents} documents; trained on ${r.examples} examples synthesized from ${r.trainQueries} unlabeled queries, evaluated on ${r.testQueries} test queries`,
+    `synthtune demo: ${path.basename(r.data)}, ${r.documents} documents; trained on ${r.examples} examples synthesized from ${r.trainQueries} unlabeled queries${r.selfMined ? ` and ${r.selfMined} self-mined negatives` : ''}, evaluated on ${r.testQueries} test queries`,
     '',
     head,
     ...lines,

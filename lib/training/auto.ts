@@ -67,14 +67,20 @@ export function defaultWarmup(method: FitMethod): number {
 }
 
 /** Epochs for n examples at batch size b: ⌈MIN_STEPS / steps per epoch⌉ in [1, MAX_EPOCHS]. */
-export function autoEpochs(method: FitMethod, n: number, batchSize: number): Choice<number> {
+export function autoEpochs(method: FitMethod, n: number, batchSize: number, added = 0): Choice<number> {
   const perEpoch = Math.max(1, Math.ceil(n / batchSize));
   const want = Math.ceil(MIN_STEPS[method] / perEpoch);
   const value = Math.min(MAX_EPOCHS, Math.max(1, want));
   const why = value === 1
     ? `${perEpoch} steps per epoch already reach the ${MIN_STEPS[method]} steps a ${method} run gets by default`
     : `${n} examples give ${perEpoch} steps per epoch; ${value} epochs ${want > MAX_EPOCHS ? `(the cap) give ${value * perEpoch}` : `reach ${MIN_STEPS[method]}`} steps`;
-  return { value, source: 'auto', why };
+  if (!(added > 0)) return { value, source: 'auto', why };
+  // examples fit added to the data's own (self-mined negatives of the same queries) make each
+  // epoch longer, not the run: keep about the steps the data's own examples get
+  const steps = value * perEpoch;
+  const longer = Math.max(1, Math.ceil((n + added) / batchSize));
+  const kept = Math.max(1, Math.round(steps / longer));
+  return { value: kept, source: 'auto', why: `${why}; with ${added} self-mined examples an epoch is ${longer} steps, so ${kept} epoch${kept === 1 ? '' : 's'} keep about ${steps}` };
 }
 
 /** Root mean square of the table rows of the given tokens (or of the whole table). */

@@ -239,6 +239,8 @@ export interface FitRunConfig {
   init?: Choice<'idf' | 'random'>;
   /** static: negatives per query mined by the untrained student (0: none). */
   selfNegatives?: Choice<number>;
+  /** How many of `examples` those are (the rest came from the training data). */
+  selfMinedExamples?: number;
   heldOut: Choice<number>;
 }
 
@@ -393,7 +395,7 @@ function lossScore(set: TrainSet, score: Choice<Score>): Choice<Score> {
 async function trainStudent<I>(
   o: FitRunOptions, method: FitMethod, student: Student<I>, trainEx: TrainItem<I>[], heldOutEx: Example<I>[], heldQueries: string[],
   heldOutChoice: Choice<number>, callbacks: Callback[], print: (l: string) => void, warn: string | null,
-  extra: { score: Choice<Score>; init?: Choice<'idf' | 'random'>; selfNegatives?: Choice<number>; learningRate: () => Choice<number>; set: TrainSet },
+  extra: { score: Choice<Score>; init?: Choice<'idf' | 'random'>; selfNegatives?: Choice<number>; selfMined?: number; learningRate: () => Choice<number>; set: TrainSet },
 ): Promise<{ result: FitResult; config: FitRunConfig }> {
   const lossChoice = extra.set.loss;
   const margins = lossChoice.value === 'MarginMSELoss';
@@ -414,13 +416,13 @@ async function trainStudent<I>(
     if (k !== 1) for (const e of [...rows, ...held]) e.margins = e.margins.map((x) => x * k);
   }
   const batchSize = o.batchSize ?? 32;
-  const epochs = o.epochs !== undefined ? optionChoice(o.epochs) : autoEpochs(method, train.length, batchSize);
+  const epochs = o.epochs !== undefined ? optionChoice(o.epochs) : autoEpochs(method, train.length - (extra.selfMined ?? 0), batchSize, extra.selfMined ?? 0);
   const learningRate = o.learningRate !== undefined ? optionChoice(o.learningRate) : extra.learningRate();
   const scheduler = withDefaultWarmup(o.scheduler, defaultWarmup(method));
   const config: FitRunConfig = {
     method, data: extra.set.data, loss: lossChoice, examples: train.length, heldOutExamples: held.length, score: extra.score, marginScale: scale, learningRate, epochs,
     batchSize, scheduler: scheduler ?? 'linear', optimizer: o.optimizer ?? 'AdamW', weightDecay: o.weightDecay ?? null, seed: o.seed ?? 0,
-    ...(extra.init ? { init: extra.init } : {}), ...(extra.selfNegatives ? { selfNegatives: extra.selfNegatives } : {}), heldOut: heldOutChoice,
+    ...(extra.init ? { init: extra.init } : {}), ...(extra.selfNegatives ? { selfNegatives: extra.selfNegatives, selfMinedExamples: extra.selfMined ?? 0 } : {}), heldOut: heldOutChoice,
   };
   if (warn) {
     const steps = Math.ceil(train.length / batchSize) * epochs.value;
@@ -608,6 +610,7 @@ async function fitRunClaimed(o: FitRunOptions): Promise<FitRunResult> {
   const selfNegatives = set.rows && set.loss.value === 'MarginMSELoss'
     ? selfNegativesChoice(o.selfNegatives, await synthesisTeacher(o.train), trainRows, o.train) : null;
   if (o.selfNegatives !== undefined && !selfNegatives) throw new OptionsError(`fit: selfNegatives (--self-negatives) adds Margin-MSE rows; ${set.loss.value} on ${set.data.kind} data has none`);
+  let selfMined = 0;
   if (selfNegatives && selfNegatives.value > 0) {
     const t0 = performance.now();
     const mined = selfMinedNegatives(trainRows, {
@@ -615,6 +618,7 @@ async function fitRunClaimed(o: FitRunOptions): Promise<FitRunResult> {
       embed: (texts) => student.encodeSync(texts.map((t) => Int32Array.from(ids(t)))),
     });
     examples.push(...(tokenizeExamples(mined.rows, ids) as TrainItem<Int32Array>[]));
+    selfMined = mined.rows.length;
     print(`fit: self-mined negatives: ${mined.rows.length} examples from ${mined.queries} queries over the ${mined.documents} training documents `
       + `(BM25 margin ${mined.meanMargin.toFixed(2)} on average, the synthesized rows' ${mined.meanOriginalMargin.toFixed(2)}; ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
   }
@@ -631,7 +635,7 @@ async function fitRunClaimed(o: FitRunOptions): Promise<FitRunResult> {
   const used = new Set<number>();
   for (const e of examples) for (const x of itemInputs(e)) for (const t of x) used.add(t);
   const { result: r, config } = await trainStudent(o, 'static', student, examples, held, heldRows.map((r) => r.query), heldOut, callbacks, print, warn,
-    { score, init, ...(selfNegatives ? { selfNegatives } : {}), learningRate: () => autoLearningRate('static', { table: student.table, dim: D, rows: used }), set });
+    { score, init, ...(selfNegatives ? { selfNegatives, selfMined } : {}), learningRate: () => autoLearningRate('static', { table: student.table, dim: D, rows: used }), set });
   await exportStatic(student, modelDir, { tokenizerDir: tokDir, normalize: score.value === 'cosine' });
   print(`fit: model written to ${modelDir}`);
   return { ...r, modelDir, documentModel: path.resolve(modelDir), examples: examples.length, config };
