@@ -21,6 +21,7 @@
  */
 import { Bm25Builder } from '../evaluation/bm25';
 import { topkSync } from '../kernels';
+import { normalizeRows } from '../synthesis/store';
 import type { TextExample } from './data';
 
 export interface SelfNegativeOptions {
@@ -52,17 +53,6 @@ function negativesOf(r: TextExample): string[] {
 
 function marginsOf(r: TextExample): number[] {
   return r.margins ?? (r.margin !== undefined ? [r.margin] : []);
-}
-
-function normaliseRows(m: Float32Array, dim: number): void {
-  for (let o = 0; o < m.length; o += dim) {
-    let s = 0;
-    for (let k = 0; k < dim; k++) s += m[o + k] * m[o + k];
-    if (s > 0) {
-      const inv = 1 / Math.sqrt(s);
-      for (let k = 0; k < dim; k++) m[o + k] *= inv;
-    }
-  }
 }
 
 /**
@@ -108,8 +98,8 @@ export function selfMinedNegatives(rows: readonly TextExample[], o: SelfNegative
     throw new RangeError(`selfMinedNegatives: embed returned ${qe.length} / ${de.length} floats for ${queries.length} queries / ${docs.length} documents of dim ${o.dim}`);
   }
   if (o.cosine) {
-    normaliseRows(qe, o.dim);
-    normaliseRows(de, o.dim);
+    normalizeRows(qe, o.dim);
+    normalizeRows(de, o.dim);
   }
   const exclude = queries.map((q) => Int32Array.from(byQuery.get(q)!.seen));
   const top = topkSync(qe, de, { dim: o.dim, k: o.perQuery, exclude, threads: o.threads });
