@@ -613,6 +613,7 @@ async function fitRunClaimed(o: FitRunOptions): Promise<FitRunResult> {
   let selfMined = 0;
   if (selfNegatives && selfNegatives.value > 0) {
     const t0 = performance.now();
+    print(`fit: mining ${selfNegatives.value} self-negative(s) per query with the untrained student (${trainRows.length} training rows)`);
     const mined = selfMinedNegatives(trainRows, {
       perQuery: selfNegatives.value, dim: D, cosine: score.value === 'cosine',
       embed: (texts) => student.encodeSync(texts.map((t) => Int32Array.from(ids(t)))),
