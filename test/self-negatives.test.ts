@@ -167,7 +167,7 @@ describe('fitRun selfNegatives on synthesized run folders', () => {
     await expect(fitStatic(path.join(tmp, 'bm25'), 'fit-bad', { selfNegatives: -1 })).rejects.toThrow(/must be an integer ≥ 0/);
   });
 
-  it('is refused for losses without margins; the CLI flag', async () => {
+  it('is refused for losses without margins and for other methods; the CLI flag', async () => {
     await expect(fitStatic(path.join(tmp, 'bm25'), 'fit-mnrl', { loss: 'MultipleNegativesRankingLoss', selfNegatives: 2 })).rejects.toThrow(/selfNegatives.*adds Margin-MSE rows/);
     const ok = await runCli('fit', ['--train', path.join(tmp, 'bm25'), '--method', 'static', '--tokenizer', tokDir, '--dim', '8', '--epochs', '1', '--self-negatives', '1', '--out', path.join(tmp, 'fit-cli')]);
     expect(ok.code).toBe(0);
@@ -175,5 +175,11 @@ describe('fitRun selfNegatives on synthesized run folders', () => {
     const bad = await runCli('fit', ['--train', path.join(tmp, 'bm25'), '--method', 'static', '--tokenizer', tokDir, '--self-negatives', 'x', '--out', path.join(tmp, 'fit-cli-2')]);
     expect(bad.code).not.toBe(0);
     expect(bad.err).toMatch(/--self-negatives must be an integer ≥ 0, got 'x'/);
+    // the static student's option: refused for the others, never ignored
+    await expect(fitRun({ train: path.join(tmp, 'bm25'), method: 'adapter', model: path.join(tmp, 'no-model'), selfNegatives: 2, out: path.join(tmp, 'fit-ad'), log: null }))
+      .rejects.toThrow(/selfNegatives \(--self-negatives\) is for the static student, not --method adapter/);
+    const ad = await runCli('fit', ['--train', path.join(tmp, 'bm25'), '--method', 'adapter', '--model', tokDir, '--self-negatives', '2', '--out', path.join(tmp, 'fit-cli-3')]);
+    expect(ad.code).not.toBe(0);
+    expect(ad.err).toMatch(/--self-negatives is for --method static/);
   });
 });

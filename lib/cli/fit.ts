@@ -168,6 +168,12 @@ function initOption(v: string | undefined, method: string): 'idf' | 'random' | u
   return v;
 }
 
+function selfNegativesOption(v: string | undefined, method: string): number | undefined {
+  if (v === undefined) return undefined;
+  if (method !== 'static') throw new CliError('--self-negatives is for --method static');
+  return intOption('self-negatives', v, 0, 0);
+}
+
 function warmupOption(v: string | undefined): number {
   if (v === undefined) return 0;
   const x = numberOption('warmup', v, 0);
@@ -263,7 +269,7 @@ export function fitOptions(v: Values) {
     marginScale: positive('margin-scale', v['margin-scale']),
     init: initOption(v.init, method),
     holdOut: v['no-hold-out'] ? false : undefined,
-    selfNegatives: v['self-negatives'] === undefined ? undefined : intOption('self-negatives', v['self-negatives'], 0, 0),
+    selfNegatives: selfNegativesOption(v['self-negatives'], method),
     maxExamples: v['max-examples'] === undefined ? undefined : intOption('max-examples', v['max-examples'], 0),
     evalData: v['eval-data'],
     evalSplit: v['eval-data'] ? v['eval-split'] ?? 'test' : undefined,

@@ -6,7 +6,7 @@
 import type { TrainingData } from '../data/types';
 import type { LabeledItem, PairItem, ScoredItem, TrainItem } from './losses';
 import type { MarginExample } from '../data/types';
-import type { Example } from './student';
+import { marginsOf, negativesOf, type Example } from './student';
 import { DataError } from '../data/errors';
 import { InputRangeError } from '../util/errors';
 
@@ -14,12 +14,12 @@ import { InputRangeError } from '../util/errors';
 export type TextExample = MarginExample;
 
 function texts(e: TextExample): string[] {
-  return [e.query, e.positive, ...(e.negatives ?? (e.negative !== undefined ? [e.negative] : []))];
+  return [e.query, e.positive, ...negativesOf(e)];
 }
 
 function mapExample<I>(e: TextExample, f: (t: string) => I): Example<I> {
-  const negatives = (e.negatives ?? (e.negative !== undefined ? [e.negative] : [])).map(f);
-  const margins = e.margins ?? (e.margin !== undefined ? [e.margin] : []);
+  const negatives = negativesOf(e).map(f);
+  const margins = marginsOf(e);
   return { query: f(e.query), positive: f(e.positive), negatives, margins };
 }
 

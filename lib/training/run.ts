@@ -50,7 +50,7 @@ import { isUserError, OptionsError } from '../util/errors';
 import { claimFolder } from '../util/run-folder';
 import { writeJsonAtomic } from './io';
 import type { Score } from './losses/margin-mse';
-import { normalizeExample, type Example, type Student } from './student';
+import { marginsOf, negativesOf, normalizeExample, type Example, type Student } from './student';
 import type { OptimizerName, SchedulerSpec } from './optim';
 import { AdapterStudent } from './students/adapter';
 import { DenseHeadStudent } from './students/dense-head';
@@ -161,8 +161,8 @@ export async function readTrainRows(train: string, max = Infinity): Promise<Text
     }
     if (typeof r.query !== 'string' || typeof r.positive !== 'string') throw new DataError(file, no, 'query and positive must be strings');
     // checked here, with the line, rather than later as "example <index>"
-    const negatives = r.negatives ?? (r.negative !== undefined ? [r.negative] : []);
-    const margins = r.margins ?? (r.margin !== undefined ? [r.margin] : []);
+    const negatives = negativesOf(r);
+    const margins = marginsOf(r);
     if (!Array.isArray(negatives) || !negatives.length || negatives.some((n) => typeof n !== 'string')) throw new DataError(file, no, 'needs a negative (a string) or negatives (strings)');
     if (!Array.isArray(margins) || margins.length !== negatives.length) throw new DataError(file, no, `${negatives.length} negative(s) but ${Array.isArray(margins) ? margins.length : 0} margin(s)`);
     const bad = margins.findIndex((m) => typeof m !== 'number' || !Number.isFinite(m));
@@ -501,7 +501,7 @@ function selfNegativesChoice(option: number | undefined, teacher: 'bm25' | 'cros
   }
   const queries = new Set(rows.map((r) => r.query)).size;
   let negatives = 0;
-  for (const r of rows) negatives += r.negatives?.length ?? (r.negative !== undefined ? 1 : 0);
+  for (const r of rows) negatives += negativesOf(r).length;
   const value = queries ? Math.max(1, Math.round(negatives / queries)) : 0;
   return {
     value, source: 'auto',
@@ -516,6 +516,9 @@ async function fitRunClaimed(o: FitRunOptions): Promise<FitRunResult> {
   if (o.lossScale !== undefined && !(o.lossScale > 0)) throw new OptionsError('fit: lossScale must be > 0');
   if (o.lossScale !== undefined && ['MarginMSELoss', 'CosineSimilarityLoss'].includes(set.loss.value)) throw new OptionsError(`fit: lossScale (--loss-scale) does not apply to ${set.loss.value}`);
   const allRows = set.rows ?? [];
+  if (o.selfNegatives !== undefined && o.method !== 'static') throw new OptionsError(`fit: selfNegatives (--self-negatives) is for the static student, not --method ${o.method}`);
+  // who labelled synthesized rows: the advice below and the static student's self-mined negatives depend on it
+  const teacher = set.rows ? await synthesisTeacher(o.train) : null;
   const beir: EvalData | null = o.evalData ? await readEvalData(o) : null;
   if (beir?.how) print(`fit: evaluation on ${o.evalData}: ${beir.queries.length} queries, ${beir.corpus.length} index items; ${beir.how}`);
   const ks = o.evalKs ?? [10, 100];
@@ -524,7 +527,7 @@ async function fitRunClaimed(o: FitRunOptions): Promise<FitRunResult> {
   let split: ReturnType<typeof splitRows>;
   if (set.rows) {
     print(`fit: ${allRows.length} examples, method ${o.method}`);
-    const advice = dataGuidance(allRows.length, new Set(allRows.map((r) => r.query)).size, await synthesisTeacher(o.train));
+    const advice = dataGuidance(allRows.length, new Set(allRows.map((r) => r.query)).size, teacher);
     warn = advice ? `fit: warning: ${advice.replace('--num-relations', 'synthesize --num-relations')}` : null;
     split = splitRows(o, allRows);
   } else {
@@ -608,7 +611,7 @@ async function fitRunClaimed(o: FitRunOptions): Promise<FitRunResult> {
   const student = new StaticStudent({ vocabSize: V, dim: D, seed, init: table });
   const score: Choice<Score> = lossScore(set, o.score ? optionChoice(o.score) : { value: 'cosine', source: 'auto', why: 'a static student is scored by cosine (its norms follow text length)' });
   const selfNegatives = set.rows && set.loss.value === 'MarginMSELoss'
-    ? selfNegativesChoice(o.selfNegatives, await synthesisTeacher(o.train), trainRows, o.train) : null;
+    ? selfNegativesChoice(o.selfNegatives, teacher, trainRows, o.train) : null;
   if (o.selfNegatives !== undefined && !selfNegatives) throw new OptionsError(`fit: selfNegatives (--self-negatives) adds Margin-MSE rows; ${set.loss.value} on ${set.data.kind} data has none`);
   let selfMined = 0;
   if (selfNegatives && selfNegatives.value > 0) {

@@ -100,10 +100,20 @@ export interface NormalExample<I> {
   margins: number[];
 }
 
+/** A row's negatives: `negatives`, or its single `negative`, or none. */
+export function negativesOf<T>(e: { negative?: T; negatives?: T[] }): T[] {
+  return e.negatives ?? (e.negative !== undefined ? [e.negative] : []);
+}
+
+/** A row's margins: `margins`, or its single `margin`, or none. */
+export function marginsOf(e: { margin?: number; margins?: number[] }): number[] {
+  return e.margins ?? (e.margin !== undefined ? [e.margin] : []);
+}
+
 /** Brings `negative`/`margin` and `negatives`/`margins` to one form; throws on malformed rows. */
 export function normalizeExample<I>(e: Example<I>, index = 0): NormalExample<I> {
-  const negatives = e.negatives ?? (e.negative !== undefined ? [e.negative] : []);
-  const margins = e.margins ?? (e.margin !== undefined ? [e.margin] : []);
+  const negatives = negativesOf(e);
+  const margins = marginsOf(e);
   if (e.query === undefined || e.positive === undefined) throw new InputTypeError(`examples[${index}]: query and positive are required`);
   if (negatives.length === 0) throw new InputTypeError(`examples[${index}]: no negative (negative or negatives)`);
   if (margins.length !== negatives.length) throw new InputRangeError(`examples[${index}]: ${negatives.length} negatives but ${margins.length} margins`);
